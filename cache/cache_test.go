@@ -1,0 +1,224 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/kiln-build/kiln/layers"
+)
+
+func tarOf(content string) func(io.Writer) error {
+	return func(w io.Writer) error {
+		return layers.WriteTar(w, []layers.File{layers.Bytes("f", 0o644, []byte(content))})
+	}
+}
+
+func key(s string) v1.Hash { return layers.NewKey("test").String(s).Sum() }
+
+func TestPutGet(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, key("a")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get(empty) = %v, want ErrNotFound", err)
+	}
+	put, err := s.Put(ctx, key("a"), "layer a", tarOf("A"))
+	if err != nil {
+		t.Fatalf("Put() = %v", err)
+	}
+	got, err := s.Get(ctx, key("a"))
+	if err != nil {
+		t.Fatalf("Get() = %v", err)
+	}
+	if err := validate.Layer(got); err != nil {
+		t.Errorf("validate.Layer(Get()) = %v", err)
+	}
+	pd, _ := put.Digest()
+	gd, _ := got.Digest()
+	if pd != gd {
+		t.Errorf("Get() digest = %s, want %s", gd, pd)
+	}
+}
+
+func TestCorruptEntries(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(t *testing.T, s *Store, blob, keyFile string)
+	}{
+		{"flipped byte", func(t *testing.T, s *Store, blob, keyFile string) {
+			b, err := os.ReadFile(blob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[len(b)/2] ^= 0xff
+			if err := os.WriteFile(blob, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"truncated blob", func(t *testing.T, s *Store, blob, keyFile string) {
+			if err := os.Truncate(blob, 10); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"missing blob", func(t *testing.T, s *Store, blob, keyFile string) {
+			if err := os.Remove(blob); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"garbled key file", func(t *testing.T, s *Store, blob, keyFile string) {
+			if err := os.WriteFile(keyFile, []byte("{"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, err := Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := s.Put(ctx, key("a"), "a", tarOf("content"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, _ := l.Digest()
+			tc.damage(t, s, s.blobPath(d), s.keyPath(key("a")))
+			if _, err := s.Get(ctx, key("a")); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("Get(corrupt) = %v, want ErrNotFound", err)
+			}
+			if _, err := os.Stat(s.keyPath(key("a"))); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("key file after Get(corrupt): stat = %v, want it removed", err)
+			}
+			if _, err := s.Put(ctx, key("a"), "a", tarOf("content")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Get(ctx, key("a")); err != nil {
+				t.Errorf("Get(rebuilt) = %v, want a hit", err)
+			}
+		})
+	}
+}
+
+func TestPutFailureStoresNothing(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("compile error")
+	_, err = s.Put(ctx, key("a"), "a", func(w io.Writer) error {
+		w.Write([]byte("partial"))
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Put() = %v, want %v", err, boom)
+	}
+	for _, d := range []string{s.keysDir(), s.blobsDir(), s.tmpDir()} {
+		if des, _ := os.ReadDir(d); len(des) != 0 {
+			t.Errorf("%s holds %d files after a failed Put, want none", d, len(des))
+		}
+	}
+}
+
+func TestConcurrentPut(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Separate Store values stand in for separate processes.
+			s, err := Open(dir)
+			if err == nil {
+				_, err = s.Put(ctx, key("shared"), "shared", tarOf("same"))
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("Put() = %v", err)
+		}
+	}
+	s, _ := Open(dir)
+	if _, err := s.Get(ctx, key("shared")); err != nil {
+		t.Errorf("Get() after concurrent Puts = %v", err)
+	}
+}
+
+func TestListPrune(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"old", "new"} {
+		if _, err := s.Put(ctx, key(k), k, tarOf(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(s.keyPath(key("old")), old, old); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := s.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2 || entries[0].Name != "new" || entries[1].Name != "old" {
+		t.Fatalf("List() = %+v, want new then old", entries)
+	}
+	res, err := s.Prune(ctx, time.Now().Add(-24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Entries != 1 || res.Bytes == 0 {
+		t.Errorf("Prune() = %+v, want 1 entry and its bytes", res)
+	}
+	if _, err := s.Get(ctx, key("old")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(pruned) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Get(ctx, key("new")); err != nil {
+		t.Errorf("Get(kept) = %v", err)
+	}
+}
+
+func TestDefaultDir(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"override", map[string]string{"KILN_CACHE_DIR": "/c", "XDG_CACHE_HOME": "/x", "HOME": "/h"}, "/c"},
+		{"xdg", map[string]string{"XDG_CACHE_HOME": "/x", "HOME": "/h"}, "/x/kiln"},
+		{"home", map[string]string{"HOME": "/h"}, filepath.Join("/h", ".cache", "kiln")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := DefaultDir(func(k string) string { return tc.env[k] })
+			if err != nil || got != tc.want {
+				t.Errorf("DefaultDir() = %q, %v, want %q", got, err, tc.want)
+			}
+		})
+	}
+	if _, err := DefaultDir(func(string) string { return "" }); err == nil {
+		t.Error("DefaultDir(no env) = nil error, want one naming --cache-dir")
+	}
+}
