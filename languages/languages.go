@@ -1,0 +1,74 @@
+package languages
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kiln-build/kiln/layers"
+)
+
+// Function is one function to build.
+type Function struct {
+	// Name is the function's name (the stack file's key).
+	Name string
+	// Dir is the absolute path of the handler folder.
+	Dir string
+	// Lang is the stack file's lang value.
+	Lang string
+	// Platform is the platform the image runs on.
+	Platform v1.Platform
+	// BuildArgs are the stack file's build_args and --build-arg flags.
+	BuildArgs map[string]string
+	// Epoch is the timestamp every layer entry carries.
+	Epoch time.Time
+	// ScratchDir is a directory the pack may use during this build; the
+	// builder removes it afterwards.
+	ScratchDir string
+}
+
+// Plan says how to build a function's image on top of a runtime base.
+type Plan struct {
+	// Base names the runtime base, e.g. "static".
+	Base string
+	// Steps are the layers above the base and the watchdog, bottom first.
+	Steps []layers.Step
+	// Env is added to the base's environment: the watchdog's settings
+	// (fprocess, mode, upstream_url, ...) and the runtime's own.
+	Env []string
+	// Labels are added to the image config.
+	Labels map[string]string
+}
+
+// Pack builds functions of one family of languages.
+type Pack interface {
+	// Langs lists the lang values the pack builds.
+	Langs() []string
+	// Plan checks the function's source and plans its layers. Errors about
+	// the user's source are of type *SourceError.
+	Plan(ctx context.Context, fn Function) (*Plan, error)
+}
+
+// SourceError is a mistake in a function's source: it names the file and,
+// where known, the line.
+type SourceError struct {
+	Path   string
+	Line   int
+	Reason string
+	// Detail holds tool output (compiler errors) shown under the one-line
+	// cause.
+	Detail string
+}
+
+func (e *SourceError) Error() string {
+	loc := e.Path
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", e.Path, e.Line)
+	}
+	if e.Detail != "" {
+		return fmt.Sprintf("%s: %s\n%s", loc, e.Reason, e.Detail)
+	}
+	return fmt.Sprintf("%s: %s", loc, e.Reason)
+}
