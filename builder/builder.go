@@ -1,0 +1,303 @@
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/layers"
+)
+
+// WatchdogPath is where every image carries the watchdog, its entrypoint.
+const WatchdogPath = "/usr/bin/fwatchdog"
+
+// Base is a runtime base: the layers and the config a function's image
+// starts from.
+type Base struct {
+	Name   string
+	Steps  []layers.Step
+	Config v1.Config
+}
+
+// BaseSource provides runtime bases by name.
+type BaseSource interface {
+	Base(ctx context.Context, name string, platform v1.Platform) (*Base, error)
+}
+
+// WatchdogSource returns the path of the watchdog binary for a platform.
+type WatchdogSource func(platform v1.Platform) (string, error)
+
+// LayerReport says how one layer of a build was obtained.
+type LayerReport struct {
+	Name     string        `json:"name"`
+	Digest   v1.Hash       `json:"digest"`
+	Size     int64         `json:"size"`
+	Cached   bool          `json:"cached"`
+	Duration time.Duration `json:"duration"`
+}
+
+// Result is a built image and how it was made.
+type Result struct {
+	Image      v1.Image
+	BaseDigest v1.Hash
+	Layers     []LayerReport
+}
+
+// Option configures a Builder.
+type Option func(*options) error
+
+type options struct {
+	packs    map[string]languages.Pack
+	bases    BaseSource
+	watchdog WatchdogSource
+	labels   map[string]string
+}
+
+// WithPack registers a language pack for every lang it declares. There is
+// no default: a builder without packs builds nothing.
+func WithPack(p languages.Pack) Option {
+	return func(o *options) error {
+		for _, lang := range p.Langs() {
+			if _, dup := o.packs[lang]; dup {
+				return fmt.Errorf("two packs claim lang %q", lang)
+			}
+			o.packs[lang] = p
+		}
+		return nil
+	}
+}
+
+// WithBases sets where runtime bases come from. Required.
+func WithBases(s BaseSource) Option {
+	return func(o *options) error { o.bases = s; return nil }
+}
+
+// WithWatchdog sets where the watchdog binary comes from. Required.
+func WithWatchdog(s WatchdogSource) Option {
+	return func(o *options) error { o.watchdog = s; return nil }
+}
+
+// WithLabels adds labels to every image built. Default none.
+func WithLabels(labels map[string]string) Option {
+	return func(o *options) error { maps.Copy(o.labels, labels); return nil }
+}
+
+// Builder builds function images.
+type Builder struct {
+	store *cache.Store
+	opts  options
+}
+
+// New returns a builder that keeps its layers in store.
+func New(store *cache.Store, opts ...Option) (*Builder, error) {
+	o := options{packs: map[string]languages.Pack{}, labels: map[string]string{}}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if store == nil || o.bases == nil || o.watchdog == nil {
+		return nil, errors.New("builder needs a cache, a base source and a watchdog source")
+	}
+	return &Builder{store: store, opts: o}, nil
+}
+
+// Langs lists the lang values the builder can build, sorted.
+func (b *Builder) Langs() []string {
+	return slices.Sorted(maps.Keys(b.opts.packs))
+}
+
+// UnknownLangError is returned for a lang no pack builds.
+type UnknownLangError struct {
+	Lang  string
+	Known []string
+}
+
+func (e *UnknownLangError) Error() string {
+	return fmt.Sprintf("lang %q is not one kiln builds; it builds: %s", e.Lang, strings.Join(e.Known, ", "))
+}
+
+// Build builds fn's image. fn.ScratchDir is set by Build.
+func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, error) {
+	pack, ok := b.opts.packs[fn.Lang]
+	if !ok {
+		return nil, &UnknownLangError{Lang: fn.Lang, Known: b.Langs()}
+	}
+	scratch, err := os.MkdirTemp("", "kiln-build-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(scratch)
+	fn.ScratchDir = scratch
+
+	plan, err := pack.Plan(ctx, fn)
+	if err != nil {
+		return nil, err
+	}
+	base, err := b.opts.bases.Base(ctx, plan.Base, fn.Platform)
+	if err != nil {
+		return nil, fmt.Errorf("getting runtime base %q: %w", plan.Base, err)
+	}
+	wdPath, err := b.opts.watchdog(fn.Platform)
+	if err != nil {
+		return nil, fmt.Errorf("finding the watchdog for %s: %w", fn.Platform.String(), err)
+	}
+	wd := layers.FilesStep("watchdog", []layers.File{layers.HostFile(strings.TrimPrefix(WatchdogPath, "/"), 0o755, wdPath)}, layers.WithEpoch(fn.Epoch))
+
+	steps := append(append(slices.Clone(base.Steps), wd), plan.Steps...)
+	built, reports, err := b.resolve(ctx, steps, fn.Epoch)
+	if err != nil {
+		return nil, err
+	}
+	baseImg, err := Assemble(built[:len(base.Steps)], steps[:len(base.Steps)], base.Config, fn.Platform, fn.Epoch)
+	if err != nil {
+		return nil, err
+	}
+	baseDigest, err := baseImg.Digest()
+	if err != nil {
+		return nil, err
+	}
+
+	cfg := base.Config
+	cfg.Env = mergeEnv(base.Config.Env, plan.Env)
+	cfg.Entrypoint = []string{WatchdogPath}
+	cfg.Cmd = nil
+	if cfg.WorkingDir == "" {
+		cfg.WorkingDir = "/home/app"
+	}
+	cfg.ExposedPorts = map[string]struct{}{"8080/tcp": {}}
+	cfg.Labels = map[string]string{}
+	maps.Copy(cfg.Labels, base.Config.Labels)
+	maps.Copy(cfg.Labels, plan.Labels)
+	maps.Copy(cfg.Labels, b.opts.labels)
+	cfg.Labels["org.opencontainers.image.base.name"] = "kiln/base/" + base.Name
+	cfg.Labels["org.opencontainers.image.base.digest"] = baseDigest.String()
+	if fn.Name != "" {
+		cfg.Labels["com.openfaas.function"] = fn.Name
+	}
+	img, err := Assemble(built, steps, cfg, fn.Platform, fn.Epoch)
+	if err != nil {
+		return nil, err
+	}
+	img = mutate.Annotations(img, map[string]string{
+		"org.opencontainers.image.base.name":   cfg.Labels["org.opencontainers.image.base.name"],
+		"org.opencontainers.image.base.digest": baseDigest.String(),
+	}).(v1.Image)
+	return &Result{Image: img, BaseDigest: baseDigest, Layers: reports}, nil
+}
+
+// resolve returns a layer for every step: from the cache when the step's
+// key is there, else built, in parallel, and stored.
+func (b *Builder) resolve(ctx context.Context, steps []layers.Step, epoch time.Time) ([]v1.Layer, []LayerReport, error) {
+	out := make([]v1.Layer, len(steps))
+	reports := make([]LayerReport, len(steps))
+	errs := make([]error, len(steps))
+	var wg sync.WaitGroup
+	for i, step := range steps {
+		wg.Go(func() {
+			start := time.Now()
+			l, cached, err := b.layer(ctx, step, epoch)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			out[i] = l
+			d, _ := l.Digest()
+			size, _ := l.Size()
+			reports[i] = LayerReport{Name: step.Name(), Digest: d, Size: size, Cached: cached, Duration: time.Since(start)}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	return out, reports, nil
+}
+
+func (b *Builder) layer(ctx context.Context, step layers.Step, epoch time.Time) (v1.Layer, bool, error) {
+	stepKey, err := step.Key(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	// The epoch is in every tar header, so it is part of every key.
+	key := layers.NewKey("kiln/layer/v1").Hash(stepKey).String(epoch.UTC().Format(time.RFC3339))
+	k := key.Sum()
+	l, err := b.store.Get(ctx, k)
+	if err == nil {
+		return l, true, nil
+	}
+	if !errors.Is(err, cache.ErrNotFound) {
+		return nil, false, err
+	}
+	l, err = b.store.Put(ctx, k, step.Name(), func(w io.Writer) error { return step.Build(ctx, w) })
+	if err != nil {
+		return nil, false, err
+	}
+	return l, false, nil
+}
+
+// Assemble stacks layers into an OCI image with the given config. steps
+// name the layers in the image history.
+func Assemble(ls []v1.Layer, steps []layers.Step, cfg v1.Config, platform v1.Platform, epoch time.Time) (v1.Image, error) {
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	adds := make([]mutate.Addendum, len(ls))
+	for i, l := range ls {
+		adds[i] = mutate.Addendum{
+			Layer:     l,
+			MediaType: types.OCILayer,
+			History:   v1.History{Created: v1.Time{Time: epoch}, CreatedBy: "kiln: " + steps[i].Name(), Comment: "kiln"},
+		}
+	}
+	img, err := mutate.Append(img, adds...)
+	if err != nil {
+		return nil, fmt.Errorf("stacking layers: %w", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.Architecture = platform.Architecture
+	cf.OS = platform.OS
+	cf.Variant = platform.Variant
+	cf.OSVersion = platform.OSVersion
+	cf.Created = v1.Time{Time: epoch}
+	cf.Config = cfg
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		return nil, fmt.Errorf("writing image config: %w", err)
+	}
+	return img, nil
+}
+
+// mergeEnv overlays KEY=VALUE entries, keeping the first position of each
+// key and the last value.
+func mergeEnv(base, over []string) []string {
+	idx := map[string]int{}
+	var out []string
+	for _, kv := range append(slices.Clone(base), over...) {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := idx[k]; ok {
+			out[i] = kv
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}

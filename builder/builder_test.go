@@ -1,0 +1,279 @@
+package builder
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/languages/golang"
+	"github.com/kiln-build/kiln/layers"
+)
+
+type testBases struct{}
+
+func (testBases) Base(ctx context.Context, name string, p v1.Platform) (*Base, error) {
+	if name != "static" {
+		return nil, errors.New("no such base")
+	}
+	return &Base{
+		Name:   name,
+		Steps:  []layers.Step{layers.FilesStep("test base", []layers.File{layers.Bytes("etc/passwd", 0o644, []byte("root:x:0:0::/root:/sbin/nologin\n"))})},
+		Config: v1.Config{User: "65532:65532", Env: []string{"PATH=/usr/bin:/bin"}},
+	}, nil
+}
+
+func testWatchdog(t *testing.T) WatchdogSource {
+	path := filepath.Join(t.TempDir(), "fwatchdog")
+	if err := os.WriteFile(path, []byte("not really a watchdog"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return func(v1.Platform) (string, error) { return path, nil }
+}
+
+func newBuilder(t *testing.T, cacheDir string) *Builder {
+	t.Helper()
+	store, err := cache.Open(cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(store, WithPack(golang.New(golang.WithEnv(os.Environ()))), WithBases(testBases{}), WithWatchdog(testWatchdog(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func sample(t *testing.T, name string) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", "testdata", "functions", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// copySample copies a sample function so a test may edit it.
+func copySample(t *testing.T, name string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), name)
+	if err := os.CopyFS(dst, os.DirFS(sample(t, name))); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+var linuxAMD64 = v1.Platform{OS: "linux", Architecture: "amd64"}
+
+func TestBuildGo(t *testing.T) {
+	tests := []struct {
+		name       string
+		sample     string
+		lang       string
+		wantLayers []string
+	}{
+		{"middleware with static", "go-hello", golang.LangMiddleware, []string{"test base", "watchdog", "handler binary", "static files"}},
+		{"middleware with a module dependency", "go-deps", golang.LangMiddleware, []string{"test base", "watchdog", "handler binary"}},
+		{"plain main", "go-main", golang.LangMain, []string{"test base", "watchdog", "handler binary"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBuilder(t, t.TempDir())
+			res, err := b.Build(context.Background(), languages.Function{Name: "fn", Dir: sample(t, tc.sample), Lang: tc.lang, Platform: linuxAMD64})
+			if err != nil {
+				t.Fatalf("Build() = %v", err)
+			}
+			if err := validate.Image(res.Image); err != nil {
+				t.Fatalf("validate.Image() = %v", err)
+			}
+			var names []string
+			for _, l := range res.Layers {
+				names = append(names, l.Name)
+			}
+			if !slices.Equal(names, tc.wantLayers) {
+				t.Errorf("Build() layers = %v, want %v", names, tc.wantLayers)
+			}
+			cf, err := res.Image.ConfigFile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cf.Config.Entrypoint; !slices.Equal(got, []string{WatchdogPath}) {
+				t.Errorf("entrypoint = %v, want [%s]", got, WatchdogPath)
+			}
+			for _, want := range []string{"fprocess=./handler", "mode=http", "upstream_url=http://127.0.0.1:8082", "PATH=/usr/bin:/bin"} {
+				if !slices.Contains(cf.Config.Env, want) {
+					t.Errorf("env %v lacks %s", cf.Config.Env, want)
+				}
+			}
+			if cf.Config.User != "65532:65532" || cf.Config.WorkingDir != "/home/app" {
+				t.Errorf("user, workdir = %q, %q, want 65532:65532, /home/app", cf.Config.User, cf.Config.WorkingDir)
+			}
+			if _, ok := cf.Config.ExposedPorts["8080/tcp"]; !ok {
+				t.Errorf("exposed ports = %v, want 8080/tcp", cf.Config.ExposedPorts)
+			}
+			if got := cf.Config.Labels["org.opencontainers.image.base.digest"]; got != res.BaseDigest.String() {
+				t.Errorf("base digest label = %q, want %q", got, res.BaseDigest)
+			}
+		})
+	}
+}
+
+// TestReproducible builds twice, in two cache directories at two clock
+// times, and wants one digest; then a no-change rebuild from a warm cache
+// builds nothing.
+func TestReproducible(t *testing.T) {
+	ctx := context.Background()
+	fn := languages.Function{Name: "fn", Dir: sample(t, "go-deps"), Lang: golang.LangMiddleware, Platform: linuxAMD64}
+	first, err := newBuilder(t, t.TempDir()).Build(ctx, fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	warm := newBuilder(t, t.TempDir())
+	second, err := warm.Build(ctx, fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, _ := first.Image.Digest()
+	d2, _ := second.Image.Digest()
+	if d1 != d2 {
+		t.Fatalf("second build digest = %s, want %s", d2, d1)
+	}
+	third, err := warm.Build(ctx, fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range third.Layers {
+		if !l.Cached {
+			t.Errorf("no-change rebuild built layer %q, want it from the cache", l.Name)
+		}
+	}
+}
+
+func TestEditRebuildsOneLayer(t *testing.T) {
+	ctx := context.Background()
+	dir := copySample(t, "go-hello")
+	b := newBuilder(t, t.TempDir())
+	fn := languages.Function{Name: "fn", Dir: dir, Lang: golang.LangMiddleware, Platform: linuxAMD64}
+	before, err := b.Build(ctx, fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "handler.go")
+	code, _ := os.ReadFile(src)
+	code = bytes.ReplaceAll(code, []byte("Hello from kiln"), []byte("Hello again from kiln"))
+	if err := os.WriteFile(src, code, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	after, err := b.Build(ctx, fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rebuilt []string
+	for i, l := range after.Layers {
+		if !l.Cached {
+			rebuilt = append(rebuilt, l.Name)
+		}
+		if changed := l.Digest != before.Layers[i].Digest; changed != (l.Name == "handler binary") {
+			t.Errorf("layer %q changed = %v after a handler edit", l.Name, changed)
+		}
+	}
+	if !slices.Equal(rebuilt, []string{"handler binary"}) {
+		t.Errorf("rebuilt layers = %v, want [handler binary]", rebuilt)
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	write := func(t *testing.T, files map[string]string) string {
+		dir := t.TempDir()
+		for name, content := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	tests := []struct {
+		name  string
+		dir   func(t *testing.T) string
+		lang  string
+		check func(t *testing.T, err error)
+	}{
+		{"unknown lang", func(t *testing.T) string { return t.TempDir() }, "cobol", func(t *testing.T, err error) {
+			var ue *UnknownLangError
+			if !errors.As(err, &ue) {
+				t.Errorf("Build() = %v, want UnknownLangError", err)
+			}
+		}},
+		{"missing folder", func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope") }, golang.LangMiddleware, wantSourceError("handler folder not found")},
+		{"no go.mod", func(t *testing.T) string { return write(t, map[string]string{"handler.go": "package function\n"}) }, golang.LangMiddleware, wantSourceError("missing")},
+		{"wrong module path", func(t *testing.T) string {
+			return write(t, map[string]string{"go.mod": "module example.com/x\n\ngo 1.24\n", "handler.go": "package function\n"})
+		}, golang.LangMiddleware, wantSourceError(`module is "example.com/x"`)},
+		{"compile error", func(t *testing.T) string {
+			return write(t, map[string]string{"go.mod": "module handler/function\n\ngo 1.24\n", "handler.go": "package function\n\nimport \"net/http\"\n\nfunc Handle(w http.ResponseWriter, r *http.Request) {\n\tundefinedThing()\n}\n"})
+		}, golang.LangMiddleware, wantSourceError("go build failed")},
+		{"not gofmt-formatted", func(t *testing.T) string {
+			return write(t, map[string]string{"go.mod": "module handler/function\n\ngo 1.24\n", "handler.go": "package function\nimport \"net/http\"\nfunc Handle(w http.ResponseWriter, r *http.Request) {   }\n"})
+		}, golang.LangMiddleware, wantSourceError("not gofmt-formatted")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cacheDir := t.TempDir()
+			_, err := newBuilder(t, cacheDir).Build(context.Background(), languages.Function{Name: "fn", Dir: tc.dir(t), Lang: tc.lang, Platform: linuxAMD64})
+			if err == nil {
+				t.Fatal("Build() = nil error")
+			}
+			tc.check(t, err)
+			store, _ := cache.Open(cacheDir)
+			entries, _ := store.List(context.Background())
+			for _, e := range entries {
+				if e.Name == "handler binary" {
+					t.Errorf("failed build left a cache entry for %q", e.Name)
+				}
+			}
+		})
+	}
+}
+
+func wantSourceError(reason string) func(t *testing.T, err error) {
+	return func(t *testing.T, err error) {
+		t.Helper()
+		var se *languages.SourceError
+		if !errors.As(err, &se) {
+			t.Fatalf("Build() = %v, want a SourceError", err)
+		}
+		if !containsStr(se.Reason, reason) {
+			t.Errorf("Build() reason = %q, want it to contain %q", se.Reason, reason)
+		}
+	}
+}
+
+func containsStr(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestCrossPlatform(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("cross builds are checked on linux")
+	}
+	b := newBuilder(t, t.TempDir())
+	arm := v1.Platform{OS: "linux", Architecture: "arm64"}
+	res, err := b.Build(context.Background(), languages.Function{Name: "fn", Dir: sample(t, "go-hello"), Lang: golang.LangMiddleware, Platform: arm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := res.Image.ConfigFile()
+	if cf.Architecture != "arm64" || cf.OS != "linux" {
+		t.Errorf("config platform = %s/%s, want linux/arm64", cf.OS, cf.Architecture)
+	}
+}

@@ -1,0 +1,189 @@
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/match"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// Publisher sends an image somewhere under a reference and returns the
+// digest it can be pulled by.
+type Publisher interface {
+	Publish(ctx context.Context, img v1.Image, ref name.Reference) (name.Digest, error)
+}
+
+// ParseReference parses an image reference. Registries named in insecure
+// are spoken to over plain HTTP; go-containerregistry already does so for
+// loopback addresses.
+func ParseReference(s string, insecure []string) (name.Reference, error) {
+	ref, err := name.ParseReference(s)
+	if err != nil {
+		return nil, fmt.Errorf("image reference %q: %w", s, err)
+	}
+	if slices.Contains(insecure, ref.Context().RegistryStr()) {
+		ref, err = name.ParseReference(s, name.Insecure)
+		if err != nil {
+			return nil, fmt.Errorf("image reference %q: %w", s, err)
+		}
+	}
+	return ref, nil
+}
+
+// RegistryOption configures a Registry publisher.
+type RegistryOption func(*Registry)
+
+// WithKeychain sets where credentials come from. The default is docker's
+// config.json and its credential helpers (authn.DefaultKeychain).
+func WithKeychain(k authn.Keychain) RegistryOption { return func(r *Registry) { r.keychain = k } }
+
+// WithTransport sets the HTTP transport. The default is remote.DefaultTransport.
+func WithTransport(t http.RoundTripper) RegistryOption { return func(r *Registry) { r.transport = t } }
+
+// WithRetries sets how many times a failed request is tried again, with
+// exponential backoff from 200 ms. The default is 3.
+func WithRetries(n int) RegistryOption { return func(r *Registry) { r.retries = n } }
+
+// Registry publishes to an OCI distribution registry. Layers go up in
+// parallel, blobs the registry has are skipped, and the manifest goes last,
+// so a failed push never leaves a tag pointing at a partial image.
+type Registry struct {
+	keychain  authn.Keychain
+	transport http.RoundTripper
+	retries   int
+}
+
+var _ Publisher = (*Registry)(nil)
+
+// NewRegistry returns a registry publisher.
+func NewRegistry(opts ...RegistryOption) *Registry {
+	r := &Registry{keychain: authn.DefaultKeychain, transport: remote.DefaultTransport, retries: 3}
+	for _, opt := range opts {
+		opt(r)
+	}
+	return r
+}
+
+func (r *Registry) remoteOptions(ctx context.Context) []remote.Option {
+	return []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(r.keychain),
+		remote.WithTransport(r.transport),
+		remote.WithJobs(4),
+		remote.WithRetryBackoff(remote.Backoff{Duration: 200 * time.Millisecond, Factor: 3, Jitter: 0.1, Steps: r.retries + 1}),
+	}
+}
+
+// Publish implements Publisher.
+func (r *Registry) Publish(ctx context.Context, img v1.Image, ref name.Reference) (name.Digest, error) {
+	digest, err := img.Digest()
+	if err != nil {
+		return name.Digest{}, err
+	}
+	dref := ref.Context().Digest(digest.String())
+	opts := r.remoteOptions(ctx)
+	// An unchanged image is already there under this tag: one HEAD, no upload.
+	if desc, err := remote.Head(ref, opts...); err == nil && desc.Digest == digest {
+		return dref, nil
+	}
+	if err := remote.Write(ref, img, opts...); err != nil {
+		return name.Digest{}, fmt.Errorf("pushing %s: %w", ref, err)
+	}
+	return dref, nil
+}
+
+// Layout publishes into an OCI image layout directory, replacing the image
+// previously stored under the same reference name.
+type Layout struct {
+	dir string
+}
+
+var _ Publisher = (*Layout)(nil)
+
+// NewLayout returns a publisher writing to the layout at dir, created if
+// absent.
+func NewLayout(dir string) *Layout { return &Layout{dir: dir} }
+
+const refNameAnnotation = "org.opencontainers.image.ref.name"
+
+// Publish implements Publisher.
+func (l *Layout) Publish(ctx context.Context, img v1.Image, ref name.Reference) (name.Digest, error) {
+	digest, err := img.Digest()
+	if err != nil {
+		return name.Digest{}, err
+	}
+	p, err := layout.FromPath(l.dir)
+	if err != nil {
+		if p, err = layout.Write(l.dir, empty.Index); err != nil {
+			return name.Digest{}, fmt.Errorf("creating OCI layout %s: %w", l.dir, err)
+		}
+	}
+	tag := ref.Identifier()
+	annotations := map[string]string{refNameAnnotation: ref.Name()}
+	if err := p.ReplaceImage(img, match.Annotation(refNameAnnotation, ref.Name()), layout.WithAnnotations(annotations)); err != nil {
+		return name.Digest{}, fmt.Errorf("writing %s to OCI layout %s: %w", tag, l.dir, err)
+	}
+	return ref.Context().Digest(digest.String()), nil
+}
+
+// Tarball publishes a docker-loadable tarball (`docker load -i FILE`).
+type Tarball struct {
+	path string
+}
+
+var _ Publisher = (*Tarball)(nil)
+
+// NewTarball returns a publisher writing to the file at path.
+func NewTarball(path string) *Tarball { return &Tarball{path: path} }
+
+// Publish implements Publisher. The file appears complete or not at all.
+func (t *Tarball) Publish(ctx context.Context, img v1.Image, ref name.Reference) (name.Digest, error) {
+	digest, err := img.Digest()
+	if err != nil {
+		return name.Digest{}, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(t.path), ".kiln-*.tar")
+	if err != nil {
+		return name.Digest{}, fmt.Errorf("writing %s: %w", t.path, err)
+	}
+	defer os.Remove(tmp.Name())
+	werr := tarball.Write(ref, img, tmp)
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return name.Digest{}, fmt.Errorf("writing %s: %w", t.path, werr)
+	}
+	if err := os.Rename(tmp.Name(), t.path); err != nil {
+		return name.Digest{}, fmt.Errorf("writing %s: %w", t.path, err)
+	}
+	return ref.Context().Digest(digest.String()), nil
+}
+
+// ParseOutput turns an --output value into a publisher: "registry",
+// "oci:DIR" or "tar:FILE".
+func ParseOutput(s string, registry *Registry) (Publisher, error) {
+	switch {
+	case s == "" || s == "registry":
+		return registry, nil
+	case strings.HasPrefix(s, "oci:") && len(s) > 4:
+		return NewLayout(s[4:]), nil
+	case strings.HasPrefix(s, "tar:") && len(s) > 4:
+		return NewTarball(s[4:]), nil
+	}
+	return nil, errors.New(`--output: want "registry", "oci:DIR" or "tar:FILE", got ` + fmt.Sprintf("%q", s))
+}

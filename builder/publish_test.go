@@ -1,0 +1,228 @@
+package builder
+
+import (
+	"context"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+)
+
+// countingRegistry counts blob uploads and manifest writes.
+type countingRegistry struct {
+	blobs, manifests atomic.Int32
+	next             http.Handler
+}
+
+func (c *countingRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads/"):
+		c.blobs.Add(1)
+	case r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/"):
+		c.manifests.Add(1)
+	}
+	c.next.ServeHTTP(w, r)
+}
+
+func TestRegistryPublish(t *testing.T) {
+	ctx := context.Background()
+	reg := &countingRegistry{next: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
+	srv := httptest.NewServer(reg)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ref, err := ParseReference(host+"/fn:latest", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := random.Image(1024, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := NewRegistry(WithKeychain(authn.NewMultiKeychain()))
+	got, err := pub.Publish(ctx, img, ref)
+	if err != nil {
+		t.Fatalf("Publish() = %v", err)
+	}
+	want, _ := img.Digest()
+	if got.DigestStr() != want.String() {
+		t.Errorf("Publish() = %s, want digest %s", got, want)
+	}
+	if n := reg.blobs.Load(); n != 4 {
+		t.Errorf("first push uploaded %d blobs, want 4 (3 layers + config)", n)
+	}
+	pulled, err := remote.Image(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(pulled); err != nil {
+		t.Errorf("validate.Image(pulled) = %v", err)
+	}
+	// Pushing the same image again uploads nothing at all.
+	reg.blobs.Store(0)
+	reg.manifests.Store(0)
+	if _, err := pub.Publish(ctx, img, ref); err != nil {
+		t.Fatal(err)
+	}
+	if b, m := reg.blobs.Load(), reg.manifests.Load(); b != 0 || m != 0 {
+		t.Errorf("unchanged push uploaded %d blobs and %d manifests, want none", b, m)
+	}
+}
+
+func TestRegistryPublishErrors(t *testing.T) {
+	ctx := context.Background()
+	img, _ := random.Image(64, 1)
+	unauthorized := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+		http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+	}))
+	defer unauthorized.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedHost := strings.TrimPrefix(closed.URL, "http://")
+	closed.Close()
+	tests := []struct {
+		name string
+		ref  string
+		want string
+	}{
+		{"401 names the registry", strings.TrimPrefix(unauthorized.URL, "http://") + "/fn:1", strings.TrimPrefix(unauthorized.URL, "http://")},
+		{"unreachable registry", closedHost + "/fn:1", closedHost},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ref, err := ParseReference(tc.ref, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = NewRegistry(WithKeychain(authn.NewMultiKeychain()), WithRetries(1)).Publish(ctx, img, ref)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Publish() = %v, want an error naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseReference(t *testing.T) {
+	tests := []struct {
+		in       string
+		insecure []string
+		scheme   string
+		wantErr  bool
+	}{
+		{"127.0.0.1:5000/fn:1", nil, "http", false},
+		{"localhost:5000/fn", nil, "http", false},
+		{"registry.example.com/fn", nil, "https", false},
+		{"registry.example.com/fn", []string{"registry.example.com"}, "http", false},
+		{"UPPER/case", nil, "", true},
+		{"fn:bad:tag", nil, "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			ref, err := ParseReference(tc.in, tc.insecure)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("ParseReference(%q) = %v, want error %v", tc.in, err, tc.wantErr)
+			}
+			if err == nil && ref.Context().Scheme() != tc.scheme {
+				t.Errorf("ParseReference(%q) scheme = %s, want %s", tc.in, ref.Context().Scheme(), tc.scheme)
+			}
+		})
+	}
+}
+
+func TestLayoutPublish(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "oci")
+	ref, _ := name.ParseReference("example.com/fn:1")
+	var last v1.Hash
+	for range 2 {
+		img, _ := random.Image(256, 2)
+		if _, err := NewLayout(dir).Publish(ctx, img, ref); err != nil {
+			t.Fatalf("Publish() = %v", err)
+		}
+		last, _ = img.Digest()
+	}
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := p.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := idx.IndexManifest()
+	if len(m.Manifests) != 1 || m.Manifests[0].Digest != last {
+		t.Fatalf("layout holds %+v, want only %s", m.Manifests, last)
+	}
+	img, err := p.Image(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(img); err != nil {
+		t.Errorf("validate.Image() = %v", err)
+	}
+}
+
+func TestTarballPublish(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fn.tar")
+	ref, _ := name.ParseReference("example.com/fn:1")
+	img, _ := random.Image(256, 2)
+	if _, err := NewTarball(path).Publish(context.Background(), img, ref); err != nil {
+		t.Fatalf("Publish() = %v", err)
+	}
+	tag := ref.(name.Tag)
+	back, err := tarball.ImageFromPath(path, &tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(back); err != nil {
+		t.Errorf("validate.Image() = %v", err)
+	}
+	if _, err := NewTarball(filepath.Join(t.TempDir(), "missing", "x.tar")).Publish(context.Background(), img, ref); err == nil {
+		t.Error("Publish(into a missing directory) = nil error")
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d files, want only the tarball", len(entries))
+	}
+}
+
+func TestParseOutput(t *testing.T) {
+	reg := NewRegistry()
+	for in, want := range map[string]string{"": "*builder.Registry", "registry": "*builder.Registry", "oci:/tmp/x": "*builder.Layout", "tar:/tmp/x.tar": "*builder.Tarball"} {
+		p, err := ParseOutput(in, reg)
+		if err != nil || typeName(p) != want {
+			t.Errorf("ParseOutput(%q) = %s, %v, want %s", in, typeName(p), err, want)
+		}
+	}
+	for _, bad := range []string{"oci:", "docker", "tar:"} {
+		if _, err := ParseOutput(bad, reg); err == nil {
+			t.Errorf("ParseOutput(%q) = nil error", bad)
+		}
+	}
+}
+
+func typeName(p Publisher) string {
+	switch p.(type) {
+	case *Registry:
+		return "*builder.Registry"
+	case *Layout:
+		return "*builder.Layout"
+	case *Tarball:
+		return "*builder.Tarball"
+	}
+	return "nil"
+}
