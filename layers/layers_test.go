@@ -248,6 +248,13 @@ func TestKey(t *testing.T) {
 			t.Errorf("key with a different %s = %s, want a different key", name, got)
 		}
 	}
+	epochKey, err := FilesStep("test", []File{HostFile("f", 0o644, filepath.Join(dir, "f"))}, WithEpoch(time.Unix(1, 0))).Key(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if epochKey.String() == base {
+		t.Errorf("key with another epoch = %s, want a different key", epochKey)
+	}
 	if got := key([]File{Bytes("f", 0o644, []byte("v1"))}); got != base {
 		t.Errorf("key of the same content given inline = %s, want %s", got, base)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1"
 )
@@ -25,7 +26,7 @@ type Step interface {
 }
 
 // FilesStep returns a step that writes a fixed set of files. Its key covers
-// every entry's path, type, mode, owner and content.
+// every entry's path, type, mode, owner and content, and the epoch.
 func FilesStep(name string, files []File, opts ...Option) Step {
 	return &filesStep{name: name, files: files, opts: opts}
 }
@@ -39,7 +40,8 @@ type filesStep struct {
 func (s *filesStep) Name() string { return s.name }
 
 func (s *filesStep) Key(ctx context.Context) (v1.Hash, error) {
-	k := NewKey("files/v1")
+	o := newOptions(s.opts)
+	k := NewKey("files/v2").String(o.epoch.Format(time.RFC3339Nano))
 	if err := k.Files(s.files); err != nil {
 		return v1.Hash{}, fmt.Errorf("hashing %s: %w", s.name, err)
 	}

@@ -26,6 +26,14 @@ func WithEpoch(t time.Time) Option {
 	return func(o *options) { o.epoch = t.UTC() }
 }
 
+func newOptions(opts []Option) options {
+	o := options{epoch: time.Unix(0, 0).UTC()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
 // ConflictError reports two entries that claim one path with different
 // content or type.
 type ConflictError struct {
@@ -40,10 +48,7 @@ func (e *ConflictError) Error() string {
 // WriteTar writes files as an uncompressed tar stream to w, sorted by path,
 // with every parent directory present. Files listed twice must be identical.
 func WriteTar(w io.Writer, files []File, opts ...Option) error {
-	o := options{epoch: time.Unix(0, 0).UTC()}
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := newOptions(opts)
 	entries, err := normalise(files)
 	if err != nil {
 		return err

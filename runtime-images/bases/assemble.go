@@ -1,0 +1,171 @@
+package bases
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1"
+	"github.com/kiln-build/kiln/layers"
+	"github.com/kiln-build/kiln/runtime-images/debian"
+)
+
+// Image config every base shares. The user is numeric so that Kubernetes
+// can check runAsNonRoot without reading /etc/passwd.
+const (
+	User       = "65532:65532"
+	WorkingDir = "/home/app"
+	// Path is the PATH of every base, Debian's default.
+	Path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	// CABundle is where bases with ca-certificates keep the bundle.
+	CABundle = "/etc/ssl/certs/ca-certificates.crt"
+)
+
+// Labels a base puts in its image config.
+const (
+	// LabelRecipe names the recipe.
+	LabelRecipe = "io.github.kiln-build.base.recipe"
+	// LabelLock holds the digest of the recipe's lock file.
+	LabelLock = "io.github.kiln-build.base.lock"
+)
+
+// Base is a runtime base ready for the builder: layer steps, bottom first,
+// and the image config.
+type Base struct {
+	Name     string
+	Arch     string
+	Platform v1.Platform
+	// Packages are the pinned packages the base is made of.
+	Packages []LockedPackage
+	// Steps build the layers: one per package in name order, then one of
+	// generated system files. Their keys cover everything that decides
+	// their bytes; building one downloads its package if the cache lacks
+	// it.
+	Steps  []layers.Step
+	Config v1.Config
+}
+
+// Downloader fetches a pinned package and returns the path of the
+// verified .deb; *debian.Fetcher is one.
+type Downloader interface {
+	Download(ctx context.Context, p debian.Package) (string, error)
+}
+
+var _ Downloader = (*debian.Fetcher)(nil)
+
+// Option changes how a base is assembled.
+type Option func(*options) error
+
+type options struct {
+	epoch time.Time
+}
+
+// WithEpoch sets the modification time of every layer entry. The default
+// is the Unix epoch; callers pass SOURCE_DATE_EPOCH when it is set.
+func WithEpoch(t time.Time) Option {
+	return func(o *options) error {
+		o.epoch = t.UTC()
+		return nil
+	}
+}
+
+// Assemble returns the base the recipe makes for a Debian architecture
+// ("amd64", "arm64"), from its lock. Nothing is downloaded here: the
+// steps fetch their package through d when the builder runs them.
+func Assemble(ctx context.Context, r *Recipe, arch string, d Downloader, opts ...Option) (*Base, error) {
+	o := options{epoch: time.Unix(0, 0).UTC()}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("assembling %s: %w", r.Name, err)
+		}
+	}
+	if !slices.Contains(r.Architectures, arch) {
+		return nil, &UnsupportedArchError{Recipe: r.Name, Arch: arch, Supported: r.Architectures}
+	}
+	pkgs, err := r.locked(arch)
+	if err != nil {
+		return nil, err
+	}
+	lockDigest, err := r.Lock.Digest()
+	if err != nil {
+		return nil, err
+	}
+	platform, err := platformOf(arch)
+	if err != nil {
+		return nil, err
+	}
+	b := &Base{Name: r.Name, Arch: arch, Platform: platform, Packages: pkgs}
+	hasCA := false
+	for _, p := range pkgs {
+		spec := r.spec(p.Name)
+		b.Steps = append(b.Steps, &packageStep{
+			base:  r.Name,
+			pkg:   p.Package(),
+			drop:  append(slices.Clone(r.Drop), spec.Drop...),
+			hooks: hooksFor(p.Name),
+			dl:    d,
+			epoch: o.epoch,
+		})
+		hasCA = hasCA || p.Name == "ca-certificates"
+	}
+	b.Steps = append(b.Steps, layers.FilesStep(r.Name+": users, /tmp, /home/app", systemFiles(), layers.WithEpoch(o.epoch)))
+	env := []string{"PATH=" + Path}
+	if hasCA {
+		env = append(env, "SSL_CERT_FILE="+CABundle)
+	}
+	b.Config = v1.Config{
+		User:       User,
+		WorkingDir: WorkingDir,
+		Env:        append(env, r.Env...),
+		Labels:     map[string]string{LabelRecipe: r.Name, LabelLock: lockDigest},
+	}
+	return b, nil
+}
+
+// locked returns the pinned packages for arch, after checking that the
+// lock is the recipe's current one.
+func (r *Recipe) locked(arch string) ([]LockedPackage, error) {
+	switch {
+	case r.Lock == nil:
+		return nil, &StaleLockError{Recipe: r.Name, Reason: "is missing"}
+	case r.Lock.Inputs != r.inputs():
+		return nil, &StaleLockError{Recipe: r.Name, Reason: "was made for another version of the recipe"}
+	}
+	pkgs, ok := r.Lock.Architectures[arch]
+	if !ok {
+		return nil, &StaleLockError{Recipe: r.Name, Reason: "has no packages for " + arch}
+	}
+	for _, req := range r.requests(arch) {
+		if !slices.ContainsFunc(pkgs, func(p LockedPackage) bool { return p.Name == req.Name }) {
+			return nil, &StaleLockError{Recipe: r.Name, Reason: fmt.Sprintf("does not pin %s for %s", req.Name, arch)}
+		}
+	}
+	// Name order, whatever the file's, so that layer order is stable.
+	pkgs = slices.Clone(pkgs)
+	slices.SortFunc(pkgs, func(a, b LockedPackage) int { return strings.Compare(a.Name, b.Name) })
+	return pkgs, nil
+}
+
+// platformOf maps a Debian architecture to an OCI platform.
+func platformOf(arch string) (v1.Platform, error) {
+	p := v1.Platform{OS: "linux"}
+	switch arch {
+	case "amd64", "s390x", "riscv64":
+		p.Architecture = arch
+	case "arm64":
+		p.Architecture, p.Variant = "arm64", "v8"
+	case "armhf":
+		p.Architecture, p.Variant = "arm", "v7"
+	case "armel":
+		p.Architecture, p.Variant = "arm", "v5"
+	case "i386":
+		p.Architecture = "386"
+	case "ppc64el":
+		p.Architecture = "ppc64le"
+	default:
+		return p, fmt.Errorf("no OCI platform known for the Debian architecture %s", arch)
+	}
+	return p, nil
+}

@@ -1,0 +1,16 @@
+// Package bases holds kiln's runtime base recipes and turns them into
+// image layers.
+//
+// A recipe (<name>.yaml in this directory, embedded in the binary) names
+// the Debian packages a base is made of, per architecture; its lock
+// (<name>.lock.json) pins each package's version, pool filename, size and
+// SHA256 for every architecture. [Lock] refreshes a lock from the mirror's
+// signed indexes; [Assemble] turns a recipe and its lock into cacheable
+// layer steps and an image config, distroless-style: no shell, no package
+// manager, a CA bundle generated from ca-certificates, /etc/passwd and
+// /etc/group with the non-root user 65532, /tmp and /home/app.
+//
+// Assembling needs no index and no keyring: the lock is the only source
+// of what goes into a base, so a base builds the same on any machine, at
+// any time, for as long as the mirror keeps the files.
+package bases

@@ -1,0 +1,126 @@
+package bases
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strconv"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1"
+	"github.com/kiln-build/kiln/layers"
+	"github.com/kiln-build/kiln/runtime-images/debian"
+)
+
+// packageStep builds the layer of one pinned package: its files without
+// documentation or what the recipe drops, its status.d entry, and what its
+// hooks generate.
+type packageStep struct {
+	base  string
+	pkg   debian.Package
+	drop  []string
+	hooks []hook
+	dl    Downloader
+	epoch time.Time
+}
+
+var _ layers.Step = (*packageStep)(nil)
+
+func (s *packageStep) Name() string { return s.base + ": " + s.pkg.String() }
+
+// Key covers the pinned file (its SHA256 decides every byte extracted
+// from it), how it is extracted and filtered, the hooks and the epoch. The
+// base's name and architecture are left out on purpose: an
+// Architecture: all package gives one layer shared by every base.
+func (s *packageStep) Key(ctx context.Context) (v1.Hash, error) {
+	k := layers.NewKey("kiln/base/debian-package/v1").
+		String(debian.ExtractVersion).
+		Strings(s.pkg.Name, s.pkg.Version, s.pkg.Architecture, s.pkg.Filename, strconv.FormatInt(s.pkg.Size, 10), s.pkg.SHA256).
+		Strings(s.drop...).
+		String(s.epoch.Format(time.RFC3339Nano))
+	for _, h := range s.hooks {
+		k.String(h.id)
+	}
+	return k.Sum(), nil
+}
+
+func (s *packageStep) Build(ctx context.Context, w io.Writer) error {
+	deb, err := s.dl.Download(ctx, s.pkg)
+	if err != nil {
+		return fmt.Errorf("building the layer of %s: %w", s.pkg, err)
+	}
+	dir, err := os.MkdirTemp("", "kiln-deb-")
+	if err != nil {
+		return fmt.Errorf("building the layer of %s: %w", s.pkg, err)
+	}
+	defer os.RemoveAll(dir)
+	c, err := debian.Extract(ctx, deb, dir)
+	if err != nil {
+		return fmt.Errorf("building the layer of %s: %w", s.pkg, err)
+	}
+	if c.Package != s.pkg.Name || c.Version != s.pkg.Version {
+		return fmt.Errorf("building the layer of %s: the file holds %s %s", s.pkg, c.Package, c.Version)
+	}
+	files := dropPaths(c.Files, s.drop)
+	for _, h := range s.hooks {
+		generated, err := h.run(c.Files)
+		if err != nil {
+			return fmt.Errorf("building the layer of %s: %s: %w", s.pkg, h.id, err)
+		}
+		files = append(files, generated...)
+	}
+	return layers.WriteTar(w, files, layers.WithEpoch(s.epoch))
+}
+
+// dropPaths returns files without those whose path, or one of whose parent
+// directories, matches a pattern. Patterns are checked when the recipe is
+// read.
+func dropPaths(files []layers.File, patterns []string) []layers.File {
+	if len(patterns) == 0 {
+		return files
+	}
+	out := make([]layers.File, 0, len(files))
+	for _, f := range files {
+		if !dropped(f.Path, patterns) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func dropped(p string, patterns []string) bool {
+	for q := p; q != "." && q != "/" && q != ""; q = path.Dir(q) {
+		for _, pattern := range patterns {
+			if ok, _ := path.Match(pattern, q); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hook generates files from a package's contents, as its maintainer
+// scripts would on a real system. id names the hook and its version in
+// step keys.
+type hook struct {
+	id  string
+	run func(files []layers.File) ([]layers.File, error)
+}
+
+// hooksFor returns the hooks of a package.
+func hooksFor(pkg string) []hook {
+	switch pkg {
+	case "ca-certificates":
+		return []hook{{id: "ca-bundle/v1", run: func(files []layers.File) ([]layers.File, error) {
+			bundle, err := caBundle(files)
+			if err != nil {
+				return nil, err
+			}
+			return []layers.File{layers.Bytes(CABundle[1:], fileMode, bundle)}, nil
+		}}}
+	default:
+		return nil
+	}
+}

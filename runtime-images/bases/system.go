@@ -1,0 +1,91 @@
+package bases
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/kiln-build/kiln/layers"
+)
+
+// The non-root user every function runs as. Two names share the ID:
+// nonroot, as in distroless images, and app, as in OpenFaaS templates.
+const (
+	uid = 65532
+	gid = 65532
+)
+
+// fileMode is the mode of generated regular files.
+const fileMode fs.FileMode = 0o644
+
+// systemFiles returns what a base needs beside its packages: users and
+// groups, name service configuration, /tmp and the function's home.
+func systemFiles() []layers.File {
+	passwd := strings.Join([]string{
+		"root:x:0:0:root:/root:/sbin/nologin",
+		"nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin",
+		fmt.Sprintf("nonroot:x:%d:%d:nonroot:/home/app:/sbin/nologin", uid, gid),
+		fmt.Sprintf("app:x:%d:%d:app:/home/app:/sbin/nologin", uid, gid),
+	}, "\n") + "\n"
+	group := strings.Join([]string{
+		"root:x:0:",
+		"nobody:x:65534:",
+		fmt.Sprintf("nonroot:x:%d:", gid),
+		fmt.Sprintf("app:x:%d:", gid),
+	}, "\n") + "\n"
+	// Go's resolver and glibc both read the hosts line; without the file,
+	// glibc would try DNS before /etc/hosts.
+	nsswitch := strings.Join([]string{
+		"passwd:    files",
+		"group:     files",
+		"shadow:    files",
+		"hosts:     files dns",
+		"networks:  files",
+		"protocols: files",
+		"services:  files",
+		"ethers:    files",
+		"rpc:       files",
+	}, "\n") + "\n"
+	return []layers.File{
+		layers.Bytes("etc/passwd", fileMode, []byte(passwd)),
+		layers.Bytes("etc/group", fileMode, []byte(group)),
+		layers.Bytes("etc/nsswitch.conf", fileMode, []byte(nsswitch)),
+		{Path: "tmp", Mode: fs.ModeDir | fs.ModeSticky | 0o777},
+		{Path: "home/app", Mode: fs.ModeDir | 0o755, UID: uid, GID: gid},
+	}
+}
+
+// caBundle concatenates the certificates under usr/share/ca-certificates
+// in the byte order of their paths, each ending in a newline: what
+// update-ca-certificates writes to /etc/ssl/certs/ca-certificates.crt when
+// every certificate is trusted, as Debian's default configuration does.
+func caBundle(files []layers.File) ([]byte, error) {
+	var certs []layers.File
+	for _, f := range files {
+		if f.Mode.IsRegular() && strings.HasPrefix(f.Path, "usr/share/ca-certificates/") && strings.HasSuffix(f.Path, ".crt") {
+			certs = append(certs, f)
+		}
+	}
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("no certificates under /usr/share/ca-certificates")
+	}
+	sort.Slice(certs, func(i, j int) bool { return certs[i].Path < certs[j].Path })
+	var bundle bytes.Buffer
+	for _, c := range certs {
+		data := c.Data
+		if c.Source != "" {
+			var err error
+			if data, err = os.ReadFile(c.Source); err != nil {
+				return nil, fmt.Errorf("reading /%s: %w", c.Path, err)
+			}
+		}
+		bundle.Write(data)
+		if len(data) > 0 && data[len(data)-1] != '\n' {
+			bundle.WriteByte('\n')
+		}
+	}
+	return bundle.Bytes(), nil
+}
