@@ -301,3 +301,26 @@ func mergeEnv(base, over []string) []string {
 	}
 	return out
 }
+
+// BuildBase builds the runtime base called name on its own, as `kiln base
+// build` does.
+func (b *Builder) BuildBase(ctx context.Context, name string, platform v1.Platform) (*Result, error) {
+	base, err := b.opts.bases.Base(ctx, name, platform)
+	if err != nil {
+		return nil, fmt.Errorf("getting runtime base %q: %w", name, err)
+	}
+	epoch := time.Unix(0, 0).UTC()
+	built, reports, err := b.resolve(ctx, base.Steps, epoch)
+	if err != nil {
+		return nil, err
+	}
+	img, err := Assemble(built, base.Steps, base.Config, platform, epoch)
+	if err != nil {
+		return nil, err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Image: img, BaseDigest: d, Layers: reports}, nil
+}

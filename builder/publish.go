@@ -140,6 +140,28 @@ func (l *Layout) Publish(ctx context.Context, img v1.Image, ref name.Reference) 
 	return ref.Context().Digest(digest.String()), nil
 }
 
+// Lookup returns the image stored under ref's name, as Publish stored it.
+func (l *Layout) Lookup(ref name.Reference) (v1.Image, error) {
+	p, err := layout.FromPath(l.dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading OCI layout %s: %w", l.dir, err)
+	}
+	idx, err := p.ImageIndex()
+	if err != nil {
+		return nil, err
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range m.Manifests {
+		if d.Annotations[refNameAnnotation] == ref.Name() && d.MediaType.IsImage() {
+			return idx.Image(d.Digest)
+		}
+	}
+	return nil, fmt.Errorf("%s is not in %s", ref.Name(), l.dir)
+}
+
 // Tarball publishes a docker-loadable tarball (`docker load -i FILE`).
 type Tarball struct {
 	path string

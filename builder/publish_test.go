@@ -167,9 +167,16 @@ func TestLayoutPublish(t *testing.T) {
 	if len(m.Manifests) != 1 || m.Manifests[0].Digest != last {
 		t.Fatalf("layout holds %+v, want only %s", m.Manifests, last)
 	}
-	img, err := p.Image(last)
+	img, err := NewLayout(dir).Lookup(ref)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Lookup() = %v", err)
+	}
+	if d, _ := img.Digest(); d != last {
+		t.Errorf("Lookup() digest = %s, want %s", d, last)
+	}
+	other, _ := name.ParseReference("example.com/other:1")
+	if _, err := NewLayout(dir).Lookup(other); err == nil {
+		t.Error("Lookup(absent) = nil error")
 	}
 	if err := validate.Image(img); err != nil {
 		t.Errorf("validate.Image() = %v", err)

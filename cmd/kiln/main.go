@@ -1,0 +1,26 @@
+// Command kiln builds OpenFaaS function images without a Docker daemon,
+// publishes them and runs them locally.
+//
+// Exit codes: 0 success; 1 the command failed (a build, push or run error);
+// 2 the command line was wrong (unknown flag, missing argument); a function
+// run with `kiln run` that exits non-zero passes its own code on.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kiln-build/kiln/run"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == run.InitArg {
+		run.InitMain()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCmd(os.Stdout, os.Stderr, os.Getenv).ExecuteContext(ctx)
+	stop()
+	os.Exit(reportError(os.Stderr, err))
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCommandLineErrors(t *testing.T) {
+	hello, _ := filepath.Abs("../../testdata/functions/go-hello")
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantMsg  string
+	}{
+		{"unknown flag", []string{"build", "--nope"}, 2, "unknown flag: --nope"},
+		{"DIR without --lang", []string{"build", hello, "--image", "x"}, 2, "--lang is required"},
+		{"DIR without --image", []string{"build", hello, "--lang", "go"}, 2, "--image is required"},
+		{"bad platform", []string{"build", hello, "--lang", "go", "--image", "x", "--platform", "amd64"}, 2, "--platform"},
+		{"bad image reference", []string{"build", hello, "--lang", "go", "--image", "Bad:Ref:x"}, 2, `--image: image reference "Bad:Ref:x"`},
+		{"bad output", []string{"build", hello, "--lang", "go", "--image", "x", "--output", "docker"}, 2, "--output"},
+		{"push with oci output", []string{"build", hello, "--lang", "go", "--image", "x", "--push", "--output", "oci:x"}, 2, "--push and --output"},
+		{"bad build arg", []string{"build", hello, "--lang", "go", "--image", "x", "-b", "NOEQUALS"}, 2, "--build-arg"},
+		{"missing stack file", []string{"build", "-f", "/nonexistent/stack.yml"}, 1, "stack file /nonexistent/stack.yml not found"},
+		{"run without image", []string{"run"}, 2, "accepts 1 arg"},
+		{"run bad port", []string{"run", "x", "--port", "0"}, 2, "--port 0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			env := map[string]string{"KILN_CACHE_DIR": t.TempDir()}
+			cmd := newRootCmd(&stdout, &stderr, func(k string) string { return env[k] })
+			cmd.SetArgs(tc.args)
+			code := reportError(&stderr, cmd.ExecuteContext(context.Background()))
+			if code != tc.wantCode {
+				t.Errorf("kiln %v exit = %d, want %d (stderr %q)", tc.args, code, tc.wantCode, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.wantMsg) {
+				t.Errorf("kiln %v stderr = %q, want it to contain %q", tc.args, stderr.String(), tc.wantMsg)
+			}
+			if lines := strings.Count(strings.TrimSpace(stderr.String()), "\n"); lines > 0 {
+				t.Errorf("kiln %v stderr has %d lines, want one: %q", tc.args, lines+1, stderr.String())
+			}
+		})
+	}
+}
+
+func TestGlobMatch(t *testing.T) {
+	tests := []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"hello", "hello", true},
+		{"hello", "hello2", false},
+		{"hel*", "hello", true},
+		{"*lo", "hello", true},
+		{"h*l*o", "hello", true},
+		{"h*x", "hello", false},
+		{"*", "anything", true},
+	}
+	for _, tc := range tests {
+		if got := globMatch(tc.pattern, tc.s); got != tc.want {
+			t.Errorf("globMatch(%q, %q) = %v, want %v", tc.pattern, tc.s, got, tc.want)
+		}
+	}
+}
+
+func TestImageWithTag(t *testing.T) {
+	for in, want := range map[string]string{
+		"fn":                        "fn:latest",
+		"localhost:5000/fn":         "localhost:5000/fn:latest",
+		"localhost:5000/fn:0.1":     "localhost:5000/fn:0.1",
+		"ghcr.io/a/fn@sha256:abcd":  "ghcr.io/a/fn@sha256:abcd",
+		"registry:5000/team/fn:1.0": "registry:5000/team/fn:1.0",
+	} {
+		if got := imageWithTag(in); got != want {
+			t.Errorf("imageWithTag(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestNoDockerDaemonClient keeps kiln daemonless: the CLI must never link
+// Docker's engine client.
+func TestNoDockerDaemonClient(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasPrefix(pkg, "github.com/docker/docker/client") || strings.HasPrefix(pkg, "github.com/google/go-containerregistry/pkg/v1/daemon") {
+			t.Errorf("kiln imports %s, a Docker daemon client", pkg)
+		}
+	}
+}
+
+func TestSourceDateEpoch(t *testing.T) {
+	for in, wantErr := range map[string]bool{"": false, "1700000000": false, "-1": true, "soon": true} {
+		_, err := sourceDateEpoch(func(string) string { return in })
+		if (err != nil) != wantErr {
+			t.Errorf("sourceDateEpoch(%q) = %v, want error %v", in, err, wantErr)
+		}
+	}
+}

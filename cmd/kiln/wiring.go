@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kiln-build/kiln/builder"
+	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/languages/golang"
+	"github.com/kiln-build/kiln/runtime-images/bases"
+	"github.com/kiln-build/kiln/runtime-images/debian"
+)
+
+// newBuilder wires the language packs, runtime bases and watchdog into a
+// builder.
+func newBuilder(g *globals, store *cache.Store) (*builder.Builder, error) {
+	bases, err := newBaseSource(g, store)
+	if err != nil {
+		return nil, err
+	}
+	return builder.New(store,
+		builder.WithPack(golang.New(golang.WithEnv(os.Environ()))),
+		builder.WithBases(bases),
+		builder.WithWatchdog(watchdogFinder(g.getenv)),
+	)
+}
+
+// watchdogFinder finds kiln-watchdog-OS-ARCH[-VARIANT] in $KILN_WATCHDOG_DIR,
+// else beside the kiln executable, else in ../lib/kiln from it.
+func watchdogFinder(getenv func(string) string) builder.WatchdogSource {
+	return func(p v1.Platform) (string, error) {
+		base := "kiln-watchdog-" + p.OS + "-" + p.Architecture
+		if p.Variant != "" && p.Architecture == "arm" {
+			base += "-" + p.Variant
+		}
+		var dirs []string
+		if d := getenv("KILN_WATCHDOG_DIR"); d != "" {
+			dirs = append(dirs, d)
+		}
+		if exe, err := os.Executable(); err == nil {
+			if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+				exe = resolved
+			}
+			dirs = append(dirs, filepath.Dir(exe), filepath.Join(filepath.Dir(exe), "..", "lib", "kiln"))
+		}
+		for _, d := range dirs {
+			path := filepath.Join(d, base)
+			if info, err := os.Stat(path); err == nil && info.Mode().IsRegular() {
+				return path, nil
+			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return "", err
+			}
+		}
+		return "", fmt.Errorf("no %s in %s; build it with 'make build' or set KILN_WATCHDOG_DIR", base, strings.Join(dirs, ", "))
+	}
+}
+
+// baseSource assembles runtime bases from the recipes compiled into kiln.
+type baseSource struct {
+	fetcher *debian.Fetcher
+}
+
+func newBaseSource(g *globals, store *cache.Store) (*baseSource, error) {
+	f, err := newFetcher(g, store)
+	if err != nil {
+		return nil, err
+	}
+	return &baseSource{fetcher: f}, nil
+}
+
+// Base implements builder.BaseSource. Bases keep the epoch 0 whatever
+// SOURCE_DATE_EPOCH says: their content is pinned, and so every function
+// shares their layers.
+func (s *baseSource) Base(ctx context.Context, name string, p v1.Platform) (*builder.Base, error) {
+	r, err := bases.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	b, err := bases.Assemble(ctx, r, p.Architecture, s.fetcher)
+	if err != nil {
+		return nil, err
+	}
+	return &builder.Base{Name: b.Name, Steps: b.Steps, Config: b.Config}, nil
+}
