@@ -224,6 +224,13 @@ func TestBuildErrors(t *testing.T) {
 		{"compile error", func(t *testing.T) string {
 			return write(t, map[string]string{"go.mod": "module handler/function\n\ngo 1.24\n", "handler.go": "package function\n\nimport \"net/http\"\n\nfunc Handle(w http.ResponseWriter, r *http.Request) {\n\tundefinedThing()\n}\n"})
 		}, golang.LangMiddleware, wantSourceError("go build failed")},
+		{"failing test", func(t *testing.T) string {
+			return write(t, map[string]string{
+				"go.mod":          "module handler/function\n\ngo 1.24\n",
+				"handler.go":      "package function\n\nimport \"net/http\"\n\nfunc Handle(w http.ResponseWriter, r *http.Request) {}\n",
+				"handler_test.go": "package function\n\nimport \"testing\"\n\nfunc TestFails(t *testing.T) { t.Fatal(\"handler test says no\") }\n",
+			})
+		}, golang.LangMiddleware, wantSourceError("go test failed")},
 		{"not gofmt-formatted", func(t *testing.T) string {
 			return write(t, map[string]string{"go.mod": "module handler/function\n\ngo 1.24\n", "handler.go": "package function\nimport \"net/http\"\nfunc Handle(w http.ResponseWriter, r *http.Request) {   }\n"})
 		}, golang.LangMiddleware, wantSourceError("not gofmt-formatted")},
@@ -275,5 +282,18 @@ func TestCrossPlatform(t *testing.T) {
 	cf, _ := res.Image.ConfigFile()
 	if cf.Architecture != "arm64" || cf.OS != "linux" {
 		t.Errorf("config platform = %s/%s, want linux/arm64", cf.OS, cf.Architecture)
+	}
+}
+
+func TestTestsCanBeSkipped(t *testing.T) {
+	dir := copySample(t, "go-hello")
+	failing := "package function\n\nimport \"testing\"\n\nfunc TestFails(t *testing.T) { t.Fatal(\"no\") }\n"
+	if err := os.WriteFile(filepath.Join(dir, "handler_test.go"), []byte(failing), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := newBuilder(t, t.TempDir())
+	fn := languages.Function{Name: "fn", Dir: dir, Lang: golang.LangMiddleware, Platform: linuxAMD64, BuildArgs: map[string]string{"TEST_ENABLED": "false"}}
+	if _, err := b.Build(context.Background(), fn); err != nil {
+		t.Errorf("Build(TEST_ENABLED=false) = %v, want the failing test skipped", err)
 	}
 }

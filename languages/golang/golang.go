@@ -176,7 +176,8 @@ func (s *binaryStep) Key(ctx context.Context) (v1.Hash, error) {
 		String(s.fn.Lang).
 		String(s.goVersion).
 		Strings(s.buildEnv()...).
-		String(string(middlewareMain))
+		String(string(middlewareMain)).
+		String(s.fn.BuildArgs["TEST_ENABLED"])
 	files, err := sourceFiles(s.fn.Dir)
 	if err != nil {
 		return v1.Hash{}, err
@@ -233,6 +234,9 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 			return err
 		}
 	}
+	if err := s.test(ctx); err != nil {
+		return err
+	}
 	out := filepath.Join(s.fn.ScratchDir, "handler")
 	args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", out}
 	dir := s.fn.Dir
@@ -261,6 +265,42 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 		return &languages.SourceError{Path: s.fn.Dir, Reason: "go build failed", Detail: strings.TrimSpace(stderr.String())}
 	}
 	return layers.WriteTar(w, []layers.File{layers.HostFile(binaryPath, 0o755, out)}, layers.WithEpoch(s.fn.Epoch))
+}
+
+// test runs the function's own tests, as the template's build does, when it
+// has any and TEST_ENABLED is not false. They run for the host, not the
+// target platform, and only when the binary is rebuilt.
+func (s *binaryStep) test(ctx context.Context) error {
+	if v, ok := s.fn.BuildArgs["TEST_ENABLED"]; ok && (v == "false" || v == "0") {
+		return nil
+	}
+	has, err := hasTests(s.fn.Dir)
+	if err != nil || !has {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, s.pack.opts.goBin, "test", "-count=1", "./...")
+	cmd.Dir = s.fn.Dir
+	cmd.Env = append(append([]string(nil), s.pack.opts.env...), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS="+s.fn.BuildArgs["GOFLAGS"])
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return &languages.SourceError{Path: s.fn.Dir, Reason: "go test failed (skip with --build-arg TEST_ENABLED=false)", Detail: strings.TrimSpace(string(out))}
+	}
+	return nil
+}
+
+func hasTests(dir string) (bool, error) {
+	found := false
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || found {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "vendor" || d.Name() == ".git" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		found = !d.IsDir() && strings.HasSuffix(d.Name(), "_test.go")
+		return nil
+	})
+	return found, err
 }
 
 // writeWorkspace lays out the main module beside the function's, joined by
