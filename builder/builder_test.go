@@ -172,7 +172,7 @@ func TestEditRebuildsOneLayer(t *testing.T) {
 	}
 	src := filepath.Join(dir, "handler.go")
 	code, _ := os.ReadFile(src)
-	code = bytes.ReplaceAll(code, []byte("Hello from kiln"), []byte("Hello again from kiln"))
+	code = bytes.ReplaceAll(code, []byte(`"Hello from kiln")`), []byte(`"Hello again from kiln")`))
 	if err := os.WriteFile(src, code, 0o644); err != nil {
 		t.Fatal(err)
 	}
