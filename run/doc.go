@@ -1,0 +1,22 @@
+// Package run runs an OCI image on the local machine without a container
+// engine: it is the library behind `kiln run`.
+//
+// The flow is three calls, each usable on its own:
+//
+//	img, err := run.Resolve(ctx, "oci:./out")            // registry ref, oci:DIR or tar:FILE
+//	rootfs, err := run.Unpack(ctx, img, cacheDir)        // layers applied once per image digest
+//	err = run.Image(ctx, img, run.WithCacheDir(cacheDir)) // unpack, then run until exit or ctx done
+//
+// Image starts the entrypoint in its own mount, PID, UTS and IPC namespaces
+// (plus a user namespace when the caller is not root) on the host network.
+// The cached rootfs is the read-only lower layer of an overlay mount, so a run
+// never changes it. The namespaces are set up by a small init that is this
+// same executable started again with InitArg as its first argument: a program
+// that calls Image must call InitMain early in main when it sees InitArg.
+//
+// PID 1 of the namespace is that init, so when it exits the kernel kills every
+// process left in the namespace: a run never leaves a process behind.
+//
+// Only Linux can run images; Unpack and Image return errors.ErrUnsupported
+// elsewhere.
+package run

@@ -1,0 +1,388 @@
+package run
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// initFailed is the init's exit status when it could not start the
+// entrypoint (as with Docker's 125); the status pipe carries the reason.
+const initFailed = 125
+
+// forwarded are the signals the init passes on to the entrypoint.
+var forwarded = []os.Signal{
+	syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP,
+	syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
+}
+
+// InitMain is the container init that Image starts, as PID 1 of the new
+// namespaces. It reads its spec, builds the root filesystem (overlay, /proc,
+// /dev, /etc/hosts, /etc/resolv.conf), changes root into it, starts the
+// entrypoint as the image's user, passes signals on to it and reaps
+// orphans, and exits with the entrypoint's status, which makes the kernel
+// kill anything the entrypoint left behind. It never returns.
+//
+// A program that calls Image must call InitMain when os.Args[1] is InitArg.
+func InitMain() {
+	// Credentials (ambient capabilities) are per thread and the entrypoint
+	// is forked from this one: stay on it.
+	runtime.LockOSThread()
+	// Catch signals before anything else: as PID 1 of a namespace, the
+	// init would otherwise ignore them. Those that arrive before the
+	// entrypoint exists wait in the channel and are passed on once it does.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwarded...)
+	syscall.CloseOnExec(specFD)
+	syscall.CloseOnExec(statusFD)
+
+	status := os.NewFile(statusFD, "status")
+	pid, err := startContainer()
+	if err != nil {
+		if json.NewEncoder(status).Encode(initStatus{Error: err.Error()}) != nil {
+			// No parent to tell: started by hand, most likely.
+			fmt.Fprintf(os.Stderr, "%s: %v\n", InitArg, err)
+		}
+		os.Exit(initFailed)
+	}
+	_ = json.NewEncoder(status).Encode(initStatus{})
+	status.Close()
+	os.Exit(supervise(pid, sigs))
+}
+
+func startContainer() (int, error) {
+	f := os.NewFile(specFD, "spec")
+	var s initSpec
+	err := json.NewDecoder(f).Decode(&s)
+	f.Close()
+	if err != nil {
+		return 0, fmt.Errorf("reading the run spec: %w", err)
+	}
+	// Docker's umask: the caller's may be stricter, and it would leak into
+	// the files the init and the entrypoint create.
+	unix.Umask(0o022)
+	if err := setupRoot(&s); err != nil {
+		return 0, err
+	}
+	return startEntrypoint(&s)
+}
+
+// setupRoot builds the container's root and changes into it.
+func setupRoot(s *initSpec) error {
+	// Nothing mounted from now on may show on the host.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making mounts private: %w", err)
+	}
+	root, err := mountOverlay(s)
+	if err != nil {
+		return err
+	}
+	if err := mountProc(root); err != nil {
+		return err
+	}
+	if err := mountDev(root); err != nil {
+		return err
+	}
+	// Host network: the host's name resolution applies. Read now, while
+	// the host's files are still in reach; written after the root change,
+	// where the image's symlinks cannot point at the host.
+	hosts, _ := os.ReadFile("/etc/hosts")
+	resolv, _ := os.ReadFile("/etc/resolv.conf")
+	if err := pivot(root); err != nil {
+		return err
+	}
+
+	if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+		return fmt.Errorf("setting hostname: %w", err)
+	}
+	if err := os.MkdirAll("/tmp", 0o755); err != nil {
+		return fmt.Errorf("creating /tmp: %w", err)
+	}
+	if err := os.Chmod("/tmp", os.ModeSticky|0o777); err != nil {
+		return fmt.Errorf("making /tmp writable: %w", err)
+	}
+	if len(hosts) > 0 && !bytes.HasSuffix(hosts, []byte("\n")) {
+		hosts = append(hosts, '\n')
+	}
+	// Some runtimes (Java's InetAddress.getLocalHost) fail when the
+	// hostname does not resolve.
+	hosts = append(hosts, "127.0.0.1\t"+s.Hostname+"\n"...)
+	if err := replaceFile("/etc/hosts", hosts); err != nil {
+		return err
+	}
+	if err := replaceFile("/etc/resolv.conf", resolv); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return fmt.Errorf("creating working directory: %w", err)
+	}
+	return nil
+}
+
+// mountOverlay mounts the cached rootfs read-only under a per-run writable
+// layer, so a run never changes the cache, and returns the merged tree.
+func mountOverlay(s *initSpec) (string, error) {
+	for _, d := range []string{"lower", "merged", "rw"} {
+		if err := os.Mkdir(filepath.Join(s.Scratch, d), 0o700); err != nil {
+			return "", fmt.Errorf("creating scratch space: %w", err)
+		}
+	}
+	lower := filepath.Join(s.Scratch, "lower")
+	if err := unix.Mount(s.Rootfs, lower, "", unix.MS_BIND, ""); err != nil {
+		return "", fmt.Errorf("binding rootfs: %w", err)
+	}
+	// Read-only, so that not even a bug can write into the cache.
+	if err := unix.Mount("", lower, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		return "", fmt.Errorf("binding rootfs read-only: %w", err)
+	}
+	var rootStat unix.Stat_t
+	if err := unix.Stat(lower, &rootStat); err != nil {
+		return "", fmt.Errorf("reading rootfs: %w", err)
+	}
+	// Relative paths: the scratch path may hold commas or colons, which
+	// the overlay option string cannot carry.
+	if err := os.Chdir(s.Scratch); err != nil {
+		return "", err
+	}
+	opts := "lowerdir=lower,upperdir=rw/upper,workdir=rw/work"
+	if s.UserNS {
+		// trusted.* attributes are off limits in a user namespace.
+		opts += ",userxattr"
+	}
+	mount := func() error {
+		// The root of the merged tree takes the upper root's owner and
+		// mode: give it the image's.
+		if err := os.Mkdir("rw/upper", 0o755); err != nil {
+			return err
+		}
+		if err := unix.Chown("rw/upper", int(rootStat.Uid), int(rootStat.Gid)); err != nil {
+			return err
+		}
+		if err := unix.Chmod("rw/upper", rootStat.Mode&0o7777); err != nil {
+			return err
+		}
+		if err := os.Mkdir("rw/work", 0o700); err != nil {
+			return err
+		}
+		return unix.Mount("overlay", "merged", "overlay", 0, opts)
+	}
+	if err := mount(); err != nil {
+		// Overlay refuses some upper filesystems (overlay itself, when
+		// kiln runs in a container); tmpfs always works, at the cost of
+		// keeping the run's writes in memory.
+		if terr := unix.Mount("tmpfs", "rw", "tmpfs", 0, "mode=0700"); terr != nil {
+			return "", fmt.Errorf("mounting overlay: %w", err)
+		}
+		if err := mount(); err != nil {
+			return "", fmt.Errorf("mounting overlay: %w", err)
+		}
+	}
+	return filepath.Join(s.Scratch, "merged"), nil
+}
+
+func mountProc(root string) error {
+	p, err := mountpoint(root, "/proc")
+	if err != nil {
+		return err
+	}
+	if err := unix.Mount("proc", p, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting /proc: %w", err)
+	}
+	return nil
+}
+
+// mountDev gives the container a /dev of its own with the usual devices,
+// bound from the host since a user namespace cannot create device nodes.
+func mountDev(root string) error {
+	dev, err := mountpoint(root, "/dev")
+	if err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=1m"); err != nil {
+		return fmt.Errorf("mounting /dev: %w", err)
+	}
+	for _, name := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
+		host := "/dev/" + name
+		if _, err := os.Stat(host); err != nil {
+			continue // a minimal host may lack one; the image can live without it
+		}
+		p := filepath.Join(dev, name)
+		if err := os.WriteFile(p, nil, 0o666); err != nil {
+			return fmt.Errorf("creating %s: %w", host, err)
+		}
+		if err := unix.Mount(host, p, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("binding %s: %w", host, err)
+		}
+	}
+	for name, target := range map[string]string{
+		"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
+		"stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2",
+	} {
+		if err := os.Symlink(target, filepath.Join(dev, name)); err != nil {
+			return fmt.Errorf("creating /dev/%s: %w", name, err)
+		}
+	}
+	// POSIX shared memory, private to the IPC namespace.
+	shm := filepath.Join(dev, "shm")
+	if err := os.Mkdir(shm, 0o755); err != nil {
+		return fmt.Errorf("creating /dev/shm: %w", err)
+	}
+	if err := unix.Mount("tmpfs", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=64m"); err != nil {
+		return fmt.Errorf("mounting /dev/shm: %w", err)
+	}
+	return nil
+}
+
+// mountpoint returns the host path of the directory name in root, creating
+// it if needed. It resolves name inside root: mounting on a path the kernel
+// resolves could follow an image's symlink onto the host.
+func mountpoint(root, name string) (string, error) {
+	p, err := resolveIn(root, name, true)
+	if err != nil {
+		return "", fmt.Errorf("resolving %s: %w", name, err)
+	}
+	if p == root {
+		// A symlink to "/": the mount would hide the whole image.
+		return "", fmt.Errorf("%s: resolves to the root of the image", name)
+	}
+	if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("creating %s: %w", name, err)
+	}
+	if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("%s: not a directory in the image", name)
+	}
+	return p, nil
+}
+
+// pivot makes root the root of the mount namespace and drops the host's.
+func pivot(root string) error {
+	if err := unix.Chdir(root); err != nil {
+		return err
+	}
+	// pivot_root(".", ".") stacks the old root on the new one, where it
+	// can be detached without a directory to park it in.
+	if err := unix.PivotRoot(".", "."); err == nil {
+		if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("detaching the host root: %w", err)
+		}
+	} else {
+		// pivot_root cannot leave an initramfs; move and chroot instead.
+		if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+			return fmt.Errorf("moving the root: %w", err)
+		}
+		if err := unix.Chroot("."); err != nil {
+			return fmt.Errorf("changing root: %w", err)
+		}
+	}
+	return unix.Chdir("/")
+}
+
+// replaceFile writes a fresh file at name, replacing whatever the image has
+// there (a symlink into a directory that does not exist, often).
+func replaceFile(name string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", name, err)
+	}
+	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("replacing %s: %w", name, err)
+	}
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	return nil
+}
+
+func startEntrypoint(s *initSpec) (int, error) {
+	argv0, err := lookPath(s.Args[0], envValue(s.Env, "PATH"))
+	if err != nil {
+		return 0, err
+	}
+	sys := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if !s.UserNS {
+		// Groups always, even empty: the init still has the caller's.
+		groups := s.User.Groups
+		if groups == nil {
+			groups = []uint32{}
+		}
+		sys.Credential = &syscall.Credential{Uid: s.User.UID, Gid: s.User.GID, Groups: groups}
+	}
+	// In a user namespace the init holds ambient capabilities, which a
+	// child would inherit; they are per thread, and this is the thread
+	// that forks.
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return 0, fmt.Errorf("dropping ambient capabilities: %w", err)
+	}
+	pid, err := syscall.ForkExec(argv0, s.Args, &syscall.ProcAttr{
+		Dir:   s.Dir,
+		Env:   s.Env,
+		Files: []uintptr{0, 1, 2},
+		Sys:   sys,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("executing %s: %w", argv0, err)
+	}
+	return pid, nil
+}
+
+// supervise passes signals on to the entrypoint, reaps every child (orphans
+// are re-parented to PID 1) and returns the entrypoint's status.
+func supervise(pid int, sigs <-chan os.Signal) int {
+	go func() {
+		for sig := range sigs {
+			_ = syscall.Kill(pid, sig.(syscall.Signal))
+		}
+	}()
+	for {
+		var ws syscall.WaitStatus
+		got, err := syscall.Wait4(-1, &ws, 0, nil)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case err != nil:
+			return initFailed // no children: cannot happen while pid lives
+		case got != pid:
+			continue
+		case ws.Signaled():
+			return 128 + int(ws.Signal())
+		default:
+			return ws.ExitStatus()
+		}
+	}
+}
+
+// lookPath finds file in the image's PATH, as a shell in the image would.
+func lookPath(file, path string) (string, error) {
+	if strings.Contains(file, "/") {
+		return file, nil
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, file)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found in PATH %s", file, path)
+}
+
+func envValue(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, _ := strings.Cut(kv, "="); k == key {
+			v = val
+		}
+	}
+	return v
+}

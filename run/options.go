@@ -1,0 +1,130 @@
+package run
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// InitArg is the first argument that makes a program act as the container
+// init: Image starts the running executable again with it, and that
+// program's main must then call InitMain before doing anything else:
+//
+//	if len(os.Args) > 1 && os.Args[1] == run.InitArg {
+//		run.InitMain()
+//	}
+const InitArg = "__kiln-run-init"
+
+// DefaultGracePeriod is how long Image waits after SIGTERM before SIGKILL.
+const DefaultGracePeriod = 10 * time.Second
+
+// Option configures Image.
+type Option func(*options)
+
+type options struct {
+	cacheDir string
+	port     int
+	env      []string
+	stdout   io.Writer
+	stderr   io.Writer
+	grace    time.Duration
+	// userNS: run in a user namespace. Needed without root; tests set it
+	// as root too, to cover that path.
+	userNS bool
+}
+
+// WithCacheDir sets the directory that holds the unpacked root filesystems
+// (and the scratch space of running images). Required.
+func WithCacheDir(dir string) Option {
+	return func(o *options) { o.cacheDir = dir }
+}
+
+// WithPort sets the port the function's watchdog listens on, through the
+// `port` environment variable, overriding the image's. Default: the image's.
+func WithPort(port int) Option {
+	return func(o *options) { o.port = port }
+}
+
+// WithEnv adds KEY=VALUE environment variables; they win over the image's.
+// Default: none.
+func WithEnv(env []string) Option {
+	return func(o *options) { o.env = append(o.env, env...) }
+}
+
+// WithStdout sets where the entrypoint's standard output goes.
+// Default: discarded.
+func WithStdout(w io.Writer) Option {
+	return func(o *options) { o.stdout = w }
+}
+
+// WithStderr sets where the entrypoint's standard error goes.
+// Default: discarded.
+func WithStderr(w io.Writer) Option {
+	return func(o *options) { o.stderr = w }
+}
+
+// WithGracePeriod sets how long a cancelled run may take to exit after
+// SIGTERM before it is killed. Default: DefaultGracePeriod.
+func WithGracePeriod(d time.Duration) Option {
+	return func(o *options) { o.grace = d }
+}
+
+func newOptions(opts []Option) (*options, error) {
+	o := &options{grace: DefaultGracePeriod}
+	for _, opt := range opts {
+		opt(o)
+	}
+	switch {
+	case o.cacheDir == "":
+		return nil, errors.New("no cache directory: WithCacheDir is required")
+	case o.port < 0 || o.port > 65535:
+		return nil, fmt.Errorf("port %d: out of range", o.port)
+	case o.grace <= 0:
+		return nil, fmt.Errorf("grace period %s: must be positive", o.grace)
+	}
+	o.userNS = o.userNS || os.Geteuid() != 0
+	if o.port != 0 {
+		o.env = append(o.env, "port="+strconv.Itoa(o.port))
+	}
+	return o, nil
+}
+
+// ExitError reports that the entrypoint exited with a non-zero status.
+type ExitError struct {
+	// Code is the exit status, or 128+N when signal N ended the
+	// entrypoint, as a shell reports it.
+	Code int
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("entrypoint exited with status %d", e.Code)
+}
+
+// ExitCode returns Code, so the CLI can exit with the function's status.
+func (e *ExitError) ExitCode() int { return e.Code }
+
+// mergeEnv merges KEY=VALUE lists; a later list wins, the first position of
+// a key is kept.
+func mergeEnv(lists ...[]string) []string {
+	var out []string
+	at := map[string]int{}
+	for _, l := range lists {
+		for _, kv := range l {
+			k, _, ok := strings.Cut(kv, "=")
+			if !ok {
+				continue
+			}
+			if i, seen := at[k]; seen {
+				out[i] = kv
+				continue
+			}
+			at[k] = len(out)
+			out = append(out, kv)
+		}
+	}
+	return out
+}

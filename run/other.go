@@ -1,0 +1,30 @@
+//go:build !linux
+
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Unpack needs Linux; elsewhere it returns errors.ErrUnsupported.
+func Unpack(ctx context.Context, img v1.Image, cacheDir string) (string, error) {
+	return "", fmt.Errorf("unpacking: %w", errors.ErrUnsupported)
+}
+
+// Image needs Linux namespaces; elsewhere it returns errors.ErrUnsupported.
+func Image(ctx context.Context, img v1.Image, opts ...Option) error {
+	if _, err := newOptions(opts); err != nil {
+		return err
+	}
+	return fmt.Errorf("running an image: %w", errors.ErrUnsupported)
+}
+
+// InitMain exists only on Linux; elsewhere it exits with status 125.
+func InitMain() {
+	os.Exit(125)
+}

@@ -1,0 +1,207 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"syscall"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
+)
+
+// defaultPath is the PATH an image without one gets, as with Docker.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// initSpec is what Image hands to the init, as JSON on a pipe.
+type initSpec struct {
+	Rootfs   string   `json:"rootfs"`
+	Scratch  string   `json:"scratch"` // per-run directory for the overlay
+	Args     []string `json:"args"`
+	Env      []string `json:"env"`
+	User     identity `json:"user"`
+	Dir      string   `json:"dir"`
+	Hostname string   `json:"hostname"`
+	// UserNS: the init runs in a user namespace where only User is mapped,
+	// so it neither sets groups nor changes user.
+	UserNS bool `json:"userns"`
+}
+
+// initStatus is the init's answer: empty once the entrypoint started.
+type initStatus struct {
+	Error string `json:"error,omitempty"`
+}
+
+// File descriptors of the spec and status pipes in the init.
+const (
+	specFD   = 3
+	statusFD = 4
+)
+
+// Image runs img: it unpacks it (see Unpack), then runs its entrypoint with
+// the image's environment, user and working directory, in new mount, PID,
+// UTS and IPC namespaces on the host network. As root, the entrypoint gets
+// the image user's ids and supplementary groups. Otherwise everything runs in
+// a user namespace that maps the caller, and only the caller, to the image's
+// user and group: that user then owns every file of the image, and has no
+// supplementary groups.
+//
+// Image returns when the entrypoint exits: nil on status 0, an *ExitError
+// otherwise. When ctx is done the init gets SIGTERM and passes it on; a run
+// that then exits within the grace period (with status 0 or by that signal)
+// returns nil, and one still running after it is killed and returns an
+// error. Either way no process of the run is left.
+func Image(ctx context.Context, img v1.Image, opts ...Option) error {
+	o, err := newOptions(opts)
+	if err != nil {
+		return err
+	}
+	rootfs, err := Unpack(ctx, img, o.cacheDir)
+	if err != nil {
+		return err
+	}
+	spec, err := newSpec(img, rootfs, o)
+	if err != nil {
+		return err
+	}
+	runs := filepath.Join(o.cacheDir, "run")
+	if err := os.MkdirAll(runs, 0o700); err != nil {
+		return fmt.Errorf("creating scratch space: %w", err)
+	}
+	if spec.Scratch, err = os.MkdirTemp(runs, ""); err != nil {
+		return fmt.Errorf("creating scratch space: %w", err)
+	}
+	// Nothing is mounted here any more once the init is gone: its mounts
+	// lived in its own mount namespace.
+	defer removeAll(spec.Scratch)
+	return start(ctx, spec, o)
+}
+
+func newSpec(img v1.Image, rootfs string, o *options) (*initSpec, error) {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading image config: %w", err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("reading image digest: %w", err)
+	}
+	c := cf.Config
+	args := append(slices.Clone(c.Entrypoint), c.Cmd...)
+	if len(args) == 0 {
+		return nil, fmt.Errorf("image %s has no entrypoint or command", d)
+	}
+	id, err := lookupUser(rootfs, c.User)
+	if err != nil {
+		return nil, err
+	}
+	dir := c.WorkingDir
+	if dir == "" {
+		dir = "/"
+	}
+	hostname := d.Hex[:12]
+	defaults := []string{"PATH=" + defaultPath, "HOSTNAME=" + hostname, "HOME=" + id.Home}
+	return &initSpec{
+		Rootfs:   rootfs,
+		Args:     args,
+		Env:      mergeEnv(defaults, c.Env, o.env),
+		User:     id,
+		Dir:      dir,
+		Hostname: hostname,
+		UserNS:   o.userNS,
+	}, nil
+}
+
+func start(ctx context.Context, spec *initSpec, o *options) error {
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("creating spec pipe: %w", err)
+	}
+	defer specR.Close()
+	defer specW.Close()
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("creating status pipe: %w", err)
+	}
+	defer statusR.Close()
+	defer statusW.Close()
+
+	// /proc/self/exe rather than os.Executable: it still works when the
+	// binary was replaced on disk while running.
+	cmd := exec.CommandContext(ctx, "/proc/self/exe", InitArg)
+	cmd.Args[0] = os.Args[0]
+	cmd.Env = []string{}
+	cmd.Stdout = o.stdout
+	cmd.Stderr = o.stderr
+	cmd.ExtraFiles = []*os.File{specR, statusW} // specFD, statusFD
+	attr := &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
+		// The run must not outlive us, even if we are killed.
+		Pdeathsig: syscall.SIGKILL,
+		// Ctrl-C reaches us alone; the run gets SIGTERM through ctx, as
+		// the watchdog contract expects.
+		Setpgid: true,
+	}
+	if spec.UserNS {
+		attr.Cloneflags |= syscall.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: int(spec.User.UID), HostID: os.Geteuid(), Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: int(spec.User.GID), HostID: os.Getegid(), Size: 1}}
+		if spec.User.UID != 0 {
+			// A non-zero user loses its capabilities at exec; the init
+			// keeps the ones it needs as ambient ones, and drops them
+			// for the entrypoint. Overlayfs works with its mounter's
+			// credentials, and expects them to bypass file permissions
+			// (its work dir has mode 0) as root's would.
+			attr.AmbientCaps = []uintptr{
+				unix.CAP_SYS_ADMIN, unix.CAP_SYS_CHROOT,
+				unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER, unix.CAP_CHOWN,
+			}
+		}
+	}
+	cmd.SysProcAttr = attr
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = o.grace
+
+	// Pdeathsig fires when the thread that started the child exits, not
+	// the process: keep this goroutine on its thread until the run ends.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the container init: %w", err)
+	}
+	specR.Close()
+	statusW.Close()
+	// A failed write means the init died; Wait says why.
+	_ = json.NewEncoder(specW).Encode(spec)
+	specW.Close()
+	var st initStatus
+	statusErr := json.NewDecoder(statusR).Decode(&st)
+	waitErr := cmd.Wait()
+
+	stopped := ctx.Err() != nil
+	switch {
+	case st.Error != "":
+		return fmt.Errorf("starting %s: %s", spec.Args[0], st.Error)
+	case statusErr != nil && !stopped:
+		return fmt.Errorf("container init exited before starting %s: %w", spec.Args[0], waitErr)
+	case cmd.ProcessState == nil:
+		return fmt.Errorf("waiting for %s: %w", spec.Args[0], waitErr)
+	}
+	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	code := ws.ExitStatus()
+	if ws.Signaled() {
+		if stopped && ws.Signal() == syscall.SIGKILL {
+			return fmt.Errorf("%s still running %s after SIGTERM: killed", spec.Args[0], o.grace)
+		}
+		code = 128 + int(ws.Signal())
+	}
+	if code == 0 || stopped && (code == 128+int(syscall.SIGTERM) || code == 128+int(syscall.SIGINT)) {
+		return nil
+	}
+	return &ExitError{Code: code}
+}

@@ -1,0 +1,157 @@
+// Command probe is the program the run tests put in their images. It reports
+// what it sees from inside a container and behaves in the ways the tests
+// need:
+//
+//	probe info                 print what it sees as JSON and exit
+//	probe serve TOKEN          serve that JSON over HTTP on 127.0.0.1:$port with a
+//	                           "probe sleep TOKEN" child; exit 0 on SIGTERM
+//	probe spawn TOKEN          start "probe sleep TOKEN" and exit at once
+//	probe sleep TOKEN          sleep (TOKEN lets the tests find it from the host)
+//	probe stubborn             ignore SIGTERM and sleep
+//	probe write                write files in /, /tmp and /etc and print what it wrote
+//	probe exit N               exit with status N
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// info is what probe reports; the tests decode the same fields.
+type info struct {
+	UID      int      `json:"uid"`
+	GID      int      `json:"gid"`
+	Groups   []int    `json:"groups"`
+	Cwd      string   `json:"cwd"`
+	PID      int      `json:"pid"`
+	PPID     int      `json:"ppid"`
+	Hostname string   `json:"hostname"`
+	Env      []string `json:"env"`
+	PIDNS    string   `json:"pidns"`
+	RootFS   string   `json:"rootfs"` // filesystem type of /
+	TmpMode  string   `json:"tmpMode"`
+	Hosts    string   `json:"hosts"`
+	DevNull  bool     `json:"devNull"` // /dev/null is a character device
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fail(fmt.Errorf("usage: probe info|serve|spawn|sleep|stubborn|write|exit"))
+	}
+	switch os.Args[1] {
+	case "info":
+		fail(json.NewEncoder(os.Stdout).Encode(gather()))
+	case "serve":
+		serve(arg(2))
+	case "spawn":
+		if _, err := sleeper(arg(2)); err != nil {
+			fail(err)
+		}
+		fmt.Println("spawned")
+	case "sleep":
+		time.Sleep(time.Minute)
+	case "stubborn":
+		signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
+		fmt.Println("ignoring SIGTERM")
+		time.Sleep(time.Minute)
+	case "write":
+		for _, p := range []string{"/probe-wrote", "/tmp/probe-wrote", "/etc/probe-wrote"} {
+			if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+				fail(err)
+			}
+			fmt.Println(p)
+		}
+	case "exit":
+		n, err := strconv.Atoi(arg(2))
+		if err != nil {
+			fail(err)
+		}
+		os.Exit(n)
+	default:
+		fail(fmt.Errorf("unknown mode %q", os.Args[1]))
+	}
+}
+
+func arg(i int) string {
+	if len(os.Args) <= i {
+		fail(fmt.Errorf("%s: missing argument %d", os.Args[1], i))
+	}
+	return os.Args[i]
+}
+
+func fail(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "probe:", err)
+		os.Exit(1)
+	}
+}
+
+func gather() info {
+	var in info
+	in.UID, in.GID, in.PID, in.PPID = os.Getuid(), os.Getgid(), os.Getpid(), os.Getppid()
+	in.Groups, _ = os.Getgroups()
+	in.Cwd, _ = os.Getwd()
+	in.Hostname, _ = os.Hostname()
+	in.Env = os.Environ()
+	in.PIDNS, _ = os.Readlink("/proc/self/ns/pid")
+	if fi, err := os.Stat("/tmp"); err == nil {
+		in.TmpMode = fi.Mode().String()
+	}
+	if b, err := os.ReadFile("/etc/hosts"); err == nil {
+		in.Hosts = string(b)
+	}
+	if fi, err := os.Stat("/dev/null"); err == nil {
+		in.DevNull = fi.Mode()&os.ModeCharDevice != 0
+	}
+	if b, err := os.ReadFile("/proc/self/mounts"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) > 2 && f[1] == "/" {
+				in.RootFS = f[2]
+			}
+		}
+	}
+	return in
+}
+
+func sleeper(token string) (*exec.Cmd, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "sleep", token)
+	return cmd, cmd.Start()
+}
+
+func serve(token string) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if _, err := sleeper(token); err != nil {
+		fail(err)
+	}
+	srv := &http.Server{
+		Addr: "127.0.0.1:" + os.Getenv("port"),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_ = json.NewEncoder(w).Encode(gather())
+		}),
+	}
+	go func() {
+		<-ctx.Done()
+		fmt.Println("probe: SIGTERM")
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		fail(err)
+	}
+	fmt.Println("probe: clean exit")
+}
