@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -18,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/match"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -54,7 +58,8 @@ func WithKeychain(k authn.Keychain) RegistryOption { return func(r *Registry) { 
 // WithTransport sets the HTTP transport. The default is remote.DefaultTransport.
 func WithTransport(t http.RoundTripper) RegistryOption { return func(r *Registry) { r.transport = t } }
 
-// WithRetries sets how many times a failed request is tried again, with
+// WithRetries sets how many times a request that met a network fault (a
+// refused, reset or dropped connection, a timeout) is tried again, with
 // exponential backoff from 200 ms. The default is 3.
 func WithRetries(n int) RegistryOption { return func(r *Registry) { r.retries = n } }
 
@@ -85,7 +90,20 @@ func (r *Registry) remoteOptions(ctx context.Context) []remote.Option {
 		remote.WithTransport(r.transport),
 		remote.WithJobs(4),
 		remote.WithRetryBackoff(remote.Backoff{Duration: 200 * time.Millisecond, Factor: 3, Jitter: 0.1, Steps: r.retries + 1}),
+		remote.WithRetryPredicate(retryable),
 	}
+}
+
+// retryable adds a refused connection (a registry restarting) to the
+// network faults go-containerregistry retries by default.
+func retryable(err error) bool {
+	var temp interface{ Temporary() bool }
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return (errors.As(err, &temp) && temp.Temporary()) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }
 
 // Publish implements Publisher.
@@ -101,6 +119,10 @@ func (r *Registry) Publish(ctx context.Context, img v1.Image, ref name.Reference
 		return dref, nil
 	}
 	if err := remote.Write(ref, img, opts...); err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+			return name.Digest{}, fmt.Errorf("pushing %s: %s refused the credentials kiln found (log in with: docker login %s): %w", ref, ref.Context().RegistryStr(), ref.Context().RegistryStr(), err)
+		}
 		return name.Digest{}, fmt.Errorf("pushing %s: %w", ref, err)
 	}
 	return dref, nil

@@ -59,9 +59,12 @@ behind kiln's watchdog, which follows the OpenFaaS watchdog contract.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			// Libraries log through slog; only -v shows it.
+			level := slog.Level(100)
 			if g.verbose {
-				slog.SetDefault(slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
+				level = slog.LevelDebug
 			}
+			slog.SetDefault(slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level})))
 		},
 	}
 	root.SetOut(stdout)

@@ -234,9 +234,6 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 			return err
 		}
 	}
-	if err := s.test(ctx); err != nil {
-		return err
-	}
 	out := filepath.Join(s.fn.ScratchDir, "handler")
 	args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", out}
 	dir := s.fn.Dir
@@ -263,6 +260,10 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 			return fmt.Errorf("running go build: %w", err)
 		}
 		return &languages.SourceError{Path: s.fn.Dir, Reason: "go build failed", Detail: strings.TrimSpace(stderr.String())}
+	}
+	// Tests run after the build so that a compile error reads as one.
+	if err := s.test(ctx); err != nil {
+		return err
 	}
 	return layers.WriteTar(w, []layers.File{layers.HostFile(binaryPath, 0o755, out)}, layers.WithEpoch(s.fn.Epoch))
 }
