@@ -122,7 +122,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	return plan, nil
 }
 
-var moduleLine = regexp.MustCompile(`(?m)^\s*module\s+"?([^"\s]+)"?`)
+var moduleLine = regexp.MustCompile(`(?m)^[ \t]*module[ \t]+"?([^"\s]+)"?`)
 
 func checkModulePath(path string, mod []byte) error {
 	m := moduleLine.FindSubmatchIndex(mod)
@@ -140,7 +140,7 @@ func (p *Pack) goEnv(ctx context.Context, name string) (string, error) {
 	cmd := exec.CommandContext(ctx, p.opts.goBin, "env", name)
 	cmd.Env = p.opts.env
 	out, err := cmd.Output()
-	if errors.Is(err, exec.ErrNotFound) {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("building Go functions needs the go command; install Go 1.22 or later or put it on PATH")
 	}
 	if err != nil {

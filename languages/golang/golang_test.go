@@ -1,0 +1,115 @@
+package golang
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kiln-build/kiln/languages"
+)
+
+func TestCheckModulePath(t *testing.T) {
+	tests := []struct {
+		mod      string
+		wantLine int
+		wantErr  bool
+	}{
+		{"module handler/function\n\ngo 1.24\n", 0, false},
+		{"// comment\nmodule \"handler/function\"\n", 0, false},
+		{"\n\nmodule example.com/fn\n", 3, true},
+		{"go 1.24\n", 0, true},
+	}
+	for _, tc := range tests {
+		err := checkModulePath("go.mod", []byte(tc.mod))
+		var se *languages.SourceError
+		if got := errors.As(err, &se); got != tc.wantErr {
+			t.Errorf("checkModulePath(%q) = %v, want error %v", tc.mod, err, tc.wantErr)
+			continue
+		}
+		if se != nil && se.Line != tc.wantLine {
+			t.Errorf("checkModulePath(%q) line = %d, want %d", tc.mod, se.Line, tc.wantLine)
+		}
+	}
+}
+
+// TestStaticKey: static/ has a layer of its own, so an edit there leaves the
+// binary's key alone, unless the code embeds files.
+func TestStaticKey(t *testing.T) {
+	tests := []struct {
+		name       string
+		code       string
+		wantChange bool
+	}{
+		{"no embed", "package function\n", false},
+		{"embed", "package function\n\nimport _ \"embed\"\n\n//go:embed static/x.txt\nvar x string\n", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "go.mod"), "module handler/function\n\ngo 1.24\n")
+			write(t, filepath.Join(dir, "handler.go"), tc.code)
+			write(t, filepath.Join(dir, "static", "x.txt"), "one")
+			step := &binaryStep{pack: New(), fn: languages.Function{Dir: dir, Lang: LangMiddleware, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}}, goVersion: "go1.26.0"}
+			before, err := step.Key(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(t, filepath.Join(dir, "static", "x.txt"), "two")
+			after, err := step.Key(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if changed := before != after; changed != tc.wantChange {
+				t.Errorf("binary key changed = %v after a static edit, want %v", changed, tc.wantChange)
+			}
+		})
+	}
+}
+
+func TestKeyCoversPlatformAndGo(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "go.mod"), "module handler/function\n")
+	key := func(arch, goVersion, goflags string) v1.Hash {
+		s := &binaryStep{pack: New(), fn: languages.Function{Dir: dir, Lang: LangMiddleware, Platform: v1.Platform{OS: "linux", Architecture: arch}, BuildArgs: map[string]string{"GOFLAGS": goflags}}, goVersion: goVersion}
+		k, err := s.Key(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	base := key("amd64", "go1.26.0", "")
+	for name, other := range map[string]v1.Hash{
+		"arch":    key("arm64", "go1.26.0", ""),
+		"go":      key("amd64", "go1.26.1", ""),
+		"GOFLAGS": key("amd64", "go1.26.0", "-mod=vendor"),
+	} {
+		if other == base {
+			t.Errorf("key with another %s = %s, want a different key", name, other)
+		}
+	}
+}
+
+func TestGoMissing(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "go.mod"), "module handler/function\n")
+	p := New(WithGo(filepath.Join(t.TempDir(), "no-go-here")))
+	_, err := p.Plan(context.Background(), languages.Function{Dir: dir, Lang: LangMiddleware})
+	if err == nil || !strings.Contains(err.Error(), "needs the go command") {
+		t.Fatalf("Plan() without a go command = %v, want one saying Go is needed", err)
+	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
