@@ -6,14 +6,12 @@ cd "$(dirname "$0")/.."
 kiln=${KILN:-bin/kiln}
 port=${DEMO_PORT:-8080}
 image=kiln.local/demo/hello:latest
-# The function's drain delay after SIGTERM; short so the demo stops at once.
-drain=1s
 
 echo "==> kiln build testdata/functions/go-hello --lang golang-middleware --image $image"
 "$kiln" build testdata/functions/go-hello --lang golang-middleware --image "$image"
 
 echo "==> kiln run $image --port $port"
-"$kiln" run "$image" --port "$port" --env healthcheck_interval=$drain --env write_timeout=5s &
+"$kiln" run "$image" --port "$port" &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
 

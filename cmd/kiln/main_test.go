@@ -5,8 +5,13 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
 func TestCommandLineErrors(t *testing.T) {
@@ -103,5 +108,30 @@ func TestSourceDateEpoch(t *testing.T) {
 		if (err != nil) != wantErr {
 			t.Errorf("sourceDateEpoch(%q) = %v, want error %v", in, err, wantErr)
 		}
+	}
+}
+
+func TestWithLocalDrain(t *testing.T) {
+	tests := []struct {
+		name     string
+		imageEnv []string
+		flags    []string
+		want     []string
+	}{
+		{"default added", []string{"mode=http"}, []string{"a=b"}, []string{"a=b", "healthcheck_interval=1s"}},
+		{"image sets it", []string{"healthcheck_interval=5s"}, nil, nil},
+		{"flag sets it", nil, []string{"healthcheck_interval=3s"}, []string{"healthcheck_interval=3s"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			img, err := mutate.Config(empty.Image, v1.Config{Env: tc.imageEnv})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := withLocalDrain(img, tc.flags)
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("withLocalDrain() = %v, %v, want %v", got, err, tc.want)
+			}
+		})
 	}
 }

@@ -33,7 +33,10 @@ func newRunCmd(g *globals) *cobra.Command {
 namespaces on the host network. IMAGE is looked up in kiln's local image
 store first (where 'kiln build' without --push puts images), then pulled.
 The layers are unpacked once per image digest into the cache. Logs go to the
-terminal; Ctrl-C or SIGTERM stops the function gracefully.`,
+terminal; Ctrl-C or SIGTERM stops the function gracefully.
+
+Locally nothing routes traffic to the function, so the watchdog's drain delay
+after SIGTERM (healthcheck_interval) is 1s unless the image or --env sets it.`,
 		Example: `  kiln run localhost:5000/hello:latest --port 8080
   kiln run oci:./out --port 9000 --env write_timeout=20s`,
 		Args: cobra.ExactArgs(1),
@@ -70,11 +73,15 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags, image string) error {
 	if err != nil {
 		return err
 	}
+	env, err := withLocalDrain(img, f.env)
+	if err != nil {
+		return err
+	}
 	g.logf("running %s on port %d", image, f.port)
 	err = run.Image(ctx, img,
 		run.WithCacheDir(store.Dir()),
 		run.WithPort(f.port),
-		run.WithEnv(f.env),
+		run.WithEnv(env),
 		run.WithStdout(g.stdout),
 		run.WithStderr(g.stderr),
 	)
@@ -103,6 +110,21 @@ func resolveImage(cmd *cobra.Command, store *cache.Store, image string, f runFla
 		opts = append(opts, run.WithInsecure())
 	}
 	return run.Resolve(ctx, image, opts...)
+}
+
+// withLocalDrain adds healthcheck_interval=1s to env unless the image or
+// env already sets it.
+func withLocalDrain(img v1.Image, env []string) ([]string, error) {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading image config: %w", err)
+	}
+	for _, kv := range append(slices.Clone(cf.Config.Env), env...) {
+		if strings.HasPrefix(kv, "healthcheck_interval=") {
+			return env, nil
+		}
+	}
+	return append(slices.Clone(env), "healthcheck_interval=1s"), nil
 }
 
 // localImages is the OCI layout where `kiln build` without --push puts

@@ -1,0 +1,69 @@
+// Command watchdog is the entrypoint of every function image kiln builds. It
+// speaks the OpenFaaS of-watchdog contract, so the images deploy on OpenFaaS
+// and on plain Kubernetes unchanged: it serves the function on port 8080,
+// answers /_/health and /_/ready, writes a lock file for exec probes, drains on
+// SIGTERM and exposes Prometheus metrics on port 8081.
+//
+// It is built from the standard library only, as a static binary
+// (CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=..."),
+// because it is copied into images that may have no libc and no shell. Size
+// matters for the same reason, which is why it reaches the function through
+// its own small HTTP/1.1 client rather than http.Transport.
+//
+// # Modes
+//
+// The mode variable picks how a request reaches the function (default
+// streaming):
+//
+//   - http: fprocess is started once and every request is proxied to
+//     upstream_url. The watchdog reports ready only once the upstream answers
+//     (a TCP connect, or GET ready_path with a status below 500), which
+//     upstream of-watchdog does not do. If the process exits, so does the
+//     watchdog, with status 1.
+//   - streaming: fprocess is started per request; the body is its stdin and
+//     its stdout is streamed back.
+//   - serializing: as streaming, but the body and the output are buffered and
+//     a non-zero exit gives 500.
+//   - static: files under static_path are served.
+//
+// A request that exceeds exec_timeout gets 504 and an upstream that cannot be
+// reached 500, both with X-OpenFaaS-Internal: of-watchdog. X-Timeout on a
+// request can shorten exec_timeout, never lengthen it. Server-sent events,
+// NDJSON streams and WebSocket upgrades are streamed and not subject to
+// exec_timeout.
+//
+// # Environment
+//
+// fprocess (function_process wins), mode, upstream_url (http_upstream_url
+// wins; an http:// URL, since the function runs next to the watchdog), port
+// (8080), read_timeout, write_timeout and exec_timeout (30s each; integer
+// seconds or a Go duration; an unparsable value keeps the default),
+// healthcheck_interval (write_timeout), max_inflight (0, unlimited; excess
+// requests get 429), prefix_logs (true), log_buffer_size (65536; -1 for no
+// limit), buffer_http or http_buffer_req_body (false; either one set to true
+// turns it on), content_type (application/octet-stream, forking modes only),
+// suppress_lock (false), static_path (/home/app/public), ready_path (unset)
+// and log_callid (false). jwt_auth, jwt_auth_debug and jwt_auth_local are
+// accepted and ignored with a log line. The lock file is
+// $TMPDIR/.lock, /tmp/.lock by default.
+//
+// metrics_port (8081) is a kiln extension: it moves the metrics listener,
+// which of-watchdog fixes at 8081.
+//
+// # SIGTERM
+//
+// The lock file is removed and health turns 503, the watchdog waits
+// healthcheck_interval, lets in-flight requests finish within write_timeout,
+// then, in http mode, sends SIGTERM to the function (SIGKILL 5s later) and
+// exits 0. The function is signalled last so that it serves every request
+// the watchdog accepted.
+//
+// # Flags and exit codes
+//
+//	-version          print the version and exit 0
+//	-run-healthcheck  exit 0 if the lock file exists, 1 otherwise
+//
+// The watchdog exits 0 after a SIGTERM drain, 1 when it cannot start or keep
+// serving (in http mode that includes the function process exiting), and 2
+// for a usage or configuration error.
+package main
