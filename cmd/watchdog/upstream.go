@@ -49,6 +49,10 @@ type upstreamConn struct {
 	watchErr  error // the watcher's Peek result, read after watchDone
 }
 
+// writeGrace bounds how long a finished response waits for its request to
+// be fully written before the connection can go back to the pool.
+const writeGrace = 100 * time.Millisecond
+
 // longAgo is a deadline in the past, which makes blocked I/O return at once.
 var longAgo = time.Unix(1, 0)
 
@@ -248,12 +252,17 @@ func (b *upstreamBody) release() {
 	// connection's deadline.
 	reuse := b.stop() && b.eof && b.reusable
 	if reuse {
+		// The writer usually finishes just after the server answers; one
+		// still going after writeGrace is sending a body the server did
+		// not wait for, and the connection is not worth keeping.
+		t := time.NewTimer(writeGrace)
 		select {
 		case err := <-b.writeDone:
 			reuse = err == nil
-		default:
-			reuse = false // still writing: the server answered early
+		case <-t.C:
+			reuse = false
 		}
+		t.Stop()
 	}
 	if reuse {
 		b.client.putIdle(b.conn)
