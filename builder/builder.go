@@ -12,12 +12,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/v1"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/internal/envlist"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -173,7 +174,7 @@ func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, er
 	}
 
 	cfg := base.Config
-	cfg.Env = mergeEnv(base.Config.Env, plan.Env)
+	cfg.Env = envlist.Merge(base.Config.Env, plan.Env)
 	cfg.Entrypoint = []string{WatchdogPath}
 	cfg.Cmd = nil
 	if cfg.WorkingDir == "" {
@@ -283,23 +284,6 @@ func Assemble(ls []v1.Layer, steps []layers.Step, cfg v1.Config, platform v1.Pla
 		return nil, fmt.Errorf("writing image config: %w", err)
 	}
 	return img, nil
-}
-
-// mergeEnv overlays KEY=VALUE entries, keeping the first position of each
-// key and the last value.
-func mergeEnv(base, over []string) []string {
-	idx := map[string]int{}
-	var out []string
-	for _, kv := range append(slices.Clone(base), over...) {
-		k, _, _ := strings.Cut(kv, "=")
-		if i, ok := idx[k]; ok {
-			out[i] = kv
-			continue
-		}
-		idx[k] = len(out)
-		out = append(out, kv)
-	}
-	return out
 }
 
 // BuildBase builds the runtime base called name on its own, as `kiln base

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -16,13 +14,15 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/match"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/kiln-build/kiln/internal/atomicfile"
 )
 
 // Publisher sends an image somewhere under a reference and returns the
@@ -200,19 +200,7 @@ func (t *Tarball) Publish(ctx context.Context, img v1.Image, ref name.Reference)
 	if err != nil {
 		return name.Digest{}, err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(t.path), ".kiln-*.tar")
-	if err != nil {
-		return name.Digest{}, fmt.Errorf("writing %s: %w", t.path, err)
-	}
-	defer os.Remove(tmp.Name())
-	werr := tarball.Write(ref, img, tmp)
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return name.Digest{}, fmt.Errorf("writing %s: %w", t.path, werr)
-	}
-	if err := os.Rename(tmp.Name(), t.path); err != nil {
+	if err := atomicfile.WriteFrom(t.path, func(w io.Writer) error { return tarball.Write(ref, img, w) }); err != nil {
 		return name.Digest{}, fmt.Errorf("writing %s: %w", t.path, err)
 	}
 	return ref.Context().Digest(digest.String()), nil

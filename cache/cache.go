@@ -14,8 +14,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/v1"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/atomicfile"
 	"github.com/kiln-build/kiln/layers"
 )
 
@@ -109,7 +110,7 @@ func (s *Store) Put(ctx context.Context, key v1.Hash, name string, build func(io
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(s.tmpDir(), s.keyPath(key), b); err != nil {
+	if err := atomicfile.Write(s.keyPath(key), b); err != nil {
 		return nil, fmt.Errorf("caching %s: %w", name, err)
 	}
 	return layers.FromCompressedFile(s.blobPath(desc.Digest), desc), nil
@@ -141,24 +142,4 @@ func verify(path string, d layers.Descriptor) error {
 		return fmt.Errorf("blob %s hashes to %s", d.Digest.Hex, got)
 	}
 	return nil
-}
-
-func writeFileAtomic(tmpDir, path string, data []byte) error {
-	tmp, err := os.CreateTemp(tmpDir, "entry-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

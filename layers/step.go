@@ -11,7 +11,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/v1"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // Step is one cacheable layer of an image: the builder asks the cache for

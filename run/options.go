@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -106,25 +105,3 @@ func (e *ExitError) Error() string {
 
 // ExitCode returns Code, so the CLI can exit with the function's status.
 func (e *ExitError) ExitCode() int { return e.Code }
-
-// mergeEnv merges KEY=VALUE lists; a later list wins, the first position of
-// a key is kept.
-func mergeEnv(lists ...[]string) []string {
-	var out []string
-	at := map[string]int{}
-	for _, l := range lists {
-		for _, kv := range l {
-			k, _, ok := strings.Cut(kv, "=")
-			if !ok {
-				continue
-			}
-			if i, seen := at[k]; seen {
-				out[i] = kv
-				continue
-			}
-			at[k] = len(out)
-			out = append(out, kv)
-		}
-	}
-	return out
-}

@@ -6,27 +6,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestMergeEnv(t *testing.T) {
-	tests := []struct {
-		name  string
-		lists [][]string
-		want  []string
-	}{
-		{"empty", nil, nil},
-		{"later wins, first position kept", [][]string{{"A=1", "B=2"}, {"C=3", "A=4"}}, []string{"A=4", "B=2", "C=3"}},
-		{"values may hold =", [][]string{{"OPTS=-Da=b"}}, []string{"OPTS=-Da=b"}},
-		{"entries without = are dropped", [][]string{{"BARE", "A=1"}}, []string{"A=1"}},
-		{"empty value overrides", [][]string{{"A=1"}, {"A="}}, []string{"A="}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := mergeEnv(tc.lists...); !cmp.Equal(got, tc.want) {
-				t.Errorf("mergeEnv() = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
 func TestNewOptions(t *testing.T) {
 	tests := []struct {
 		name    string

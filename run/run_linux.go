@@ -13,6 +13,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-build/kiln/internal/envlist"
 )
 
 // defaultPath is the PATH an image without one gets, as with Docker.
@@ -109,7 +111,7 @@ func newSpec(img v1.Image, rootfs string, o *options) (*initSpec, error) {
 	return &initSpec{
 		Rootfs:   rootfs,
 		Args:     args,
-		Env:      mergeEnv(defaults, c.Env, o.env),
+		Env:      envlist.Merge(defaults, c.Env, o.env),
 		User:     id,
 		Dir:      dir,
 		Hostname: hostname,

@@ -10,10 +10,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/v1"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-build/kiln/builder"
+	"github.com/kiln-build/kiln/internal/atomicfile"
 	"github.com/kiln-build/kiln/runtime-images/bases"
 	"github.com/kiln-build/kiln/runtime-images/debian"
 )
@@ -167,7 +168,7 @@ runtime-images/bases of a kiln checkout). Rebuild kiln to use new locks.`,
 					continue
 				}
 				path := filepath.Join(out, bases.LockFileName(name))
-				if err := writeFileAtomic(path, data); err != nil {
+				if err := atomicfile.Write(path, data); err != nil {
 					return fmt.Errorf("writing %s: %w", path, err)
 				}
 				fmt.Fprintln(g.stdout, path)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -12,10 +11,11 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-build/kiln/builder"
+	"github.com/kiln-build/kiln/internal/atomicfile"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/stack"
 )
@@ -151,7 +151,7 @@ func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error
 		for _, r := range results {
 			fmt.Fprintln(&sb, r.Image)
 		}
-		if err := writeFileAtomic(f.digestFile, []byte(sb.String())); err != nil {
+		if err := atomicfile.Write(f.digestFile, []byte(sb.String())); err != nil {
 			return fmt.Errorf("--digest-file: %w", err)
 		}
 	}
@@ -301,20 +301,4 @@ func humanSize(n int64) string {
 		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".kiln-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

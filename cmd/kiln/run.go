@@ -8,11 +8,12 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/internal/envlist"
 	"github.com/kiln-build/kiln/run"
 )
 
@@ -119,10 +120,8 @@ func withLocalDrain(img v1.Image, env []string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading image config: %w", err)
 	}
-	for _, kv := range append(slices.Clone(cf.Config.Env), env...) {
-		if strings.HasPrefix(kv, "healthcheck_interval=") {
-			return env, nil
-		}
+	if envlist.Has("healthcheck_interval", cf.Config.Env, env) {
+		return env, nil
 	}
 	return append(slices.Clone(env), "healthcheck_interval=1s"), nil
 }

@@ -12,9 +12,10 @@ import (
 	"strconv"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/kiln-build/kiln/layers"
 	"github.com/kiln-build/kiln/runtime-images/debian"
-	"gopkg.in/yaml.v3"
 )
 
 //go:embed *.yaml *.lock.json

@@ -15,12 +15,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kiln-build/kiln/layers"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 	"pault.ag/go/debian/control"
 	"pault.ag/go/debian/deb"
+
+	"github.com/kiln-build/kiln/layers"
 )
 
 // ExtractVersion changes whenever Extract gives different entries for the
