@@ -157,10 +157,12 @@ func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, er
 	if err != nil {
 		return nil, fmt.Errorf("finding the watchdog for %s: %w", fn.Platform.String(), err)
 	}
-	wd := layers.FilesStep("watchdog", []layers.File{layers.HostFile(strings.TrimPrefix(WatchdogPath, "/"), 0o755, wdPath)}, layers.WithEpoch(fn.Epoch))
+	// The watchdog layer keeps the epoch 0 whatever SOURCE_DATE_EPOCH says,
+	// so that it is byte-identical in every image and stored once.
+	wd := layers.FilesStep("watchdog", []layers.File{layers.HostFile(strings.TrimPrefix(WatchdogPath, "/"), 0o755, wdPath)})
 
 	steps := append(append(slices.Clone(base.Steps), wd), plan.Steps...)
-	built, reports, err := b.resolve(ctx, steps, fn.Epoch)
+	built, reports, err := b.resolve(ctx, steps)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +205,7 @@ func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, er
 
 // resolve returns a layer for every step: from the cache when the step's
 // key is there, else built, in parallel, and stored.
-func (b *Builder) resolve(ctx context.Context, steps []layers.Step, epoch time.Time) ([]v1.Layer, []LayerReport, error) {
+func (b *Builder) resolve(ctx context.Context, steps []layers.Step) ([]v1.Layer, []LayerReport, error) {
 	out := make([]v1.Layer, len(steps))
 	reports := make([]LayerReport, len(steps))
 	errs := make([]error, len(steps))
@@ -211,7 +213,7 @@ func (b *Builder) resolve(ctx context.Context, steps []layers.Step, epoch time.T
 	for i, step := range steps {
 		wg.Go(func() {
 			start := time.Now()
-			l, cached, err := b.layer(ctx, step, epoch)
+			l, cached, err := b.layer(ctx, step)
 			if err != nil {
 				errs[i] = err
 				return
@@ -229,14 +231,13 @@ func (b *Builder) resolve(ctx context.Context, steps []layers.Step, epoch time.T
 	return out, reports, nil
 }
 
-func (b *Builder) layer(ctx context.Context, step layers.Step, epoch time.Time) (v1.Layer, bool, error) {
+func (b *Builder) layer(ctx context.Context, step layers.Step) (v1.Layer, bool, error) {
 	stepKey, err := step.Key(ctx)
 	if err != nil {
 		return nil, false, err
 	}
-	// The epoch is in every tar header, so it is part of every key.
-	key := layers.NewKey("kiln/layer/v1").Hash(stepKey).String(epoch.UTC().Format(time.RFC3339))
-	k := key.Sum()
+	// The namespace lets a change in how layers are stored retire old keys.
+	k := layers.NewKey("kiln/layer/v1").Hash(stepKey).Sum()
 	l, err := b.store.Get(ctx, k)
 	if err == nil {
 		return l, true, nil
@@ -294,7 +295,7 @@ func (b *Builder) BuildBase(ctx context.Context, name string, platform v1.Platfo
 		return nil, fmt.Errorf("getting runtime base %q: %w", name, err)
 	}
 	epoch := time.Unix(0, 0).UTC()
-	built, reports, err := b.resolve(ctx, base.Steps, epoch)
+	built, reports, err := b.resolve(ctx, base.Steps)
 	if err != nil {
 		return nil, err
 	}

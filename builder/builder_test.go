@@ -297,3 +297,28 @@ func TestTestsCanBeSkipped(t *testing.T) {
 		t.Errorf("Build(TEST_ENABLED=false) = %v, want the failing test skipped", err)
 	}
 }
+
+// TestEpoch: SOURCE_DATE_EPOCH reaches the function's layers and the
+// config, while the base and the watchdog stay byte-identical, so every
+// image shares them.
+func TestEpoch(t *testing.T) {
+	b := newBuilder(t, t.TempDir())
+	build := func(epoch time.Time) *Result {
+		res, err := b.Build(context.Background(), languages.Function{Name: "fn", Dir: sample(t, "go-main"), Lang: golang.LangMain, Platform: linuxAMD64, Epoch: epoch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	zero, later := build(time.Unix(0, 0)), build(time.Unix(1700000000, 0))
+	for i, l := range later.Layers {
+		shared := l.Name != "handler binary"
+		if same := l.Digest == zero.Layers[i].Digest; same != shared {
+			t.Errorf("layer %q unchanged across epochs = %v, want %v", l.Name, same, shared)
+		}
+	}
+	cf, _ := later.Image.ConfigFile()
+	if got := cf.Created.Unix(); got != 1700000000 {
+		t.Errorf("config created = %d, want 1700000000", got)
+	}
+}

@@ -34,6 +34,8 @@ type Plan struct {
 	// Base names the runtime base, e.g. "static".
 	Base string
 	// Steps are the layers above the base and the watchdog, bottom first.
+	// Each step's key covers everything its bytes depend on, the epoch
+	// included.
 	Steps []layers.Step
 	// Env is added to the base's environment: the watchdog's settings
 	// (fprocess, mode, upstream_url, ...) and the runtime's own.

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -177,7 +178,8 @@ func (s *binaryStep) Key(ctx context.Context) (v1.Hash, error) {
 		String(s.goVersion).
 		Strings(s.buildEnv()...).
 		String(string(middlewareMain)).
-		String(s.fn.BuildArgs["TEST_ENABLED"])
+		String(s.fn.BuildArgs["TEST_ENABLED"]).
+		String(s.fn.Epoch.UTC().Format(time.RFC3339))
 	files, err := sourceFiles(s.fn.Dir)
 	if err != nil {
 		return v1.Hash{}, err
