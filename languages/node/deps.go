@@ -1,0 +1,267 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/layers"
+)
+
+// lockfiles npm reads, in the order it prefers them.
+var lockfiles = []string{"npm-shrinkwrap.json", "package-lock.json"}
+
+// manifest is what decides a function's dependencies.
+type manifest struct {
+	packageJSON []byte
+	lockName    string // "" without a lockfile
+	lock        []byte
+	npmrc       []byte
+	testScript  string
+	devDeps     bool
+}
+
+func readManifest(dir string) (*manifest, error) {
+	path := filepath.Join(dir, "package.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &languages.SourceError{Path: path, Reason: "missing: a Node handler folder needs a package.json (run: npm init -y)"}
+	}
+	var pkg struct {
+		Scripts         map[string]string `json:"scripts"`
+		DevDependencies map[string]string `json:"devDependencies"`
+	}
+	if err := json.Unmarshal(data, &pkg); err != nil {
+		se := &languages.SourceError{Path: path, Reason: "not valid JSON: " + err.Error()}
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			se.Line = 1 + bytes.Count(data[:syn.Offset], []byte("\n"))
+		}
+		return nil, se
+	}
+	m := &manifest{packageJSON: data, testScript: pkg.Scripts["test"], devDeps: len(pkg.DevDependencies) > 0}
+	for _, name := range lockfiles {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+			m.lockName, m.lock = name, b
+			break
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, ".npmrc")); err == nil {
+		m.npmrc = b
+	}
+	return m, nil
+}
+
+// hasTest reports whether package.json defines a test other than the one
+// npm init writes, which only fails.
+func (m *manifest) hasTest() bool {
+	return strings.TrimSpace(m.testScript) != "" && !strings.Contains(m.testScript, "no test specified")
+}
+
+// depsStep installs the production dependencies and writes them, with
+// package.json and the lockfile, under /home/app/function.
+type depsStep struct {
+	pack       *Pack
+	fn         languages.Function
+	manifest   *manifest
+	runtime    *runtime
+	hostNode   string
+	npmVersion string
+
+	mu sync.Mutex // one install of each kind at a time within a build
+}
+
+func (s *depsStep) Name() string { return "node dependencies" }
+
+func (s *depsStep) Key(ctx context.Context) (v1.Hash, error) {
+	return s.key(false), nil
+}
+
+// key covers what npm's result depends on: the manifest, the target, npm
+// and the node it runs on.
+func (s *depsStep) key(dev bool) v1.Hash {
+	m := s.manifest
+	return layers.NewKey("node/deps/v1").
+		String(string(m.packageJSON)).
+		String(m.lockName).
+		String(string(m.lock)).
+		String(string(m.npmrc)).
+		String(s.runtime.Version).
+		String(s.runtime.Arch).
+		String(s.hostNode).
+		String(s.npmVersion).
+		String(fmt.Sprint(dev)).
+		String(s.fn.Epoch.UTC().Format(time.RFC3339)).
+		Sum()
+}
+
+func (s *depsStep) Build(ctx context.Context, w io.Writer) error {
+	dir, err := s.install(ctx, false)
+	if err != nil {
+		return err
+	}
+	files := []layers.File{layers.Bytes(functionDir+"/package.json", 0o644, s.manifest.packageJSON)}
+	if s.manifest.lockName != "" {
+		files = append(files, layers.Bytes(functionDir+"/"+s.manifest.lockName, 0o644, s.manifest.lock))
+	}
+	modules := filepath.Join(dir, "node_modules")
+	if _, err := os.Stat(modules); err == nil {
+		mods, err := layers.FromDir(modules, functionDir+"/node_modules", layers.WithSkip(func(rel string, d fs.DirEntry) bool {
+			// npm's own bookkeeping; node never reads it.
+			return rel == ".package-lock.json"
+		}))
+		if err != nil {
+			return err
+		}
+		files = append(files, mods...)
+	}
+	return layers.WriteTar(w, files, layers.WithEpoch(s.fn.Epoch))
+}
+
+// npmCPU names an architecture as npm's --cpu does.
+func npmCPU(arch string) string {
+	if arch == "amd64" {
+		return "x64"
+	}
+	return arch
+}
+
+// install runs npm in a staging folder, once per key, and returns the
+// folder holding node_modules; dev adds the devDependencies, for tests.
+// Installs stay in the cache so that later builds check and test the
+// handler against them without reinstalling.
+func (s *depsStep) install(ctx context.Context, dev bool) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := s.key(dev)
+	dir := filepath.Join(s.pack.cacheDir, "modules", key.Hex)
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return "", err
+	}
+	stage, err := os.MkdirTemp(s.pack.tmpDir(), "npm-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(stage)
+	m := s.manifest
+	write := map[string][]byte{"package.json": m.packageJSON}
+	if m.lockName != "" {
+		write[m.lockName] = m.lock
+	}
+	if m.npmrc != nil {
+		write[".npmrc"] = m.npmrc
+	}
+	for name, data := range write {
+		if err := os.WriteFile(filepath.Join(stage, name), data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	args := []string{"install", "--no-package-lock"}
+	if m.lockName != "" {
+		args = []string{"ci"}
+	} else {
+		slog.WarnContext(ctx, "no package-lock.json: dependencies are resolved afresh on every change; run npm install and commit the lockfile", "dir", s.fn.Dir)
+	}
+	if !dev {
+		args = append(args, "--omit=dev")
+	}
+	args = append(args, "--no-audit", "--no-fund", "--os=linux", "--cpu="+npmCPU(s.runtime.Arch), "--libc=glibc")
+	out, err := s.pack.command(ctx, s.pack.opts.npm, stage, args...).CombinedOutput()
+	if err != nil {
+		return "", s.npmError(args, out, err)
+	}
+	if err := s.checkNative(filepath.Join(stage, "node_modules")); err != nil {
+		return "", err
+	}
+	if err := os.Rename(stage, dir); err != nil {
+		// Another kiln installed the same key meanwhile: theirs is as good.
+		if _, statErr := os.Stat(dir); statErr == nil {
+			return dir, nil
+		}
+		return "", fmt.Errorf("keeping the installed dependencies: %w", err)
+	}
+	return dir, nil
+}
+
+// npmError turns a failed npm run into the user's mistake it reports.
+func (s *depsStep) npmError(args []string, out []byte, err error) error {
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		return fmt.Errorf("running npm %s: %w", args[0], err)
+	}
+	detail := strings.TrimSpace(string(out))
+	pkg := filepath.Join(s.fn.Dir, "package.json")
+	if strings.Contains(detail, "in sync") {
+		lock := filepath.Join(s.fn.Dir, s.manifest.lockName)
+		return &languages.SourceError{Path: lock, Reason: fmt.Sprintf("out of sync with %s; run npm install there and commit both files", pkg), Detail: detail}
+	}
+	return &languages.SourceError{Path: pkg, Reason: "npm " + args[0] + " failed", Detail: detail}
+}
+
+// checkNative refuses native addons that were built for the host when the
+// image runs another platform or Node major: the image would fail when the
+// function loads them. Prebuilt binaries for the target are fine.
+func (s *depsStep) checkNative(modules string) error {
+	hostMajor, _, _ := strings.Cut(s.hostNode, ".")
+	if s.runtime.Arch == goruntime.GOARCH && s.runtime.Major == hostMajor {
+		return nil
+	}
+	target := "linux-" + npmCPU(s.runtime.Arch)
+	var native []string
+	err := filepath.WalkDir(modules, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == modules {
+			return filepath.SkipAll
+		}
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(modules, p)
+		rel = filepath.ToSlash(rel)
+		built := d.Name() == "binding.gyp" || (strings.HasSuffix(d.Name(), ".node") && !strings.Contains(rel, "/prebuilds/"+target))
+		if built {
+			native = append(native, packageOf(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("looking for native addons: %w", err)
+	}
+	if len(native) == 0 {
+		return nil
+	}
+	slices.Sort(native)
+	native = slices.Compact(native)
+	return &languages.SourceError{
+		Path: filepath.Join(s.fn.Dir, "package.json"),
+		Reason: fmt.Sprintf("%s: native addons are built for this machine (linux/%s, Node %s) and cannot run on the image's linux/%s, Node %s; build on a matching machine or drop them",
+			strings.Join(native, ", "), goruntime.GOARCH, hostMajor, s.runtime.Arch, s.runtime.Major),
+	}
+}
+
+// packageOf names the dependency a path under node_modules belongs to.
+func packageOf(rel string) string {
+	parts := strings.SplitN(rel, "/", 3)
+	if strings.HasPrefix(parts[0], "@") && len(parts) > 1 {
+		return parts[0] + "/" + parts[1]
+	}
+	return parts[0]
+}

@@ -1,0 +1,216 @@
+package node
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"strings"
+
+	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/layers"
+)
+
+// The server and the build-time checker, ours, in JavaScript.
+var (
+	//go:embed shim/index.js
+	serverJS []byte
+	//go:embed shim/check.js
+	checkJS []byte
+)
+
+// The lang values this pack builds.
+const (
+	LangNode18 = "node18"
+	LangNode20 = "node20"
+	LangNode22 = "node22"
+	LangNode   = "node"
+)
+
+// majors maps a lang to the Node major version its image runs. Node 18 is
+// past its end of life and has no pinned build: node18 functions run on 20,
+// whose template behaves the same. Plain "node" takes the newest.
+var majors = map[string]string{
+	LangNode18: "20",
+	LangNode20: "20",
+	LangNode22: "22",
+	LangNode:   "22",
+}
+
+// Where things go in the image; fprocess and the port match the template's.
+const (
+	appDir      = "home/app"
+	functionDir = appDir + "/function"
+	nodePath    = "usr/local/bin/node"
+	defaultPort = "3000"
+)
+
+// DefaultRegistry is the npm registry the Node runtimes come from.
+const DefaultRegistry = "https://registry.npmjs.org"
+
+// Option configures the pack.
+type Option func(*options)
+
+type options struct {
+	node, npm string
+	env       []string
+	registry  string
+	client    *http.Client
+	strip     map[string][]string
+}
+
+// WithNode sets the node command that checks the handler. The default is
+// "node", found on PATH.
+func WithNode(path string) Option { return func(o *options) { o.node = path } }
+
+// WithNpm sets the npm command that installs dependencies and runs tests.
+// The default is "npm", found on PATH.
+func WithNpm(path string) Option { return func(o *options) { o.npm = path } }
+
+// WithEnv sets the environment node and npm run in (HOME, PATH, npm_config_*,
+// ...). The default is empty, so the CLI passes os.Environ().
+func WithEnv(env []string) Option { return func(o *options) { o.env = env } }
+
+// WithRegistry sets the npm registry the Node runtimes are downloaded from.
+// The default, also used when url is empty, is DefaultRegistry. The
+// function's own dependencies follow npm's configuration, not this.
+func WithRegistry(url string) Option {
+	return func(o *options) {
+		if url != "" {
+			o.registry = strings.TrimRight(url, "/")
+		}
+	}
+}
+
+// WithHTTPClient sets the client that downloads runtimes. The default is
+// http.DefaultClient.
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
+
+// WithStrip sets, per architecture, the commands tried in order to strip
+// the debug information from the node binary; the first found on PATH is
+// used. The defaults are binutils' cross strip for the architecture
+// (x86_64-linux-gnu-strip, aarch64-linux-gnu-strip), then plain strip for
+// the host's own. When none is found the binary ships unstripped and a
+// warning is logged.
+func WithStrip(arch string, commands ...string) Option {
+	return func(o *options) { o.strip[arch] = commands }
+}
+
+// Pack builds Node functions.
+type Pack struct {
+	cacheDir string
+	opts     options
+}
+
+var _ languages.Pack = (*Pack)(nil)
+
+// New returns the Node pack. cacheDir holds downloaded runtimes and
+// installed dependencies across builds.
+func New(cacheDir string, opts ...Option) *Pack {
+	o := options{
+		node:     "node",
+		npm:      "npm",
+		registry: DefaultRegistry,
+		client:   http.DefaultClient,
+		strip: map[string][]string{
+			"amd64": {"x86_64-linux-gnu-strip"},
+			"arm64": {"aarch64-linux-gnu-strip"},
+		},
+	}
+	o.strip[goruntime.GOARCH] = append(o.strip[goruntime.GOARCH], "strip")
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &Pack{cacheDir: filepath.Join(cacheDir, "node"), opts: o}
+}
+
+// Langs implements languages.Pack.
+func (p *Pack) Langs() []string { return []string{LangNode18, LangNode20, LangNode22, LangNode} }
+
+// Plan implements languages.Pack.
+func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan, error) {
+	major, ok := majors[fn.Lang]
+	if !ok {
+		return nil, fmt.Errorf("node pack cannot build lang %q", fn.Lang)
+	}
+	if fn.Platform.OS != "linux" {
+		return nil, fmt.Errorf("node functions run on linux only, not %s", fn.Platform.OS)
+	}
+	info, err := os.Stat(fn.Dir)
+	if err != nil {
+		return nil, &languages.SourceError{Path: fn.Dir, Reason: "handler folder not found"}
+	}
+	if !info.IsDir() {
+		return nil, &languages.SourceError{Path: fn.Dir, Reason: "handler must be a folder, not a file"}
+	}
+	if _, err := os.Stat(filepath.Join(fn.Dir, "handler.js")); err != nil {
+		return nil, &languages.SourceError{Path: filepath.Join(fn.Dir, "handler.js"), Reason: "missing: a Node handler folder needs a handler.js whose module.exports is a function (event, context)"}
+	}
+	rt, err := p.runtime(major, fn.Platform.Architecture)
+	if err != nil {
+		return nil, err
+	}
+	manifest, err := readManifest(fn.Dir)
+	if err != nil {
+		return nil, err
+	}
+	hostNode, err := p.hostVersion(ctx, p.opts.node, "--version")
+	if err != nil {
+		return nil, err
+	}
+	npmVersion, err := p.hostVersion(ctx, p.opts.npm, "--version")
+	if err != nil {
+		return nil, err
+	}
+	deps := &depsStep{pack: p, fn: fn, manifest: manifest, runtime: rt, hostNode: strings.TrimPrefix(hostNode, "v"), npmVersion: npmVersion}
+	code := &codeStep{pack: p, fn: fn, deps: deps}
+	return &languages.Plan{
+		Base: "node",
+		Steps: []layers.Step{
+			&runtimeStep{pack: p, rt: rt},
+			deps,
+			layers.FilesStep("node server", []layers.File{layers.Bytes(appDir+"/index.js", 0o644, serverJS)}, layers.WithEpoch(fn.Epoch)),
+			code,
+		},
+		Env: []string{
+			"fprocess=node index.js",
+			"mode=http",
+			"upstream_url=http://127.0.0.1:" + defaultPort,
+			"exec_timeout=10s",
+			"write_timeout=15s",
+			"read_timeout=15s",
+			"prefix_logs=false",
+			"NPM_CONFIG_LOGLEVEL=warn",
+		},
+		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.node.version": rt.Version},
+	}, nil
+}
+
+// hostVersion runs a host tool's --version, which also proves it is there.
+func (p *Pack) hostVersion(ctx context.Context, tool string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, tool, args...)
+	cmd.Env = p.opts.env
+	out, err := cmd.Output()
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("building Node functions needs node and npm on the host; %s was not found", tool)
+	}
+	if err != nil {
+		return "", fmt.Errorf("running %s --version: %w", tool, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// command prepares a host tool to run in dir with the pack's environment.
+func (p *Pack) command(ctx context.Context, tool, dir string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, tool, args...)
+	cmd.Dir = dir
+	cmd.Env = append(slices.Clone(p.opts.env), "NPM_CONFIG_UPDATE_NOTIFIER=false")
+	return cmd
+}
