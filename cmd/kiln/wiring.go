@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/languages/golang"
 	"github.com/kiln-build/kiln/languages/node"
+	"github.com/kiln-build/kiln/languages/python"
 	"github.com/kiln-build/kiln/runtime-images/bases"
 	"github.com/kiln-build/kiln/runtime-images/debian"
 )
@@ -28,6 +29,7 @@ func newBuilder(g *globals, store *cache.Store) (*builder.Builder, error) {
 	}
 	return builder.New(store,
 		builder.WithPack(golang.New(golang.WithEnv(os.Environ()))),
+		builder.WithPack(python.New(python.WithEnv(os.Environ()))),
 		builder.WithPack(node.New(store.Dir(), node.WithEnv(os.Environ()), node.WithRegistry(g.getenv("KILN_NPM_REGISTRY")))),
 		builder.WithBases(bases),
 		builder.WithWatchdog(watchdogFinder(g.getenv)),

@@ -1,0 +1,30 @@
+// Package python builds Python functions in the OpenFaaS layouts as they
+// are: a handler folder with handler.py and requirements.txt.
+//
+//   - python3-http: handle(event, context), event.body bytes, a dict with
+//     statusCode, body and headers returned (openfaas-contracts.md §2.4);
+//     GET, PUT, POST, PATCH and DELETE.
+//   - python3-flask: handle(req), req the body as str (bytes when RAW_BODY
+//     is true or 1), the return value taken as Flask takes a view's (§2.5);
+//     GET and POST.
+//   - python3 and python, the classic templates: handle(req) as
+//     python3-flask, since that is the signature their handlers have;
+//     unlike the classic watchdog's fork per request, one process serves
+//     every request, with the methods of python3-http.
+//
+// kiln supplies the server (shim/index.py, standard library only, one
+// thread per request) on 127.0.0.1 and env http_port (5000), in place of
+// the templates' Flask and waitress, so an image carries only what the
+// function asks for. The image's Python is Debian's 3.11 (the "python"
+// runtime base).
+//
+// Layers, bottom first: the requirements (pip install --target, keyed by
+// requirements.txt, the Python version, the platform and the pip settings
+// that change what resolves), the server, and the handler folder. An edit
+// of handler.py changes only the last. The handler folder is compiled by
+// the host's python3 at build time: a syntax error is reported with its file
+// and line, a handler.py without a top-level handle is refused, and when
+// the host's Python is 3.11 the bytecode ships in the layer (unchecked-hash
+// .pyc files, which do not depend on file times), sparing each cold start
+// the compilation. The function's own tests (tox) are not run.
+package python

@@ -1,0 +1,257 @@
+package python
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/layers"
+)
+
+// pipSettings are the environment variables that change what pip
+// resolves or where it looks; their values are part of the layer's key.
+var pipSettings = []string{
+	"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX",
+	"PIP_PRE", "PIP_ONLY_BINARY", "PIP_NO_BINARY", "PIP_CONSTRAINT", "PIP_CONFIG_FILE",
+}
+
+// requirementsStep installs requirements.txt with pip into
+// /home/app/packages, and carries requirements.txt itself.
+type requirementsStep struct {
+	pack   *Pack
+	fn     languages.Function
+	host   host
+	target target
+}
+
+func (s *requirementsStep) Name() string { return "requirements" }
+
+// Key covers requirements.txt, the image's Python and platform, the host's
+// Python (it builds what has no wheel, and compiles the bytecode) and the
+// pip settings from the environment and pip.conf files. What an unpinned
+// requirement resolves to is fixed by the first build: pin versions, as a
+// lock file would. Files it names (-r, -c, local paths) are not covered.
+func (s *requirementsStep) Key(ctx context.Context) (v1.Hash, error) {
+	k := layers.NewKey("python/requirements/v1").
+		Strings(pythonVersion, s.target.machine, s.fn.Platform.Variant).
+		Strings(s.host.Version, s.host.Machine, s.host.Libc, s.host.OS).
+		String(s.fn.Epoch.UTC().Format(time.RFC3339))
+	if err := k.File(filepath.Join(s.fn.Dir, "requirements.txt")); err != nil {
+		return v1.Hash{}, fmt.Errorf("hashing requirements.txt: %w", err)
+	}
+	for _, name := range pipSettings {
+		k.String(name + "=" + s.pack.getenv(name))
+	}
+	for _, conf := range s.pipConfigFiles() {
+		if _, err := os.Stat(conf); err != nil {
+			continue
+		}
+		k.String(conf)
+		if err := k.File(conf); err != nil {
+			return v1.Hash{}, fmt.Errorf("hashing %s: %w", conf, err)
+		}
+	}
+	return k.Sum(), nil
+}
+
+// pipConfigFiles lists where pip reads its configuration on Linux.
+func (s *requirementsStep) pipConfigFiles() []string {
+	var files []string
+	dirs := s.pack.getenv("XDG_CONFIG_DIRS")
+	if dirs == "" {
+		dirs = "/etc/xdg"
+	}
+	for _, d := range filepath.SplitList(dirs) {
+		files = append(files, filepath.Join(d, "pip", "pip.conf"))
+	}
+	files = append(files, "/etc/pip.conf")
+	if home := s.pack.getenv("HOME"); home != "" {
+		files = append(files, filepath.Join(home, ".pip", "pip.conf"))
+		config := s.pack.getenv("XDG_CONFIG_HOME")
+		if config == "" {
+			config = filepath.Join(home, ".config")
+		}
+		files = append(files, filepath.Join(config, "pip", "pip.conf"))
+	}
+	if f := s.pack.getenv("PIP_CONFIG_FILE"); f != "" && f != os.DevNull {
+		files = append(files, f)
+	}
+	return files
+}
+
+func (s *requirementsStep) Build(ctx context.Context, w io.Writer) error {
+	requirements := filepath.Join(s.fn.Dir, "requirements.txt")
+	staging := filepath.Join(s.fn.ScratchDir, "packages")
+	if err := os.MkdirAll(staging, 0o755); err != nil {
+		return err
+	}
+	some, err := hasRequirements(requirements)
+	if err != nil {
+		return err
+	}
+	// The scaffold's requirements.txt is empty: no need to start pip.
+	if some {
+		if err := s.install(ctx, requirements, staging); err != nil {
+			return err
+		}
+	}
+	if err := fixScripts(filepath.Join(staging, "bin")); err != nil {
+		return err
+	}
+	if s.host.compiles() {
+		s.compile(ctx, staging)
+	}
+	files, err := layers.FromDir(staging, packagesDir)
+	if err != nil {
+		return err
+	}
+	files = append(files, layers.HostFile(functionDir+"/requirements.txt", 0o644, requirements))
+	return layers.WriteTar(w, files, layers.WithEpoch(s.fn.Epoch))
+}
+
+func (s *requirementsStep) install(ctx context.Context, requirements, staging string) error {
+	args := []string{"-m", "pip", "install",
+		"--target", staging,
+		"--requirement", requirements,
+		// Bytecode is compiled afterwards, reproducibly.
+		"--no-compile",
+		"--disable-pip-version-check",
+		"--no-warn-script-location",
+		"--no-input",
+		"--progress-bar", "off",
+	}
+	if !s.host.native(s.target) {
+		args = append(args,
+			"--python-version", pythonVersion,
+			"--implementation", "cp",
+			"--abi", "cp"+strings.ReplaceAll(pythonVersion, ".", ""),
+			// pip widens a manylinux_2_X tag to every older glibc.
+			"--platform", "manylinux_"+glibcVersion+"_"+s.target.machine,
+			"--only-binary=:all:",
+		)
+	}
+	cmd := exec.CommandContext(ctx, s.pack.opts.python, args...)
+	cmd.Dir = s.fn.Dir
+	// A user install (pip.conf's user = true) cannot be combined with
+	// --target.
+	cmd.Env = append(append([]string(nil), s.pack.opts.env...), "PIP_USER=0")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		if out.Len() == 0 {
+			return fmt.Errorf("running pip install: %w", err)
+		}
+		return pipError(requirements, out.String())
+	}
+	return nil
+}
+
+var (
+	pipErrorLine = regexp.MustCompile(`(?m)^ERROR: (.*)$`)
+	notFound     = regexp.MustCompile(`(?:No matching distribution found for|satisfies the requirement) ([A-Za-z0-9._-]+)`)
+	requirement  = regexp.MustCompile(`^\s*([A-Za-z0-9][A-Za-z0-9._-]*)`)
+)
+
+// pipError turns pip's output into a SourceError on requirements.txt that
+// names the requirement and, when pip says which, its line.
+func pipError(requirements, output string) error {
+	reason := "pip install failed"
+	if m := pipErrorLine.FindAllStringSubmatch(output, -1); len(m) > 0 {
+		reason = "pip install: " + m[len(m)-1][1]
+	}
+	line := 0
+	if m := notFound.FindStringSubmatch(output); m != nil {
+		line = lineOf(requirements, m[1])
+	}
+	return &languages.SourceError{Path: requirements, Line: line, Reason: reason, Detail: strings.TrimSpace(output)}
+}
+
+// hasRequirements reports whether requirements.txt holds more than blank
+// lines and comments.
+func hasRequirements(path string) (bool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false, fmt.Errorf("reading requirements: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line, _, _ = strings.Cut(line, "#"); strings.TrimSpace(line) != "" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// lineOf returns the line of requirements.txt naming project, or 0.
+func lineOf(requirements, project string) int {
+	f, err := os.Open(requirements)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		if m := requirement.FindStringSubmatch(sc.Text()); m != nil && normalise(m[1]) == normalise(project) {
+			return n
+		}
+	}
+	return 0
+}
+
+// normalise compares project names as PEP 503 does.
+func normalise(name string) string {
+	return strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(name))
+}
+
+// fixScripts points the console scripts pip wrote at the image's
+// interpreter: pip writes the host's, which the image lacks and whose path
+// is host data.
+func fixScripts(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		first, rest, _ := bytes.Cut(b, []byte("\n"))
+		if !bytes.HasPrefix(first, []byte("#!")) || !bytes.Contains(first, []byte("python")) {
+			continue
+		}
+		fixed := append([]byte("#!/usr/bin/python3\n"), rest...)
+		if err := os.WriteFile(p, fixed, fs.FileMode(0o755)); err != nil {
+			return fmt.Errorf("fixing %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// compile writes the packages' bytecode with unchecked hashes, as the
+// handler's. A file the compiler refuses (a Python 2 example shipped in a
+// package) is left to the interpreter, which never imports it either.
+func (s *requirementsStep) compile(ctx context.Context, staging string) {
+	cmd := exec.CommandContext(ctx, s.pack.opts.python, "-I", "-m", "compileall", "-q", "-q",
+		"--invalidation-mode", "unchecked-hash", "-d", "/"+packagesDir, staging)
+	cmd.Env = append(append([]string(nil), s.pack.opts.env...), "PYTHONHASHSEED=0")
+	_ = cmd.Run()
+}

@@ -1,0 +1,378 @@
+"""kiln's server for OpenFaaS Python functions.
+
+It serves function/handler.py the way the python3-http and python3-flask
+templates do, with the standard library only: no Flask, no waitress, so an
+image carries nothing the function did not ask for.
+
+    python3 index.py http     handle(event, context) -> dict, str, ...
+    python3 index.py flask    handle(req) -> str, bytes, dict, tuples
+    python3 index.py classic  handle(req), as flask, for python3-http's methods
+
+It listens on 127.0.0.1 and the port in env http_port (default 5000),
+behind kiln's watchdog. A handler's exception is a 500 whose traceback goes
+to stderr, never to the caller.
+"""
+
+import http.server
+import json
+import os
+import site
+import sys
+import traceback
+import urllib.parse
+
+# pip installs the function's requirements here. addsitedir appends it
+# after the standard library (PYTHONPATH would put it before, letting a
+# backport shadow a stdlib module) and reads its .pth files.
+PACKAGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "packages")
+
+HTTP_METHODS = ("GET", "PUT", "POST", "PATCH", "DELETE")
+FLASK_METHODS = ("GET", "POST")
+
+# Flask's default for a str or bytes return value.
+DEFAULT_TYPE = "text/html; charset=utf-8"
+JSON_TYPE = "application/json"
+
+
+class Headers:
+    """Request headers, looked up without regard to case, as Werkzeug's."""
+
+    def __init__(self, pairs):
+        self._pairs = list(pairs)
+
+    def get(self, name, default=None, type=None):
+        for k, v in self._pairs:
+            if k.lower() == name.lower():
+                if type is None:
+                    return v
+                try:
+                    return type(v)
+                except ValueError:
+                    return default
+        return default
+
+    def getlist(self, name):
+        return [v for k, v in self._pairs if k.lower() == name.lower()]
+
+    def __getitem__(self, name):
+        for k, v in self._pairs:
+            if k.lower() == name.lower():
+                return v
+        raise KeyError(name)
+
+    def __contains__(self, name):
+        return any(k.lower() == name.lower() for k, _ in self._pairs)
+
+    def __iter__(self):
+        return iter(self._pairs)
+
+    def __len__(self):
+        return len(self._pairs)
+
+    def keys(self):
+        return [k for k, _ in self._pairs]
+
+    def values(self):
+        return [v for _, v in self._pairs]
+
+    def items(self):
+        return list(self._pairs)
+
+    def to_dict(self):
+        return {k: v for k, v in reversed(self._pairs)}
+
+    def __repr__(self):
+        return "Headers(%r)" % (self._pairs,)
+
+
+class Query:
+    """Query arguments, several values per name, as Werkzeug's MultiDict:
+    get and [] return the first value, getlist all of them."""
+
+    def __init__(self, pairs):
+        self._pairs = list(pairs)
+
+    def get(self, name, default=None, type=None):
+        for k, v in self._pairs:
+            if k == name:
+                if type is None:
+                    return v
+                try:
+                    return type(v)
+                except ValueError:
+                    return default
+        return default
+
+    def getlist(self, name):
+        return [v for k, v in self._pairs if k == name]
+
+    def __getitem__(self, name):
+        for k, v in self._pairs:
+            if k == name:
+                return v
+        raise KeyError(name)
+
+    def __contains__(self, name):
+        return any(k == name for k, _ in self._pairs)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self):
+        return len(self.keys())
+
+    def keys(self):
+        seen = []
+        for k, _ in self._pairs:
+            if k not in seen:
+                seen.append(k)
+        return seen
+
+    def values(self):
+        return [self[k] for k in self.keys()]
+
+    def items(self, multi=False):
+        if multi:
+            return list(self._pairs)
+        return [(k, self[k]) for k in self.keys()]
+
+    def lists(self):
+        return [(k, self.getlist(k)) for k in self.keys()]
+
+    def to_dict(self, flat=True):
+        if flat:
+            return dict(self.items())
+        return dict(self.lists())
+
+    def __repr__(self):
+        return "Query(%r)" % (self._pairs,)
+
+
+class Event:
+    """What python3-http's handle(event, context) gets."""
+
+    def __init__(self, body, headers, method, query, path):
+        self.body = body
+        self.headers = headers
+        self.method = method
+        self.query = query
+        self.path = path
+
+
+class Context:
+    def __init__(self):
+        self.hostname = os.getenv("HOSTNAME", "localhost")
+
+
+class Response:
+    def __init__(self, status=200, body=b"", headers=None):
+        self.status = status
+        self.body = body
+        self.headers = headers if headers is not None else []
+
+
+def json_body(value):
+    # As Flask's jsonify: compact, sorted keys, a final newline.
+    return (json.dumps(value, separators=(",", ":"), sort_keys=True) + "\n").encode("utf-8")
+
+
+def header_pairs(headers):
+    if headers is None:
+        return []
+    if isinstance(headers, dict):
+        return [(str(k), str(v)) for k, v in headers.items()]
+    if hasattr(headers, "items") and callable(headers.items):
+        return [(str(k), str(v)) for k, v in headers.items()]
+    return [(str(k), str(v)) for k, v in headers]
+
+
+def status_code(status):
+    # Flask takes an int or a str such as "201 CREATED".
+    if isinstance(status, int):
+        return status
+    return int(str(status).split(None, 1)[0])
+
+
+def flask_response(rv):
+    """Turns a view's return value into a Response the way Flask does."""
+    status, headers = None, []
+    if isinstance(rv, tuple):
+        if len(rv) == 3:
+            rv, status, headers = rv
+        elif len(rv) == 2:
+            # (body, headers) when the second is a mapping or a list.
+            if isinstance(rv[1], (dict, list)) or hasattr(rv[1], "items"):
+                rv, headers = rv
+            else:
+                rv, status = rv
+        else:
+            raise TypeError("a view's tuple must be (body, status, headers), (body, status) or (body, headers)")
+    if rv is None:
+        raise TypeError("the function returned None, which Flask does not accept as a response")
+    if isinstance(rv, Response):
+        resp = rv
+    elif isinstance(rv, (bytes, bytearray)):
+        resp = Response(body=bytes(rv), headers=[("Content-Type", DEFAULT_TYPE)])
+    elif isinstance(rv, str):
+        resp = Response(body=rv.encode("utf-8"), headers=[("Content-Type", DEFAULT_TYPE)])
+    elif isinstance(rv, (dict, list)):
+        resp = Response(body=json_body(rv), headers=[("Content-Type", JSON_TYPE)])
+    elif hasattr(rv, "__iter__"):
+        # A generator: Flask streams it; here it is joined.
+        parts = [p.encode("utf-8") if isinstance(p, str) else bytes(p) for p in rv]
+        resp = Response(body=b"".join(parts), headers=[("Content-Type", DEFAULT_TYPE)])
+    else:
+        raise TypeError("the function returned a %s, which is not a valid response" % type(rv).__name__)
+    if status is not None:
+        resp.status = status_code(status)
+    extra = header_pairs(headers)
+    if extra:
+        replaced = {k.lower() for k, _ in extra}
+        resp.headers = [(k, v) for k, v in resp.headers if k.lower() not in replaced] + extra
+    return resp
+
+
+def http_response(rv):
+    """Turns python3-http's return value into a Response: a dict with
+    statusCode, body and headers; None is an empty 200; anything else is
+    taken as Flask would take it."""
+    if rv is None:
+        return Response(headers=[("Content-Type", DEFAULT_TYPE)])
+    if not isinstance(rv, dict):
+        return flask_response(rv)
+    headers = header_pairs(rv.get("headers"))
+    body = rv.get("body")
+    if body is None:
+        data, ctype = b"", DEFAULT_TYPE
+    elif isinstance(body, (bytes, bytearray)):
+        data, ctype = bytes(body), DEFAULT_TYPE
+    elif isinstance(body, dict):
+        data, ctype = json_body(body), JSON_TYPE
+    else:
+        data, ctype = str(body).encode("utf-8"), DEFAULT_TYPE
+    if not any(k.lower() == "content-type" for k, _ in headers):
+        headers.insert(0, ("Content-Type", ctype))
+    return Response(status=status_code(rv.get("statusCode", 200)), body=data, headers=headers)
+
+
+def raw_body_wanted():
+    return os.getenv("RAW_BODY", "").lower() in ("true", "1")
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    # The watchdog may open many connections at once under load.
+    request_queue_size = 128
+
+
+def make_handler(api, handle):
+    allowed = FLASK_METHODS if api == "flask" else HTTP_METHODS
+    allow_header = ", ".join(sorted(set(allowed) | {"HEAD", "OPTIONS"}))
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        # Keep-alive, so the watchdog can reuse its connections; every
+        # answer carries a Content-Length.
+        protocol_version = "HTTP/1.1"
+        server_version = "kiln-python"
+        # Headers and body are two writes; with Nagle's algorithm the
+        # second waits for the peer's delayed ACK, some 40 ms.
+        disable_nagle_algorithm = True
+        sys_version = ""
+
+        def log_message(self, format, *args):
+            # No access log: the watchdog logs requests.
+            pass
+
+        def read_body(self):
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                chunks = []
+                while True:
+                    line = self.rfile.readline()
+                    size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                    if size == 0:
+                        # Trailers end with an empty line.
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass
+                        return b"".join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length > 0 else b""
+
+        def send(self, resp, head=False):
+            self.send_response(resp.status)
+            for k, v in resp.headers:
+                if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(resp.body)))
+            self.end_headers()
+            if not head:
+                self.wfile.write(resp.body)
+
+        def serve(self):
+            method = self.command
+            try:
+                body = self.read_body()
+            except (ValueError, OSError):
+                self.close_connection = True
+                self.send(Response(400, b"Bad Request\n", [("Content-Type", "text/plain; charset=utf-8")]))
+                return
+            head = method == "HEAD"
+            if method == "OPTIONS":
+                self.send(Response(200, b"", [("Allow", allow_header), ("Content-Type", DEFAULT_TYPE)]))
+                return
+            if not head and method not in allowed:
+                self.send(Response(405, b"Method Not Allowed\n", [("Allow", allow_header), ("Content-Type", "text/plain; charset=utf-8")]))
+                return
+            url = urllib.parse.urlsplit(self.path)
+            path = urllib.parse.unquote(url.path) or "/"
+            query = Query(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+            headers = Headers(self.headers.items())
+            try:
+                if api == "http":
+                    event = Event(body, headers, "GET" if head else method, query, path)
+                    resp = http_response(handle(event, Context()))
+                else:
+                    req = body if raw_body_wanted() else body.decode("utf-8", "replace")
+                    resp = flask_response(handle(req))
+            except Exception:
+                traceback.print_exc(file=sys.stderr)
+                sys.stderr.flush()
+                resp = Response(500, b"Internal Server Error\n", [("Content-Type", "text/plain; charset=utf-8")])
+            self.send(resp, head=head)
+
+        def __getattr__(self, name):
+            # Every method reaches serve, which answers 405 for those not
+            # routed, as Flask does, rather than http.server's 501.
+            if name.startswith("do_"):
+                return self.serve
+            raise AttributeError(name)
+
+    return Handler
+
+
+def load_handler():
+    if os.path.isdir(PACKAGES):
+        site.addsitedir(PACKAGES)
+    from function import handler
+
+    if not callable(getattr(handler, "handle", None)):
+        raise SystemExit("function/handler.py defines no handle function")
+    return handler.handle
+
+
+def main(argv):
+    api = argv[1] if len(argv) > 1 else "http"
+    if api not in ("http", "flask", "classic"):
+        raise SystemExit("usage: index.py http|flask|classic")
+    handle = load_handler()
+    port = int(os.getenv("http_port") or 5000)
+    server = Server(("127.0.0.1", port), make_handler(api, handle))
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,396 @@
+package python
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// needPython skips a test when the host has no python3.
+func needPython(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is not installed")
+	}
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startServer lays out /home/app as the image has it, with handler as
+// function/handler.py, runs index.py with the host's python3 in mode, and
+// returns its base URL and its stderr.
+func startServer(t *testing.T, mode, handler string, env ...string) (string, *lockedBuffer) {
+	t.Helper()
+	needPython(t)
+	app := t.TempDir()
+	write(t, filepath.Join(app, "index.py"), string(serverScript))
+	write(t, filepath.Join(app, "function", "__init__.py"), "")
+	write(t, filepath.Join(app, "function", "handler.py"), handler)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command("python3", "-B", filepath.Join(app, "index.py"), mode)
+	cmd.Dir = app
+	cmd.Env = append(os.Environ(), append([]string{"http_port=" + strconv.Itoa(port), "HOSTNAME=fn-test"}, env...)...)
+	stderr := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+		if err == nil {
+			c.Close()
+			return url, stderr
+		}
+		select {
+		case <-exited:
+			t.Fatalf("index.py %s exited before listening:\n%s", mode, stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("index.py %s did not listen on %d within 10s:\n%s", mode, port, stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   string
+}
+
+var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
+
+func do(t *testing.T, method, url, body string, header map[string]string) reply {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply{resp.StatusCode, resp.Header, string(b)}
+}
+
+const httpHandler = `import json
+
+def handle(event, context):
+    p = event.path
+    if p == "/echo":
+        return {"statusCode": 200, "body": {
+            "method": event.method,
+            "body": event.body.decode(),
+            "bytes": isinstance(event.body, bytes),
+            "ctype": event.headers.get("content-type"),
+            "custom": event.headers["X-CUSTOM"],
+            "has": "x-custom" in event.headers,
+            "a": event.query.get("a"),
+            "all": event.query.getlist("a"),
+            "missing": event.query.get("zzz", "dflt"),
+            "host": context.hostname,
+        }}
+    if p == "/status":
+        return {"statusCode": 201, "body": "made", "headers": {"X-Custom": "yes"}}
+    if p == "/pairs":
+        return {"body": 7, "headers": [("X-A", "1"), ("X-B", "2")]}
+    if p == "/none":
+        return None
+    if p == "/bytes":
+        return {"body": b"\x00\x01", "headers": {"Content-Type": "application/octet-stream"}}
+    if p == "/str":
+        return "plain"
+    if p == "/boom":
+        raise RuntimeError("secret detail")
+    return {"body": "path " + p}
+`
+
+func TestHTTPServer(t *testing.T) {
+	url, logs := startServer(t, "http", httpHandler)
+	tests := []struct {
+		name, method, path, body string
+		header                   map[string]string
+		wantStatus               int
+		wantBody                 string
+		wantHeader               map[string]string
+	}{
+		{name: "json body, headers, multi-value query", method: "POST", path: "/echo?a=1&a=2", body: `{"x":1}`,
+			header: map[string]string{"Content-Type": "application/json", "X-Custom": "c"}, wantStatus: 200,
+			wantBody:   `{"a":"1","all":["1","2"],"body":"{\"x\":1}","bytes":true,"ctype":"application/json","custom":"c","has":true,"host":"fn-test","method":"POST","missing":"dflt"}` + "\n",
+			wantHeader: map[string]string{"Content-Type": "application/json"}},
+		{name: "status and header", method: "GET", path: "/status", wantStatus: 201, wantBody: "made",
+			wantHeader: map[string]string{"X-Custom": "yes", "Content-Type": "text/html; charset=utf-8"}},
+		{name: "headers as pairs, body str()'d", method: "PUT", path: "/pairs", body: "x", wantStatus: 200, wantBody: "7",
+			wantHeader: map[string]string{"X-A": "1", "X-B": "2"}},
+		{name: "None is an empty 200", method: "DELETE", path: "/none", wantStatus: 200, wantBody: ""},
+		{name: "bytes pass through", method: "PATCH", path: "/bytes", wantStatus: 200, wantBody: "\x00\x01",
+			wantHeader: map[string]string{"Content-Type": "application/octet-stream"}},
+		{name: "other values as Flask takes them", method: "GET", path: "/str", wantStatus: 200, wantBody: "plain"},
+		{name: "percent-decoded path", method: "GET", path: "/a%20b/c", wantStatus: 200, wantBody: "path /a b/c"},
+		{name: "exception is a 500 without details", method: "GET", path: "/boom", wantStatus: 500, wantBody: "Internal Server Error\n"},
+		{name: "method not routed", method: "TRACE", path: "/", wantStatus: 405},
+		{name: "HEAD as GET without a body", method: "HEAD", path: "/status", wantStatus: 201, wantBody: ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := do(t, tc.method, url+tc.path, tc.body, tc.header)
+			if r.status != tc.wantStatus {
+				t.Fatalf("%s %s = %d %q, want %d", tc.method, tc.path, r.status, r.body, tc.wantStatus)
+			}
+			if tc.wantStatus != 405 && r.body != tc.wantBody {
+				t.Errorf("%s %s body = %q, want %q", tc.method, tc.path, r.body, tc.wantBody)
+			}
+			for k, v := range tc.wantHeader {
+				if got := r.header.Get(k); got != v {
+					t.Errorf("%s %s header %s = %q, want %q", tc.method, tc.path, k, got, v)
+				}
+			}
+		})
+	}
+	if !strings.Contains(logs.String(), "RuntimeError: secret detail") || !strings.Contains(logs.String(), "Traceback") {
+		t.Errorf("server logs = %q, want the handler's traceback", logs)
+	}
+}
+
+// TestChunkedBody: the watchdog forwards a body of unknown length chunked.
+func TestChunkedBody(t *testing.T) {
+	url, _ := startServer(t, "http", "def handle(event, context):\n    return {'body': event.body}\n")
+	req, err := http.NewRequest("POST", url+"/", io.MultiReader(strings.NewReader("one "), strings.NewReader("two")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = -1
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != "one two" {
+		t.Errorf("chunked POST body echoed = %q, want %q", b, "one two")
+	}
+}
+
+const flaskHandler = `def handle(req):
+    if req == "tuple":
+        return ("created", 201, {"X-Flask": "1"})
+    if req == "pair":
+        return ("teapot", 418)
+    if req == "dict":
+        return {"b": 2, "a": 1}
+    if req == "none":
+        return None
+    if req == "boom":
+        raise ValueError("secret")
+    return "got %s %s" % (type(req).__name__, req if isinstance(req, str) else req.decode())
+`
+
+func TestFlaskServer(t *testing.T) {
+	tests := []struct {
+		name       string
+		env        []string
+		method     string
+		body       string
+		wantStatus int
+		wantBody   string
+		wantHeader map[string]string
+	}{
+		{name: "str body", method: "POST", body: "héllo", wantStatus: 200, wantBody: "got str héllo",
+			wantHeader: map[string]string{"Content-Type": "text/html; charset=utf-8"}},
+		{name: "empty GET", method: "GET", wantStatus: 200, wantBody: "got str "},
+		{name: "RAW_BODY=true gives bytes", env: []string{"RAW_BODY=true"}, method: "POST", body: "raw", wantStatus: 200, wantBody: "got bytes raw"},
+		{name: "RAW_BODY=1 gives bytes", env: []string{"RAW_BODY=1"}, method: "POST", body: "raw", wantStatus: 200, wantBody: "got bytes raw"},
+		{name: "body, status, headers", method: "POST", body: "tuple", wantStatus: 201, wantBody: "created", wantHeader: map[string]string{"X-Flask": "1"}},
+		{name: "body, status", method: "POST", body: "pair", wantStatus: 418, wantBody: "teapot"},
+		{name: "dict is JSON", method: "POST", body: "dict", wantStatus: 200, wantBody: `{"a":1,"b":2}` + "\n", wantHeader: map[string]string{"Content-Type": "application/json"}},
+		{name: "None is an error, as in Flask", method: "POST", body: "none", wantStatus: 500},
+		{name: "exception", method: "POST", body: "boom", wantStatus: 500, wantBody: "Internal Server Error\n"},
+		{name: "PUT not routed", method: "PUT", body: "x", wantStatus: 405},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			url, logs := startServer(t, "flask", flaskHandler, tc.env...)
+			r := do(t, tc.method, url+"/any/path?q=1", tc.body, nil)
+			if r.status != tc.wantStatus {
+				t.Fatalf("%s = %d %q, want %d\nlogs:\n%s", tc.method, r.status, r.body, tc.wantStatus, logs)
+			}
+			if tc.wantBody != "" && r.body != tc.wantBody {
+				t.Errorf("%s body = %q, want %q", tc.method, r.body, tc.wantBody)
+			}
+			for k, v := range tc.wantHeader {
+				if got := r.header.Get(k); got != v {
+					t.Errorf("%s header %s = %q, want %q", tc.method, k, got, v)
+				}
+			}
+		})
+	}
+}
+
+// TestClassicServer: python3 and python call handle(req) as python3-flask
+// does, for the methods of python3-http.
+func TestClassicServer(t *testing.T) {
+	url, _ := startServer(t, "classic", flaskHandler)
+	for _, method := range []string{"GET", "PUT", "POST", "PATCH", "DELETE"} {
+		if r := do(t, method, url+"/", "x", nil); r.status != 200 || r.body != "got str x" {
+			t.Errorf("%s = %d %q, want 200 %q", method, r.status, r.body, "got str x")
+		}
+	}
+}
+
+// TestConcurrentRequests: a slow request does not hold up another.
+func TestConcurrentRequests(t *testing.T) {
+	url, _ := startServer(t, "http", "import time\n\ndef handle(event, context):\n    if event.path == '/slow':\n        time.sleep(1.5)\n    return {'body': event.path}\n")
+	done := make(chan reply, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", url+"/slow", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			done <- reply{}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- reply{status: resp.StatusCode, body: string(b)}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	if r := do(t, "GET", url+"/fast", "", nil); r.body != "/fast" {
+		t.Errorf("GET /fast = %q, want /fast", r.body)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("GET /fast took %s while /slow ran, want it served at once", took)
+	}
+	if r := <-done; r.body != "/slow" {
+		t.Errorf("GET /slow = %+v, want /slow", r)
+	}
+}
+
+func TestServerStartErrors(t *testing.T) {
+	needPython(t)
+	tests := []struct {
+		name, handler, want string
+	}{
+		{"no handle", "def other():\n    pass\n", "defines no handle function"},
+		{"import error", "import no_such_module_kiln\n\ndef handle(req):\n    return req\n", "No module named 'no_such_module_kiln'"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			app := t.TempDir()
+			write(t, filepath.Join(app, "index.py"), string(serverScript))
+			write(t, filepath.Join(app, "function", "handler.py"), tc.handler)
+			cmd := exec.Command("python3", "-B", filepath.Join(app, "index.py"), "flask")
+			cmd.Env = append(os.Environ(), "http_port=1")
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("index.py with %s exited 0, want an error", tc.name)
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Errorf("index.py output = %q, want it to contain %q", out, tc.want)
+			}
+		})
+	}
+}
+
+// TestPackagesOnPath: requirements in packages/ are importable, after the
+// standard library, and their .pth files are read.
+func TestPackagesOnPath(t *testing.T) {
+	needPython(t)
+	app := t.TempDir()
+	write(t, filepath.Join(app, "packages", "kilndep", "__init__.py"), "VALUE = 'from packages'\n")
+	write(t, filepath.Join(app, "packages", "json.py"), "raise SystemExit('shadowed the standard library')\n")
+	write(t, filepath.Join(app, "packages", "extra.pth"), "extra\n")
+	write(t, filepath.Join(app, "packages", "extra", "pthdep.py"), "X = 1\n")
+	write(t, filepath.Join(app, "index.py"), string(serverScript))
+	write(t, filepath.Join(app, "function", "handler.py"), "import kilndep, pthdep, json\n\ndef handle(event, context):\n    return {'body': {'v': kilndep.VALUE, 'json': json.__file__.startswith('"+app+"')}}\n")
+	check := exec.Command("python3", "-B", "-c", `
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("index", "index.py")
+index = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(index)
+h = index.load_handler()
+class E: path = "/"
+print(json.dumps(index.http_response(h(E(), None)).body.decode()))
+`)
+	check.Dir = app
+	out, err := check.CombinedOutput()
+	if err != nil {
+		t.Fatalf("loading the handler with packages/: %v\n%s", err, out)
+	}
+	var body string
+	if err := json.Unmarshal(out, &body); err != nil {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	if diff := cmp.Diff(`{"json":false,"v":"from packages"}`+"\n", body); diff != "" {
+		t.Errorf("handler result (-want +got):\n%s", diff)
+	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
