@@ -58,7 +58,7 @@ func newCacheCmd(g *globals) *cobra.Command {
 		Short: "Remove cached layers not used recently",
 		Example: `  kiln cache prune                  # layers unused for a week
   kiln cache prune --older-than 24h
-  kiln cache prune --all            # everything: layers, unpacked images, local images`,
+  kiln cache prune --all            # everything: layers, unpacked and local images, downloads`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			store, err := g.store()
@@ -74,9 +74,19 @@ func newCacheCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if all {
-				for _, sub := range []string{"rootfs", "images"} {
-					if err := os.RemoveAll(filepath.Join(store.Dir(), sub)); err != nil {
-						return fmt.Errorf("pruning %s: %w", sub, err)
+				// Unpacked images, the local image store, downloaded
+				// packages and runtimes: everything but the layer store,
+				// which Prune has emptied.
+				entries, err := os.ReadDir(store.Dir())
+				if err != nil {
+					return fmt.Errorf("pruning: %w", err)
+				}
+				for _, e := range entries {
+					if e.Name() == "layers" {
+						continue
+					}
+					if err := os.RemoveAll(filepath.Join(store.Dir(), e.Name())); err != nil {
+						return fmt.Errorf("pruning %s: %w", e.Name(), err)
 					}
 				}
 			}
