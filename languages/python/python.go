@@ -136,6 +136,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		Base: baseName,
 		Env: []string{
 			"fprocess=python3 /" + serverPath + " " + mode,
+			"KILN_PYTHON_API=" + mode,
 			"mode=http",
 			"upstream_url=http://127.0.0.1:" + defaultPort,
 			// The layers are root's: the function cannot write bytecode

@@ -61,7 +61,11 @@ func startServer(t *testing.T, mode, handler string, env ...string) (string, *lo
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := exec.Command("python3", "-B", filepath.Join(app, "index.py"), mode)
+	args := []string{"-B", filepath.Join(app, "index.py")}
+	if mode != "" {
+		args = append(args, mode)
+	}
+	cmd := exec.Command("python3", args...)
 	cmd.Dir = app
 	cmd.Env = append(os.Environ(), append([]string{"http_port=" + strconv.Itoa(port), "HOSTNAME=fn-test"}, env...)...)
 	stderr := &lockedBuffer{}
@@ -392,5 +396,29 @@ func write(t *testing.T, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAPIFromEnv: a deploy that sends the template's "python index.py"
+// gives no mode argument; the image's KILN_PYTHON_API decides.
+func TestAPIFromEnv(t *testing.T) {
+	url, _ := startServer(t, "", "def handle(req):\n    return 'flask says ' + req\n", "KILN_PYTHON_API=flask")
+	resp, err := http.Post(url+"/", "text/plain", strings.NewReader("hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "flask says hi" {
+		t.Errorf("POST / = %q, want %q", body, "flask says hi")
+	}
+	req, _ := http.NewRequest(http.MethodPut, url+"/", nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("PUT / status = %d, want 405 as python3-flask routes only GET and POST", resp.StatusCode)
 	}
 }

@@ -362,7 +362,9 @@ def load_handler():
 
 
 def main(argv):
-    api = argv[1] if len(argv) > 1 else "http"
+    # OpenFaaS deploys send the template's "python index.py" as fprocess:
+    # the image's environment then says which contract the handler follows.
+    api = argv[1] if len(argv) > 1 else os.getenv("KILN_PYTHON_API", "http")
     if api not in ("http", "flask", "classic"):
         raise SystemExit("usage: index.py http|flask|classic")
     handle = load_handler()
