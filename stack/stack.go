@@ -1,24 +1,30 @@
 package stack
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
+	"time"
 
+	"github.com/drone/envsubst"
 	"gopkg.in/yaml.v3"
 )
 
 // File is a parsed stack file.
 type File struct {
-	// Path is where the file was read from.
-	Path      string
-	Version   string
-	Provider  Provider
-	Functions map[string]Function
+	// Path is where the file was read from: a path or a URL.
+	Path          string
+	Version       string
+	Provider      Provider
+	Functions     map[string]Function
+	Configuration Configuration
 }
 
 // Provider is the provider section.
@@ -27,18 +33,63 @@ type Provider struct {
 	Gateway string `yaml:"gateway"`
 }
 
-// Function is one entry under functions.
+// Configuration is the top-level configuration section.
+type Configuration struct {
+	Templates []Template `yaml:"templates"`
+	// Copy lists project paths copied into every function's build context.
+	Copy []string `yaml:"copy"`
+}
+
+// Template is a template faas-cli would pull before building.
+type Template struct {
+	Name   string `yaml:"name"`
+	Source string `yaml:"source"`
+}
+
+// Resources is a limits or requests entry: Kubernetes quantities.
+type Resources struct {
+	Memory string `yaml:"memory" json:"memory,omitempty"`
+	CPU    string `yaml:"cpu" json:"cpu,omitempty"`
+}
+
+// Function is one entry under functions. Pointer fields tell "absent" from
+// "empty", which faas-cli's deploy distinguishes (constraints, labels,
+// annotations).
 type Function struct {
-	Name        string            `yaml:"-"`
-	Lang        string            `yaml:"lang"`
-	Handler     string            `yaml:"handler"`
-	Image       string            `yaml:"image"`
-	FProcess    string            `yaml:"fprocess"`
-	Environment map[string]string `yaml:"environment"`
-	BuildArgs   map[string]string `yaml:"build_args"`
-	SkipBuild   bool              `yaml:"skip_build"`
+	Name                   string             `yaml:"-"`
+	Lang                   string             `yaml:"lang"`
+	Handler                string             `yaml:"handler"`
+	Image                  string             `yaml:"image"`
+	FProcess               string             `yaml:"fprocess"`
+	Environment            map[string]string  `yaml:"environment"`
+	EnvironmentFile        []string           `yaml:"environment_file"`
+	Secrets                []string           `yaml:"secrets"`
+	SkipBuild              bool               `yaml:"skip_build"`
+	Constraints            *[]string          `yaml:"constraints"`
+	Labels                 *map[string]string `yaml:"labels"`
+	Annotations            *map[string]string `yaml:"annotations"`
+	Limits                 *Resources         `yaml:"limits"`
+	Requests               *Resources         `yaml:"requests"`
+	ReadOnlyRootFilesystem bool               `yaml:"readonly_root_filesystem"`
+	BuildOptions           []string           `yaml:"build_options"`
+	Namespace              string             `yaml:"namespace"`
+	BuildArgs              map[string]string  `yaml:"build_args"`
+	// Platforms is read but unused, as in faas-cli.
+	Platforms    string            `yaml:"platforms"`
+	BuildSecrets map[string]string `yaml:"build_secrets"`
 	// Line is where the function's key stands in the file.
 	Line int `yaml:"-"`
+	// Lines maps each key given for the function to its line, so that
+	// later checks (a missing handler folder) can point at it.
+	Lines map[string]int `yaml:"-"`
+}
+
+// KeyLine returns the line of the function's key, else of the function.
+func (fn Function) KeyLine(key string) int {
+	if l, ok := fn.Lines[key]; ok {
+		return l
+	}
+	return fn.Line
 }
 
 // Error is a mistake in a stack file; it names the file, line and key.
@@ -56,6 +107,15 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s:%d: %s: %s", e.Path, e.Line, e.Key, e.Msg)
 }
 
+// FuncError returns an Error about key of fn in the file.
+func (f *File) FuncError(fn Function, key, format string, args ...any) *Error {
+	k := "functions." + fn.Name
+	if key != "" {
+		k += "." + key
+	}
+	return &Error{Path: f.Path, Line: fn.KeyLine(key), Key: k, Msg: fmt.Sprintf(format, args...)}
+}
+
 // Find returns the stack file to use: the one given, else ./stack.yaml,
 // else ./stack.yml, as faas-cli chooses.
 func Find(given string) (string, error) {
@@ -70,26 +130,94 @@ func Find(given string) (string, error) {
 	return "", errors.New("no stack file: pass -f FILE, or a DIR with --lang and --image")
 }
 
-// dns1123 is the function name rule faas-cli and faas-netes enforce.
-var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+// Option configures Read and Parse.
+type Option func(*options)
 
-// Read reads and checks the stack file at path.
-func Read(path string) (*File, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("stack file %s not found", path)
+type options struct {
+	getenv   func(string) string
+	envsubst bool
+	client   *http.Client
+}
+
+// WithEnv sets where ${VAR} values come from. Default: no variable is set.
+func WithEnv(getenv func(string) string) Option { return func(o *options) { o.getenv = getenv } }
+
+// WithEnvsubst turns substitution on or off (--envsubst). Default: on.
+func WithEnvsubst(on bool) Option { return func(o *options) { o.envsubst = on } }
+
+// WithHTTPClient sets the client for stack files given as URLs.
+// Default: a client with faas-cli's 120 s timeout.
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
+
+func newOptions(opts []Option) options {
+	o := options{getenv: func(string) string { return "" }, envsubst: true, client: &http.Client{Timeout: 120 * time.Second}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// Read reads and checks the stack file at path, which may be an http(s)
+// URL.
+func Read(ctx context.Context, path string, opts ...Option) (*File, error) {
+	o := newOptions(opts)
+	var b []byte
+	var err error
+	if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
+		b, err = fetch(ctx, o.client, path)
+	} else {
+		b, err = os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("stack file %s not found", path)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	return Parse(path, b)
+	return Parse(path, b, opts...)
 }
 
-// Parse checks and decodes stack file content; path is used in errors.
-func Parse(path string, data []byte) (*File, error) {
+func fetch(ctx context.Context, c *http.Client, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET answered %s", resp.Status)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// dns1123 is the function name rule faas-cli and faas-netes enforce.
+var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// lineRE finds the line number yaml.v3 puts in its messages.
+var lineRE = regexp.MustCompile(`line (\d+)`)
+
+// Parse substitutes the environment into data, then checks and decodes
+// it; path is used in errors.
+func Parse(path string, data []byte, opts ...Option) (*File, error) {
+	o := newOptions(opts)
+	text := string(data)
+	if o.envsubst {
+		var err error
+		if text, err = envsubst.Eval(text, o.getenv); err != nil {
+			return nil, &Error{Path: path, Line: substLine(data), Msg: "substituting environment variables: " + err.Error()}
+		}
+	}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+		line := 1
+		if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+			fmt.Sscan(m[1], &line)
+		}
+		msg := lineRE.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "")
+		return nil, &Error{Path: path, Line: line, Msg: strings.TrimPrefix(msg, ": ")}
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, &Error{Path: path, Line: 1, Msg: "not a stack file: want a mapping with provider and functions"}
@@ -107,27 +235,16 @@ func Parse(path string, data []byte) (*File, error) {
 			}
 		case "provider":
 			providerLine = key.Line
-			if err := val.Decode(&f.Provider); err != nil {
-				return nil, &Error{Path: path, Line: val.Line, Key: "provider", Msg: err.Error()}
+			if err := decodeMapping(path, "provider", val, map[string]any{"name": &f.Provider.Name, "gateway": &f.Provider.Gateway}); err != nil {
+				return nil, err
+			}
+		case "configuration":
+			if err := decodeMapping(path, "configuration", val, map[string]any{"templates": &f.Configuration.Templates, "copy": &f.Configuration.Copy}); err != nil {
+				return nil, err
 			}
 		case "functions":
-			if val.Kind != yaml.MappingNode {
-				return nil, &Error{Path: path, Line: val.Line, Key: "functions", Msg: "want a mapping of function names"}
-			}
-			for j := 0; j+1 < len(val.Content); j += 2 {
-				nameNode, fnNode := val.Content[j], val.Content[j+1]
-				var fn Function
-				if err := fnNode.Decode(&fn); err != nil {
-					return nil, &Error{Path: path, Line: fnNode.Line, Key: "functions." + nameNode.Value, Msg: err.Error()}
-				}
-				fn.Name, fn.Line = nameNode.Value, nameNode.Line
-				if !dns1123.MatchString(fn.Name) || len(fn.Name) > 63 {
-					return nil, &Error{Path: path, Line: nameNode.Line, Key: "functions." + fn.Name, Msg: "function names must be lowercase letters, digits and '-', at most 63 characters"}
-				}
-				if err := checkFunction(path, nameNode.Value, fnNode); err != nil {
-					return nil, err
-				}
-				f.Functions[fn.Name] = fn
+			if err := f.parseFunctions(val); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -141,17 +258,83 @@ func Parse(path string, data []byte) (*File, error) {
 	return f, nil
 }
 
-func checkFunction(path, name string, node *yaml.Node) error {
+// substLine finds the first line where envsubst would choke: a ${ without
+// its closing brace or with an unsupported operator.
+func substLine(data []byte) int {
+	for i, line := range strings.Split(string(data), "\n") {
+		for _, m := range regexp.MustCompile(`\$\{[^}]*\}?`).FindAllString(line, -1) {
+			if _, err := envsubst.Eval(m, func(string) string { return "" }); err != nil {
+				return i + 1
+			}
+		}
+	}
+	return 1
+}
+
+func (f *File) parseFunctions(val *yaml.Node) error {
+	if val.Kind != yaml.MappingNode {
+		return &Error{Path: f.Path, Line: val.Line, Key: "functions", Msg: "want a mapping of function names"}
+	}
+	for j := 0; j+1 < len(val.Content); j += 2 {
+		nameNode, fnNode := val.Content[j], val.Content[j+1]
+		fn := Function{Name: nameNode.Value, Line: nameNode.Line, Lines: map[string]int{}}
+		key := "functions." + fn.Name
+		if !dns1123.MatchString(fn.Name) || len(fn.Name) > 63 {
+			return &Error{Path: f.Path, Line: nameNode.Line, Key: key, Msg: "function names must be lowercase letters, digits and '-', at most 63 characters"}
+		}
+		if _, dup := f.Functions[fn.Name]; dup {
+			return &Error{Path: f.Path, Line: nameNode.Line, Key: key, Msg: "defined twice"}
+		}
+		if fnNode.Kind != yaml.MappingNode {
+			return &Error{Path: f.Path, Line: fnNode.Line, Key: key, Msg: "want a mapping with lang, handler and image"}
+		}
+		fields := map[string]any{
+			"lang": &fn.Lang, "handler": &fn.Handler, "image": &fn.Image, "fprocess": &fn.FProcess,
+			"environment": &fn.Environment, "environment_file": &fn.EnvironmentFile, "secrets": &fn.Secrets,
+			"skip_build": &fn.SkipBuild, "constraints": &fn.Constraints, "labels": &fn.Labels,
+			"annotations": &fn.Annotations, "limits": &fn.Limits, "requests": &fn.Requests,
+			"readonly_root_filesystem": &fn.ReadOnlyRootFilesystem, "build_options": &fn.BuildOptions,
+			"namespace": &fn.Namespace, "build_args": &fn.BuildArgs, "platforms": &fn.Platforms,
+			"build_secrets": &fn.BuildSecrets,
+		}
+		if err := decodeMapping(f.Path, key, fnNode, fields); err != nil {
+			return err
+		}
+		for i := 0; i+1 < len(fnNode.Content); i += 2 {
+			fn.Lines[fnNode.Content[i].Value] = fnNode.Content[i].Line
+		}
+		if fn.Image == "" {
+			return f.FuncError(fn, "image", "missing")
+		}
+		f.Functions[fn.Name] = fn
+	}
+	return nil
+}
+
+// decodeMapping decodes each known key of node into its field, so an error
+// names the key and its line. Unknown keys are ignored, as faas-cli's
+// non-strict decoding does.
+func decodeMapping(path, prefix string, node *yaml.Node, fields map[string]any) error {
 	if node.Kind != yaml.MappingNode {
-		return &Error{Path: path, Line: node.Line, Key: "functions." + name, Msg: "want a mapping with lang, handler and image"}
+		if node.Tag == "!!null" {
+			return nil
+		}
+		return &Error{Path: path, Line: node.Line, Key: prefix, Msg: "want a mapping"}
 	}
-	present := map[string]bool{}
 	for i := 0; i+1 < len(node.Content); i += 2 {
-		present[node.Content[i].Value] = node.Content[i+1].Value != "" || node.Content[i+1].Kind != yaml.ScalarNode
-	}
-	for _, key := range []string{"lang", "handler", "image"} {
-		if !present[key] {
-			return &Error{Path: path, Line: node.Line, Key: "functions." + name + "." + key, Msg: "missing"}
+		k, v := node.Content[i], node.Content[i+1]
+		ptr, ok := fields[k.Value]
+		if !ok {
+			continue
+		}
+		if err := v.Decode(ptr); err != nil {
+			msg := err.Error()
+			var te *yaml.TypeError
+			if errors.As(err, &te) && len(te.Errors) > 0 {
+				msg = lineRE.ReplaceAllString(te.Errors[0], "")
+				msg = strings.TrimPrefix(strings.TrimSpace(strings.TrimPrefix(msg, ":")), ": ")
+			}
+			return &Error{Path: path, Line: v.Line, Key: prefix + "." + k.Value, Msg: msg}
 		}
 	}
 	return nil
@@ -165,10 +348,4 @@ func (f *File) Names() []string {
 	}
 	sort.Strings(names)
 	return names
-}
-
-// HandlerDir returns fn's handler folder as an absolute path, resolved
-// against the working directory as faas-cli does.
-func HandlerDir(fn Function) (string, error) {
-	return filepath.Abs(fn.Handler)
 }

@@ -1,18 +1,24 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/internal/atomicfile"
@@ -21,12 +27,52 @@ import (
 )
 
 type buildFlags struct {
+	stackFlags
 	lang, image, fnName string
-	stackFile, filter   string
 	push, json          bool
 	output, platform    string
 	digestFile          string
 	insecure, buildArgs []string
+	parallel            int
+}
+
+// stackFlags are the stack-file flags every stack command shares, as in
+// faas-cli.
+type stackFlags struct {
+	stackFile, filter, regex, tag string
+	envsubst                      bool
+}
+
+func addStackFlags(fl *pflag.FlagSet, f *stackFlags) {
+	fl.StringVarP(&f.stackFile, "yaml", "f", "", "stack file or http(s) URL (default ./stack.yaml, else ./stack.yml)")
+	fl.StringVar(&f.filter, "filter", "", "only the stack functions whose name matches (* is a wildcard)")
+	fl.StringVar(&f.regex, "regex", "", "only the stack functions whose name matches this regular expression (unanchored)")
+	fl.StringVar(&f.tag, "tag", "latest", "image tag format: latest, sha, branch, describe or digest (as faas-cli)")
+	fl.BoolVar(&f.envsubst, "envsubst", true, "substitute ${VAR} in the stack file from the environment")
+}
+
+// loadStack reads the stack file the flags name and selects functions.
+func loadStack(cmd *cobra.Command, g *globals, f stackFlags) (*stack.File, []string, error) {
+	if _, err := stack.ParseTagFormat(f.tag); err != nil {
+		return nil, nil, usageError{err}
+	}
+	path, err := stack.Find(f.stackFile)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	sf, err := stack.Read(cmd.Context(), path, stack.WithEnv(g.getenv), stack.WithEnvsubst(f.envsubst))
+	if err != nil {
+		return nil, nil, err
+	}
+	names, err := sf.Select(f.filter, f.regex)
+	var nm *stack.NoMatchError
+	if errors.As(err, &nm) {
+		return nil, nil, err
+	}
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	return sf, names, nil
 }
 
 func newBuildCmd(g *globals) *cobra.Command {
@@ -42,6 +88,7 @@ Without --push or --output the image goes to kiln's local image store,
 where 'kiln run' finds it. Each built image is printed as NAME@DIGEST.`,
 		Example: `  kiln build ./hello --lang golang-middleware --image localhost:5000/hello --push
   kiln build -f stack.yml --filter hello --push
+  kiln build -f stack.yml --parallel 4 --tag sha --push
   kiln build ./hello --lang go --image hello:dev --output oci:./out
   kiln build ./hello --lang golang-middleware --image hello --output tar:hello.tar --platform linux/arm64`,
 		Args: cobra.MaximumNArgs(1),
@@ -53,21 +100,31 @@ where 'kiln run' finds it. Each built image is printed as NAME@DIGEST.`,
 	fl.StringVar(&f.lang, "lang", "", "language of DIR: golang-middleware or go")
 	fl.StringVar(&f.image, "image", "", "image reference for DIR, e.g. registry.example.com/team/fn:1.0")
 	fl.StringVar(&f.fnName, "name", "", "function name for DIR (default: the folder's name)")
-	fl.StringVarP(&f.stackFile, "yaml", "f", "", "stack file (default ./stack.yaml, else ./stack.yml)")
-	fl.StringVar(&f.filter, "filter", "", "build only the stack function with this name (* is a wildcard)")
+	addStackFlags(fl, &f.stackFlags)
+	addBuildFlags(fl, &f)
 	fl.BoolVar(&f.push, "push", false, "push to the image's registry (same as --output registry)")
 	fl.StringVar(&f.output, "output", "", `where images go: "registry", "oci:DIR" or "tar:FILE" (default: the local image store)`)
-	fl.StringVar(&f.platform, "platform", "linux/"+runtime.GOARCH, "platform to build for, OS/ARCH[/VARIANT]")
 	fl.StringVar(&f.digestFile, "digest-file", "", "write NAME@DIGEST lines of the built images to this file")
-	fl.StringSliceVar(&f.insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP (loopback always is); repeatable")
-	fl.StringArrayVarP(&f.buildArgs, "build-arg", "b", nil, "build argument KEY=VALUE (e.g. GOFLAGS=-mod=vendor); repeatable")
 	fl.BoolVar(&f.json, "json", false, "print the results as JSON")
 	return cmd
+}
+
+// addBuildFlags adds the flags that shape a build, shared with up and dev.
+func addBuildFlags(fl *pflag.FlagSet, f *buildFlags) {
+	fl.StringVar(&f.platform, "platform", "linux/"+runtime.GOARCH, "platform to build for, OS/ARCH[/VARIANT]")
+	fl.StringSliceVar(&f.insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP (loopback always is); repeatable")
+	fl.StringArrayVarP(&f.buildArgs, "build-arg", "b", nil, "build argument KEY=VALUE (e.g. GOFLAGS=-mod=vendor), over the stack's build_args; repeatable")
+	fl.IntVar(&f.parallel, "parallel", 1, "build this many stack functions at once")
 }
 
 type buildTarget struct {
 	fn  languages.Function
 	ref name.Reference
+	// copies are configuration.copy paths: when set, the handler is staged
+	// with them into a temporary folder that is built instead.
+	copies []string
+	// secrets are build_secrets: id to absolute path.
+	secrets map[string]string
 }
 
 type buildOutput struct {
@@ -76,31 +133,22 @@ type buildOutput struct {
 	Digest string                `json:"digest"`
 	Output string                `json:"output"`
 	Layers []builder.LayerReport `json:"layers"`
+	// fprocess is the one the image's config sets, for deploy.
+	fprocess string
 }
 
 func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error {
 	ctx := cmd.Context()
-	platform, err := v1.ParsePlatform(f.platform)
-	if err != nil || platform.OS == "" || platform.Architecture == "" {
-		return usageError{fmt.Errorf("--platform %q: want OS/ARCH, e.g. linux/arm64", f.platform)}
+	if f.parallel < 1 {
+		return usageError{fmt.Errorf("--parallel %d: want 1 or more", f.parallel)}
 	}
-	epoch, err := sourceDateEpoch(g.getenv)
+	targets, err := buildTargets(cmd, g, f, args)
 	if err != nil {
 		return err
 	}
-	buildArgs, err := parseKeyValues("--build-arg", f.buildArgs)
-	if err != nil {
-		return err
+	if len(targets) == 0 {
+		return errors.New("no function to build: every selected one has skip_build or no lang")
 	}
-	targets, err := buildTargets(f, args, buildArgs)
-	if err != nil {
-		return err
-	}
-	for i := range targets {
-		targets[i].fn.Platform = *platform
-		targets[i].fn.Epoch = epoch
-	}
-
 	store, err := g.store()
 	if err != nil {
 		return err
@@ -122,40 +170,25 @@ func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error
 	} else if pub, err = builder.ParseOutput(output, builder.NewRegistry()); err != nil {
 		return usageError{err}
 	}
-
-	var results []buildOutput
-	for _, t := range targets {
-		start := time.Now()
-		g.logf("building %s (%s, %s)", t.fn.Name, t.fn.Lang, platform)
-		res, err := b.Build(ctx, t.fn)
-		if err != nil {
-			return fmt.Errorf("building %s: %w", t.fn.Name, err)
-		}
-		for _, l := range res.Layers {
-			how := "cached"
-			if !l.Cached {
-				how = "built in " + l.Duration.Round(time.Millisecond).String()
-			}
-			g.logf("  %-16s %9s  %s", l.Name, humanSize(l.Size), how)
-		}
-		built := time.Since(start)
-		dref, err := pub.Publish(ctx, res.Image, t.ref)
-		if err != nil {
-			return fmt.Errorf("publishing %s: %w", t.fn.Name, err)
-		}
-		g.logf("  %s: built in %s, published to %s in %s", t.fn.Name, built.Round(time.Millisecond), output, (time.Since(start) - built).Round(time.Millisecond))
-		results = append(results, buildOutput{Name: t.fn.Name, Image: dref.Context().Name() + "@" + dref.DigestStr(), Digest: dref.DigestStr(), Output: output, Layers: res.Layers})
+	results, err := buildAll(ctx, g, b, pub, output, targets, f.parallel)
+	if err != nil {
+		return err
 	}
-	if f.digestFile != "" {
+	return printResults(g, results, f.digestFile, f.json)
+}
+
+// printResults writes --digest-file and prints NAME@DIGEST lines, or JSON.
+func printResults(g *globals, results []buildOutput, digestFile string, asJSON bool) error {
+	if digestFile != "" {
 		var sb strings.Builder
 		for _, r := range results {
 			fmt.Fprintln(&sb, r.Image)
 		}
-		if err := atomicfile.Write(f.digestFile, []byte(sb.String())); err != nil {
+		if err := atomicfile.Write(digestFile, []byte(sb.String())); err != nil {
 			return fmt.Errorf("--digest-file: %w", err)
 		}
 	}
-	if f.json {
+	if asJSON {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(results)
@@ -166,105 +199,258 @@ func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error
 	return nil
 }
 
-func buildTargets(f buildFlags, args []string, buildArgs map[string]string) ([]buildTarget, error) {
-	if len(args) == 1 {
-		if f.stackFile != "" || f.filter != "" {
-			return nil, usageError{errors.New("give either DIR or a stack file (-f/--filter), not both")}
-		}
-		if f.lang == "" {
-			return nil, usageError{errors.New("--lang is required with DIR")}
-		}
-		if f.image == "" {
-			return nil, usageError{errors.New("--image is required with DIR")}
-		}
-		dir, err := filepath.Abs(args[0])
-		if err != nil {
-			return nil, err
-		}
-		ref, err := builder.ParseReference(f.image, f.insecure)
-		if err != nil {
-			return nil, usageError{fmt.Errorf("--image: %w", err)}
-		}
-		fnName := f.fnName
-		if fnName == "" {
-			fnName = filepath.Base(dir)
-		}
-		return []buildTarget{{fn: languages.Function{Name: fnName, Dir: dir, Lang: f.lang, BuildArgs: buildArgs}, ref: ref}}, nil
+// buildAll builds targets with at most parallel at once, as faas-cli's
+// workers do: every error is collected and reported at the end. Results
+// keep the targets' order.
+func buildAll(ctx context.Context, g *globals, b *builder.Builder, pub builder.Publisher, output string, targets []buildTarget, parallel int) ([]buildOutput, error) {
+	results := make([]buildOutput, len(targets))
+	errs := make([]error, len(targets))
+	queue := make(chan int)
+	// Layout and tarball publishers rewrite one index file: one at a time.
+	var publishMu sync.Mutex
+	serial := output != "registry"
+	var wg sync.WaitGroup
+	for range min(parallel, len(targets)) {
+		wg.Go(func() {
+			for i := range queue {
+				results[i], errs[i] = buildOne(ctx, g, b, pub, output, targets[i], serial, &publishMu)
+			}
+		})
 	}
-	if f.lang != "" || f.image != "" {
-		return nil, usageError{errors.New("--lang and --image go with DIR; a stack file names them per function")}
+	for i := range targets {
+		queue <- i
 	}
-	path, err := stack.Find(f.stackFile)
+	close(queue)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+func buildOne(ctx context.Context, g *globals, b *builder.Builder, pub builder.Publisher, output string, t buildTarget, serial bool, publishMu *sync.Mutex) (buildOutput, error) {
+	start := time.Now()
+	fn := t.fn
+	g.logf("building %s (%s, %s)", fn.Name, fn.Lang, fn.Platform.String())
+	if !slices.Contains(b.Langs(), fn.Lang) {
+		return buildOutput{}, unknownLang(fn, b.Langs())
+	}
+	if len(t.copies) > 0 {
+		staged, err := os.MkdirTemp("", "kiln-stage-")
+		if err != nil {
+			return buildOutput{}, err
+		}
+		defer os.RemoveAll(staged)
+		cwd, err := os.Getwd()
+		if err != nil {
+			return buildOutput{}, err
+		}
+		if err := stack.Stage(fn.Dir, staged, cwd, t.copies); err != nil {
+			return buildOutput{}, fmt.Errorf("building %s: %w", fn.Name, err)
+		}
+		fn.Dir = staged
+	}
+	if len(t.secrets) > 0 {
+		dir, err := stageSecrets(t.secrets)
+		if err != nil {
+			return buildOutput{}, fmt.Errorf("building %s: %w", fn.Name, err)
+		}
+		defer os.RemoveAll(dir)
+		fn.BuildArgs = maps.Clone(fn.BuildArgs)
+		fn.BuildArgs[secretsDirArg] = dir
+	}
+	res, err := b.Build(ctx, fn)
 	if err != nil {
-		return nil, usageError{err}
+		return buildOutput{}, fmt.Errorf("building %s: %w", fn.Name, unstage(err, fn.Dir, t.fn.Dir))
 	}
-	sf, err := stack.Read(path)
+	for _, l := range res.Layers {
+		how := "cached"
+		if !l.Cached {
+			how = "built in " + l.Duration.Round(time.Millisecond).String()
+		}
+		g.logf("  %s %-16s %9s  %s", fn.Name, l.Name, humanSize(l.Size), how)
+	}
+	built := time.Since(start)
+	if serial {
+		publishMu.Lock()
+		defer publishMu.Unlock()
+	}
+	dref, err := pub.Publish(ctx, res.Image, t.ref)
+	if err != nil {
+		return buildOutput{}, fmt.Errorf("publishing %s: %w", fn.Name, err)
+	}
+	g.logf("  %s: built in %s, published to %s in %s", fn.Name, built.Round(time.Millisecond), output, (time.Since(start) - built).Round(time.Millisecond))
+	di, err := describeImage(t.ref, res.Image)
+	if err != nil {
+		return buildOutput{}, err
+	}
+	return buildOutput{Name: fn.Name, Image: di.ref, Digest: dref.DigestStr(), Output: output, Layers: res.Layers, fprocess: di.fprocess}, nil
+}
+
+// unstage points a source error at the user's handler folder instead of
+// the staged copy that was built.
+func unstage(err error, staged, handler string) error {
+	var se *languages.SourceError
+	if staged == handler || !errors.As(err, &se) {
+		return err
+	}
+	fixed := *se
+	fixed.Path = strings.ReplaceAll(se.Path, staged, handler)
+	fixed.Detail = strings.ReplaceAll(se.Detail, staged, handler)
+	return &fixed
+}
+
+// secretsDirArg is the build argument that tells a pack where the
+// function's build_secrets are, one file per id. The folder is private to
+// the build and removed after it; nothing puts it in a layer.
+const secretsDirArg = "KILN_BUILD_SECRETS_DIR"
+
+func stageSecrets(secrets map[string]string) (string, error) {
+	dir, err := os.MkdirTemp("", "kiln-secrets-")
+	if err != nil {
+		return "", err
+	}
+	for id, src := range secrets {
+		b, err := os.ReadFile(src)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, id), b, 0o600)
+		}
+		if err != nil {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("build secret %s: %w", id, err)
+		}
+	}
+	return dir, nil
+}
+
+// unknownLang explains a lang no pack builds; a ./template/<lang>/ folder
+// means a faas-cli Dockerfile template, which kiln does not run.
+func unknownLang(fn languages.Function, known []string) error {
+	if info, err := os.Stat(filepath.Join("template", fn.Lang)); err == nil && info.IsDir() {
+		return fmt.Errorf("building %s: lang %q is a faas-cli Dockerfile template (./template/%s/); kiln builds without Docker and natively knows only: %s", fn.Name, fn.Lang, fn.Lang, strings.Join(known, ", "))
+	}
+	return fmt.Errorf("building %s: %w", fn.Name, &builder.UnknownLangError{Lang: fn.Lang, Known: known})
+}
+
+func buildTargets(cmd *cobra.Command, g *globals, f buildFlags, args []string) ([]buildTarget, error) {
+	platform, err := v1.ParsePlatform(f.platform)
+	if err != nil || platform.OS == "" || platform.Architecture == "" {
+		return nil, usageError{fmt.Errorf("--platform %q: want OS/ARCH, e.g. linux/arm64", f.platform)}
+	}
+	epoch, err := sourceDateEpoch(g.getenv)
+	if err != nil {
+		return nil, err
+	}
+	flagArgs, err := parseKeyValues("--build-arg", f.buildArgs)
 	if err != nil {
 		return nil, err
 	}
 	var targets []buildTarget
-	for _, fnName := range sf.Names() {
-		sfn := sf.Functions[fnName]
-		if f.filter != "" && !globMatch(f.filter, fnName) {
-			continue
-		}
-		if sfn.SkipBuild {
-			continue
-		}
-		dir, err := stack.HandlerDir(sfn)
+	if len(args) == 1 {
+		t, err := dirTarget(f, args[0], flagArgs)
 		if err != nil {
 			return nil, err
 		}
-		ref, err := builder.ParseReference(imageWithTag(sfn.Image), f.insecure)
+		targets = []buildTarget{t}
+	} else {
+		if f.lang != "" || f.image != "" {
+			return nil, usageError{errors.New("--lang and --image go with DIR; a stack file names them per function")}
+		}
+		sf, names, err := loadStack(cmd, g, f.stackFlags)
 		if err != nil {
-			return nil, &stack.Error{Path: path, Line: sfn.Line, Key: "functions." + fnName + ".image", Msg: err.Error()}
+			return nil, err
 		}
-		args := map[string]string{}
-		for k, v := range sfn.BuildArgs {
-			args[k] = v
+		if targets, err = stackTargets(cmd.Context(), g, sf, names, f, flagArgs); err != nil {
+			return nil, err
 		}
-		for k, v := range buildArgs {
-			args[k] = v
-		}
-		targets = append(targets, buildTarget{fn: languages.Function{Name: fnName, Dir: dir, Lang: sfn.Lang, BuildArgs: args}, ref: ref})
 	}
-	if len(targets) == 0 {
-		if f.filter != "" {
-			return nil, fmt.Errorf("no functions matching --filter %q in %s", f.filter, path)
-		}
-		return nil, fmt.Errorf("%s has no functions to build", path)
+	for i := range targets {
+		targets[i].fn.Platform = *platform
+		targets[i].fn.Epoch = epoch
 	}
 	return targets, nil
 }
 
-// imageWithTag appends :latest when the last path segment has no tag, as
-// faas-cli does, so a registry port is not taken for a tag.
-func imageWithTag(image string) string {
-	last := image[strings.LastIndex(image, "/")+1:]
-	if strings.Contains(last, ":") || strings.Contains(last, "@") {
-		return image
+func dirTarget(f buildFlags, dirArg string, buildArgs map[string]string) (buildTarget, error) {
+	if f.stackFile != "" || f.filter != "" || f.regex != "" {
+		return buildTarget{}, usageError{errors.New("give either DIR or a stack file (-f/--filter/--regex), not both")}
 	}
-	return image + ":latest"
+	if f.lang == "" {
+		return buildTarget{}, usageError{errors.New("--lang is required with DIR")}
+	}
+	if f.image == "" {
+		return buildTarget{}, usageError{errors.New("--image is required with DIR")}
+	}
+	dir, err := filepath.Abs(dirArg)
+	if err != nil {
+		return buildTarget{}, err
+	}
+	ref, err := builder.ParseReference(f.image, f.insecure)
+	if err != nil {
+		return buildTarget{}, usageError{fmt.Errorf("--image: %w", err)}
+	}
+	fnName := f.fnName
+	if fnName == "" {
+		fnName = filepath.Base(dir)
+	}
+	return buildTarget{fn: languages.Function{Name: fnName, Dir: dir, Lang: f.lang, BuildArgs: buildArgs}, ref: ref}, nil
 }
 
-// globMatch matches faas-cli's --filter: * is the only wildcard.
-func globMatch(pattern, s string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == s
+// stackTargets turns the selected stack functions into build targets,
+// skipping skip_build ones and, as faas-cli does, those with no lang.
+func stackTargets(ctx context.Context, g *globals, sf *stack.File, names []string, f buildFlags, flagArgs map[string]string) ([]buildTarget, error) {
+	format, _ := stack.ParseTagFormat(f.tag)
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, err
 	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	for _, p := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, p)
-		if i < 0 {
-			return false
+	var targets []buildTarget
+	for _, fnName := range names {
+		sfn := sf.Functions[fnName]
+		if sfn.SkipBuild {
+			g.logf("skipping %s: skip_build is set", fnName)
+			continue
 		}
-		s = s[i+len(p):]
+		if sfn.Lang == "" {
+			fmt.Fprintf(g.stderr, "kiln: skipping %s: it has no lang (please provide a valid language)\n", fnName)
+			continue
+		}
+		dir, err := sf.HandlerDir(sfn)
+		if err != nil {
+			return nil, err
+		}
+		image, err := stack.ImageName(ctx, format, sfn.Image, dir, cwd)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fnName, err)
+		}
+		ref, err := builder.ParseReference(image, f.insecure)
+		if err != nil {
+			return nil, sf.FuncError(sfn, "image", "%v", err)
+		}
+		args := maps.Clone(sfn.BuildArgs)
+		if args == nil {
+			args = map[string]string{}
+		}
+		maps.Copy(args, flagArgs)
+		secrets := map[string]string{}
+		for id, p := range sfn.BuildSecrets {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := os.Stat(abs); err != nil {
+				return nil, sf.FuncError(sfn, "build_secrets", "secret %s: %s not found", id, p)
+			}
+			secrets[id] = abs
+		}
+		targets = append(targets, buildTarget{
+			fn:      languages.Function{Name: fnName, Dir: dir, Lang: sfn.Lang, BuildArgs: args},
+			ref:     ref,
+			copies:  sf.Configuration.Copy,
+			secrets: secrets,
+		})
 	}
-	return strings.HasSuffix(s, parts[len(parts)-1])
+	return targets, nil
 }
 
 func parseKeyValues(flag string, kvs []string) (map[string]string, error) {

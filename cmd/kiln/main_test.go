@@ -54,40 +54,6 @@ func TestCommandLineErrors(t *testing.T) {
 	}
 }
 
-func TestGlobMatch(t *testing.T) {
-	tests := []struct {
-		pattern, s string
-		want       bool
-	}{
-		{"hello", "hello", true},
-		{"hello", "hello2", false},
-		{"hel*", "hello", true},
-		{"*lo", "hello", true},
-		{"h*l*o", "hello", true},
-		{"h*x", "hello", false},
-		{"*", "anything", true},
-	}
-	for _, tc := range tests {
-		if got := globMatch(tc.pattern, tc.s); got != tc.want {
-			t.Errorf("globMatch(%q, %q) = %v, want %v", tc.pattern, tc.s, got, tc.want)
-		}
-	}
-}
-
-func TestImageWithTag(t *testing.T) {
-	for in, want := range map[string]string{
-		"fn":                        "fn:latest",
-		"localhost:5000/fn":         "localhost:5000/fn:latest",
-		"localhost:5000/fn:0.1":     "localhost:5000/fn:0.1",
-		"ghcr.io/a/fn@sha256:abcd":  "ghcr.io/a/fn@sha256:abcd",
-		"registry:5000/team/fn:1.0": "registry:5000/team/fn:1.0",
-	} {
-		if got := imageWithTag(in); got != want {
-			t.Errorf("imageWithTag(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestNoDockerDaemonClient keeps kiln daemonless: the CLI must never link
 // Docker's engine client.
 func TestNoDockerDaemonClient(t *testing.T) {

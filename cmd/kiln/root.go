@@ -73,6 +73,7 @@ behind kiln's watchdog, which follows the OpenFaaS watchdog contract.`,
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what kiln does to stderr")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newBuildCmd(g), newRunCmd(g), newBaseCmd(g), newCacheCmd(g), newVersionCmd(g))
+	root.AddCommand(newDeployCmd(g), newUpCmd(g), newDevCmd(g), newNewCmd(g), newPushCmd(g))
 	return root
 }
 

@@ -1,0 +1,612 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kiln-build/kiln/test/registrytest"
+)
+
+// stackProject lays out a project folder: the named samples as handler
+// folders and stack.yml with the given functions section.
+func stackProject(t *testing.T, samples map[string]string, stackYAML string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, s := range samples {
+		if err := os.Rename(copySample(t, s), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "stack.yml"), []byte(stackYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// unusedRegistry is a loopback address where nothing listens, so image
+// names resolve to kiln's local store without any network.
+func unusedRegistry(t *testing.T) string {
+	return "127.0.0.1:" + strconv.Itoa(freePort(t))
+}
+
+// waitFunction polls the gateway until /function/name answers 200.
+func waitFunction(t *testing.T, p *process, port int, name string) answer {
+	t.Helper()
+	deadline := time.Now().Add(2 * readyTimeout)
+	for {
+		a, err := call(http.MethodGet, port, "/function/"+name, "")
+		if err == nil && a.status == http.StatusOK {
+			return a
+		}
+		if !p.running() {
+			t.Fatalf("kiln exited (code %d) before %s answered\n%s", p.code, name, p)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/function/%s did not answer 200 within %s\n%s", name, 2*readyTimeout, p)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// processesWithEnv lists the PIDs whose environment holds kv.
+func processesWithEnv(kv string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err == nil && bytes.Contains(append([]byte{0}, b...), []byte("\x00"+kv+"\x00")) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestStackUpLocal: kiln up --local runs a stack's functions behind the
+// local gateway; kiln deploy updates one through it; Ctrl-C leaves no
+// process.
+func TestStackUpLocal(t *testing.T) {
+	reg := unusedRegistry(t)
+	suffix := strconv.FormatInt(time.Now().UnixNano()%1e6, 10)
+	hello, plain := "hello-"+suffix, "plain-"+suffix
+	dir := stackProject(t, map[string]string{"hello": goHello, "plain": goMain}, fmt.Sprintf(`version: 1.0
+provider:
+  name: openfaas
+functions:
+  %s:
+    lang: golang-middleware
+    handler: ./hello
+    image: %s/hello
+    environment:
+      greeting: from-stack
+  %s:
+    lang: go
+    handler: ./plain
+    image: %s/plain:0.1
+`, hello, reg, plain, reg))
+	port := freePort(t)
+	o := kilnOpts{cache: warmCache, dir: dir}
+	up := startProcess(t, kilnCommand(t.Context(), o, "up", "--local", "--port", strconv.Itoa(port), "--parallel", "2"))
+	a := waitFunction(t, up, port, hello)
+	if a.body != "Hello from kiln" || a.header.Get("X-Call-Id") == "" {
+		t.Errorf("GET /function/%s = %q, headers %v", hello, a.body, a.header)
+	}
+	a, err := call(http.MethodPost, port, "/function/"+hello+"/some/path?q=1", "hi")
+	if err != nil || a.status != 200 || a.body != "Hello from kiln, you said: hi" {
+		t.Errorf("POST /function/%s/some/path = %+v, %v", hello, a, err)
+	}
+	waitFunction(t, up, port, plain)
+	a, err = call(http.MethodGet, port, "/system/functions", "")
+	var list []map[string]any
+	if err != nil || json.Unmarshal([]byte(a.body), &list) != nil || len(list) != 2 {
+		t.Fatalf("GET /system/functions = %+v, %v", a, err)
+	}
+	for _, f := range list {
+		if img, _ := f["image"].(string); !strings.Contains(img, "@sha256:") {
+			t.Errorf("function %v deployed as %q, want a digest reference", f["name"], img)
+		}
+	}
+
+	// kiln deploy to the local gateway: an update by digest, env over env.
+	r := kiln(t, o, "deploy", "--gateway", "http://127.0.0.1:"+strconv.Itoa(port), "--filter", hello, "-e", "greeting=from-flag")
+	if r.code != 0 || !strings.Contains(r.stdout, "Deployed "+hello) {
+		t.Fatalf("kiln deploy to the local gateway:\n%s", r)
+	}
+	a, err = call(http.MethodGet, port, "/system/function/"+hello, "")
+	if err != nil || !strings.Contains(a.body, `"greeting":"from-flag"`) {
+		t.Errorf("after deploy -e, GET /system/function/%s = %+v, %v", hello, a, err)
+	}
+	if len(processesWithEnv("OPENFAAS_NAME="+hello)) == 0 {
+		t.Fatalf("no process runs %s while kiln up does", hello)
+	}
+
+	// Ctrl-C stops every function.
+	up.cmd.Process.Signal(syscall.SIGINT)
+	code, ok := up.wait(exitTimeout)
+	if !ok || code != 0 {
+		t.Fatalf("kiln up after SIGINT: exited %v, code %d\n%s", ok, code, up)
+	}
+	for _, n := range []string{hello, plain} {
+		if pids := processesWithEnv("OPENFAAS_NAME=" + n); len(pids) > 0 {
+			t.Errorf("after kiln up exited, processes %v of %s remain", pids, n)
+		}
+		if !strings.Contains(up.stdout.String()+up.stderr.String(), n+" | ") {
+			t.Errorf("no log line prefixed %q:\n%s", n+" | ", up)
+		}
+	}
+}
+
+// contractGateway records deploy requests as an OpenFaaS gateway would see
+// them, with Basic auth admin:secret.
+type contractGateway struct {
+	mu       sync.Mutex
+	bodies   []map[string]any
+	methods  []string
+	existing map[string]bool
+}
+
+func (c *contractGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if u, p, ok := r.BasicAuth(); !ok || u != "admin" || p != "secret" {
+		http.Error(w, "invalid credentials", http.StatusUnauthorized)
+		return
+	}
+	var body map[string]any
+	json.NewDecoder(r.Body).Decode(&body)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bodies = append(c.bodies, body)
+	c.methods = append(c.methods, r.Method)
+	name, _ := body["service"].(string)
+	if r.Method == http.MethodPut && !c.existing[name] {
+		http.NotFound(w, r)
+		return
+	}
+	c.existing[name] = true
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// TestStackUpRemote: kiln up builds, pushes to the real registry and
+// deploys by digest with faas-cli's JSON, credentials and PUT-then-POST.
+func TestStackUpRemote(t *testing.T) {
+	reg := startRegistry(t)
+	gw := &contractGateway{existing: map[string]bool{}}
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	cfg := t.TempDir()
+	os.WriteFile(filepath.Join(cfg, "config.yml"), []byte("auths:\n- gateway: "+strings.ToLower(srv.URL)+"\n  auth: basic\n  token: YWRtaW46c2VjcmV0\n"), 0o600)
+	dir := stackProject(t, map[string]string{"hello": goHello}, `version: 1.0
+provider:
+  name: openfaas
+  gateway: `+srv.URL+`
+functions:
+  hello:
+    lang: golang-middleware
+    handler: ./hello
+    image: ${REGISTRY}/team/hello:0.1
+    environment:
+      write_timeout: 20s
+    environment_file: [env.yml]
+    labels:
+      com.openfaas.scale.min: 1
+    limits:
+      memory: 128Mi
+    readonly_root_filesystem: true
+  figlet:
+    skip_build: true
+    image: `+reg.Host+`/figlet
+    fprocess: figlet
+`)
+	os.WriteFile(filepath.Join(dir, "env.yml"), []byte("environment:\n  from_file: yes\n"), 0o644)
+	o := kilnOpts{cache: warmCache, dir: dir, env: []string{"OPENFAAS_CONFIG=" + cfg, "REGISTRY=" + reg.Host, "OPENFAAS_URL=http://ignored.invalid"}}
+	r := kiln(t, o, "up", "--digest-file", "digests.txt", "-e", "debug=1")
+	if r.code != 0 {
+		t.Fatalf("kiln up:\n%s", r)
+	}
+	digests, _ := os.ReadFile(filepath.Join(dir, "digests.txt"))
+	ref := strings.TrimSpace(string(digests))
+	if !regexp.MustCompile(`^` + regexp.QuoteMeta(reg.Host) + `/team/hello@sha256:[0-9a-f]{64}$`).MatchString(ref) {
+		t.Fatalf("digest file = %q, want %s/team/hello@sha256:...", digests, reg.Host)
+	}
+	want := map[string]any{
+		"service": "hello", "image": ref, "envProcess": "./handler",
+		"envVars":                map[string]any{"write_timeout": "20s", "from_file": "yes", "debug": "1"},
+		"labels":                 map[string]any{"com.openfaas.scale.min": "1"},
+		"annotations":            map[string]any{},
+		"limits":                 map[string]any{"memory": "128Mi"},
+		"readOnlyRootFilesystem": true,
+	}
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	var methods []string
+	var helloBody map[string]any
+	for i, b := range gw.bodies {
+		methods = append(methods, gw.methods[i]+" "+fmt.Sprint(b["service"]))
+		if b["service"] == "hello" {
+			helloBody = b
+		}
+	}
+	if got := strings.Join(methods, ", "); got != "PUT figlet, POST figlet, PUT hello, POST hello" {
+		t.Errorf("gateway saw %s, want PUT then POST for each", got)
+	}
+	if fmt.Sprint(helloBody) != fmt.Sprint(want) {
+		t.Errorf("deploy body for hello:\n got %v\nwant %v", helloBody, want)
+	}
+}
+
+// TestStackBuildSecrets: a build secret reaches no layer, config or
+// history of the image.
+func TestStackBuildSecrets(t *testing.T) {
+	secret := "kiln-secret-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	dir := stackProject(t, map[string]string{"hello": goHello}, `provider:
+  name: openfaas
+functions:
+  hello:
+    lang: golang-middleware
+    handler: ./hello
+    image: localhost/hello:1
+    build_secrets:
+      token: ./token.txt
+`)
+	os.WriteFile(filepath.Join(dir, "token.txt"), []byte(secret), 0o600)
+	if blobs := blobsHolding(t, dir, secret); len(blobs) > 0 {
+		t.Errorf("blobs %v hold the build secret", blobs)
+	}
+	// Control: the same scan finds the secret once the handler ships it.
+	os.WriteFile(filepath.Join(dir, "hello", "static", "token.txt"), []byte(secret), 0o644)
+	if blobs := blobsHolding(t, dir, secret); len(blobs) == 0 {
+		t.Errorf("the scan missed the secret in static/: it cannot fail")
+	}
+}
+
+// blobsHolding builds the stack in dir into a fresh layout and returns the
+// blobs (layers uncompressed, config, manifest) holding s.
+func blobsHolding(t *testing.T, dir, s string) []string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "layout")
+	r := kiln(t, kilnOpts{cache: warmCache, dir: dir}, "build", "--output", "oci:"+out)
+	if r.code != 0 {
+		t.Fatalf("kiln build:\n%s", r)
+	}
+	blobs, _ := filepath.Glob(filepath.Join(out, "blobs", "sha256", "*"))
+	if len(blobs) < 3 {
+		t.Fatalf("layout holds %d blobs", len(blobs))
+	}
+	var found []string
+	for _, b := range blobs {
+		data, _ := os.ReadFile(b)
+		if zr, err := gzip.NewReader(bytes.NewReader(data)); err == nil {
+			if plain, err := io.ReadAll(zr); err == nil {
+				data = plain
+			}
+		}
+		if bytes.Contains(data, []byte(s)) {
+			found = append(found, filepath.Base(b))
+		}
+	}
+	return found
+}
+
+// TestStackDev: kiln dev --local rebuilds on save and swaps with no failed
+// request; a build error keeps the last good version serving.
+func TestStackDev(t *testing.T) {
+	dir := stackProject(t, map[string]string{"hello": goHello}, `provider:
+  name: openfaas
+functions:
+  hello:
+    lang: golang-middleware
+    handler: ./hello
+    image: `+unusedRegistry(t)+`/hello
+    build_args:
+      TEST_ENABLED: false
+`)
+	port := freePort(t)
+	dev := startProcess(t, kilnCommand(t.Context(), kilnOpts{cache: warmCache, dir: dir}, "dev", "--local", "--port", strconv.Itoa(port)))
+	waitFunction(t, dev, port, "hello")
+	deadline := time.Now().Add(readyTimeout)
+	for !strings.Contains(dev.stderr.String(), "watching hello") {
+		if time.Now().After(deadline) {
+			t.Fatalf("kiln dev did not start watching\n%s", dev)
+		}
+		time.Sleep(pollEvery)
+	}
+
+	var calls, failures atomic.Int64
+	var lastFailure atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	seen := map[string]bool{}
+	var seenMu sync.Mutex
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			a, err := call(http.MethodGet, port, "/function/hello", "")
+			calls.Add(1)
+			if err != nil || a.status != 200 {
+				failures.Add(1)
+				lastFailure.Store(fmt.Sprintf("%+v %v", a, err))
+				continue
+			}
+			seenMu.Lock()
+			seen[a.body] = true
+			seenMu.Unlock()
+		}
+	})
+	defer func() { close(stop); wg.Wait() }()
+
+	var latencies []string
+	for i, greeting := range []string{"Hello from kiln dev", "Hello again from kiln dev"} {
+		old := "Hello from kiln\")"
+		if i > 0 {
+			old = "Hello from kiln dev\")"
+		}
+		editFile(t, filepath.Join(dir, "hello"), "handler.go", old, greeting+"\")")
+		deadline := time.Now().Add(readyTimeout)
+		for {
+			seenMu.Lock()
+			ok := seen[greeting]
+			seenMu.Unlock()
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the new answer %q never came\n%s", greeting, dev)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// A build error: reported, and the last good version keeps answering.
+	editFile(t, filepath.Join(dir, "hello"), "handler.go", "package function", "package function oops")
+	deadline = time.Now().Add(readyTimeout)
+	for !strings.Contains(dev.stderr.String(), "keeps serving the last good version") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no build error reported\n%s", dev)
+		}
+		time.Sleep(pollEvery)
+	}
+	if !strings.Contains(dev.stderr.String(), filepath.Join(dir, "hello")) {
+		t.Errorf("the build error does not name the handler folder\n%s", dev.stderr)
+	}
+	a, err := call(http.MethodGet, port, "/function/hello", "")
+	if err != nil || a.body != "Hello again from kiln dev" {
+		t.Errorf("after a build error, /function/hello = %+v, %v", a, err)
+	}
+	for _, m := range regexp.MustCompile(`edit → ready in (\d+) ms`).FindAllStringSubmatch(dev.stderr.String(), -1) {
+		latencies = append(latencies, m[1]+" ms")
+	}
+	t.Logf("kiln dev edit → ready (Go): %s; client loop: %d calls, %d failed", strings.Join(latencies, ", "), calls.Load(), failures.Load())
+	if failures.Load() > 0 {
+		t.Errorf("%d of %d calls failed across the redeploys; last: %v", failures.Load(), calls.Load(), lastFailure.Load())
+	}
+	if !strings.Contains(dev.stderr.String(), "rebuilt layers: handler binary") {
+		t.Errorf("kiln dev did not report the rebuilt layers\n%s", dev.stderr)
+	}
+}
+
+// knownLangs asks kiln which langs it builds, from its unknown-lang error.
+func knownLangs(t *testing.T) []string {
+	r := kiln(t, kilnOpts{cache: warmCache, dir: t.TempDir()}, "build", ".", "--lang", "no-such-lang", "--image", "x")
+	_, list, ok := strings.Cut(r.stderr, "it builds: ")
+	if !ok {
+		t.Fatalf("kiln did not list its langs:\n%s", r)
+	}
+	return strings.Split(strings.TrimSpace(list), ", ")
+}
+
+// TestStackNew: every scaffold kiln can build builds and answers behind
+// the local gateway.
+func TestStackNew(t *testing.T) {
+	langs := knownLangs(t)
+	for _, lang := range []string{"golang-middleware", "go", "node20", "python3-http", "java11"} {
+		t.Run(lang, func(t *testing.T) {
+			if !slicesContains(langs, lang) {
+				t.Skipf("kiln does not build %s yet (it builds %v)", lang, langs)
+			}
+			dir := t.TempDir()
+			o := kilnOpts{cache: warmCache, dir: dir}
+			if r := kiln(t, o, "new", "fn", "--lang", lang, "--prefix", unusedRegistry(t)); r.code != 0 {
+				t.Fatalf("kiln new:\n%s", r)
+			}
+			port := freePort(t)
+			up := startProcess(t, kilnCommand(t.Context(), o, "up", "--local", "--port", strconv.Itoa(port)))
+			if a := waitFunction(t, up, port, "fn"); strings.TrimSpace(a.body) != "Hello from fn" {
+				t.Errorf("the %s scaffold answered %q, want Hello from fn", lang, a.body)
+			}
+			if a, err := call(http.MethodPost, port, "/function/fn", "hi"); err != nil || strings.TrimSpace(a.body) != "Hello from fn, you said: hi" {
+				t.Errorf("the %s scaffold answered POST hi with %+v, %v", lang, a, err)
+			}
+		})
+	}
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// TestStackParallelCold times a cold build of a 20-function stack with
+// --parallel 2.
+func TestStackParallelCold(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("provider:\n  name: openfaas\nfunctions:\n")
+	samples := map[string]string{}
+	for i := range 20 {
+		name := fmt.Sprintf("fn%02d", i)
+		samples[name] = goHello
+		fmt.Fprintf(&sb, "  %s:\n    lang: golang-middleware\n    handler: ./%s\n    image: localhost/%s\n    build_args:\n      TEST_ENABLED: false\n", name, name, name)
+	}
+	dir := stackProject(t, samples, sb.String())
+	// Each handler differs, so every binary is built.
+	for name := range samples {
+		editFile(t, filepath.Join(dir, name), "handler.go", `"Hello from kiln"`, `"Hello from `+name+`"`)
+	}
+	cache := t.TempDir()
+	r := kiln(t, kilnOpts{cache: cache, dir: dir}, "build", "--parallel", "2", "--json")
+	if r.code != 0 {
+		t.Fatalf("kiln build --parallel 2:\n%s", r)
+	}
+	var out []struct {
+		Layers []struct {
+			Name   string `json:"name"`
+			Cached bool   `json:"cached"`
+		} `json:"layers"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out) != 20 {
+		t.Fatalf("kiln build --json: %v, %d results", err, len(out))
+	}
+	built := map[string]int{}
+	for _, o := range out {
+		for _, l := range o.Layers {
+			if !l.Cached {
+				built[l.Name]++
+			}
+		}
+	}
+	t.Logf("20 functions cold, --parallel 2: %s; layers built more than once: %v", r.took.Round(time.Millisecond), dupes(built))
+
+	// Pushing the 20 images: how often is each shared blob sent?
+	reg := startRegistry(t)
+	b, _ := os.ReadFile(filepath.Join(dir, "stack.yml"))
+	os.WriteFile(filepath.Join(dir, "stack.yml"), bytes.ReplaceAll(b, []byte("image: localhost/"), []byte("image: "+reg.Host+"/")), 0o644)
+	mark := reg.Mark()
+	r = kiln(t, kilnOpts{cache: cache, dir: dir}, "build", "--parallel", "2", "--push")
+	if r.code != 0 {
+		t.Fatalf("kiln build --parallel 2 --push:\n%s", r)
+	}
+	reqs := requestsSince(t, reg, mark)
+	uploads := map[string]int{}
+	for _, d := range registrytest.BlobUploads(reqs) {
+		uploads[d]++
+	}
+	most := 0
+	for _, n := range uploads {
+		most = max(most, n)
+	}
+	t.Logf("push of 20 functions, --parallel 2: %s; %d blob uploads of %d distinct blobs (a shared blob at most %d times), %d cross-repository mounts",
+		r.took.Round(time.Millisecond), len(registrytest.BlobUploads(reqs)), len(uploads), most, len(registrytest.Mounts(reqs)))
+}
+
+func dupes(m map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range m {
+		if v > 1 && k != "handler binary" && k != "static files" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// TestStackBuildThenPush: kiln build into the local store, then kiln push
+// sends the same digest to the registry; images with no '/' are refused.
+func TestStackBuildThenPush(t *testing.T) {
+	reg := startRegistry(t)
+	dir := stackProject(t, map[string]string{"hello": goHello}, `provider:
+  name: openfaas
+functions:
+  hello:
+    lang: golang-middleware
+    handler: ./hello
+    image: `+reg.Host+`/hello:${TAG:-dev}
+  bare:
+    lang: golang-middleware
+    handler: ./hello
+    image: bare
+`)
+	o := kilnOpts{cache: warmCache, dir: dir}
+	built := kiln(t, o, "build", "--filter", "hello")
+	if built.code != 0 {
+		t.Fatalf("kiln build:\n%s", built)
+	}
+	pushed := kiln(t, o, "push", "--regex", "^hel")
+	if pushed.code != 0 || pushed.stdout != built.stdout {
+		t.Fatalf("kiln push printed %q, want what build printed, %q\n%s", pushed.stdout, built.stdout, pushed)
+	}
+	if code, digest, err := reg.ManifestDigest(t.Context(), "hello", "dev"); err != nil || code != 200 || !strings.Contains(built.stdout, digest) {
+		t.Errorf("registry has hello:dev as %d %s %v, want the built digest", code, digest, err)
+	}
+	if r := kiln(t, o, "push", "--filter", "bare"); r.code == 0 || !strings.Contains(r.stderr, "stack.yml:11: functions.bare.image") {
+		t.Errorf("kiln push of an image with no '/':\n%s", r)
+	}
+}
+
+// TestStackDevRemote: kiln dev without --local pushes each rebuild and
+// updates the gateway by digest (here kiln's own local gateway, serving
+// images from the real registry).
+func TestStackDevRemote(t *testing.T) {
+	reg := startRegistry(t)
+	gwPort := freePort(t)
+	dir := stackProject(t, map[string]string{"hello": goHello}, `provider:
+  name: openfaas
+  gateway: http://127.0.0.1:`+strconv.Itoa(gwPort)+`
+functions:
+  hello:
+    lang: golang-middleware
+    handler: ./hello
+    image: `+reg.Host+`/hello
+    build_args:
+      TEST_ENABLED: false
+`)
+	// The gateway: kiln up --local, first running hello from the local store.
+	gw := startProcess(t, kilnCommand(t.Context(), kilnOpts{cache: warmCache, dir: dir}, "up", "--local", "--port", strconv.Itoa(gwPort)))
+	waitFunction(t, gw, gwPort, "hello")
+	dev := startProcess(t, kilnCommand(t.Context(), kilnOpts{cache: warmCache, dir: dir}, "dev"))
+	waitFunction(t, dev, gwPort, "hello")
+	deadline := time.Now().Add(readyTimeout)
+	for !strings.Contains(dev.stderr.String(), "watching hello") {
+		if !dev.running() || time.Now().After(deadline) {
+			t.Fatalf("kiln dev did not start watching\n%s", dev)
+		}
+		time.Sleep(pollEvery)
+	}
+	editFile(t, filepath.Join(dir, "hello"), "handler.go", `"Hello from kiln"`, `"Hello from remote dev"`)
+	var failures int
+	deadline = time.Now().Add(readyTimeout)
+	for {
+		a, err := call(http.MethodGet, gwPort, "/function/hello", "")
+		if err != nil || a.status != 200 {
+			failures++
+		} else if a.body == "Hello from remote dev" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new answer never came\n%s\n%s", dev, gw)
+		}
+	}
+	if failures > 0 {
+		t.Errorf("%d calls failed across the remote redeploy", failures)
+	}
+	a, _ := call(http.MethodGet, gwPort, "/system/function/hello", "")
+	if !strings.Contains(a.body, reg.Host+"/hello@sha256:") {
+		t.Errorf("the gateway runs %s, want the pushed digest", a.body)
+	}
+	if !strings.Contains(dev.stderr.String(), "edit → ready in") {
+		t.Errorf("kiln dev printed no latency\n%s", dev.stderr)
+	}
+}
