@@ -97,10 +97,21 @@ func WithLabels(labels map[string]string) Option {
 	return func(o *options) error { maps.Copy(o.labels, labels); return nil }
 }
 
-// Builder builds function images.
+// Builder builds function images. It is safe for concurrent use: builds
+// that need the same missing layer at the same time build it once.
 type Builder struct {
 	store *cache.Store
 	opts  options
+
+	mu      sync.Mutex
+	flights map[v1.Hash]*flight
+}
+
+// flight is a layer being built, which other builds wait for.
+type flight struct {
+	done  chan struct{}
+	layer v1.Layer
+	err   error
 }
 
 // New returns a builder that keeps its layers in store.
@@ -114,7 +125,7 @@ func New(store *cache.Store, opts ...Option) (*Builder, error) {
 	if store == nil || o.bases == nil || o.watchdog == nil {
 		return nil, errors.New("builder needs a cache, a base source and a watchdog source")
 	}
-	return &Builder{store: store, opts: o}, nil
+	return &Builder{store: store, opts: o, flights: map[v1.Hash]*flight{}}, nil
 }
 
 // Langs lists the lang values the builder can build, sorted.
@@ -245,11 +256,29 @@ func (b *Builder) layer(ctx context.Context, step layers.Step) (v1.Layer, bool, 
 	if !errors.Is(err, cache.ErrNotFound) {
 		return nil, false, err
 	}
-	l, err = b.store.Put(ctx, k, step.Name(), func(w io.Writer) error { return step.Build(ctx, w) })
-	if err != nil {
-		return nil, false, err
+	b.mu.Lock()
+	if f, ok := b.flights[k]; ok {
+		b.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.layer, true, f.err
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
 	}
-	return l, false, nil
+	f := &flight{done: make(chan struct{})}
+	b.flights[k] = f
+	b.mu.Unlock()
+
+	f.layer, f.err = b.store.Put(ctx, k, step.Name(), func(w io.Writer) error { return step.Build(ctx, w) })
+	b.mu.Lock()
+	delete(b.flights, k)
+	b.mu.Unlock()
+	close(f.done)
+	if f.err != nil {
+		return nil, false, f.err
+	}
+	return f.layer, false, nil
 }
 
 // Assemble stacks layers into an OCI image with the given config. steps

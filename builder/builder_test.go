@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -320,5 +323,40 @@ func TestEpoch(t *testing.T) {
 	cf, _ := later.Image.ConfigFile()
 	if got := cf.Created.Unix(); got != 1700000000 {
 		t.Errorf("config created = %d, want 1700000000", got)
+	}
+}
+
+// countingStep counts its builds and takes a while, so concurrent builds
+// overlap.
+type countingStep struct {
+	builds atomic.Int32
+}
+
+func (s *countingStep) Name() string { return "shared" }
+
+func (s *countingStep) Key(ctx context.Context) (v1.Hash, error) {
+	return layers.NewKey("test/counting").Sum(), nil
+}
+
+func (s *countingStep) Build(ctx context.Context, w io.Writer) error {
+	s.builds.Add(1)
+	time.Sleep(50 * time.Millisecond)
+	return layers.WriteTar(w, []layers.File{layers.Bytes("shared", 0o644, []byte("x"))})
+}
+
+func TestConcurrentBuildsShareALayer(t *testing.T) {
+	b := newBuilder(t, t.TempDir())
+	step := &countingStep{}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, _, err := b.layer(context.Background(), step); err != nil {
+				t.Errorf("layer() = %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := step.builds.Load(); n != 1 {
+		t.Errorf("4 concurrent builds of one layer built it %d times, want 1", n)
 	}
 }

@@ -27,6 +27,10 @@ type Function struct {
 	// ScratchDir is a directory the pack may use during this build; the
 	// builder removes it afterwards.
 	ScratchDir string
+	// SecretsDir holds the stack's build_secrets, one file per id, for the
+	// build to read; empty when there are none. Nothing from it may reach a
+	// layer, the config or a cache key.
+	SecretsDir string
 }
 
 // Plan says how to build a function's image on top of a runtime base.

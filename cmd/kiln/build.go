@@ -256,8 +256,7 @@ func buildOne(ctx context.Context, g *globals, b *builder.Builder, pub builder.P
 			return buildOutput{}, fmt.Errorf("building %s: %w", fn.Name, err)
 		}
 		defer os.RemoveAll(dir)
-		fn.BuildArgs = maps.Clone(fn.BuildArgs)
-		fn.BuildArgs[secretsDirArg] = dir
+		fn.SecretsDir = dir
 	}
 	res, err := b.Build(ctx, fn)
 	if err != nil {
@@ -300,11 +299,9 @@ func unstage(err error, staged, handler string) error {
 	return &fixed
 }
 
-// secretsDirArg is the build argument that tells a pack where the
-// function's build_secrets are, one file per id. The folder is private to
-// the build and removed after it; nothing puts it in a layer.
-const secretsDirArg = "KILN_BUILD_SECRETS_DIR"
-
+// stageSecrets copies build_secrets into a private folder, one file per
+// id, that the build reads (languages.Function.SecretsDir) and that is
+// removed after it.
 func stageSecrets(secrets map[string]string) (string, error) {
 	dir, err := os.MkdirTemp("", "kiln-secrets-")
 	if err != nil {
