@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -70,13 +71,19 @@ type Registry struct {
 	keychain  authn.Keychain
 	transport http.RoundTripper
 	retries   int
+
+	// homes records, per registry, a repository that holds each blob this
+	// publisher pushed, so that pushing it to another repository of the
+	// same registry becomes a cross-repository mount instead of an upload.
+	mu    sync.Mutex
+	homes map[string]map[v1.Hash]name.Repository
 }
 
 var _ Publisher = (*Registry)(nil)
 
 // NewRegistry returns a registry publisher.
 func NewRegistry(opts ...RegistryOption) *Registry {
-	r := &Registry{keychain: authn.DefaultKeychain, transport: remote.DefaultTransport, retries: 3}
+	r := &Registry{keychain: authn.DefaultKeychain, transport: remote.DefaultTransport, retries: 3, homes: map[string]map[v1.Hash]name.Repository{}}
 	for _, opt := range opts {
 		opt(r)
 	}
@@ -118,14 +125,75 @@ func (r *Registry) Publish(ctx context.Context, img v1.Image, ref name.Reference
 	if desc, err := remote.Head(ref, opts...); err == nil && desc.Digest == digest {
 		return dref, nil
 	}
-	if err := remote.Write(ref, img, opts...); err != nil {
+	if err := remote.Write(ref, r.mounting(img, ref.Context()), opts...); err != nil {
 		var te *transport.Error
 		if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
 			return name.Digest{}, fmt.Errorf("pushing %s: %s refused the credentials kiln found (log in with: docker login %s): %w", ref, ref.Context().RegistryStr(), ref.Context().RegistryStr(), err)
 		}
 		return name.Digest{}, fmt.Errorf("pushing %s: %w", ref, err)
 	}
+	r.remember(img, ref.Context())
 	return dref, nil
+}
+
+// mounting returns img with the layers another repository of the same
+// registry got from this publisher marked mountable from there.
+func (r *Registry) mounting(img v1.Image, repo name.Repository) v1.Image {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	from := map[v1.Hash]name.Repository{}
+	for d, home := range r.homes[repo.RegistryStr()] {
+		if home.RepositoryStr() != repo.RepositoryStr() {
+			from[d] = home
+		}
+	}
+	if len(from) == 0 {
+		return img
+	}
+	return &mountingImage{Image: img, from: from}
+}
+
+func (r *Registry) remember(img v1.Image, repo name.Repository) {
+	ls, err := img.Layers()
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	homes := r.homes[repo.RegistryStr()]
+	if homes == nil {
+		homes = map[v1.Hash]name.Repository{}
+		r.homes[repo.RegistryStr()] = homes
+	}
+	for _, l := range ls {
+		if d, err := l.Digest(); err == nil {
+			homes[d] = repo
+		}
+	}
+}
+
+// mountingImage is an image whose layers remote.Write may mount from
+// another repository; its manifest and digest are unchanged.
+type mountingImage struct {
+	v1.Image
+	from map[v1.Hash]name.Repository
+}
+
+func (m *mountingImage) Layers() ([]v1.Layer, error) {
+	ls, err := m.Image.Layers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]v1.Layer, len(ls))
+	for i, l := range ls {
+		out[i] = l
+		if d, err := l.Digest(); err == nil {
+			if home, ok := m.from[d]; ok {
+				out[i] = &remote.MountableLayer{Layer: l, Reference: home.Digest(d.String())}
+			}
+		}
+	}
+	return out, nil
 }
 
 // Layout publishes into an OCI image layout directory, replacing the image
