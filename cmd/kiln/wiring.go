@@ -14,6 +14,7 @@ import (
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/languages/golang"
+	"github.com/kiln-build/kiln/languages/java"
 	"github.com/kiln-build/kiln/languages/node"
 	"github.com/kiln-build/kiln/languages/python"
 	"github.com/kiln-build/kiln/runtime-images/bases"
@@ -29,6 +30,7 @@ func newBuilder(g *globals, store *cache.Store) (*builder.Builder, error) {
 	}
 	return builder.New(store,
 		builder.WithPack(golang.New(golang.WithEnv(os.Environ()))),
+		builder.WithPack(java.New(java.WithEnv(os.Environ()), java.WithCacheDir(filepath.Join(store.Dir(), "java")))),
 		builder.WithPack(python.New(python.WithEnv(os.Environ()))),
 		builder.WithPack(node.New(store.Dir(), node.WithEnv(os.Environ()), node.WithRegistry(g.getenv("KILN_NPM_REGISTRY")))),
 		builder.WithBases(bases),

@@ -1,0 +1,16 @@
+// Package java builds Java functions: the OpenFaaS java11/java17 handler
+// layout (com.openfaas.function.Handler extending
+// com.openfaas.model.AbstractHandler), served by a model and entrypoint kiln
+// supplies, and plain applications with a main class (lang "java").
+//
+// Nothing runs inside a container and Gradle never runs: dependencies come
+// from the user's own Maven (their settings.xml applies), read from
+// pom.xml or from the plain coordinates of build.gradle, and are cached by
+// the build files' content, the JDK and the platform. Sources are compiled
+// with the host's javac against that cached class path, so an edit costs one
+// javac run and one small layer. The runtime is cut with jdeps and jlink to
+// the modules the function uses and cached by JDK build and module set.
+//
+// Layers, bottom first: runtime (/opt/java), release dependencies,
+// snapshot dependencies, the model and entrypoint jar, resources, classes.
+package java

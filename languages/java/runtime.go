@@ -1,0 +1,229 @@
+package java
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/layers"
+)
+
+// alwaysModules are linked into every runtime: jdk.crypto.ec for TLS
+// (jdeps cannot see a provider loaded by name), jdk.localedata is left to
+// the user.
+var alwaysModules = []string{"jdk.crypto.ec"}
+
+// modules lists the JDK modules the function needs: those of the JDK
+// classes reachable from its own classes through jdeps's class-level
+// dependencies, TLS's, and JAVA_MODULES from the build arguments.
+// jdeps --print-module-deps answers per jar: commons-lang3 alone would pull
+// in java.desktop (12 MB) for the two classes that use java.beans. Classes
+// loaded by name are invisible either way; JAVA_MODULES adds their modules.
+func (b *build) modules(ctx context.Context, mainClass, classes string, kilnJars []string, d *deps) ([]string, error) {
+	jars := append(append([]string(nil), kilnJars...), d.all()...)
+	k := layers.NewKey("java/jdeps/v3").String(b.jdk.build).String(mainClass).Strings(jars...)
+	for _, j := range jars {
+		if err := k.File(j); err != nil {
+			return nil, err
+		}
+	}
+	files, err := layers.FromDir(classes, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := k.Files(files); err != nil {
+		return nil, err
+	}
+	dir, err := b.cached("jdeps", k.Sum(), func(dir string) error {
+		args := []string{"-verbose:class", "--ignore-missing-deps", "--multi-release", "17"}
+		args = append(args, classes)
+		args = append(args, jars...)
+		out, err := b.run(ctx, b.fn.Dir, b.jdk.tool("jdeps"), args...)
+		if err != nil {
+			return fmt.Errorf("listing the modules the function uses (jdeps): %w\n%s", err, out)
+		}
+		roots, err := classNames(classes)
+		if err != nil {
+			return err
+		}
+		if mainClass == entrypoint {
+			// kiln's entrypoint serves the handler: a root too.
+			roots = append(roots, entrypoint)
+		}
+		return os.WriteFile(filepath.Join(dir, "modules"), []byte(strings.Join(reachableModules(out, roots), ",")+"\n"), 0o644)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out, err := os.ReadFile(filepath.Join(dir, "modules"))
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{"java.base": true}
+	add := func(list string) {
+		for _, m := range strings.Split(list, ",") {
+			if m = strings.TrimSpace(m); m != "" {
+				set[m] = true
+			}
+		}
+	}
+	add(strings.TrimSpace(string(out)))
+	add(strings.Join(alwaysModules, ","))
+	add(b.fn.BuildArgs["JAVA_MODULES"])
+	mods := make([]string, 0, len(set))
+	for m := range set {
+		mods = append(mods, m)
+	}
+	sort.Strings(mods)
+	return mods, nil
+}
+
+// jlinkFlags cut the runtime down; --compress=2 is zip compression of the
+// module image, the strongest JDK 17 accepts.
+var jlinkFlags = []string{"--strip-debug", "--no-header-files", "--no-man-pages", "--compress=2"}
+
+// unneeded are jlink outputs a running function never reads: jrt-fs.jar
+// lets other JDKs' tools read this runtime's modules, classlist only feeds
+// -Xshare:dump.
+var unneeded = map[string]bool{"lib/jrt-fs.jar": true, "lib/classlist": true}
+
+// runtimeStep links a Java runtime of the given modules into /opt/java.
+// It keeps the epoch 0 whatever SOURCE_DATE_EPOCH says, like the watchdog,
+// so every function with the same module set shares one layer, and its key
+// is the JDK build, the module set and the platform.
+type runtimeStep struct {
+	b       *build
+	modules []string
+}
+
+func (s *runtimeStep) Name() string { return "java runtime (" + strings.Join(s.modules, ",") + ")" }
+
+func (s *runtimeStep) Key(ctx context.Context) (v1.Hash, error) {
+	return layers.NewKey("java/jlink/v2").
+		String(s.b.jdk.build).
+		Strings(s.modules...).
+		Strings(jlinkFlags...).
+		String(s.b.fn.Platform.String()).
+		Sum(), nil
+}
+
+func (s *runtimeStep) Build(ctx context.Context, w io.Writer) error {
+	out := filepath.Join(s.b.fn.ScratchDir, "jre")
+	args := append([]string{"--add-modules", strings.Join(s.modules, ","), "--output", out}, jlinkFlags...)
+	if msg, err := s.b.run(ctx, s.b.fn.ScratchDir, s.b.jdk.tool("jlink"), args...); err != nil {
+		if strings.Contains(string(msg), "not found") {
+			return &languages.SourceError{Path: s.b.fn.Dir, Reason: "jlink: a module is not in the JDK (check JAVA_MODULES)", Detail: strings.TrimSpace(string(msg))}
+		}
+		return fmt.Errorf("linking the Java runtime: %w\n%s", err, msg)
+	}
+	if err := stripLibraries(ctx, s.b, out); err != nil {
+		return err
+	}
+	files, err := layers.FromDir(out, javaHome, layers.WithSkip(func(rel string, d fs.DirEntry) bool {
+		return unneeded[rel]
+	}))
+	if err != nil {
+		return err
+	}
+	return layers.WriteTar(w, files, layers.WithEpoch(time.Unix(0, 0).UTC()))
+}
+
+// stripLibraries removes the symbol tables Debian's JDK keeps in its
+// native libraries (libjvm.so alone: 24 MB, 20 MB stripped). Without
+// strip on the host the runtime is only larger.
+func stripLibraries(ctx context.Context, b *build, root string) error {
+	strip, err := lookPath("strip", b.pack.getenv("PATH"))
+	if err != nil {
+		return nil
+	}
+	var libs []string
+	err = filepath.WalkDir(filepath.Join(root, "lib"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && strings.HasSuffix(p, ".so") {
+			libs = append(libs, p)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(libs) == 0 {
+		return nil
+	}
+	cmd := exec.CommandContext(ctx, strip, append([]string{"--strip-unneeded"}, libs...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("stripping the runtime's libraries: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// classNames lists the classes of a class tree by binary name.
+func classNames(root string) ([]string, error) {
+	var names []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".class") {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		names = append(names, strings.ReplaceAll(strings.TrimSuffix(filepath.ToSlash(rel), ".class"), "/", "."))
+		return nil
+	})
+	return names, err
+}
+
+// reachableModules walks jdeps -verbose:class output ("   from -> to
+// where" lines) from the root classes and returns the JDK modules of the
+// classes reached, sorted.
+func reachableModules(out []byte, roots []string) []string {
+	edges := map[string][]string{}
+	moduleOf := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(line, " ") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 4 || f[1] != "->" {
+			continue
+		}
+		edges[f[0]] = append(edges[f[0]], f[2])
+		if where := f[3]; strings.HasPrefix(where, "java.") || strings.HasPrefix(where, "jdk.") {
+			moduleOf[f[2]] = where
+		}
+	}
+	seen := map[string]bool{}
+	mods := map[string]bool{}
+	queue := append([]string(nil), roots...)
+	for len(queue) > 0 {
+		c := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		if m, ok := moduleOf[c]; ok {
+			// A JDK class: its own dependencies are the module graph's
+			// business, which jlink follows.
+			mods[m] = true
+			continue
+		}
+		queue = append(queue, edges[c]...)
+	}
+	list := make([]string, 0, len(mods))
+	for m := range mods {
+		list = append(list, m)
+	}
+	sort.Strings(list)
+	return list
+}
