@@ -36,7 +36,9 @@ type Base struct {
 
 // BaseSource provides runtime bases by name.
 type BaseSource interface {
-	Base(ctx context.Context, name string, platform v1.Platform) (*Base, error)
+	// Base returns the base called name for platform, with packages
+	// (Debian package names, usually none) added on top.
+	Base(ctx context.Context, name string, platform v1.Platform, packages []string) (*Base, error)
 }
 
 // WatchdogSource returns the path of the watchdog binary for a platform.
@@ -160,7 +162,7 @@ func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, er
 	if err != nil {
 		return nil, err
 	}
-	base, err := b.opts.bases.Base(ctx, plan.Base, fn.Platform)
+	base, err := b.opts.bases.Base(ctx, plan.Base, fn.Platform, fn.Packages)
 	if err != nil {
 		return nil, fmt.Errorf("getting runtime base %q: %w", plan.Base, err)
 	}
@@ -319,7 +321,7 @@ func Assemble(ls []v1.Layer, steps []layers.Step, cfg v1.Config, platform v1.Pla
 // BuildBase builds the runtime base called name on its own, as `kiln base
 // build` does.
 func (b *Builder) BuildBase(ctx context.Context, name string, platform v1.Platform) (*Result, error) {
-	base, err := b.opts.bases.Base(ctx, name, platform)
+	base, err := b.opts.bases.Base(ctx, name, platform, nil)
 	if err != nil {
 		return nil, fmt.Errorf("getting runtime base %q: %w", name, err)
 	}

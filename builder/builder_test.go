@@ -26,7 +26,7 @@ import (
 
 type testBases struct{}
 
-func (testBases) Base(ctx context.Context, name string, p v1.Platform) (*Base, error) {
+func (testBases) Base(ctx context.Context, name string, p v1.Platform, packages []string) (*Base, error) {
 	if name != "static" {
 		return nil, errors.New("no such base")
 	}

@@ -22,6 +22,9 @@ type Function struct {
 	Platform v1.Platform
 	// BuildArgs are the stack file's build_args and --build-arg flags.
 	BuildArgs map[string]string
+	// Packages are Debian packages to add to the runtime base: faas-cli's
+	// build_options and ADDITIONAL_PACKAGE.
+	Packages []string
 	// Epoch is the timestamp every layer entry carries.
 	Epoch time.Time
 	// ScratchDir is a directory the pack may use during this build; the

@@ -33,6 +33,7 @@ type buildFlags struct {
 	output, platform    string
 	digestFile          string
 	insecure, buildArgs []string
+	buildOptions        []string
 	parallel            int
 }
 
@@ -114,6 +115,7 @@ func addBuildFlags(fl *pflag.FlagSet, f *buildFlags) {
 	fl.StringVar(&f.platform, "platform", "linux/"+runtime.GOARCH, "platform to build for, OS/ARCH[/VARIANT]")
 	fl.StringSliceVar(&f.insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP (loopback always is); repeatable")
 	fl.StringArrayVarP(&f.buildArgs, "build-arg", "b", nil, "build argument KEY=VALUE (e.g. GOFLAGS=-mod=vendor), over the stack's build_args; repeatable")
+	fl.StringArrayVar(&f.buildOptions, "build-option", nil, "build option of ./template/<lang>/template.yml whose Debian packages join the runtime base; repeatable")
 	fl.IntVar(&f.parallel, "parallel", 1, "build this many stack functions at once")
 }
 
@@ -390,7 +392,22 @@ func dirTarget(f buildFlags, dirArg string, buildArgs map[string]string) (buildT
 	if fnName == "" {
 		fnName = filepath.Base(dir)
 	}
-	return buildTarget{fn: languages.Function{Name: fnName, Dir: dir, Lang: f.lang, BuildArgs: buildArgs}, ref: ref}, nil
+	packages, err := additionalPackages(f.lang, f.buildOptions, buildArgs)
+	if err != nil {
+		return buildTarget{}, err
+	}
+	return buildTarget{fn: languages.Function{Name: fnName, Dir: dir, Lang: f.lang, BuildArgs: buildArgs, Packages: packages}, ref: ref}, nil
+}
+
+// additionalPackages lists the Debian packages added to the runtime base,
+// as faas-cli forms ADDITIONAL_PACKAGE: the build options' packages (from
+// ./template/<lang>/template.yml) and the ADDITIONAL_PACKAGE build arg.
+func additionalPackages(lang string, options []string, args map[string]string) ([]string, error) {
+	fromOptions, err := stack.BuildOptionPackages(".", lang, options)
+	if err != nil {
+		return nil, err
+	}
+	return stack.AdditionalPackages(fromOptions, []string{args["ADDITIONAL_PACKAGE"]}), nil
 }
 
 // stackTargets turns the selected stack functions into build targets,
@@ -440,8 +457,12 @@ func stackTargets(ctx context.Context, g *globals, sf *stack.File, names []strin
 			}
 			secrets[id] = abs
 		}
+		packages, err := additionalPackages(sfn.Lang, append(slices.Clone(sfn.BuildOptions), f.buildOptions...), args)
+		if err != nil {
+			return nil, sf.FuncError(sfn, "build_options", "%v", err)
+		}
 		targets = append(targets, buildTarget{
-			fn:      languages.Function{Name: fnName, Dir: dir, Lang: sfn.Lang, BuildArgs: args},
+			fn:      languages.Function{Name: fnName, Dir: dir, Lang: sfn.Lang, BuildArgs: args, Packages: packages},
 			ref:     ref,
 			copies:  sf.Configuration.Copy,
 			secrets: secrets,

@@ -83,13 +83,22 @@ func newBaseSource(g *globals, store *cache.Store) (*baseSource, error) {
 
 // Base implements builder.BaseSource. Bases keep the epoch 0 whatever
 // SOURCE_DATE_EPOCH says: their content is pinned, and so every function
-// shares their layers.
-func (s *baseSource) Base(ctx context.Context, name string, p v1.Platform) (*builder.Base, error) {
+// shares their layers. Added packages are resolved against the mirror's
+// signed indexes as they are now.
+func (s *baseSource) Base(ctx context.Context, name string, p v1.Platform, packages []string) (*builder.Base, error) {
 	r, err := bases.Lookup(name)
 	if err != nil {
 		return nil, err
 	}
-	b, err := bases.Assemble(ctx, r, p.Architecture, s.fetcher)
+	var opts []bases.Option
+	if len(packages) > 0 {
+		extra, err := bases.Extend(ctx, r, p.Architecture, packages, s.fetcher)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, bases.WithExtraPackages(extra))
+	}
+	b, err := bases.Assemble(ctx, r, p.Architecture, s.fetcher, opts...)
 	if err != nil {
 		return nil, err
 	}

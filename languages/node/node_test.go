@@ -70,7 +70,7 @@ func fakeRegistry(t *testing.T) (string, *int) {
 
 type testBases struct{}
 
-func (testBases) Base(ctx context.Context, name string, p v1.Platform) (*builder.Base, error) {
+func (testBases) Base(ctx context.Context, name string, p v1.Platform, packages []string) (*builder.Base, error) {
 	if name != "node" {
 		return nil, errors.New("no such base")
 	}

@@ -22,7 +22,7 @@ import (
 // builds for real.
 type fakeBases struct{}
 
-func (fakeBases) Base(ctx context.Context, name string, p v1.Platform) (*builder.Base, error) {
+func (fakeBases) Base(ctx context.Context, name string, p v1.Platform, packages []string) (*builder.Base, error) {
 	if name != baseName {
 		return nil, errors.New("no such base")
 	}

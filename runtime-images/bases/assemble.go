@@ -30,6 +30,9 @@ const (
 	LabelRecipe = "io.github.kiln-build.base.recipe"
 	// LabelLock holds the digest of the recipe's lock file.
 	LabelLock = "io.github.kiln-build.base.lock"
+	// LabelExtra lists packages added on top of the recipe's, as
+	// NAME=VERSION separated by spaces.
+	LabelExtra = "io.github.kiln-build.base.extra"
 )
 
 // Base is a runtime base ready for the builder: layer steps, bottom first,
@@ -61,6 +64,17 @@ type Option func(*options) error
 
 type options struct {
 	epoch time.Time
+	extra []LockedPackage
+}
+
+// WithExtraPackages adds pinned packages (see Extend) on top of the
+// recipe's, each a layer of its own after the base's layers, so that the
+// base's layers stay shared with images that add nothing. Default none.
+func WithExtraPackages(pkgs []LockedPackage) Option {
+	return func(o *options) error {
+		o.extra = slices.Clone(pkgs)
+		return nil
+	}
 }
 
 // WithEpoch sets the modification time of every layer entry. The default
@@ -112,6 +126,19 @@ func Assemble(ctx context.Context, r *Recipe, arch string, d Downloader, opts ..
 		hasCA = hasCA || p.Name == "ca-certificates"
 	}
 	b.Steps = append(b.Steps, layers.FilesStep(r.Name+": users, /tmp, /home/app", systemFiles(), layers.WithEpoch(o.epoch)))
+	var extra []string
+	for _, p := range o.extra {
+		b.Steps = append(b.Steps, &packageStep{
+			base:  r.Name + " extra",
+			pkg:   p.Package(),
+			drop:  slices.Clone(r.Drop),
+			hooks: hooksFor(p.Name),
+			dl:    d,
+			epoch: o.epoch,
+		})
+		b.Packages = append(b.Packages, p)
+		extra = append(extra, p.Name+"="+p.Version)
+	}
 	env := []string{"PATH=" + Path}
 	if hasCA {
 		env = append(env, "SSL_CERT_FILE="+CABundle)
@@ -121,6 +148,9 @@ func Assemble(ctx context.Context, r *Recipe, arch string, d Downloader, opts ..
 		WorkingDir: WorkingDir,
 		Env:        append(env, r.Env...),
 		Labels:     map[string]string{LabelRecipe: r.Name, LabelLock: lockDigest},
+	}
+	if len(extra) > 0 {
+		b.Config.Labels[LabelExtra] = strings.Join(extra, " ")
 	}
 	return b, nil
 }

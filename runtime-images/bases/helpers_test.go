@@ -46,13 +46,14 @@ func testCert(t *testing.T, cn string) []byte {
 }
 
 // staticMirror serves small stand-ins for the packages of the static
-// recipe, in the three suites it reads, for amd64 and arm64.
+// recipe, in the three suites it reads, for amd64 and arm64, plus extra
+// packages in bookworm.
 type staticMirror struct {
 	*debiantest.Mirror
 	certs map[string][]byte // by path under usr/share/ca-certificates
 }
 
-func newStaticMirror(t *testing.T) *staticMirror {
+func newStaticMirror(t *testing.T, extra ...debiantest.Deb) *staticMirror {
 	t.Helper()
 	certs := map[string][]byte{
 		"mozilla/Zeta_Root.crt":  testCert(t, "Zeta"),
@@ -103,8 +104,8 @@ func newStaticMirror(t *testing.T) *staticMirror {
 	}
 	m := debiantest.NewMirror(t,
 		debiantest.Suite{Name: "bookworm", Packages: map[string][]debiantest.Deb{
-			"amd64": append(all("2024a-0+deb12u1"), baseFiles("amd64")),
-			"arm64": append(all("2024a-0+deb12u1"), baseFiles("arm64")),
+			"amd64": append(append(all("2024a-0+deb12u1"), baseFiles("amd64")), extra...),
+			"arm64": append(append(all("2024a-0+deb12u1"), baseFiles("arm64")), extra...),
 		}},
 		debiantest.Suite{Name: "bookworm-updates", Packages: map[string][]debiantest.Deb{"amd64": nil, "arm64": nil}},
 		debiantest.Suite{Name: "bookworm-security", Packages: map[string][]debiantest.Deb{

@@ -85,6 +85,60 @@ func Lock(ctx context.Context, r *Recipe, ix Indexer) (*LockFile, error) {
 	return lock, nil
 }
 
+// Extend resolves packages a build adds to the recipe's base (faas-cli's
+// ADDITIONAL_PACKAGE and build_options), with their dependency closure,
+// against the recipe's suites as the mirror serves them now. What the base
+// already pins, and what the recipe excludes, counts as installed. The
+// result is pinned by SHA256 like a lock's packages; unlike them it follows
+// the mirror, since these packages are the user's choice, not kiln's.
+func Extend(ctx context.Context, r *Recipe, arch string, names []string, ix Indexer) ([]LockedPackage, error) {
+	base, err := r.locked(arch)
+	if err != nil {
+		return nil, err
+	}
+	installed := slices.Clone(r.Exclude)
+	for _, p := range base {
+		installed = append(installed, p.Name)
+	}
+	var reqs []debian.Request
+	for _, n := range names {
+		if !slices.Contains(installed, n) {
+			reqs = append(reqs, debian.Request{Name: n, Depends: true})
+		}
+	}
+	if len(reqs) == 0 {
+		return nil, nil
+	}
+	var indexes []*debian.Index
+	for _, suite := range r.Suites {
+		idx, err := ix.Index(ctx, suite, r.Component, arch)
+		if err != nil {
+			return nil, fmt.Errorf("adding packages to %s: %w", r.Name, err)
+		}
+		indexes = append(indexes, idx)
+	}
+	merged, err := debian.Merge(indexes...)
+	if err != nil {
+		return nil, fmt.Errorf("adding packages to %s: %w", r.Name, err)
+	}
+	pkgs, err := merged.Resolve(reqs, installed)
+	if err != nil {
+		return nil, fmt.Errorf("adding packages to %s for %s: %w", r.Name, arch, err)
+	}
+	out := make([]LockedPackage, 0, len(pkgs))
+	for _, p := range pkgs {
+		if slices.Contains(installed, p.Name) {
+			continue
+		}
+		out = append(out, LockedPackage{
+			Name: p.Name, Version: p.Version, Architecture: p.Architecture, Suite: p.Suite,
+			Filename: p.Filename, Size: p.Size, SHA256: p.SHA256,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
 // Marshal returns the lock as the file holds it: JSON indented by two
 // spaces, packages sorted by name, keys in a fixed order, so that the same
 // lock always gives the same bytes and a diff shows only what changed.
