@@ -4,13 +4,15 @@
 // The flow is three calls, each usable on its own:
 //
 //	img, err := run.Resolve(ctx, "oci:./out")            // registry ref, oci:DIR or tar:FILE
-//	rootfs, err := run.Unpack(ctx, img, cacheDir)        // layers applied once per image digest
+//	rootfs, err := run.Unpack(ctx, img, cacheDir)        // each layer extracted once, shared by images
 //	err = run.Image(ctx, img, run.WithCacheDir(cacheDir)) // unpack, then run until exit or ctx done
 //
 // Image starts the entrypoint in its own mount, PID, UTS and IPC namespaces
 // (plus a user namespace when the caller is not root) on the host network.
-// The cached rootfs is the read-only lower layer of an overlay mount, so a run
-// never changes it. The namespaces are set up by a small init that is this
+// Overlayfs stacks the cached layer directories, read-only, under a writable
+// layer of the run's own, so a run never changes the cache, and a new image
+// that shares all but its top layer with a known one starts after extracting
+// that layer alone. Host files and directories can be bound in (WithMounts). The namespaces are set up by a small init that is this
 // same executable started again with InitArg as its first argument: a program
 // that calls Image must call InitMain early in main when it sees InitArg.
 //

@@ -93,6 +93,11 @@ func setupRoot(s *initSpec) error {
 	if err := mountDev(root); err != nil {
 		return err
 	}
+	for _, m := range s.Mounts {
+		if err := bindMount(root, m); err != nil {
+			return err
+		}
+	}
 	// Host network: the host's name resolution applies. Read now, while
 	// the host's files are still in reach; written after the root change,
 	// where the image's symlinks cannot point at the host.
@@ -129,32 +134,40 @@ func setupRoot(s *initSpec) error {
 	return nil
 }
 
-// mountOverlay mounts the cached rootfs read-only under a per-run writable
+// mountOverlay stacks the cached layers read-only under a per-run writable
 // layer, so a run never changes the cache, and returns the merged tree.
 func mountOverlay(s *initSpec) (string, error) {
-	for _, d := range []string{"lower", "merged", "rw"} {
+	if len(s.Layers) == 0 {
+		return "", errors.New("mounting overlay: no layers")
+	}
+	for _, d := range []string{"l", "merged", "rw"} {
 		if err := os.Mkdir(filepath.Join(s.Scratch, d), 0o700); err != nil {
 			return "", fmt.Errorf("creating scratch space: %w", err)
 		}
 	}
-	lower := filepath.Join(s.Scratch, "lower")
-	if err := unix.Mount(s.Rootfs, lower, "", unix.MS_BIND, ""); err != nil {
-		return "", fmt.Errorf("binding rootfs: %w", err)
+	lower := filepath.Join(s.Scratch, "l")
+	if err := unix.Mount(s.Lower, lower, "", unix.MS_BIND, ""); err != nil {
+		return "", fmt.Errorf("binding layers: %w", err)
 	}
 	// Read-only, so that not even a bug can write into the cache.
 	if err := unix.Mount("", lower, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
-		return "", fmt.Errorf("binding rootfs read-only: %w", err)
+		return "", fmt.Errorf("binding layers read-only: %w", err)
 	}
 	var rootStat unix.Stat_t
-	if err := unix.Stat(lower, &rootStat); err != nil {
-		return "", fmt.Errorf("reading rootfs: %w", err)
+	if err := unix.Stat(filepath.Join(lower, s.Layers[0]), &rootStat); err != nil {
+		return "", fmt.Errorf("reading top layer: %w", err)
 	}
 	// Relative paths: the scratch path may hold commas or colons, which
-	// the overlay option string cannot carry.
+	// the overlay option string cannot carry, and short ones: it must fit
+	// in a page.
 	if err := os.Chdir(s.Scratch); err != nil {
 		return "", err
 	}
-	opts := "lowerdir=lower,upperdir=rw/upper,workdir=rw/work"
+	lowers := make([]string, len(s.Layers))
+	for i, l := range s.Layers {
+		lowers[i] = "l/" + l
+	}
+	opts := "lowerdir=" + strings.Join(lowers, ":") + ",upperdir=rw/upper,workdir=rw/work"
 	if s.UserNS {
 		// trusted.* attributes are off limits in a user namespace.
 		opts += ",userxattr"
@@ -262,6 +275,67 @@ func mountpoint(root, name string) (string, error) {
 		return "", fmt.Errorf("%s: not a directory in the image", name)
 	}
 	return p, nil
+}
+
+// bindMount binds m.Source at m.Target in root, creating the target in the
+// run's writable layer if the image lacks it. The target is resolved inside
+// root, as for mountpoint.
+func bindMount(root string, m Mount) error {
+	src, err := os.Stat(m.Source)
+	if err != nil {
+		return fmt.Errorf("mount source: %w", err)
+	}
+	p, err := resolveIn(root, m.Target, true)
+	if err != nil {
+		return fmt.Errorf("resolving mount target %s: %w", m.Target, err)
+	}
+	if p == root {
+		return fmt.Errorf("mount target %s: resolves to the root of the image", m.Target)
+	}
+	// resolveIn left no symlink among the parts that exist, and what is
+	// missing is created as plain directories.
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("creating mount target %s: %w", m.Target, err)
+	}
+	if src.IsDir() {
+		err = os.Mkdir(p, 0o755)
+	} else {
+		var f *os.File
+		if f, err = os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err == nil {
+			err = f.Close()
+		}
+	}
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("creating mount target %s: %w", m.Target, err)
+	}
+	if fi, err := os.Lstat(p); err != nil || fi.IsDir() != src.IsDir() {
+		return fmt.Errorf("mount target %s: a directory and a file cannot be bound on each other", m.Target)
+	}
+	if err := unix.Mount(m.Source, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("binding %s at %s: %w", m.Source, m.Target, err)
+	}
+	if !m.ReadOnly {
+		return nil
+	}
+	// In a user namespace, a remount must keep the flags the host's mount
+	// of the source has: the kernel locks them.
+	var st unix.Statfs_t
+	if err := unix.Statfs(p, &st); err != nil {
+		return fmt.Errorf("reading mount flags of %s: %w", m.Target, err)
+	}
+	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
+	for stFlag, msFlag := range map[int64]uintptr{
+		unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC,
+		unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME,
+	} {
+		if st.Flags&stFlag != 0 {
+			flags |= msFlag
+		}
+	}
+	if err := unix.Mount("", p, "", flags, ""); err != nil {
+		return fmt.Errorf("making %s read-only: %w", m.Target, err)
+	}
+	return nil
 }
 
 // pivot makes root the root of the mount namespace and drops the host's.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -31,6 +33,7 @@ type options struct {
 	stdout   io.Writer
 	stderr   io.Writer
 	grace    time.Duration
+	mounts   []Mount
 	// userNS: run in a user namespace. Needed without root; tests set it
 	// as root too, to cover that path.
 	userNS bool
@@ -72,6 +75,25 @@ func WithGracePeriod(d time.Duration) Option {
 	return func(o *options) { o.grace = d }
 }
 
+// Mount binds a host file or directory into the container.
+type Mount struct {
+	// Source is the host path, a file or a directory.
+	Source string `json:"source"`
+	// Target is the absolute path in the container. It is resolved inside
+	// the image, whose symlinks cannot lead it out, and created (with its
+	// parents) in the run's writable layer when the image lacks it.
+	Target string `json:"target"`
+	// ReadOnly makes the mount read-only in the container.
+	ReadOnly bool `json:"readOnly,omitempty"`
+}
+
+// WithMounts adds host files and directories to bind into the container, in
+// order, after /proc and /dev, so a later mount may cover an earlier one.
+// Default: none.
+func WithMounts(mounts []Mount) Option {
+	return func(o *options) { o.mounts = append(o.mounts, mounts...) }
+}
+
 func newOptions(opts []Option) (*options, error) {
 	o := &options{grace: DefaultGracePeriod}
 	for _, opt := range opts {
@@ -84,6 +106,17 @@ func newOptions(opts []Option) (*options, error) {
 		return nil, fmt.Errorf("port %d: out of range", o.port)
 	case o.grace <= 0:
 		return nil, fmt.Errorf("grace period %s: must be positive", o.grace)
+	}
+	for i, m := range o.mounts {
+		switch {
+		case !filepath.IsAbs(m.Source):
+			return nil, fmt.Errorf("mount %q: source must be an absolute path", m.Source)
+		case !path.IsAbs(m.Target):
+			return nil, fmt.Errorf("mount %s: target %q must be an absolute path", m.Source, m.Target)
+		case path.Clean(m.Target) == "/":
+			return nil, fmt.Errorf("mount %s: target / would hide the image", m.Source)
+		}
+		o.mounts[i].Source = filepath.Clean(m.Source)
 	}
 	o.userNS = o.userNS || os.Geteuid() != 0
 	if o.port != 0 {

@@ -6,15 +6,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // Unpack needs Linux; elsewhere it returns errors.ErrUnsupported.
-func Unpack(ctx context.Context, img v1.Image, cacheDir string) (string, error) {
-	return "", fmt.Errorf("unpacking: %w", errors.ErrUnsupported)
+func Unpack(ctx context.Context, img v1.Image, cacheDir string) (*Rootfs, error) {
+	return nil, fmt.Errorf("unpacking: %w", errors.ErrUnsupported)
 }
+
+// Overlayfs whiteouts and opaque directories exist only on Linux.
+func isWhiteout(fs.FileInfo) bool { return false }
+func isOpaque(string) bool        { return false }
 
 // Image needs Linux namespaces; elsewhere it returns errors.ErrUnsupported.
 func Image(ctx context.Context, img v1.Image, opts ...Option) error {

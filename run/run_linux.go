@@ -22,13 +22,16 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 // initSpec is what Image hands to the init, as JSON on a pipe.
 type initSpec struct {
-	Rootfs   string   `json:"rootfs"`
+	// Lower holds the image's layer directories, Layers, top first.
+	Lower    string   `json:"lower"`
+	Layers   []string `json:"layers"`
 	Scratch  string   `json:"scratch"` // per-run directory for the overlay
 	Args     []string `json:"args"`
 	Env      []string `json:"env"`
 	User     identity `json:"user"`
 	Dir      string   `json:"dir"`
 	Hostname string   `json:"hostname"`
+	Mounts   []Mount  `json:"mounts,omitempty"`
 	// UserNS: the init runs in a user namespace where only User is mapped,
 	// so it neither sets groups nor changes user.
 	UserNS bool `json:"userns"`
@@ -84,7 +87,7 @@ func Image(ctx context.Context, img v1.Image, opts ...Option) error {
 	return start(ctx, spec, o)
 }
 
-func newSpec(img v1.Image, rootfs string, o *options) (*initSpec, error) {
+func newSpec(img v1.Image, rootfs *Rootfs, o *options) (*initSpec, error) {
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("reading image config: %w", err)
@@ -98,7 +101,7 @@ func newSpec(img v1.Image, rootfs string, o *options) (*initSpec, error) {
 	if len(args) == 0 {
 		return nil, fmt.Errorf("image %s has no entrypoint or command", d)
 	}
-	id, err := lookupUser(rootfs, c.User)
+	id, err := lookupUser(rootfs.paths(), c.User)
 	if err != nil {
 		return nil, err
 	}
@@ -109,13 +112,15 @@ func newSpec(img v1.Image, rootfs string, o *options) (*initSpec, error) {
 	hostname := d.Hex[:12]
 	defaults := []string{"PATH=" + defaultPath, "HOSTNAME=" + hostname, "HOME=" + id.Home}
 	return &initSpec{
-		Rootfs:   rootfs,
+		Lower:    rootfs.Dir,
+		Layers:   rootfs.Layers,
 		Args:     args,
 		Env:      envlist.Merge(defaults, c.Env, o.env),
 		User:     id,
 		Dir:      dir,
 		Hostname: hostname,
 		UserNS:   o.userNS,
+		Mounts:   o.mounts,
 	}, nil
 }
 

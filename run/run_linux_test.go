@@ -199,18 +199,27 @@ func TestImageLeavesCacheAlone(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for p, desc := range listTree(t, rootfs) {
-				if strings.Contains(p, "probe-wrote") || p == "proc" || p == "dev" {
-					t.Errorf("Image() changed the cached rootfs: %s %s", p, desc)
-				}
-				if p == "tmp" && desc != "drwxr-xr-x" {
-					t.Errorf("Image() changed the cached /tmp: %s", desc)
-				}
+			for _, layer := range rootfs.paths() {
+				checkUntouched(t, layer)
 			}
 			if left, _ := os.ReadDir(filepath.Join(cache, "run")); len(left) != 0 {
 				t.Errorf("Image() left scratch space %v", left)
 			}
 		})
+	}
+}
+
+// checkUntouched checks that a cached layer holds none of what a run of the
+// probe writes or mounts.
+func checkUntouched(t *testing.T, layer string) {
+	t.Helper()
+	for p, desc := range listTree(t, layer) {
+		if strings.Contains(p, "probe-wrote") || p == "proc" || p == "dev" {
+			t.Errorf("Image() changed the cached rootfs: %s %s", p, desc)
+		}
+		if p == "tmp" && desc != "drwxr-xr-x" {
+			t.Errorf("Image() changed the cached /tmp: %s", desc)
+		}
 	}
 }
 
@@ -404,5 +413,238 @@ func TestImageCacheOnOverlay(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(filepath.Join(mnt, "run")); len(left) != 0 {
 		t.Errorf("Image() left scratch space %v", left)
+	}
+}
+
+// TestImageStackedView runs a probe that lists a tree built by two layers,
+// the upper one with whiteouts and opaque directories: the run must see what
+// the flattened image holds, with the user namespace (user.* attributes) and
+// without (trusted.*).
+func TestImageStackedView(t *testing.T) {
+	requireNamespaces(t)
+	lower := []entry{
+		fileEntry("t/a/x", 0o644, "x"),
+		fileEntry("t/a/y", 0o644, "y"),
+		fileEntry("t/b/z", 0o644, "z"),
+		fileEntry("t/d/old", 0o644, "old"),
+		fileEntry("t/d/sub/old", 0o644, "old"),
+		fileEntry("t/e/kept", 0o644, "kept"),
+		fileEntry("t/f", 0o644, "file"),
+		fileEntry("t/g/old", 0o644, "old"),
+		fileEntry("t/h/old", 0o644, "old"),
+	}
+	upper := []entry{
+		whiteoutEntry("t/a/x"),
+		whiteoutEntry("t/b"),
+		dirEntry("t/d", 0o755),
+		opaqueEntry("t/d"),
+		fileEntry("t/d/new", 0o644, "new"),
+		dirEntry("t/f", 0o755),
+		fileEntry("t/f/in", 0o644, "now a dir"),
+		// Deleted, then created again in the same layer.
+		whiteoutEntry("t/g"),
+		fileEntry("t/g/new", 0o644, "new"),
+		whiteoutEntry("t/h"),
+		dirEntry("t/h", 0o700),
+	}
+	l1, err := newLayer(lower...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := newLayer(upper...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := withLayers(t, v1.Config{Entrypoint: []string{"/usr/local/bin/probe", "tree", "/t"}}, probeLayer, l1, l2)
+	flatDir, err := flatten(context.Background(), img, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := listTree(t, filepath.Join(flatDir, "t"))
+	for _, hidden := range []string{"a/x", "b", "d/old", "d/sub", "g/old", "h/old"} {
+		if _, ok := want[hidden]; ok {
+			t.Fatalf("flatten() kept %s", hidden)
+		}
+	}
+	for _, userNS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("userns=%v", userNS), func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			opts := []Option{WithCacheDir(t.TempDir()), WithStdout(&stdout), WithStderr(&stderr)}
+			if userNS {
+				opts = append(opts, withUserNS())
+			}
+			if err := Image(context.Background(), img, opts...); err != nil {
+				t.Fatalf("Image() = %v, stderr:\n%s", err, stderr.String())
+			}
+			var got map[string]string
+			if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+				t.Fatalf("probe output %q: %v", stdout.String(), err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("Image() view of /t mismatch (-flattened +run):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestImageMounts(t *testing.T) {
+	requireNamespaces(t)
+	host := t.TempDir()
+	secret := filepath.Join(host, "secret")
+	if err := os.WriteFile(secret, []byte("s3cret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(host, "data")
+	if err := os.Mkdir(data, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	// outside stands for the rest of the machine, which an image's symlink
+	// names: nothing may appear in it.
+	outside := t.TempDir()
+	links, err := newLayer(symlinkEntry("evil", outside), symlinkEntry("top", "/"), symlinkEntry("etc/secrets", "/var/openfaas/secrets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		mounts  []Mount
+		cmd     []string
+		userNS  bool
+		want    string // stdout
+		wantErr string // in Image's error, or "exit" for an *ExitError
+	}{{
+		name:   "read-only file, missing parents",
+		mounts: []Mount{{Source: secret, Target: "/var/openfaas/secrets/token", ReadOnly: true}},
+		cmd:    []string{"cat", "/var/openfaas/secrets/token"},
+		want:   "s3cret",
+	}, {
+		name:    "read-only file refuses writes",
+		mounts:  []Mount{{Source: secret, Target: "/var/openfaas/secrets/token", ReadOnly: true}},
+		cmd:     []string{"append", "/var/openfaas/secrets/token"},
+		wantErr: "exit",
+	}, {
+		name:    "read-only file refuses writes, user namespace",
+		mounts:  []Mount{{Source: secret, Target: "/var/openfaas/secrets/token", ReadOnly: true}},
+		cmd:     []string{"append", "/var/openfaas/secrets/token"},
+		userNS:  true,
+		wantErr: "exit",
+	}, {
+		name:   "read-only file, user namespace",
+		mounts: []Mount{{Source: secret, Target: "/var/openfaas/secrets/token", ReadOnly: true}},
+		cmd:    []string{"cat", "/etc/secrets/token"},
+		userNS: true,
+		want:   "s3cret",
+	}, {
+		name:   "writable dir",
+		mounts: []Mount{{Source: data, Target: "/data"}},
+		cmd:    []string{"append", "/data/written"},
+	}, {
+		name:   "target through a symlink to the host stays inside",
+		mounts: []Mount{{Source: data, Target: "/evil/data"}},
+		cmd:    []string{"append", filepath.Join(outside, "data/inside")},
+	}, {
+		name:    "target on the root",
+		mounts:  []Mount{{Source: data, Target: "/"}},
+		cmd:     []string{"exit", "0"},
+		wantErr: "would hide the image",
+	}, {
+		name:    "target on the root through a symlink",
+		mounts:  []Mount{{Source: data, Target: "/top"}},
+		cmd:     []string{"exit", "0"},
+		wantErr: "root of the image",
+	}, {
+		name:    "file on a directory",
+		mounts:  []Mount{{Source: secret, Target: "/tmp"}},
+		cmd:     []string{"exit", "0"},
+		wantErr: "cannot be bound",
+	}, {
+		name:    "missing source",
+		mounts:  []Mount{{Source: filepath.Join(host, "missing"), Target: "/x"}},
+		cmd:     []string{"exit", "0"},
+		wantErr: "mount source",
+	}, {
+		name:    "relative target",
+		mounts:  []Mount{{Source: data, Target: "data"}},
+		cmd:     []string{"exit", "0"},
+		wantErr: "absolute path",
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			img := withLayers(t, v1.Config{Entrypoint: []string{"/usr/local/bin/probe"}, Cmd: tc.cmd}, probeLayer, links)
+			var stdout, stderr bytes.Buffer
+			opts := []Option{WithCacheDir(t.TempDir()), WithStdout(&stdout), WithStderr(&stderr), WithMounts(tc.mounts)}
+			if tc.userNS {
+				opts = append(opts, withUserNS())
+			}
+			err := Image(context.Background(), img, opts...)
+			var exit *ExitError
+			switch {
+			case tc.wantErr == "exit":
+				if !errors.As(err, &exit) {
+					t.Errorf("Image() = %v, want an *ExitError; stdout %q", err, stdout.String())
+				}
+			case tc.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("Image() = %v, want an error with %q", err, tc.wantErr)
+				}
+			case err != nil:
+				t.Fatalf("Image() = %v, stderr:\n%s", err, stderr.String())
+			case stdout.String() != tc.want:
+				t.Errorf("Image() stdout = %q, want %q", stdout.String(), tc.want)
+			}
+			if left, _ := os.ReadDir(outside); len(left) != 0 {
+				t.Errorf("Image() wrote %v outside the rootfs", left)
+			}
+		})
+	}
+	if b, err := os.ReadFile(filepath.Join(data, "written")); err != nil || string(b) != "appended\n" {
+		t.Errorf("writable mount: host file = %q, %v, want %q", b, err, "appended\n")
+	}
+	if b, err := os.ReadFile(filepath.Join(data, "inside")); err != nil || string(b) != "appended\n" {
+		t.Errorf("mount through a symlink: host file = %q, %v, want %q", b, err, "appended\n")
+	}
+	if b, err := os.ReadFile(secret); err != nil || string(b) != "s3cret" {
+		t.Errorf("read-only mount: host file = %q, %v, want unchanged", b, err)
+	}
+}
+
+// TestImageManyLayers covers the limit of the overlay mount's options: up to
+// maxStacked layers are stacked, and the mount takes them; more are
+// flattened.
+func TestImageManyLayers(t *testing.T) {
+	requireNamespaces(t)
+	for _, n := range []int{maxStacked, maxStacked + 1} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			t.Parallel()
+			ls := []v1.Layer{probeLayer}
+			for i := range n - 1 {
+				l, err := newLayer(fileEntry("layer", 0o644, strconv.Itoa(i)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ls = append(ls, l)
+			}
+			img := withLayers(t, v1.Config{Entrypoint: []string{"/usr/local/bin/probe", "cat", "/layer"}}, ls...)
+			cache := t.TempDir()
+			r, err := Unpack(context.Background(), img, cache)
+			if err != nil {
+				t.Fatalf("Unpack() = %v", err)
+			}
+			wantLowers := n
+			if n > maxStacked {
+				wantLowers = 1
+			}
+			if len(r.Layers) != wantLowers {
+				t.Errorf("Unpack() = %d lower dirs, want %d", len(r.Layers), wantLowers)
+			}
+			var stdout, stderr bytes.Buffer
+			if err := Image(context.Background(), img, WithCacheDir(cache), WithStdout(&stdout), WithStderr(&stderr), withUserNS()); err != nil {
+				t.Fatalf("Image() = %v, stderr:\n%s", err, stderr.String())
+			}
+			if want := strconv.Itoa(n - 2); stdout.String() != want {
+				t.Errorf("Image() read /layer = %q, want %q (the top layer's)", stdout.String(), want)
+			}
+		})
 	}
 }

@@ -3,6 +3,8 @@ package run
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -28,21 +30,196 @@ const (
 // the rootfs.
 var errEscapes = errors.New("path escapes the rootfs")
 
-// Unpack applies the layers of img in order into a rootfs under cacheDir and
-// returns its path, <cacheDir>/rootfs/<manifest digest hex>. A rootfs that
-// already exists is reused as is: it is only ever created complete, by
-// extracting into a temporary directory next to it and renaming that into
-// place, so neither a crash nor a concurrent Unpack of the same image leaves
-// a partial tree at the final path.
+// errNotStackable marks a layer whose whiteouts cannot be written as
+// overlayfs whiteouts here (no right to create them, or a filesystem
+// without the extended attributes they need).
+var errNotStackable = errors.New("overlayfs whiteouts not supported")
+
+// Overlayfs marks an opaque directory with this extended attribute set to
+// "y": "trusted.overlay.opaque" in a mount made by root, "user.overlay.opaque"
+// in a mount made in a user namespace, with the userxattr option.
+const (
+	opaqueTrusted = "trusted.overlay.opaque"
+	opaqueUser    = "user.overlay.opaque"
+)
+
+// maxStacked is the most layers whose directories fit the overlay mount's
+// options, which the kernel takes in one page (4096 bytes): each lower is
+// "l/<64 hex digits>:", the rest is "lowerdir=,upperdir=rw/upper,workdir=rw/work,userxattr".
+// Images with more layers are flattened. Overlayfs itself stacks up to 500.
+const maxStacked = (4096 - 1 - len("lowerdir=,upperdir=rw/upper,workdir=rw/work,userxattr")) / (len("l/:") + 64)
+
+// Unpack extracts the layers of img into the cache, each layer once into a
+// directory of its own, <cacheDir>/rootfs/layers/<boot id>/<diff id hex>,
+// shared by every image that has it; Image stacks them with overlayfs. So a
+// new image that differs from a known one in its top layer costs only the
+// extraction of that layer. A layer's whiteouts become overlayfs whiteouts
+// (a 0/0 character device) and its opaque directories get the overlayfs
+// opaque attribute (trusted.* as root, and user.* for mounts in a user
+// namespace).
 //
-// OCI whiteouts are honoured. Entry names and hardlink targets that leave the
-// rootfs are an error; symlinks are resolved inside the rootfs, never on the
-// host. Ownership and device nodes are applied only when running as root.
-// Extended attributes are not applied.
-func Unpack(ctx context.Context, img v1.Image, cacheDir string) (string, error) {
+// A layer directory is written in a temporary directory next to it and
+// renamed into place once complete, so neither a crash of kiln nor a
+// concurrent Unpack leaves a partial tree at the final path. Nothing is
+// flushed to disk, which would cost more than the extraction: the boot id in
+// the path stands in for that, since only a crash of the whole machine can
+// lose written data, and it changes the boot id. Trees of earlier boots are
+// never used, and removed once per boot.
+//
+// An image whose layers cannot be stacked (too many of them, or whiteouts
+// that cannot be written here, as without root on a kernel older than 5.8)
+// is flattened instead: its layers are applied in order into one directory,
+// <cacheDir>/rootfs/<manifest digest hex>, which is synced to disk before
+// it is renamed into place.
+//
+// Either way: entry names and hardlink targets that leave the layer are an
+// error; symlinks are resolved inside the layer (or flattened rootfs), never
+// on the host. Ownership and device nodes are applied only when running as
+// root. Extended attributes of the entries are not applied.
+func Unpack(ctx context.Context, img v1.Image, cacheDir string) (*Rootfs, error) {
 	if cacheDir == "" {
-		return "", errors.New("unpacking: no cache directory")
+		return nil, errors.New("unpacking: no cache directory")
 	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("reading layers: %w", err)
+	}
+	if n := len(layers); n > 0 && n <= maxStacked {
+		r, err := unpackLayers(ctx, img, layers, cacheDir)
+		if !errors.Is(err, errNotStackable) {
+			return r, err
+		}
+	}
+	dir, err := flatten(ctx, img, cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Rootfs{Dir: filepath.Dir(dir), Layers: []string{filepath.Base(dir)}}, nil
+}
+
+// unpackLayers extracts the layers of img that are not in the cache yet and
+// returns the stack.
+func unpackLayers(ctx context.Context, img v1.Image, layers []v1.Layer, cacheDir string) (*Rootfs, error) {
+	// The config lists the diff ids; asking the layers may cost hashing
+	// their content.
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading image config: %w", err)
+	}
+	diffIDs := cf.RootFS.DiffIDs
+	if len(diffIDs) != len(layers) {
+		return nil, fmt.Errorf("image config lists %d diff ids for %d layers", len(diffIDs), len(layers))
+	}
+	dir, err := layersDir(cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Rootfs{Dir: dir}
+	seen := map[string]bool{}
+	for i := len(layers) - 1; i >= 0; i-- {
+		d := diffIDs[i]
+		if d.Algorithm != "sha256" {
+			return nil, fmt.Errorf("layer %d: diff id %s: %w", i, d, errNotStackable)
+		}
+		if seen[d.Hex] {
+			// A layer that is also higher up adds nothing the higher one
+			// does not show, and overlayfs may refuse a directory twice.
+			continue
+		}
+		seen[d.Hex] = true
+		if err := unpackLayer(ctx, layers[i], dir, d); err != nil {
+			return nil, fmt.Errorf("unpacking layer %d (%s): %w", i, d, err)
+		}
+		r.Layers = append(r.Layers, d.Hex)
+	}
+	return r, nil
+}
+
+// layersDir returns the directory of this boot's layer trees, creating it
+// (and removing those of earlier boots) on first use.
+func layersDir(cacheDir string) (string, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", fmt.Errorf("reading boot id: %w", err)
+	}
+	boot := strings.TrimSpace(string(b))
+	if boot == "" || strings.ContainsAny(boot, "/.") {
+		return "", fmt.Errorf("boot id %q: not a file name", boot)
+	}
+	parent := filepath.Join(cacheDir, "rootfs", "layers")
+	dir := filepath.Join(parent, boot)
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return dir, nil
+	}
+	// 0700: as root the trees hold setuid binaries owned by root, which
+	// other users must not reach.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating layer cache: %w", err)
+	}
+	// No run of an earlier boot is alive to use these, and their data
+	// may never have reached the disk. Best effort: a failure costs space.
+	entries, _ := os.ReadDir(parent)
+	for _, e := range entries {
+		if e.Name() != boot {
+			_ = removeAll(filepath.Join(parent, e.Name()))
+		}
+	}
+	return dir, nil
+}
+
+// unpackLayer extracts l, whose diff id is diffID, into dir/<its hex>,
+// unless it is there already.
+func unpackLayer(ctx context.Context, l v1.Layer, dir string, diffID v1.Hash) error {
+	name := diffID.Hex
+	final := filepath.Join(dir, name)
+	if _, err := os.Lstat(final); err == nil {
+		return nil
+	}
+	tmp, err := os.MkdirTemp(dir, ".tmp-"+name[:12]+"-")
+	if err != nil {
+		return fmt.Errorf("creating layer directory: %w", err)
+	}
+	defer removeAll(tmp) // a no-op once renamed
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("creating layer directory: %w", err)
+	}
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	// The directory is named after the diff id, which the image's config
+	// claims: check it, so that no image can pass other content off as a
+	// layer that other images share.
+	h := sha256.New()
+	r := io.TeeReader(rc, h)
+	u := unpacker{root: tmp, privileged: os.Geteuid() == 0, stacked: true}
+	if err := u.applyTar(ctx, r); err != nil {
+		return err
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil { // the tar's padding
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != diffID.Hex {
+		return fmt.Errorf("content has diff id sha256:%s, not %s", got, diffID)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, fs.ErrExist) {
+			// Another kiln finished the same layer first; use its tree.
+			return nil
+		}
+		return fmt.Errorf("moving layer into place: %w", err)
+	}
+	return nil
+}
+
+// flatten applies the layers of img in order into a rootfs under cacheDir
+// and returns its path, <cacheDir>/rootfs/<manifest digest hex>. A rootfs
+// that already exists is reused as is: it is only ever created complete, by
+// extracting into a temporary directory next to it, syncing it and renaming
+// that into place, so neither a crash nor a concurrent flatten of the same
+// image leaves a partial tree at the final path.
+func flatten(ctx context.Context, img v1.Image, cacheDir string) (string, error) {
 	d, err := img.Digest()
 	if err != nil {
 		return "", fmt.Errorf("reading image digest: %w", err)
@@ -103,6 +280,11 @@ func syncfs(dir string) error {
 type unpacker struct {
 	root       string
 	privileged bool // root: apply owners and device nodes
+	// stacked: root holds one layer, to be stacked with overlayfs on the
+	// layers below it, which it cannot see. Whiteouts and opaque
+	// directories are then recorded, the way overlayfs reads them, instead
+	// of applied.
+	stacked bool
 }
 
 // layerState is what one layer has done so far.
@@ -122,8 +304,13 @@ func (u *unpacker) apply(ctx context.Context, l v1.Layer) error {
 		return err
 	}
 	defer rc.Close()
+	return u.applyTar(ctx, rc)
+}
+
+// applyTar applies the layer tar read from r.
+func (u *unpacker) applyTar(ctx context.Context, r io.Reader) error {
 	st := layerState{touched: map[string]bool{}}
-	tr := tar.NewReader(rc)
+	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -158,6 +345,12 @@ func (u *unpacker) entry(st *layerState, hdr *tar.Header, r io.Reader) error {
 		return fmt.Errorf("%s: %w", hdr.Name, err)
 	}
 	if base == whiteoutOpaque {
+		if u.stacked {
+			if err := u.mkdirAll(parent); err != nil {
+				return err
+			}
+			return u.setOpaque(parent)
+		}
 		return u.opaque(st, parent)
 	}
 	if name, ok := strings.CutPrefix(base, whiteoutPrefix); ok {
@@ -166,6 +359,9 @@ func (u *unpacker) entry(st *layerState, hdr *tar.Header, r io.Reader) error {
 			return fmt.Errorf("whiteout %q: %w", hdr.Name, errEscapes)
 		}
 		p := filepath.Join(parent, name)
+		if u.stacked {
+			return u.whiteout(parent, p)
+		}
 		if st.touched[p] {
 			return nil
 		}
@@ -197,12 +393,19 @@ func (u *unpacker) entry(st *layerState, hdr *tar.Header, r io.Reader) error {
 	}
 
 	if hdr.Typeflag == tar.TypeDir {
-		if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
+		if fi, lerr := os.Lstat(p); lerr != nil || !fi.IsDir() {
 			if err := os.RemoveAll(p); err != nil {
 				return err
 			}
 			if err := os.Mkdir(p, 0o700); err != nil {
 				return err
+			}
+			if lerr == nil && u.stacked && isWhiteout(fi) {
+				// Deleted, then created again by this layer: what the
+				// layers below had in it stays deleted.
+				if err := u.setOpaque(p); err != nil {
+					return err
+				}
 			}
 		}
 		st.dirs = append(st.dirs, hdr)
@@ -275,7 +478,24 @@ func (u *unpacker) mkdirAll(dir string) error {
 			continue
 		}
 		p = filepath.Join(p, part)
-		if err := os.Mkdir(p, 0o755); errors.Is(err, fs.ErrExist) {
+		err := os.Mkdir(p, 0o755)
+		if errors.Is(err, fs.ErrExist) && u.stacked {
+			// A whiteout of this layer, that this layer then writes
+			// below: a new directory, hiding the one of lower layers.
+			fi, lerr := os.Lstat(p)
+			if lerr != nil || !isWhiteout(fi) {
+				continue
+			}
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+			if err := os.Mkdir(p, 0o755); err != nil {
+				return err
+			}
+			if err := u.setOpaque(p); err != nil {
+				return err
+			}
+		} else if errors.Is(err, fs.ErrExist) {
 			continue
 		} else if err != nil {
 			return err
@@ -285,6 +505,62 @@ func (u *unpacker) mkdirAll(dir string) error {
 		}
 	}
 	return nil
+}
+
+// whiteout records that p, in the directory parent, hides what the layers
+// below have there: a 0/0 character device, as overlayfs reads it. If this
+// layer has p itself, that hides the lower layers' already.
+func (u *unpacker) whiteout(parent, p string) error {
+	if _, err := os.Lstat(p); err == nil {
+		return nil
+	}
+	if err := u.mkdirAll(parent); err != nil {
+		return err
+	}
+	if err := unix.Mknod(p, unix.S_IFCHR, 0); err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("creating whiteout %s: %w: %w", p, errNotStackable, err)
+		}
+		return &fs.PathError{Op: "mknod", Path: p, Err: err}
+	}
+	return nil
+}
+
+// setOpaque marks dir as opaque: overlayfs shows none of what the layers
+// below have in it. Both attributes, as root: the same layer serves mounts
+// made by root and mounts made in a user namespace.
+func (u *unpacker) setOpaque(dir string) error {
+	names := []string{opaqueUser}
+	if u.privileged {
+		names = append(names, opaqueTrusted)
+	}
+	for _, name := range names {
+		if err := unix.Lsetxattr(dir, name, []byte("y"), 0); err != nil {
+			if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) {
+				return fmt.Errorf("marking %s opaque: %w: %w", dir, errNotStackable, err)
+			}
+			return &fs.PathError{Op: "setxattr", Path: dir, Err: err}
+		}
+	}
+	return nil
+}
+
+// isWhiteout reports whether fi is an overlayfs whiteout.
+func isWhiteout(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && fi.Mode()&fs.ModeCharDevice != 0 && st.Rdev == 0
+}
+
+// isOpaque reports whether the directory p is marked opaque, for either kind
+// of mount.
+func isOpaque(p string) bool {
+	buf := make([]byte, 1)
+	for _, name := range []string{opaqueTrusted, opaqueUser} {
+		if n, err := unix.Lgetxattr(p, name, buf); err == nil && n == 1 && buf[0] == 'y' {
+			return true
+		}
+	}
+	return false
 }
 
 // opaque empties dir of what lower layers put there, keeping what this

@@ -21,18 +21,19 @@ type identity struct {
 
 // lookupUser turns the image config's User ("", "uid", "uid:gid", "name",
 // "name:group", ...) into numeric ids, reading the image's own /etc/passwd
-// and /etc/group: names mean what the image says they mean, not the host.
-func lookupUser(rootfs, user string) (identity, error) {
+// and /etc/group, in the image's layers (host paths, top first): names mean
+// what the image says they mean, not the host.
+func lookupUser(layers []string, user string) (identity, error) {
 	id := identity{Home: "/"}
 	u, g, hasGroup := strings.Cut(user, ":")
 	if u == "" {
 		u = "0"
 	}
-	passwd, err := readDB(rootfs, "/etc/passwd")
+	passwd, err := readDB(layers, "/etc/passwd")
 	if err != nil {
 		return id, err
 	}
-	groups, err := readDB(rootfs, "/etc/group")
+	groups, err := readDB(layers, "/etc/group")
 	if err != nil {
 		return id, err
 	}
@@ -102,17 +103,17 @@ func find(db [][]string, i int, v string) []string {
 	return nil
 }
 
-// readDB reads a colon-separated database from the rootfs; a missing file
+// readDB reads a colon-separated database from the layers; a missing file
 // is an empty database, as in images built from scratch.
-func readDB(rootfs, name string) ([][]string, error) {
-	p, err := resolveIn(rootfs, name, true)
+func readDB(layers []string, name string) ([][]string, error) {
+	p, err := resolveInLayers(layers, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the image's %s: %w", name, err)
 	}
 	f, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the image's %s: %w", name, err)
 	}

@@ -43,7 +43,7 @@ func TestLookupUser(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.user, func(t *testing.T) {
-			got, err := lookupUser(rootfs, tc.user)
+			got, err := lookupUser([]string{rootfs}, tc.user)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("lookupUser() = %v, want error %v", err, tc.wantErr)
 			}
@@ -68,7 +68,7 @@ func TestLookupUserWithoutDatabases(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.user, func(t *testing.T) {
-			got, err := lookupUser(t.TempDir(), tc.user)
+			got, err := lookupUser([]string{t.TempDir()}, tc.user)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("lookupUser() = %v, want error %v", err, tc.wantErr)
 			}

@@ -10,16 +10,21 @@
 //	probe stubborn             ignore SIGTERM and sleep
 //	probe write                write files in /, /tmp and /etc and print what it wrote
 //	probe exit N               exit with status N
+//	probe cat FILE             print FILE
+//	probe append FILE          append a line to FILE, creating it
+//	probe tree DIR             print the tree under DIR as JSON, as the tests' listTree does
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,7 +50,7 @@ type info struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fail(fmt.Errorf("usage: probe info|serve|spawn|sleep|stubborn|write|exit"))
+		fail(fmt.Errorf("usage: probe info|serve|spawn|sleep|stubborn|write|exit|cat|append|tree"))
 	}
 	switch os.Args[1] {
 	case "info":
@@ -76,6 +81,18 @@ func main() {
 			fail(err)
 		}
 		os.Exit(n)
+	case "cat":
+		b, err := os.ReadFile(arg(2))
+		fail(err)
+		os.Stdout.Write(b)
+	case "append":
+		f, err := os.OpenFile(arg(2), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		fail(err)
+		_, err = f.WriteString("appended\n")
+		fail(err)
+		fail(f.Close())
+	case "tree":
+		fail(json.NewEncoder(os.Stdout).Encode(tree(arg(2))))
 	default:
 		fail(fmt.Errorf("unknown mode %q", os.Args[1]))
 	}
@@ -154,4 +171,32 @@ func serve(token string) {
 		fail(err)
 	}
 	fmt.Println("probe: clean exit")
+}
+
+// tree describes every path under root: mode, then file content or symlink
+// target.
+func tree(root string) map[string]string {
+	t := map[string]string{}
+	fail(filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == root {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		desc := fi.Mode().String()
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			desc += " -> " + target
+		case fi.Mode().IsRegular():
+			b, _ := os.ReadFile(p)
+			desc += " " + string(b)
+		}
+		t[filepath.ToSlash(rel)] = desc
+		return nil
+	}))
+	return t
 }
