@@ -97,6 +97,9 @@ var jlinkFlags = []string{"--strip-debug", "--no-header-files", "--no-man-pages"
 // -Xshare:dump.
 var unneeded = map[string]bool{"lib/jrt-fs.jar": true, "lib/classlist": true}
 
+// cacerts is where a runtime keeps its default trust store.
+const cacerts = "lib/security/cacerts"
+
 // runtimeStep links a Java runtime of the given modules into /opt/java.
 // It keeps the epoch 0 whatever SOURCE_DATE_EPOCH says, like the watchdog,
 // so every function with the same module set shares one layer, and its key
@@ -104,6 +107,10 @@ var unneeded = map[string]bool{"lib/jrt-fs.jar": true, "lib/classlist": true}
 type runtimeStep struct {
 	b       *build
 	modules []string
+	// trustStore is the base's Java trust store (no leading slash); the
+	// runtime's cacerts links to it instead of carrying the JDK build's
+	// own. The default, "", keeps the JDK's.
+	trustStore string
 }
 
 func (s *runtimeStep) Name() string { return "java runtime (" + strings.Join(s.modules, ",") + ")" }
@@ -114,6 +121,7 @@ func (s *runtimeStep) Key(ctx context.Context) (v1.Hash, error) {
 		Strings(s.modules...).
 		Strings(jlinkFlags...).
 		String(s.b.fn.Platform.String()).
+		String(s.trustStore).
 		Sum(), nil
 }
 
@@ -130,10 +138,18 @@ func (s *runtimeStep) Build(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	files, err := layers.FromDir(out, javaHome, layers.WithSkip(func(rel string, d fs.DirEntry) bool {
-		return unneeded[rel]
+		return unneeded[rel] || (s.trustStore != "" && rel == cacerts)
 	}))
 	if err != nil {
 		return err
+	}
+	if s.trustStore != "" {
+		// A link rather than -Djavax.net.ssl.trustStore in fprocess: every
+		// JVM started in the image (a user's own fprocess too) and every
+		// reader of the default cacerts, keytool -cacerts included, sees
+		// the base's certificates, javax.net.ssl.trustStore stays the
+		// user's to set, and Debian's JDK is laid out the same way.
+		files = append(files, layers.Symlink(javaHome+"/"+cacerts, "/"+s.trustStore))
 	}
 	return layers.WriteTar(w, files, layers.WithEpoch(time.Unix(0, 0).UTC()))
 }

@@ -119,7 +119,7 @@ func Assemble(ctx context.Context, r *Recipe, arch string, d Downloader, opts ..
 			base:  r.Name,
 			pkg:   p.Package(),
 			drop:  append(slices.Clone(r.Drop), spec.Drop...),
-			hooks: hooksFor(p.Name),
+			hooks: hooksFor(p.Name, r),
 			dl:    d,
 			epoch: o.epoch,
 		})
@@ -132,7 +132,7 @@ func Assemble(ctx context.Context, r *Recipe, arch string, d Downloader, opts ..
 			base:  r.Name + " extra",
 			pkg:   p.Package(),
 			drop:  slices.Clone(r.Drop),
-			hooks: hooksFor(p.Name),
+			hooks: hooksFor(p.Name, r),
 			dl:    d,
 			epoch: o.epoch,
 		})

@@ -46,6 +46,11 @@ type Recipe struct {
 	Drop []string `yaml:"drop,omitempty"`
 	// Env adds KEY=VALUE entries to the image config.
 	Env []string `yaml:"env,omitempty"`
+	// JavaTrustStore, when set, is where the ca-certificates layer also
+	// gets a JKS trust store (password TrustStorePassword) of the CA
+	// bundle's certificates: a slash-separated path without a leading
+	// slash, "etc/ssl/certs/java/cacerts" as on Debian.
+	JavaTrustStore string `yaml:"java_truststore,omitempty"`
 
 	// Lock pins the packages; nil until one is made.
 	Lock *LockFile `yaml:"-"`
@@ -164,6 +169,9 @@ func (r *Recipe) validate() error {
 	}
 	if err := validPatterns(r.Drop); err != nil {
 		return bad("drop", "%v", err)
+	}
+	if p := r.JavaTrustStore; p != "" && (strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "." || strings.HasPrefix(p, "../")) {
+		return bad("java_truststore", "%q is not a clean path without a leading slash", p)
 	}
 	for i, kv := range r.Env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {

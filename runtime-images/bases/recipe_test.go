@@ -63,6 +63,8 @@ func TestParseRecipe(t *testing.T) {
 		{"absolute pattern", "suites: [bookworm]\narchitectures: [amd64]\npackages: [{name: a}]\ndrop: [/usr]\n", "drop"},
 		{"excluded and listed", "suites: [bookworm]\narchitectures: [amd64]\npackages: [{name: a}]\nexclude: [a]\n", "packages[0]"},
 		{"env without =", good + "env: [JAVA_HOME]\n", "env[0]"},
+		{"absolute trust store", good + "java_truststore: /etc/ssl/certs/java/cacerts\n", "java_truststore"},
+		{"unclean trust store", good + "java_truststore: etc/../cacerts\n", "java_truststore"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

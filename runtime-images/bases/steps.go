@@ -110,17 +110,27 @@ type hook struct {
 	run func(files []layers.File) ([]layers.File, error)
 }
 
-// hooksFor returns the hooks of a package.
-func hooksFor(pkg string) []hook {
+// hooksFor returns the hooks of a package in a recipe's base.
+func hooksFor(pkg string, r *Recipe) []hook {
 	switch pkg {
 	case "ca-certificates":
-		return []hook{{id: "ca-bundle/v1", run: func(files []layers.File) ([]layers.File, error) {
+		hooks := []hook{{id: "ca-bundle/v1", run: func(files []layers.File) ([]layers.File, error) {
 			bundle, err := caBundle(files)
 			if err != nil {
 				return nil, err
 			}
 			return []layers.File{layers.Bytes(CABundle[1:], fileMode, bundle)}, nil
 		}}}
+		if store := r.JavaTrustStore; store != "" {
+			hooks = append(hooks, hook{id: "java-truststore/v1 " + store, run: func(files []layers.File) ([]layers.File, error) {
+				jks, err := javaTrustStore(files)
+				if err != nil {
+					return nil, err
+				}
+				return []layers.File{layers.Bytes(store, fileMode, jks)}, nil
+			}})
+		}
+		return hooks
 	default:
 		return nil
 	}

@@ -63,9 +63,33 @@ func systemFiles() []layers.File {
 // update-ca-certificates writes to /etc/ssl/certs/ca-certificates.crt when
 // every certificate is trusted, as Debian's default configuration does.
 func caBundle(files []layers.File) ([]byte, error) {
+	certs, err := caFiles(files)
+	if err != nil {
+		return nil, err
+	}
+	var bundle bytes.Buffer
+	for _, c := range certs {
+		bundle.Write(c.Data)
+		if len(c.Data) > 0 && c.Data[len(c.Data)-1] != '\n' {
+			bundle.WriteByte('\n')
+		}
+	}
+	return bundle.Bytes(), nil
+}
+
+// caFiles returns the .crt files under usr/share/ca-certificates in the
+// byte order of their paths, their content in Data.
+func caFiles(files []layers.File) ([]layers.File, error) {
 	var certs []layers.File
 	for _, f := range files {
 		if f.Mode.IsRegular() && strings.HasPrefix(f.Path, "usr/share/ca-certificates/") && strings.HasSuffix(f.Path, ".crt") {
+			if f.Source != "" {
+				data, err := os.ReadFile(f.Source)
+				if err != nil {
+					return nil, fmt.Errorf("reading /%s: %w", f.Path, err)
+				}
+				f.Data, f.Source = data, ""
+			}
 			certs = append(certs, f)
 		}
 	}
@@ -73,19 +97,5 @@ func caBundle(files []layers.File) ([]byte, error) {
 		return nil, fmt.Errorf("no certificates under /usr/share/ca-certificates")
 	}
 	sort.Slice(certs, func(i, j int) bool { return certs[i].Path < certs[j].Path })
-	var bundle bytes.Buffer
-	for _, c := range certs {
-		data := c.Data
-		if c.Source != "" {
-			var err error
-			if data, err = os.ReadFile(c.Source); err != nil {
-				return nil, fmt.Errorf("reading /%s: %w", c.Path, err)
-			}
-		}
-		bundle.Write(data)
-		if len(data) > 0 && data[len(data)-1] != '\n' {
-			bundle.WriteByte('\n')
-		}
-	}
-	return bundle.Bytes(), nil
+	return certs, nil
 }

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -135,31 +134,12 @@ func TestJavaFunction(t *testing.T) {
 
 	t.Run("runc", func(t *testing.T) {
 		needBinaries(t, "skopeo", "umoci", "runc")
-		work := t.TempDir()
-		layout := filepath.Join(work, "layout")
-		tool(t, "skopeo", "copy", "--src-tls-verify=false", "docker://"+image, "oci:"+layout+":v1")
-		bundle := filepath.Join(work, "bundle")
-		unpack := []string{"unpack"}
-		if os.Geteuid() != 0 {
-			unpack = append(unpack, "--rootless")
-		}
-		tool(t, "umoci", append(unpack, "--image", layout+":v1", bundle)...)
-		ports := newFunctionPorts(t)
-		spec := readSpec(t, bundle)
-		spec.set(t, ports)
-		spec.write(t, bundle)
-		root := filepath.Join(work, "runc-state")
-		id := fmt.Sprintf("kiln-e2e-java-%d", os.Getpid())
-		p := startProcess(t, exec.Command("runc", "--root", root, "run", "--keep", "--bundle", bundle, id))
-		t.Cleanup(func() {
-			p.stop(t)
-			_ = exec.Command("runc", "--root", root, "delete", "--force", id).Run()
-		})
-		waitHealthy(t, p, ports.http)
-		a, err := call(http.MethodPost, ports.http, "/?name=runc", "from runc")
+		c := startRunc(t, image, "v1", first.Digest, "mode=http", "upstream_url=http://127.0.0.1:8082")
+		a, err := call(http.MethodPost, c.ports.http, "/?name=runc", "from runc")
 		if want := "Hello, Java! body=from runc q=runc"; err != nil || a.status != 200 || a.body != want {
-			t.Errorf("POST under runc = %d %q, %v; want 200 %q\n%s", a.status, a.body, err, want, p)
+			t.Errorf("POST under runc = %d %q, %v; want 200 %q\n%s", a.status, a.body, err, want, c.p)
 		}
+		c.terminate(t)
 	})
 
 	t.Run("edit uploads one layer", func(t *testing.T) {
@@ -199,8 +179,10 @@ func TestJavaMavenApp(t *testing.T) {
 	}
 }
 
-// TestJavaTrustStore runs a handler that builds the default SSLContext and
-// counts the default trust store's certificates.
+// TestJavaTrustStore runs a handler that builds the default SSLContext,
+// counts the default trust store's certificates and the CA bundle's, and
+// reads where the runtime's cacerts points: the trust store is the base's,
+// generated from the bundle, with every certificate of it.
 func TestJavaTrustStore(t *testing.T) {
 	env := javaEnv(t)
 	dir := t.TempDir()
@@ -209,7 +191,11 @@ func TestJavaTrustStore(t *testing.T) {
             javax.net.ssl.TrustManagerFactory tmf = javax.net.ssl.TrustManagerFactory.getInstance(javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
             tmf.init((java.security.KeyStore) null);
             javax.net.ssl.X509TrustManager tm = (javax.net.ssl.X509TrustManager) tmf.getTrustManagers()[0];
-            res.setBody(String.valueOf(tm.getAcceptedIssuers().length));
+            String bundle = java.nio.file.Files.readString(java.nio.file.Path.of("/etc/ssl/certs/ca-certificates.crt"));
+            int pem = bundle.split("-----BEGIN CERTIFICATE-----", -1).length - 1;
+            java.nio.file.Path cacerts = java.nio.file.Path.of(System.getProperty("java.home"), "lib", "security", "cacerts");
+            String link = java.nio.file.Files.isSymbolicLink(cacerts) ? java.nio.file.Files.readSymbolicLink(cacerts).toString() : "not a link";
+            res.setBody(tm.getAcceptedIssuers().length + " " + pem + " " + link);
         } catch (Exception e) {
             res.setStatusCode(500);
             res.setBody(e.toString());
@@ -222,9 +208,19 @@ func TestJavaTrustStore(t *testing.T) {
 	if err != nil || a.status != 200 {
 		t.Fatalf("GET / = %d %q, %v; want 200", a.status, a.body, err)
 	}
-	if n, err := strconv.Atoi(a.body); err != nil || n <= 100 {
-		t.Errorf("default trust store size = %q, want more than 100 certificates", a.body)
+	f := strings.Fields(a.body)
+	if len(f) != 3 {
+		t.Fatalf("GET / = %q, want \"TRUSTED BUNDLE LINK\"", a.body)
 	}
+	trusted, _ := strconv.Atoi(f[0])
+	bundle, _ := strconv.Atoi(f[1])
+	if bundle <= 100 || trusted != bundle {
+		t.Errorf("default trust store holds %s certificates, the CA bundle %s: want the same, more than 100", f[0], f[1])
+	}
+	if f[2] != "/etc/ssl/certs/java/cacerts" {
+		t.Errorf("the runtime's lib/security/cacerts links to %q, want /etc/ssl/certs/java/cacerts", f[2])
+	}
+	t.Logf("trust store: %s certificates, CA bundle: %s", f[0], f[1])
 }
 
 // TestJavaBuildErrors checks the user mistakes: each is a one-line cause
