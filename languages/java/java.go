@@ -24,6 +24,8 @@ const (
 
 // Where things go in the image.
 const (
+	// baseName is the runtime base every Java function runs on.
+	baseName     = "java"
 	javaHome     = "opt/java"
 	appDir       = "home/app"
 	classesDir   = appDir + "/classes"
@@ -45,6 +47,7 @@ type Option func(*options)
 type options struct {
 	env      []string
 	cacheDir string
+	debian   PackageIndex
 }
 
 // WithEnv sets the environment the JDK tools and Maven run in (JAVA_HOME,
@@ -112,12 +115,16 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		}
 		return nil, fmt.Errorf("NATIVE=true: compiling with native-image is not wired into the build yet")
 	}
-	if fn.Platform.Architecture != "" && fn.Platform.Architecture != runtime.GOARCH {
-		return nil, fmt.Errorf("cross-building Java for %s needs that platform's jmods (Debian's openjdk-17-jmods for %s), which kiln does not fetch yet: build on a %s machine", fn.Platform.String(), fn.Platform.Architecture, fn.Platform.Architecture)
-	}
 	j, err := findJDK(ctx, p.getenv)
 	if err != nil {
 		return nil, err
+	}
+	base, err := bases.Lookup(baseName)
+	if err != nil {
+		return nil, err
+	}
+	if fn.Platform.Architecture != "" && fn.Platform.Architecture != runtime.GOARCH {
+		return nil, p.crossBuildError(ctx, fn.Platform.String(), fn.Platform.Architecture, j, base)
 	}
 	cacheDir := p.opts.cacheDir
 	if cacheDir == "" {
@@ -149,9 +156,9 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	}
 
 	plan := &languages.Plan{
-		Base: "java",
+		Base: baseName,
 		Steps: []layers.Step{
-			&runtimeStep{b: b, modules: modules},
+			&runtimeStep{b: b, modules: modules, trustStore: base.JavaTrustStore},
 		},
 		Labels: map[string]string{
 			"dev.kiln.lang":         fn.Lang,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/runtime-images/bases"
+	"github.com/kiln-build/kiln/runtime-images/debian"
 )
 
 func TestGradleDependencies(t *testing.T) {
@@ -371,7 +374,7 @@ func TestPlanErrors(t *testing.T) {
 		}
 		fn := languages.Function{Dir: dir, Lang: LangJava11, Platform: v1.Platform{OS: "linux", Architecture: other}, ScratchDir: t.TempDir()}
 		_, err := p.Plan(context.Background(), fn)
-		if err == nil || !strings.Contains(err.Error(), "cross-building Java for linux/"+other+" needs") {
+		if err == nil || !strings.Contains(err.Error(), "cross-building Java for linux/"+other+": kiln does not link") {
 			t.Errorf("Plan() = %v, want the cross-building error", err)
 		}
 	})
@@ -416,5 +419,71 @@ public class Check {
 	want := "{flag=, n=1, q=a b} {a=1, b=2} 1 200 [] [] {}\n"
 	if string(out) != want {
 		t.Errorf("model check = %q, want %q", out, want)
+	}
+}
+
+// fakeIndex serves one index per suite from Packages text.
+type fakeIndex map[string]string
+
+func (f fakeIndex) Index(ctx context.Context, suite, component, arch string) (*debian.Index, error) {
+	text, ok := f[suite]
+	if !ok {
+		return nil, fmt.Errorf("no %s index", suite)
+	}
+	return debian.ParseIndex(strings.NewReader(text), suite, arch)
+}
+
+func jdkEntry(version string) string {
+	return "Package: openjdk-17-jdk-headless\nVersion: " + version + "\nArchitecture: arm64\nFilename: pool/o/x.deb\nSize: 1\nSHA256: 00\n\n"
+}
+
+func TestCrossBuildError(t *testing.T) {
+	debianJDK := &jdk{home: "/usr/lib/jvm/java-17-openjdk-amd64", version: "17.0.15", build: "Debian 17.0.15+6-Debian-1deb12u1 x86_64"}
+	otherJDK := &jdk{home: "/opt/temurin", version: "17.0.9", build: "Eclipse Adoptium 17.0.9+9 x86_64"}
+	base := &bases.Recipe{Suites: []string{"bookworm", "bookworm-security"}, Component: "main"}
+	tests := []struct {
+		name  string
+		jdk   *jdk
+		index PackageIndex
+		want  []string
+	}{
+		{
+			name:  "Debian JDK, other builds on the mirror",
+			jdk:   debianJDK,
+			index: fakeIndex{"bookworm": jdkEntry("17.0.19+10-1~deb12u2"), "bookworm-security": jdkEntry("17.0.21.1+2-1~deb12u1")},
+			want: []string{
+				"cross-building Java for linux/arm64/v8:", "is Debian's 17.0.15+6",
+				"openjdk-17-jdk-headless for arm64: 17.0.19+10-1~deb12u2 (bookworm), 17.0.21.1+2-1~deb12u1 (bookworm-security)",
+				"needed: openjdk-17-jdk-headless 17.0.15+6 for arm64, which the mirror does not list", "build on arm64 hardware",
+			},
+		},
+		{
+			name:  "Debian JDK, its build on the mirror",
+			jdk:   debianJDK,
+			index: fakeIndex{"bookworm": jdkEntry("17.0.15+6-1~deb12u1")},
+			want:  []string{"17.0.15+6-1~deb12u1 (bookworm)", "bookworm-security: no bookworm-security index", "(17.0.15+6-1~deb12u1 is this JDK's build)"},
+		},
+		{
+			name:  "another vendor's JDK",
+			jdk:   otherJDK,
+			index: fakeIndex{"bookworm": "", "bookworm-security": ""},
+			want:  []string{"is Eclipse Adoptium 17.0.9+9 x86_64, not a Debian build", "for arm64: none"},
+		},
+		{
+			name: "no index",
+			jdk:  debianJDK,
+			want: []string{"for arm64: not looked up", "needed: openjdk-17-jdk-headless 17.0.15+6"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := New(WithDebian(tc.index))
+			err := p.crossBuildError(context.Background(), "linux/arm64/v8", "arm64", tc.jdk, base)
+			for _, w := range tc.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("crossBuildError() = %v, want it to contain %q", err, w)
+				}
+			}
+		})
 	}
 }
