@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -389,55 +388,15 @@ func TestPythonRunc(t *testing.T) {
 	repo, tag := "e2e/runc-python", "v1"
 	image := reg.Host + "/" + repo + ":" + tag
 	r := mustKiln(t, kilnOpts{cache: warmCache, env: pythonWheelhouse(t)}, "build", sample(pyHTTP), "--lang", "python3-http", "--image", image, "--push")
-	digest := digestOf(t, r.stdout)
-
-	work := t.TempDir()
-	layout := filepath.Join(work, "layout")
-	tool(t, "skopeo", "copy", "--src-tls-verify=false", "docker://"+image, "oci:"+layout+":"+tag)
-	if got := layoutDigest(t, layout); got != digest {
-		t.Errorf("skopeo copied manifest %s, want kiln's %s unchanged", got, digest)
-	}
-	bundle := filepath.Join(work, "bundle")
-	unpack := []string{"unpack"}
-	if os.Geteuid() != 0 {
-		unpack = append(unpack, "--rootless")
-	}
-	tool(t, "umoci", append(unpack, "--image", layout+":"+tag, bundle)...)
-	ports := newFunctionPorts(t)
-	spec := readSpec(t, bundle)
-	env := stringsOf(spec.object(t, "process")["env"])
-	for _, want := range []string{"fprocess=python3 /home/app/index.py http", "mode=http", "upstream_url=http://127.0.0.1:5000"} {
-		if !slices.Contains(env, want) {
-			t.Errorf("process.env = %v, want it to hold %s", env, want)
-		}
-	}
-	spec.set(t, ports)
-	spec.write(t, bundle)
-
-	root := filepath.Join(work, "runc-state")
-	id := fmt.Sprintf("kiln-e2e-python-%d", os.Getpid())
-	p := startProcess(t, exec.Command("runc", "--root", root, "run", "--keep", "--bundle", bundle, id))
-	t.Cleanup(func() {
-		p.stop(t)
-		_ = exec.Command("runc", "--root", root, "delete", "--force", id).Run()
-	})
-	waitHealthy(t, p, ports.http)
+	c := startRunc(t, image, tag, digestOf(t, r.stdout), "fprocess=python3 /home/app/index.py http", "mode=http", "upstream_url=http://127.0.0.1:5000")
 	for _, tc := range []struct{ method, path, body, want string }{
 		{http.MethodGet, "/?name=runc", "", "Hello from runc"},
 		{http.MethodPost, "/", "text", "Hello from kiln, you said: text"},
 	} {
-		a, err := call(tc.method, ports.http, tc.path, tc.body)
+		a, err := call(tc.method, c.ports.http, tc.path, tc.body)
 		if err != nil || a.status != http.StatusOK || a.body != tc.want {
-			t.Errorf("%s %s = %d %q, %v; want 200 %q\n%s", tc.method, tc.path, a.status, a.body, err, tc.want, p)
+			t.Errorf("%s %s = %d %q, %v; want 200 %q\n%s", tc.method, tc.path, a.status, a.body, err, tc.want, c.p)
 		}
 	}
-	tool(t, "runc", "--root", root, "kill", id, "TERM")
-	code, ok := p.wait(exitTimeout)
-	if !ok {
-		t.Fatalf("runc run did not exit within %s of SIGTERM\n%s", exitTimeout, p)
-	}
-	if code != 0 {
-		t.Errorf("runc run exit code after SIGTERM = %d, want 0\n%s", code, p)
-	}
-	tool(t, "runc", "--root", root, "delete", id)
+	c.terminate(t)
 }

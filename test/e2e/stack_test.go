@@ -156,6 +156,78 @@ functions:
 	}
 }
 
+// TestStackUpLocalPolyglot: kiln up --local runs a stack with a Go, a Node
+// and a Python function, and the gateway hands each its requests with the
+// path below /function/<name> and the query kept.
+func TestStackUpLocalPolyglot(t *testing.T) {
+	needBinaries(t, "node", "npm")
+	reg := unusedRegistry(t)
+	suffix := strconv.FormatInt(time.Now().UnixNano()%1e6, 10)
+	goFn, nodeFn, pyFn := "go-"+suffix, "node-"+suffix, "py-"+suffix
+	dir := stackProject(t, map[string]string{"gofn": goMain, "nodefn": nodeHello, "pyfn": pyHTTP}, fmt.Sprintf(`version: 1.0
+provider:
+  name: openfaas
+functions:
+  %s:
+    lang: go
+    handler: ./gofn
+    image: %s/gofn
+  %s:
+    lang: node20
+    handler: ./nodefn
+    image: %s/nodefn
+  %s:
+    lang: python3-http
+    handler: ./pyfn
+    image: %s/pyfn
+`, goFn, reg, nodeFn, reg, pyFn, reg))
+	// The Go and Node samples echo neither path nor query: make them.
+	editFile(t, filepath.Join(dir, "gofn"), "main.go", "r.URL.Path)", "r.URL.RequestURI())")
+	editFile(t, filepath.Join(dir, "nodefn"), "handler.js", "  if (event.method === 'POST') {",
+		"  if (event.path.startsWith('/echo')) {\n    return `${event.method} ${event.path} ${JSON.stringify(event.query)}`;\n  }\n  if (event.method === 'POST') {")
+	port := freePort(t)
+	o := kilnOpts{cache: warmCache, dir: dir, env: pythonWheelhouse(t)}
+	up := startProcess(t, kilnCommand(t.Context(), o, "up", "--local", "--port", strconv.Itoa(port), "--parallel", "2"))
+	for _, n := range []string{goFn, nodeFn, pyFn} {
+		waitFunction(t, up, port, n)
+	}
+	tests := []struct {
+		method, path, body string
+		wantStatus         int
+		wantBody           string
+	}{
+		{http.MethodGet, "/function/" + goFn, "", 200, "plain main says hi on /\n"},
+		{http.MethodGet, "/function/" + goFn + "/a/b?q=1&r=x%20y", "", 200, "plain main says hi on /a/b?q=1&r=x%20y\n"},
+		{http.MethodGet, "/function/" + nodeFn, "", 200, "Hello from kiln on Node 20, in 1m"},
+		{http.MethodPost, "/function/" + nodeFn, "hi", 200, `{"received":"hi","type":"string"}`},
+		{http.MethodGet, "/function/" + nodeFn + "/echo/x?q=1&r=2", "", 200, `GET /echo/x {"q":"1","r":"2"}`},
+		{http.MethodGet, "/function/" + pyFn + "?name=polyglot", "", 200, "Hello from polyglot"},
+		{http.MethodPost, "/function/" + pyFn + "/any", "hi", 200, "Hello from kiln, you said: hi"},
+		{http.MethodPut, "/function/" + pyFn + "/created?x=1", "x", 201, "created"},
+	}
+	for _, tc := range tests {
+		a, err := call(tc.method, port, tc.path, tc.body)
+		if err != nil || a.status != tc.wantStatus || a.body != tc.wantBody {
+			t.Errorf("%s %s = %d %q, %v; want %d %q", tc.method, tc.path, a.status, a.body, err, tc.wantStatus, tc.wantBody)
+		}
+	}
+	a, err := call(http.MethodGet, port, "/system/functions", "")
+	var list []map[string]any
+	if err != nil || json.Unmarshal([]byte(a.body), &list) != nil || len(list) != 3 {
+		t.Errorf("GET /system/functions = %+v, %v; want 3 functions", a, err)
+	}
+
+	up.cmd.Process.Signal(syscall.SIGINT)
+	if code, ok := up.wait(exitTimeout); !ok || code != 0 {
+		t.Fatalf("kiln up after SIGINT: exited %v, code %d\n%s", ok, code, up)
+	}
+	for _, n := range []string{goFn, nodeFn, pyFn} {
+		if pids := processesWithEnv("OPENFAAS_NAME=" + n); len(pids) > 0 {
+			t.Errorf("after kiln up exited, processes %v of %s remain", pids, n)
+		}
+	}
+}
+
 // contractGateway records deploy requests as an OpenFaaS gateway would see
 // them, with Basic auth admin:secret.
 type contractGateway struct {
