@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# kiln against ko on the same function, base and registry; prints a
-# Markdown table (see test/bench/main.go). Run through: make bench.
+# kiln's benchmarks: kiln against ko on the same function, base and
+# registry; Node and Python build+push; kiln dev edit → ready per language;
+# a 20-function stack. Prints Markdown tables (see test/bench/main.go). Run
+# through: make bench.
 #
 # ko is installed for the benchmark only, into .cache/tools (gitignored).
-# BENCH_RUNS sets the measured runs per case and tool (default 5).
+# BENCH_RUNS sets the measured runs per case and tool (default 5); further
+# arguments go to the benchmark, e.g. -only dev,stack.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -16,5 +19,12 @@ if [ ! -x "$tools/ko" ] || [ "$("$tools/ko" version 2>/dev/null)" != "$ko_versio
   GOBIN=$tools GOFLAGS=-buildvcs=false go install "github.com/google/ko@$ko_version"
 fi
 
+# The benchmark runs a copy of kiln and the watchdogs beside it, so that a
+# rebuild of bin/ during the run does not change what is measured.
+snapshot=$(mktemp -d)
+trap 'rm -rf "$snapshot"' EXIT
+cp "$kiln" "$snapshot/kiln"
+cp "$(dirname "$kiln")"/kiln-watchdog-* "$snapshot/"
+
 go build -o "$tools/kiln-bench" ./test/bench
-exec "$tools/kiln-bench" -kiln "$kiln" -ko "$tools/ko" -runs "${BENCH_RUNS:-5}" "$@"
+"$tools/kiln-bench" -kiln "$snapshot/kiln" -ko "$tools/ko" -runs "${BENCH_RUNS:-5}" "$@"

@@ -1,14 +1,19 @@
-// Command bench times kiln against ko building and pushing the same plain Go
-// program (testdata/functions/go-main) to the same local distribution
-// registry, on the same base image (kiln's static base, pushed to that
-// registry and given to ko as KO_DEFAULTBASEIMAGE), and prints a Markdown
-// table: median times of cold, no-change and one-line-edit build+push, the
-// kiln/ko ratios against the targets, blobs uploaded per run (from the
-// registry's access log) and compressed image sizes.
+// Command bench measures kiln and prints Markdown tables, one per suite:
 //
-// The Go build cache (GOCACHE) stays warm for both tools: each tool builds
-// once, untimed, before anything is measured. "Cold" means empty tool
-// caches (a new kiln --cache-dir, a new KOCACHE) and a new repository.
+//   - ko: kiln against ko building and pushing the same plain Go program
+//     (testdata/functions/go-main) to the same local distribution registry,
+//     on the same base image (kiln's static base, pushed to that registry
+//     and given to ko as KO_DEFAULTBASEIMAGE): median times of cold,
+//     no-change and one-line-edit build+push, the kiln/ko ratios against
+//     the targets, blobs uploaded per run (from the registry's access log)
+//     and compressed image sizes. The Go build cache (GOCACHE) stays warm
+//     for both tools: each tool builds once, untimed, before anything is
+//     measured. "Cold" means empty tool caches (a new kiln --cache-dir, a
+//     new KOCACHE) and a new repository.
+//   - langs: the Node and Python samples: cold build+push, handler edit →
+//     pushed, dependency change → pushed, and image sizes.
+//   - dev: edit → ready under `kiln dev --local`, per language.
+//   - stack: a 20-function Go stack built cold with --parallel 2 --push.
 //
 // Run it through make bench, which builds kiln and installs ko.
 package main
@@ -37,14 +42,24 @@ import (
 
 func main() {
 	var cfg config
+	var only string
 	flag.StringVar(&cfg.kiln, "kiln", "bin/kiln", "kiln executable")
 	flag.StringVar(&cfg.ko, "ko", ".cache/tools/ko", "ko executable")
 	flag.StringVar(&cfg.function, "function", "testdata/functions/go-main", "plain Go main package both tools build")
+	flag.StringVar(&cfg.samples, "samples", "testdata/functions", "folder of the sample functions")
 	flag.IntVar(&cfg.runs, "runs", 5, "measured runs per case and tool")
+	flag.StringVar(&only, "only", strings.Join(suiteNames, ","), "suites to run, comma-separated")
 	flag.Parse()
 	if cfg.runs < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
 		os.Exit(2)
+	}
+	for _, s := range strings.Split(only, ",") {
+		if !slices.Contains(suiteNames, s) {
+			fmt.Fprintf(os.Stderr, "bench: -only: no suite %q; there are %s\n", s, strings.Join(suiteNames, ", "))
+			os.Exit(2)
+		}
+		cfg.suites = append(cfg.suites, s)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, cfg, os.Stdout, os.Stderr)
@@ -56,15 +71,19 @@ func main() {
 }
 
 type config struct {
-	kiln, ko, function string
-	runs               int
+	kiln, ko, function, samples string
+	runs                        int
+	suites                      []string
 }
+
+// suiteNames are the suites, in the order they run.
+var suiteNames = []string{"ko", "langs", "dev", "stack"}
 
 // commandTimeout bounds one build+push.
 const commandTimeout = 5 * time.Minute
 
 func run(ctx context.Context, cfg config, stdout, progress io.Writer) error {
-	for _, p := range []*string{&cfg.kiln, &cfg.ko, &cfg.function} {
+	for _, p := range []*string{&cfg.kiln, &cfg.ko, &cfg.function, &cfg.samples} {
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return err
@@ -86,6 +105,31 @@ func run(ctx context.Context, cfg config, stdout, progress io.Writer) error {
 	logf("registry on %s", reg.Host)
 
 	b := &bench{cfg: cfg, reg: reg, work: work, logf: logf}
+	b.dockerConfig = filepath.Join(b.work, "docker-config")
+	if err := os.MkdirAll(b.dockerConfig, 0o755); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "## kiln benchmarks: %s, %s, %d CPUs, %d runs per case\n", time.Now().UTC().Format("2006-01-02"), runtime.Version(), runtime.NumCPU(), cfg.runs)
+	// Each suite prints its table as soon as it is done, so a later
+	// failure loses nothing measured.
+	suites := map[string]func(context.Context, io.Writer) error{
+		"ko":    b.koSuite,
+		"langs": b.langSuite,
+		"dev":   b.devSuite,
+		"stack": b.stackSuite,
+	}
+	for _, name := range cfg.suites {
+		start := time.Now()
+		if err := suites[name](ctx, stdout); err != nil {
+			return fmt.Errorf("suite %s: %w", name, err)
+		}
+		logf("suite %s took %s", name, time.Since(start).Round(time.Second))
+	}
+	return nil
+}
+
+// koSuite is kiln against ko on go-main.
+func (b *bench) koSuite(ctx context.Context, w io.Writer) error {
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
@@ -93,7 +137,7 @@ func run(ctx context.Context, cfg config, stdout, progress io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res.print(stdout, cfg)
+	res.print(w, b.cfg)
 	return nil
 }
 
@@ -121,10 +165,6 @@ type tool struct {
 }
 
 func (b *bench) setup(ctx context.Context) error {
-	b.dockerConfig = filepath.Join(b.work, "docker-config")
-	if err := os.MkdirAll(b.dockerConfig, 0o755); err != nil {
-		return err
-	}
 	b.src = filepath.Join(b.work, "src", filepath.Base(b.cfg.function))
 	if err := copyDir(b.cfg.function, b.src); err != nil {
 		return err
