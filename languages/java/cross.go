@@ -2,94 +2,148 @@ package java
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path"
+	"path/filepath"
 	"strings"
 
+	"pault.ag/go/debian/version"
+
+	"github.com/kiln-build/kiln/layers"
 	"github.com/kiln-build/kiln/runtime-images/bases"
 	"github.com/kiln-build/kiln/runtime-images/debian"
 )
 
-// PackageIndex reads the signed package index of a Debian suite;
-// *debian.Fetcher is one.
-type PackageIndex interface {
+// Debian is what the pack reads of a Debian archive to link runtimes for
+// other platforms: signed indexes and verified packages. *debian.Fetcher
+// is one.
+type Debian interface {
 	Index(ctx context.Context, suite, component, arch string) (*debian.Index, error)
+	Download(ctx context.Context, p debian.Package) (string, error)
 }
 
-var _ PackageIndex = (*debian.Fetcher)(nil)
+var _ Debian = (*debian.Fetcher)(nil)
 
-// WithDebian sets where the pack looks up Debian's JDK packages for other
-// platforms. The default is none: a cross-build's error names only this
-// machine's JDK.
-func WithDebian(ix PackageIndex) Option { return func(o *options) { o.debian = ix } }
+// WithDebian sets where the pack fetches Debian's JDK for other platforms,
+// whose jmods a cross-build links. The default is none: cross-builds fail
+// with an error saying so.
+func WithDebian(d Debian) Option { return func(o *options) { o.debian = d } }
 
-// crossBuildError explains why kiln cannot link a runtime for another
-// architecture: jlink links another platform's jmods only when they come
-// from the very JDK build the host's jlink belongs to (its plugins generate
-// java.base classes against them), and Debian's archive keeps only the
-// newest build of each suite. It names this machine's JDK, the builds the
-// mirror holds for that architecture and the one that would be needed.
-func (p *Pack) crossBuildError(ctx context.Context, platform, arch string, j *jdk, base *bases.Recipe) error {
-	major := strings.SplitN(j.version, ".", 2)[0]
-	pkg := "openjdk-" + major + "-jdk-headless"
-	var msg strings.Builder
-	fmt.Fprintf(&msg, "cross-building Java for %s: kiln does not link another platform's runtime yet; it would link Debian's %s jmods for %s with this machine's jlink, which needs both from one JDK build", platform, pkg, arch)
-	host, isDebian := debianUpstream(j)
-	if isDebian {
-		fmt.Fprintf(&msg, "; this JDK (%s) is Debian's %s", j.home, host)
-	} else {
-		fmt.Fprintf(&msg, "; this JDK (%s) is %s, not a Debian build", j.home, j.build)
+// targetJDK is another platform's JDK: the Debian package whose jmods
+// jlink links into the runtime.
+type targetJDK struct {
+	pkg debian.Package
+	// jmods is the directory of its .jmod files.
+	jmods string
+	// version is its upstream version, e.g. 17.0.19.
+	version string
+}
+
+// crossJDK finds Debian's JDK for arch in the base's suites, the newest
+// build that this machine's jlink can link (jlink takes the jmods of its
+// own feature and interim release: 17.0.x for a 17.0.y jlink), downloads
+// it, verified against the signed index, and unpacks its jmods into the
+// pack's cache, keyed by the package's checksum.
+func (b *build) crossJDK(ctx context.Context, platform, arch string, base *bases.Recipe) (*targetJDK, error) {
+	major, release := jdkRelease(b.jdk.version)
+	pkgName := "openjdk-" + major + "-jdk-headless"
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("cross-building Java for %s: "+format, append([]any{platform}, args...)...)
 	}
-	var found []string
-	match := ""
-	if p.opts.debian == nil {
-		found = append(found, "not looked up")
-	} else {
-		for _, suite := range base.Suites {
-			ix, err := p.opts.debian.Index(ctx, suite, base.Component, arch)
-			if err != nil {
-				found = append(found, suite+": "+err.Error())
-				continue
-			}
-			if pk, err := ix.Package(pkg); err == nil {
-				found = append(found, pk.Version+" ("+suite+")")
-				if up, _, _ := cutRevision(pk.Version); isDebian && up == host {
-					match = pk.Version
-				}
-			}
+	if b.pack.opts.debian == nil {
+		return nil, fail("no Debian mirror to fetch %s for %s from", pkgName, arch)
+	}
+	var best *debian.Package
+	var bestVersion version.Version
+	var seen []string
+	for _, suite := range base.Suites {
+		ix, err := b.pack.opts.debian.Index(ctx, suite, base.Component, arch)
+		if err != nil {
+			return nil, fail("reading Debian's %s index for %s: %w", suite, arch, err)
 		}
-		if len(found) == 0 {
-			found = append(found, "none")
+		pk, err := ix.Package(pkgName)
+		if err != nil {
+			continue
+		}
+		seen = append(seen, pk.Version+" ("+suite+")")
+		if _, rel := jdkRelease(pk.Version); rel != release {
+			continue
+		}
+		v, err := version.Parse(pk.Version)
+		if err != nil {
+			return nil, fail("%s %s: %w", pkgName, pk.Version, err)
+		}
+		if best == nil || version.Compare(v, bestVersion) > 0 {
+			best, bestVersion = &pk, v
 		}
 	}
-	fmt.Fprintf(&msg, "; the Debian mirror's %s for %s: %s", pkg, arch, strings.Join(found, ", "))
-	switch {
-	case match != "":
-		fmt.Fprintf(&msg, " (%s is this JDK's build)", match)
-	case isDebian:
-		fmt.Fprintf(&msg, "; needed: %s %s for %s, which the mirror does not list", pkg, host, arch)
+	if best == nil {
+		if len(seen) == 0 {
+			seen = []string{"none"}
+		}
+		return nil, fail("Debian's mirror has no %s for %s that this JDK's jlink (%s, %s) can link, which needs release %s; it has: %s", pkgName, arch, b.jdk.home, b.jdk.version, release, strings.Join(seen, ", "))
 	}
-	fmt.Fprintf(&msg, ": build on %s hardware", arch)
-	return fmt.Errorf("%s", msg.String())
+	key := layers.NewKey("java/jmods/v1").String(best.SHA256).String(debian.ExtractVersion).Sum()
+	dir, err := b.cached("jmods", key, func(dir string) error {
+		deb, err := b.pack.opts.debian.Download(ctx, *best)
+		if err != nil {
+			return err
+		}
+		return extractJmods(ctx, deb, dir)
+	})
+	if err != nil {
+		return nil, fail("%w", err)
+	}
+	up, _, _ := strings.Cut(best.Version, "+")
+	return &targetJDK{pkg: *best, jmods: filepath.Join(dir, "jmods"), version: up}, nil
 }
 
-// debianUpstream returns the upstream version of a Debian JDK build,
-// "17.0.15+6" for the runtime version "17.0.15+6-Debian-1deb12u1": the part
-// of its package version ("17.0.15+6-1~deb12u1") that names the build.
-func debianUpstream(j *jdk) (string, bool) {
-	_, rest, ok := strings.Cut(j.build, " ")
-	if !ok || !strings.HasPrefix(j.build, "Debian ") {
-		return "", false
+// extractJmods unpacks the .jmod files of a Debian JDK package into
+// dir/jmods, leaving the rest of the package out.
+func extractJmods(ctx context.Context, deb, dir string) error {
+	tmp := filepath.Join(dir, "deb")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return err
 	}
-	up, _, ok := strings.Cut(rest, "-Debian-")
-	return up, ok
+	defer os.RemoveAll(tmp)
+	c, err := debian.Extract(ctx, deb, tmp)
+	if err != nil {
+		return err
+	}
+	out := filepath.Join(dir, "jmods")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		return err
+	}
+	found := false
+	for _, f := range c.Files {
+		// usr/lib/jvm/java-17-openjdk-arm64/jmods/java.base.jmod
+		if !f.Mode.IsRegular() || path.Ext(f.Path) != ".jmod" || path.Base(path.Dir(f.Path)) != "jmods" {
+			continue
+		}
+		name := path.Base(f.Path)
+		if err := os.Rename(f.Source, filepath.Join(out, name)); err != nil {
+			return fmt.Errorf("unpacking %s: %w", f.Path, err)
+		}
+		found = found || name == "java.base.jmod"
+	}
+	if !found {
+		return errors.New(c.Package + " " + c.Version + " has no jmods/java.base.jmod")
+	}
+	return nil
 }
 
-// cutRevision splits a Debian version at its last hyphen into the
-// upstream version and the Debian revision.
-func cutRevision(v string) (upstream, revision string, ok bool) {
-	i := strings.LastIndex(v, "-")
-	if i < 0 {
-		return v, "", false
+// jdkRelease returns the feature release and the feature.interim release
+// that jlink must match: "17" and "17.0" for the runtime version 17.0.15
+// and for the package version 17.0.19+10-1~deb12u2.
+func jdkRelease(v string) (major, release string) {
+	v, _, _ = strings.Cut(v, "+")
+	parts := strings.SplitN(v, ".", 3)
+	major = parts[0]
+	interim := "0"
+	if len(parts) > 1 {
+		interim = parts[1]
 	}
-	return v[:i], v[i+1:], true
+	return major, major + "." + interim
 }

@@ -10,6 +10,9 @@
 // with the host's javac against that cached class path, so an edit costs one
 // javac run and one small layer. The runtime is cut with jdeps and jlink to
 // the modules the function uses and cached by JDK build and module set.
+// For another platform, jlink links the jmods of Debian's JDK for that
+// architecture (fetched and verified through runtime-images/debian), so an
+// amd64 machine builds arm64 images.
 //
 // Layers, bottom first: runtime (/opt/java), release dependencies,
 // snapshot dependencies, the model and entrypoint jar, resources, classes.

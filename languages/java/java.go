@@ -47,7 +47,7 @@ type Option func(*options)
 type options struct {
 	env      []string
 	cacheDir string
-	debian   PackageIndex
+	debian   Debian
 }
 
 // WithEnv sets the environment the JDK tools and Maven run in (JAVA_HOME,
@@ -123,14 +123,23 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if err != nil {
 		return nil, err
 	}
-	if fn.Platform.Architecture != "" && fn.Platform.Architecture != runtime.GOARCH {
-		return nil, p.crossBuildError(ctx, fn.Platform.String(), fn.Platform.Architecture, j, base)
-	}
 	cacheDir := p.opts.cacheDir
 	if cacheDir == "" {
 		cacheDir = filepath.Join(fn.ScratchDir, "java-cache")
 	}
 	b := &build{pack: p, fn: fn, jdk: j, cache: cacheDir}
+	arch := fn.Platform.Architecture
+	if arch == "" {
+		arch = runtime.GOARCH
+	}
+	rt := &runtimeStep{b: b, arch: arch, trustStore: base.JavaTrustStore}
+	javaVersion := j.version
+	if arch != runtime.GOARCH {
+		if rt.target, err = b.crossJDK(ctx, fn.Platform.String(), arch, base); err != nil {
+			return nil, err
+		}
+		javaVersion = rt.target.version
+	}
 
 	// kilnJars are kiln's own on the class path: the model and
 	// entrypoint, for handlers only.
@@ -150,20 +159,17 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if err != nil {
 		return nil, err
 	}
-	modules, err := b.modules(ctx, mainClass, classes, kilnJars, deps)
-	if err != nil {
+	if rt.modules, err = b.modules(ctx, mainClass, classes, kilnJars, deps); err != nil {
 		return nil, err
 	}
 
 	plan := &languages.Plan{
-		Base: baseName,
-		Steps: []layers.Step{
-			&runtimeStep{b: b, modules: modules, trustStore: base.JavaTrustStore},
-		},
+		Base:  baseName,
+		Steps: []layers.Step{rt},
 		Labels: map[string]string{
 			"dev.kiln.lang":         fn.Lang,
-			"dev.kiln.java.version": j.version,
-			"dev.kiln.java.modules": strings.Join(modules, ","),
+			"dev.kiln.java.version": javaVersion,
+			"dev.kiln.java.modules": strings.Join(rt.modules, ","),
 		},
 	}
 	epoch := layers.WithEpoch(fn.Epoch)

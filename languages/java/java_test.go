@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/runtime-images/bases"
 	"github.com/kiln-build/kiln/runtime-images/debian"
+	"github.com/kiln-build/kiln/runtime-images/debian/debiantest"
 )
 
 func TestGradleDependencies(t *testing.T) {
@@ -365,7 +365,7 @@ func TestPlanErrors(t *testing.T) {
 			t.Errorf("modules = %s, want %s", got, want)
 		}
 	})
-	t.Run("other platform", func(t *testing.T) {
+	t.Run("other platform without a Debian mirror", func(t *testing.T) {
 		dir := handlerDir(t, "        return new Response();")
 		p := New(WithEnv(os.Environ()))
 		other := "arm64"
@@ -374,7 +374,7 @@ func TestPlanErrors(t *testing.T) {
 		}
 		fn := languages.Function{Dir: dir, Lang: LangJava11, Platform: v1.Platform{OS: "linux", Architecture: other}, ScratchDir: t.TempDir()}
 		_, err := p.Plan(context.Background(), fn)
-		if err == nil || !strings.Contains(err.Error(), "cross-building Java for linux/"+other+": kiln does not link") {
+		if err == nil || !strings.Contains(err.Error(), "cross-building Java for linux/"+other+": no Debian mirror") {
 			t.Errorf("Plan() = %v, want the cross-building error", err)
 		}
 	})
@@ -422,68 +422,112 @@ public class Check {
 	}
 }
 
-// fakeIndex serves one index per suite from Packages text.
-type fakeIndex map[string]string
-
-func (f fakeIndex) Index(ctx context.Context, suite, component, arch string) (*debian.Index, error) {
-	text, ok := f[suite]
-	if !ok {
-		return nil, fmt.Errorf("no %s index", suite)
+// jdkDeb is a Debian JDK package for arm64 holding the given jmods.
+func jdkDeb(version string, jmods ...string) debiantest.Deb {
+	d := debiantest.Deb{Name: "openjdk-17-jdk-headless", Version: version, Arch: "arm64",
+		Files: []debiantest.File{{Path: "./usr/lib/jvm/java-17-openjdk-arm64/bin/jlink", Mode: 0o755, Data: "elf"}}}
+	for _, m := range jmods {
+		d.Files = append(d.Files, debiantest.File{Path: "./usr/lib/jvm/java-17-openjdk-arm64/jmods/" + m, Mode: 0o644, Data: m + " of " + version})
 	}
-	return debian.ParseIndex(strings.NewReader(text), suite, arch)
+	return d
 }
 
-func jdkEntry(version string) string {
-	return "Package: openjdk-17-jdk-headless\nVersion: " + version + "\nArchitecture: arm64\nFilename: pool/o/x.deb\nSize: 1\nSHA256: 00\n\n"
-}
-
-func TestCrossBuildError(t *testing.T) {
-	debianJDK := &jdk{home: "/usr/lib/jvm/java-17-openjdk-amd64", version: "17.0.15", build: "Debian 17.0.15+6-Debian-1deb12u1 x86_64"}
-	otherJDK := &jdk{home: "/opt/temurin", version: "17.0.9", build: "Eclipse Adoptium 17.0.9+9 x86_64"}
-	base := &bases.Recipe{Suites: []string{"bookworm", "bookworm-security"}, Component: "main"}
+func TestCrossJDK(t *testing.T) {
+	arm64 := func(debs ...debiantest.Deb) map[string][]debiantest.Deb {
+		return map[string][]debiantest.Deb{"arm64": debs}
+	}
 	tests := []struct {
-		name  string
-		jdk   *jdk
-		index PackageIndex
-		want  []string
+		name        string
+		main, sec   []debiantest.Deb
+		wantVersion string // of the jmods chosen; "" for an error
+		wantErr     []string
 	}{
 		{
-			name:  "Debian JDK, other builds on the mirror",
-			jdk:   debianJDK,
-			index: fakeIndex{"bookworm": jdkEntry("17.0.19+10-1~deb12u2"), "bookworm-security": jdkEntry("17.0.21.1+2-1~deb12u1")},
-			want: []string{
-				"cross-building Java for linux/arm64/v8:", "is Debian's 17.0.15+6",
-				"openjdk-17-jdk-headless for arm64: 17.0.19+10-1~deb12u2 (bookworm), 17.0.21.1+2-1~deb12u1 (bookworm-security)",
-				"needed: openjdk-17-jdk-headless 17.0.15+6 for arm64, which the mirror does not list", "build on arm64 hardware",
-			},
+			name:        "newest build of this release",
+			main:        []debiantest.Deb{jdkDeb("17.0.19+10-1~deb12u2", "java.base.jmod", "java.sql.jmod")},
+			sec:         []debiantest.Deb{jdkDeb("17.0.21.1+2-1~deb12u1", "java.base.jmod", "java.sql.jmod")},
+			wantVersion: "17.0.21.1+2-1~deb12u1",
 		},
 		{
-			name:  "Debian JDK, its build on the mirror",
-			jdk:   debianJDK,
-			index: fakeIndex{"bookworm": jdkEntry("17.0.15+6-1~deb12u1")},
-			want:  []string{"17.0.15+6-1~deb12u1 (bookworm)", "bookworm-security: no bookworm-security index", "(17.0.15+6-1~deb12u1 is this JDK's build)"},
+			name:        "another release is passed over",
+			main:        []debiantest.Deb{jdkDeb("17.0.19+10-1~deb12u2", "java.base.jmod")},
+			sec:         []debiantest.Deb{jdkDeb("17.1.2+1-1", "java.base.jmod")},
+			wantVersion: "17.0.19+10-1~deb12u2",
 		},
 		{
-			name:  "another vendor's JDK",
-			jdk:   otherJDK,
-			index: fakeIndex{"bookworm": "", "bookworm-security": ""},
-			want:  []string{"is Eclipse Adoptium 17.0.9+9 x86_64, not a Debian build", "for arm64: none"},
+			name:    "no build jlink can link",
+			main:    []debiantest.Deb{jdkDeb("21.0.5+11-1", "java.base.jmod")},
+			wantErr: []string{"cross-building Java for linux/arm64:", "has no openjdk-17-jdk-headless for arm64 that this JDK's jlink", "release 17.0", "21.0.5+11-1 (bookworm)"},
 		},
 		{
-			name: "no index",
-			jdk:  debianJDK,
-			want: []string{"for arm64: not looked up", "needed: openjdk-17-jdk-headless 17.0.15+6"},
+			name:    "no JDK for the architecture",
+			wantErr: []string{"has no openjdk-17-jdk-headless for arm64", "it has: none"},
+		},
+		{
+			name:    "no java.base",
+			main:    []debiantest.Deb{jdkDeb("17.0.19+10-1~deb12u2", "java.sql.jmod")},
+			wantErr: []string{"openjdk-17-jdk-headless 17.0.19+10-1~deb12u2 has no jmods/java.base.jmod"},
 		},
 	}
+	base := &bases.Recipe{Suites: []string{"bookworm", "bookworm-security"}, Component: "main"}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := New(WithDebian(tc.index))
-			err := p.crossBuildError(context.Background(), "linux/arm64/v8", "arm64", tc.jdk, base)
-			for _, w := range tc.want {
-				if err == nil || !strings.Contains(err.Error(), w) {
-					t.Errorf("crossBuildError() = %v, want it to contain %q", err, w)
+			mirror := debiantest.NewMirror(t, debiantest.Suite{Name: "bookworm", Packages: arm64(tc.main...)}, debiantest.Suite{Name: "bookworm-security", Packages: arm64(tc.sec...)})
+			fetcher, err := debian.NewFetcher(t.TempDir(), mirror.Options()...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := &build{pack: New(WithDebian(fetcher)), jdk: &jdk{home: "/jdk", version: "17.0.15"}, cache: t.TempDir()}
+			target, err := b.crossJDK(context.Background(), "linux/arm64", "arm64", base)
+			if tc.wantVersion == "" {
+				for _, w := range tc.wantErr {
+					if err == nil || !strings.Contains(err.Error(), w) {
+						t.Errorf("crossJDK() = %v, want an error containing %q", err, w)
+					}
 				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("crossJDK() = %v", err)
+			}
+			if target.pkg.Version != tc.wantVersion {
+				t.Errorf("crossJDK() chose %s, want %s", target.pkg.Version, tc.wantVersion)
+			}
+			data, err := os.ReadFile(filepath.Join(target.jmods, "java.base.jmod"))
+			if want := "java.base.jmod of " + tc.wantVersion; err != nil || string(data) != want {
+				t.Errorf("jmods/java.base.jmod = %q, %v; want %q", data, err, want)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(target.jmods)); len(entries) != 1 {
+				t.Errorf("the jmods cache entry holds %d entries, want only jmods/", len(entries))
+			}
+			again, err := b.crossJDK(context.Background(), "linux/arm64", "arm64", base)
+			if err != nil || again.jmods != target.jmods {
+				t.Errorf("second crossJDK() = %+v, %v; want the cached %s", again, err, target.jmods)
+			}
+			if n := mirror.Requests(mirror.PackagePath(target.pkg)); n != 1 {
+				t.Errorf("the package was fetched %d times, want once", n)
 			}
 		})
+	}
+	t.Run("no Debian mirror", func(t *testing.T) {
+		b := &build{pack: New(), jdk: &jdk{home: "/jdk", version: "17.0.15"}, cache: t.TempDir()}
+		if _, err := b.crossJDK(context.Background(), "linux/arm64", "arm64", base); err == nil || !strings.Contains(err.Error(), "no Debian mirror to fetch openjdk-17-jdk-headless for arm64") {
+			t.Errorf("crossJDK() = %v, want the no-mirror error", err)
+		}
+	})
+}
+
+func TestJDKRelease(t *testing.T) {
+	tests := []struct{ version, major, release string }{
+		{"17.0.15", "17", "17.0"},
+		{"17.0.19+10-1~deb12u2", "17", "17.0"},
+		{"17.0.21.1+2-1~deb12u1", "17", "17.0"},
+		{"21", "21", "21.0"},
+		{"21.1.2+3", "21", "21.1"},
+	}
+	for _, tc := range tests {
+		if major, release := jdkRelease(tc.version); major != tc.major || release != tc.release {
+			t.Errorf("jdkRelease(%q) = %q, %q; want %q, %q", tc.version, major, release, tc.major, tc.release)
+		}
 	}
 }

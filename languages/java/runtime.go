@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -107,6 +110,11 @@ const cacerts = "lib/security/cacerts"
 type runtimeStep struct {
 	b       *build
 	modules []string
+	// arch is the image's architecture.
+	arch string
+	// target is the JDK whose jmods are linked when arch is not this
+	// machine's; nil links the host JDK's own.
+	target *targetJDK
 	// trustStore is the base's Java trust store (no leading slash); the
 	// runtime's cacerts links to it instead of carrying the JDK build's
 	// own. The default, "", keeps the JDK's.
@@ -116,26 +124,54 @@ type runtimeStep struct {
 func (s *runtimeStep) Name() string { return "java runtime (" + strings.Join(s.modules, ",") + ")" }
 
 func (s *runtimeStep) Key(ctx context.Context) (v1.Hash, error) {
-	return layers.NewKey("java/jlink/v2").
+	// The host's jlink generates classes into the runtime even when it
+	// links another JDK's jmods: its build is an input either way.
+	k := layers.NewKey("java/jlink/v3").
 		String(s.b.jdk.build).
 		Strings(s.modules...).
-		Strings(jlinkFlags...).
+		Strings(s.jlinkArgs()...).
 		String(s.b.fn.Platform.String()).
 		String(s.trustStore).
-		Sum(), nil
+		String(filepath.Base(s.strip()))
+	if s.target != nil {
+		k.String(s.target.pkg.SHA256)
+	}
+	return k.Sum(), nil
+}
+
+// jlinkArgs are the flags of jlink apart from the modules and the output.
+// For another platform, only Java's debug attributes are stripped by
+// jlink: its native stripping runs the host's objcopy, which cannot read
+// the other platform's libraries; stripLibraries does that part.
+func (s *runtimeStep) jlinkArgs() []string {
+	if s.target == nil {
+		return jlinkFlags
+	}
+	args := []string{"--module-path", s.target.jmods}
+	for _, f := range jlinkFlags {
+		if f == "--strip-debug" {
+			f = "--strip-java-debug-attributes"
+		}
+		args = append(args, f)
+	}
+	return args
 }
 
 func (s *runtimeStep) Build(ctx context.Context, w io.Writer) error {
 	out := filepath.Join(s.b.fn.ScratchDir, "jre")
-	args := append([]string{"--add-modules", strings.Join(s.modules, ","), "--output", out}, jlinkFlags...)
+	args := append([]string{"--add-modules", strings.Join(s.modules, ","), "--output", out}, s.jlinkArgs()...)
 	if msg, err := s.b.run(ctx, s.b.fn.ScratchDir, s.b.jdk.tool("jlink"), args...); err != nil {
 		if strings.Contains(string(msg), "not found") {
 			return &languages.SourceError{Path: s.b.fn.Dir, Reason: "jlink: a module is not in the JDK (check JAVA_MODULES)", Detail: strings.TrimSpace(string(msg))}
 		}
 		return fmt.Errorf("linking the Java runtime: %w\n%s", err, msg)
 	}
-	if err := stripLibraries(ctx, s.b, out); err != nil {
-		return err
+	if strip := s.strip(); strip != "" {
+		if err := stripLibraries(ctx, strip, out); err != nil {
+			return err
+		}
+	} else {
+		slog.WarnContext(ctx, "no strip for this architecture: the Java runtime's native libraries ship with their symbol tables", "arch", s.arch)
 	}
 	files, err := layers.FromDir(out, javaHome, layers.WithSkip(func(rel string, d fs.DirEntry) bool {
 		return unneeded[rel] || (s.trustStore != "" && rel == cacerts)
@@ -154,16 +190,33 @@ func (s *runtimeStep) Build(ctx context.Context, w io.Writer) error {
 	return layers.WriteTar(w, files, layers.WithEpoch(time.Unix(0, 0).UTC()))
 }
 
-// stripLibraries removes the symbol tables Debian's JDK keeps in its
-// native libraries (libjvm.so alone: 24 MB, 20 MB stripped). Without
-// strip on the host the runtime is only larger.
-func stripLibraries(ctx context.Context, b *build, root string) error {
-	strip, err := lookPath("strip", b.pack.getenv("PATH"))
-	if err != nil {
-		return nil
+// stripCommands are tried in order to strip native libraries of an
+// architecture: binutils' cross strip, then plain strip for the host's own.
+var stripCommands = map[string][]string{
+	"amd64": {"x86_64-linux-gnu-strip"},
+	"arm64": {"aarch64-linux-gnu-strip"},
+}
+
+// strip returns the path of the strip that reads the image architecture's
+// libraries, "" if there is none on PATH.
+func (s *runtimeStep) strip() string {
+	cmds := stripCommands[s.arch]
+	if s.arch == runtime.GOARCH {
+		cmds = append(slices.Clone(cmds), "strip")
 	}
+	for _, c := range cmds {
+		if p, err := lookPath(c, s.b.pack.getenv("PATH")); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// stripLibraries removes the symbol tables Debian's JDK keeps in its
+// native libraries (libjvm.so alone: 24 MB, 20 MB stripped).
+func stripLibraries(ctx context.Context, strip, root string) error {
 	var libs []string
-	err = filepath.WalkDir(filepath.Join(root, "lib"), func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(root, "lib"), func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() && strings.HasSuffix(p, ".so") {
 			libs = append(libs, p)
 		}
