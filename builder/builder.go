@@ -162,7 +162,8 @@ func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, er
 	if err != nil {
 		return nil, err
 	}
-	base, err := b.opts.bases.Base(ctx, plan.Base, fn.Platform, fn.Packages)
+	packages := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(fn.Packages), plan.Packages...))))
+	base, err := b.opts.bases.Base(ctx, plan.Base, fn.Platform, packages)
 	if err != nil {
 		return nil, fmt.Errorf("getting runtime base %q: %w", plan.Base, err)
 	}

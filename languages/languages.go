@@ -49,6 +49,9 @@ type Plan struct {
 	Env []string
 	// Labels are added to the image config.
 	Labels map[string]string
+	// Packages are Debian packages the pack adds to the runtime base,
+	// beside the function's own.
+	Packages []string
 }
 
 // Pack builds functions of one family of languages.

@@ -35,6 +35,7 @@ type buildFlags struct {
 	insecure, buildArgs []string
 	buildOptions        []string
 	parallel            int
+	native              bool
 }
 
 // stackFlags are the stack-file flags every stack command shares, as in
@@ -117,6 +118,7 @@ func addBuildFlags(fl *pflag.FlagSet, f *buildFlags) {
 	fl.StringArrayVarP(&f.buildArgs, "build-arg", "b", nil, "build argument KEY=VALUE (e.g. GOFLAGS=-mod=vendor), over the stack's build_args; repeatable")
 	fl.StringArrayVar(&f.buildOptions, "build-option", nil, "build option of ./template/<lang>/template.yml whose Debian packages join the runtime base; repeatable")
 	fl.IntVar(&f.parallel, "parallel", 1, "build this many stack functions at once")
+	fl.BoolVar(&f.native, "native", false, "compile Java functions with GraalVM's native-image (same as --build-arg NATIVE=true)")
 }
 
 type buildTarget struct {
@@ -343,6 +345,12 @@ func buildTargets(cmd *cobra.Command, g *globals, f buildFlags, args []string) (
 	flagArgs, err := parseKeyValues("--build-arg", f.buildArgs)
 	if err != nil {
 		return nil, err
+	}
+	if f.native {
+		if v, ok := flagArgs["NATIVE"]; ok && v != "true" {
+			return nil, usageError{fmt.Errorf("--native and --build-arg NATIVE=%s disagree", v)}
+		}
+		flagArgs["NATIVE"] = "true"
 	}
 	var targets []buildTarget
 	if len(args) == 1 {

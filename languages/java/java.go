@@ -105,15 +105,21 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if err != nil {
 		return nil, err
 	}
-	native, err := nativeRequested(fn)
+	args, err := readBuildArgs(fn)
 	if err != nil {
 		return nil, err
 	}
-	if native {
-		if _, err := findNativeImage(p.getenv); err != nil {
+	cross := fn.Platform.Architecture != "" && fn.Platform.Architecture != runtime.GOARCH
+	var nativeImage string
+	switch {
+	case args.native && cross:
+		return nil, fmt.Errorf("NATIVE=true builds for this machine's platform only: native-image does not compile for %s", fn.Platform.String())
+	case args.native:
+		if nativeImage, err = findNativeImage(p.getenv); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("NATIVE=true: compiling with native-image is not wired into the build yet")
+	case args.cds && cross:
+		return nil, fmt.Errorf("JAVA_CDS=true builds for this machine's platform only: the archive is made by running the runtime, which cannot run here for %s", fn.Platform.String())
 	}
 	j, err := findJDK(ctx, p.getenv)
 	if err != nil {
@@ -132,9 +138,9 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if arch == "" {
 		arch = runtime.GOARCH
 	}
-	rt := &runtimeStep{b: b, arch: arch, trustStore: base.JavaTrustStore}
+	rt := &runtimeStep{b: b, arch: arch, trustStore: base.JavaTrustStore, cds: args.cds}
 	javaVersion := j.version
-	if arch != runtime.GOARCH {
+	if cross && args.runtime == runtimeJlink {
 		if rt.target, err = b.crossJDK(ctx, fn.Platform.String(), arch, base); err != nil {
 			return nil, err
 		}
@@ -159,28 +165,43 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if err != nil {
 		return nil, err
 	}
-	if rt.modules, err = b.modules(ctx, mainClass, classes, kilnJars, deps); err != nil {
-		return nil, err
+	resourcesHost := filepath.Join(fn.Dir, "src", "main", "resources")
+	if !isDir(resourcesHost) {
+		resourcesHost = ""
+	}
+	if args.native {
+		return b.nativePlan(ctx, nativeImage, mainClass, classes, resourcesHost, kilnJars, deps)
 	}
 
 	plan := &languages.Plan{
-		Base:  baseName,
-		Steps: []layers.Step{rt},
-		Labels: map[string]string{
-			"dev.kiln.lang":         fn.Lang,
-			"dev.kiln.java.version": javaVersion,
-			"dev.kiln.java.modules": strings.Join(rt.modules, ","),
-		},
+		Base:   baseName,
+		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.java.runtime": args.runtime},
+	}
+	home := "/" + javaHome
+	switch args.runtime {
+	case runtimeJRE:
+		// Debian's whole JRE, as its package installs it, for comparisons
+		// and for code that loads modules jdeps cannot see.
+		major, _ := jdkRelease(j.version)
+		plan.Packages = []string{"openjdk-" + major + "-jre-headless"}
+		home = "/usr/lib/jvm/java-" + major + "-openjdk-" + arch
+	default:
+		if rt.modules, err = b.modules(ctx, mainClass, classes, kilnJars, deps); err != nil {
+			return nil, err
+		}
+		plan.Steps = []layers.Step{rt}
+		plan.Labels["dev.kiln.java.version"] = javaVersion
+		plan.Labels["dev.kiln.java.modules"] = strings.Join(rt.modules, ",")
 	}
 	epoch := layers.WithEpoch(fn.Epoch)
 	// The class path lists the classes first, then resources, then jars,
 	// as Gradle and Maven order them.
 	classpath := []string{"/" + classesDir}
 	var resources layers.Step
-	if res := filepath.Join(fn.Dir, "src", "main", "resources"); isDir(res) {
-		files, err := layers.FromDir(res, resourcesDir)
+	if resourcesHost != "" {
+		files, err := layers.FromDir(resourcesHost, resourcesDir)
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", res, err)
+			return nil, fmt.Errorf("reading %s: %w", resourcesHost, err)
 		}
 		resources = layers.FilesStep("resources", files, epoch)
 		classpath = append(classpath, "/"+resourcesDir)
@@ -214,8 +235,8 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	plan.Steps = append(plan.Steps, layers.FilesStep("classes", classFiles, epoch))
 
 	plan.Env = []string{
-		"JAVA_HOME=/" + javaHome,
-		"PATH=/" + javaHome + "/bin:" + bases.Path,
+		"JAVA_HOME=" + home,
+		"PATH=" + home + "/bin:" + bases.Path,
 		"CLASSPATH=" + strings.Join(classpath, ":"),
 		"fprocess=java " + jvmFlags + " " + mainClass,
 		"mode=http",

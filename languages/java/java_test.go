@@ -266,6 +266,14 @@ func handlerDir(t *testing.T, body string) string {
 	return dir
 }
 
+// otherArch is an architecture other than this machine's.
+func otherArch() string {
+	if runtime.GOARCH == "arm64" {
+		return "amd64"
+	}
+	return "arm64"
+}
+
 func planFor(t *testing.T, dir, cache string) (*languages.Plan, error) {
 	t.Helper()
 	p := New(WithEnv(os.Environ()), WithCacheDir(cache))
@@ -368,10 +376,7 @@ func TestPlanErrors(t *testing.T) {
 	t.Run("other platform without a Debian mirror", func(t *testing.T) {
 		dir := handlerDir(t, "        return new Response();")
 		p := New(WithEnv(os.Environ()))
-		other := "arm64"
-		if other == runtime.GOARCH {
-			other = "amd64"
-		}
+		other := otherArch()
 		fn := languages.Function{Dir: dir, Lang: LangJava11, Platform: v1.Platform{OS: "linux", Architecture: other}, ScratchDir: t.TempDir()}
 		_, err := p.Plan(context.Background(), fn)
 		if err == nil || !strings.Contains(err.Error(), "cross-building Java for linux/"+other+": no Debian mirror") {

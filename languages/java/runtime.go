@@ -115,6 +115,9 @@ type runtimeStep struct {
 	// target is the JDK whose jmods are linked when arch is not this
 	// machine's; nil links the host JDK's own.
 	target *targetJDK
+	// cds adds a class data sharing archive of the JDK's default classes,
+	// which jlink makes by running the new runtime: this machine's only.
+	cds bool
 	// trustStore is the base's Java trust store (no leading slash); the
 	// runtime's cacerts links to it instead of carrying the JDK build's
 	// own. The default, "", keeps the JDK's.
@@ -144,15 +147,18 @@ func (s *runtimeStep) Key(ctx context.Context) (v1.Hash, error) {
 // jlink: its native stripping runs the host's objcopy, which cannot read
 // the other platform's libraries; stripLibraries does that part.
 func (s *runtimeStep) jlinkArgs() []string {
-	if s.target == nil {
-		return jlinkFlags
+	var args []string
+	if s.target != nil {
+		args = append(args, "--module-path", s.target.jmods)
 	}
-	args := []string{"--module-path", s.target.jmods}
 	for _, f := range jlinkFlags {
-		if f == "--strip-debug" {
+		if f == "--strip-debug" && s.target != nil {
 			f = "--strip-java-debug-attributes"
 		}
 		args = append(args, f)
+	}
+	if s.cds {
+		args = append(args, "--generate-cds-archive")
 	}
 	return args
 }

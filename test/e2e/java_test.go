@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -254,6 +253,7 @@ func TestJavaBuildErrors(t *testing.T) {
 		{name: "unreadable build.gradle line", dir: unreadable, want: []string{"build.gradle:12", "project(':model')", "without Gradle"}},
 		{name: "no JDK", dir: sample(javaHello), env: []string{"JAVA_HOME=" + noJDK}, want: []string{"install JDK 17 or later", "JAVA_HOME"}},
 		{name: "native-image missing", dir: sample(javaHello), env: []string{"GRAALVM_HOME=" + noJDK}, args: []string{"--build-arg", "NATIVE=true"}, want: []string{"native-image", "GRAALVM_HOME"}},
+		{name: "native-image missing, --native", dir: sample(javaHello), env: []string{"PATH=" + noJDK + ":" + os.Getenv("PATH")}, args: []string{"--native"}, want: []string{"NATIVE=true needs GraalVM's native-image", "GRAALVM_HOME"}},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -271,14 +271,6 @@ func TestJavaBuildErrors(t *testing.T) {
 			assertNothingPushed(t, reg, mark, repo, "v1")
 		})
 	}
-}
-
-// TestJavaNative builds with NATIVE=true where GraalVM is installed.
-func TestJavaNative(t *testing.T) {
-	if _, err := exec.LookPath("native-image"); err != nil && os.Getenv("GRAALVM_HOME") == "" {
-		t.Skip("GraalVM native-image is not available on this machine")
-	}
-	t.Skip("NATIVE=true: kiln forms the native-image command (unit-tested) but does not build with it yet")
 }
 
 // writeJavaHandler writes a java11 handler whose Handle runs body with a

@@ -107,3 +107,53 @@ func TestJavaCrossPlatform(t *testing.T) {
 		time.Sleep(pollEvery)
 	}
 }
+
+// TestJavaRuntimeVariants builds java-hello on Debian's whole JRE
+// (JAVA_RUNTIME=jre) and on a jlinked runtime with a class data sharing
+// archive (JAVA_CDS=true); both answer under kiln run, and each is the
+// size its runtime says: the JRE image larger than the jlinked one.
+func TestJavaRuntimeVariants(t *testing.T) {
+	env := javaEnv(t)
+	reg := startRegistry(t)
+	o := kilnOpts{cache: warmCache, env: env}
+	sizes := map[string]int64{}
+	for _, v := range []struct{ name, arg string }{{"jlink", ""}, {"cds", "JAVA_CDS=true"}, {"jre", "JAVA_RUNTIME=jre"}} {
+		image := reg.Host + "/e2e/java-variants:" + v.name
+		args := []string{sample(javaHello), "--lang", "java11", "--image", image, "--push"}
+		if v.arg != "" {
+			args = append(args, "--build-arg", v.arg)
+		}
+		rep := buildJSON(t, o, args...)
+		_, sizes[v.name] = javaImageSizes(t, rep.Image)
+		_, ports := runFunction(t, o.cache, image)
+		a, err := call(http.MethodPost, ports.http, "/?name="+v.name, "variant")
+		if want := "Hello, Java! body=variant q=" + v.name; err != nil || a.status != 200 || a.body != want {
+			t.Errorf("%s: POST = %d %q, %v; want 200 %q", v.name, a.status, a.body, err, want)
+		}
+	}
+	t.Logf("uncompressed sizes: jlink %.1f MB, jlink+CDS %.1f MB, Debian JRE %.1f MB", float64(sizes["jlink"])/1e6, float64(sizes["cds"])/1e6, float64(sizes["jre"])/1e6)
+	if sizes["cds"] <= sizes["jlink"] {
+		t.Errorf("the CDS image (%d bytes) is not larger than the plain jlink one (%d): no archive in it?", sizes["cds"], sizes["jlink"])
+	}
+	if sizes["jre"] < 2*sizes["jlink"] {
+		t.Errorf("the JRE image (%d bytes) is less than twice the jlink one (%d): is the JRE in it?", sizes["jre"], sizes["jlink"])
+	}
+}
+
+// TestJavaNative builds java-hello with NATIVE=true where GraalVM is
+// installed and runs the native binary under kiln run.
+func TestJavaNative(t *testing.T) {
+	env := javaEnv(t)
+	if _, err := exec.LookPath("native-image"); err != nil && os.Getenv("GRAALVM_HOME") == "" {
+		t.Skip("GraalVM native-image is not installed, and cannot be here (no Debian package, no download): NATIVE=true is covered by languages/java's unit tests with a stand-in compiler")
+	}
+	reg := startRegistry(t)
+	o := kilnOpts{cache: warmCache, env: env}
+	image := reg.Host + "/e2e/java-native:v1"
+	buildJSON(t, o, sample(javaHello), "--lang", "java11", "--image", image, "--push", "--build-arg", "NATIVE=true")
+	_, ports := runFunction(t, o.cache, image)
+	a, err := call(http.MethodPost, ports.http, "/?name=native", "compiled")
+	if want := "Hello, Java! body=compiled q=native"; err != nil || a.status != 200 || a.body != want {
+		t.Errorf("POST = %d %q, %v; want 200 %q", a.status, a.body, err, want)
+	}
+}
