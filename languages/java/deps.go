@@ -24,15 +24,29 @@ type deps struct {
 
 func (d *deps) all() []string { return append(append([]string(nil), d.release...), d.snapshot...) }
 
-// dependencies resolves the function's dependencies with the user's Maven,
-// from pom.xml, else from the coordinates of build.gradle, and caches the
-// jars by the build file's content, the JDK and the platform.
+// dependencies resolves the function's dependencies with the user's Maven
+// from pom.xml, else with the user's Gradle from build.gradle where Gradle
+// is installed, else with Maven from the coordinates of build.gradle, and
+// caches the jars by the build files' content, the JDK and the platform.
 func (b *build) dependencies(ctx context.Context) (*deps, error) {
 	pomPath := filepath.Join(b.fn.Dir, "pom.xml")
 	gradlePath := filepath.Join(b.fn.Dir, "build.gradle")
 	var pom []byte
 	var buildFile string
-	switch {
+	hasGradleBuild := isFile(gradlePath) || isFile(gradlePath+".kts")
+	switch gradle := b.findGradle(); {
+	case !isFile(pomPath) && hasGradleBuild && gradle != "":
+		key, err := b.gradleDepsKey(gradle)
+		if err != nil {
+			return nil, err
+		}
+		dir, err := b.cached("deps-gradle", key, func(dir string) error { return b.resolveGradle(ctx, gradle, dir) })
+		if err != nil {
+			return nil, err
+		}
+		return jarsIn(key.Hex, dir)
+	case !isFile(pomPath) && !isFile(gradlePath) && hasGradleBuild:
+		return nil, &languages.SourceError{Path: gradlePath + ".kts", Reason: "a Kotlin build script needs Gradle: install it (gradle on PATH) or add a gradlew"}
 	case isFile(pomPath):
 		data, err := os.ReadFile(pomPath)
 		if err != nil {
@@ -60,7 +74,13 @@ func (b *build) dependencies(ctx context.Context) (*deps, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &deps{key: key.Hex}
+	return jarsIn(key.Hex, dir)
+}
+
+// jarsIn sorts the jars of a resolution, dir/jars, into releases and
+// snapshots.
+func jarsIn(key, dir string) (*deps, error) {
+	d := &deps{key: key}
 	jars, err := filepath.Glob(filepath.Join(dir, "jars", "*.jar"))
 	if err != nil {
 		return nil, err

@@ -48,6 +48,7 @@ type options struct {
 	env      []string
 	cacheDir string
 	debian   Debian
+	gradle   string
 }
 
 // WithEnv sets the environment the JDK tools and Maven run in (JAVA_HOME,

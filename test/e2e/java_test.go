@@ -56,7 +56,17 @@ func javaEnv(t *testing.T) []string {
 	if err := os.WriteFile(filepath.Join(home, ".m2", "settings.xml"), []byte(settings), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return []string{"MAVEN_OPTS=-Duser.home=" + home}
+	// Gradle, where installed, resolves build.gradle: its user home gets
+	// an init script that points every project at the same repository.
+	gradleHome := filepath.Join(home, ".gradle")
+	if err := os.MkdirAll(filepath.Join(gradleHome, "init.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const debianRepo = "allprojects {\n    afterEvaluate { p ->\n        p.repositories.clear()\n        p.repositories.maven { url 'file:///usr/share/maven-repo' }\n    }\n}\n"
+	if err := os.WriteFile(filepath.Join(gradleHome, "init.d", "debian.gradle"), []byte(debianRepo), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"MAVEN_OPTS=-Duser.home=" + home, "GRADLE_USER_HOME=" + gradleHome}
 }
 
 // TestJavaFunction builds java-hello with a cold cache, pushes it, runs it
@@ -249,8 +259,9 @@ func TestJavaBuildErrors(t *testing.T) {
 	}{
 		{name: "no Handler class", dir: noHandler, want: []string{"Handler.java", "no Handler class"}},
 		{name: "compile error", dir: broken, want: []string{"Handler.java:15", "javac failed"}, detail: []string{"cannot find symbol", "notDeclared"}},
-		{name: "unresolvable dependency", dir: missingDep, want: []string{"build.gradle", "org.example.kiln:no-such-lib"}, detail: []string{}},
-		{name: "unreadable build.gradle line", dir: unreadable, want: []string{"build.gradle:12", "project(':model')", "without Gradle"}},
+		{name: "unresolvable dependency", dir: missingDep, want: []string{"build.gradle", "cannot resolve org.example.kiln:no-such-lib"}, detail: []string{}},
+		{name: "unresolvable dependency, without Gradle", dir: missingDep, env: []string{"KILN_GRADLE=off"}, want: []string{"build.gradle", "cannot resolve org.example.kiln:no-such-lib"}, detail: []string{}},
+		{name: "unreadable build.gradle line", dir: unreadable, env: []string{"KILN_GRADLE=off"}, want: []string{"build.gradle:12", "project(':model')", "without Gradle"}},
 		{name: "no JDK", dir: sample(javaHello), env: []string{"JAVA_HOME=" + noJDK}, want: []string{"install JDK 17 or later", "JAVA_HOME"}},
 		{name: "native-image missing", dir: sample(javaHello), env: []string{"GRAALVM_HOME=" + noJDK}, args: []string{"--build-arg", "NATIVE=true"}, want: []string{"native-image", "GRAALVM_HOME"}},
 		{name: "native-image missing, --native", dir: sample(javaHello), env: []string{"PATH=" + noJDK + ":" + os.Getenv("PATH")}, args: []string{"--native"}, want: []string{"NATIVE=true needs GraalVM's native-image", "GRAALVM_HOME"}},
