@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # kiln's benchmarks: kiln against ko on the same function, base and
 # registry; Node and Python build+push; kiln dev edit → ready per language;
-# a 20-function stack. Prints Markdown tables (see test/bench/main.go). Run
-# through: make bench.
+# a 20-function stack; Java build+push, runtime sizes and startup. Prints
+# Markdown tables (see test/bench/main.go). Run through: make bench.
 #
 # ko is installed for the benchmark only, into .cache/tools (gitignored).
 # BENCH_RUNS sets the measured runs per case and tool (default 5); further

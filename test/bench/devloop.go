@@ -108,32 +108,17 @@ func (b *bench) devSuite(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-// javaDevCase is java-hello, pointing Maven at Debian's repository (Maven
-// Central is unreachable here), as the e2e suite does; skipped without it.
+// javaDevCase is java-hello with Maven pointed at Debian's repository
+// (javaEnv); skipped without it.
 func (b *bench) javaDevCase() *devCase {
 	c := &devCase{title: "Java (java11)", sample: "java-hello", lang: "java11",
-		handler: "src/main/java/com/openfaas/function/Handler.java", old: `"Hello, Java"`, edit: `"Hello, Java (dev edit %d)"`, marker: "(dev edit %d)", target: 2500 * time.Millisecond}
-	for _, p := range []string{"javac", "jlink", "jdeps", "mvn"} {
-		if _, err := exec.LookPath(p); err != nil {
-			c.skip = p + " is not installed"
-			return c
-		}
-	}
-	if _, err := os.Stat("/usr/share/maven-repo/org/apache/commons/commons-lang3/3.12.0"); err != nil {
-		c.skip = "Debian's Maven repository lacks commons-lang3 3.12.0 (package libcommons-lang3-java)"
-		return c
-	}
-	home := filepath.Join(b.work, "java-home")
-	settings := "<settings>\n  <mirrors>\n    <mirror><id>debian</id><mirrorOf>*</mirrorOf><url>file:///usr/share/maven-repo</url></mirror>\n  </mirrors>\n</settings>\n"
-	if err := os.MkdirAll(filepath.Join(home, ".m2"), 0o755); err != nil {
+		handler: javaHandler, old: javaGreeting, edit: `"Hello, Java (dev edit %d)"`, marker: "(dev edit %d)", target: javaEditTarget}
+	env, err := b.javaEnv()
+	if err != nil {
 		c.skip = err.Error()
 		return c
 	}
-	if err := os.WriteFile(filepath.Join(home, ".m2", "settings.xml"), []byte(settings), 0o644); err != nil {
-		c.skip = err.Error()
-		return c
-	}
-	c.env = []string{"MAVEN_OPTS=-Duser.home=" + home}
+	c.env = env
 	return c
 }
 
@@ -172,23 +157,15 @@ func (b *bench) measureDev(ctx context.Context, c *devCase, r *devResult) error 
 	cmd := exec.CommandContext(ctx, b.cfg.kiln, "dev", "-f", "stack.yml", "--local", "--port", strconv.Itoa(port), "--cache-dir", b.newDir("cache-dev-"+c.sample))
 	cmd.Dir = dir
 	cmd.Env = append(b.env(), c.env...)
-	dev, err := startDev(cmd)
+	dev, err := startProcess(cmd)
 	if err != nil {
 		return err
 	}
-	defer dev.stop()
+	defer dev.stop(os.Interrupt)
 
 	url := fmt.Sprintf("http://127.0.0.1:%d/function/fn", port)
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-	get := func() (string, bool) {
-		resp, err := client.Get(url)
-		if err != nil {
-			return "", false
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		return string(body), err == nil && resp.StatusCode == http.StatusOK
-	}
+	client := localClient()
+	get := func() (string, bool) { return getOK(client, url) }
 	deadline := time.Now().Add(devStartTimeout)
 	for {
 		if _, ok := get(); ok && strings.Contains(dev.output(), "kiln: watching fn") {
@@ -253,6 +230,23 @@ func (b *bench) measureDev(ctx context.Context, c *devCase, r *devResult) error 
 	return nil
 }
 
+// localClient is an HTTP client for what kiln serves on 127.0.0.1: no
+// proxy, a new connection per request, 5 s per request.
+func localClient() *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+}
+
+// getOK is GET url: the body, and whether the answer was a 200.
+func getOK(client *http.Client, url string) (string, bool) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return "", false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return string(body), err == nil && resp.StatusCode == http.StatusOK
+}
+
 // nthMillis is the N ms of re's i-th match in out, 0 if there is none.
 func nthMillis(re *regexp.Regexp, out string, i int) time.Duration {
 	m := re.FindAllStringSubmatch(out, -1)
@@ -279,29 +273,29 @@ func nthLayers(out string, i int) time.Duration {
 	return sum
 }
 
-// devProcess is a running kiln dev.
-type devProcess struct {
+// process is a running kiln dev or kiln run, its output kept.
+type process struct {
 	cmd  *exec.Cmd
 	mu   sync.Mutex
 	out  bytes.Buffer
 	done chan struct{}
 }
 
-func (p *devProcess) Write(b []byte) (int, error) {
+func (p *process) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.out.Write(b)
 }
 
 // output is what kiln printed so far, stdout and stderr.
-func (p *devProcess) output() string {
+func (p *process) output() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.out.String()
 }
 
-func startDev(cmd *exec.Cmd) (*devProcess, error) {
-	p := &devProcess{cmd: cmd, done: make(chan struct{})}
+func startProcess(cmd *exec.Cmd) (*process, error) {
+	p := &process{cmd: cmd, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p, p
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -314,7 +308,7 @@ func startDev(cmd *exec.Cmd) (*devProcess, error) {
 	return p, nil
 }
 
-func (p *devProcess) exited() bool {
+func (p *process) exited() bool {
 	select {
 	case <-p.done:
 		return true
@@ -323,13 +317,13 @@ func (p *devProcess) exited() bool {
 	}
 }
 
-// stop interrupts kiln dev as Ctrl-C would, and kills it if it does not
-// exit within 30 s.
-func (p *devProcess) stop() {
+// stop sends sig (os.Interrupt as Ctrl-C would, or SIGTERM) and waits;
+// it kills the process if it does not exit within 30 s.
+func (p *process) stop(sig os.Signal) {
 	if p.exited() {
 		return
 	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
+	_ = p.cmd.Process.Signal(sig)
 	select {
 	case <-p.done:
 	case <-time.After(30 * time.Second):

@@ -14,6 +14,10 @@
 //     pushed, dependency change → pushed, and image sizes.
 //   - dev: edit → ready under `kiln dev --local`, per language.
 //   - stack: a 20-function Go stack built cold with --parallel 2 --push.
+//   - java: the Java sample (java11, commons-lang3 from Debian's Maven
+//     repository): cold build+push, Handler.java edit → pushed, and the
+//     image size and kiln run → first 200 of the jlink runtime, jlink with a
+//     CDS archive (JAVA_CDS=true) and Debian's full JRE (JAVA_RUNTIME=jre).
 //
 // Run it through make bench, which builds kiln and installs ko.
 package main
@@ -77,7 +81,7 @@ type config struct {
 }
 
 // suiteNames are the suites, in the order they run.
-var suiteNames = []string{"ko", "langs", "dev", "stack"}
+var suiteNames = []string{"ko", "langs", "dev", "stack", "java"}
 
 // commandTimeout bounds one build+push.
 const commandTimeout = 5 * time.Minute
@@ -117,6 +121,7 @@ func run(ctx context.Context, cfg config, stdout, progress io.Writer) error {
 		"langs": b.langSuite,
 		"dev":   b.devSuite,
 		"stack": b.stackSuite,
+		"java":  b.javaSuite,
 	}
 	for _, name := range cfg.suites {
 		start := time.Now()
