@@ -34,18 +34,27 @@ var alwaysModules = []string{"jdk.crypto.ec"}
 // loaded by name are invisible either way; JAVA_MODULES adds their modules.
 func (b *build) modules(ctx context.Context, mainClass, classes string, kilnJars []string, d *deps) ([]string, error) {
 	jars := append(append([]string(nil), kilnJars...), d.all()...)
-	k := layers.NewKey("java/jdeps/v3").String(b.jdk.build).String(mainClass).Strings(jars...)
+	k := layers.NewKey("java/jdeps/v4").String(b.jdk.build).String(mainClass).Strings(jars...)
 	for _, j := range jars {
 		if err := k.File(j); err != nil {
 			return nil, err
 		}
 	}
+	// The classes by what they reference, not by their bytes: an edit
+	// that changes no reference finds the module list cached.
 	files, err := layers.FromDir(classes, "")
 	if err != nil {
 		return nil, err
 	}
-	if err := k.Files(files); err != nil {
-		return nil, err
+	for _, f := range files {
+		if !f.Mode.IsRegular() || !strings.HasSuffix(f.Path, ".class") {
+			continue
+		}
+		refs, err := classReferences(f.Source)
+		if err != nil {
+			return nil, err
+		}
+		k.String(f.Path).Strings(refs...)
 	}
 	dir, err := b.cached("jdeps", k.Sum(), func(dir string) error {
 		args := []string{"-verbose:class", "--ignore-missing-deps", "--multi-release", "17"}
