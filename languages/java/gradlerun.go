@@ -1,8 +1,10 @@
 package java
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -132,8 +134,26 @@ func (b *build) resolveGradle(ctx context.Context, gradle, dir string) error {
 		if !isFile(buildFile) {
 			buildFile += ".kts"
 		}
+		missing := gradleUnresolved(out)
+		if len(missing) == 0 && !bytes.Contains(out, []byte("Could not resolve")) {
+			// Gradle could not read the build at all, as Debian's Gradle
+			// 4.4 cannot read the OpenFaaS templates' (written for 6 and
+			// 7): what kiln reads without Gradle still builds.
+			if data, rerr := os.ReadFile(buildFile); rerr == nil {
+				if coords, perr := gradleDependencies(buildFile, data); perr == nil {
+					slog.WarnContext(ctx, "Gradle could not evaluate the build; kiln reads its plain coordinates instead", "gradle", gradle, "file", buildFile, "error", gradleFailure(out))
+					if err := os.RemoveAll(stage); err != nil {
+						return err
+					}
+					if len(coords) == 0 {
+						return os.MkdirAll(filepath.Join(dir, "jars"), 0o755)
+					}
+					return b.resolve(ctx, buildFile, generatedPom(coords), dir)
+				}
+			}
+		}
 		reason := "Gradle (" + gradle + ") could not resolve the dependencies"
-		if missing := gradleUnresolved(out); len(missing) > 0 {
+		if len(missing) > 0 {
 			reason = "cannot resolve " + strings.Join(missing, ", ")
 		}
 		return &languages.SourceError{Path: buildFile, Reason: reason, Detail: strings.TrimSpace(string(out))}
@@ -148,6 +168,18 @@ func (b *build) resolveGradle(ctx context.Context, gradle, dir string) error {
 // the project's cache in the stage rather than the user's folder.
 func gradleArgs(stage, init, out string) []string {
 	return []string{"-q", "--no-daemon", "--console=plain", "-p", stage, "--project-cache-dir", filepath.Join(stage, ".gradle"), "-I", init, "-Dkiln.out=" + out, "kilnCopyDependencies"}
+}
+
+// gradleFailure returns the line after Gradle's "What went wrong:", or
+// its last line.
+func gradleFailure(out []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "What went wrong:") && i+1 < len(lines) {
+			return strings.TrimSpace(lines[i+1])
+		}
+	}
+	return lines[len(lines)-1]
 }
 
 // gradleMissing matches Gradle's "Could not find g:a:v." lines.

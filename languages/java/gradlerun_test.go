@@ -25,7 +25,7 @@ const debianRepoInit = `allprojects {
 `
 
 // gradleEnv skips without Gradle or Debian's commons-lang3, and returns an
-// environment whose Gradle user home resolves from Debian's repository.
+// environment whose Gradle and Maven resolve from Debian's repository.
 func gradleEnv(t *testing.T) []string {
 	t.Helper()
 	needJDK(t)
@@ -42,7 +42,15 @@ func gradleEnv(t *testing.T) []string {
 	if err := os.WriteFile(filepath.Join(home, "init.d", "debian.gradle"), []byte(debianRepoInit), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return []string{"GRADLE_USER_HOME=" + home}
+	m2 := filepath.Join(home, "m2home", ".m2")
+	if err := os.MkdirAll(m2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	settings := "<settings><mirrors><mirror><id>debian</id><mirrorOf>*</mirrorOf><url>file:///usr/share/maven-repo</url></mirror></mirrors></settings>\n"
+	if err := os.WriteFile(filepath.Join(m2, "settings.xml"), []byte(settings), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"GRADLE_USER_HOME=" + home, "MAVEN_OPTS=-Duser.home=" + filepath.Dir(m2)}
 }
 
 func gradleHandler(t *testing.T, deps string) string {
@@ -96,6 +104,16 @@ func TestGradleResolve(t *testing.T) {
 			t.Errorf("dependencies() = %v, want a build.gradle error naming org.example.kiln:no-such-lib:1.0", err)
 		}
 	})
+	t.Run("a build Gradle cannot evaluate", func(t *testing.T) {
+		// Debian's Gradle 4.4 has no java {} extension, which the
+		// OpenFaaS templates use: kiln reads the coordinates itself.
+		dir := gradleHandler(t, "    implementation 'org.apache.commons:commons-lang3:3.12.0'\n}\nno_such_method {\n    x = 1\n")
+		b := &build{pack: p, fn: languages.Function{Dir: dir, Lang: LangJava11}, jdk: b.jdk, cache: t.TempDir()}
+		d, err := b.dependencies(context.Background())
+		if err != nil || len(d.all()) != 1 || filepath.Base(d.all()[0]) != "commons-lang3-3.12.0.jar" {
+			t.Errorf("dependencies() = %+v, %v; want commons-lang3 from the plain coordinates", d, err)
+		}
+	})
 	t.Run("off", func(t *testing.T) {
 		off := New(WithEnv(append(os.Environ(), env...)), WithGradle(GradleOff))
 		b := &build{pack: off, fn: fn, jdk: b.jdk, cache: t.TempDir()}
@@ -115,6 +133,10 @@ func TestGradleArgs(t *testing.T) {
 	out := []byte("> Could not resolve all files for configuration ':runtimeClasspath'.\n   > Could not find org.example:a:1.0.\n     Required by:\n   > Could not find org.example:b:2.\n   > Could not find org.example:a:1.0.\n")
 	if got, want := gradleUnresolved(out), []string{"org.example:a:1.0", "org.example:b:2"}; !slices.Equal(got, want) {
 		t.Errorf("gradleUnresolved() = %v, want %v", got, want)
+	}
+	failed := []byte("FAILURE: Build failed with an exception.\n\n* What went wrong:\nA problem occurred evaluating root project 'function'.\n> Could not find method java()\n")
+	if got, want := gradleFailure(failed), "A problem occurred evaluating root project 'function'."; got != want {
+		t.Errorf("gradleFailure() = %q, want %q", got, want)
 	}
 }
 
