@@ -26,6 +26,17 @@ type Data struct {
 	Name string
 }
 
+// sameLayout maps langs whose handler folder is another's to that lang's
+// templates: the OpenFaaS templates of one family differ only in their
+// runtime's version.
+var sameLayout = map[string]string{
+	"java17": "java11",
+	"node":   "node20",
+	"node18": "node20",
+	"node22": "node20",
+	"python": "python3",
+}
+
 // Langs lists the languages with a scaffold, sorted.
 func Langs() []string {
 	entries, _ := fs.ReadDir(templates, "templates")
@@ -34,6 +45,9 @@ func Langs() []string {
 		if e.IsDir() {
 			out = append(out, e.Name())
 		}
+	}
+	for lang := range sameLayout {
+		out = append(out, lang)
 	}
 	slices.Sort(out)
 	return out
@@ -47,7 +61,11 @@ func Function(dir, name, lang string) error {
 	if !dns1123.MatchString(name) || len(name) > 63 {
 		return fmt.Errorf("function name %q: want lowercase letters, digits and '-', at most 63 characters", name)
 	}
-	root := path.Join("templates", lang)
+	layout := lang
+	if l, ok := sameLayout[lang]; ok {
+		layout = l
+	}
+	root := path.Join("templates", layout)
 	if _, err := fs.Stat(templates, root); err != nil {
 		return fmt.Errorf("no scaffold for lang %q; kiln has them for: %s", lang, strings.Join(Langs(), ", "))
 	}
