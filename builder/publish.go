@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kiln-build/kiln/internal/atomicfile"
 )
@@ -75,15 +76,20 @@ type Registry struct {
 	// homes records, per registry, a repository that holds each blob this
 	// publisher pushed, so that pushing it to another repository of the
 	// same registry becomes a cross-repository mount instead of an upload.
-	mu    sync.Mutex
-	homes map[string]map[v1.Hash]name.Repository
+	// uploading holds, per registry, the layers a push is sending now:
+	// concurrent pushes of other images wait for them and mount them, so a
+	// layer shared by the functions of a stack goes up once.
+	mu        sync.Mutex
+	homes     map[string]map[v1.Hash]name.Repository
+	uploading map[string]map[v1.Hash]chan struct{}
 }
 
 var _ Publisher = (*Registry)(nil)
 
 // NewRegistry returns a registry publisher.
 func NewRegistry(opts ...RegistryOption) *Registry {
-	r := &Registry{keychain: authn.DefaultKeychain, transport: remote.DefaultTransport, retries: 3, homes: map[string]map[v1.Hash]name.Repository{}}
+	r := &Registry{keychain: authn.DefaultKeychain, transport: remote.DefaultTransport, retries: 3,
+		homes: map[string]map[v1.Hash]name.Repository{}, uploading: map[string]map[v1.Hash]chan struct{}{}}
 	for _, opt := range opts {
 		opt(r)
 	}
@@ -125,15 +131,102 @@ func (r *Registry) Publish(ctx context.Context, img v1.Image, ref name.Reference
 	if desc, err := remote.Head(ref, opts...); err == nil && desc.Digest == digest {
 		return dref, nil
 	}
+	if err := r.sendLayers(ctx, img, ref.Context(), opts); err != nil {
+		return name.Digest{}, pushError(ref, err)
+	}
 	if err := remote.Write(ref, r.mounting(img, ref.Context()), opts...); err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
-			return name.Digest{}, fmt.Errorf("pushing %s: %s refused the credentials kiln found (log in with: docker login %s): %w", ref, ref.Context().RegistryStr(), ref.Context().RegistryStr(), err)
-		}
-		return name.Digest{}, fmt.Errorf("pushing %s: %w", ref, err)
+		return name.Digest{}, pushError(ref, err)
 	}
 	r.remember(img, ref.Context())
 	return dref, nil
+}
+
+func pushError(ref name.Reference, err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+		return fmt.Errorf("pushing %s: %s refused the credentials kiln found (log in with: docker login %s): %w", ref, ref.Context().RegistryStr(), ref.Context().RegistryStr(), err)
+	}
+	return fmt.Errorf("pushing %s: %w", ref, err)
+}
+
+// sendLayers uploads the layers of img that no repository of the registry
+// has from this publisher and no other push is sending, and waits for
+// those another push is sending; remote.Write then mounts those. Each
+// layer this push owns is released to the waiting ones as soon as it is
+// up, or when its upload failed (they then send it themselves).
+func (r *Registry) sendLayers(ctx context.Context, img v1.Image, repo name.Repository, opts []remote.Option) error {
+	ls, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	reg := repo.RegistryStr()
+	var owned []v1.Layer
+	var waits []chan struct{}
+	r.mu.Lock()
+	if r.uploading[reg] == nil {
+		r.uploading[reg] = map[v1.Hash]chan struct{}{}
+	}
+	inFlight := r.uploading[reg]
+	for _, l := range ls {
+		d, err := l.Digest()
+		if err != nil {
+			r.mu.Unlock()
+			return err
+		}
+		if _, ok := r.homes[reg][d]; ok {
+			continue
+		}
+		if ch, ok := inFlight[d]; ok {
+			if !slices.Contains(waits, ch) {
+				waits = append(waits, ch)
+			}
+			continue
+		}
+		inFlight[d] = make(chan struct{})
+		owned = append(owned, l)
+	}
+	r.mu.Unlock()
+
+	release := func(l v1.Layer, sent bool) {
+		d, _ := l.Digest()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if sent {
+			r.home(reg)[d] = repo
+		}
+		close(inFlight[d])
+		delete(inFlight, d)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, l := range owned {
+		g.Go(func() error {
+			err := remote.WriteLayer(repo, l, append(slices.Clone(opts), remote.WithContext(gctx))...)
+			release(l, err == nil)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, ch := range waits {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// home returns the blob homes of a registry; r.mu must be held.
+func (r *Registry) home(reg string) map[v1.Hash]name.Repository {
+	homes := r.homes[reg]
+	if homes == nil {
+		homes = map[v1.Hash]name.Repository{}
+		r.homes[reg] = homes
+	}
+	return homes
 }
 
 // mounting returns img with the layers another repository of the same
@@ -160,11 +253,7 @@ func (r *Registry) remember(img v1.Image, repo name.Repository) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	homes := r.homes[repo.RegistryStr()]
-	if homes == nil {
-		homes = map[v1.Hash]name.Repository{}
-		r.homes[repo.RegistryStr()] = homes
-	}
+	homes := r.home(repo.RegistryStr())
 	for _, l := range ls {
 		if d, err := l.Digest(); err == nil {
 			homes[d] = repo

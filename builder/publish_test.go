@@ -2,6 +2,7 @@ package builder
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -17,22 +18,28 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
 
-// countingRegistry counts blob uploads and manifest writes.
+// countingRegistry counts blob uploads and manifest writes; uploads
+// counts those that are not cross-repository mounts.
 type countingRegistry struct {
-	blobs, manifests atomic.Int32
-	next             http.Handler
+	blobs, manifests, uploads atomic.Int32
+	next                      http.Handler
 }
 
 func (c *countingRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads/"):
 		c.blobs.Add(1)
+		if r.URL.Query().Get("mount") == "" {
+			c.uploads.Add(1)
+		}
 	case r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/"):
 		c.manifests.Add(1)
 	}
@@ -81,6 +88,78 @@ func TestRegistryPublish(t *testing.T) {
 	if b, m := reg.blobs.Load(), reg.manifests.Load(); b != 0 || m != 0 {
 		t.Errorf("unchanged push uploaded %d blobs and %d manifests, want none", b, m)
 	}
+}
+
+// TestRegistryPublishShared pushes images that share layers to
+// repositories of one registry at the same time, as a stack built with
+// --parallel does: each shared layer goes up once, and is mounted into
+// the other repositories.
+func TestRegistryPublishShared(t *testing.T) {
+	ctx := context.Background()
+	reg := &countingRegistry{next: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
+	srv := httptest.NewServer(reg)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	base, err := random.Image(256<<10, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const functions = 6
+	pub := NewRegistry(WithKeychain(authn.NewMultiKeychain()))
+	errs := make(chan error, functions)
+	var imgs [functions]v1.Image
+	for i := range functions {
+		top, err := random.Layer(1024, types.DockerLayer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if imgs[i], err = mutate.AppendLayers(base, top); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, img := range imgs {
+		go func() {
+			ref, err := ParseReference(fmt.Sprintf("%s/fn-%d:latest", host, i), nil)
+			if err == nil {
+				_, err = pub.Publish(ctx, img, ref)
+			}
+			errs <- err
+		}()
+	}
+	for range functions {
+		if err := <-errs; err != nil {
+			t.Fatalf("Publish() = %v", err)
+		}
+	}
+	// 4 shared layers once, then per function its own layer and config.
+	if got, want := reg.uploads.Load(), int32(4+2*functions); got != want {
+		t.Errorf("blob uploads = %d, want %d: each shared layer once", got, want)
+	}
+	for i, img := range imgs {
+		ref, err := name.ParseReference(fmt.Sprintf("%s/fn-%d:latest", host, i), name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pulled, err := remote.Image(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := validate.Image(pulled); err != nil {
+			t.Errorf("fn-%d: validate.Image() = %v", i, err)
+		}
+		if got, want := mustDigest(t, pulled), mustDigest(t, img); got != want {
+			t.Errorf("fn-%d digest = %s, want %s", i, got, want)
+		}
+	}
+}
+
+func mustDigest(t *testing.T, img v1.Image) v1.Hash {
+	t.Helper()
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 func TestRegistryPublishErrors(t *testing.T) {
