@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -165,7 +166,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if err != nil {
 		return nil, err
 	}
-	npmVersion, err := p.hostVersion(ctx, p.opts.npm, "--version")
+	npmVersion, err := p.npmVersion(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +206,23 @@ func (p *Pack) hostVersion(ctx context.Context, tool string, args ...string) (st
 		return "", fmt.Errorf("running %s --version: %w", tool, err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// npmVersion returns the version of the host's npm. npm's command is its
+// package's bin/npm-cli.js, so the version is read from the package.json
+// beside it, sparing the 0.3 to 0.5 s npm takes to start on every build;
+// an npm laid out otherwise is asked.
+func (p *Pack) npmVersion(ctx context.Context) (string, error) {
+	if path, err := exec.LookPath(p.opts.npm); err == nil {
+		if real, err := filepath.EvalSymlinks(path); err == nil && filepath.Base(real) == "npm-cli.js" {
+			var pkg struct{ Name, Version string }
+			b, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(real)), "package.json"))
+			if err == nil && json.Unmarshal(b, &pkg) == nil && pkg.Name == "npm" && pkg.Version != "" {
+				return pkg.Version, nil
+			}
+		}
+	}
+	return p.hostVersion(ctx, p.opts.npm, "--version")
 }
 
 // command prepares a host tool to run in dir with the pack's environment.

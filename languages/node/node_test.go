@@ -436,3 +436,38 @@ func TestLockPinsBothMajors(t *testing.T) {
 		}
 	}
 }
+
+func TestNPMVersion(t *testing.T) {
+	// npm installed as Node installs it: bin/npm links to the package's
+	// bin/npm-cli.js, whose package.json holds the version. The script
+	// itself fails, so a version read from it proves npm was not run.
+	prefix := t.TempDir()
+	pkg := filepath.Join(prefix, "lib", "node_modules", "npm")
+	if err := os.MkdirAll(filepath.Join(pkg, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pkg, "bin", "npm-cli.js"), []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pkg, "package.json"), []byte(`{"name": "npm", "version": "11.19.1"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(prefix, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	linked := filepath.Join(prefix, "bin", "npm")
+	if err := os.Symlink("../lib/node_modules/npm/bin/npm-cli.js", linked); err != nil {
+		t.Fatal(err)
+	}
+	// An npm of another layout, a wrapper script, is asked.
+	wrapper := filepath.Join(t.TempDir(), "npm")
+	if err := os.WriteFile(wrapper, []byte("#!/bin/sh\necho 10.2.3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ npm, want string }{{linked, "11.19.1"}, {wrapper, "10.2.3"}} {
+		got, err := New(t.TempDir(), WithNpm(tc.npm)).npmVersion(context.Background())
+		if err != nil || got != tc.want {
+			t.Errorf("npmVersion(%s) = %q, %v; want %q", tc.npm, got, err, tc.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -372,5 +373,23 @@ func TestFixScripts(t *testing.T) {
 	}
 	if err := fixScripts(filepath.Join(dir, "none")); err != nil {
 		t.Errorf("fixScripts() of a missing folder = %v, want nil", err)
+	}
+}
+
+// TestHostInterpreter: the host query names the interpreter itself, which
+// the build runs directly, and it is the same Python.
+func TestHostInterpreter(t *testing.T) {
+	needPython(t)
+	p := New(WithEnv(os.Environ()))
+	h, err := p.hostPython(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !filepath.IsAbs(h.Executable) {
+		t.Fatalf("host executable = %q, want an absolute path", h.Executable)
+	}
+	out, err := exec.Command(h.python("python3"), "-I", "-c", "import platform; print(platform.python_version())").Output()
+	if err != nil || strings.TrimSpace(string(out)) != h.Version {
+		t.Errorf("%s says it is %q (%v), want %s", h.Executable, out, err, h.Version)
 	}
 }

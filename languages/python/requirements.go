@@ -142,7 +142,7 @@ func (s *requirementsStep) install(ctx context.Context, requirements, staging st
 			"--only-binary=:all:",
 		)
 	}
-	cmd := exec.CommandContext(ctx, s.pack.opts.python, args...)
+	cmd := exec.CommandContext(ctx, s.host.python(s.pack.opts.python), args...)
 	cmd.Dir = s.fn.Dir
 	// A user install (pip.conf's user = true) cannot be combined with
 	// --target.
@@ -250,7 +250,7 @@ func fixScripts(dir string) error {
 // handler's. A file the compiler refuses (a Python 2 example shipped in a
 // package) is left to the interpreter, which never imports it either.
 func (s *requirementsStep) compile(ctx context.Context, staging string) {
-	cmd := exec.CommandContext(ctx, s.pack.opts.python, "-I", "-m", "compileall", "-q", "-q",
+	cmd := exec.CommandContext(ctx, s.host.python(s.pack.opts.python), "-I", "-m", "compileall", "-q", "-q",
 		"--invalidation-mode", "unchecked-hash", "-d", "/"+packagesDir, staging)
 	cmd.Env = append(append([]string(nil), s.pack.opts.env...), "PYTHONHASHSEED=0")
 	_ = cmd.Run()
