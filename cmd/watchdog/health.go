@@ -143,10 +143,14 @@ func (h *health) readyHandler(limit *limiter, readyPath string, fn http.Handler)
 	})
 }
 
-// Polling starts fast, because most functions are up within a few hundred
-// milliseconds, and backs off so that a slow JVM start is not flooded.
+// Polling stays fast while most functions come up (a few hundred
+// milliseconds: a probe that waited longer would add its wait to every
+// start, and a refused loopback connection costs microseconds), then
+// backs off, so that a function still starting after seconds is not
+// flooded.
 const (
 	probeFirstInterval = 20 * time.Millisecond
+	probeFastFor       = 3 * time.Second
 	probeMaxInterval   = 500 * time.Millisecond
 	probeTimeout       = 2 * time.Second
 )
@@ -183,6 +187,7 @@ func waitForUpstream(ctx context.Context, upstream *url.URL, readyPath string, c
 	}
 
 	interval := probeFirstInterval
+	start := time.Now()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -195,7 +200,9 @@ func waitForUpstream(ctx context.Context, upstream *url.URL, readyPath string, c
 			return nil
 		}
 		timer.Reset(interval)
-		interval = min(interval*3/2, probeMaxInterval)
+		if time.Since(start) > probeFastFor {
+			interval = min(interval*3/2, probeMaxInterval)
+		}
 	}
 }
 
