@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -77,6 +78,12 @@ func WithEnv(env []string) Option { return func(o *options) { o.env = env } }
 // Pack builds Python functions.
 type Pack struct {
 	opts options
+
+	// host is the host query's answer, asked once per pack: kiln dev
+	// plans every save with the same pack, and the query costs a Python
+	// start (0.3 s through pyenv's shim).
+	mu   sync.Mutex
+	host *host
 }
 
 var _ languages.Pack = (*Pack)(nil)
@@ -221,6 +228,20 @@ print(json.dumps({"version": platform.python_version(), "minor": "%d.%d" % sys.v
   "executable": sys.executable}))`
 
 func (p *Pack) hostPython(ctx context.Context) (host, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.host != nil {
+		return *p.host, nil
+	}
+	h, err := p.queryHost(ctx)
+	if err != nil {
+		return host{}, err
+	}
+	p.host = &h
+	return h, nil
+}
+
+func (p *Pack) queryHost(ctx context.Context) (host, error) {
 	cmd := exec.CommandContext(ctx, p.opts.python, "-I", "-c", hostQuery)
 	cmd.Env = p.opts.env
 	out, err := cmd.Output()
