@@ -11,46 +11,26 @@ import (
 	"testing"
 
 	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/test/debianrepo"
 )
 
-// debianRepoInit points every Gradle project at Debian's Maven repository,
-// as a user's init script points Gradle at their mirror: Maven Central is
-// unreachable here.
-const debianRepoInit = `allprojects {
-    afterEvaluate { p ->
-        p.repositories.clear()
-        p.repositories.maven { url 'file:///usr/share/maven-repo' }
-    }
-}
-`
-
-// gradleEnv skips without Gradle or Debian's commons-lang3, and returns an
-// environment whose Gradle and Maven resolve from Debian's repository.
+// gradleEnv skips without Gradle or what the tests need of Debian's Maven
+// repository, and returns an environment whose Gradle and Maven resolve
+// from that repository (Maven Central is unreachable here).
 func gradleEnv(t *testing.T) []string {
 	t.Helper()
 	needJDK(t)
 	if _, err := exec.LookPath("gradle"); err != nil {
 		t.Skip("no gradle on PATH (Debian package gradle; .ci/run installs it)")
 	}
-	if _, err := os.Stat("/usr/share/maven-repo/org/apache/commons/commons-lang3/3.12.0"); err != nil {
-		t.Skip("Debian's Maven repository lacks commons-lang3 3.12.0 (package libcommons-lang3-java)")
+	if missing := debianrepo.Missing(); missing != "" {
+		t.Skip(missing)
 	}
-	home := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(home, "init.d"), 0o755); err != nil {
+	env, err := debianrepo.Env(t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(home, "init.d", "debian.gradle"), []byte(debianRepoInit), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	m2 := filepath.Join(home, "m2home", ".m2")
-	if err := os.MkdirAll(m2, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	settings := "<settings><mirrors><mirror><id>debian</id><mirrorOf>*</mirrorOf><url>file:///usr/share/maven-repo</url></mirror></mirrors></settings>\n"
-	if err := os.WriteFile(filepath.Join(m2, "settings.xml"), []byte(settings), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return []string{"GRADLE_USER_HOME=" + home, "MAVEN_OPTS=-Duser.home=" + filepath.Dir(m2)}
+	return env
 }
 
 func gradleHandler(t *testing.T, deps string) string {

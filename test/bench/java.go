@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kiln-build/kiln/test/debianrepo"
 	"github.com/kiln-build/kiln/test/registrytest"
 )
 
@@ -54,33 +55,10 @@ func (b *bench) javaEnv() ([]string, error) {
 			return nil, javaMissing(p + " is not installed")
 		}
 	}
-	for _, d := range []struct{ path, pkg string }{
-		{"/usr/share/maven-repo/org/apache/commons/commons-lang3/3.12.0", "libcommons-lang3-java"},
-		{"/usr/share/maven-repo/org/apache/maven/plugins/maven-dependency-plugin", "libmaven-dependency-plugin-java"},
-	} {
-		if _, err := os.Stat(d.path); err != nil {
-			return nil, javaMissing(fmt.Sprintf("no %s in Debian's Maven repository (package %s)", d.path, d.pkg))
-		}
+	if missing := debianrepo.Missing(); missing != "" {
+		return nil, javaMissing(missing)
 	}
-	home := filepath.Join(b.work, "java-home")
-	settings := "<settings>\n  <mirrors>\n    <mirror><id>debian</id><mirrorOf>*</mirrorOf><url>file:///usr/share/maven-repo</url></mirror>\n  </mirrors>\n</settings>\n"
-	if err := os.MkdirAll(filepath.Join(home, ".m2"), 0o755); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(home, ".m2", "settings.xml"), []byte(settings), 0o644); err != nil {
-		return nil, err
-	}
-	// Gradle, where installed, resolves build.gradle: its user home gets
-	// an init script that points every project at the same repository.
-	gradleHome := filepath.Join(home, ".gradle")
-	if err := os.MkdirAll(filepath.Join(gradleHome, "init.d"), 0o755); err != nil {
-		return nil, err
-	}
-	debianRepo := "allprojects {\n    afterEvaluate { p ->\n        p.repositories.clear()\n        p.repositories.maven { url 'file:///usr/share/maven-repo' }\n    }\n}\n"
-	if err := os.WriteFile(filepath.Join(gradleHome, "init.d", "debian.gradle"), []byte(debianRepo), 0o644); err != nil {
-		return nil, err
-	}
-	return []string{"MAVEN_OPTS=-Duser.home=" + home, "GRADLE_USER_HOME=" + gradleHome}, nil
+	return debianrepo.Env(filepath.Join(b.work, "java-home"))
 }
 
 // javaRuntime is one runtime of java-hello's image, chosen by a build arg,

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/kiln-build/kiln/test/debianrepo"
 	"github.com/kiln-build/kiln/test/registrytest"
 )
 
@@ -32,41 +33,18 @@ var javaLayers = []string{"watchdog", "java runtime (java.base,jdk.crypto.ec,jdk
 
 // javaEnv skips without a JDK, Maven or Debian's Maven repository, and
 // returns the environment that points the user's Maven at that repository
-// (Maven Central is unreachable here): a settings.xml in a home of the
-// test's own, read through MAVEN_OPTS=-Duser.home. kiln itself knows no
-// mirror.
+// (Maven Central is unreachable here), and the same of Gradle.
 func javaEnv(t *testing.T) []string {
 	t.Helper()
 	needBinaries(t, "javac", "jlink", "jdeps", "mvn")
-	for _, p := range []string{"/usr/share/maven-repo/org/apache/commons/commons-lang3/3.12.0", "/usr/share/maven-repo/org/apache/maven/plugins/maven-dependency-plugin"} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("Debian's Maven repository lacks %s (packages libcommons-lang3-java, libmaven-dependency-plugin-java); CI installs them", p)
-		}
+	if missing := debianrepo.Missing(); missing != "" {
+		t.Skip(missing + "; CI installs it")
 	}
-	home := t.TempDir()
-	settings := `<settings>
-  <mirrors>
-    <mirror><id>debian</id><mirrorOf>*</mirrorOf><url>file:///usr/share/maven-repo</url></mirror>
-  </mirrors>
-</settings>
-`
-	if err := os.MkdirAll(filepath.Join(home, ".m2"), 0o755); err != nil {
+	env, err := debianrepo.Env(t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(home, ".m2", "settings.xml"), []byte(settings), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// Gradle, where installed, resolves build.gradle: its user home gets
-	// an init script that points every project at the same repository.
-	gradleHome := filepath.Join(home, ".gradle")
-	if err := os.MkdirAll(filepath.Join(gradleHome, "init.d"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	const debianRepo = "allprojects {\n    afterEvaluate { p ->\n        p.repositories.clear()\n        p.repositories.maven { url 'file:///usr/share/maven-repo' }\n    }\n}\n"
-	if err := os.WriteFile(filepath.Join(gradleHome, "init.d", "debian.gradle"), []byte(debianRepo), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return []string{"MAVEN_OPTS=-Duser.home=" + home, "GRADLE_USER_HOME=" + gradleHome}
+	return env
 }
 
 // TestJavaFunction builds java-hello with a cold cache, pushes it, runs it
