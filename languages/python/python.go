@@ -64,6 +64,7 @@ type Option func(*options)
 type options struct {
 	python string
 	env    []string
+	debian Downloader
 }
 
 // WithPython sets the host's python3 command, which runs pip and compiles
@@ -153,6 +154,13 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 			"PYTHONUNBUFFERED=1",
 		},
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.python.version": pythonVersion},
+	}
+	stdlib, err := p.stdlibStepFor(fn, h, fn.Platform.Architecture)
+	if err != nil {
+		return nil, err
+	}
+	if stdlib != nil {
+		plan.Steps = append(plan.Steps, stdlib)
 	}
 	requirements := filepath.Join(fn.Dir, "requirements.txt")
 	if _, err := os.Stat(requirements); err == nil {

@@ -173,7 +173,7 @@ func TestPythonFunctions(t *testing.T) {
 			for _, l := range rep.Layers {
 				took += float64(l.Duration) / 1e9
 			}
-			if got, want := layerNames(rep.Layers), []string{"watchdog", "requirements", "python server", "handler code"}; !isSuffix(got, want) {
+			if got, want := layerNames(rep.Layers), []string{"watchdog", "python standard library bytecode", "requirements", "python server", "handler code"}; !isSuffix(got, want) {
 				t.Errorf("layers = %v, want them to end with %v", got, want)
 			}
 			pushed(t, reg, repo, "v1", rep.Digest)
