@@ -56,7 +56,7 @@ func newBuilder(t *testing.T, env []string) *builder.Builder {
 // layer only and one of requirements.txt the requirements layer only.
 func TestBuild(t *testing.T) {
 	needPython(t)
-	env := wheelhouse(t)
+	env := kilndepIndex(t)
 	dir := function(t, map[string]string{
 		"handler.py":       "import kilndep\n\ndef handle(event, context):\n    return {'body': kilndep.VERSION}\n",
 		"requirements.txt": "kilndep==1.0\n",

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
+	"github.com/kiln-build/kiln/test/wheelhouse"
 )
 
 var linuxAMD64 = v1.Platform{OS: "linux", Architecture: "amd64"}
@@ -33,14 +34,17 @@ func function(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-// wheelhouse makes a local package index with kilndep 1.0 and 2.0 and
+// kilndepIndex makes a local package index with kilndep 1.0 and 2.0 and
 // returns the environment that points pip at it, and nowhere else.
-func wheelhouse(t *testing.T) []string {
+func kilndepIndex(t *testing.T) []string {
 	t.Helper()
 	dir := t.TempDir()
-	makeWheel(t, dir, "kilndep", "1.0", map[string]string{"kilndep/__init__.py": "VERSION = '1.0'\n"})
-	makeWheel(t, dir, "kilndep", "2.0", map[string]string{"kilndep/__init__.py": "VERSION = '2.0'\n"})
-	return append(os.Environ(), "PIP_NO_INDEX=1", "PIP_FIND_LINKS="+dir, "PIP_CONFIG_FILE="+os.DevNull)
+	for _, v := range []string{"1.0", "2.0"} {
+		if _, err := wheelhouse.Write(dir, "kilndep", v, map[string]string{"kilndep/__init__.py": "VERSION = '" + v + "'\n"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return append(os.Environ(), wheelhouse.Env(dir)...)
 }
 
 // plan plans fn in a fresh scratch folder.
@@ -308,7 +312,7 @@ func TestRequirementsKey(t *testing.T) {
 
 func TestRequirements(t *testing.T) {
 	needPython(t)
-	env := wheelhouse(t)
+	env := kilndepIndex(t)
 	tests := []struct {
 		name     string
 		platform v1.Platform

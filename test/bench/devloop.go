@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/test/registrytest"
+	"github.com/kiln-build/kiln/test/wheelhouse"
 )
 
 // devCase is one language under kiln dev: a sample as the one function of
@@ -68,7 +69,7 @@ func (b *bench) devSuite(ctx context.Context, w io.Writer) error {
 	if err := os.MkdirAll(wheels, 0o755); err != nil {
 		return err
 	}
-	if err := writeWheel(wheels, "kiln_greeting", "1.0", map[string]string{
+	if _, err := wheelhouse.Write(wheels, "kiln_greeting", "1.0", map[string]string{
 		"kiln_greeting/__init__.py": "def greet(name):\n    return \"Hello from \" + name\n",
 	}); err != nil {
 		return err
@@ -78,7 +79,7 @@ func (b *bench) devSuite(ctx context.Context, w io.Writer) error {
 			handler: "handler.go", old: `"Hello from kiln")`, edit: `"Hello from kiln (dev edit %d)")`, marker: "(dev edit %d)", target: time.Second},
 		{title: "Node (node20)", sample: "node-hello", lang: "node20",
 			handler: "handler.js", old: "Hello from kiln", edit: "Hello from kiln (dev edit %d)", marker: "(dev edit %d)", target: 500 * time.Millisecond},
-		{title: "Python (python3-http)", sample: "python-http", lang: "python3-http", env: pythonEnv(wheels),
+		{title: "Python (python3-http)", sample: "python-http", lang: "python3-http", env: wheelhouse.Env(wheels),
 			handler: "handler.py", old: `event.query.get("name", "kiln")`, edit: `event.query.get("name", "kiln (dev edit %d)")`, marker: "(dev edit %d)", target: 500 * time.Millisecond},
 		b.javaDevCase(),
 	}

@@ -1,22 +1,19 @@
 package main
 
 import (
-	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/kiln-build/kiln/test/registrytest"
+	"github.com/kiln-build/kiln/test/wheelhouse"
 )
 
 // langCase is one language of the langs suite: a sample, how a handler
@@ -126,7 +123,7 @@ func (b *bench) pythonCase() (*langCase, error) {
 	}
 	for i := 0; i <= b.cfg.runs; i++ {
 		v := fmt.Sprintf("1.%d", i)
-		if err := writeWheel(wheels, "kiln_greeting", v, map[string]string{
+		if _, err := wheelhouse.Write(wheels, "kiln_greeting", v, map[string]string{
 			"kiln_greeting/__init__.py": fmt.Sprintf("VERSION = %q\n\n\ndef greet(name):\n    return \"Hello from \" + name\n", v),
 		}); err != nil {
 			return nil, err
@@ -134,17 +131,12 @@ func (b *bench) pythonCase() (*langCase, error) {
 	}
 	return &langCase{
 		title: "Python (python3-http)", sample: "python-http", lang: "python3-http",
-		env:     pythonEnv(wheels),
+		env:     wheelhouse.Env(wheels),
 		handler: "handler.py", old: `event.query.get("name", "kiln")`, edit: `event.query.get("name", "kiln (edit %d)")`, depFile: "requirements.txt", budget: 50 << 20, budgetText: "50 MiB",
 		setDeps: func(src string, i int) error {
 			return os.WriteFile(filepath.Join(src, "requirements.txt"), fmt.Appendf(nil, "kiln-greeting==1.%d\n", i+1), 0o644)
 		},
 	}, nil
-}
-
-// pythonEnv makes pip install from the wheelhouse and nowhere else.
-func pythonEnv(wheels string) []string {
-	return []string{"PIP_NO_INDEX=1", "PIP_FIND_LINKS=" + wheels, "PIP_CONFIG_FILE=" + os.DevNull}
 }
 
 // measureLang times cold builds (a new cache and repository each run),
@@ -264,48 +256,4 @@ func printLangs(w io.Writer, results []*langResult, runs int) {
 			fmt.Fprintf(w, "- %s, %s: %s\n", r.c.title, c.name, strings.Join(s, ", "))
 		}
 	}
-}
-
-// writeWheel writes a pure-Python wheel of files into dir: the files,
-// METADATA, WHEEL and a RECORD with every file's hash, as pip wants it.
-func writeWheel(dir, dist, version string, files map[string]string) error {
-	info := dist + "-" + version + ".dist-info/"
-	all := map[string]string{
-		info + "METADATA": fmt.Sprintf("Metadata-Version: 2.1\nName: %s\nVersion: %s\n", strings.ReplaceAll(dist, "_", "-"), version),
-		info + "WHEEL":    "Wheel-Version: 1.0\nGenerator: kiln-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-	}
-	for k, v := range files {
-		all[k] = v
-	}
-	names := make([]string, 0, len(all))
-	for k := range all {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	var record strings.Builder
-	for _, n := range names {
-		fw, err := zw.Create(n)
-		if err != nil {
-			return err
-		}
-		if _, err := io.WriteString(fw, all[n]); err != nil {
-			return err
-		}
-		sum := sha256.Sum256([]byte(all[n]))
-		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", n, base64.RawURLEncoding.EncodeToString(sum[:]), len(all[n]))
-	}
-	record.WriteString(info + "RECORD,,\n")
-	fw, err := zw.Create(info + "RECORD")
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(fw, record.String()); err != nil {
-		return err
-	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, dist+"-"+version+"-py3-none-any.whl"), buf.Bytes(), 0o644)
 }

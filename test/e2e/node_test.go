@@ -63,40 +63,7 @@ func TestNodeFunction(t *testing.T) {
 
 	t.Run("contract", func(t *testing.T) {
 		_, ports := runFunction(t, t.TempDir(), image)
-		tests := []struct {
-			method, path, contentType, body string
-			wantStatus                      int
-			wantBody                        string
-			wantHeader                      [2]string
-		}{
-			{http.MethodGet, "/", "", "", 200, "Hello from kiln on Node 20, in 1m", [2]string{"Content-Type", "text/html; charset=utf-8"}},
-			{http.MethodPost, "/", "application/json", `{"n":[1,2]}`, 200, `{"received":{"n":[1,2]},"type":"object"}`, [2]string{}},
-			{http.MethodPost, "/", "text/plain", "some text", 200, `{"received":"some text","type":"string"}`, [2]string{}},
-			{http.MethodPost, "/", "", "no type", 200, `{"received":"no type","type":"string"}`, [2]string{}},
-			{http.MethodGet, "/custom", "", "", 201, `{"created":true}`, [2]string{"X-Kiln", "custom"}},
-			{http.MethodPost, "/", "application/json", `{"broken":`, 400, "", [2]string{}},
-		}
-		for _, tc := range tests {
-			req, err := http.NewRequest(tc.method, "http://127.0.0.1:"+strconv.Itoa(ports.http)+tc.path, strings.NewReader(tc.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tc.contentType != "" {
-				req.Header.Set("Content-Type", tc.contentType)
-			}
-			resp, err := httpClient.Do(req)
-			if err != nil {
-				t.Fatalf("%s %s: %v", tc.method, tc.path, err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tc.wantStatus || (tc.wantBody != "" && string(body) != tc.wantBody) {
-				t.Errorf("%s %s (%s) = %d %q, want %d %q", tc.method, tc.path, tc.contentType, resp.StatusCode, body, tc.wantStatus, tc.wantBody)
-			}
-			if h := tc.wantHeader; h[0] != "" && resp.Header.Get(h[0]) != h[1] {
-				t.Errorf("%s %s header %s = %q, want %q", tc.method, tc.path, h[0], resp.Header.Get(h[0]), h[1])
-			}
-		}
+		checkNodeContract(t, ports.http)
 	})
 
 	t.Run("edit uploads one layer", func(t *testing.T) {
@@ -268,5 +235,46 @@ func TestNodeBuildErrors(t *testing.T) {
 				t.Errorf("kiln stderr detail = %q, want it to contain %q", rest, tc.wantD)
 			}
 		})
+	}
+}
+
+// checkNodeContract sends node-hello the event and context contract's
+// cases on port: GET and POST with JSON and text bodies, a custom status
+// and header, and a body that is not the JSON it claims.
+func checkNodeContract(t *testing.T, port int) {
+	t.Helper()
+	tests := []struct {
+		method, path, contentType, body string
+		wantStatus                      int
+		wantBody                        string
+		wantHeader                      [2]string
+	}{
+		{http.MethodGet, "/", "", "", 200, "Hello from kiln on Node 20, in 1m", [2]string{"Content-Type", "text/html; charset=utf-8"}},
+		{http.MethodPost, "/", "application/json", `{"n":[1,2]}`, 200, `{"received":{"n":[1,2]},"type":"object"}`, [2]string{}},
+		{http.MethodPost, "/", "text/plain", "some text", 200, `{"received":"some text","type":"string"}`, [2]string{}},
+		{http.MethodPost, "/", "", "no type", 200, `{"received":"no type","type":"string"}`, [2]string{}},
+		{http.MethodGet, "/custom", "", "", 201, `{"created":true}`, [2]string{"X-Kiln", "custom"}},
+		{http.MethodPost, "/", "application/json", `{"broken":`, 400, "", [2]string{}},
+	}
+	for _, tc := range tests {
+		req, err := http.NewRequest(tc.method, "http://127.0.0.1:"+strconv.Itoa(port)+tc.path, strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.contentType != "" {
+			req.Header.Set("Content-Type", tc.contentType)
+		}
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.wantStatus || (tc.wantBody != "" && string(body) != tc.wantBody) {
+			t.Errorf("%s %s (%s) = %d %q, want %d %q", tc.method, tc.path, tc.contentType, resp.StatusCode, body, tc.wantStatus, tc.wantBody)
+		}
+		if h := tc.wantHeader; h[0] != "" && resp.Header.Get(h[0]) != h[1] {
+			t.Errorf("%s %s header %s = %q, want %q", tc.method, tc.path, h[0], resp.Header.Get(h[0]), h[1])
+		}
 	}
 }

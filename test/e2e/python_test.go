@@ -3,10 +3,7 @@
 package e2e
 
 import (
-	"archive/zip"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -22,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/kiln-build/kiln/test/registrytest"
+	"github.com/kiln-build/kiln/test/wheelhouse"
 )
 
 // The Python samples in testdata/functions; both need kiln-greeting==1.0,
@@ -42,57 +39,13 @@ func pythonWheelhouse(t *testing.T) []string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, version := range []string{"1.0", "1.1"} {
-		writeWheel(t, dir, "kiln_greeting", version, map[string]string{
+		if _, err := wheelhouse.Write(dir, "kiln_greeting", version, map[string]string{
 			"kiln_greeting/__init__.py": fmt.Sprintf("VERSION = %q\n\n\ndef greet(name):\n    return \"Hello from \" + name\n", version),
-		})
-	}
-	return []string{"PIP_NO_INDEX=1", "PIP_FIND_LINKS=" + dir, "PIP_CONFIG_FILE=" + os.DevNull}
-}
-
-// writeWheel writes a pure-Python wheel: the files, METADATA, WHEEL and a
-// RECORD with every file's hash, as a build backend makes one.
-func writeWheel(t *testing.T, dir, dist, version string, files map[string]string) {
-	t.Helper()
-	info := dist + "-" + version + ".dist-info/"
-	all := map[string]string{
-		info + "METADATA": fmt.Sprintf("Metadata-Version: 2.1\nName: %s\nVersion: %s\n", strings.ReplaceAll(dist, "_", "-"), version),
-		info + "WHEEL":    "Wheel-Version: 1.0\nGenerator: kiln-e2e\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-	}
-	for k, v := range files {
-		all[k] = v
-	}
-	names := make([]string, 0, len(all))
-	for k := range all {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	f, err := os.Create(filepath.Join(dir, dist+"-"+version+"-py3-none-any.whl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw := zip.NewWriter(f)
-	var record strings.Builder
-	for _, n := range names {
-		w, err := zw.Create(n)
-		if err != nil {
+		}); err != nil {
 			t.Fatal(err)
 		}
-		io.WriteString(w, all[n])
-		sum := sha256.Sum256([]byte(all[n]))
-		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", n, base64.RawURLEncoding.EncodeToString(sum[:]), len(all[n]))
 	}
-	record.WriteString(info + "RECORD,,\n")
-	w, err := zw.Create(info + "RECORD")
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(w, record.String())
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	return wheelhouse.Env(dir)
 }
 
 // imageSizes returns the sum of ref's layers, compressed and uncompressed.
