@@ -167,22 +167,9 @@ func describeImage(ref name.Reference, img v1.Image) (deployImage, error) {
 // deployFunctions deploys (or, with --output, renders) the named functions
 // with the given images.
 func deployFunctions(ctx context.Context, g *globals, df deployFlags, sf *stack.File, names []string, images map[string]deployImage) error {
-	o, err := overrides(df)
+	deps, err := newDeployments(df, sf, names, images)
 	if err != nil {
 		return err
-	}
-	var deps []*deploy.Deployment
-	for _, n := range names {
-		fn := sf.Functions[n]
-		fp, err := deploy.FProcess(fn, images[n].fprocess, "template")
-		if err != nil {
-			return err
-		}
-		d, err := deploy.NewDeployment(sf, fn, images[n].ref, fp, o)
-		if err != nil {
-			return err
-		}
-		deps = append(deps, d)
 	}
 	switch df.output {
 	case "":
@@ -219,6 +206,29 @@ func deployFunctions(ctx context.Context, g *globals, df deployFlags, sf *stack.
 		fmt.Fprintf(g.stdout, "Deployed %s (%s). %d %s.\nURL: %s\n", d.Service, d.Image, code, httpStatusText(code), c.FunctionURL(d.Service, d.Namespace))
 	}
 	return errors.Join(errs...)
+}
+
+// newDeployments returns what is deployed of each named function, in the
+// order of names.
+func newDeployments(df deployFlags, sf *stack.File, names []string, images map[string]deployImage) ([]*deploy.Deployment, error) {
+	o, err := overrides(df)
+	if err != nil {
+		return nil, err
+	}
+	var deps []*deploy.Deployment
+	for _, n := range names {
+		fn := sf.Functions[n]
+		fp, err := deploy.FProcess(fn, images[n].fprocess, "template")
+		if err != nil {
+			return nil, err
+		}
+		d, err := deploy.NewDeployment(sf, fn, images[n].ref, fp, o)
+		if err != nil {
+			return nil, err
+		}
+		deps = append(deps, d)
+	}
+	return deps, nil
 }
 
 // overrides turns deploy's flags into deploy.Overrides.

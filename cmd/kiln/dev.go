@@ -2,19 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/dev"
-	"github.com/kiln-build/kiln/gateway"
 )
 
 func newDevCmd(g *globals) *cobra.Command {
@@ -49,72 +46,43 @@ error is shown and the last good version keeps serving.`,
 
 func runDev(cmd *cobra.Command, g *globals, f upFlags) error {
 	ctx := cmd.Context()
-	if f.build.parallel < 1 {
-		return usageError{fmt.Errorf("--parallel %d: want 1 or more", f.build.parallel)}
-	}
-	sf, names, err := loadStack(cmd, g, f.build.stackFlags)
+	sb, err := buildStack(cmd, g, f, f.local)
 	if err != nil {
 		return err
 	}
-	targets, err := buildTargets(cmd, g, f.build, nil)
-	if err != nil {
-		return err
-	}
-	store, err := g.store()
-	if err != nil {
-		return err
-	}
-	b, err := newBuilder(g, store)
-	if err != nil {
-		return err
-	}
-	var pub builder.Publisher = builder.NewRegistry()
-	output := "registry"
-	if f.local {
-		pub, output = builder.NewLayout(localImages(store)), "local"
-	}
-	results, err := buildAll(ctx, g, b, pub, output, targets, f.build.parallel)
-	if err != nil {
-		return err
-	}
-	images := map[string]deployImage{}
-	for _, r := range results {
-		images[r.Name] = deployImage{ref: r.Image, fprocess: r.fprocess}
-	}
+	images := sb.images
 
 	// publish makes one set of images live: in the local gateway, or on
 	// the remote one.
 	var publish func(ctx context.Context, names []string) error
 	if f.local {
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(f.port))
+		lg, err := startLocalGateway(g, sb.store, f.port)
 		if err != nil {
-			return fmt.Errorf("starting the local gateway: %w", err)
+			return err
 		}
-		gw := gateway.New(localRunner(store), gateway.WithOutput(g.stdout, g.stderr))
-		defer gw.Close()
-		srv := &http.Server{Handler: gw.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(l)
-		defer srv.Close()
-		base := "http://" + l.Addr().String()
+		defer lg.Close()
+		go func() {
+			if err := <-lg.errc; !errors.Is(err, http.ErrServerClosed) {
+				fmt.Fprintf(g.stderr, "kiln: local gateway: %v\n", err)
+			}
+		}()
 		publish = func(ctx context.Context, names []string) error {
-			return deployLocal(ctx, g, gw, f.deploy, sf, names, images, base)
+			return deployLocal(ctx, g, lg.Gateway, f.deploy, sb.sf, names, images, lg.base)
 		}
 	} else {
 		publish = func(ctx context.Context, names []string) error {
-			return deployFunctions(ctx, g, f.deploy, sf, names, images)
+			return deployFunctions(ctx, g, f.deploy, sb.sf, names, images)
 		}
 	}
-	var built []string
-	for _, t := range targets {
-		built = append(built, t.fn.Name)
-	}
-	if err := publish(ctx, names); err != nil {
+	if err := publish(ctx, sb.names); err != nil {
 		return err
 	}
 
+	var built []string
 	dirs := map[string]string{}
 	byName := map[string]buildTarget{}
-	for _, t := range targets {
+	for _, t := range sb.targets {
+		built = append(built, t.fn.Name)
 		dirs[t.fn.Name] = t.fn.Dir
 		byName[t.fn.Name] = t
 	}
@@ -127,7 +95,7 @@ func runDev(cmd *cobra.Command, g *globals, f upFlags) error {
 	var unused sync.Mutex
 	for c := range changes {
 		fmt.Fprintf(g.stderr, "kiln: %s: %s changed\n", c.Function, strings.Join(c.Paths, ", "))
-		r, err := buildOne(ctx, g, b, pub, output, byName[c.Function], false, &unused)
+		r, err := buildOne(ctx, g, sb.builder, sb.pub, sb.output, byName[c.Function], false, &unused)
 		if err != nil {
 			fmt.Fprintf(g.stderr, "kiln: %v\nkiln: %s keeps serving the last good version\n", err, c.Function)
 			continue

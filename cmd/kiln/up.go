@@ -17,7 +17,6 @@ import (
 
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/cache"
-	"github.com/kiln-build/kiln/deploy"
 	"github.com/kiln-build/kiln/gateway"
 	"github.com/kiln-build/kiln/run"
 	"github.com/kiln-build/kiln/stack"
@@ -65,88 +64,138 @@ function.`,
 
 func runUp(cmd *cobra.Command, g *globals, f upFlags) error {
 	ctx := cmd.Context()
-	if f.build.parallel < 1 {
-		return usageError{fmt.Errorf("--parallel %d: want 1 or more", f.build.parallel)}
-	}
-	if f.local && (f.port <= 0 || f.port > 65535) {
-		return usageError{fmt.Errorf("--port %d: want 1-65535", f.port)}
-	}
-	sf, names, err := loadStack(cmd, g, f.build.stackFlags)
+	sb, err := buildStack(cmd, g, f, f.local || f.skipPush)
 	if err != nil {
 		return err
 	}
-	targets, err := buildTargets(cmd, g, f.build, nil)
-	if err != nil {
+	if err := printResults(g, sb.results, f.build.digestFile, false); err != nil {
 		return err
-	}
-	store, err := g.store()
-	if err != nil {
-		return err
-	}
-	b, err := newBuilder(g, store)
-	if err != nil {
-		return err
-	}
-	var pub builder.Publisher = builder.NewRegistry()
-	output := "registry"
-	if f.local || f.skipPush {
-		pub, output = builder.NewLayout(localImages(store)), "local"
-	}
-	results, err := buildAll(ctx, g, b, pub, output, targets, f.build.parallel)
-	if err != nil {
-		return err
-	}
-	if err := printResults(g, results, f.build.digestFile, false); err != nil {
-		return err
-	}
-	images := map[string]deployImage{}
-	for _, r := range results {
-		images[r.Name] = deployImage{ref: r.Image, fprocess: r.fprocess}
-	}
-	for _, n := range names {
-		if _, ok := images[n]; !ok {
-			image, err := stack.ImageName(ctx, stack.TagLatest, sf.Functions[n].Image, "", ".")
-			if err != nil {
-				return err
-			}
-			images[n] = deployImage{ref: image}
-		}
 	}
 	if f.local {
-		return serveLocal(ctx, g, store, f, sf, names, images)
+		return serveLocal(ctx, g, sb.store, f, sb.sf, sb.names, sb.images)
 	}
 	if f.skipDeploy {
 		return nil
 	}
-	return deployFunctions(ctx, g, f.deploy, sf, names, images)
+	return deployFunctions(ctx, g, f.deploy, sb.sf, sb.names, sb.images)
+}
+
+// stackBuild is what up and dev build before they deploy.
+type stackBuild struct {
+	sf      *stack.File
+	names   []string // the selected functions, built or not
+	targets []buildTarget
+	store   *cache.Store
+	builder *builder.Builder
+	pub     builder.Publisher
+	output  string
+	results []buildOutput
+	// images holds every selected function's: by digest for those built,
+	// by the stack's name for skip_build ones and those with no lang.
+	images map[string]deployImage
+}
+
+// buildStack builds the selected functions of the stack: into kiln's local
+// image store when local, else pushed.
+func buildStack(cmd *cobra.Command, g *globals, f upFlags, local bool) (*stackBuild, error) {
+	ctx := cmd.Context()
+	if f.build.parallel < 1 {
+		return nil, usageError{fmt.Errorf("--parallel %d: want 1 or more", f.build.parallel)}
+	}
+	if f.local && (f.port <= 0 || f.port > 65535) {
+		return nil, usageError{fmt.Errorf("--port %d: want 1-65535", f.port)}
+	}
+	sf, names, err := loadStack(cmd, g, f.build.stackFlags)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := buildTargets(cmd, g, f.build, nil)
+	if err != nil {
+		return nil, err
+	}
+	store, err := g.store()
+	if err != nil {
+		return nil, err
+	}
+	b, err := newBuilder(g, store)
+	if err != nil {
+		return nil, err
+	}
+	sb := &stackBuild{sf: sf, names: names, targets: targets, store: store, builder: b, pub: builder.NewRegistry(), output: "registry"}
+	if local {
+		sb.pub, sb.output = builder.NewLayout(localImages(store)), "local"
+	}
+	if sb.results, err = buildAll(ctx, g, b, sb.pub, sb.output, targets, f.build.parallel); err != nil {
+		return nil, err
+	}
+	sb.images = map[string]deployImage{}
+	for _, r := range sb.results {
+		sb.images[r.Name] = deployImage{ref: r.Image, fprocess: r.fprocess}
+	}
+	for _, n := range names {
+		if _, ok := sb.images[n]; !ok {
+			image, err := stack.ImageName(ctx, stack.TagLatest, sf.Functions[n].Image, "", ".")
+			if err != nil {
+				return nil, err
+			}
+			sb.images[n] = deployImage{ref: image}
+		}
+	}
+	return sb, nil
+}
+
+// localGateway is a gateway.Gateway served on loopback.
+type localGateway struct {
+	*gateway.Gateway
+	srv  *http.Server
+	base string // http://127.0.0.1:PORT
+	// errc receives the server's error should it stop serving.
+	errc chan error
+}
+
+func startLocalGateway(g *globals, store *cache.Store, port int) (*localGateway, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return nil, fmt.Errorf("starting the local gateway: %w", err)
+	}
+	lg := &localGateway{
+		Gateway: gateway.New(localRunner(store), gateway.WithOutput(g.stdout, g.stderr)),
+		base:    "http://" + l.Addr().String(),
+		errc:    make(chan error, 1),
+	}
+	lg.srv = &http.Server{Handler: lg.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { lg.errc <- lg.srv.Serve(l) }()
+	return lg, nil
+}
+
+// Close stops serving, letting requests in flight finish for up to 5 s,
+// then stops every function.
+func (lg *localGateway) Close() {
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if lg.srv.Shutdown(shutdown) != nil {
+		lg.srv.Close()
+	}
+	lg.Gateway.Close()
 }
 
 // serveLocal runs the functions on a local gateway until ctx is done.
 func serveLocal(ctx context.Context, g *globals, store *cache.Store, f upFlags, sf *stack.File, names []string, images map[string]deployImage) error {
-	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(f.port))
+	lg, err := startLocalGateway(g, store, f.port)
 	if err != nil {
-		return fmt.Errorf("starting the local gateway: %w", err)
-	}
-	gw := gateway.New(localRunner(store), gateway.WithOutput(g.stdout, g.stderr))
-	defer gw.Close()
-	srv := &http.Server{Handler: gw.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	defer srv.Close()
-	base := "http://" + l.Addr().String()
-	if err := deployLocal(ctx, g, gw, f.deploy, sf, names, images, base); err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "kiln: local gateway on %s; Ctrl-C stops every function\n", base)
+	defer lg.Close()
+	if err := deployLocal(ctx, g, lg.Gateway, f.deploy, sf, names, images, lg.base); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stderr, "kiln: local gateway on %s; Ctrl-C stops every function\n", lg.base)
 	select {
 	case <-ctx.Done():
-	case err := <-errc:
+	case err := <-lg.errc:
 		return fmt.Errorf("local gateway: %w", err)
 	}
 	fmt.Fprintln(g.stderr, "kiln: stopping the functions")
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	srv.Shutdown(shutdown)
 	return nil
 }
 
@@ -154,28 +203,19 @@ func serveLocal(ctx context.Context, g *globals, store *cache.Store, f upFlags, 
 // function that does not start is reported and the others keep running;
 // only when none starts is it an error.
 func deployLocal(ctx context.Context, g *globals, gw *gateway.Gateway, df deployFlags, sf *stack.File, names []string, images map[string]deployImage, base string) error {
-	o, err := overrides(df)
+	deps, err := newDeployments(df, sf, names, images)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for _, n := range names {
-		fn := sf.Functions[n]
-		fp, err := deploy.FProcess(fn, images[n].fprocess, "template")
-		if err != nil {
-			return err
-		}
-		d, err := deploy.NewDeployment(sf, fn, images[n].ref, fp, o)
-		if err != nil {
-			return err
-		}
+	for _, d := range deps {
 		start := time.Now()
 		if err := gw.Deploy(ctx, *d, false); err != nil {
 			fmt.Fprintf(g.stderr, "kiln: %v\n", err)
 			errs = append(errs, err)
 			continue
 		}
-		fmt.Fprintf(g.stderr, "kiln: %s ready in %d ms: %s/function/%s\n", n, time.Since(start).Milliseconds(), base, n)
+		fmt.Fprintf(g.stderr, "kiln: %s ready in %d ms: %s/function/%s\n", d.Service, time.Since(start).Milliseconds(), base, d.Service)
 	}
 	if len(errs) == len(names) {
 		return errors.Join(errs...)

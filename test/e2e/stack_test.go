@@ -635,8 +635,12 @@ functions:
     image: `+reg.Host+`/hello
     build_args:
       TEST_ENABLED: false
+  again:
+    skip_build: true
+    image: `+reg.Host+`/hello:latest
 `)
-	// The gateway: kiln up --local, first running hello from the local store.
+	// The gateway: kiln up --local, first running hello from the local
+	// store (again's image is not pushed yet, so only hello starts).
 	gw := startProcess(t, kilnCommand(t.Context(), kilnOpts{cache: warmCache, dir: dir}, "up", "--local", "--port", strconv.Itoa(gwPort)))
 	waitFunction(t, gw, gwPort, "hello")
 	dev := startProcess(t, kilnCommand(t.Context(), kilnOpts{cache: warmCache, dir: dir}, "dev"))
@@ -647,6 +651,14 @@ functions:
 			t.Fatalf("kiln dev did not start watching\n%s", dev)
 		}
 		time.Sleep(pollEvery)
+	}
+	// A skip_build function is deployed by its stack image, which kiln dev
+	// pushed for hello.
+	if a, err := call(http.MethodGet, gwPort, "/system/function/again", ""); err != nil || !strings.Contains(a.body, `"image":"`+reg.Host+`/hello:latest"`) {
+		t.Errorf("the gateway runs again as %+v (%v), want image %s/hello:latest\n%s", a, err, reg.Host, dev)
+	}
+	if a, err := call(http.MethodGet, gwPort, "/function/again", ""); err != nil || a.body != "Hello from kiln" {
+		t.Errorf("GET /function/again = %+v (%v), want Hello from kiln", a, err)
 	}
 	editFile(t, filepath.Join(dir, "hello"), "handler.go", `"Hello from kiln"`, `"Hello from remote dev"`)
 	var failures int
