@@ -50,7 +50,6 @@ func runDev(cmd *cobra.Command, g *globals, f upFlags) error {
 	if err != nil {
 		return err
 	}
-	images := sb.images
 
 	// publish makes one set of images live: in the local gateway, or on
 	// the remote one.
@@ -67,11 +66,11 @@ func runDev(cmd *cobra.Command, g *globals, f upFlags) error {
 			}
 		}()
 		publish = func(ctx context.Context, names []string) error {
-			return deployLocal(ctx, g, lg.Gateway, f.deploy, sb.sf, names, images, lg.base)
+			return deployLocal(ctx, g, lg.Gateway, f.deploy, sb.sf, names, sb.images, lg.base)
 		}
 	} else {
 		publish = func(ctx context.Context, names []string) error {
-			return deployFunctions(ctx, g, f.deploy, sb.sf, names, images)
+			return deployFunctions(ctx, g, f.deploy, sb.sf, names, sb.images)
 		}
 	}
 	if err := publish(ctx, sb.names); err != nil {
@@ -110,7 +109,7 @@ func runDev(cmd *cobra.Command, g *globals, f upFlags) error {
 			rebuilt = []string{"none"}
 		}
 		fmt.Fprintf(g.stderr, "kiln: %s: rebuilt layers: %s\n", c.Function, strings.Join(rebuilt, ", "))
-		images[c.Function] = deployImage{ref: r.Image, fprocess: r.fprocess}
+		sb.images[c.Function] = deployImage{ref: r.Image, fprocess: r.fprocess}
 		if err := publish(ctx, []string{c.Function}); err != nil {
 			fmt.Fprintf(g.stderr, "kiln: %v\nkiln: %s keeps serving the last good version\n", err, c.Function)
 			continue
