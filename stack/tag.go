@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -93,7 +94,13 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("git %s (for --tag): %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		// %v, not %w: a wrapped *exec.ExitError would pass for the exit
+		// status of a child kiln runs, and main would exit silently with it.
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return "", fmt.Errorf("git %s (for --tag): %v", strings.Join(args, " "), msg)
 	}
 	return strings.TrimSpace(string(out)), nil
 }
@@ -101,22 +108,46 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 // HandlerHash is --tag digest's hash: the MD5 hex of the concatenated MD5
 // hex strings of the handler's regular files, in sorted path order.
 func HandlerHash(dir string) (string, error) {
-	var all strings.Builder
+	// WalkDir's order is per folder, which puts "a/z" before "a-b"; faas-cli
+	// sorts the whole paths.
+	var paths []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
+		if err == nil && d.Type().IsRegular() {
+			paths = append(paths, path)
 		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		sum := md5.Sum(b)
-		all.WriteString(hex.EncodeToString(sum[:]))
-		return nil
+		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("hashing handler %s: %w", dir, err)
 	}
+	slices.Sort(paths)
+	var all strings.Builder
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", fmt.Errorf("hashing handler %s: %w", dir, err)
+		}
+		sum := md5.Sum(b)
+		all.WriteString(hex.EncodeToString(sum[:]))
+	}
 	sum := md5.Sum([]byte(all.String()))
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// FunctionImage is the image name of function n under format: the one
+// build, push and deploy all compute, skip_build functions included.
+func (f *File) FunctionImage(ctx context.Context, n string, format TagFormat) (string, error) {
+	fn := f.Functions[n]
+	handler := ""
+	if format == TagDigest {
+		var err error
+		if handler, err = f.HandlerDir(fn); err != nil {
+			return "", err
+		}
+	}
+	image, err := ImageName(ctx, format, fn.Image, handler, ".")
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", n, err)
+	}
+	return image, nil
 }

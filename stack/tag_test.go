@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,7 +94,24 @@ func TestImageName(t *testing.T) {
 	if got, _ := ImageName(ctx, TagDescribe, "fn:0.2", handler, dir); got != "fn:0.2-v0.1.0" {
 		t.Errorf("ImageName(describe) with a tag = %q, want fn:0.2-v0.1.0", got)
 	}
-	if _, err := ImageName(ctx, TagSHA, "fn", handler, t.TempDir()); err == nil {
-		t.Errorf("ImageName(sha) outside a git repository = nil error")
+	_, err := ImageName(ctx, TagSHA, "fn", handler, t.TempDir())
+	var exit *exec.ExitError
+	if err == nil || errors.As(err, &exit) || !strings.Contains(err.Error(), "not a git repository") {
+		t.Errorf("ImageName(sha) outside a git repository = %v, want git's message and no *exec.ExitError (main takes that for a child's exit status)", err)
+	}
+}
+
+// The whole paths are sorted: a walk, folder by folder, would hash a/z
+// before a-b.
+func TestHandlerHashOrder(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "a"), 0o755)
+	os.WriteFile(filepath.Join(dir, "a", "z"), []byte("z"), 0o644)
+	os.WriteFile(filepath.Join(dir, "a-b"), []byte("ab"), 0o644)
+	hz, hab := md5.Sum([]byte("z")), md5.Sum([]byte("ab"))
+	sum := md5.Sum([]byte(hex.EncodeToString(hab[:]) + hex.EncodeToString(hz[:])))
+	got, err := HandlerHash(dir)
+	if want := hex.EncodeToString(sum[:]); err != nil || got != want {
+		t.Errorf("HandlerHash = %q, %v, want %q (a-b before a/z)", got, err, want)
 	}
 }

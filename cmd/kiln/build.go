@@ -422,10 +422,6 @@ func additionalPackages(lang string, options []string, args map[string]string) (
 // skipping skip_build ones and, as faas-cli does, those with no lang.
 func stackTargets(ctx context.Context, g *globals, sf *stack.File, names []string, f buildFlags, flagArgs map[string]string) ([]buildTarget, error) {
 	format, _ := stack.ParseTagFormat(f.tag)
-	cwd, err := os.Getwd()
-	if err != nil {
-		return nil, err
-	}
 	var targets []buildTarget
 	for _, fnName := range names {
 		sfn := sf.Functions[fnName]
@@ -441,9 +437,9 @@ func stackTargets(ctx context.Context, g *globals, sf *stack.File, names []strin
 		if err != nil {
 			return nil, err
 		}
-		image, err := stack.ImageName(ctx, format, sfn.Image, dir, cwd)
+		image, err := sf.FunctionImage(ctx, fnName, format)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fnName, err)
+			return nil, err
 		}
 		ref, err := builder.ParseReference(image, f.insecure)
 		if err != nil {

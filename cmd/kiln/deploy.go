@@ -100,13 +100,9 @@ func lookupImages(ctx context.Context, g *globals, sf *stack.File, names []strin
 	out := map[string]deployImage{}
 	for _, n := range names {
 		fn := sf.Functions[n]
-		handler := ""
-		if fn.Handler != "" {
-			handler, _ = sf.HandlerDir(fn)
-		}
-		image, err := stack.ImageName(ctx, format, fn.Image, handler, ".")
+		image, err := sf.FunctionImage(ctx, n, format)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", n, err)
+			return nil, err
 		}
 		if fn.SkipBuild {
 			out[n] = deployImage{ref: image}

@@ -45,13 +45,9 @@ skip_build functions are left alone; an image with no registry or owner (no
 				if !strings.Contains(fn.Image, "/") {
 					return file.FuncError(fn, "image", "%q names no registry or owner; push needs one, e.g. ghcr.io/me/%s", fn.Image, fn.Image)
 				}
-				handler := ""
-				if fn.Handler != "" {
-					handler, _ = file.HandlerDir(fn)
-				}
-				image, err := stack.ImageName(cmd.Context(), format, fn.Image, handler, ".")
+				image, err := file.FunctionImage(cmd.Context(), n, format)
 				if err != nil {
-					return fmt.Errorf("%s: %w", n, err)
+					return err
 				}
 				ref, err := builder.ParseReference(image, insecure)
 				if err != nil {

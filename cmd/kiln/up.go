@@ -129,12 +129,13 @@ func buildStack(cmd *cobra.Command, g *globals, f upFlags, local bool) (*stackBu
 		return nil, err
 	}
 	sb.images = map[string]deployImage{}
+	format, _ := stack.ParseTagFormat(f.build.tag)
 	for _, r := range sb.results {
 		sb.images[r.Name] = deployImage{ref: r.Image, fprocess: r.fprocess}
 	}
 	for _, n := range names {
 		if _, ok := sb.images[n]; !ok {
-			image, err := stack.ImageName(ctx, stack.TagLatest, sf.Functions[n].Image, "", ".")
+			image, err := sf.FunctionImage(ctx, n, format)
 			if err != nil {
 				return nil, err
 			}

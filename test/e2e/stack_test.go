@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -289,8 +290,20 @@ functions:
     fprocess: figlet
 `)
 	os.WriteFile(filepath.Join(dir, "env.yml"), []byte("environment:\n  from_file: yes\n"), 0o644)
+	// --tag sha names the skip_build function's image too, as faas-cli does.
+	gitEnv := append(os.Environ(), "GIT_AUTHOR_NAME=k", "GIT_AUTHOR_EMAIL=k@example.com", "GIT_COMMITTER_NAME=k", "GIT_COMMITTER_EMAIL=k@example.com", "GIT_CONFIG_GLOBAL=/dev/null")
+	var sha string
+	for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"commit", "-q", "-m", "one"}, {"rev-parse", "--short", "HEAD"}} {
+		git := exec.Command("git", args...)
+		git.Dir, git.Env = dir, gitEnv
+		out, err := git.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		sha = strings.TrimSpace(string(out))
+	}
 	o := kilnOpts{cache: warmCache, dir: dir, env: []string{"OPENFAAS_CONFIG=" + cfg, "REGISTRY=" + reg.Host, "OPENFAAS_URL=http://ignored.invalid"}}
-	r := kiln(t, o, "up", "--digest-file", "digests.txt", "-e", "debug=1")
+	r := kiln(t, o, "up", "--tag", "sha", "--digest-file", "digests.txt", "-e", "debug=1")
 	if r.code != 0 {
 		t.Fatalf("kiln up:\n%s", r)
 	}
@@ -313,8 +326,13 @@ functions:
 	var helloBody map[string]any
 	for i, b := range gw.bodies {
 		methods = append(methods, gw.methods[i]+" "+fmt.Sprint(b["service"]))
-		if b["service"] == "hello" {
+		switch b["service"] {
+		case "hello":
 			helloBody = b
+		case "figlet":
+			if want := reg.Host + "/figlet:latest-" + sha; b["image"] != want {
+				t.Errorf("figlet (skip_build) deployed as %v, want %s", b["image"], want)
+			}
 		}
 	}
 	if got := strings.Join(methods, ", "); got != "PUT figlet, POST figlet, PUT hello, POST hello" {
