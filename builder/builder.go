@@ -68,6 +68,7 @@ type options struct {
 	bases    BaseSource
 	watchdog WatchdogSource
 	labels   map[string]string
+	noCache  bool
 }
 
 // WithPack registers a language pack for every lang it declares. There is
@@ -99,6 +100,12 @@ func WithLabels(labels map[string]string) Option {
 	return func(o *options) error { maps.Copy(o.labels, labels); return nil }
 }
 
+// WithNoCache rebuilds every layer instead of taking it from the cache
+// (--no-cache), for steps whose inputs the key cannot see, such as a
+// dependency install with no lockfile. A layer is still built once per
+// builder, however many images share it. Default: the cache is used.
+func WithNoCache() Option { return func(o *options) error { o.noCache = true; return nil } }
+
 // Builder builds function images. It is safe for concurrent use: builds
 // that need the same missing layer at the same time build it once.
 type Builder struct {
@@ -107,6 +114,8 @@ type Builder struct {
 
 	mu      sync.Mutex
 	flights map[v1.Hash]*flight
+	// built holds the keys this builder has built, which WithNoCache reuses.
+	built map[v1.Hash]bool
 }
 
 // flight is a layer being built, which other builds wait for.
@@ -127,7 +136,7 @@ func New(store *cache.Store, opts ...Option) (*Builder, error) {
 	if store == nil || o.bases == nil || o.watchdog == nil {
 		return nil, errors.New("builder needs a cache, a base source and a watchdog source")
 	}
-	return &Builder{store: store, opts: o, flights: map[v1.Hash]*flight{}}, nil
+	return &Builder{store: store, opts: o, flights: map[v1.Hash]*flight{}, built: map[v1.Hash]bool{}}, nil
 }
 
 // Langs lists the lang values the builder can build, sorted.
@@ -252,12 +261,17 @@ func (b *Builder) layer(ctx context.Context, step layers.Step) (v1.Layer, bool, 
 	}
 	// The namespace lets a change in how layers are stored retire old keys.
 	k := layers.NewKey("kiln/layer/v1").Hash(stepKey).Sum()
-	l, err := b.store.Get(ctx, k)
-	if err == nil {
-		return l, true, nil
-	}
-	if !errors.Is(err, cache.ErrNotFound) {
-		return nil, false, err
+	b.mu.Lock()
+	useCache := !b.opts.noCache || b.built[k]
+	b.mu.Unlock()
+	if useCache {
+		l, err := b.store.Get(ctx, k)
+		if err == nil {
+			return l, true, nil
+		}
+		if !errors.Is(err, cache.ErrNotFound) {
+			return nil, false, err
+		}
 	}
 	b.mu.Lock()
 	if f, ok := b.flights[k]; ok {
@@ -276,6 +290,9 @@ func (b *Builder) layer(ctx context.Context, step layers.Step) (v1.Layer, bool, 
 	f.layer, f.err = b.store.Put(ctx, k, step.Name(), func(w io.Writer) error { return step.Build(ctx, w) })
 	b.mu.Lock()
 	delete(b.flights, k)
+	if f.err == nil {
+		b.built[k] = true
+	}
 	b.mu.Unlock()
 	close(f.done)
 	if f.err != nil {

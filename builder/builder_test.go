@@ -45,13 +45,14 @@ func testWatchdog(t *testing.T) WatchdogSource {
 	return func(v1.Platform) (string, error) { return path, nil }
 }
 
-func newBuilder(t *testing.T, cacheDir string) *Builder {
+func newBuilder(t *testing.T, cacheDir string, opts ...Option) *Builder {
 	t.Helper()
 	store, err := cache.Open(cacheDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(store, WithPack(golang.New(golang.WithEnv(os.Environ()))), WithBases(testBases{}), WithWatchdog(testWatchdog(t)))
+	opts = append([]Option{WithPack(golang.New(golang.WithEnv(os.Environ()))), WithBases(testBases{}), WithWatchdog(testWatchdog(t))}, opts...)
+	b, err := New(store, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,5 +359,24 @@ func TestConcurrentBuildsShareALayer(t *testing.T) {
 	wg.Wait()
 	if n := step.builds.Load(); n != 1 {
 		t.Errorf("4 concurrent builds of one layer built it %d times, want 1", n)
+	}
+}
+
+// TestNoCache: a layer in the cache is built again, once per builder.
+func TestNoCache(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	step := &countingStep{}
+	if _, cached, err := newBuilder(t, dir).layer(ctx, step); err != nil || cached {
+		t.Fatalf("first layer() = cached %v, %v", cached, err)
+	}
+	b := newBuilder(t, dir, WithNoCache())
+	for i := range 2 {
+		if _, cached, err := b.layer(ctx, step); err != nil || cached != (i == 1) {
+			t.Errorf("layer() #%d with no cache = cached %v, %v, want %v", i+1, cached, err, i == 1)
+		}
+	}
+	if n := step.builds.Load(); n != 2 {
+		t.Errorf("built %d times, want 2: once into the cache, once more with no cache", n)
 	}
 }

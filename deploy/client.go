@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,7 +19,20 @@ type Client struct {
 	auth      Auth
 	http      *http.Client
 	userAgent string
+	mode      Mode
 }
+
+// Mode is how Deploy sends a function: faas-cli's --update and --replace.
+type Mode int
+
+const (
+	// Update sends PUT, then POST when the gateway answers 404 (the default).
+	Update Mode = iota
+	// Create sends POST only (--update=false).
+	Create
+	// Replace sends DELETE, then POST (--replace --update=false).
+	Replace
+)
 
 // Option configures a Client.
 type Option func(*clientOptions) error
@@ -29,6 +43,7 @@ type clientOptions struct {
 	insecure  bool
 	transport http.RoundTripper
 	userAgent string
+	mode      Mode
 }
 
 // WithAuth sets the credentials. Default: none.
@@ -61,6 +76,9 @@ func WithUserAgent(ua string) Option {
 	return func(o *clientOptions) error { o.userAgent = ua; return nil }
 }
 
+// WithMode sets how Deploy sends a function. Default: Update.
+func WithMode(m Mode) Option { return func(o *clientOptions) error { o.mode = m; return nil } }
+
 // NewClient returns a client for the gateway URL (normalised).
 func NewClient(gateway string, opts ...Option) (*Client, error) {
 	o := clientOptions{timeout: 60 * time.Second, userAgent: "kiln"}
@@ -77,7 +95,7 @@ func NewClient(gateway string, opts ...Option) (*Client, error) {
 		}
 		t = dt
 	}
-	return &Client{gateway: NormalizeURL(gateway), auth: o.auth, userAgent: o.userAgent, http: &http.Client{Timeout: o.timeout, Transport: t}}, nil
+	return &Client{gateway: NormalizeURL(gateway), auth: o.auth, userAgent: o.userAgent, mode: o.mode, http: &http.Client{Timeout: o.timeout, Transport: t}}, nil
 }
 
 // Gateway returns the gateway URL the client talks to.
@@ -141,14 +159,26 @@ func ok(code int) bool {
 	return code == http.StatusOK || code == http.StatusCreated || code == http.StatusAccepted
 }
 
-// Deploy updates the function with PUT and creates it with POST when the
-// gateway answers 404, as faas-cli deploy does. It returns the final status.
+// Deploy sends the function as faas-cli deploy does in the client's mode:
+// by default it updates it with PUT and creates it with POST when the
+// gateway answers 404. It returns the final status.
 func (c *Client) Deploy(ctx context.Context, d *Deployment) (int, error) {
-	resp, body, err := c.do(ctx, http.MethodPut, "/system/functions", d)
+	method := http.MethodPut
+	switch c.mode {
+	case Create:
+		method = http.MethodPost
+	case Replace:
+		// A function that is not there yet has nothing to replace.
+		if err := c.Delete(ctx, d.Service, d.Namespace); err != nil && !isNotFound(err) {
+			return 0, fmt.Errorf("replacing: %w", err)
+		}
+		method = http.MethodPost
+	}
+	resp, body, err := c.do(ctx, method, "/system/functions", d)
 	if err != nil {
 		return 0, err
 	}
-	if resp.StatusCode == http.StatusNotFound {
+	if resp.StatusCode == http.StatusNotFound && method == http.MethodPut {
 		if resp, body, err = c.do(ctx, http.MethodPost, "/system/functions", d); err != nil {
 			return 0, err
 		}
@@ -169,6 +199,11 @@ func (c *Client) Delete(ctx context.Context, name, namespace string) error {
 		return &StatusError{Method: http.MethodDelete, URL: resp.Request.URL.String(), Code: resp.StatusCode, Body: string(body)}
 	}
 	return nil
+}
+
+func isNotFound(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Code == http.StatusNotFound
 }
 
 // Status is the gateway's FunctionStatus, as far as kiln reads it.

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -92,7 +93,7 @@ func TestLookupAuth(t *testing.T) {
 func TestFProcess(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "python3-http"), 0o755)
-	os.WriteFile(filepath.Join(dir, "python3-http", "template.yml"), []byte("language: python3-http\nfprocess: python index.py\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "python3-http", "template.yml"), []byte("language: python3-http\nfprocess: python3 index.py\n"), 0o644)
 	tests := []struct {
 		fn      stack.Function
 		image   string
@@ -101,7 +102,7 @@ func TestFProcess(t *testing.T) {
 	}{
 		{fn: stack.Function{Lang: "golang-middleware", FProcess: "./custom"}, image: "./handler", want: "./custom"},
 		{fn: stack.Function{Lang: "python3-http"}, image: "python3 /home/app/server.py", want: "python3 /home/app/server.py"},
-		{fn: stack.Function{Lang: "python3-http"}, want: "python index.py"},
+		{fn: stack.Function{Lang: "python3-http"}, want: "python3 index.py"},
 		{fn: stack.Function{Lang: "golang-middleware"}, want: "./handler"},
 		{fn: stack.Function{Lang: "dockerfile"}, want: ""},
 		{fn: stack.Function{Name: "x", Lang: "cobol"}, wantErr: true},
@@ -111,6 +112,13 @@ func TestFProcess(t *testing.T) {
 		if (err != nil) != tt.wantErr || got != tt.want {
 			t.Errorf("FProcess(%+v, %q) = %q, %v, want %q (error %v)", tt.fn, tt.image, got, err, tt.want, tt.wantErr)
 		}
+	}
+	// --read-template=false: the template's fprocess is not read.
+	if got, err := FProcess(stack.Function{Lang: "python3-http"}, "", ""); err != nil || got != "python index.py" {
+		t.Errorf("FProcess(python3-http) without reading templates = %q, %v, want kiln's python index.py", got, err)
+	}
+	if got, err := FProcess(stack.Function{Lang: "cobol"}, "", ""); err != nil || got != "" {
+		t.Errorf("FProcess(cobol) without reading templates = %q, %v, want none, as faas-cli sends", got, err)
 	}
 }
 
@@ -149,8 +157,18 @@ func (s *contractServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not found", http.StatusNotFound)
 	case r.Method == http.MethodPut:
 		w.WriteHeader(http.StatusAccepted)
+	case r.Method == http.MethodPost && s.existing[name]:
+		http.Error(w, "function "+name+" already exists", http.StatusBadRequest)
 	case r.Method == http.MethodPost:
 		s.existing[name] = true
+		w.WriteHeader(http.StatusAccepted)
+	case r.Method == http.MethodDelete:
+		fn, _ := rec.Body["functionName"].(string)
+		if !s.existing[fn] {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		delete(s.existing, fn)
 		w.WriteHeader(http.StatusAccepted)
 	default:
 		http.Error(w, "method", http.StatusMethodNotAllowed)
@@ -253,6 +271,49 @@ functions:
 	_, err = bad.Deploy(context.Background(), bare)
 	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "faas-cli login") {
 		t.Errorf("Deploy(wrong credentials) = %v, want a 401 with a login hint", err)
+	}
+}
+
+// TestDeployModes: faas-cli's --update=false POSTs, and --replace deletes
+// the function first, whether or not it exists.
+func TestDeployModes(t *testing.T) {
+	tests := []struct {
+		mode     Mode
+		existing bool
+		want     string
+		wantErr  bool
+	}{
+		{Update, true, "PUT", false},
+		{Update, false, "PUT POST", false},
+		{Create, false, "POST", false},
+		{Create, true, "POST", true},
+		{Replace, true, "DELETE POST", false},
+		{Replace, false, "DELETE POST", false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d/%v", tt.mode, tt.existing), func(t *testing.T) {
+			srv := &contractServer{existing: map[string]bool{"fn": tt.existing}, user: "admin"}
+			ts := httptest.NewServer(srv)
+			defer ts.Close()
+			c, err := NewClient(ts.URL, WithAuth(Auth{Basic: BasicToken("admin", "pw")}), WithMode(tt.mode))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Deploy(context.Background(), &Deployment{Service: "fn", Image: "fn:latest", Namespace: "dev"})
+			var methods []string
+			for _, r := range srv.seen {
+				methods = append(methods, r.Method)
+				if r.Method == http.MethodDelete && (r.Body["functionName"] != "fn" || r.Body["namespace"] != "dev") {
+					t.Errorf("DELETE body = %v, want functionName fn and namespace dev", r.Body)
+				}
+			}
+			if got := strings.Join(methods, " "); got != tt.want || (err != nil) != tt.wantErr {
+				t.Errorf("Deploy sent %s and returned %v, want %s (error %v)", got, err, tt.want, tt.wantErr)
+			}
+			if !tt.wantErr && !srv.existing["fn"] {
+				t.Errorf("fn is not deployed after Deploy")
+			}
+		})
 	}
 }
 

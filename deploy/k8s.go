@@ -94,7 +94,7 @@ func KubernetesManifests(d *Deployment) ([]byte, error) {
 		// Swarm-era stacks write "key == value"; both read as a selector.
 		k, v, ok := strings.Cut(strings.Replace(c, "==", "=", 1), "=")
 		if !ok || strings.TrimSpace(k) == "" {
-			return nil, fmt.Errorf("constraint %q: want key=value, a Kubernetes node selector", c)
+			return nil, &FieldError{Field: "constraints", Value: c, Msg: "want key=value, a Kubernetes node selector"}
 		}
 		nodeSelector[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}
@@ -155,7 +155,7 @@ func resourceRequirements(d *Deployment) (corev1.ResourceRequirements, error) {
 			}
 			q, err := resource.ParseQuantity(v)
 			if err != nil {
-				return rr, fmt.Errorf("%s.%s %q: %w", r.what, name, v, err)
+				return rr, &FieldError{Field: r.what + "." + string(name), Value: v, Msg: err.Error()}
 			}
 			list[name] = q
 		}
@@ -163,6 +163,14 @@ func resourceRequirements(d *Deployment) (corev1.ResourceRequirements, error) {
 	}
 	return rr, nil
 }
+
+// FieldError is a deployment value that Kubernetes objects cannot hold.
+// Field is the stack key it comes from, such as "limits.memory".
+type FieldError struct {
+	Field, Value, Msg string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("%s %q: %s", e.Field, e.Value, e.Msg) }
 
 // marshalClean renders obj as YAML without the empty status and
 // creationTimestamp the API types always carry.

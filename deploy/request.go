@@ -36,6 +36,9 @@ type Deployment struct {
 	Limits                 *Resources         `json:"limits,omitempty"`
 	Requests               *Resources         `json:"requests,omitempty"`
 	ReadOnlyRootFilesystem bool               `json:"readOnlyRootFilesystem,omitempty"`
+	// Network is deprecated and ignored by providers; faas-cli still
+	// sends --network.
+	Network string `json:"network,omitempty"`
 }
 
 // Overrides are deploy's command-line flags, applied over the stack file.
@@ -48,6 +51,7 @@ type Overrides struct {
 	Namespace   string            // -n/--namespace: wins over namespace
 	FProcess    string            // --fprocess: wins over everything
 	ReadOnly    bool              // --readonly: forces readOnlyRootFilesystem
+	Network     string            // --network: sent, ignored by providers
 }
 
 // defaultFProcess is what kiln's own packs run, for stacks with no fprocess
@@ -64,12 +68,16 @@ var defaultFProcess = map[string]string{
 	"python3-flask":     "python index.py",
 }
 
+// ErrNoFProcess is FProcess finding no fprocess where one is needed.
+var ErrNoFProcess = errors.New("no fprocess")
+
 // FProcess works out envProcess as faas-cli does, with one kiln step: the
 // stack's fprocess; else imageFProcess, the fprocess the built image's own
 // config sets (a kiln image lays out its runtime its own way, so a
 // template's command may not fit it); else the fprocess of
-// ./template/<lang>/template.yml; else kiln's default for the lang. A
-// dockerfile function with none of these sends none.
+// ./template/<lang>/template.yml, unless templateDir is "" (faas-cli's
+// --read-template=false); else kiln's default for the lang. A dockerfile
+// function with none of these sends none.
 func FProcess(fn stack.Function, imageFProcess, templateDir string) (string, error) {
 	if fn.FProcess != "" {
 		return fn.FProcess, nil
@@ -79,6 +87,9 @@ func FProcess(fn stack.Function, imageFProcess, templateDir string) (string, err
 	}
 	if strings.EqualFold(fn.Lang, "dockerfile") || fn.Lang == "" {
 		return "", nil
+	}
+	if templateDir == "" {
+		return defaultFProcess[fn.Lang], nil
 	}
 	path := filepath.Join(templateDir, fn.Lang, "template.yml")
 	b, err := os.ReadFile(path)
@@ -97,7 +108,7 @@ func FProcess(fn stack.Function, imageFProcess, templateDir string) (string, err
 	if fp, ok := defaultFProcess[fn.Lang]; ok {
 		return fp, nil
 	}
-	return "", fmt.Errorf("no fprocess for %s: set fprocess in the stack file, or add ./template/%s/template.yml", fn.Name, fn.Lang)
+	return "", fmt.Errorf("%w for lang %s: set fprocess in the stack file, or add ./template/%s/template.yml", ErrNoFProcess, fn.Lang, fn.Lang)
 }
 
 // Environment merges the function's environment in faas-cli's order:
@@ -138,6 +149,7 @@ func NewDeployment(sf *stack.File, fn stack.Function, image, envProcess string, 
 		EnvProcess:             envProcess,
 		EnvVars:                env,
 		ReadOnlyRootFilesystem: fn.ReadOnlyRootFilesystem || o.ReadOnly,
+		Network:                o.Network,
 	}
 	if o.Namespace != "" {
 		d.Namespace = o.Namespace

@@ -38,6 +38,8 @@ type Configuration struct {
 	Templates []Template `yaml:"templates"`
 	// Copy lists project paths copied into every function's build context.
 	Copy []string `yaml:"copy"`
+	// copyLines holds the line of each Copy entry, for CopyError.
+	copyLines []int
 }
 
 // Template is a template faas-cli would pull before building.
@@ -84,10 +86,16 @@ type Function struct {
 	Lines map[string]int `yaml:"-"`
 }
 
-// KeyLine returns the line of the function's key, else of the function.
+// KeyLine returns the line of the function's key ("limits.memory" too),
+// else of its first part, else of the function.
 func (fn Function) KeyLine(key string) int {
 	if l, ok := fn.Lines[key]; ok {
 		return l
+	}
+	if first, _, ok := strings.Cut(key, "."); ok {
+		if l, ok := fn.Lines[first]; ok {
+			return l
+		}
 	}
 	return fn.Line
 }
@@ -105,6 +113,29 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, e.Msg)
 	}
 	return fmt.Sprintf("%s:%d: %s: %s", e.Path, e.Line, e.Key, e.Msg)
+}
+
+// CopyError returns an Error about entry i of configuration.copy.
+func (f *File) CopyError(i int, format string, args ...any) *Error {
+	line := 1
+	if i < len(f.Configuration.copyLines) {
+		line = f.Configuration.copyLines[i]
+	}
+	return &Error{Path: f.Path, Line: line, Key: "configuration.copy", Msg: fmt.Sprintf(format, args...)}
+}
+
+// copyLines returns the line of each entry of the configuration mapping's
+// copy list.
+func copyLines(conf *yaml.Node) []int {
+	var lines []int
+	for i := 0; conf.Kind == yaml.MappingNode && i+1 < len(conf.Content); i += 2 {
+		if conf.Content[i].Value == "copy" {
+			for _, item := range conf.Content[i+1].Content {
+				lines = append(lines, item.Line)
+			}
+		}
+	}
+	return lines
 }
 
 // FuncError returns an Error about key of fn in the file.
@@ -242,6 +273,7 @@ func Parse(path string, data []byte, opts ...Option) (*File, error) {
 			if err := decodeMapping(path, "configuration", val, map[string]any{"templates": &f.Configuration.Templates, "copy": &f.Configuration.Copy}); err != nil {
 				return nil, err
 			}
+			f.Configuration.copyLines = copyLines(val)
 		case "functions":
 			if err := f.parseFunctions(val); err != nil {
 				return nil, err
@@ -292,7 +324,7 @@ func (f *File) parseFunctions(val *yaml.Node) error {
 			"lang": &fn.Lang, "handler": &fn.Handler, "image": &fn.Image, "fprocess": &fn.FProcess,
 			"environment": &fn.Environment, "environment_file": &fn.EnvironmentFile, "secrets": &fn.Secrets,
 			"skip_build": &fn.SkipBuild, "constraints": &fn.Constraints, "labels": &fn.Labels,
-			"annotations": &fn.Annotations, "limits": &fn.Limits, "requests": &fn.Requests,
+			"annotations": &fn.Annotations,
 			"readonly_root_filesystem": &fn.ReadOnlyRootFilesystem, "build_options": &fn.BuildOptions,
 			"namespace": &fn.Namespace, "build_args": &fn.BuildArgs, "platforms": &fn.Platforms,
 			"build_secrets": &fn.BuildSecrets,
@@ -301,7 +333,25 @@ func (f *File) parseFunctions(val *yaml.Node) error {
 			return err
 		}
 		for i := 0; i+1 < len(fnNode.Content); i += 2 {
-			fn.Lines[fnNode.Content[i].Value] = fnNode.Content[i].Line
+			k, v := fnNode.Content[i], fnNode.Content[i+1]
+			fn.Lines[k.Value] = k.Line
+			if k.Value != "limits" && k.Value != "requests" {
+				continue
+			}
+			// Decoded key by key, so that an error, and a later check of a
+			// quantity, can name limits.memory and its line.
+			r, err := decodeResources(f.Path, key+"."+k.Value, v)
+			if err != nil {
+				return err
+			}
+			if k.Value == "limits" {
+				fn.Limits = r
+			} else {
+				fn.Requests = r
+			}
+			for j := 0; v.Kind == yaml.MappingNode && j+1 < len(v.Content); j += 2 {
+				fn.Lines[k.Value+"."+v.Content[j].Value] = v.Content[j].Line
+			}
 		}
 		if fn.Image == "" {
 			return f.FuncError(fn, "image", "missing")
@@ -309,6 +359,18 @@ func (f *File) parseFunctions(val *yaml.Node) error {
 		f.Functions[fn.Name] = fn
 	}
 	return nil
+}
+
+// decodeResources decodes a limits or requests entry; null is absent.
+func decodeResources(path, key string, node *yaml.Node) (*Resources, error) {
+	if node.Tag == "!!null" {
+		return nil, nil
+	}
+	r := &Resources{}
+	if err := decodeMapping(path, key, node, map[string]any{"memory": &r.Memory, "cpu": &r.CPU}); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // decodeMapping decodes each known key of node into its field, so an error

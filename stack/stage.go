@@ -28,19 +28,32 @@ func Stage(handler, dst, cwd string, copies []string) error {
 		}
 	}
 	for _, c := range copies {
-		abs := c
-		if !filepath.IsAbs(abs) {
-			abs = filepath.Join(cwd, c)
+		rel, err := CopyPath(cwd, c)
+		if err != nil {
+			return fmt.Errorf("copy %q: %w", c, err)
 		}
-		rel, err := filepath.Rel(cwd, abs)
-		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return fmt.Errorf("configuration.copy %q: must be a path inside %s, not the folder itself", c, cwd)
-		}
-		if err := copyTree(abs, filepath.Join(dst, rel)); err != nil {
-			return fmt.Errorf("configuration.copy %q: %w", c, err)
+		if err := copyTree(filepath.Join(cwd, rel), filepath.Join(dst, rel)); err != nil {
+			return fmt.Errorf("copy %q: %w", c, err)
 		}
 	}
 	return nil
+}
+
+// CopyPath checks a configuration.copy or --copy-extra path as faas-cli
+// does, and that it exists; it returns the path relative to cwd.
+func CopyPath(cwd, p string) (string, error) {
+	abs := p
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(cwd, p)
+	}
+	rel, err := filepath.Rel(cwd, abs)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("must be a path inside %s, not the folder itself", cwd)
+	}
+	if _, err := os.Lstat(abs); err != nil {
+		return "", fmt.Errorf("%s not found", p)
+	}
+	return rel, nil
 }
 
 // copyTree copies src (file, folder or symlink) to dst, keeping modes.

@@ -34,8 +34,14 @@ type buildFlags struct {
 	digestFile          string
 	insecure, buildArgs []string
 	buildOptions        []string
+	copyExtra           []string
+	buildLabels         []string
 	parallel            int
 	native              bool
+	noCache, quiet      bool
+	shrinkwrap          bool
+	// Accepted for faas-cli's scripts; nothing in kiln needs them.
+	squash, pull, disableStackPull bool
 }
 
 // stackFlags are the stack-file flags every stack command shares, as in
@@ -116,9 +122,28 @@ func addBuildFlags(fl *pflag.FlagSet, f *buildFlags) {
 	fl.StringVar(&f.platform, "platform", "linux/"+runtime.GOARCH, "platform to build for, OS/ARCH[/VARIANT]")
 	fl.StringSliceVar(&f.insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP (loopback always is); repeatable")
 	fl.StringArrayVarP(&f.buildArgs, "build-arg", "b", nil, "build argument KEY=VALUE (e.g. GOFLAGS=-mod=vendor), over the stack's build_args; repeatable")
-	fl.StringArrayVar(&f.buildOptions, "build-option", nil, "build option of ./template/<lang>/template.yml whose Debian packages join the runtime base; repeatable")
+	fl.StringArrayVarP(&f.buildOptions, "build-option", "o", nil, "build option of ./template/<lang>/template.yml whose Debian packages join the runtime base; repeatable")
+	fl.StringArrayVar(&f.copyExtra, "copy-extra", nil, "project path copied into every function's build, as configuration.copy; repeatable")
+	fl.StringArrayVar(&f.buildLabels, "build-label", nil, "image label KEY=VALUE; repeatable")
 	fl.IntVar(&f.parallel, "parallel", 1, "build this many stack functions at once")
 	fl.BoolVar(&f.native, "native", false, "compile Java functions with GraalVM's native-image (same as --build-arg NATIVE=true)")
+	fl.BoolVar(&f.noCache, "no-cache", false, "rebuild every layer instead of taking it from kiln's cache")
+	fl.BoolVar(&f.quiet, "quiet", false, "print no build progress, only the results")
+	fl.BoolVar(&f.shrinkwrap, "shrinkwrap", false, "faas-cli's Docker build context; kiln has none (use --output oci:DIR for the image)")
+	fl.BoolVar(&f.squash, "squash", false, "accepted for faas-cli; no effect: kiln keeps layers apart so an edit uploads one")
+	fl.BoolVar(&f.pull, "pull", false, "accepted for faas-cli; no effect: kiln's bases are pinned by digest in its lock")
+	fl.BoolVar(&f.disableStackPull, "disable-stack-pull", false, "accepted for faas-cli; no effect: kiln pulls no templates")
+}
+
+// builderOptions are the builder settings of the flags, which
+// buildTargets has checked.
+func (f buildFlags) builderOptions() []builder.Option {
+	labels, _ := parseKeyValues("--build-label", f.buildLabels)
+	opts := []builder.Option{builder.WithLabels(labels)}
+	if f.noCache {
+		opts = append(opts, builder.WithNoCache())
+	}
+	return opts
 }
 
 type buildTarget struct {
@@ -157,7 +182,7 @@ func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error
 	if err != nil {
 		return err
 	}
-	b, err := newBuilder(g, store)
+	b, err := newBuilder(g, store, f.builderOptions()...)
 	if err != nil {
 		return err
 	}
@@ -342,9 +367,27 @@ func buildTargets(cmd *cobra.Command, g *globals, f buildFlags, args []string) (
 	if err != nil {
 		return nil, err
 	}
-	flagArgs, err := parseKeyValues("--build-arg", f.buildArgs)
+	if f.shrinkwrap {
+		return nil, usageError{errors.New("--shrinkwrap: kiln builds without a Docker build context; use --output oci:DIR or tar:FILE to keep the image")}
+	}
+	if f.quiet {
+		g.quiet = true
+	}
+	flagArgs, err := parseBuildArgs(f.buildArgs)
 	if err != nil {
 		return nil, err
+	}
+	if _, err := parseKeyValues("--build-label", f.buildLabels); err != nil {
+		return nil, err
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range f.copyExtra {
+		if _, err := stack.CopyPath(cwd, c); err != nil {
+			return nil, usageError{fmt.Errorf("--copy-extra %q: %w", c, err)}
+		}
 	}
 	if f.native {
 		if v, ok := flagArgs["NATIVE"]; ok && v != "true" {
@@ -366,6 +409,11 @@ func buildTargets(cmd *cobra.Command, g *globals, f buildFlags, args []string) (
 		sf, names, err := loadStack(cmd, g, f.stackFlags)
 		if err != nil {
 			return nil, err
+		}
+		for i, c := range sf.Configuration.Copy {
+			if _, err := stack.CopyPath(cwd, c); err != nil {
+				return nil, sf.CopyError(i, "%q: %v", c, err)
+			}
 		}
 		if targets, err = stackTargets(cmd.Context(), g, sf, names, f, flagArgs); err != nil {
 			return nil, err
@@ -404,7 +452,7 @@ func dirTarget(f buildFlags, dirArg string, buildArgs map[string]string) (buildT
 	if err != nil {
 		return buildTarget{}, err
 	}
-	return buildTarget{fn: languages.Function{Name: fnName, Dir: dir, Lang: f.lang, BuildArgs: buildArgs, Packages: packages}, ref: ref}, nil
+	return buildTarget{fn: languages.Function{Name: fnName, Dir: dir, Lang: f.lang, BuildArgs: buildArgs, Packages: packages}, ref: ref, copies: f.copyExtra}, nil
 }
 
 // additionalPackages lists the Debian packages added to the runtime base,
@@ -468,11 +516,28 @@ func stackTargets(ctx context.Context, g *globals, sf *stack.File, names []strin
 		targets = append(targets, buildTarget{
 			fn:      languages.Function{Name: fnName, Dir: dir, Lang: sfn.Lang, BuildArgs: args, Packages: packages},
 			ref:     ref,
-			copies:  sf.Configuration.Copy,
+			copies:  append(slices.Clone(sf.Configuration.Copy), f.copyExtra...),
 			secrets: secrets,
 		})
 	}
 	return targets, nil
+}
+
+// parseBuildArgs reads -b flags as faas-cli does: neither side may be
+// empty, and several ADDITIONAL_PACKAGE flags are space-joined.
+func parseBuildArgs(kvs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || v == "" {
+			return nil, usageError{fmt.Errorf("--build-arg %q: want KEY=VALUE, neither empty", kv)}
+		}
+		if prev := out[k]; k == "ADDITIONAL_PACKAGE" && prev != "" {
+			v = prev + " " + v
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 func parseKeyValues(flag string, kvs []string) (map[string]string, error) {

@@ -27,6 +27,8 @@ type deployFlags struct {
 	secrets, constraints                []string
 	readonly, tlsNoVerify               bool
 	timeout                             time.Duration
+	update, replace, readTemplate       bool
+	network                             string
 }
 
 func addDeployFlags(fl *pflag.FlagSet, f *deployFlags) {
@@ -42,6 +44,24 @@ func addDeployFlags(fl *pflag.FlagSet, f *deployFlags) {
 	fl.BoolVar(&f.readonly, "readonly", false, "make every function's root filesystem read-only")
 	fl.BoolVar(&f.tlsNoVerify, "tls-no-verify", false, "skip the gateway's TLS certificate check")
 	fl.DurationVar(&f.timeout, "timeout", 60*time.Second, "timeout of each gateway request")
+	fl.BoolVar(&f.update, "update", true, "update a deployed function with PUT, creating it on 404; false: create with POST only")
+	fl.BoolVar(&f.replace, "replace", false, "delete the function, then create it (needs --update=false, as in faas-cli)")
+	fl.BoolVar(&f.readTemplate, "read-template", true, "read fprocess from ./template/<lang>/template.yml when the stack and the image set none")
+	fl.StringVar(&f.network, "network", "", "network sent in the deploy request (deprecated: providers ignore it)")
+}
+
+// mode is the deploy.Mode of --update and --replace, which faas-cli
+// refuses together.
+func (f deployFlags) mode() (deploy.Mode, error) {
+	switch {
+	case f.update && f.replace:
+		return 0, usageError{errors.New("--replace and --update: one of them must be false (--replace --update=false)")}
+	case f.replace:
+		return deploy.Replace, nil
+	case f.update:
+		return deploy.Update, nil
+	}
+	return deploy.Create, nil
 }
 
 func newDeployCmd(g *globals) *cobra.Command {
@@ -65,6 +85,9 @@ printed instead.`,
   kiln deploy --output k8s > functions.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := df.mode(); err != nil {
+				return err
+			}
 			file, names, err := loadStack(cmd, g, sf)
 			if err != nil {
 				return err
@@ -163,6 +186,10 @@ func describeImage(ref name.Reference, img v1.Image) (deployImage, error) {
 // deployFunctions deploys (or, with --output, renders) the named functions
 // with the given images.
 func deployFunctions(ctx context.Context, g *globals, df deployFlags, sf *stack.File, names []string, images map[string]deployImage) error {
+	mode, err := df.mode()
+	if err != nil {
+		return err
+	}
 	deps, err := newDeployments(df, sf, names, images)
 	if err != nil {
 		return err
@@ -170,7 +197,7 @@ func deployFunctions(ctx context.Context, g *globals, df deployFlags, sf *stack.
 	switch df.output {
 	case "":
 	case "k8s", "crd":
-		return writeManifests(g.stdout, df.output, deps)
+		return writeManifests(g.stdout, df.output, sf, deps)
 	default:
 		return usageError{fmt.Errorf("--output %q: want k8s or crd", df.output)}
 	}
@@ -184,7 +211,7 @@ func deployFunctions(ctx context.Context, g *globals, df deployFlags, sf *stack.
 	if err != nil {
 		return err
 	}
-	opts := []deploy.Option{deploy.WithAuth(auth), deploy.WithTimeout(df.timeout), deploy.WithUserAgent("kiln/" + version)}
+	opts := []deploy.Option{deploy.WithAuth(auth), deploy.WithTimeout(df.timeout), deploy.WithUserAgent("kiln/" + version), deploy.WithMode(mode)}
 	if df.tlsNoVerify {
 		opts = append(opts, deploy.WithTLSNoVerify())
 	}
@@ -214,7 +241,14 @@ func newDeployments(df deployFlags, sf *stack.File, names []string, images map[s
 	var deps []*deploy.Deployment
 	for _, n := range names {
 		fn := sf.Functions[n]
-		fp, err := deploy.FProcess(fn, images[n].fprocess, "template")
+		templates := "template"
+		if !df.readTemplate {
+			templates = ""
+		}
+		fp, err := deploy.FProcess(fn, images[n].fprocess, templates)
+		if errors.Is(err, deploy.ErrNoFProcess) {
+			return nil, sf.FuncError(fn, "fprocess", "%v", err)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -229,7 +263,7 @@ func newDeployments(df deployFlags, sf *stack.File, names []string, images map[s
 
 // overrides turns deploy's flags into deploy.Overrides.
 func overrides(df deployFlags) (deploy.Overrides, error) {
-	o := deploy.Overrides{Secrets: df.secrets, Constraints: df.constraints, Namespace: df.namespace, FProcess: df.fprocess, ReadOnly: df.readonly}
+	o := deploy.Overrides{Secrets: df.secrets, Constraints: df.constraints, Namespace: df.namespace, FProcess: df.fprocess, ReadOnly: df.readonly, Network: df.network}
 	var err error
 	if o.Env, err = parseKeyValues("--env", df.env); err != nil {
 		return o, err
@@ -253,7 +287,7 @@ func httpStatusText(code int) string {
 	return ""
 }
 
-func writeManifests(w io.Writer, kind string, deps []*deploy.Deployment) error {
+func writeManifests(w io.Writer, kind string, sf *stack.File, deps []*deploy.Deployment) error {
 	for i, d := range deps {
 		var b []byte
 		var err error
@@ -261,6 +295,14 @@ func writeManifests(w io.Writer, kind string, deps []*deploy.Deployment) error {
 			b, err = deploy.FunctionCRD(d)
 		} else {
 			b, err = deploy.KubernetesManifests(d)
+		}
+		var fe *deploy.FieldError
+		if errors.As(err, &fe) {
+			fn := sf.Functions[d.Service]
+			if fe.Field == "constraints" && fn.Constraints == nil {
+				return usageError{fmt.Errorf("--constraint %q: %s", fe.Value, fe.Msg)}
+			}
+			return sf.FuncError(fn, fe.Field, "%q: %s", fe.Value, fe.Msg)
 		}
 		if err != nil {
 			return fmt.Errorf("rendering %s: %w", d.Service, err)

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"maps"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -30,9 +32,17 @@ func TestCommandLineErrors(t *testing.T) {
 		{"bad output", []string{"build", hello, "--lang", "go", "--image", "x", "--output", "docker"}, 2, "--output"},
 		{"push with oci output", []string{"build", hello, "--lang", "go", "--image", "x", "--push", "--output", "oci:x"}, 2, "--push and --output"},
 		{"bad build arg", []string{"build", hello, "--lang", "go", "--image", "x", "-b", "NOEQUALS"}, 2, "--build-arg"},
+		{"empty build arg value", []string{"build", hello, "--lang", "go", "--image", "x", "-b", "GOFLAGS="}, 2, `--build-arg "GOFLAGS=": want KEY=VALUE, neither empty`},
+		{"empty build arg key", []string{"build", hello, "--lang", "go", "--image", "x", "-b", "=x"}, 2, `--build-arg "=x"`},
+		{"bad build label", []string{"build", hello, "--lang", "go", "--image", "x", "--build-label", "nolabel"}, 2, `--build-label "nolabel"`},
+		{"copy-extra outside", []string{"build", hello, "--lang", "go", "--image", "x", "--copy-extra", "/etc"}, 2, `--copy-extra "/etc": must be a path inside`},
+		{"copy-extra missing", []string{"build", hello, "--lang", "go", "--image", "x", "--copy-extra", "nope"}, 2, `--copy-extra "nope": nope not found`},
+		{"shrinkwrap", []string{"build", hello, "--lang", "go", "--image", "x", "--shrinkwrap"}, 2, "--shrinkwrap: kiln builds without a Docker build context"},
 		{"missing stack file", []string{"build", "-f", "/nonexistent/stack.yml"}, 1, "stack file /nonexistent/stack.yml not found"},
 		{"run without image", []string{"run"}, 2, "accepts 1 arg"},
 		{"run bad port", []string{"run", "x", "--port", "0"}, 2, "--port 0"},
+		{"replace with update", []string{"deploy", "--replace"}, 2, "--replace and --update: one of them must be false"},
+		{"up replace with update", []string{"up", "--replace", "-f", "/nonexistent/stack.yml"}, 2, "--replace and --update"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,6 +107,55 @@ func TestWithLocalDrain(t *testing.T) {
 			got, err := withLocalDrain(img, tc.flags)
 			if err != nil || !slices.Equal(got, tc.want) {
 				t.Errorf("withLocalDrain() = %v, %v, want %v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseBuildArgs(t *testing.T) {
+	got, err := parseBuildArgs([]string{"ADDITIONAL_PACKAGE=curl", "GOFLAGS=-mod=vendor", "ADDITIONAL_PACKAGE=jq git", "GOFLAGS=-v", "X=a=b"})
+	want := map[string]string{"ADDITIONAL_PACKAGE": "curl jq git", "GOFLAGS": "-v", "X": "a=b"}
+	if err != nil || !maps.Equal(got, want) {
+		t.Errorf("parseBuildArgs = %v, %v, want %v: ADDITIONAL_PACKAGE space-joined, the last of the others", got, err, want)
+	}
+}
+
+// TestStackValueErrors: values that only a later step can check still
+// name the stack file, line and key.
+func TestStackValueErrors(t *testing.T) {
+	t.Chdir(t.TempDir())
+	const head = "provider:\n  name: openfaas\nfunctions:\n  fig:\n    skip_build: true\n    image: ghcr.io/openfaas/figlet\n"
+	tests := []struct {
+		name, stack string
+		args        []string
+		want        string
+	}{
+		{"memory quantity", head + "    fprocess: figlet\n    limits:\n      memory: lots\n", []string{"deploy", "--output", "k8s"}, `stack.yml:9: functions.fig.limits.memory: "lots": quantities must match`},
+		{"cpu request", head + "    fprocess: figlet\n    requests:\n      cpu: 1x\n", []string{"deploy", "--output", "k8s"}, `stack.yml:9: functions.fig.requests.cpu: "1x"`},
+		{"constraint", head + "    fprocess: figlet\n    constraints:\n      - nodeless\n", []string{"deploy", "--output", "k8s"}, `stack.yml:8: functions.fig.constraints: "nodeless": want key=value`},
+		{"constraint flag", head + "    fprocess: figlet\n", []string{"deploy", "--output", "k8s", "--constraint", "nodeless"}, `--constraint "nodeless": want key=value`},
+		{"no fprocess", head + "    lang: cobol\n", []string{"deploy", "--output", "k8s"}, "stack.yml:4: functions.fig.fprocess: no fprocess for lang cobol"},
+		{"copy outside", "configuration:\n  copy:\n    - ./common\n    - ../outside\n" + head + "    fprocess: figlet\n", []string{"build"}, `stack.yml:4: configuration.copy: "../outside": must be a path inside`},
+		{"copy missing", "configuration:\n  copy: [./nothere]\n" + head + "    fprocess: figlet\n", []string{"build"}, `stack.yml:2: configuration.copy: "./nothere": ./nothere not found`},
+	}
+	os.Mkdir("common", 0o755)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile("stack.yml", []byte(tc.stack), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr bytes.Buffer
+			env := map[string]string{"KILN_CACHE_DIR": t.TempDir()}
+			cmd := newRootCmd(&stdout, &stderr, func(k string) string { return env[k] })
+			cmd.SetArgs(tc.args)
+			if code := reportError(&stderr, cmd.ExecuteContext(context.Background())); code == 0 {
+				t.Errorf("kiln %v exit 0, want an error", tc.args)
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("kiln %v stderr = %q, want it to contain %q", tc.args, stderr.String(), tc.want)
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("kiln %v wrote %q to stdout, want nothing on error", tc.args, stdout.String())
 			}
 		})
 	}

@@ -23,6 +23,8 @@ type globals struct {
 	getenv         func(string) string
 	cacheDir       string
 	verbose        bool
+	// quiet (--quiet) hides progress; -v still shows it.
+	quiet bool
 }
 
 func (g *globals) store() (*cache.Store, error) {
@@ -43,7 +45,7 @@ func (g *globals) progress() bool {
 }
 
 func (g *globals) logf(format string, args ...any) {
-	if g.progress() || g.verbose {
+	if g.verbose || (g.progress() && !g.quiet) {
 		fmt.Fprintf(g.stderr, format+"\n", args...)
 	}
 }

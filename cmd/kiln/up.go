@@ -105,6 +105,9 @@ func buildStack(cmd *cobra.Command, g *globals, f upFlags, local bool) (*stackBu
 	if f.local && (f.port <= 0 || f.port > 65535) {
 		return nil, usageError{fmt.Errorf("--port %d: want 1-65535", f.port)}
 	}
+	if _, err := f.deploy.mode(); err != nil {
+		return nil, err
+	}
 	sf, names, err := loadStack(cmd, g, f.build.stackFlags)
 	if err != nil {
 		return nil, err
@@ -117,7 +120,7 @@ func buildStack(cmd *cobra.Command, g *globals, f upFlags, local bool) (*stackBu
 	if err != nil {
 		return nil, err
 	}
-	b, err := newBuilder(g, store)
+	b, err := newBuilder(g, store, f.build.builderOptions()...)
 	if err != nil {
 		return nil, err
 	}

@@ -23,19 +23,19 @@ import (
 
 // newBuilder wires the language packs, runtime bases and watchdog into a
 // builder.
-func newBuilder(g *globals, store *cache.Store) (*builder.Builder, error) {
+func newBuilder(g *globals, store *cache.Store, extra ...builder.Option) (*builder.Builder, error) {
 	bases, err := newBaseSource(g, store)
 	if err != nil {
 		return nil, err
 	}
-	return builder.New(store,
+	return builder.New(store, append([]builder.Option{
 		builder.WithPack(golang.New(golang.WithEnv(os.Environ()))),
 		builder.WithPack(java.New(java.WithEnv(os.Environ()), java.WithCacheDir(filepath.Join(store.Dir(), "java")), java.WithDebian(bases.fetcher), java.WithGradle(g.getenv("KILN_GRADLE")))),
 		builder.WithPack(python.New(python.WithEnv(os.Environ()), python.WithDebian(bases.fetcher))),
 		builder.WithPack(node.New(store.Dir(), node.WithEnv(os.Environ()), node.WithRegistry(g.getenv("KILN_NPM_REGISTRY")))),
 		builder.WithBases(bases),
 		builder.WithWatchdog(watchdogFinder(g.getenv)),
-	)
+	}, extra...)...)
 }
 
 // watchdogFinder finds kiln-watchdog-OS-ARCH[-VARIANT] in $KILN_WATCHDOG_DIR,
