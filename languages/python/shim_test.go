@@ -1,6 +1,7 @@
 package python
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"io"
@@ -137,7 +138,19 @@ func do(t *testing.T, method, url, body string, header map[string]string) reply 
 	return reply{resp.StatusCode, resp.Header, string(b)}
 }
 
-const httpHandler = `import json
+const httpHandler = `import dataclasses, datetime, decimal, json, uuid
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: str
+
+
+class Markup:
+    def __html__(self):
+        return "<b>x</b>"
+
 
 def handle(event, context):
     p = event.path
@@ -161,7 +174,31 @@ def handle(event, context):
     if p == "/none":
         return None
     if p == "/bytes":
-        return {"body": b"\x00\x01", "headers": {"Content-Type": "application/octet-stream"}}
+        return {"body": b"abc", "headers": {"Content-Type": "application/octet-stream"}}
+    if p == "/body-none":
+        return {"body": None}
+    if p == "/no-body":
+        return {"statusCode": 202}
+    if p == "/method":
+        return {"body": "seen", "headers": {"X-Method": event.method}}
+    if p == "/nocontent":
+        return {"statusCode": 204, "body": "ignored"}
+    if p == "/notmodified":
+        return {"statusCode": 304, "body": "ignored"}
+    if p == "/types":
+        return {"body": {
+            "aware": datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone(datetime.timedelta(hours=2))),
+            "naive": datetime.datetime(2024, 1, 2, 3, 4, 5),
+            "date": datetime.date(2024, 1, 2),
+            "decimal": decimal.Decimal("1.10"),
+            "uuid": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+            "point": Point(1, "a"),
+            "html": Markup(),
+        }}
+    if p == "/headers":
+        q = event.query.get("q", "")
+        h = event.headers
+        return {"body": {"items": list(h.items()), "get": h.get(q), "list": h.getlist(q), "has": q.upper() in h, "len": len(h)}}
     if p == "/str":
         return "plain"
     if p == "/boom":
@@ -187,13 +224,23 @@ func TestHTTPServer(t *testing.T) {
 		{name: "headers as pairs, body str()'d", method: "PUT", path: "/pairs", body: "x", wantStatus: 200, wantBody: "7",
 			wantHeader: map[string]string{"X-A": "1", "X-B": "2"}},
 		{name: "None is an empty 200", method: "DELETE", path: "/none", wantStatus: 200, wantBody: ""},
-		{name: "bytes pass through", method: "PATCH", path: "/bytes", wantStatus: 200, wantBody: "\x00\x01",
+		{name: "bytes are str()'d, as upstream", method: "PATCH", path: "/bytes", wantStatus: 200, wantBody: "b'abc'",
 			wantHeader: map[string]string{"Content-Type": "application/octet-stream"}},
+		{name: "body None is str()'d", method: "GET", path: "/body-none", wantStatus: 200, wantBody: "None"},
+		{name: "no body key is empty", method: "GET", path: "/no-body", wantStatus: 202, wantBody: ""},
+		{name: "dates, decimals, UUIDs, dataclasses as Flask's jsonify", method: "GET", path: "/types", wantStatus: 200,
+			wantBody: `{"aware":"Tue, 02 Jan 2024 01:04:05 GMT","date":"Tue, 02 Jan 2024 00:00:00 GMT","decimal":"1.10","html":"<b>x</b>",` +
+				`"naive":"Tue, 02 Jan 2024 03:04:05 GMT","point":{"x":1,"y":"a"},"uuid":"12345678-1234-5678-1234-567812345678"}` + "\n",
+			wantHeader: map[string]string{"Content-Type": "application/json"}},
 		{name: "other values as Flask takes them", method: "GET", path: "/str", wantStatus: 200, wantBody: "plain"},
 		{name: "percent-decoded path", method: "GET", path: "/a%20b/c", wantStatus: 200, wantBody: "path /a b/c"},
 		{name: "exception is a 500 without details", method: "GET", path: "/boom", wantStatus: 500, wantBody: "Internal Server Error\n"},
 		{name: "method not routed", method: "TRACE", path: "/", wantStatus: 405},
-		{name: "HEAD as GET without a body", method: "HEAD", path: "/status", wantStatus: 201, wantBody: ""},
+		{name: "HEAD without a body", method: "HEAD", path: "/status", wantStatus: 201, wantBody: ""},
+		{name: "HEAD reaches the handler as HEAD, with GET's length", method: "HEAD", path: "/method", wantStatus: 200, wantBody: "",
+			wantHeader: map[string]string{"X-Method": "HEAD", "Content-Length": "4"}},
+		{name: "204 has no length", method: "GET", path: "/nocontent", wantStatus: 204, wantBody: "",
+			wantHeader: map[string]string{"Content-Length": ""}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,7 +265,7 @@ func TestHTTPServer(t *testing.T) {
 
 // TestChunkedBody: the watchdog forwards a body of unknown length chunked.
 func TestChunkedBody(t *testing.T) {
-	url, _ := startServer(t, "http", "def handle(event, context):\n    return {'body': event.body}\n")
+	url, _ := startServer(t, "http", "def handle(event, context):\n    return {'body': event.body.decode()}\n")
 	req, err := http.NewRequest("POST", url+"/", io.MultiReader(strings.NewReader("one "), strings.NewReader("two")))
 	if err != nil {
 		t.Fatal(err)
@@ -235,9 +282,141 @@ func TestChunkedBody(t *testing.T) {
 	}
 }
 
-const flaskHandler = `def handle(req):
+// rawConn is one keep-alive connection to the server, for requests
+// written byte for byte.
+type rawConn struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, url string) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &rawConn{t, c, bufio.NewReader(c)}
+}
+
+// do sends method and path with the header lines given and reads the
+// response and its body.
+func (r *rawConn) do(method, path string, lines ...string) (*http.Response, string) {
+	r.t.Helper()
+	req := method + " " + path + " HTTP/1.1\r\nHost: kiln\r\n" + strings.Join(append(lines, ""), "\r\n") + "\r\n"
+	if _, err := io.WriteString(r.c, req); err != nil {
+		r.t.Fatalf("writing %s %s: %v", method, path, err)
+	}
+	resp, err := http.ReadResponse(r.br, &http.Request{Method: method})
+	if err != nil {
+		r.t.Fatalf("reading the response to %s %s: %v", method, path, err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		r.t.Fatalf("reading the body of %s %s: %v", method, path, err)
+	}
+	return resp, string(b)
+}
+
+// TestServerBodilessKeepAlive: responses that carry no body (HEAD, 204,
+// 304) leave nothing on a keep-alive connection for the next request to
+// trip on; 204 and 304 have no Content-Length, HEAD has GET's.
+func TestServerBodilessKeepAlive(t *testing.T) {
+	url, _ := startServer(t, "http", httpHandler)
+	tests := []struct {
+		name, method, path string
+		wantStatus         int
+		wantLength         []string
+	}{
+		{"204", "GET", "/nocontent", 204, nil},
+		{"304", "GET", "/notmodified", 304, nil},
+		{"HEAD", "HEAD", "/status", 201, []string{"4"}},
+		{"HEAD of a 204", "HEAD", "/nocontent", 204, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, url)
+			resp, body := c.do(tc.method, tc.path)
+			if resp.StatusCode != tc.wantStatus || body != "" {
+				t.Errorf("%s %s = %d %q, want %d and no body", tc.method, tc.path, resp.StatusCode, body, tc.wantStatus)
+			}
+			if diff := cmp.Diff(tc.wantLength, resp.Header["Content-Length"]); diff != "" {
+				t.Errorf("%s %s Content-Length (-want +got):\n%s", tc.method, tc.path, diff)
+			}
+			resp, body = c.do("GET", "/after")
+			if resp.StatusCode != 200 || body != "path /after" {
+				t.Errorf("GET /after on the same connection = %d %q, want 200 %q", resp.StatusCode, body, "path /after")
+			}
+		})
+	}
+}
+
+// TestServerRequestHeaders: event.headers is Flask's request.headers
+// under waitress: repeated headers are one entry, their values joined
+// with ", " (Cookie too), names title-cased, lookups case-insensitive.
+func TestServerRequestHeaders(t *testing.T) {
+	url, _ := startServer(t, "http", httpHandler)
+	type headers struct {
+		Items [][]string `json:"items"`
+		Get   *string    `json:"get"`
+		List  []string   `json:"list"`
+		Has   bool       `json:"has"`
+		Len   int        `json:"len"`
+	}
+	str := func(s string) *string { return &s }
+	host := []string{"Host", "kiln"}
+	tests := []struct {
+		name, query string
+		lines       []string
+		want        headers
+	}{
+		{"repeated header joined", "x-dup", []string{"X-Dup: a", "X-Dup: b"},
+			headers{Items: [][]string{host, {"X-Dup", "a, b"}}, Get: str("a, b"), List: []string{"a, b"}, Has: true, Len: 2}},
+		{"names differing in case are one header", "X-DUP", []string{"x-dup: a", "X-DUP: b"},
+			headers{Items: [][]string{host, {"X-Dup", "a, b"}}, Get: str("a, b"), List: []string{"a, b"}, Has: true, Len: 2}},
+		{"cookies joined with a comma, as waitress", "cookie", []string{"Cookie: a=1", "cookie: b=2"},
+			headers{Items: [][]string{host, {"Cookie", "a=1, b=2"}}, Get: str("a=1, b=2"), List: []string{"a=1, b=2"}, Has: true, Len: 2}},
+		{"names title-cased", "content-type", []string{"x-lower-CASE: v", "content-TYPE: text/plain"},
+			headers{Items: [][]string{host, {"X-Lower-Case", "v"}, {"Content-Type", "text/plain"}}, Get: str("text/plain"), List: []string{"text/plain"}, Has: true, Len: 3}},
+		{"order of first appearance", "x-a", []string{"X-B: 1", "X-A: 2", "X-B: 3"},
+			headers{Items: [][]string{host, {"X-B", "1, 3"}, {"X-A", "2"}}, Get: str("2"), List: []string{"2"}, Has: true, Len: 3}},
+		{"values trimmed", "x-pad", []string{"X-Pad:  v \t"},
+			headers{Items: [][]string{host, {"X-Pad", "v"}}, Get: str("v"), List: []string{"v"}, Has: true, Len: 2}},
+		{"missing", "x-none", nil,
+			headers{Items: [][]string{host}, List: []string{}, Len: 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := dialRaw(t, url).do("GET", "/headers?q="+tc.query, tc.lines...)
+			if resp.StatusCode != 200 {
+				t.Fatalf("GET /headers = %d %q, want 200", resp.StatusCode, body)
+			}
+			var got headers
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatalf("GET /headers body %q: %v", body, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("event.headers with %q (-want +got):\n%s", tc.lines, diff)
+			}
+		})
+	}
+}
+
+const flaskHandler = `import datetime
+
+
+def handle(req):
     if req == "tuple":
         return ("created", 201, {"X-Flask": "1"})
+    if req == "tuple-headers":
+        return ("paired", (("X-T", "1"), ("X-U", "2")))
+    if req == "list-headers":
+        return ("listed", 202, [("X-L", "3")])
+    if req == "date":
+        return {"d": datetime.date(2024, 1, 2)}
     if req == "pair":
         return ("teapot", 418)
     if req == "dict":
@@ -266,6 +445,11 @@ func TestFlaskServer(t *testing.T) {
 		{name: "RAW_BODY=1 gives bytes", env: []string{"RAW_BODY=1"}, method: "POST", body: "raw", wantStatus: 200, wantBody: "got bytes raw"},
 		{name: "body, status, headers", method: "POST", body: "tuple", wantStatus: 201, wantBody: "created", wantHeader: map[string]string{"X-Flask": "1"}},
 		{name: "body, status", method: "POST", body: "pair", wantStatus: 418, wantBody: "teapot"},
+		{name: "body, tuple of header pairs", method: "POST", body: "tuple-headers", wantStatus: 200, wantBody: "paired",
+			wantHeader: map[string]string{"X-T": "1", "X-U": "2", "Content-Type": "text/html; charset=utf-8"}},
+		{name: "body, status, list of header pairs", method: "POST", body: "list-headers", wantStatus: 202, wantBody: "listed",
+			wantHeader: map[string]string{"X-L": "3"}},
+		{name: "date in a dict, as jsonify", method: "POST", body: "date", wantStatus: 200, wantBody: `{"d":"Tue, 02 Jan 2024 00:00:00 GMT"}` + "\n"},
 		{name: "dict is JSON", method: "POST", body: "dict", wantStatus: 200, wantBody: `{"a":1,"b":2}` + "\n", wantHeader: map[string]string{"Content-Type": "application/json"}},
 		{name: "None is an error, as in Flask", method: "POST", body: "none", wantStatus: 500},
 		{name: "exception", method: "POST", body: "boom", wantStatus: 500, wantBody: "Internal Server Error\n"},

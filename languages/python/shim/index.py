@@ -13,6 +13,8 @@ behind kiln's watchdog. A handler's exception is a 500 whose traceback goes
 to stderr, never to the caller.
 """
 
+import datetime
+import email.utils
 import http.server
 import json
 import os
@@ -35,54 +37,60 @@ JSON_TYPE = "application/json"
 
 
 class Headers:
-    """Request headers, looked up without regard to case, as Werkzeug's."""
+    """Request headers as Flask's request.headers shows them under
+    waitress: one entry per name, title-cased as Werkzeug names environ
+    keys, with a repeated header's values joined by ", " (waitress joins
+    Cookie so too); looked up without regard to case."""
 
     def __init__(self, pairs):
-        self._pairs = list(pairs)
+        self._map = {}
+        for k, v in pairs:
+            v = v.strip(" \t")
+            seen = self._map.get(k.lower())
+            self._map[k.lower()] = (seen[0], seen[1] + ", " + v) if seen else (k.title(), v)
 
     def get(self, name, default=None, type=None):
-        for k, v in self._pairs:
-            if k.lower() == name.lower():
-                if type is None:
-                    return v
-                try:
-                    return type(v)
-                except ValueError:
-                    return default
-        return default
+        if name not in self:
+            return default
+        if type is None:
+            return self[name]
+        try:
+            return type(self[name])
+        except ValueError:
+            return default
 
     def getlist(self, name):
-        return [v for k, v in self._pairs if k.lower() == name.lower()]
+        return [self[name]] if name in self else []
 
     def __getitem__(self, name):
-        for k, v in self._pairs:
-            if k.lower() == name.lower():
-                return v
-        raise KeyError(name)
+        try:
+            return self._map[name.lower()][1]
+        except KeyError:
+            raise KeyError(name) from None
 
     def __contains__(self, name):
-        return any(k.lower() == name.lower() for k, _ in self._pairs)
+        return name.lower() in self._map
 
     def __iter__(self):
-        return iter(self._pairs)
+        return iter(self.items())
 
     def __len__(self):
-        return len(self._pairs)
+        return len(self._map)
 
     def keys(self):
-        return [k for k, _ in self._pairs]
+        return [k for k, _ in self._map.values()]
 
     def values(self):
-        return [v for _, v in self._pairs]
+        return [v for _, v in self._map.values()]
 
     def items(self):
-        return list(self._pairs)
+        return list(self._map.values())
 
     def to_dict(self):
-        return {k: v for k, v in reversed(self._pairs)}
+        return dict(self._map.values())
 
     def __repr__(self):
-        return "Headers(%r)" % (self._pairs,)
+        return "Headers(%r)" % (self.items(),)
 
 
 class Query:
@@ -171,9 +179,33 @@ class Response:
         self.headers = headers if headers is not None else []
 
 
+def json_default(o):
+    """Encodes what Flask's DefaultJSONProvider adds to json."""
+    if isinstance(o, datetime.date):
+        # Werkzeug's http_date: a naive datetime or a date is taken as UTC.
+        if not isinstance(o, datetime.datetime):
+            o = datetime.datetime.combine(o, datetime.time())
+        utc = datetime.timezone.utc
+        o = o.replace(tzinfo=utc) if o.tzinfo is None else o.astimezone(utc)
+        return email.utils.format_datetime(o, usegmt=True)
+    # Imported here, not at the top, which would slow every start: a
+    # handler that returns their objects has imported them already.
+    import dataclasses
+    import decimal
+    import uuid
+
+    if isinstance(o, (decimal.Decimal, uuid.UUID)):
+        return str(o)
+    if dataclasses.is_dataclass(o):
+        return dataclasses.asdict(o)
+    if hasattr(o, "__html__"):
+        return str(o.__html__())
+    raise TypeError("Object of type %s is not JSON serializable" % type(o).__name__)
+
+
 def json_body(value):
     # As Flask's jsonify: compact, sorted keys, a final newline.
-    return (json.dumps(value, separators=(",", ":"), sort_keys=True) + "\n").encode("utf-8")
+    return (json.dumps(value, separators=(",", ":"), sort_keys=True, default=json_default) + "\n").encode("utf-8")
 
 
 def header_pairs(headers):
@@ -200,8 +232,8 @@ def flask_response(rv):
         if len(rv) == 3:
             rv, status, headers = rv
         elif len(rv) == 2:
-            # (body, headers) when the second is a mapping or a list.
-            if isinstance(rv[1], (dict, list)) or hasattr(rv[1], "items"):
+            # (body, headers) when the second is a mapping, a list or a tuple.
+            if isinstance(rv[1], (dict, list, tuple)) or hasattr(rv[1], "items"):
                 rv, headers = rv
             else:
                 rv, status = rv
@@ -241,15 +273,14 @@ def http_response(rv):
     if not isinstance(rv, dict):
         return flask_response(rv)
     headers = header_pairs(rv.get("headers"))
-    body = rv.get("body")
-    if body is None:
+    # As upstream's format_body: only a dict proper is JSON; anything
+    # else, bytes and None too, is str()'d.
+    if "body" not in rv:
         data, ctype = b"", DEFAULT_TYPE
-    elif isinstance(body, (bytes, bytearray)):
-        data, ctype = bytes(body), DEFAULT_TYPE
-    elif isinstance(body, dict):
-        data, ctype = json_body(body), JSON_TYPE
+    elif type(rv["body"]) is dict:
+        data, ctype = json_body(rv["body"]), JSON_TYPE
     else:
-        data, ctype = str(body).encode("utf-8"), DEFAULT_TYPE
+        data, ctype = str(rv["body"]).encode("utf-8"), DEFAULT_TYPE
     if not any(k.lower() == "content-type" for k, _ in headers):
         headers.insert(0, ("Content-Type", ctype))
     return Response(status=status_code(rv.get("statusCode", 200)), body=data, headers=headers)
@@ -271,7 +302,7 @@ def make_handler(api, handle):
 
     class Handler(http.server.BaseHTTPRequestHandler):
         # Keep-alive, so the watchdog can reuse its connections; every
-        # answer carries a Content-Length.
+        # answer that may have a body carries a Content-Length.
         protocol_version = "HTTP/1.1"
         server_version = "kiln-python"
         # Headers and body are two writes; with Nagle's algorithm the
@@ -304,9 +335,13 @@ def make_handler(api, handle):
             for k, v in resp.headers:
                 if k.lower() not in ("content-length", "transfer-encoding", "connection"):
                     self.send_header(k, v)
-            self.send_header("Content-Length", str(len(resp.body)))
+            # RFC 9110: 1xx, 204 and 304 have neither body nor length, as
+            # Werkzeug and waitress send them; HEAD has GET's length.
+            bodiless = resp.status < 200 or resp.status in (204, 304)
+            if not bodiless:
+                self.send_header("Content-Length", str(len(resp.body)))
             self.end_headers()
-            if not head:
+            if not (head or bodiless):
                 self.wfile.write(resp.body)
 
         def serve(self):
@@ -330,7 +365,7 @@ def make_handler(api, handle):
             headers = Headers(self.headers.items())
             try:
                 if api == "http":
-                    event = Event(body, headers, "GET" if head else method, query, path)
+                    event = Event(body, headers, method, query, path)
                     resp = http_response(handle(event, Context()))
                 else:
                     req = body if raw_body_wanted() else body.decode("utf-8", "replace")
