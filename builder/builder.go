@@ -154,7 +154,7 @@ func (e *UnknownLangError) Error() string {
 	return fmt.Sprintf("lang %q is not one kiln builds; it builds: %s", e.Lang, strings.Join(e.Known, ", "))
 }
 
-// Build builds fn's image. fn.ScratchDir is set by Build.
+// Build builds fn's image. fn.ScratchDir and fn.NoCache are set by Build.
 func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, error) {
 	pack, ok := b.opts.packs[fn.Lang]
 	if !ok {
@@ -166,6 +166,7 @@ func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, er
 	}
 	defer os.RemoveAll(scratch)
 	fn.ScratchDir = scratch
+	fn.NoCache = b.opts.noCache
 
 	plan, err := pack.Plan(ctx, fn)
 	if err != nil {

@@ -34,6 +34,9 @@ type Function struct {
 	// build to read; empty when there are none. Nothing from it may reach a
 	// layer, the config or a cache key.
 	SecretsDir string
+	// NoCache (--no-cache) asks the pack to redo what it keeps between
+	// builds, such as installed dependencies, rather than reuse it.
+	NoCache bool
 }
 
 // Plan says how to build a function's image on top of a runtime base.

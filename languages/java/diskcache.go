@@ -11,8 +11,17 @@ import (
 // cached returns the directory kind/<key> under the pack's cache, making
 // it with fill on a miss. fill writes into a fresh directory that is
 // renamed into place only when it succeeds, so concurrent builds and
-// interrupted ones never see half a result.
+// interrupted ones never see half a result. With fn.NoCache the result is
+// made afresh in the build's scratch folder, which leaves the cache as
+// it is for builds that read it meanwhile.
 func (b *build) cached(kind string, key v1.Hash, fill func(dir string) error) (string, error) {
+	if b.fn.NoCache {
+		dir, err := os.MkdirTemp(b.fn.ScratchDir, kind+"-")
+		if err != nil {
+			return "", fmt.Errorf("making the java scratch folder: %w", err)
+		}
+		return dir, fill(dir)
+	}
 	dir := filepath.Join(b.cache, kind, key.Hex)
 	if isDir(dir) {
 		return dir, nil
