@@ -321,7 +321,6 @@ functions:
 		"readOnlyRootFilesystem": true,
 	}
 	gw.mu.Lock()
-	defer gw.mu.Unlock()
 	var methods []string
 	var helloBody map[string]any
 	for i, b := range gw.bodies {
@@ -340,6 +339,18 @@ functions:
 	}
 	if fmt.Sprint(helloBody) != fmt.Sprint(want) {
 		t.Errorf("deploy body for hello:\n got %v\nwant %v", helloBody, want)
+	}
+	gw.methods = nil
+	gw.mu.Unlock()
+
+	// faas-cli's --replace: DELETE, then POST.
+	if r := kiln(t, o, "deploy", "--tag", "sha", "--filter", "hello", "--replace", "--update=false"); r.code != 0 {
+		t.Fatalf("kiln deploy --replace:\n%s", r)
+	}
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	if got := strings.Join(gw.methods, " "); got != "DELETE POST" {
+		t.Errorf("kiln deploy --replace --update=false sent %s, want DELETE POST", got)
 	}
 }
 
