@@ -1,6 +1,9 @@
 package node
 
 import (
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"fmt"
 	"io"
@@ -18,6 +21,9 @@ import (
 // promises where a case needs async.
 const shimHandler = `'use strict';
 module.exports = (event, context, callback) => {
+  if (event.headers['x-echo-path']) {
+    return event.path + ' ' + JSON.stringify(event.query);
+  }
   switch (event.path) {
     case '/echo':
       return { body: event.body, method: event.method, query: event.query, path: event.path, type: event.headers['content-type'] };
@@ -31,6 +37,9 @@ module.exports = (event, context, callback) => {
       return;
     case '/fail':
       context.fail(new Error('boom'));
+      return;
+    case '/failnull':
+      context.headers({ 'X-Failed': 'yes' }).fail(null);
       return;
     case '/fail418':
       context.status(418).fail('teapot');
@@ -54,6 +63,10 @@ module.exports = (event, context, callback) => {
     case '/nocontent':
       context.status(204).succeed('dropped');
       return;
+    case '/body':
+      return { body: event.body };
+    case '/query':
+      return event.query;
     case '/raw':
       return 'raw ' + Buffer.isBuffer(event.body) + ' ' + (Buffer.isBuffer(event.body) ? event.body.toString('hex') : '');
   }
@@ -66,6 +79,7 @@ type shimCase struct {
 	method      string
 	path        string
 	contentType string // "-" sends none
+	headers     map[string]string
 	body        string
 	wantStatus  int
 	wantBody    string
@@ -110,8 +124,76 @@ func TestShim(t *testing.T) {
 		{name: "options routed", method: "OPTIONS", path: "/", wantStatus: 200, wantBody: "hello"},
 		{name: "head answered", method: "HEAD", path: "/", wantStatus: 200, wantBody: ""},
 		{name: "other methods not routed (Express 4)", method: "PROPFIND", path: "/x", wantStatus: 404},
+		{name: "fail(null) keeps the headers", method: "GET", path: "/failnull", wantStatus: 500,
+			wantHeaders: map[string]string{"X-Failed": "yes"}},
+
+		// Charsets, as iconv-lite decodes them for body-parser.
+		{name: "iso-8859-1 text", method: "POST", path: "/body", contentType: "text/plain; charset=iso-8859-1", body: "caf\xe9 \x80",
+			wantStatus: 200, wantBody: "{\"body\":\"café \u0080\"}"},
+		{name: "quoted upper-case ISO_8859-1 text", method: "POST", path: "/body", contentType: `text/plain; charset="ISO_8859-1"`, body: "caf\xe9",
+			wantStatus: 200, wantBody: `{"body":"café"}`},
+		{name: "latin1 text", method: "POST", path: "/body", contentType: "text/plain; charset=Latin1", body: "caf\xe9",
+			wantStatus: 200, wantBody: `{"body":"café"}`},
+		{name: "windows-1252 text", method: "POST", path: "/body", contentType: "text/plain; charset=windows-1252", body: "\x93caf\xe9\x94 \x80 \x81",
+			wantStatus: 200, wantBody: "{\"body\":\"“café” € \ufffd\"}"},
+		{name: "cp1252 text", method: "POST", path: "/body", contentType: "text/plain; charset=CP1252", body: "\x92",
+			wantStatus: 200, wantBody: `{"body":"’"}`},
+		{name: "us-ascii text", method: "POST", path: "/body", contentType: "text/plain; charset=us-ascii", body: "caf\xe9",
+			wantStatus: 200, wantBody: "{\"body\":\"caf\ufffd\"}"},
+		{name: "utf8 alias", method: "POST", path: "/body", contentType: "text/plain; charset=UTF8", body: "héllo",
+			wantStatus: 200, wantBody: `{"body":"héllo"}`},
+		{name: "ucs-2 text", method: "POST", path: "/body", contentType: "text/plain; charset=ucs-2", body: "h\x00i\x00",
+			wantStatus: 200, wantBody: `{"body":"hi"}`},
+		{name: "koi8-r text", method: "POST", path: "/body", contentType: "text/plain; charset=koi8-r", body: "\xc1\xc2",
+			wantStatus: 200, wantBody: `{"body":"аб"}`},
+		{name: "utf-8 BOM dropped", method: "POST", path: "/body", contentType: "application/json", body: "\ufeff{\"x\":1}",
+			wantStatus: 200, wantBody: `{"body":{"x":1}}`},
+		{name: "unknown charset", method: "POST", path: "/body", contentType: "text/plain; charset=bogus", body: "x", wantStatus: 415},
+		{name: "urlencoded takes only utf-8", method: "POST", path: "/body", contentType: "application/x-www-form-urlencoded; charset=latin1", body: "a=1", wantStatus: 415},
+
+		// Index keys, as qs parses them: arrays up to index 20, compacted in index order.
+		{name: "query index keys out of order", method: "GET", path: "/query?a[1]=x&a[0]=y", wantStatus: 200, wantBody: `{"a":["y","x"]}`},
+		{name: "query sparse index keys", method: "GET", path: "/query?a[3]=x&a[10]=y", wantStatus: 200, wantBody: `{"a":["x","y"]}`},
+		{name: "query single index key", method: "GET", path: "/query?a[0]=x", wantStatus: 200, wantBody: `{"a":["x"]}`},
+		{name: "query empty brackets", method: "GET", path: "/query?a[]=x&a[]=y", wantStatus: 200, wantBody: `{"a":["x","y"]}`},
+		{name: "query index keys of objects", method: "GET", path: "/query?a[1][b]=x&a[0][b]=y", wantStatus: 200, wantBody: `{"a":[{"b":"y"},{"b":"x"}]}`},
+		{name: "query index over the limit", method: "GET", path: "/query?a[0]=y&a[21]=x", wantStatus: 200, wantBody: `{"a":{"0":"y","21":"x"}}`},
+		{name: "urlencoded index keys up to 100", method: "POST", path: "/body", contentType: "application/x-www-form-urlencoded", body: "a[50]=x&a[0]=y",
+			wantStatus: 200, wantBody: `{"body":{"a":["y","x"]}}`},
+
+		// Content-Encoding, as body-parser inflates it.
+		{name: "gzip json", method: "POST", path: "/body", contentType: "application/json", headers: map[string]string{"Content-Encoding": "gzip"}, body: gzipped(t, `{"x":1}`),
+			wantStatus: 200, wantBody: `{"body":{"x":1}}`},
+		{name: "deflate text", method: "POST", path: "/body", contentType: "text/plain", headers: map[string]string{"Content-Encoding": "Deflate"}, body: deflated(t, "hello"),
+			wantStatus: 200, wantBody: `{"body":"hello"}`},
+		{name: "gzip urlencoded", method: "POST", path: "/body", contentType: "application/x-www-form-urlencoded", headers: map[string]string{"Content-Encoding": "gzip"}, body: gzipped(t, "a=1"),
+			wantStatus: 200, wantBody: `{"body":{"a":"1"}}`},
+		{name: "identity", method: "POST", path: "/body", contentType: "text/plain", headers: map[string]string{"Content-Encoding": "identity"}, body: "hello",
+			wantStatus: 200, wantBody: `{"body":"hello"}`},
+		{name: "corrupt gzip", method: "POST", path: "/body", contentType: "text/plain", headers: map[string]string{"Content-Encoding": "gzip"}, body: "not gzip", wantStatus: 400},
+		{name: "unknown content encoding", method: "POST", path: "/body", contentType: "text/plain", headers: map[string]string{"Content-Encoding": "compress"}, body: "x", wantStatus: 415},
+		{name: "brotli refused (Express 4)", method: "POST", path: "/body", contentType: "text/plain", headers: map[string]string{"Content-Encoding": "br"}, body: "x", wantStatus: 415},
 	}
 	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.check(t, base) })
+	}
+}
+
+// TestShimPath checks that event.path is the path as sent, as Express's
+// req.path is: no dot segments resolved, no "//" read as an authority.
+func TestShimPath(t *testing.T) {
+	base := startShim(t, nil)
+	echo := map[string]string{"X-Echo-Path": "1"}
+	tests := []shimCase{
+		{name: "double slash", path: "//foo/e/z", wantBody: "//foo/e/z {}"},
+		{name: "dot segments", path: "/a/../x/./y", wantBody: "/a/../x/./y {}"},
+		{name: "escaped slash", path: "/a%2Fb", wantBody: "/a%2Fb {}"},
+		{name: "query kept apart", path: "//a/../b?x=1&y[]=2", wantBody: `//a/../b {"x":"1","y":["2"]}`},
+		{name: "only slashes", path: "//", wantBody: "// {}"},
+		{name: "still serving", path: "/", wantBody: "/ {}"},
+	}
+	for _, tc := range tests {
+		tc.method, tc.headers, tc.wantStatus = "GET", echo, 200
 		t.Run(tc.name, func(t *testing.T) { tc.check(t, base) })
 	}
 }
@@ -131,6 +213,14 @@ func TestShimLimits(t *testing.T) {
 			shimCase{method: "POST", path: "/raw", contentType: "application/json", body: "{}", wantStatus: 200, wantBody: "raw true 7b7d"}},
 		{"RAW_BODY over MAX_RAW_SIZE", []string{"RAW_BODY=true", "MAX_RAW_SIZE=10b"},
 			shimCase{method: "POST", path: "/raw", contentType: "text/plain", body: big, wantStatus: 413}},
+		{"gzip json inflated over MAX_JSON_SIZE", []string{"MAX_JSON_SIZE=100"},
+			shimCase{method: "POST", path: "/echo", contentType: "application/json", headers: map[string]string{"Content-Encoding": "gzip"}, body: gzipped(t, big), wantStatus: 413}},
+		{"gzip json inflated under MAX_JSON_SIZE", []string{"MAX_JSON_SIZE=1kb"},
+			shimCase{method: "POST", path: "/nothing", contentType: "application/json", headers: map[string]string{"Content-Encoding": "gzip"}, body: gzipped(t, big), wantStatus: 200}},
+		{"RAW_BODY inflated", []string{"RAW_BODY=true"},
+			shimCase{method: "POST", path: "/raw", contentType: "application/json", headers: map[string]string{"Content-Encoding": "gzip"}, body: gzipped(t, "{}"), wantStatus: 200, wantBody: "raw true 7b7d"}},
+		{"RAW_BODY inflated over MAX_RAW_SIZE", []string{"RAW_BODY=true", "MAX_RAW_SIZE=100b"},
+			shimCase{method: "POST", path: "/raw", contentType: "text/plain", headers: map[string]string{"Content-Encoding": "deflate"}, body: deflated(t, big), wantStatus: 413}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,6 +237,9 @@ func (tc shimCase) check(t *testing.T, base string) {
 	}
 	if tc.contentType != "-" && tc.contentType != "" {
 		req.Header.Set("Content-Type", tc.contentType)
+	}
+	for k, v := range tc.headers {
+		req.Header.Set(k, v)
 	}
 	if tc.body == "" {
 		req.Body = nil
@@ -205,6 +298,34 @@ func startShim(t *testing.T, env []string) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// gzipped and deflated compress s as a client sends a body with
+// Content-Encoding gzip or deflate (zlib format, as RFC 9110 defines it).
+func gzipped(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	if _, err := io.WriteString(w, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func deflated(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	w := zlib.NewWriter(&b)
+	if _, err := io.WriteString(w, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
 
 func freePort(t *testing.T) string {

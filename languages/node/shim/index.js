@@ -16,6 +16,7 @@ const crypto = require('crypto');
 const http = require('http');
 const querystring = require('querystring');
 const { StringDecoder } = require('string_decoder');
+const zlib = require('zlib');
 
 const express5 = Number(process.versions.node.split('.')[0]) >= 22;
 
@@ -67,107 +68,253 @@ function hasBody(req) {
   return req.headers['transfer-encoding'] !== undefined || !isNaN(req.headers['content-length']);
 }
 
-// readBody collects the request body, refusing more than limit bytes.
+// inflater returns a stream that decodes a Content-Encoding body-parser
+// inflates (brotli only from body-parser 2, Express 5), or undefined.
+function inflater(encoding) {
+  switch (encoding) {
+    case 'gzip':
+      return zlib.createGunzip();
+    case 'deflate':
+      return zlib.createInflate();
+    case 'br':
+      return express5 ? zlib.createBrotliDecompress() : undefined;
+  }
+  return undefined;
+}
+
+// readBody collects the request body, inflated as its Content-Encoding
+// says, refusing more than limit bytes. As in raw-body, the limit counts
+// inflated bytes, and Content-Length is checked against it up front only
+// when the body is not encoded.
 function readBody(req, limit) {
   return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (!isNaN(declared) && declared > limit) {
-      req.resume();
-      reject(new HTTPError(413, 'PayloadTooLargeError', 'request entity too large'));
-      return;
+    const encoding = String(req.headers['content-encoding'] || 'identity').toLowerCase();
+    let body = req;
+    if (encoding === 'identity') {
+      const declared = Number(req.headers['content-length']);
+      if (!isNaN(declared) && declared > limit) {
+        req.resume();
+        reject(new HTTPError(413, 'PayloadTooLargeError', 'request entity too large'));
+        return;
+      }
+    } else {
+      body = inflater(encoding);
+      if (!body) {
+        req.resume();
+        reject(new HTTPError(415, 'UnsupportedMediaTypeError', `unsupported content encoding "${encoding}"`));
+        return;
+      }
+      req.pipe(body);
     }
     const chunks = [];
     let size = 0;
     let failed = false;
-    req.on('data', (chunk) => {
+    const fail = (err) => {
+      if (failed) {
+        return;
+      }
+      failed = true;
+      if (body !== req) {
+        // Stop inflating, and drain what the client still sends.
+        req.unpipe(body);
+        body.destroy();
+        req.resume();
+      }
+      reject(err);
+    };
+    body.on('data', (chunk) => {
       if (failed) {
         return;
       }
       size += chunk.length;
       if (size > limit) {
-        failed = true;
-        reject(new HTTPError(413, 'PayloadTooLargeError', 'request entity too large'));
+        fail(new HTTPError(413, 'PayloadTooLargeError', 'request entity too large'));
         return;
       }
       chunks.push(chunk);
     });
-    req.on('end', () => failed || resolve(Buffer.concat(chunks)));
-    req.on('error', (err) => failed || reject(new HTTPError(400, 'BadRequestError', err.message)));
+    body.on('end', () => failed || resolve(Buffer.concat(chunks)));
+    req.on('error', (err) => fail(new HTTPError(400, 'BadRequestError', err.message)));
+    if (body !== req) {
+      // A corrupt or truncated body: zlib's message, as body-parser shows it.
+      body.on('error', (err) => fail(new HTTPError(400, 'Error', err.message)));
+    }
   });
 }
 
-function decode(buf, charset) {
-  const enc = charset || 'utf-8';
-  if (!Buffer.isEncoding(enc)) {
-    throw new HTTPError(415, 'UnsupportedMediaTypeError', `unsupported charset "${enc.toUpperCase()}"`);
-  }
-  return new StringDecoder(enc).end(buf);
+// Bytes 0x80-0x9f of windows-1252, as iconv-lite maps them (U+FFFD where
+// the code page defines nothing). Node's TextDecoder can't be trusted with
+// this range: since 20.18.3 and 22.13.0 it decodes windows-1252 as latin1
+// (nodejs/node#56542).
+const cp1252 = '€\ufffd‚ƒ„…†‡ˆ‰Š‹Œ\ufffdŽ\ufffd\ufffd‘’“”•–—˜™š›œ\ufffdžŸ';
+
+function stripBOM(s) {
+  return s.charCodeAt(0) === 0xfeff ? s.slice(1) : s;
 }
 
-// setPath stores value under a key with qs-style brackets: a[b][]=1.
-function setPath(target, key, value) {
-  const m = /^([^[\]]*)((?:\[[^[\]]*\])*)$/.exec(key);
-  if (!m || m[1] === '' || m[2] === '') {
-    assign(target, key, value);
-    return;
-  }
-  const names = [m[1], ...m[2].slice(1, -1).split('][')];
-  let node = target;
-  for (let i = 0; i < names.length - 1; i++) {
-    const name = names[i];
-    const next = names[i + 1];
-    if (name === '__proto__' || name === 'constructor' || name === 'prototype') {
-      return;
-    }
-    if (Array.isArray(node) && name === '') {
-      const child = next === '' ? [] : {};
-      node.push(child);
-      node = child;
-      continue;
-    }
-    if (node[name] === undefined || typeof node[name] !== 'object') {
-      node[name] = next === '' ? [] : {};
-    }
-    node = node[name];
-  }
-  const last = names[names.length - 1];
-  if (Array.isArray(node) && (last === '' || /^\d+$/.test(last))) {
-    node.push(value);
-  } else if (last !== '__proto__') {
-    assign(node, last, value);
-  }
-}
+const latin1 = (buf) => buf.toString('latin1');
+const windows1252 = (buf) => latin1(buf).replace(/[\x80-\x9f]/g, (c) => cp1252[c.charCodeAt(0) - 0x80]);
+const ascii = (buf) => latin1(buf).replace(/[\x80-\xff]/g, '\ufffd');
+const utf8 = (buf) => stripBOM(buf.toString('utf8'));
+const utf16le = (buf) => stripBOM(new StringDecoder('utf16le').end(buf));
+const internal = (enc) => (buf) => new StringDecoder(enc).end(buf);
 
-function assign(target, key, value) {
-  if (key === '__proto__') {
-    return;
+// charsets holds the decoders for the charsets a client is likely to name,
+// by iconv-lite's canonical name, decoding as iconv-lite does: Buffer's
+// latin1 is ISO-8859-1 proper (0x80-0x9f are C1 controls, not
+// windows-1252 as the WHATWG Encoding spec has it), ASCII gives U+FFFD for
+// bytes above 0x7f, and a BOM is dropped in UTF-8 and UTF-16.
+const charsets = new Map([
+  ['utf8', utf8],
+  ['utf16le', utf16le], ['ucs2', utf16le],
+  ['iso88591', latin1], ['latin1', latin1], ['l1', latin1], ['binary', latin1],
+  ['windows1252', windows1252], ['win1252', windows1252], ['cp1252', windows1252],
+  ['ascii', ascii], ['usascii', ascii],
+  ['base64', internal('base64')], ['hex', internal('hex')],
+]);
+
+// decoder returns the function that turns a body in charset into a string,
+// as body-parser does with iconv-lite, or throws 415. Charsets not in
+// charsets are left to TextDecoder (Node's builds carry full ICU), which
+// decodes valid text as iconv-lite does, save WHATWG's remappings
+// (iso-8859-9 is windows-1254 there, utf-16 without a BOM little-endian).
+function decoder(charset) {
+  const name = charset || 'utf-8';
+  const known = charsets.get(name.replace(/:\d{4}$|[^0-9a-z]/g, ''));
+  if (known) {
+    return known;
   }
-  if (Object.prototype.hasOwnProperty.call(target, key)) {
-    target[key] = [].concat(target[key], value);
-  } else {
-    target[key] = value;
+  try {
+    const d = new TextDecoder(name);
+    return (buf) => d.decode(buf);
+  } catch {
+    throw new HTTPError(415, 'UnsupportedMediaTypeError', `unsupported charset "${name.toUpperCase()}"`);
   }
 }
 
 // parseQuery parses a query or urlencoded body: nested, as the qs module
-// does for Express 4 and for extended urlencoded bodies, or flat, as
-// Express 5's default query parser does.
-function parseQuery(text, nested) {
+// does for Express 4's query (arrayLimit 20, depth 5) and for extended
+// urlencoded bodies, or flat, as Express 5's default query parser does.
+// Nested parsing follows qs.parse: values of a repeated key are combined,
+// each key is split into its brackets and built into an object, the
+// objects are merged, and arrays are compacted.
+function parseQuery(text, nested, { arrayLimit = 20, depth = 5 } = {}) {
   if (!nested) {
     return Object.assign({}, querystring.parse(text));
   }
-  const out = {};
-  let count = 0;
-  for (const part of text.split('&')) {
-    if (part === '' || ++count > 1000) {
-      continue;
-    }
-    const eq = part.indexOf('=');
-    const rawKey = eq < 0 ? part : part.slice(0, eq);
-    const rawValue = eq < 0 ? '' : part.slice(eq + 1);
-    setPath(out, unescape(rawKey), unescape(rawValue));
+  const values = Object.create(null);
+  for (const part of text.split('&', 1000)) {
+    // "a[=]=1" names the key "a[=]", as in qs.
+    const bracketEq = part.indexOf(']=');
+    const eq = bracketEq < 0 ? part.indexOf('=') : bracketEq + 1;
+    const key = unescape(eq < 0 ? part : part.slice(0, eq));
+    const value = eq < 0 ? '' : unescape(part.slice(eq + 1));
+    values[key] = key in values ? [].concat(values[key], value) : value;
   }
-  return out;
+  let out = {};
+  for (const key of Object.keys(values)) {
+    if (key !== '') {
+      out = merge(out, build(splitKey(key, depth), values[key], arrayLimit));
+    }
+  }
+  return compact(out);
+}
+
+// splitKey splits "a[b][c]" into ["a", "[b]", "[c]"]; what lies past depth
+// brackets stays one segment.
+function splitKey(key, depth) {
+  const brackets = /\[[^[\]]*\]/g;
+  let m = brackets.exec(key);
+  const parent = m ? key.slice(0, m.index) : key;
+  const chain = parent ? [parent] : [];
+  for (let i = 0; m && i < depth; i++) {
+    chain.push(m[0]);
+    m = brackets.exec(key);
+  }
+  if (m) {
+    chain.push(`[${key.slice(m.index)}]`);
+  }
+  return chain;
+}
+
+// build nests value under the segments of a key. An index segment up to
+// arrayLimit makes an array, sparse until compact() closes the gaps. (Up to
+// and including arrayLimit, as in qs 6.13, which Express 4.21 pins; qs
+// 6.14.1 and later stop one index short.)
+function build(chain, value, arrayLimit) {
+  let leaf = value;
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const root = chain[i];
+    let node;
+    if (root === '[]') {
+      node = [].concat(leaf);
+    } else {
+      const name = root.startsWith('[') && root.endsWith(']') ? root.slice(1, -1) : root;
+      const index = parseInt(name, 10);
+      if (root !== name && String(index) === name && index >= 0 && index <= arrayLimit) {
+        node = [];
+        node[index] = leaf;
+      } else {
+        node = {};
+        if (name !== '__proto__') {
+          node[name] = leaf;
+        }
+      }
+    }
+    leaf = node;
+  }
+  return leaf;
+}
+
+// merge is qs's utils.merge: arrays merge by index, an array meeting an
+// object becomes an object, and a plain value meeting either is added.
+function merge(target, source) {
+  if (!source) {
+    return target;
+  }
+  if (typeof source !== 'object') {
+    if (Array.isArray(target)) {
+      target.push(source);
+    } else if (target && typeof target === 'object') {
+      target[source] = true;
+    } else {
+      return [target, source];
+    }
+    return target;
+  }
+  if (!target || typeof target !== 'object') {
+    return [target].concat(source);
+  }
+  if (Array.isArray(target) && Array.isArray(source)) {
+    source.forEach((item, i) => {
+      if (!Object.hasOwn(target, i)) {
+        target[i] = item;
+      } else if (target[i] && typeof target[i] === 'object' && item && typeof item === 'object') {
+        target[i] = merge(target[i], item);
+      } else {
+        target.push(item);
+      }
+    });
+    return target;
+  }
+  const into = Array.isArray(target) ? Object.assign({}, target) : target;
+  for (const [key, value] of Object.entries(source)) {
+    into[key] = Object.hasOwn(into, key) ? merge(into[key], value) : value;
+  }
+  return into;
+}
+
+// compact drops the holes sparse index keys leave in arrays.
+function compact(value) {
+  if (Array.isArray(value)) {
+    return value.filter(() => true).map(compact);
+  }
+  if (value && typeof value === 'object') {
+    for (const key of Object.keys(value)) {
+      value[key] = compact(value[key]);
+    }
+  }
+  return value;
 }
 
 function unescape(s) {
@@ -190,13 +337,15 @@ async function parseBody(req) {
     return readBody(req, rawLimit);
   }
   if (type.startsWith('text/')) {
-    return decode(await readBody(req, defaultLimit), charset);
+    const decode = decoder(charset);
+    return decode(await readBody(req, defaultLimit));
   }
   if (type === 'application/json') {
     if (charset && !charset.startsWith('utf-')) {
       throw new HTTPError(415, 'UnsupportedMediaTypeError', `unsupported charset "${charset.toUpperCase()}"`);
     }
-    const text = decode(await readBody(req, jsonLimit), charset);
+    const decode = decoder(charset);
+    const text = decode(await readBody(req, jsonLimit));
     if (text.length === 0) {
       return express5 ? undefined : {};
     }
@@ -212,19 +361,27 @@ async function parseBody(req) {
     }
   }
   if (type === 'application/x-www-form-urlencoded') {
-    return parseQuery(decode(await readBody(req, defaultLimit), charset), true);
+    // body-parser 1 takes only UTF-8 here. (body-parser 2 also takes
+    // ISO-8859-1, decoding percent escapes as latin1; not done here.)
+    if (charset && charset !== 'utf-8') {
+      throw new HTTPError(415, 'UnsupportedMediaTypeError', `unsupported charset "${charset.toUpperCase()}"`);
+    }
+    const text = utf8(await readBody(req, defaultLimit));
+    // body-parser's extended parser: an index limit of at least 100, and 32 levels.
+    const ampersands = text.split('&').length - 1;
+    return parseQuery(text, true, { arrayLimit: Math.max(100, ampersands), depth: 32 });
   }
   req.resume();
   return empty;
 }
 
 class FunctionEvent {
-  constructor(req, url, body) {
+  constructor(req, target, body) {
     this.body = body;
     this.headers = req.headers;
     this.method = req.method;
-    this.query = parseQuery(url.search.slice(1), !express5);
-    this.path = url.pathname;
+    this.query = parseQuery(target.query, !express5);
+    this.path = target.path;
   }
 }
 
@@ -358,12 +515,21 @@ function escapeHTML(s) {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 }
 
+// requestTarget splits req.url as Express's parseurl does: the path exactly
+// as sent (not resolved against a base URL, which would read "//host/..."
+// as an authority and drop dot segments) and the raw query string. An
+// absolute-form target loses its scheme and authority.
+function requestTarget(url) {
+  const m = /^(?:[a-z][a-z\d+.-]*:\/\/[^/?#]*)?([^?#]*)(?:\?([^#]*))?/i.exec(url);
+  return { path: m[1] || '/', query: m[2] || '' };
+}
+
 function serve(handler) {
   return async (req, res) => {
-    const url = new URL(req.url, 'http://localhost');
+    const target = requestTarget(req.url);
     if (!express5 && !routed.has(req.method)) {
       req.resume();
-      sendError(req, res, 404, `Cannot ${req.method} ${url.pathname}`);
+      sendError(req, res, 404, `Cannot ${req.method} ${target.path}`);
       return;
     }
     if (!req.headers['content-type']) {
@@ -385,7 +551,10 @@ function serve(handler) {
       }
       answered = true;
       try {
-        if (err !== undefined) {
+        // Only a truthy error takes the error path, as in the templates:
+        // fail(null) or fail() answers with the status fail() set (500
+        // unless another was set) and the context's headers.
+        if (err) {
           console.error(err);
           send(req, res, Number(context.status()), {}, err && err.toString ? err.toString() : err);
           return;
@@ -401,7 +570,7 @@ function serve(handler) {
       }
     });
     const callback = (err, value) => (err ? context.fail(err) : context.succeed(value));
-    const event = new FunctionEvent(req, url, body);
+    const event = new FunctionEvent(req, target, body);
     try {
       const result = await handler(event, context, callback);
       if (!context.cbCalled) {
