@@ -85,6 +85,8 @@ type depsStep struct {
 	npmVersion string
 
 	mu sync.Mutex // one install of each kind at a time within a build
+	// fresh holds this build's own installs under fn.NoCache, by dev.
+	fresh map[bool]string
 }
 
 func (s *depsStep) Name() string { return "node dependencies" }
@@ -145,12 +147,16 @@ func npmCPU(arch string) string {
 // install runs npm in a staging folder, once per key, and returns the
 // folder holding node_modules; dev adds the devDependencies, for tests.
 // Installs stay in the cache so that later builds check and test the
-// handler against them without reinstalling.
+// handler against them without reinstalling. With fn.NoCache the build
+// installs afresh, once, into its scratch folder, and leaves the cache as
+// other builds see it.
 func (s *depsStep) install(ctx context.Context, dev bool) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := s.key(dev)
-	dir := filepath.Join(s.pack.cacheDir, "modules", key.Hex)
+	if s.fn.NoCache {
+		return s.installFresh(ctx, dev)
+	}
+	dir := filepath.Join(s.pack.cacheDir, "modules", s.key(dev).Hex)
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
 	}
@@ -162,6 +168,41 @@ func (s *depsStep) install(ctx context.Context, dev bool) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(stage)
+	if err := s.installIn(ctx, stage, dev); err != nil {
+		return "", err
+	}
+	if err := os.Rename(stage, dir); err != nil {
+		// Another kiln installed the same key meanwhile: theirs is as good.
+		if _, statErr := os.Stat(dir); statErr == nil {
+			return dir, nil
+		}
+		return "", fmt.Errorf("keeping the installed dependencies: %w", err)
+	}
+	return dir, nil
+}
+
+// installFresh installs once per build into its scratch folder, which the
+// builder removes, for fn.NoCache.
+func (s *depsStep) installFresh(ctx context.Context, dev bool) (string, error) {
+	if dir, ok := s.fresh[dev]; ok {
+		return dir, nil
+	}
+	stage, err := os.MkdirTemp(s.fn.ScratchDir, "npm-")
+	if err != nil {
+		return "", err
+	}
+	if err := s.installIn(ctx, stage, dev); err != nil {
+		return "", err
+	}
+	if s.fresh == nil {
+		s.fresh = map[bool]string{}
+	}
+	s.fresh[dev] = stage
+	return stage, nil
+}
+
+// installIn runs npm in stage, a new folder, and checks what it installed.
+func (s *depsStep) installIn(ctx context.Context, stage string, dev bool) error {
 	m := s.manifest
 	write := map[string][]byte{"package.json": m.packageJSON}
 	if m.lockName != "" {
@@ -172,7 +213,7 @@ func (s *depsStep) install(ctx context.Context, dev bool) (string, error) {
 	}
 	for name, data := range write {
 		if err := os.WriteFile(filepath.Join(stage, name), data, 0o644); err != nil {
-			return "", err
+			return err
 		}
 	}
 	args := []string{"install", "--no-package-lock"}
@@ -187,19 +228,9 @@ func (s *depsStep) install(ctx context.Context, dev bool) (string, error) {
 	args = append(args, "--no-audit", "--no-fund", "--os=linux", "--cpu="+npmCPU(s.runtime.Arch), "--libc=glibc")
 	out, err := s.pack.command(ctx, s.pack.opts.npm, stage, args...).CombinedOutput()
 	if err != nil {
-		return "", s.npmError(args, out, err)
+		return s.npmError(args, out, err)
 	}
-	if err := s.checkNative(filepath.Join(stage, "node_modules")); err != nil {
-		return "", err
-	}
-	if err := os.Rename(stage, dir); err != nil {
-		// Another kiln installed the same key meanwhile: theirs is as good.
-		if _, statErr := os.Stat(dir); statErr == nil {
-			return dir, nil
-		}
-		return "", fmt.Errorf("keeping the installed dependencies: %w", err)
-	}
-	return dir, nil
+	return s.checkNative(filepath.Join(stage, "node_modules"))
 }
 
 // npmError turns a failed npm run into the user's mistake it reports.

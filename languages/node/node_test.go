@@ -471,3 +471,58 @@ func TestNPMVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestNoCacheReinstalls: --no-cache runs npm again, once per build, and
+// a build with the cache still reuses the install it holds.
+func TestNoCacheReinstalls(t *testing.T) {
+	reg, _ := fakeRegistry(t)
+	needTools(t)
+	npm, _ := exec.LookPath("npm")
+	log := filepath.Join(t.TempDir(), "npm.log")
+	wrapper := filepath.Join(t.TempDir(), "npm")
+	write(t, wrapper, "#!/bin/sh\necho \"$1\" >> "+log+"\nexec "+npm+" \"$@\"\n")
+	os.Chmod(wrapper, 0o755)
+	dir := t.TempDir()
+	store, err := cache.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd := filepath.Join(t.TempDir(), "fwatchdog")
+	write(t, wd, "not really a watchdog")
+	pack := New(dir, WithEnv(os.Environ()), WithRegistry(reg), WithNpm(wrapper))
+	newB := func(opts ...builder.Option) *builder.Builder {
+		opts = append(opts, builder.WithPack(pack), builder.WithBases(testBases{}), builder.WithWatchdog(func(v1.Platform) (string, error) { return wd, nil }))
+		b, err := builder.New(store, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	runs := func() int {
+		b, _ := os.ReadFile(log)
+		return strings.Count(string(b), "ci\n")
+	}
+	fn := languages.Function{Dir: function(t, nil), Lang: LangNode20, Platform: linuxAMD64}
+	for _, step := range []struct {
+		name    string
+		b       *builder.Builder
+		wantRun int
+	}{
+		{"cold", newB(), 1},
+		{"no cache", newB(builder.WithNoCache()), 2},
+		{"cached again", newB(), 2},
+	} {
+		res, err := step.b.Build(context.Background(), fn)
+		if err != nil {
+			t.Fatalf("%s build: %v", step.name, err)
+		}
+		if got := runs(); got != step.wantRun {
+			t.Errorf("after the %s build npm ci ran %d times in all, want %d", step.name, got, step.wantRun)
+		}
+		for _, l := range res.Layers {
+			if l.Name == "node dependencies" && l.Cached != (step.name == "cached again") {
+				t.Errorf("%s build: dependency layer cached = %v", step.name, l.Cached)
+			}
+		}
+	}
+}
