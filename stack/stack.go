@@ -324,7 +324,7 @@ func (f *File) parseFunctions(val *yaml.Node) error {
 			"lang": &fn.Lang, "handler": &fn.Handler, "image": &fn.Image, "fprocess": &fn.FProcess,
 			"environment": &fn.Environment, "environment_file": &fn.EnvironmentFile, "secrets": &fn.Secrets,
 			"skip_build": &fn.SkipBuild, "constraints": &fn.Constraints, "labels": &fn.Labels,
-			"annotations": &fn.Annotations,
+			"annotations":              &fn.Annotations,
 			"readonly_root_filesystem": &fn.ReadOnlyRootFilesystem, "build_options": &fn.BuildOptions,
 			"namespace": &fn.Namespace, "build_args": &fn.BuildArgs, "platforms": &fn.Platforms,
 			"build_secrets": &fn.BuildSecrets,
