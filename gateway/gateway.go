@@ -14,6 +14,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,16 +32,45 @@ type Instance struct {
 	// Image is the image reference the deployment names.
 	Image string
 	// Env is the function's environment: the deployment's envVars and
-	// fprocess, the watchdog's port, metrics_port, http_port and
-	// upstream_url, and OPENFAAS_NAME.
+	// fprocess, the watchdog's port, metrics_port, bind_address, http_port
+	// and upstream_url, OPENFAAS_NAME and OPENFAAS_NAMESPACE.
 	Env []string
 	// Stdout and Stderr take the function's output, prefixed by its name.
 	Stdout, Stderr io.Writer
+	// Secrets maps each secret the deployment names to the file that
+	// holds it, for /var/openfaas/secrets/<name>.
+	Secrets map[string]string
+	// ReadOnlyRoot is the deployment's readOnlyRootFilesystem.
+	ReadOnlyRoot bool
 }
 
 // Runner runs an instance until ctx is done or it exits. It must return
 // only once nothing of the instance is left running.
 type Runner func(ctx context.Context, in Instance) error
+
+// DefaultNamespace is the namespace of functions deployed with none, as
+// on faas-netes and faasd.
+const DefaultNamespace = "openfaas-fn"
+
+// Mode says what Deploy may do with a function of the same name.
+type Mode int
+
+const (
+	// Create fails when the function exists (POST /system/functions).
+	Create Mode = iota
+	// Update fails when it does not (PUT /system/functions).
+	Update
+	// Upsert creates or updates it, as kiln up and kiln dev do.
+	Upsert
+)
+
+// ErrExists is Deploy's error for Create of a function that exists.
+var ErrExists = errors.New("function already exists")
+
+// restartDelay and maxRestartDelay bound the wait before a function that
+// exited is started again, doubling in between, as a Kubernetes
+// Deployment's back-off does.
+var restartDelay, maxRestartDelay = time.Second, 30 * time.Second
 
 // Gateway serves the local gateway API and owns the running functions.
 type Gateway struct {
@@ -48,6 +78,8 @@ type Gateway struct {
 	stdout        io.Writer
 	stderr        io.Writer
 	healthTimeout time.Duration
+	version       string
+	secrets       secrets
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -64,10 +96,14 @@ type instance struct {
 	port        int
 	proxy       *httputil.ReverseProxy
 	cancel      context.CancelFunc
-	done        chan struct{}
-	err         error
+	done        chan struct{} // closed once the instance is gone for good
+	err         error         // why it stopped, once done is closed
 	created     time.Time
 	invocations atomic.Int64
+	// ready is whether the instance answers: healthy, and not exited
+	// since. lastExit is why it last exited, for the 503 meanwhile.
+	ready    atomic.Bool
+	lastExit atomic.Pointer[string]
 }
 
 // Option configures a Gateway.
@@ -79,6 +115,14 @@ func WithOutput(stdout, stderr io.Writer) Option {
 	return func(g *Gateway) { g.stdout, g.stderr = stdout, stderr }
 }
 
+// WithSecretsDir sets the folder that holds the functions' secrets, one
+// file per name, which /system/secrets manages. Default: none, and a
+// deployment that names a secret is refused.
+func WithSecretsDir(dir string) Option { return func(g *Gateway) { g.secrets.dir = dir } }
+
+// WithVersion sets the version /system/info reports. Default: "dev".
+func WithVersion(v string) Option { return func(g *Gateway) { g.version = v } }
+
 // WithHealthTimeout sets how long a new instance may take to answer
 // /_/health with 200. Default: 60s.
 func WithHealthTimeout(d time.Duration) Option { return func(g *Gateway) { g.healthTimeout = d } }
@@ -86,7 +130,7 @@ func WithHealthTimeout(d time.Duration) Option { return func(g *Gateway) { g.hea
 // New returns a gateway that starts functions with run.
 func New(run Runner, opts ...Option) *Gateway {
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &Gateway{run: run, stdout: io.Discard, stderr: io.Discard, healthTimeout: 60 * time.Second, ctx: ctx, cancel: cancel, functions: map[string]*instance{}}
+	g := &Gateway{run: run, stdout: io.Discard, stderr: io.Discard, healthTimeout: 60 * time.Second, version: "dev", ctx: ctx, cancel: cancel, functions: map[string]*instance{}}
 	for _, o := range opts {
 		o(g)
 	}
@@ -104,25 +148,42 @@ var ErrNotFound = errors.New("function not found")
 
 var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
+// ValidationError is a deployment the gateway refuses to start.
+type ValidationError struct{ Msg string }
+
+func (e *ValidationError) Error() string { return e.Msg }
+
 // Deploy starts d and, once it is healthy, routes its name to it, then
-// stops the instance it replaces. With mustExist (PUT) an unknown function
-// is ErrNotFound. The previous instance keeps serving if the new one fails.
-func (g *Gateway) Deploy(ctx context.Context, d deploy.Deployment, mustExist bool) error {
+// stops the instance it replaces. An Update of an unknown function is
+// ErrNotFound, a Create of a known one ErrExists; a deployment that cannot
+// be is a *ValidationError. The previous instance keeps serving if the
+// new one fails. Function names are unique across namespaces here.
+func (g *Gateway) Deploy(ctx context.Context, d deploy.Deployment, mode Mode) error {
 	if d.Service == "" || !dns1123.MatchString(d.Service) || len(d.Service) > 63 {
-		return fmt.Errorf("service %q: want a DNS-1123 label", d.Service)
+		return &ValidationError{fmt.Sprintf("service %q: want a DNS-1123 label", d.Service)}
 	}
 	if d.Image == "" {
-		return errors.New("image is required")
+		return &ValidationError{"image is required"}
+	}
+	if d.Namespace == "" {
+		d.Namespace = DefaultNamespace
+	}
+	secretFiles, err := g.secrets.lookup(d.Secrets)
+	if err != nil {
+		return err
 	}
 	g.deployMu.Lock()
 	defer g.deployMu.Unlock()
 	g.mu.RLock()
 	old := g.functions[d.Service]
 	g.mu.RUnlock()
-	if mustExist && old == nil {
+	switch {
+	case mode == Update && old == nil:
 		return ErrNotFound
+	case mode == Create && old != nil:
+		return ErrExists
 	}
-	in, err := g.start(ctx, d)
+	in, err := g.start(ctx, d, secretFiles)
 	if err != nil {
 		return err
 	}
@@ -169,7 +230,7 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-func (g *Gateway) start(ctx context.Context, d deploy.Deployment) (*instance, error) {
+func (g *Gateway) start(ctx context.Context, d deploy.Deployment, secretFiles map[string]string) (*instance, error) {
 	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
@@ -184,7 +245,11 @@ func (g *Gateway) start(ctx context.Context, d deploy.Deployment) (*instance, er
 	env["metrics_port"] = strconv.Itoa(metrics)
 	env["http_port"] = strconv.Itoa(upstream)
 	env["upstream_url"] = "http://127.0.0.1:" + strconv.Itoa(upstream)
+	// The functions share the host's network: only the gateway may serve
+	// beyond loopback.
+	env["bind_address"] = "127.0.0.1"
 	env["OPENFAAS_NAME"] = d.Service
+	env["OPENFAAS_NAMESPACE"] = d.Namespace
 	var envList []string
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		envList = append(envList, k+"="+env[k])
@@ -195,8 +260,18 @@ func (g *Gateway) start(ctx context.Context, d deploy.Deployment) (*instance, er
 	in.proxy = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
-			r.SetXForwarded()
 			r.Out.Host = r.In.Host
+			// As OpenFaaS's gateway: X-Forwarded-* are added only where
+			// the client (or a proxy in front) sent none.
+			forwarded := r.In.Header.Get("X-Forwarded-For") != "" || r.In.Header.Get("X-Forwarded-Host") != "" || r.In.Header.Get("X-Forwarded-Proto") != ""
+			r.SetXForwarded()
+			if forwarded {
+				for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+					if v := r.In.Header.Values(h); len(v) > 0 {
+						r.Out.Header[h] = v
+					}
+				}
+			}
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			slog.WarnContext(r.Context(), "function unreachable", "function", d.Service, "error", err)
@@ -209,12 +284,11 @@ func (g *Gateway) start(ctx context.Context, d deploy.Deployment) (*instance, er
 	go func() {
 		defer g.all.Done()
 		defer close(in.done)
-		in.err = g.run(runCtx, Instance{Name: d.Service, Image: d.Image, Env: envList, Stdout: stdout, Stderr: stderr})
-		stdout.Flush()
-		stderr.Flush()
-		cancel()
+		defer cancel()
+		spec := Instance{Name: d.Service, Image: d.Image, Env: envList, Stdout: stdout, Stderr: stderr, Secrets: secretFiles, ReadOnlyRoot: d.ReadOnlyRootFilesystem}
+		in.err = g.supervise(runCtx, in, spec, stdout, stderr)
 	}()
-	if err := waitHealthy(ctx, in, g.healthTimeout); err != nil {
+	if err := waitReady(ctx, in, g.healthTimeout); err != nil {
 		cancel()
 		<-in.done
 		return nil, fmt.Errorf("starting %s: %w", d.Service, err)
@@ -222,12 +296,72 @@ func (g *Gateway) start(ctx context.Context, d deploy.Deployment) (*instance, er
 	return in, nil
 }
 
-// waitHealthy polls the instance's /_/health until it answers 200.
-func waitHealthy(ctx context.Context, in *instance, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+// supervise runs the instance until ctx is done. Once it has been
+// healthy, an exit starts it again after a back-off; one that exits
+// before that has failed to deploy, which supervise returns.
+// stdout and stderr are spec's, flushed at every exit.
+func (g *Gateway) supervise(ctx context.Context, in *instance, spec Instance, stdout, stderr *prefixWriter) error {
+	delay := restartDelay
+	for {
+		healthy := make(chan bool, 1)
+		exited := make(chan struct{})
+		go func() { healthy <- pollHealth(in, exited) }()
+		err := g.run(ctx, spec)
+		close(exited)
+		wasHealthy := <-healthy
+		in.ready.Store(false)
+		stdout.Flush()
+		stderr.Flush()
+		if ctx.Err() != nil || !wasHealthy {
+			return err
+		}
+		why := "it exited"
+		if err != nil {
+			why = err.Error()
+		}
+		in.lastExit.Store(&why)
+		fmt.Fprintf(stderr, "kiln: %s; starting it again in %s\n", why, delay)
+		stderr.Flush()
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, maxRestartDelay)
+	}
+}
+
+// pollHealth polls the instance's /_/health until it answers 200, then
+// marks it ready; it gives up, false, once exited is closed.
+func pollHealth(in *instance, exited <-chan struct{}) bool {
 	client := &http.Client{Timeout: time.Second}
 	url := "http://127.0.0.1:" + strconv.Itoa(in.port) + "/_/health"
-	for time.Now().Before(deadline) {
+	for {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				in.ready.Store(true)
+				return true
+			}
+		}
+		select {
+		case <-exited:
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// waitReady waits for a new instance's first health, or its exit.
+func waitReady(ctx context.Context, in *instance, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	for !in.ready.Load() {
 		select {
 		case <-in.done:
 			if in.err != nil {
@@ -236,27 +370,28 @@ func waitHealthy(ctx context.Context, in *instance, timeout time.Duration) error
 			return errors.New("it exited before it was healthy")
 		case <-ctx.Done():
 			return ctx.Err()
-		default:
+		case <-deadline:
+			return fmt.Errorf("/_/health did not answer 200 within %s", timeout)
+		case <-time.After(10 * time.Millisecond):
 		}
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("/_/health did not answer 200 within %s", timeout)
+	return nil
 }
 
 // Handler returns the gateway's HTTP API.
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK") })
+	mux.HandleFunc("GET /system/info", g.info)
+	mux.HandleFunc("GET /system/namespaces", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, g.namespaces())
+	})
+	for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
+		mux.HandleFunc(m+" /system/secrets", g.secretsHTTP)
+	}
 	mux.HandleFunc("GET /system/functions", g.list)
-	mux.HandleFunc("POST /system/functions", func(w http.ResponseWriter, r *http.Request) { g.deployHTTP(w, r, false) })
-	mux.HandleFunc("PUT /system/functions", func(w http.ResponseWriter, r *http.Request) { g.deployHTTP(w, r, true) })
+	mux.HandleFunc("POST /system/functions", func(w http.ResponseWriter, r *http.Request) { g.deployHTTP(w, r, Create) })
+	mux.HandleFunc("PUT /system/functions", func(w http.ResponseWriter, r *http.Request) { g.deployHTTP(w, r, Update) })
 	mux.HandleFunc("DELETE /system/functions", g.delete)
 	mux.HandleFunc("GET /system/function/{name}", g.get)
 	mux.HandleFunc("/function/{name}", g.invoke)
@@ -290,7 +425,11 @@ func (s Status) MarshalJSON() ([]byte, error) {
 }
 
 func (in *instance) status() Status {
-	return Status{Deployment: in.dep, Name: in.dep.Service, InvocationCount: in.invocations.Load(), Replicas: 1, AvailableReplicas: 1, CreatedAt: in.created}
+	var available uint64
+	if in.ready.Load() {
+		available = 1
+	}
+	return Status{Deployment: in.dep, Name: in.dep.Service, InvocationCount: in.invocations.Load(), Replicas: 1, AvailableReplicas: available, CreatedAt: in.created}
 }
 
 // Functions returns the status of every running function, by name.
@@ -310,18 +449,53 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+func (g *Gateway) info(w http.ResponseWriter, r *http.Request) {
+	type version struct {
+		SHA     string `json:"sha"`
+		Release string `json:"release"`
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"provider": map[string]any{"provider": "kiln", "orchestration": "kiln-local", "version": version{Release: g.version}},
+		"version":  version{Release: g.version},
+		"arch":     runtime.GOARCH,
+	})
+}
+
+// namespaces lists the namespaces of the running functions, the default
+// one always.
+func (g *Gateway) namespaces() []string {
+	set := map[string]bool{DefaultNamespace: true}
+	for _, s := range g.Functions() {
+		set[s.Namespace] = true
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// lookup returns the running function name in namespace ns ("" is any),
+// else nil.
+func (g *Gateway) lookup(name, ns string) *instance {
+	g.mu.RLock()
+	in := g.functions[name]
+	g.mu.RUnlock()
+	if in == nil || (ns != "" && in.dep.Namespace != ns) {
+		return nil
+	}
+	return in
+}
+
 func (g *Gateway) list(w http.ResponseWriter, r *http.Request) {
-	fns := g.Functions()
-	if fns == nil {
-		fns = []Status{}
+	ns := r.URL.Query().Get("namespace")
+	fns := []Status{}
+	for _, s := range g.Functions() {
+		if ns == "" || s.Namespace == ns {
+			fns = append(fns, s)
+		}
 	}
 	writeJSON(w, http.StatusOK, fns)
 }
 
 func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
-	g.mu.RLock()
-	in := g.functions[r.PathValue("name")]
-	g.mu.RUnlock()
+	in := g.lookup(r.PathValue("name"), r.URL.Query().Get("namespace"))
 	if in == nil {
 		http.Error(w, "function not found", http.StatusNotFound)
 		return
@@ -329,18 +503,37 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, in.status())
 }
 
-func (g *Gateway) deployHTTP(w http.ResponseWriter, r *http.Request, update bool) {
+// decodeBody reads a JSON request body: one value and nothing after it,
+// as json.Unmarshal of the whole body would have it.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("invalid character after the JSON value")
+	}
+	return nil
+}
+
+func (g *Gateway) deployHTTP(w http.ResponseWriter, r *http.Request, mode Mode) {
 	var d deploy.Deployment
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&d); err != nil {
+	if err := decodeBody(r, &d); err != nil {
 		http.Error(w, "reading the deployment: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	err := g.Deploy(r.Context(), d, update)
+	err := g.Deploy(r.Context(), d, mode)
+	var ve *ValidationError
 	switch {
 	case errors.Is(err, ErrNotFound):
 		http.Error(w, "function "+d.Service+" not found", http.StatusNotFound)
-	case err != nil:
+	case errors.As(err, &ve):
 		http.Error(w, err.Error(), http.StatusBadRequest)
+	case errors.Is(err, ErrExists):
+		// As faas-netes: creating what exists is a failed create.
+		http.Error(w, "function "+d.Service+" already exists; update it with PUT", http.StatusInternalServerError)
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
 	default:
 		w.WriteHeader(http.StatusAccepted)
 	}
@@ -349,12 +542,13 @@ func (g *Gateway) deployHTTP(w http.ResponseWriter, r *http.Request, update bool
 func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		FunctionName string `json:"functionName"`
+		Namespace    string `json:"namespace"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil || req.FunctionName == "" {
+	if err := decodeBody(r, &req); err != nil || req.FunctionName == "" {
 		http.Error(w, "want {\"functionName\": ...}", http.StatusBadRequest)
 		return
 	}
-	if err := g.Remove(req.FunctionName); err != nil {
+	if g.lookup(req.FunctionName, req.Namespace) == nil || g.Remove(req.FunctionName) != nil {
 		http.Error(w, "function "+req.FunctionName+" not found", http.StatusNotFound)
 		return
 	}
@@ -364,12 +558,18 @@ func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
 // invoke proxies /function/<name>[.<namespace>][/path] to the function,
 // with the path after the name and the query kept.
 func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request) {
-	name, _, _ := strings.Cut(r.PathValue("name"), ".")
-	g.mu.RLock()
-	in := g.functions[name]
-	g.mu.RUnlock()
+	name, ns, _ := strings.Cut(r.PathValue("name"), ".")
+	in := g.lookup(name, ns)
 	if in == nil {
-		http.Error(w, "function "+name+" not found", http.StatusNotFound)
+		http.Error(w, "function "+r.PathValue("name")+" not found", http.StatusNotFound)
+		return
+	}
+	if !in.ready.Load() {
+		why := "it is starting"
+		if p := in.lastExit.Load(); p != nil {
+			why = "it exited (" + *p + ") and is starting again"
+		}
+		http.Error(w, "function "+name+" is not ready: "+why, http.StatusServiceUnavailable)
 		return
 	}
 	in.invocations.Add(1)

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +50,11 @@ func (f *fakeRunner) run(ctx context.Context, in Instance) error {
 			return
 		}
 	})
+	crashed := make(chan struct{})
+	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { close(crashed) })
+	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "ns=%s bind=%s xff=%s xfh=%s", envOf(in, "OPENFAAS_NAMESPACE"), envOf(in, "bind_address"), r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Host"))
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "v=%s path=%s query=%s call=%s start=%s", envOf(in, "VERSION"), r.URL.Path, r.URL.RawQuery, r.Header.Get("X-Call-Id"), r.Header.Get("X-Start-Time"))
 	})
@@ -58,6 +65,9 @@ func (f *fakeRunner) run(ctx context.Context, in Instance) error {
 	select {
 	case err := <-errc:
 		return err
+	case <-crashed:
+		srv.Close()
+		return errors.New("exit status 2")
 	case <-ctx.Done():
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -144,8 +154,8 @@ func TestGateway(t *testing.T) {
 	}
 	bad := v1
 	bad.EnvVars = map[string]string{"FAIL": "1"}
-	if code, _, _ := do(t, "PUT", u+"/system/functions", bad); code != 400 {
-		t.Errorf("PUT (failing instance) = %d, want 400", code)
+	if code, _, _ := do(t, "PUT", u+"/system/functions", bad); code != 500 {
+		t.Errorf("PUT (failing instance) = %d, want 500, a failed start", code)
 	}
 	time.Sleep(400 * time.Millisecond)
 	stop()
@@ -193,7 +203,7 @@ func TestDeployValidation(t *testing.T) {
 	g := New((&fakeRunner{}).run)
 	defer g.Close()
 	for _, d := range []deploy.Deployment{{Service: "Bad_Name", Image: "x"}, {Service: "ok"}} {
-		if err := g.Deploy(context.Background(), d, false); err == nil {
+		if err := g.Deploy(context.Background(), d, Create); err == nil {
 			t.Errorf("Deploy(%+v) = nil error", d)
 		}
 	}
@@ -224,6 +234,91 @@ func TestDeployClient(t *testing.T) {
 	}
 }
 
+// TestGatewayContract: what OpenFaaS tools rely on beyond deploy and
+// invoke (§4.2, §4.4).
+func TestGatewayContract(t *testing.T) {
+	defer func(d time.Duration) { restartDelay = d }(restartDelay)
+	restartDelay = 50 * time.Millisecond
+	var logs syncBuffer
+	g := New((&fakeRunner{}).run, WithOutput(&logs, &logs), WithHealthTimeout(5*time.Second), WithVersion("v9"))
+	defer g.Close()
+	srv := httptest.NewServer(g.Handler())
+	defer srv.Close()
+	u := srv.URL
+	d := deploy.Deployment{Service: "echo", Image: "echo:1"}
+	if code, body, _ := do(t, "POST", u+"/system/functions", d); code != 202 {
+		t.Fatalf("POST = %d %q", code, body)
+	}
+
+	tests := []struct {
+		name, method, path string
+		body               any
+		header             http.Header
+		wantCode           int
+		want               string // a substring of the answer
+	}{
+		{"create what exists", "POST", "/system/functions", d, nil, 500, "already exists"},
+		{"trailing garbage", "POST", "/system/functions", json.RawMessage(`{"service":"x","image":"y"} trailing`), nil, 400, "after the JSON value"},
+		{"default namespace", "GET", "/system/function/echo", nil, nil, 200, `"namespace":"openfaas-fn"`},
+		{"namespace in the environment, loopback bind", "GET", "/function/echo/env", nil, nil, 200, "ns=openfaas-fn bind=127.0.0.1"},
+		{"X-Forwarded-For added", "GET", "/function/echo/env", nil, nil, 200, "xff=127.0.0.1"},
+		{"X-Forwarded-* kept", "GET", "/function/echo/env", nil, http.Header{"X-Forwarded-For": {"10.1.1.1"}, "X-Forwarded-Host": {"example.com"}}, 200, "xff=10.1.1.1 xfh=example.com"},
+		{"name.namespace", "GET", "/function/echo.openfaas-fn/x", nil, nil, 200, "path=/x"},
+		{"another namespace", "GET", "/function/echo.other/x", nil, nil, 404, "function echo.other not found"},
+		{"list by namespace", "GET", "/system/functions?namespace=other", nil, nil, 200, "[]"},
+		{"get by namespace", "GET", "/system/function/echo?namespace=other", nil, nil, 404, "not found"},
+		{"info", "GET", "/system/info", nil, nil, 200, `"release":"v9"`},
+		{"namespaces", "GET", "/system/namespaces", nil, nil, 200, `["openfaas-fn"]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var rd io.Reader
+			if raw, ok := tt.body.(json.RawMessage); ok {
+				rd = bytes.NewReader(raw)
+			} else if tt.body != nil {
+				b, _ := json.Marshal(tt.body)
+				rd = bytes.NewReader(b)
+			}
+			req, _ := http.NewRequest(tt.method, u+tt.path, rd)
+			for k, v := range tt.header {
+				req.Header[k] = v
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantCode || !strings.Contains(string(b), tt.want) {
+				t.Errorf("%s %s = %d %q, want %d and %q", tt.method, tt.path, resp.StatusCode, b, tt.wantCode, tt.want)
+			}
+		})
+	}
+
+	// A function that exits is shown unavailable, answers 503 meanwhile,
+	// and is started again.
+	do(t, "GET", u+"/function/echo/crash", nil)
+	deadline := time.Now().Add(5 * time.Second)
+	_, status, _ := do(t, "GET", u+"/system/function/echo", nil)
+	for !strings.Contains(status, `"availableReplicas":0`) && time.Now().Before(deadline) {
+		_, status, _ = do(t, "GET", u+"/system/function/echo", nil)
+	}
+	code, body, _ := do(t, "GET", u+"/function/echo", nil)
+	if code != 503 || !strings.Contains(body, "exit status 2") || !strings.Contains(status, `"availableReplicas":0`) {
+		t.Errorf("after a crash: GET /function/echo = %d %q, status %s; want 503 naming the exit, 0 available", code, body, status)
+	}
+	for code != 200 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		code, body, _ = do(t, "GET", u+"/function/echo", nil)
+	}
+	if _, status, _ = do(t, "GET", u+"/system/function/echo", nil); code != 200 || !strings.Contains(status, `"availableReplicas":1`) {
+		t.Errorf("after the restart: GET /function/echo = %d %q, status %s", code, body, status)
+	}
+	if !strings.Contains(logs.String(), "echo | kiln: exit status 2; starting it again in 50ms") {
+		t.Errorf("logs = %q, want the restart reported", logs.String())
+	}
+}
+
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -239,4 +334,58 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestSecrets: /system/secrets as faas-cli secret create uses it, and
+// deployments that name a secret get its file, or a 400 when it is missing.
+func TestSecrets(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "secrets")
+	var got atomic.Pointer[Instance]
+	fr := &fakeRunner{}
+	g := New(func(ctx context.Context, in Instance) error { got.Store(&in); return fr.run(ctx, in) }, WithSecretsDir(dir), WithHealthTimeout(5*time.Second))
+	defer g.Close()
+	srv := httptest.NewServer(g.Handler())
+	defer srv.Close()
+	u := srv.URL + "/system/secrets"
+	steps := []struct {
+		method   string
+		body     any
+		wantCode int
+	}{
+		{"GET", nil, 200},
+		{"POST", map[string]string{"name": "api-key", "value": "s3cret"}, 201},
+		{"POST", map[string]string{"name": "api-key", "value": "again"}, 409},
+		{"PUT", map[string]any{"name": "api-key", "rawValue": []byte("raw\x00value")}, 200},
+		{"PUT", map[string]string{"name": "nope", "value": "x"}, 404},
+		{"POST", map[string]string{"name": "../escape", "value": "x"}, 400},
+		{"POST", map[string]string{"name": "tmp", "value": "x"}, 201},
+		{"DELETE", map[string]string{"name": "tmp"}, 204},
+		{"DELETE", map[string]string{"name": "tmp"}, 404},
+	}
+	for _, st := range steps {
+		if code, body, _ := do(t, st.method, u, st.body); code != st.wantCode {
+			t.Errorf("%s /system/secrets %v = %d %q, want %d", st.method, st.body, code, body, st.wantCode)
+		}
+	}
+	if code, body, _ := do(t, "GET", u, nil); code != 200 || body != `[{"name":"api-key","namespace":"openfaas-fn"}]`+"\n" {
+		t.Errorf("GET /system/secrets = %d %q", code, body)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "api-key")); err != nil || string(b) != "raw\x00value" {
+		t.Errorf("secret file = %q, %v", b, err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "api-key")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("secret file mode = %v, %v, want 0644: the function's user must read it", fi.Mode(), err)
+	}
+
+	missing := deploy.Deployment{Service: "fn", Image: "fn:1", Secrets: []string{"api-key", "db-password"}}
+	if code, body, _ := do(t, "POST", srv.URL+"/system/functions", missing); code != 400 || !strings.Contains(body, "secret db-password not found") {
+		t.Errorf("deploy with a missing secret = %d %q, want 400 naming it", code, body)
+	}
+	ok := deploy.Deployment{Service: "fn", Image: "fn:1", Secrets: []string{"api-key"}, ReadOnlyRootFilesystem: true}
+	if code, body, _ := do(t, "POST", srv.URL+"/system/functions", ok); code != 202 {
+		t.Fatalf("deploy with a secret = %d %q", code, body)
+	}
+	if in := got.Load(); in == nil || in.Secrets["api-key"] != filepath.Join(dir, "api-key") || !in.ReadOnlyRoot {
+		t.Errorf("instance = %+v, want the api-key file and a read-only root", in)
+	}
 }

@@ -131,6 +131,16 @@ func setupRoot(s *initSpec) error {
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return fmt.Errorf("creating working directory: %w", err)
 	}
+	if s.ReadOnly {
+		if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+			return fmt.Errorf("mounting /tmp: %w", err)
+		}
+		// Only the root mount: /proc, /dev, /tmp and bound mounts keep
+		// their own flags.
+		if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("making the root read-only: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -34,6 +34,7 @@ type options struct {
 	stderr   io.Writer
 	grace    time.Duration
 	mounts   []Mount
+	readOnly bool
 	// userNS: run in a user namespace. Needed without root; tests set it
 	// as root too, to cover that path.
 	userNS bool
@@ -92,6 +93,13 @@ type Mount struct {
 // Default: none.
 func WithMounts(mounts []Mount) Option {
 	return func(o *options) { o.mounts = append(o.mounts, mounts...) }
+}
+
+// WithReadOnlyRoot makes the image's root filesystem read-only, with an
+// empty tmpfs on /tmp, as OpenFaaS's readOnlyRootFilesystem does. Default:
+// writable, the changes dropped after the run.
+func WithReadOnlyRoot() Option {
+	return func(o *options) { o.readOnly = true }
 }
 
 func newOptions(opts []Option) (*options, error) {

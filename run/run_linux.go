@@ -32,6 +32,8 @@ type initSpec struct {
 	Dir      string   `json:"dir"`
 	Hostname string   `json:"hostname"`
 	Mounts   []Mount  `json:"mounts,omitempty"`
+	// ReadOnly: the root is remounted read-only, with a tmpfs on /tmp.
+	ReadOnly bool `json:"readOnly,omitempty"`
 	// UserNS: the init runs in a user namespace where only User is mapped,
 	// so it neither sets groups nor changes user.
 	UserNS bool `json:"userns"`
@@ -121,6 +123,7 @@ func newSpec(img v1.Image, rootfs *Rootfs, o *options) (*initSpec, error) {
 		Hostname: hostname,
 		UserNS:   o.userNS,
 		Mounts:   o.mounts,
+		ReadOnly: o.readOnly,
 	}, nil
 }
 

@@ -569,6 +569,19 @@ func TestImageMounts(t *testing.T) {
 		cmd:     []string{"exit", "0"},
 		wantErr: "absolute path",
 	}}
+	tests = append(tests, []struct {
+		name    string
+		mounts  []Mount
+		cmd     []string
+		userNS  bool
+		want    string
+		wantErr string
+	}{
+		{name: "read-only root refuses writes", cmd: []string{"append", "/written"}, wantErr: "exit"},
+		{name: "read-only root refuses writes, user namespace", cmd: []string{"append", "/written"}, userNS: true, wantErr: "exit"},
+		{name: "read-only root, /tmp writable", cmd: []string{"append", "/tmp/written"}},
+		{name: "read-only root, mounts writable", mounts: []Mount{{Source: data, Target: "/data"}}, cmd: []string{"append", "/data/ro-root"}, userNS: true},
+	}...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			img := withLayers(t, v1.Config{Entrypoint: []string{"/usr/local/bin/probe"}, Cmd: tc.cmd}, probeLayer, links)
@@ -576,6 +589,9 @@ func TestImageMounts(t *testing.T) {
 			opts := []Option{WithCacheDir(t.TempDir()), WithStdout(&stdout), WithStderr(&stderr), WithMounts(tc.mounts)}
 			if tc.userNS {
 				opts = append(opts, withUserNS())
+			}
+			if strings.HasPrefix(tc.name, "read-only root") {
+				opts = append(opts, WithReadOnlyRoot())
 			}
 			err := Image(context.Background(), img, opts...)
 			var exit *ExitError

@@ -39,8 +39,7 @@ error is shown and the last good version keeps serving.`,
 	addStackFlags(fl, &f.build.stackFlags)
 	addBuildFlags(fl, &f.build)
 	addDeployFlags(fl, &f.deploy)
-	fl.BoolVar(&f.local, "local", false, "run the functions on a local gateway instead of deploying them")
-	fl.IntVarP(&f.port, "port", "p", 8080, "port of the local gateway (with --local)")
+	addLocalFlags(fl, &f)
 	return cmd
 }
 
@@ -55,7 +54,7 @@ func runDev(cmd *cobra.Command, g *globals, f upFlags) error {
 	// the remote one.
 	var publish func(ctx context.Context, names []string) error
 	if f.local {
-		lg, err := startLocalGateway(g, sb.store, f.port)
+		lg, err := startLocalGateway(g, sb.store, f)
 		if err != nil {
 			return err
 		}

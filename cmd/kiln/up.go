@@ -5,15 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/cache"
@@ -27,7 +32,15 @@ type upFlags struct {
 	deploy               deployFlags
 	local                bool
 	port                 int
+	secretsDir           string
 	skipPush, skipDeploy bool
+}
+
+// addLocalFlags adds the local gateway's flags, shared by up and dev.
+func addLocalFlags(fl *pflag.FlagSet, f *upFlags) {
+	fl.BoolVar(&f.local, "local", false, "run the functions on a local gateway instead of deploying them")
+	fl.IntVarP(&f.port, "port", "p", 8080, "port of the local gateway (with --local)")
+	fl.StringVar(&f.secretsDir, "secrets-dir", "", "folder of the local gateway's secrets, a file per name, which faas-cli secret create fills (default: secrets in kiln's cache)")
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -54,8 +67,7 @@ function.`,
 	addStackFlags(fl, &f.build.stackFlags)
 	addBuildFlags(fl, &f.build)
 	addDeployFlags(fl, &f.deploy)
-	fl.BoolVar(&f.local, "local", false, "run the functions on a local gateway instead of deploying them")
-	fl.IntVarP(&f.port, "port", "p", 8080, "port of the local gateway (with --local)")
+	addLocalFlags(fl, &f)
 	fl.BoolVar(&f.skipPush, "skip-push", false, "build into kiln's local image store only; deploy then finds the images there")
 	fl.BoolVar(&f.skipDeploy, "skip-deploy", false, "build and push only")
 	fl.StringVar(&f.build.digestFile, "digest-file", "", "write NAME@DIGEST lines of the built images to this file")
@@ -157,13 +169,17 @@ type localGateway struct {
 	errc chan error
 }
 
-func startLocalGateway(g *globals, store *cache.Store, port int) (*localGateway, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+func startLocalGateway(g *globals, store *cache.Store, f upFlags) (*localGateway, error) {
+	secrets := f.secretsDir
+	if secrets == "" {
+		secrets = filepath.Join(store.Dir(), "secrets")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(f.port))
 	if err != nil {
 		return nil, fmt.Errorf("starting the local gateway: %w", err)
 	}
 	lg := &localGateway{
-		Gateway: gateway.New(localRunner(store), gateway.WithOutput(g.stdout, g.stderr)),
+		Gateway: gateway.New(localRunner(store), gateway.WithOutput(g.stdout, g.stderr), gateway.WithSecretsDir(secrets), gateway.WithVersion(version)),
 		base:    "http://" + l.Addr().String(),
 		errc:    make(chan error, 1),
 	}
@@ -185,7 +201,7 @@ func (lg *localGateway) Close() {
 
 // serveLocal runs the functions on a local gateway until ctx is done.
 func serveLocal(ctx context.Context, g *globals, store *cache.Store, f upFlags, sf *stack.File, names []string, images map[string]deployImage) error {
-	lg, err := startLocalGateway(g, store, f.port)
+	lg, err := startLocalGateway(g, store, f)
 	if err != nil {
 		return err
 	}
@@ -214,7 +230,7 @@ func deployLocal(ctx context.Context, g *globals, gw *gateway.Gateway, df deploy
 	var errs []error
 	for _, d := range deps {
 		start := time.Now()
-		if err := gw.Deploy(ctx, *d, false); err != nil {
+		if err := gw.Deploy(ctx, *d, gateway.Upsert); err != nil {
 			fmt.Fprintf(g.stderr, "kiln: %v\n", err)
 			errs = append(errs, err)
 			continue
@@ -228,12 +244,20 @@ func deployLocal(ctx context.Context, g *globals, gw *gateway.Gateway, df deploy
 }
 
 // localRunner runs instances with run.Image, finding images in kiln's local
-// image store by digest, else in their registry.
+// image store, else in their registry.
 func localRunner(store *cache.Store) gateway.Runner {
 	return func(ctx context.Context, in gateway.Instance) error {
 		img, err := resolveForRun(ctx, store, in.Image)
 		if err != nil {
 			return err
+		}
+		var mounts []run.Mount
+		for _, secret := range slices.Sorted(maps.Keys(in.Secrets)) {
+			mounts = append(mounts, run.Mount{Source: in.Secrets[secret], Target: "/var/openfaas/secrets/" + secret, ReadOnly: true})
+		}
+		opts := []run.Option{run.WithCacheDir(store.Dir()), run.WithEnv(in.Env), run.WithStdout(in.Stdout), run.WithStderr(in.Stderr), run.WithMounts(mounts)}
+		if in.ReadOnlyRoot {
+			opts = append(opts, run.WithReadOnlyRoot())
 		}
 		// Unpacked here, not inside run.Image, only to time it.
 		start := time.Now()
@@ -241,15 +265,12 @@ func localRunner(store *cache.Store) gateway.Runner {
 			return err
 		}
 		slog.DebugContext(ctx, "unpacked", "function", in.Name, "duration", time.Since(start))
-		return run.Image(ctx, img,
-			run.WithCacheDir(store.Dir()),
-			run.WithEnv(in.Env),
-			run.WithStdout(in.Stdout),
-			run.WithStderr(in.Stderr),
-		)
+		return run.Image(ctx, img, opts...)
 	}
 }
 
+// resolveForRun finds image in kiln's local image store, by digest or by
+// name (as faas-cli deploys send the stack's tag), else in its registry.
 func resolveForRun(ctx context.Context, store *cache.Store, image string) (v1.Image, error) {
 	if _, digest, ok := strings.Cut(image, "@"); ok {
 		if h, err := v1.NewHash(digest); err == nil {
@@ -258,6 +279,10 @@ func resolveForRun(ctx context.Context, store *cache.Store, image string) (v1.Im
 					return img, nil
 				}
 			}
+		}
+	} else if ref, err := name.ParseReference(image); err == nil {
+		if img, err := builder.NewLayout(localImages(store)).Lookup(ref); err == nil {
+			return img, nil
 		}
 	}
 	return run.Resolve(ctx, image)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -32,6 +33,7 @@ type config struct {
 	mode                mode
 	process             string
 	upstreamURL         string
+	bindAddress         string
 	port                int
 	metricsPort         int
 	readTimeout         time.Duration
@@ -171,6 +173,9 @@ func loadConfig(lookup func(string) (string, bool)) (config, []string, error) {
 	}
 	if c.metricsPort, err = parsePort("metrics_port", get("metrics_port"), defaultMetricsPort); err != nil {
 		return config{}, warnings, err
+	}
+	if c.bindAddress = get("bind_address"); c.bindAddress != "" && net.ParseIP(c.bindAddress) == nil {
+		return config{}, warnings, &configError{"bind_address", c.bindAddress, "want an IP address, e.g. 127.0.0.1"}
 	}
 	if err := c.validate(); err != nil {
 		return config{}, warnings, err

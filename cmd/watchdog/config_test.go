@@ -112,6 +112,11 @@ func TestLoadConfig(t *testing.T) {
 			want: with(defaults(modeStatic, ""), func(c *config) { c.staticPath = "/srv/www" }),
 		},
 		{
+			name: "bind_address",
+			env:  map[string]string{"fprocess": "cat", "bind_address": "127.0.0.1"},
+			want: with(streaming, func(c *config) { c.bindAddress = "127.0.0.1" }),
+		},
+		{
 			name: "port and metrics_port",
 			env:  map[string]string{"fprocess": "cat", "port": "9000", "metrics_port": "9001"},
 			want: with(streaming, func(c *config) { c.port, c.metricsPort = 9000, 9001 }),
@@ -304,6 +309,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"upstream_url must be absolute", map[string]string{"mode": "http", "fprocess": "x", "upstream_url": "127.0.0.1:3000"}, "upstream_url", "want an http://host:port URL"},
 		{"write_timeout 0", map[string]string{"fprocess": "cat", "write_timeout": "0"}, "write_timeout", "must be greater than 0"},
 		{"port not a number", map[string]string{"fprocess": "cat", "port": "http"}, "port", "want a TCP port number"},
+		{"bind_address not an IP", map[string]string{"fprocess": "cat", "bind_address": "localhost:80"}, "bind_address", "want an IP address"},
 		{"port out of range", map[string]string{"fprocess": "cat", "port": "70000"}, "port", "want a TCP port number"},
 		{"port 0", map[string]string{"fprocess": "cat", "port": "0"}, "port", "want a TCP port number"},
 		{"metrics_port not a number", map[string]string{"fprocess": "cat", "metrics_port": "x"}, "metrics_port", "want a TCP port number"},

@@ -48,7 +48,9 @@
 // $TMPDIR/.lock, /tmp/.lock by default.
 //
 // metrics_port (8081) is a kiln extension: it moves the metrics listener,
-// which of-watchdog fixes at 8081.
+// which of-watchdog fixes at 8081. So is bind_address (unset: every
+// interface), the IP both listeners bind, which kiln's local gateway sets
+// to 127.0.0.1 since its functions share the host's network.
 //
 // # SIGTERM
 //

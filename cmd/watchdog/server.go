@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -59,12 +60,12 @@ func (wd *watchdog) run(signals <-chan os.Signal) (err error) {
 
 	// Listen before starting the function, so that a taken port is
 	// reported at once and not as a function that never becomes ready.
-	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.port))
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.bindAddress, strconv.Itoa(cfg.port)))
 	if err != nil {
 		return fmt.Errorf("listening on port %d: %w", cfg.port, err)
 	}
 	defer ln.Close()
-	mln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.metricsPort))
+	mln, err := net.Listen("tcp", net.JoinHostPort(cfg.bindAddress, strconv.Itoa(cfg.metricsPort)))
 	if err != nil {
 		return fmt.Errorf("listening on metrics port %d: %w", cfg.metricsPort, err)
 	}

@@ -105,9 +105,45 @@ functions:
     handler: ./plain
     image: %s/plain:0.1
 `, hello, reg, plain, reg))
+	// A function that shows what the gateway gave it: a secret mounted
+	// from --secrets-dir, a read-only root but /tmp, its namespace.
+	probe := "probe-" + suffix
+	os.MkdirAll(filepath.Join(dir, "probe"), 0o755)
+	os.WriteFile(filepath.Join(dir, "probe", "go.mod"), []byte("module handler/function\n\ngo 1.24.0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "probe", "handler.go"), []byte(`package function
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+)
+
+func Handle(w http.ResponseWriter, r *http.Request) {
+	secret, err := os.ReadFile("/var/openfaas/secrets/api-key")
+	mounts, _ := os.ReadFile("/proc/self/mounts")
+	root := "?"
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(line); len(f) > 3 && f[1] == "/" {
+			root = strings.Split(f[3], ",")[0]
+		}
+	}
+	tmpErr := os.WriteFile("/tmp/x", []byte("x"), 0o644)
+	fmt.Fprintf(w, "secret=%s/%v root=%s tmp-writable=%v ns=%s", secret, err, root, tmpErr == nil, os.Getenv("OPENFAAS_NAMESPACE"))
+}
+`), 0o644)
+	stackYAML, _ := os.ReadFile(filepath.Join(dir, "stack.yml"))
+	stackYAML = fmt.Appendf(stackYAML, "  %s:\n    lang: golang-middleware\n    handler: ./probe\n    image: %s/probe\n    secrets: [api-key]\n    readonly_root_filesystem: true\n", probe, reg)
+	os.WriteFile(filepath.Join(dir, "stack.yml"), stackYAML, 0o644)
+	secrets := t.TempDir()
+	os.WriteFile(filepath.Join(secrets, "api-key"), []byte("s3cret"), 0o644)
+
 	port := freePort(t)
 	o := kilnOpts{cache: warmCache, dir: dir}
-	up := startProcess(t, kilnCommand(t.Context(), o, "up", "--local", "--port", strconv.Itoa(port), "--parallel", "2"))
+	up := startProcess(t, kilnCommand(t.Context(), o, "up", "--local", "--port", strconv.Itoa(port), "--parallel", "2", "--secrets-dir", secrets))
+	if a := waitFunction(t, up, port, probe); a.body != "secret=s3cret/<nil> root=ro tmp-writable=true ns=openfaas-fn" {
+		t.Errorf("GET /function/%s = %q, want the secret, a read-only root with /tmp writable, the namespace", probe, a.body)
+	}
 	a := waitFunction(t, up, port, hello)
 	if a.body != "Hello from kiln" || a.header.Get("X-Call-Id") == "" {
 		t.Errorf("GET /function/%s = %q, headers %v", hello, a.body, a.header)
@@ -119,7 +155,7 @@ functions:
 	waitFunction(t, up, port, plain)
 	a, err = call(http.MethodGet, port, "/system/functions", "")
 	var list []map[string]any
-	if err != nil || json.Unmarshal([]byte(a.body), &list) != nil || len(list) != 2 {
+	if err != nil || json.Unmarshal([]byte(a.body), &list) != nil || len(list) != 3 {
 		t.Fatalf("GET /system/functions = %+v, %v", a, err)
 	}
 	for _, f := range list {
@@ -141,13 +177,23 @@ functions:
 		t.Fatalf("no process runs %s while kiln up does", hello)
 	}
 
+	// faas-cli deploy sends the stack's tag, which kiln finds in its store.
+	body := fmt.Sprintf(`{"service":%q,"image":"%s/plain:0.1","labels":{},"annotations":{}}`, plain, reg)
+	req, _ := http.NewRequest(http.MethodPut, "http://127.0.0.1:"+strconv.Itoa(port)+"/system/functions", strings.NewReader(body))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Errorf("PUT %s by tag = %v, %v, want 202", plain, resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	waitFunction(t, up, port, plain)
+
 	// Ctrl-C stops every function.
 	up.cmd.Process.Signal(syscall.SIGINT)
 	code, ok := up.wait(exitTimeout)
 	if !ok || code != 0 {
 		t.Fatalf("kiln up after SIGINT: exited %v, code %d\n%s", ok, code, up)
 	}
-	for _, n := range []string{hello, plain} {
+	for _, n := range []string{hello, plain, probe} {
 		if pids := processesWithEnv("OPENFAAS_NAME=" + n); len(pids) > 0 {
 			t.Errorf("after kiln up exited, processes %v of %s remain", pids, n)
 		}
