@@ -231,14 +231,20 @@ func deployLocal(ctx context.Context, g *globals, gw *gateway.Gateway, df deploy
 	for _, d := range deps {
 		start := time.Now()
 		if err := gw.Deploy(ctx, *d, gateway.Upsert); err != nil {
-			fmt.Fprintf(g.stderr, "kiln: %v\n", err)
+			if ctx.Err() != nil {
+				// Ctrl-C while starting: nothing failed.
+				return nil
+			}
 			errs = append(errs, err)
 			continue
 		}
 		fmt.Fprintf(g.stderr, "kiln: %s ready in %d ms: %s/function/%s\n", d.Service, time.Since(start).Milliseconds(), base, d.Service)
 	}
-	if len(errs) == len(names) {
+	if len(errs) > 0 && len(errs) == len(deps) {
 		return errors.Join(errs...)
+	}
+	for _, err := range errs {
+		fmt.Fprintf(g.stderr, "kiln: %v\n", err)
 	}
 	return nil
 }
