@@ -260,8 +260,9 @@ func (b *Builder) layer(ctx context.Context, step layers.Step) (v1.Layer, bool, 
 	if err != nil {
 		return nil, false, err
 	}
-	// The namespace lets a change in how layers are stored retire old keys.
-	k := layers.NewKey("kiln/layer/v1").Hash(stepKey).Sum()
+	// The namespace lets a change in how layers are made or stored retire
+	// old keys; v2: the function's files belong to its user.
+	k := layers.NewKey("kiln/layer/v2").Hash(stepKey).Sum()
 	b.mu.Lock()
 	useCache := !b.opts.noCache || b.built[k]
 	b.mu.Unlock()

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -128,6 +129,24 @@ func TestBuildGo(t *testing.T) {
 			}
 			if got := cf.Config.Labels["org.opencontainers.image.base.digest"]; got != res.BaseDigest.String() {
 				t.Errorf("base digest label = %q, want %q", got, res.BaseDigest)
+			}
+			// As the templates chown /home/app: the function may write there.
+			ls, err := res.Image.Layers()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range ls[2:] {
+				rc, err := l.Uncompressed()
+				if err != nil {
+					t.Fatal(err)
+				}
+				tr := tar.NewReader(rc)
+				for h, err := tr.Next(); err == nil; h, err = tr.Next() {
+					if strings.HasPrefix(h.Name, "home/app") && (h.Uid != 65532 || h.Gid != 65532) {
+						t.Errorf("/%s is owned by %d:%d, want the function's user 65532:65532", h.Name, h.Uid, h.Gid)
+					}
+				}
+				rc.Close()
 			}
 		})
 	}

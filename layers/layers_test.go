@@ -93,6 +93,26 @@ func TestWriteTar(t *testing.T) {
 			{Name: "tmp/", Type: tar.TypeDir, Mode: 0o1777, ModTime: 1700000000},
 		},
 	}, {
+		name: "tree owner: the folder and all below it, listed or implied",
+		files: []File{
+			Bytes("home/app/function/handler.py", 0o644, []byte("h")),
+			{Path: "home/app/data", Mode: fs.ModeDir | 0o700, UID: 1},
+			Bytes("home/apple", 0o644, nil),
+			Bytes("usr/bin/x", 0o755, nil),
+		},
+		opts: []Option{WithTreeOwner("/home/app/", 65532, 65533)},
+		want: []entry{
+			{Name: "home/", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "home/app/", Type: tar.TypeDir, Mode: 0o755, UID: 65532, GID: 65533},
+			{Name: "home/app/data/", Type: tar.TypeDir, Mode: 0o700, UID: 65532, GID: 65533},
+			{Name: "home/app/function/", Type: tar.TypeDir, Mode: 0o755, UID: 65532, GID: 65533},
+			{Name: "home/app/function/handler.py", Type: tar.TypeReg, Mode: 0o644, UID: 65532, GID: 65533, Content: "h"},
+			{Name: "home/apple", Type: tar.TypeReg, Mode: 0o644},
+			{Name: "usr/", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "usr/bin/", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "usr/bin/x", Type: tar.TypeReg, Mode: 0o755},
+		},
+	}, {
 		name:  "identical duplicates merge",
 		files: []File{Dir("etc", 0o755), Dir("etc", 0o755), Bytes("etc/a", 0o644, []byte("x")), Bytes("etc/a", 0o644, []byte("x"))},
 		want: []entry{
@@ -254,6 +274,13 @@ func TestKey(t *testing.T) {
 	}
 	if epochKey.String() == base {
 		t.Errorf("key with another epoch = %s, want a different key", epochKey)
+	}
+	ownerKey, err := FilesStep("test", []File{HostFile("f", 0o644, filepath.Join(dir, "f"))}, WithTreeOwner("f", 1, 1)).Key(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ownerKey.String() == base {
+		t.Errorf("key with a tree owner = %s, want a different key", ownerKey)
 	}
 	if got := key([]File{Bytes("f", 0o644, []byte("v1"))}); got != base {
 		t.Errorf("key of the same content given inline = %s, want %s", got, base)

@@ -42,6 +42,9 @@ func (s *filesStep) Name() string { return s.name }
 func (s *filesStep) Key(ctx context.Context) (v1.Hash, error) {
 	o := newOptions(s.opts)
 	k := NewKey("files/v2").String(o.epoch.Format(time.RFC3339Nano))
+	if o.owner != nil {
+		k.String(fmt.Sprintf("owner %s %d:%d", o.owner.prefix, o.owner.uid, o.owner.gid))
+	}
 	if err := k.Files(s.files); err != nil {
 		return v1.Hash{}, fmt.Errorf("hashing %s: %w", s.name, err)
 	}

@@ -18,12 +18,29 @@ type Option func(*options)
 
 type options struct {
 	epoch time.Time
+	owner *owner
+}
+
+type owner struct {
+	prefix   string
+	uid, gid int
 }
 
 // WithEpoch sets the modification time of every entry. The default is the
 // Unix epoch (0); callers pass SOURCE_DATE_EPOCH when it is set.
 func WithEpoch(t time.Time) Option {
 	return func(o *options) { o.epoch = t.UTC() }
+}
+
+// WithTreeOwner gives uid:gid every entry at path prefix (a folder, relative
+// to the root) or below it, listed or implied. The default owner is the
+// one each File names, 0 for implied folders.
+func WithTreeOwner(prefix string, uid, gid int) Option {
+	return func(o *options) { o.owner = &owner{prefix: strings.Trim(prefix, "/"), uid: uid, gid: gid} }
+}
+
+func (o *owner) covers(p string) bool {
+	return o != nil && (p == o.prefix || strings.HasPrefix(p, o.prefix+"/"))
 }
 
 func newOptions(opts []Option) options {
@@ -52,6 +69,11 @@ func WriteTar(w io.Writer, files []File, opts ...Option) error {
 	entries, err := normalise(files)
 	if err != nil {
 		return err
+	}
+	for i := range entries {
+		if o.owner.covers(entries[i].Path) {
+			entries[i].UID, entries[i].GID = o.owner.uid, o.owner.gid
+		}
 	}
 	tw := tar.NewWriter(w)
 	for _, f := range entries {

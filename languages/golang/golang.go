@@ -118,7 +118,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		if err != nil {
 			return nil, err
 		}
-		plan.Steps = append(plan.Steps, layers.FilesStep("static files", files, layers.WithEpoch(fn.Epoch)))
+		plan.Steps = append(plan.Steps, layers.FilesStep("static files", files, languages.LayerOptions(fn.Epoch)...))
 	}
 	return plan, nil
 }
@@ -267,7 +267,7 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 	if err := s.test(ctx); err != nil {
 		return err
 	}
-	return layers.WriteTar(w, []layers.File{layers.HostFile(binaryPath, 0o755, out)}, layers.WithEpoch(s.fn.Epoch))
+	return layers.WriteTar(w, []layers.File{layers.HostFile(binaryPath, 0o755, out)}, languages.LayerOptions(s.fn.Epoch)...)
 }
 
 // test runs the function's own tests, as the template's build does, when it

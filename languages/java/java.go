@@ -194,7 +194,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		plan.Labels["dev.kiln.java.version"] = javaVersion
 		plan.Labels["dev.kiln.java.modules"] = strings.Join(rt.modules, ",")
 	}
-	epoch := layers.WithEpoch(fn.Epoch)
+	opts := languages.LayerOptions(fn.Epoch)
 	// The class path lists the classes first, then resources, then jars,
 	// as Gradle and Maven order them.
 	classpath := []string{"/" + classesDir}
@@ -204,7 +204,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", resourcesHost, err)
 		}
-		resources = layers.FilesStep("resources", files, epoch)
+		resources = layers.FilesStep("resources", files, opts...)
 		classpath = append(classpath, "/"+resourcesDir)
 	}
 	// Layers go from what changes least to what changes on every edit.
@@ -219,11 +219,11 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		for _, jar := range set.jars {
 			files = append(files, layers.HostFile(set.dir+"/"+filepath.Base(jar), 0o644, jar))
 		}
-		plan.Steps = append(plan.Steps, layers.FilesStep(set.name, files, epoch))
+		plan.Steps = append(plan.Steps, layers.FilesStep(set.name, files, opts...))
 		classpath = append(classpath, "/"+set.dir+"/*")
 	}
 	for _, jar := range kilnJars {
-		plan.Steps = append(plan.Steps, layers.FilesStep("openfaas model and entrypoint", []layers.File{layers.HostFile(modelJarPath, 0o644, jar)}, epoch))
+		plan.Steps = append(plan.Steps, layers.FilesStep("openfaas model and entrypoint", []layers.File{layers.HostFile(modelJarPath, 0o644, jar)}, opts...))
 		classpath = append(classpath, "/"+modelJarPath)
 	}
 	if resources != nil {
@@ -233,7 +233,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if err != nil {
 		return nil, fmt.Errorf("reading compiled classes: %w", err)
 	}
-	plan.Steps = append(plan.Steps, layers.FilesStep("classes", classFiles, epoch))
+	plan.Steps = append(plan.Steps, layers.FilesStep("classes", classFiles, opts...))
 
 	plan.Env = []string{
 		"JAVA_HOME=" + home,

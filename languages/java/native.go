@@ -201,5 +201,5 @@ func (s *nativeStep) Build(ctx context.Context, w io.Writer) error {
 	if !isFile(out) {
 		return fmt.Errorf("compiling with native-image: %s wrote no %s", s.nativeImage, out)
 	}
-	return layers.WriteTar(w, []layers.File{layers.HostFile(nativeBinary, 0o755, out)}, layers.WithEpoch(s.b.fn.Epoch))
+	return layers.WriteTar(w, []layers.File{layers.HostFile(nativeBinary, 0o755, out)}, languages.LayerOptions(s.b.fn.Epoch)...)
 }

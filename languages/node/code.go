@@ -88,7 +88,7 @@ func (s *codeStep) Build(ctx context.Context, w io.Writer) error {
 			return err
 		}
 	}
-	return layers.WriteTar(w, files, layers.WithEpoch(s.fn.Epoch))
+	return layers.WriteTar(w, files, languages.LayerOptions(s.fn.Epoch)...)
 }
 
 // stage copies the handler folder beside the installed dependencies, so

@@ -133,7 +133,7 @@ func (s *depsStep) Build(ctx context.Context, w io.Writer) error {
 		}
 		files = append(files, mods...)
 	}
-	return layers.WriteTar(w, files, layers.WithEpoch(s.fn.Epoch))
+	return layers.WriteTar(w, files, languages.LayerOptions(s.fn.Epoch)...)
 }
 
 // npmCPU names an architecture as npm's --cpu does.

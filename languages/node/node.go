@@ -177,7 +177,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		Steps: []layers.Step{
 			&runtimeStep{pack: p, rt: rt},
 			deps,
-			layers.FilesStep("node server", []layers.File{layers.Bytes(appDir+"/index.js", 0o644, serverJS)}, layers.WithEpoch(fn.Epoch)),
+			layers.FilesStep("node server", []layers.File{layers.Bytes(appDir+"/index.js", 0o644, serverJS)}, languages.LayerOptions(fn.Epoch)...),
 			code,
 		},
 		Env: []string{

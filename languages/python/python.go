@@ -167,7 +167,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		plan.Steps = append(plan.Steps, &requirementsStep{pack: p, fn: fn, host: h, target: target})
 	}
 	plan.Steps = append(plan.Steps,
-		layers.FilesStep("python server", []layers.File{layers.Bytes(serverPath, 0o644, serverScript)}, layers.WithEpoch(fn.Epoch)),
+		layers.FilesStep("python server", []layers.File{layers.Bytes(serverPath, 0o644, serverScript)}, languages.LayerOptions(fn.Epoch)...),
 		&codeStep{pack: p, fn: fn, host: h, mode: mode},
 	)
 	return plan, nil
@@ -385,7 +385,7 @@ func (s *codeStep) Build(ctx context.Context, w io.Writer) error {
 		}
 		files = append(files, compiled...)
 	}
-	return layers.WriteTar(w, files, layers.WithEpoch(s.fn.Epoch))
+	return layers.WriteTar(w, files, languages.LayerOptions(s.fn.Epoch)...)
 }
 
 // check runs check.py on the sources.

@@ -118,7 +118,7 @@ func (s *requirementsStep) Build(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	files = append(files, layers.HostFile(functionDir+"/requirements.txt", 0o644, requirements))
-	return layers.WriteTar(w, files, layers.WithEpoch(s.fn.Epoch))
+	return layers.WriteTar(w, files, languages.LayerOptions(s.fn.Epoch)...)
 }
 
 func (s *requirementsStep) install(ctx context.Context, requirements, staging string) error {

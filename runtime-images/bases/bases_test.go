@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/runtime-images/debian"
 )
 
@@ -357,4 +359,14 @@ func TestAssembleErrors(t *testing.T) {
 func isError[T error](err error) bool {
 	var target T
 	return errors.As(err, &target)
+}
+
+// The packs lay out functions for the user and folder every base sets.
+func TestAppDirAndUser(t *testing.T) {
+	if want := fmt.Sprintf("%d:%d", languages.AppUID, languages.AppUID); User != want {
+		t.Errorf("bases.User = %s, languages.AppUID gives %s", User, want)
+	}
+	if WorkingDir != "/"+languages.AppDir {
+		t.Errorf("bases.WorkingDir = %s, languages.AppDir = %s", WorkingDir, languages.AppDir)
+	}
 }
