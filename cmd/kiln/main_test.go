@@ -41,6 +41,9 @@ func TestCommandLineErrors(t *testing.T) {
 		{"missing stack file", []string{"build", "-f", "/nonexistent/stack.yml"}, 1, "stack file /nonexistent/stack.yml not found"},
 		{"run without image", []string{"run"}, 2, "accepts 1 arg"},
 		{"run bad port", []string{"run", "x", "--port", "0"}, 2, "--port 0"},
+		{"run secret name", []string{"run", "x", "--secret", "Bad_Name=" + hello + "/go.mod"}, 2, "--secret Bad_Name="},
+		{"run secret file", []string{"run", "x", "--secret", "api-key=/nonexistent"}, 2, "--secret api-key=/nonexistent: /nonexistent not found"},
+		{"run secret form", []string{"run", "x", "--secret", "api-key"}, 2, `--secret "api-key": want KEY=VALUE`},
 		{"replace with update", []string{"deploy", "--replace"}, 2, "--replace and --update: one of them must be false"},
 		{"up replace with update", []string{"up", "--replace", "-f", "/nonexistent/stack.yml"}, 2, "--replace and --update"},
 	}

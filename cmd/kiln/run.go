@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -23,6 +26,8 @@ type runFlags struct {
 	pull     bool
 	insecure []string
 	platform string
+	readOnly bool
+	secrets  []string
 }
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -51,6 +56,8 @@ after SIGTERM (healthcheck_interval) is 1s unless the image or --env sets it.`,
 	fl.BoolVar(&f.pull, "pull", false, "pull from the registry even if the local image store has the image")
 	fl.StringSliceVar(&f.insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP (loopback always is); repeatable")
 	fl.StringVar(&f.platform, "platform", "linux/"+runtime.GOARCH, "platform to pick from a multi-platform image")
+	fl.BoolVar(&f.readOnly, "read-only", false, "read-only root filesystem with a tmpfs on /tmp, as readonly_root_filesystem")
+	fl.StringArrayVar(&f.secrets, "secret", nil, "NAME=FILE: FILE is mounted read-only at /var/openfaas/secrets/NAME; repeatable")
 	return cmd
 }
 
@@ -60,6 +67,10 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags, image string) error {
 		return usageError{fmt.Errorf("--port %d: want 1-65535", f.port)}
 	}
 	if _, err := parseKeyValues("--env", f.env); err != nil {
+		return err
+	}
+	mounts, err := secretMounts(f.secrets)
+	if err != nil {
 		return err
 	}
 	platform, err := v1.ParsePlatform(f.platform)
@@ -78,15 +89,12 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags, image string) error {
 	if err != nil {
 		return err
 	}
+	opts := []run.Option{run.WithCacheDir(store.Dir()), run.WithPort(f.port), run.WithEnv(env), run.WithStdout(g.stdout), run.WithStderr(g.stderr), run.WithMounts(mounts)}
+	if f.readOnly {
+		opts = append(opts, run.WithReadOnlyRoot())
+	}
 	g.logf("running %s on port %d", image, f.port)
-	err = run.Image(ctx, img,
-		run.WithCacheDir(store.Dir()),
-		run.WithPort(f.port),
-		run.WithEnv(env),
-		run.WithStdout(g.stdout),
-		run.WithStderr(g.stderr),
-	)
-	if err != nil {
+	if err := run.Image(ctx, img, opts...); err != nil {
 		return fmt.Errorf("running %s: %w", image, err)
 	}
 	return nil
@@ -130,4 +138,30 @@ func withLocalDrain(img v1.Image, env []string) ([]string, error) {
 // images for `kiln run`.
 func localImages(store *cache.Store) string {
 	return filepath.Join(store.Dir(), "images")
+}
+
+var secretName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// secretMounts turns --secret NAME=FILE flags into read-only mounts at
+// /var/openfaas/secrets/NAME, where OpenFaaS mounts a function's secrets.
+func secretMounts(flags []string) ([]run.Mount, error) {
+	secrets, err := parseKeyValues("--secret", flags)
+	if err != nil {
+		return nil, err
+	}
+	var mounts []run.Mount
+	for _, n := range slices.Sorted(maps.Keys(secrets)) {
+		abs, err := filepath.Abs(secrets[n])
+		if err != nil {
+			return nil, err
+		}
+		if !secretName.MatchString(n) {
+			return nil, usageError{fmt.Errorf("--secret %s=%s: the name must be lowercase letters, digits and '-'", n, secrets[n])}
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return nil, usageError{fmt.Errorf("--secret %s=%s: %s not found", n, secrets[n], secrets[n])}
+		}
+		mounts = append(mounts, run.Mount{Source: abs, Target: "/var/openfaas/secrets/" + n, ReadOnly: true})
+	}
+	return mounts, nil
 }
