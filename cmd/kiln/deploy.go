@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -287,7 +288,10 @@ func httpStatusText(code int) string {
 	return ""
 }
 
+// writeManifests renders every function's manifests, then writes them:
+// nothing when one cannot be rendered.
 func writeManifests(w io.Writer, kind string, sf *stack.File, deps []*deploy.Deployment) error {
+	var out bytes.Buffer
 	for i, d := range deps {
 		var b []byte
 		var err error
@@ -308,9 +312,10 @@ func writeManifests(w io.Writer, kind string, sf *stack.File, deps []*deploy.Dep
 			return fmt.Errorf("rendering %s: %w", d.Service, err)
 		}
 		if i > 0 {
-			fmt.Fprintln(w, "---")
+			out.WriteString("---\n")
 		}
-		w.Write(b)
+		out.Write(b)
 	}
-	return nil
+	_, err := w.Write(out.Bytes())
+	return err
 }

@@ -134,6 +134,7 @@ func TestStackValueErrors(t *testing.T) {
 		want        string
 	}{
 		{"memory quantity", head + "    fprocess: figlet\n    limits:\n      memory: lots\n", []string{"deploy", "--output", "k8s"}, `stack.yml:9: functions.fig.limits.memory: "lots": quantities must match`},
+		{"second function's quantity: nothing written", head + "    fprocess: figlet\n  zz:\n    skip_build: true\n    image: zz\n    fprocess: zz\n    limits:\n      memory: lots\n", []string{"deploy", "--output", "k8s"}, `stack.yml:13: functions.zz.limits.memory: "lots"`},
 		{"cpu request", head + "    fprocess: figlet\n    requests:\n      cpu: 1x\n", []string{"deploy", "--output", "k8s"}, `stack.yml:9: functions.fig.requests.cpu: "1x"`},
 		{"constraint", head + "    fprocess: figlet\n    constraints:\n      - nodeless\n", []string{"deploy", "--output", "k8s"}, `stack.yml:8: functions.fig.constraints: "nodeless": want key=value`},
 		{"constraint flag", head + "    fprocess: figlet\n", []string{"deploy", "--output", "k8s", "--constraint", "nodeless"}, `--constraint "nodeless": want key=value`},
