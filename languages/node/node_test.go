@@ -85,16 +85,20 @@ func newBuilder(t *testing.T, registry string) *builder.Builder {
 	t.Helper()
 	needTools(t)
 	dir := t.TempDir()
+	return builderIn(t, dir, New(dir, WithEnv(os.Environ()), WithRegistry(registry)))
+}
+
+// builderIn returns a builder with the cache in dir and pack.
+func builderIn(t *testing.T, dir string, pack *Pack, opts ...builder.Option) *builder.Builder {
+	t.Helper()
 	store, err := cache.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wd := filepath.Join(t.TempDir(), "fwatchdog")
 	write(t, wd, "not really a watchdog")
-	b, err := builder.New(store,
-		builder.WithPack(New(dir, WithEnv(os.Environ()), WithRegistry(registry))),
-		builder.WithBases(testBases{}),
-		builder.WithWatchdog(func(v1.Platform) (string, error) { return wd, nil }))
+	opts = append(opts, builder.WithPack(pack), builder.WithBases(testBases{}), builder.WithWatchdog(func(v1.Platform) (string, error) { return wd, nil }))
+	b, err := builder.New(store, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,21 +487,8 @@ func TestNoCacheReinstalls(t *testing.T) {
 	write(t, wrapper, "#!/bin/sh\necho \"$1\" >> "+log+"\nexec "+npm+" \"$@\"\n")
 	os.Chmod(wrapper, 0o755)
 	dir := t.TempDir()
-	store, err := cache.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wd := filepath.Join(t.TempDir(), "fwatchdog")
-	write(t, wd, "not really a watchdog")
 	pack := New(dir, WithEnv(os.Environ()), WithRegistry(reg), WithNpm(wrapper))
-	newB := func(opts ...builder.Option) *builder.Builder {
-		opts = append(opts, builder.WithPack(pack), builder.WithBases(testBases{}), builder.WithWatchdog(func(v1.Platform) (string, error) { return wd, nil }))
-		b, err := builder.New(store, opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	newB := func(opts ...builder.Option) *builder.Builder { return builderIn(t, dir, pack, opts...) }
 	runs := func() int {
 		b, _ := os.ReadFile(log)
 		return strings.Count(string(b), "ci\n")

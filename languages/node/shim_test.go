@@ -303,22 +303,17 @@ func startShim(t *testing.T, env []string) string {
 // gzipped and deflated compress s as a client sends a body with
 // Content-Encoding gzip or deflate (zlib format, as RFC 9110 defines it).
 func gzipped(t *testing.T, s string) string {
-	t.Helper()
-	var b bytes.Buffer
-	w := gzip.NewWriter(&b)
-	if _, err := io.WriteString(w, s); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
+	return compressed(t, s, func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) })
 }
 
 func deflated(t *testing.T, s string) string {
+	return compressed(t, s, func(w io.Writer) io.WriteCloser { return zlib.NewWriter(w) })
+}
+
+func compressed(t *testing.T, s string, newWriter func(io.Writer) io.WriteCloser) string {
 	t.Helper()
 	var b bytes.Buffer
-	w := zlib.NewWriter(&b)
+	w := newWriter(&b)
 	if _, err := io.WriteString(w, s); err != nil {
 		t.Fatal(err)
 	}
