@@ -1,7 +1,8 @@
 // Package gateway is kiln's local OpenFaaS gateway: it runs each deployed
 // function on free loopback ports and serves, on loopback, the part of the
 // gateway API that tools use: /function/<name>[.<namespace>][/path]
-// (proxied), /system/functions (list, deploy, update, delete),
+// (proxied), /async-function/<name>[/path] (202, then the answer to
+// X-Callback-Url), /system/functions (list, deploy, update, delete),
 // /system/function/<name>, /system/secrets, /system/namespaces,
 // /system/info and /healthz.
 //

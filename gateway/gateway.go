@@ -396,6 +396,8 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /system/function/{name}", g.get)
 	mux.HandleFunc("/function/{name}", g.invoke)
 	mux.HandleFunc("/function/{name}/{path...}", g.invoke)
+	mux.HandleFunc("POST /async-function/{name}", g.invokeAsync)
+	mux.HandleFunc("POST /async-function/{name}/{path...}", g.invokeAsync)
 	return mux
 }
 

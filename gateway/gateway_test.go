@@ -295,6 +295,46 @@ func TestGatewayContract(t *testing.T) {
 		})
 	}
 
+	// An async call is 202 at once; the answer goes to X-Callback-Url.
+	got := make(chan *http.Request, 1)
+	bodies := make(chan string, 1)
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- string(b)
+		got <- r
+	}))
+	defer cb.Close()
+	req, _ := http.NewRequest("POST", u+"/async-function/echo/a?x=1", strings.NewReader("hi"))
+	req.Header.Set("X-Callback-Url", cb.URL+"/done")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 202 || resp.Header.Get("X-Call-Id") == "" {
+		t.Fatalf("POST /async-function/echo/a = %v, %v, want 202 with X-Call-Id", resp, err)
+	}
+	resp.Body.Close()
+	select {
+	case r := <-got:
+		body := <-bodies
+		if r.URL.Path != "/done" || r.Header.Get("X-Call-Id") != resp.Header.Get("X-Call-Id") || r.Header.Get("X-Function-Status") != "200" || r.Header.Get("X-Function-Name") != "echo" || r.Header.Get("X-Duration-Seconds") == "" || !strings.HasPrefix(body, "v= path=/a query=x=1 call="+resp.Header.Get("X-Call-Id")) {
+			t.Errorf("callback: %s %v %q", r.URL.Path, r.Header, body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("no callback within 5 s")
+	}
+	for _, tt := range []struct {
+		path, callback string
+		want           int
+	}{{"/async-function/nope", "", 404}, {"/async-function/echo", "ftp://x", 400}, {"/async-function/echo", "", 202}} {
+		req, _ := http.NewRequest("POST", u+tt.path, nil)
+		if tt.callback != "" {
+			req.Header.Set("X-Callback-Url", tt.callback)
+		}
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != tt.want {
+			t.Errorf("POST %s (callback %q) = %v, %v, want %d", tt.path, tt.callback, resp, err, tt.want)
+		} else {
+			resp.Body.Close()
+		}
+	}
+
 	// A function that exits is shown unavailable, answers 503 meanwhile,
 	// and is started again.
 	do(t, "GET", u+"/function/echo/crash", nil)
