@@ -3,8 +3,9 @@
 // gateway API that tools use: /function/<name>[.<namespace>][/path]
 // (proxied), /async-function/<name>[/path] (202, then the answer to
 // X-Callback-Url), /system/functions (list, deploy, update, delete),
-// /system/function/<name>, /system/secrets, /system/namespaces,
-// /system/info and /healthz.
+// /system/function/<name>, /system/logs (the last 1000 lines of each
+// function, and follow), /system/secrets, /system/namespaces, /system/info
+// and /healthz.
 //
 // An update starts the new instance beside the old one and routes to it
 // only once its /_/health answers 200; the old one then gets SIGTERM and

@@ -80,6 +80,7 @@ type Gateway struct {
 	healthTimeout time.Duration
 	version       string
 	secrets       secrets
+	logs          logBook
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -280,6 +281,9 @@ func (g *Gateway) start(ctx context.Context, d deploy.Deployment, secretFiles ma
 	}
 	prefix := d.Service + " | "
 	stdout, stderr := newPrefixWriter(g.stdout, prefix), newPrefixWriter(g.stderr, prefix)
+	// Each instance is named as a pod would be: the function, then a suffix.
+	tap := g.logTap(d.Service, d.Namespace, d.Service+"-"+newCallID()[:8])
+	stdout.tap, stderr.tap = tap, tap
 	g.all.Add(1)
 	go func() {
 		defer g.all.Done()
@@ -307,6 +311,12 @@ func (g *Gateway) supervise(ctx context.Context, in *instance, spec Instance, st
 		exited := make(chan struct{})
 		go func() { healthy <- pollHealth(in, exited) }()
 		err := g.run(ctx, spec)
+		why := "it exited"
+		if err != nil {
+			why = err.Error()
+		}
+		// Before ready turns false, so that a 503 meanwhile says why.
+		in.lastExit.Store(&why)
 		close(exited)
 		wasHealthy := <-healthy
 		in.ready.Store(false)
@@ -315,11 +325,6 @@ func (g *Gateway) supervise(ctx context.Context, in *instance, spec Instance, st
 		if ctx.Err() != nil || !wasHealthy {
 			return err
 		}
-		why := "it exited"
-		if err != nil {
-			why = err.Error()
-		}
-		in.lastExit.Store(&why)
 		fmt.Fprintf(stderr, "kiln: %s; starting it again in %s\n", why, delay)
 		stderr.Flush()
 		select {
@@ -389,6 +394,7 @@ func (g *Gateway) Handler() http.Handler {
 	for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
 		mux.HandleFunc(m+" /system/secrets", g.secretsHTTP)
 	}
+	mux.HandleFunc("GET /system/logs", g.logsHTTP)
 	mux.HandleFunc("GET /system/functions", g.list)
 	mux.HandleFunc("POST /system/functions", func(w http.ResponseWriter, r *http.Request) { g.deployHTTP(w, r, Create) })
 	mux.HandleFunc("PUT /system/functions", func(w http.ResponseWriter, r *http.Request) { g.deployHTTP(w, r, Update) })

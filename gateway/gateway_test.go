@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -52,6 +53,7 @@ func (f *fakeRunner) run(ctx context.Context, in Instance) error {
 	})
 	crashed := make(chan struct{})
 	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { close(crashed) })
+	mux.HandleFunc("/log", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(in.Stdout, "logged %s\n", r.URL.RawQuery) })
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "ns=%s bind=%s xff=%s xfh=%s", envOf(in, "OPENFAAS_NAMESPACE"), envOf(in, "bind_address"), r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Host"))
 	})
@@ -335,6 +337,38 @@ func TestGatewayContract(t *testing.T) {
 		}
 	}
 
+	// /system/logs: what the function wrote, newline-delimited JSON, and
+	// with follow=true what it writes next.
+	code, body, h := do(t, "GET", u+"/system/logs?name=echo", nil)
+	var first logLine
+	json.Unmarshal([]byte(strings.SplitN(body, "\n", 2)[0]), &first)
+	if code != 200 || h.Get("Content-Type") != "application/x-ndjson" || first.Name != "echo" || first.Namespace != "openfaas-fn" || !strings.HasPrefix(first.Instance, "echo-") || !strings.HasPrefix(first.Text, "listening on 127.0.0.1:") || first.Timestamp.IsZero() {
+		t.Errorf("GET /system/logs?name=echo = %d %v %q", code, h, body)
+	}
+	for _, tt := range []struct {
+		query    string
+		wantCode int
+		want     string
+	}{{"name=echo&tail=0", 200, ""}, {"", 400, "name is required\n"}, {"name=nope", 404, "function nope not found\n"}, {"name=echo&tail=x", 400, "tail \"x\": want a number\n"}} {
+		if code, body, _ := do(t, "GET", u+"/system/logs?"+tt.query, nil); code != tt.wantCode || body != tt.want {
+			t.Errorf("GET /system/logs?%s = %d %q, want %d %q", tt.query, code, body, tt.wantCode, tt.want)
+		}
+	}
+	followCtx, stopFollow := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stopFollow()
+	freq, _ := http.NewRequestWithContext(followCtx, "GET", u+"/system/logs?name=echo&tail=0&follow=true", nil)
+	fresp, err := http.DefaultClient.Do(freq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do(t, "GET", u+"/function/echo/log?n=1", nil)
+	line, err := bufio.NewReader(fresp.Body).ReadString('\n')
+	if err != nil || !strings.Contains(line, `"text":"logged n=1"`) {
+		t.Errorf("following /system/logs: %q, %v, want the new line", line, err)
+	}
+	stopFollow()
+	fresp.Body.Close()
+
 	// A function that exits is shown unavailable, answers 503 meanwhile,
 	// and is started again.
 	do(t, "GET", u+"/function/echo/crash", nil)
@@ -343,7 +377,7 @@ func TestGatewayContract(t *testing.T) {
 	for !strings.Contains(status, `"availableReplicas":0`) && time.Now().Before(deadline) {
 		_, status, _ = do(t, "GET", u+"/system/function/echo", nil)
 	}
-	code, body, _ := do(t, "GET", u+"/function/echo", nil)
+	code, body, _ = do(t, "GET", u+"/function/echo", nil)
 	if code != 503 || !strings.Contains(body, "exit status 2") || !strings.Contains(status, `"availableReplicas":0`) {
 		t.Errorf("after a crash: GET /function/echo = %d %q, status %s; want 503 naming the exit, 0 available", code, body, status)
 	}
