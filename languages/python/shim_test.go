@@ -201,6 +201,29 @@ def handle(event, context):
         return {"body": {"items": list(h.items()), "get": h.get(q), "list": h.getlist(q), "has": q.upper() in h, "len": len(h)}}
     if p == "/str":
         return "plain"
+    if p == "/inject":
+        return {"body": "x", "headers": {"X-Bad": "a\r\nX-Injected: 1"}}
+    if p == "/inject-name":
+        return {"body": "x", "headers": [("X-Bad\nX-Injected", "1")]}
+    if p == "/snow":
+        return {"body": "x", "headers": {"X-Snow": "\u2603"}}
+    if p == "/status-none":
+        return {"statusCode": None, "body": "default"}
+    if p == "/list-value":
+        return {"body": "x", "headers": {"Set-Cookie": ["a=1", "b=2"]}}
+    if p == "/query":
+        q = event.query
+        try:
+            q["z"] = "1"
+            frozen = False
+        except TypeError:
+            frozen = True
+        return {"body": {
+            "q": q, "dict": isinstance(q, dict), "keys": list(q), "len": len(q), "frozen": frozen,
+            "get": q.get("a", type=int), "bad": q.get("b", "dflt", type=int), "missing": q.get("zz", type=int),
+            "list": q.getlist("a", type=int), "all": q.getlist("a"),
+            "flat": q.to_dict(), "lists": q.to_dict(flat=False),
+        }}
     if p == "/boom":
         raise RuntimeError("secret detail")
     return {"body": "path " + p}
@@ -241,6 +264,18 @@ func TestHTTPServer(t *testing.T) {
 			wantHeader: map[string]string{"X-Method": "HEAD", "Content-Length": "4"}},
 		{name: "204 has no length", method: "GET", path: "/nocontent", wantStatus: 204, wantBody: "",
 			wantHeader: map[string]string{"Content-Length": ""}},
+		{name: "CR LF in a header value is a 500, the header unsent", method: "GET", path: "/inject", wantStatus: 500,
+			wantBody: "Internal Server Error\n", wantHeader: map[string]string{"X-Bad": "", "X-Injected": ""}},
+		{name: "LF in a header name is a 500, the header unsent", method: "GET", path: "/inject-name", wantStatus: 500,
+			wantBody: "Internal Server Error\n", wantHeader: map[string]string{"X-Bad": "", "X-Injected": ""}},
+		{name: "header value not Latin-1 is a 500, as under waitress", method: "GET", path: "/snow", wantStatus: 500,
+			wantBody: "Internal Server Error\n", wantHeader: map[string]string{"X-Snow": ""}},
+		{name: "statusCode None is 200", method: "GET", path: "/status-none", wantStatus: 200, wantBody: "default"},
+		{name: "list header value str()'d, as upstream's format_headers", method: "GET", path: "/list-value", wantStatus: 200,
+			wantBody: "x", wantHeader: map[string]string{"Set-Cookie": "['a=1', 'b=2']"}},
+		{name: "query is a MultiDict: a dict of first values", method: "GET", path: "/query?a=1&a=x&a=3&b=", wantStatus: 200,
+			wantBody: `{"all":["1","x","3"],"bad":"dflt","dict":true,"flat":{"a":"1","b":""},"frozen":true,"get":1,"keys":["a","b"],` +
+				`"len":2,"list":[1,3],"lists":{"a":["1","x","3"],"b":[""]},"missing":null,"q":{"a":"1","b":""}}` + "\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -305,10 +340,23 @@ func dialRaw(t *testing.T, url string) *rawConn {
 // response and its body.
 func (r *rawConn) do(method, path string, lines ...string) (*http.Response, string) {
 	r.t.Helper()
+	r.send(method, path, lines...)
+	return r.read(method, path)
+}
+
+// send writes a request without reading its response, so that requests
+// can be pipelined.
+func (r *rawConn) send(method, path string, lines ...string) {
+	r.t.Helper()
 	req := method + " " + path + " HTTP/1.1\r\nHost: kiln\r\n" + strings.Join(append(lines, ""), "\r\n") + "\r\n"
 	if _, err := io.WriteString(r.c, req); err != nil {
 		r.t.Fatalf("writing %s %s: %v", method, path, err)
 	}
+}
+
+// read reads the response to the next request sent, and its body.
+func (r *rawConn) read(method, path string) (*http.Response, string) {
+	r.t.Helper()
 	resp, err := http.ReadResponse(r.br, &http.Request{Method: method})
 	if err != nil {
 		r.t.Fatalf("reading the response to %s %s: %v", method, path, err)
@@ -349,6 +397,47 @@ func TestServerBodilessKeepAlive(t *testing.T) {
 			resp, body = c.do("GET", "/after")
 			if resp.StatusCode != 200 || body != "path /after" {
 				t.Errorf("GET /after on the same connection = %d %q, want 200 %q", resp.StatusCode, body, "path /after")
+			}
+		})
+	}
+}
+
+// TestServerBadHeadersKeepAlive: a response whose headers cannot be sent
+// is a whole 500, written before anything else, so the connection and the
+// requests pipelined behind it go on.
+func TestServerBadHeadersKeepAlive(t *testing.T) {
+	url, logs := startServer(t, "http", httpHandler)
+	tests := []struct {
+		name, path, wantLog string
+		absent              []string
+	}{
+		{"CR LF in a value", "/inject", "ValueError: header 'X-Bad':", []string{"X-Bad", "X-Injected"}},
+		{"LF in a name", "/inject-name", `ValueError: header 'X-Bad\nX-Injected':`, []string{"X-Bad", "X-Injected"}},
+		{"value not Latin-1", "/snow", "UnicodeEncodeError: 'latin-1' codec", []string{"X-Snow"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, url)
+			c.send("GET", tc.path)
+			c.send("GET", "/after")
+			resp, body := c.read("GET", tc.path)
+			if resp.StatusCode != 500 || body != "Internal Server Error\n" {
+				t.Errorf("GET %s = %d %q, want 500 %q", tc.path, resp.StatusCode, body, "Internal Server Error\n")
+			}
+			for _, k := range tc.absent {
+				if v, ok := resp.Header[k]; ok {
+					t.Errorf("GET %s header %s = %q, want none", tc.path, k, v)
+				}
+			}
+			resp, body = c.read("GET", "/after")
+			if resp.StatusCode != 200 || body != "path /after" {
+				t.Errorf("GET /after pipelined behind %s = %d %q, want 200 %q", tc.path, resp.StatusCode, body, "path /after")
+			}
+			// stderr reaches the buffer through a pipe, maybe after the reply.
+			for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs.String(), tc.wantLog); time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("server logs = %q, want a traceback with %q", logs, tc.wantLog)
+				}
 			}
 		})
 	}
@@ -419,6 +508,14 @@ def handle(req):
         return {"d": datetime.date(2024, 1, 2)}
     if req == "pair":
         return ("teapot", 418)
+    if req == "cookies":
+        return ("c", 200, {"Set-Cookie": ["a=1", "b=2"]})
+    if req == "cookies-json":
+        return ({"a": 1}, {"Set-Cookie": ("a=1", "b=2")})
+    if req == "pair-list":
+        return ("p", [("X-L", ["1", "2"])])
+    if req == "inject":
+        return ("c", 200, {"X-Bad": "a\r\nX-Injected: 1"})
     if req == "dict":
         return {"b": 2, "a": 1}
     if req == "none":
@@ -437,6 +534,7 @@ func TestFlaskServer(t *testing.T) {
 		wantStatus int
 		wantBody   string
 		wantHeader map[string]string
+		wantValues map[string][]string
 	}{
 		{name: "str body", method: "POST", body: "héllo", wantStatus: 200, wantBody: "got str héllo",
 			wantHeader: map[string]string{"Content-Type": "text/html; charset=utf-8"}},
@@ -451,6 +549,14 @@ func TestFlaskServer(t *testing.T) {
 			wantHeader: map[string]string{"X-L": "3"}},
 		{name: "date in a dict, as jsonify", method: "POST", body: "date", wantStatus: 200, wantBody: `{"d":"Tue, 02 Jan 2024 00:00:00 GMT"}` + "\n"},
 		{name: "dict is JSON", method: "POST", body: "dict", wantStatus: 200, wantBody: `{"a":1,"b":2}` + "\n", wantHeader: map[string]string{"Content-Type": "application/json"}},
+		{name: "mapping's list value is several headers", method: "POST", body: "cookies", wantStatus: 200, wantBody: "c",
+			wantValues: map[string][]string{"Set-Cookie": {"a=1", "b=2"}}},
+		{name: "mapping's tuple value is several headers, JSON body too", method: "POST", body: "cookies-json", wantStatus: 200,
+			wantBody: `{"a":1}` + "\n", wantValues: map[string][]string{"Set-Cookie": {"a=1", "b=2"}}},
+		{name: "pair's list value str()'d, as Flask", method: "POST", body: "pair-list", wantStatus: 200, wantBody: "p",
+			wantValues: map[string][]string{"X-L": {"['1', '2']"}}},
+		{name: "CR LF in a header value is a 500, the header unsent", method: "POST", body: "inject", wantStatus: 500,
+			wantBody: "Internal Server Error\n", wantHeader: map[string]string{"X-Bad": "", "X-Injected": ""}},
 		{name: "None is an error, as in Flask", method: "POST", body: "none", wantStatus: 500},
 		{name: "exception", method: "POST", body: "boom", wantStatus: 500, wantBody: "Internal Server Error\n"},
 		{name: "PUT not routed", method: "PUT", body: "x", wantStatus: 405},
@@ -468,6 +574,11 @@ func TestFlaskServer(t *testing.T) {
 			for k, v := range tc.wantHeader {
 				if got := r.header.Get(k); got != v {
 					t.Errorf("%s header %s = %q, want %q", tc.method, k, got, v)
+				}
+			}
+			for k, v := range tc.wantValues {
+				if diff := cmp.Diff(v, r.header.Values(k)); diff != "" {
+					t.Errorf("%s header %s (-want +got):\n%s", tc.method, k, diff)
 				}
 			}
 		})

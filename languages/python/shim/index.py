@@ -93,67 +93,55 @@ class Headers:
         return "Headers(%r)" % (self.items(),)
 
 
-class Query:
-    """Query arguments, several values per name, as Werkzeug's MultiDict:
-    get and [] return the first value, getlist all of them."""
+class Query(dict):
+    """Query arguments as Werkzeug's ImmutableMultiDict: a read-only dict
+    of each name's first value, which json.dumps and iteration see, with
+    getlist for all of them."""
 
     def __init__(self, pairs):
-        self._pairs = list(pairs)
+        self._lists = {}
+        for k, v in pairs:
+            self._lists.setdefault(k, []).append(v)
+        super().__init__((k, vs[0]) for k, vs in self._lists.items())
+
+    def _immutable(self, *args, **kwargs):
+        # As request.args; a change would also part the dict from getlist.
+        raise TypeError("'Query' objects are immutable")
+
+    __setitem__ = __delitem__ = __ior__ = setdefault = update = pop = popitem = clear = _immutable
 
     def get(self, name, default=None, type=None):
-        for k, v in self._pairs:
-            if k == name:
-                if type is None:
-                    return v
-                try:
-                    return type(v)
-                except ValueError:
-                    return default
-        return default
+        if name not in self:
+            return default
+        if type is None:
+            return self[name]
+        try:
+            return type(self[name])
+        except (ValueError, TypeError):
+            return default
 
-    def getlist(self, name):
-        return [v for k, v in self._pairs if k == name]
-
-    def __getitem__(self, name):
-        for k, v in self._pairs:
-            if k == name:
-                return v
-        raise KeyError(name)
-
-    def __contains__(self, name):
-        return any(k == name for k, _ in self._pairs)
-
-    def __iter__(self):
-        return iter(self.keys())
-
-    def __len__(self):
-        return len(self.keys())
-
-    def keys(self):
-        seen = []
-        for k, _ in self._pairs:
-            if k not in seen:
-                seen.append(k)
-        return seen
-
-    def values(self):
-        return [self[k] for k in self.keys()]
+    def getlist(self, name, type=None):
+        values = self._lists.get(name, [])
+        if type is None:
+            return list(values)
+        converted = []
+        for v in values:
+            try:
+                converted.append(type(v))
+            except (ValueError, TypeError):
+                pass
+        return converted
 
     def items(self, multi=False):
         if multi:
-            return list(self._pairs)
-        return [(k, self[k]) for k in self.keys()]
+            return [(k, v) for k, vs in self._lists.items() for v in vs]
+        return super().items()
 
     def lists(self):
-        return [(k, self.getlist(k)) for k in self.keys()]
+        return [(k, list(vs)) for k, vs in self._lists.items()]
 
     def to_dict(self, flat=True):
-        if flat:
-            return dict(self.items())
-        return dict(self.lists())
-
-    def __repr__(self):
-        return "Query(%r)" % (self._pairs,)
+        return dict(self) if flat else dict(self.lists())
 
 
 class Event:
@@ -209,13 +197,28 @@ def json_body(value):
 
 
 def header_pairs(headers):
+    """Reads a view's headers as Flask does: a mapping's list, tuple or set
+    value is several headers of that name; any other value is str()'d."""
     if headers is None:
         return []
-    if isinstance(headers, dict):
-        return [(str(k), str(v)) for k, v in headers.items()]
-    if hasattr(headers, "items") and callable(headers.items):
-        return [(str(k), str(v)) for k, v in headers.items()]
-    return [(str(k), str(v)) for k, v in headers]
+    if not callable(getattr(headers, "items", None)):
+        return [(str(k), str(v)) for k, v in headers]
+    pairs = []
+    for k, v in headers.items():
+        for one in v if isinstance(v, (list, tuple, set)) else [v]:
+            pairs.append((str(k), str(one)))
+    return pairs
+
+
+def check_headers(pairs):
+    """Raises ValueError for a header that cannot be sent: CR or LF would
+    let the handler start headers of its own (Werkzeug and waitress refuse
+    them), and waitress encodes headers as Latin-1."""
+    for k, v in pairs:
+        line = "%s: %s" % (k, v)
+        if "\r" in line or "\n" in line:
+            raise ValueError("header %r: names and values must not contain CR or LF" % k)
+        line.encode("latin-1")
 
 
 def status_code(status):
@@ -272,7 +275,12 @@ def http_response(rv):
         return Response(headers=[("Content-Type", DEFAULT_TYPE)])
     if not isinstance(rv, dict):
         return flask_response(rv)
-    headers = header_pairs(rv.get("headers"))
+    headers = rv.get("headers")
+    # Upstream's format_headers turns a dict into pairs before Flask sees
+    # it, so a list value is str()'d there, not made several headers.
+    if type(headers) is dict:
+        headers = list(headers.items())
+    headers = header_pairs(headers)
     # As upstream's format_body: only a dict proper is JSON; anything
     # else, bytes and None too, is str()'d.
     if "body" not in rv:
@@ -283,7 +291,9 @@ def http_response(rv):
         data, ctype = str(rv["body"]).encode("utf-8"), DEFAULT_TYPE
     if not any(k.lower() == "content-type" for k, _ in headers):
         headers.insert(0, ("Content-Type", ctype))
-    return Response(status=status_code(rv.get("statusCode", 200)), body=data, headers=headers)
+    # Flask keeps its default 200 for a status of None.
+    status = rv.get("statusCode")
+    return Response(status=200 if status is None else status_code(status), body=data, headers=headers)
 
 
 def raw_body_wanted():
@@ -370,6 +380,9 @@ def make_handler(api, handle):
                 else:
                     req = body if raw_body_wanted() else body.decode("utf-8", "replace")
                     resp = flask_response(handle(req))
+                # Nothing is written until the whole head is known to be
+                # sendable: a failure half way would cut the reply short.
+                check_headers(resp.headers)
             except Exception:
                 traceback.print_exc(file=sys.stderr)
                 sys.stderr.flush()
