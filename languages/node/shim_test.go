@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"compress/zlib"
@@ -67,6 +68,17 @@ module.exports = (event, context, callback) => {
       return { body: event.body };
     case '/query':
       return event.query;
+    case '/badstatus':
+      context.status(isNaN(Number(event.query.s)) ? event.query.s : Number(event.query.s)).headers({ 'X-Before': 'set' }).succeed('x');
+      return;
+    case '/ctarray':
+      context.headers({ 'X-Before': 'set', 'Content-Type': ['text/plain', 'x'] }).succeed('x');
+      return;
+    case '/uint8':
+      return new Uint8Array([104, 105]);
+    case '/reset':
+      context.status(205).succeed('dropped');
+      return;
     case '/raw':
       return 'raw ' + Buffer.isBuffer(event.body) + ' ' + (Buffer.isBuffer(event.body) ? event.body.toString('hex') : '');
   }
@@ -84,6 +96,7 @@ type shimCase struct {
 	wantStatus  int
 	wantBody    string
 	wantHeaders map[string]string
+	wantIn      string // in the body, for an error page
 }
 
 func TestShim(t *testing.T) {
@@ -150,6 +163,36 @@ func TestShim(t *testing.T) {
 			wantStatus: 200, wantBody: `{"body":{"x":1}}`},
 		{name: "unknown charset", method: "POST", path: "/body", contentType: "text/plain; charset=bogus", body: "x", wantStatus: 415},
 		{name: "urlencoded takes only utf-8", method: "POST", path: "/body", contentType: "application/x-www-form-urlencoded; charset=latin1", body: "a=1", wantStatus: 415},
+		{name: "utf-16 big-endian BOM", method: "POST", path: "/body", contentType: "text/plain; charset=utf-16", body: "\xfe\xff\x00h\x00i",
+			wantStatus: 200, wantBody: `{"body":"hi"}`},
+		{name: "utf-16 little-endian BOM", method: "POST", path: "/body", contentType: "text/plain; charset=UTF16", body: "\xff\xfeh\x00i\x00",
+			wantStatus: 200, wantBody: `{"body":"hi"}`},
+		{name: "utf-16 without BOM read as big-endian ASCII", method: "POST", path: "/body", contentType: "text/plain; charset=utf-16", body: "\x00h\x00i",
+			wantStatus: 200, wantBody: `{"body":"hi"}`},
+		{name: "utf-16 without BOM undecided is little-endian", method: "POST", path: "/body", contentType: "text/plain; charset=utf-16", body: "\x00\x00\x00hA\x00",
+			wantStatus: 200, wantBody: `{"body":"\u0000栀A"}`},
+		{name: "utf-16 guessed from 32 units (Express 4)", method: "POST", path: "/body", contentType: "text/plain; charset=utf-16", body: utf16Guess,
+			wantStatus: 200, wantBody: `{"body":"` + strings.Repeat("h", 20) + strings.Repeat("愀", 30) + `"}`},
+		{name: "utf-16be keeps lone surrogates, drops an odd byte", method: "POST", path: "/body", contentType: "text/plain; charset=utf-16be", body: "\xfe\xff\xde\x00\x00h\xd8\x3d\x00",
+			wantStatus: 200, wantBody: `{"body":"\ude00h\ud83d"}`},
+		{name: "utf-16le odd byte dropped", method: "POST", path: "/body", contentType: "text/plain; charset=utf-16le", body: "h\x00i",
+			wantStatus: 200, wantBody: `{"body":"h"}`},
+		{name: "utf-16 json", method: "POST", path: "/body", contentType: "application/json; charset=utf-16", body: "\xfe\xff\x00{\x00}",
+			wantStatus: 200, wantBody: `{"body":{}}`},
+
+		// urlencoded bodies, as body-parser's extended parser limits them.
+		{name: "urlencoded 1000 parameters", method: "POST", path: "/nothing", contentType: "application/x-www-form-urlencoded", body: formParams(1000), wantStatus: 200},
+		{name: "urlencoded over 1000 parameters", method: "POST", path: "/nothing", contentType: "application/x-www-form-urlencoded", body: formParams(1000) + "&",
+			wantStatus: 413, wantIn: "PayloadTooLargeError: too many parameters"},
+		{name: "urlencoded 32 levels", method: "POST", path: "/nothing", contentType: "application/x-www-form-urlencoded", body: "a" + strings.Repeat("[b]", 32) + "=1", wantStatus: 200},
+		{name: "urlencoded over 32 levels", method: "POST", path: "/nothing", contentType: "application/x-www-form-urlencoded", body: "a" + strings.Repeat("[]", 33) + "=1",
+			wantStatus: 400, wantIn: "BadRequestError: The input exceeded the depth"},
+		{name: "urlencoded bad escape", method: "POST", path: "/body", contentType: "application/x-www-form-urlencoded", body: "d=%zz+e&e%zz+f=1",
+			wantStatus: 200, wantBody: `{"body":{"d":"%zz e","e%zz f":"1"}}`},
+		{name: "query bad escape", method: "GET", path: "/query?d=%zz+e", wantStatus: 200, wantBody: `{"d":"%zz e"}`},
+		{name: "Uint8Array as JSON (Express 4)", method: "GET", path: "/uint8", wantStatus: 200, wantBody: `{"0":104,"1":105}`},
+		{name: "205 has no body", method: "GET", path: "/reset", wantStatus: 205, wantBody: "",
+			wantHeaders: map[string]string{"Content-Length": "0", "Content-Type": "text/html; charset=utf-8"}},
 
 		// Index keys, as qs parses them: arrays up to index 20, compacted in index order.
 		{name: "query index keys out of order", method: "GET", path: "/query?a[1]=x&a[0]=y", wantStatus: 200, wantBody: `{"a":["y","x"]}`},
@@ -157,7 +200,8 @@ func TestShim(t *testing.T) {
 		{name: "query single index key", method: "GET", path: "/query?a[0]=x", wantStatus: 200, wantBody: `{"a":["x"]}`},
 		{name: "query empty brackets", method: "GET", path: "/query?a[]=x&a[]=y", wantStatus: 200, wantBody: `{"a":["x","y"]}`},
 		{name: "query index keys of objects", method: "GET", path: "/query?a[1][b]=x&a[0][b]=y", wantStatus: 200, wantBody: `{"a":[{"b":"y"},{"b":"x"}]}`},
-		{name: "query index over the limit", method: "GET", path: "/query?a[0]=y&a[21]=x", wantStatus: 200, wantBody: `{"a":{"0":"y","21":"x"}}`},
+		{name: "query index under the limit", method: "GET", path: "/query?a[0]=y&a[999]=x", wantStatus: 200, wantBody: `{"a":["y","x"]}`},
+		{name: "query index at the limit", method: "GET", path: "/query?a[0]=y&a[1000]=x", wantStatus: 200, wantBody: `{"a":{"0":"y","1000":"x"}}`},
 		{name: "urlencoded index keys up to 100", method: "POST", path: "/body", contentType: "application/x-www-form-urlencoded", body: "a[50]=x&a[0]=y",
 			wantStatus: 200, wantBody: `{"body":{"a":["y","x"]}}`},
 
@@ -177,6 +221,98 @@ func TestShim(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.check(t, base) })
 	}
+}
+
+// TestShimExpress5 checks where node22's Express 5 and body-parser 2
+// answer otherwise than Express 4, with the shim made to believe it runs
+// on Node 22.
+func TestShimExpress5(t *testing.T) {
+	base := startShim(t, express5(t))
+	tests := []shimCase{
+		{name: "empty json is an object", method: "POST", path: "/body", contentType: "application/json", wantStatus: 200, wantBody: `{"body":{}}`},
+		{name: "empty gzip json is an object", method: "POST", path: "/body", contentType: "application/json", headers: map[string]string{"Content-Encoding": "gzip"}, body: gzipped(t, ""),
+			wantStatus: 200, wantBody: `{"body":{}}`},
+		{name: "other type not parsed", method: "POST", path: "/body", contentType: "application/octet-stream", body: "xx", wantStatus: 200, wantBody: `{}`},
+		{name: "Uint8Array as bytes", method: "GET", path: "/uint8", wantStatus: 200, wantBody: "hi",
+			wantHeaders: map[string]string{"Content-Type": "application/octet-stream", "Content-Length": "2"}},
+		{name: "205 has no body", method: "GET", path: "/reset", wantStatus: 205, wantBody: "",
+			wantHeaders: map[string]string{"Content-Length": "0"}},
+		{name: "utf-16 guessed from 100 units", method: "POST", path: "/body", contentType: "text/plain; charset=utf-16", body: utf16Guess,
+			wantStatus: 200, wantBody: `{"body":"` + strings.Repeat("栀", 20) + strings.Repeat("a", 30) + `"}`},
+		{name: "urlencoded over 1000 parameters", method: "POST", path: "/nothing", contentType: "application/x-www-form-urlencoded", body: formParams(1001),
+			wantStatus: 413, wantIn: "PayloadTooLargeError: too many parameters"},
+		{name: "urlencoded over 32 levels", method: "POST", path: "/nothing", contentType: "application/x-www-form-urlencoded", body: "a" + strings.Repeat("[b]", 33) + "=1",
+			wantStatus: 400, wantIn: "BadRequestError: The input exceeded the depth"},
+		{name: "urlencoded bad escape", method: "POST", path: "/body", contentType: "application/x-www-form-urlencoded", body: "d=%zz+e",
+			wantStatus: 200, wantBody: `{"body":{"d":"%zz e"}}`},
+		{name: "query bad escape", method: "GET", path: "/query?d=%zz+e", wantStatus: 200, wantBody: `{"d":"%zz e"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.check(t, base) })
+	}
+}
+
+// TestShimKeepAlive checks that an answer the shim cannot send as the
+// function asked leaves the connection usable: the 500 that replaces it
+// carries none of the headers set before the failure, so the next
+// response on the connection parses.
+func TestShimKeepAlive(t *testing.T) {
+	tests := []struct {
+		name, path, wantIn string
+	}{
+		{"status under 100", "/badstatus?s=42", "Invalid status code"},
+		{"status over 999", "/badstatus?s=1000", "Invalid status code"},
+		{"status not a number", "/badstatus?s=abc", "Invalid status code"},
+		{"Content-Type array", "/ctarray", "TypeError: Content-Type cannot be set to an Array"},
+	}
+	for _, express := range []struct {
+		name string
+		env  []string
+	}{{"Express 4", nil}, {"Express 5", express5(t)}} {
+		addr := strings.TrimPrefix(startShim(t, express.env), "http://")
+		for _, tc := range tests {
+			t.Run(express.name+"/"+tc.name, func(t *testing.T) {
+				conn, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				conn.SetDeadline(time.Now().Add(5 * time.Second))
+				r := bufio.NewReader(conn)
+				first, firstBody := roundTrip(t, conn, r, tc.path)
+				if first.StatusCode != 500 || !strings.Contains(firstBody, tc.wantIn) {
+					t.Errorf("GET %s = %d %q, want 500 with %q", tc.path, first.StatusCode, firstBody, tc.wantIn)
+				}
+				if got := first.Header.Values("X-Before"); len(got) != 0 {
+					t.Errorf("GET %s header X-Before = %q, want none", tc.path, got)
+				}
+				if got := first.Header.Values("Content-Type"); len(got) != 1 {
+					t.Errorf("GET %s header Content-Type = %q, want one", tc.path, got)
+				}
+				if next, body := roundTrip(t, conn, r, "/"); next.StatusCode != 200 || body != "hello" {
+					t.Errorf("next GET / = %d %q, want 200 %q", next.StatusCode, body, "hello")
+				}
+			})
+		}
+	}
+}
+
+// roundTrip sends GET path on conn and reads the response from r.
+func roundTrip(t *testing.T, conn net.Conn, r *bufio.Reader, path string) (*http.Response, string) {
+	t.Helper()
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: kiln\r\n\r\n", path); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatalf("reading the answer to GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the body of GET %s: %v", path, err)
+	}
+	return resp, string(body)
 }
 
 // TestShimPath checks that event.path is the path as sent, as Express's
@@ -258,6 +394,9 @@ func (tc shimCase) check(t *testing.T, base string) {
 			t.Errorf("%s %s body = %q, want %q", tc.method, tc.path, body, tc.wantBody)
 		}
 	}
+	if !strings.Contains(string(body), tc.wantIn) {
+		t.Errorf("%s %s body = %q, want it to hold %q", tc.method, tc.path, body, tc.wantIn)
+	}
 	for k, v := range tc.wantHeaders {
 		if got := resp.Header.Get(k); got != v {
 			t.Errorf("%s %s header %s = %q, want %q", tc.method, tc.path, k, got, v)
@@ -299,6 +438,32 @@ func startShim(t *testing.T, env []string) string {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// express5 returns the environment that makes the shim take the node22
+// template's side, Express 5: a module preloaded through NODE_OPTIONS
+// gives it a Node 22 version number.
+func express5(t *testing.T) []string {
+	t.Helper()
+	preload := filepath.Join(t.TempDir(), "node22.js")
+	write(t, preload, "Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '22.12.0' } });\n")
+	return []string{"NODE_OPTIONS=--require=" + preload}
+}
+
+// formParams returns an urlencoded body of n parameters.
+func formParams(n int) string {
+	params := make([]string, n)
+	for i := range params {
+		params[i] = fmt.Sprintf("a%d=1", i)
+	}
+	return strings.Join(params, "&")
+}
+
+// utf16Guess is UTF-16 without a BOM whose byte order iconv-lite guesses
+// from its first code units: 20 read as ASCII if big-endian, then 30 read
+// as ASCII if little-endian. iconv-lite 0.4 (Express 4) looks at 32 units
+// and reads it big-endian, 0.7 (Express 5) looks at 100 and reads it
+// little-endian.
+var utf16Guess = strings.Repeat("\x00h", 20) + strings.Repeat("a\x00", 30)
 
 // gzipped and deflated compress s as a client sends a body with
 // Content-Encoding gzip or deflate (zlib format, as RFC 9110 defines it).

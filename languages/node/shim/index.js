@@ -7,9 +7,11 @@
 // turning a result into a response. Where Express 4 (node18, node20) and
 // Express 5 (node22) differ, the running Node's major version decides.
 //
-// One deliberate difference: a handler that throws, or whose promise
+// Deliberate differences: a handler that throws, or whose promise
 // rejects, answers 500 (or the status it set) as fail() does, where the
-// templates answer 200 with the error text.
+// templates answer 200 with the error text; and an answer Node refuses to
+// send (a status outside 100-999) becomes a 500, where the templates'
+// process crashes.
 'use strict';
 
 const crypto = require('crypto');
@@ -156,7 +158,34 @@ const latin1 = (buf) => buf.toString('latin1');
 const windows1252 = (buf) => latin1(buf).replace(/[\x80-\x9f]/g, (c) => cp1252[c.charCodeAt(0) - 0x80]);
 const ascii = (buf) => latin1(buf).replace(/[\x80-\xff]/g, '\ufffd');
 const utf8 = (buf) => stripBOM(buf.toString('utf8'));
-const utf16le = (buf) => stripBOM(new StringDecoder('utf16le').end(buf));
+// UTF-16 code units are taken as they are (lone surrogates kept, not
+// U+FFFD as TextDecoder has them), and an odd last byte is dropped.
+const utf16 = (bigEndian) => (buf) => {
+  const units = Buffer.from(buf.subarray(0, buf.length & ~1));
+  return stripBOM((bigEndian ? units.swap16() : units).toString('utf16le'));
+};
+const utf16le = utf16(false);
+const utf16be = utf16(true);
+
+// utf16bom reads "utf-16" as iconv-lite does: a BOM gives the byte order;
+// without one, the order that reads more of the first code units as
+// ASCII wins, little-endian on a tie. iconv-lite 0.4 (body-parser 1)
+// looks at 32 units, 0.7 (body-parser 2) at 100.
+function utf16bom(buf) {
+  if (buf[0] === 0xfe && buf[1] === 0xff) {
+    return utf16be(buf);
+  }
+  if (buf[0] === 0xff && buf[1] === 0xfe) {
+    return utf16le(buf);
+  }
+  let asciiBE = 0;
+  let asciiLE = 0;
+  for (let i = 0; i + 1 < Math.min(buf.length, express5 ? 200 : 64); i += 2) {
+    asciiBE += buf[i] === 0 && buf[i + 1] !== 0;
+    asciiLE += buf[i] !== 0 && buf[i + 1] === 0;
+  }
+  return asciiBE > asciiLE ? utf16be(buf) : utf16le(buf);
+}
 const internal = (enc) => (buf) => new StringDecoder(enc).end(buf);
 
 // charsets holds the decoders for the charsets a client is likely to name,
@@ -166,7 +195,7 @@ const internal = (enc) => (buf) => new StringDecoder(enc).end(buf);
 // bytes above 0x7f, and a BOM is dropped in UTF-8 and UTF-16.
 const charsets = new Map([
   ['utf8', utf8],
-  ['utf16le', utf16le], ['ucs2', utf16le],
+  ['utf16', utf16bom], ['utf16le', utf16le], ['ucs2', utf16le], ['utf16be', utf16be],
   ['iso88591', latin1], ['latin1', latin1], ['l1', latin1], ['binary', latin1],
   ['windows1252', windows1252], ['win1252', windows1252], ['cp1252', windows1252],
   ['ascii', ascii], ['usascii', ascii],
@@ -177,7 +206,7 @@ const charsets = new Map([
 // as body-parser does with iconv-lite, or throws 415. Charsets not in
 // charsets are left to TextDecoder (Node's builds carry full ICU), which
 // decodes valid text as iconv-lite does, save WHATWG's remappings
-// (iso-8859-9 is windows-1254 there, utf-16 without a BOM little-endian).
+// (iso-8859-9 is windows-1254 there).
 function decoder(charset) {
   const name = charset || 'utf-8';
   const known = charsets.get(name.replace(/:\d{4}$|[^0-9a-z]/g, ''));
@@ -193,12 +222,13 @@ function decoder(charset) {
 }
 
 // parseQuery parses a query or urlencoded body: nested, as the qs module
-// does for Express 4's query (arrayLimit 20, depth 5) and for extended
-// urlencoded bodies, or flat, as Express 5's default query parser does.
+// does for Express 4's query (Express 4.22 sets arrayLimit 1000; depth 5)
+// and for extended urlencoded bodies, or flat, as Express 5's default
+// query parser does.
 // Nested parsing follows qs.parse: values of a repeated key are combined,
 // each key is split into its brackets and built into an object, the
 // objects are merged, and arrays are compacted.
-function parseQuery(text, nested, { arrayLimit = 20, depth = 5 } = {}) {
+function parseQuery(text, nested, { arrayLimit = 1000, depth = 5, strictDepth = false } = {}) {
   if (!nested) {
     return Object.assign({}, querystring.parse(text));
   }
@@ -214,15 +244,15 @@ function parseQuery(text, nested, { arrayLimit = 20, depth = 5 } = {}) {
   let out = {};
   for (const key of Object.keys(values)) {
     if (key !== '') {
-      out = merge(out, build(splitKey(key, depth), values[key], arrayLimit));
+      out = merge(out, build(splitKey(key, depth, strictDepth), values[key], arrayLimit));
     }
   }
   return compact(out);
 }
 
 // splitKey splits "a[b][c]" into ["a", "[b]", "[c]"]; what lies past depth
-// brackets stays one segment.
-function splitKey(key, depth) {
+// brackets stays one segment, or is refused if strictDepth.
+function splitKey(key, depth, strictDepth) {
   const brackets = /\[[^[\]]*\]/g;
   let m = brackets.exec(key);
   const parent = m ? key.slice(0, m.index) : key;
@@ -232,15 +262,18 @@ function splitKey(key, depth) {
     m = brackets.exec(key);
   }
   if (m) {
+    if (strictDepth) {
+      throw new HTTPError(400, 'BadRequestError', 'The input exceeded the depth');
+    }
     chain.push(`[${key.slice(m.index)}]`);
   }
   return chain;
 }
 
-// build nests value under the segments of a key. An index segment up to
-// arrayLimit makes an array, sparse until compact() closes the gaps. (Up to
-// and including arrayLimit, as in qs 6.13, which Express 4.21 pins; qs
-// 6.14.1 and later stop one index short.)
+// build nests value under the segments of a key. An index segment below
+// arrayLimit makes an array, sparse until compact() closes the gaps, as in
+// qs 6.14.1 and later, which a fresh install of the node20 template (no
+// lockfile, express ^4) gets today.
 function build(chain, value, arrayLimit) {
   let leaf = value;
   for (let i = chain.length - 1; i >= 0; i--) {
@@ -251,7 +284,7 @@ function build(chain, value, arrayLimit) {
     } else {
       const name = root.startsWith('[') && root.endsWith(']') ? root.slice(1, -1) : root;
       const index = parseInt(name, 10);
-      if (root !== name && String(index) === name && index >= 0 && index <= arrayLimit) {
+      if (root !== name && String(index) === name && index >= 0 && index < arrayLimit) {
         node = [];
         node[index] = leaf;
       } else {
@@ -317,11 +350,14 @@ function compact(value) {
   return value;
 }
 
+// unescape decodes as qs does: "+" is a space even where a bad percent
+// escape leaves the rest undecoded.
 function unescape(s) {
+  const spaced = s.replace(/\+/g, ' ');
   try {
-    return decodeURIComponent(s.replace(/\+/g, ' '));
+    return decodeURIComponent(spaced);
   } catch {
-    return s;
+    return spaced;
   }
 }
 
@@ -347,7 +383,7 @@ async function parseBody(req) {
     const decode = decoder(charset);
     const text = decode(await readBody(req, jsonLimit));
     if (text.length === 0) {
-      return express5 ? undefined : {};
+      return {};
     }
     // Strict, as body-parser is by default: only objects and arrays.
     const first = text.trimStart()[0];
@@ -367,9 +403,14 @@ async function parseBody(req) {
       throw new HTTPError(415, 'UnsupportedMediaTypeError', `unsupported charset "${charset.toUpperCase()}"`);
     }
     const text = utf8(await readBody(req, defaultLimit));
-    // body-parser's extended parser: an index limit of at least 100, and 32 levels.
-    const ampersands = text.split('&').length - 1;
-    return parseQuery(text, true, { arrayLimit: Math.max(100, ampersands), depth: 32 });
+    // body-parser's extended parser: at most 1000 parameters, counted as
+    // the ampersands plus one, an index limit of at least 100, and at most
+    // 32 levels of brackets (qs's strictDepth).
+    const params = text.split('&').length;
+    if (params > 1000) {
+      throw new HTTPError(413, 'PayloadTooLargeError', 'too many parameters');
+    }
+    return parseQuery(text, true, { arrayLimit: Math.max(100, params), depth: 32, strictDepth: true });
   }
   req.resume();
   return empty;
@@ -434,11 +475,15 @@ function etag(body) {
 }
 
 // send writes a value as Express's res.send does: strings as HTML unless a
-// type was set, Buffers as octets, other values as JSON.
+// type was set, Buffers (in Express 5 any ArrayBuffer view, through
+// Buffer.from) as octets, other values as JSON.
 function send(req, res, status, headers, value) {
   for (const [name, v] of Object.entries(headers || {})) {
     if (v === undefined) {
       continue;
+    }
+    if (Array.isArray(v) && name.toLowerCase() === 'content-type') {
+      throw new TypeError('Content-Type cannot be set to an Array');
     }
     let val = Array.isArray(v) ? v.map(String) : String(v);
     if (name.toLowerCase() === 'content-type' && typeof val === 'string' && /^text\//i.test(val) && !/charset=/i.test(val)) {
@@ -463,11 +508,11 @@ function send(req, res, status, headers, value) {
   } else if (typeof body === 'string') {
     res.setHeader('Content-Type', withCharset(res.getHeader('content-type') || 'text/html'));
     chunk = Buffer.from(body, 'utf8');
-  } else if (Buffer.isBuffer(body)) {
+  } else if (Buffer.isBuffer(body) || (express5 && ArrayBuffer.isView(body))) {
     if (!res.hasHeader('content-type')) {
       res.setHeader('Content-Type', 'application/octet-stream');
     }
-    chunk = body;
+    chunk = Buffer.isBuffer(body) ? body : Buffer.from(body);
   } else {
     if (!res.hasHeader('content-type')) {
       res.setHeader('Content-Type', 'application/json; charset=utf-8');
@@ -489,6 +534,12 @@ function send(req, res, status, headers, value) {
   if (status === 204 || status === 304) {
     res.removeHeader('Content-Type');
     res.removeHeader('Content-Length');
+    res.removeHeader('Transfer-Encoding');
+    chunk = undefined;
+  }
+  if (status === 205) {
+    // Express keeps the type and ETag, but sends no body.
+    res.setHeader('Content-Length', '0');
     res.removeHeader('Transfer-Encoding');
     chunk = undefined;
   }
@@ -564,8 +615,12 @@ function serve(handler) {
       } catch (sendErr) {
         console.error(sendErr);
         if (!res.headersSent) {
-          res.statusCode = 500;
-          res.end(String(sendErr));
+          // Headers send() set before it threw, a Content-Length above all,
+          // would misframe this answer and so the next on the connection.
+          for (const name of res.getHeaderNames()) {
+            res.removeHeader(name);
+          }
+          send(req, res, 500, {}, String(sendErr));
         }
       }
     });
