@@ -36,6 +36,16 @@ DEFAULT_TYPE = "text/html; charset=utf-8"
 JSON_TYPE = "application/json"
 
 
+def converted(value, type, default):
+    """Werkzeug's get(..., type=): value as type, else default."""
+    if type is None:
+        return value
+    try:
+        return type(value)
+    except (ValueError, TypeError):
+        return default
+
+
 class Headers:
     """Request headers as Flask's request.headers shows them under
     waitress: one entry per name, title-cased as Werkzeug names environ
@@ -50,14 +60,7 @@ class Headers:
             self._map[k.lower()] = (seen[0], seen[1] + ", " + v) if seen else (k.title(), v)
 
     def get(self, name, default=None, type=None):
-        if name not in self:
-            return default
-        if type is None:
-            return self[name]
-        try:
-            return type(self[name])
-        except ValueError:
-            return default
+        return converted(self[name], type, default) if name in self else default
 
     def getlist(self, name):
         return [self[name]] if name in self else []
@@ -111,26 +114,19 @@ class Query(dict):
     __setitem__ = __delitem__ = __ior__ = setdefault = update = pop = popitem = clear = _immutable
 
     def get(self, name, default=None, type=None):
-        if name not in self:
-            return default
-        if type is None:
-            return self[name]
-        try:
-            return type(self[name])
-        except (ValueError, TypeError):
-            return default
+        return converted(self[name], type, default) if name in self else default
 
     def getlist(self, name, type=None):
         values = self._lists.get(name, [])
         if type is None:
             return list(values)
-        converted = []
+        out = []
         for v in values:
             try:
-                converted.append(type(v))
+                out.append(type(v))
             except (ValueError, TypeError):
                 pass
-        return converted
+        return out
 
     def items(self, multi=False):
         if multi:
