@@ -114,7 +114,8 @@ type Builder struct {
 
 	mu      sync.Mutex
 	flights map[v1.Hash]*flight
-	// built holds the keys this builder has built, which WithNoCache reuses.
+	// built holds, under WithNoCache, the keys this builder has built,
+	// which later steps reuse.
 	built map[v1.Hash]bool
 }
 
@@ -292,7 +293,7 @@ func (b *Builder) layer(ctx context.Context, step layers.Step) (v1.Layer, bool, 
 	f.layer, f.err = b.store.Put(ctx, k, step.Name(), func(w io.Writer) error { return step.Build(ctx, w) })
 	b.mu.Lock()
 	delete(b.flights, k)
-	if f.err == nil {
+	if f.err == nil && b.opts.noCache {
 		b.built[k] = true
 	}
 	b.mu.Unlock()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -68,30 +67,29 @@ func (g *Gateway) invokeAsync(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) runAsync(call *http.Request, name, callID, callback string) {
 	start := time.Now()
-	rec := httptest.NewRecorder()
+	rec := &recorder{header: http.Header{}, code: http.StatusOK}
 	g.invoke(rec, call)
-	res := rec.Result()
 	stderr := newPrefixWriter(g.stderr, name+" | ")
 	defer stderr.Flush()
 	if callback == "" {
-		if res.StatusCode >= 400 {
-			fmt.Fprintf(stderr, "kiln: async call %s answered %d\n", callID, res.StatusCode)
+		if rec.code >= 400 {
+			fmt.Fprintf(stderr, "kiln: async call %s answered %d\n", callID, rec.code)
 		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, callback, rec.Body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, callback, &rec.body)
 	if err != nil {
 		fmt.Fprintf(stderr, "kiln: async call %s: callback: %v\n", callID, err)
 		return
 	}
-	if ct := res.Header.Get("Content-Type"); ct != "" {
+	if ct := rec.header.Get("Content-Type"); ct != "" {
 		req.Header.Set("Content-Type", ct)
 	}
 	req.Header.Set("X-Call-Id", callID)
 	req.Header.Set("X-Function-Name", name)
-	req.Header.Set("X-Function-Status", strconv.Itoa(res.StatusCode))
+	req.Header.Set("X-Function-Status", strconv.Itoa(rec.code))
 	req.Header.Set("X-Duration-Seconds", strconv.FormatFloat(time.Since(start).Seconds(), 'f', 6, 64))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -102,4 +100,26 @@ func (g *Gateway) runAsync(call *http.Request, name, callID, callback string) {
 	if resp.StatusCode >= 300 {
 		fmt.Fprintf(stderr, "kiln: async call %s: callback to %s answered %d\n", callID, callback, resp.StatusCode)
 	}
+}
+
+// recorder keeps the function's answer to an async call for the callback.
+type recorder struct {
+	header      http.Header
+	code        int
+	wroteHeader bool
+	body        bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+// WriteHeader keeps the final status: ReverseProxy passes 1xx ones on too.
+func (r *recorder) WriteHeader(code int) {
+	if !r.wroteHeader && code >= 200 {
+		r.code, r.wroteHeader = code, true
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(b)
 }

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/deploy"
+	"github.com/kiln-build/kiln/stack"
 )
 
 // Instance is one running copy of a function, as a Runner starts it.
@@ -105,6 +105,9 @@ type instance struct {
 	// since. lastExit is why it last exited, for the 503 meanwhile.
 	ready    atomic.Bool
 	lastExit atomic.Pointer[string]
+	// firstHealthy is closed the first time the instance is healthy.
+	firstHealthy     chan struct{}
+	firstHealthyOnce sync.Once
 }
 
 // Option configures a Gateway.
@@ -147,8 +150,6 @@ func (g *Gateway) Close() {
 // ErrNotFound is returned for a function the gateway does not run.
 var ErrNotFound = errors.New("function not found")
 
-var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-
 // ValidationError is a deployment the gateway refuses to start.
 type ValidationError struct{ Msg string }
 
@@ -160,7 +161,7 @@ func (e *ValidationError) Error() string { return e.Msg }
 // be is a *ValidationError. The previous instance keeps serving if the
 // new one fails. Function names are unique across namespaces here.
 func (g *Gateway) Deploy(ctx context.Context, d deploy.Deployment, mode Mode) error {
-	if d.Service == "" || !dns1123.MatchString(d.Service) || len(d.Service) > 63 {
+	if d.Service == "" || !stack.DNSLabel.MatchString(d.Service) || len(d.Service) > 63 {
 		return &ValidationError{fmt.Sprintf("service %q: want a DNS-1123 label", d.Service)}
 	}
 	if d.Image == "" {
@@ -257,7 +258,7 @@ func (g *Gateway) start(ctx context.Context, d deploy.Deployment, secretFiles ma
 	}
 	target := &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(port)}
 	runCtx, cancel := context.WithCancel(g.ctx)
-	in := &instance{dep: d, port: port, cancel: cancel, done: make(chan struct{}), created: time.Now().UTC()}
+	in := &instance{dep: d, port: port, cancel: cancel, done: make(chan struct{}), created: time.Now().UTC(), firstHealthy: make(chan struct{})}
 	in.proxy = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
@@ -352,6 +353,7 @@ func pollHealth(in *instance, exited <-chan struct{}) bool {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				in.ready.Store(true)
+				in.firstHealthyOnce.Do(func() { close(in.firstHealthy) })
 				return true
 			}
 		}
@@ -365,22 +367,19 @@ func pollHealth(in *instance, exited <-chan struct{}) bool {
 
 // waitReady waits for a new instance's first health, or its exit.
 func waitReady(ctx context.Context, in *instance, timeout time.Duration) error {
-	deadline := time.After(timeout)
-	for !in.ready.Load() {
-		select {
-		case <-in.done:
-			if in.err != nil {
-				return fmt.Errorf("it exited: %w", in.err)
-			}
-			return errors.New("it exited before it was healthy")
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-deadline:
-			return fmt.Errorf("/_/health did not answer 200 within %s", timeout)
-		case <-time.After(10 * time.Millisecond):
+	select {
+	case <-in.firstHealthy:
+		return nil
+	case <-in.done:
+		if in.err != nil {
+			return fmt.Errorf("it exited: %w", in.err)
 		}
+		return errors.New("it exited before it was healthy")
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(timeout):
+		return fmt.Errorf("/_/health did not answer 200 within %s", timeout)
 	}
-	return nil
 }
 
 // Handler returns the gateway's HTTP API.

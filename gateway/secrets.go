@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/kiln-build/kiln/internal/atomicfile"
+	"github.com/kiln-build/kiln/stack"
 )
 
 // Secrets keep the functions' secrets as files, one per name, in a folder
@@ -27,7 +27,7 @@ func (s secrets) path(name string) (string, error) {
 	if s.dir == "" {
 		return "", &ValidationError{"this gateway has no secrets folder"}
 	}
-	if !dns1123.MatchString(name) || len(name) > 253 {
+	if !stack.DNSLabel.MatchString(name) || len(name) > 253 {
 		return "", &ValidationError{fmt.Sprintf("secret %q: want lowercase letters, digits and '-'", name)}
 	}
 	return filepath.Join(s.dir, name), nil
@@ -50,9 +50,13 @@ func (s secrets) lookup(names []string) (map[string]string, error) {
 	return out, nil
 }
 
+// list returns the secrets' names, sorted, as os.ReadDir gives them.
 func (s secrets) list() ([]string, error) {
+	if s.dir == "" {
+		return nil, nil
+	}
 	entries, err := os.ReadDir(s.dir)
-	if errors.Is(err, fs.ErrNotExist) || s.dir == "" {
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
@@ -60,11 +64,11 @@ func (s secrets) list() ([]string, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if e.Type().IsRegular() && dns1123.MatchString(e.Name()) {
+		if e.Type().IsRegular() && stack.DNSLabel.MatchString(e.Name()) {
 			names = append(names, e.Name())
 		}
 	}
-	return slices.Sorted(slices.Values(names)), nil
+	return names, nil
 }
 
 // secretRequest is faas-provider's Secret.

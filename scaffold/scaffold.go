@@ -9,12 +9,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"text/template"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kiln-build/kiln/stack"
 )
 
 //go:embed all:templates
@@ -53,12 +54,10 @@ func Langs() []string {
 	return out
 }
 
-var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-
 // Function writes the handler folder dir for a function called name in
 // lang. dir must not exist yet.
 func Function(dir, name, lang string) error {
-	if !dns1123.MatchString(name) || len(name) > 63 {
+	if !stack.DNSLabel.MatchString(name) || len(name) > 63 {
 		return fmt.Errorf("function name %q: want lowercase letters, digits and '-', at most 63 characters", name)
 	}
 	layout := lang

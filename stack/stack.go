@@ -224,8 +224,10 @@ func fetch(ctx context.Context, c *http.Client, url string) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
-// dns1123 is the function name rule faas-cli and faas-netes enforce.
-var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+// DNSLabel is the DNS-1123 label rule faas-cli and faas-netes enforce on
+// function names (at most 63 characters, which callers check), and
+// Kubernetes on secret names.
+var DNSLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 // lineRE finds the line number yaml.v3 puts in its messages.
 var lineRE = regexp.MustCompile(`line (\d+)`)
@@ -311,7 +313,7 @@ func (f *File) parseFunctions(val *yaml.Node) error {
 		nameNode, fnNode := val.Content[j], val.Content[j+1]
 		fn := Function{Name: nameNode.Value, Line: nameNode.Line, Lines: map[string]int{}}
 		key := "functions." + fn.Name
-		if !dns1123.MatchString(fn.Name) || len(fn.Name) > 63 {
+		if !DNSLabel.MatchString(fn.Name) || len(fn.Name) > 63 {
 			return &Error{Path: f.Path, Line: nameNode.Line, Key: key, Msg: "function names must be lowercase letters, digits and '-', at most 63 characters"}
 		}
 		if _, dup := f.Functions[fn.Name]; dup {

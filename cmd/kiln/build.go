@@ -135,15 +135,17 @@ func addBuildFlags(fl *pflag.FlagSet, f *buildFlags) {
 	fl.BoolVar(&f.disableStackPull, "disable-stack-pull", false, "accepted for faas-cli; no effect: kiln pulls no templates")
 }
 
-// builderOptions are the builder settings of the flags, which
-// buildTargets has checked.
-func (f buildFlags) builderOptions() []builder.Option {
-	labels, _ := parseKeyValues("--build-label", f.buildLabels)
+// builderOptions are the builder settings of the flags.
+func (f buildFlags) builderOptions() ([]builder.Option, error) {
+	labels, err := parseKeyValues("--build-label", f.buildLabels)
+	if err != nil {
+		return nil, err
+	}
 	opts := []builder.Option{builder.WithLabels(labels)}
 	if f.noCache {
 		opts = append(opts, builder.WithNoCache())
 	}
-	return opts
+	return opts, nil
 }
 
 type buildTarget struct {
@@ -171,6 +173,10 @@ func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error
 	if f.parallel < 1 {
 		return usageError{fmt.Errorf("--parallel %d: want 1 or more", f.parallel)}
 	}
+	bopts, err := f.builderOptions()
+	if err != nil {
+		return err
+	}
 	targets, err := buildTargets(cmd, g, f, args)
 	if err != nil {
 		return err
@@ -182,7 +188,7 @@ func runBuild(cmd *cobra.Command, g *globals, f buildFlags, args []string) error
 	if err != nil {
 		return err
 	}
-	b, err := newBuilder(g, store, f.builderOptions()...)
+	b, err := newBuilder(g, store, bopts...)
 	if err != nil {
 		return err
 	}
@@ -375,9 +381,6 @@ func buildTargets(cmd *cobra.Command, g *globals, f buildFlags, args []string) (
 	}
 	flagArgs, err := parseBuildArgs(f.buildArgs)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := parseKeyValues("--build-label", f.buildLabels); err != nil {
 		return nil, err
 	}
 	cwd, err := os.Getwd()

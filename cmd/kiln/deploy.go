@@ -239,13 +239,13 @@ func newDeployments(df deployFlags, sf *stack.File, names []string, images map[s
 	if err != nil {
 		return nil, err
 	}
+	templates := "template"
+	if !df.readTemplate {
+		templates = ""
+	}
 	var deps []*deploy.Deployment
 	for _, n := range names {
 		fn := sf.Functions[n]
-		templates := "template"
-		if !df.readTemplate {
-			templates = ""
-		}
 		fp, err := deploy.FProcess(fn, images[n].fprocess, templates)
 		if errors.Is(err, deploy.ErrNoFProcess) {
 			return nil, sf.FuncError(fn, "fprocess", "%v", err)

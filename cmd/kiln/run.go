@@ -5,7 +5,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/internal/envlist"
 	"github.com/kiln-build/kiln/run"
+	"github.com/kiln-build/kiln/stack"
 )
 
 type runFlags struct {
@@ -140,8 +140,6 @@ func localImages(store *cache.Store) string {
 	return filepath.Join(store.Dir(), "images")
 }
 
-var secretName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-
 // secretMounts turns --secret NAME=FILE flags into read-only mounts at
 // /var/openfaas/secrets/NAME, where OpenFaaS mounts a function's secrets.
 func secretMounts(flags []string) ([]run.Mount, error) {
@@ -155,7 +153,7 @@ func secretMounts(flags []string) ([]run.Mount, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !secretName.MatchString(n) {
+		if !stack.DNSLabel.MatchString(n) {
 			return nil, usageError{fmt.Errorf("--secret %s=%s: the name must be lowercase letters, digits and '-'", n, secrets[n])}
 		}
 		if _, err := os.Stat(abs); err != nil {

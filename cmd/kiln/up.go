@@ -120,6 +120,10 @@ func buildStack(cmd *cobra.Command, g *globals, f upFlags, local bool) (*stackBu
 	if _, err := f.deploy.mode(); err != nil {
 		return nil, err
 	}
+	bopts, err := f.build.builderOptions()
+	if err != nil {
+		return nil, err
+	}
 	sf, names, err := loadStack(cmd, g, f.build.stackFlags)
 	if err != nil {
 		return nil, err
@@ -132,7 +136,7 @@ func buildStack(cmd *cobra.Command, g *globals, f upFlags, local bool) (*stackBu
 	if err != nil {
 		return nil, err
 	}
-	b, err := newBuilder(g, store, f.build.builderOptions()...)
+	b, err := newBuilder(g, store, bopts...)
 	if err != nil {
 		return nil, err
 	}
