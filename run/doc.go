@@ -3,7 +3,7 @@
 //
 // The flow is three calls, each usable on its own:
 //
-//	img, err := run.Resolve(ctx, "oci:./out")            // registry ref, oci:DIR or tar:FILE
+//	img, err := imagestore.Resolve(ctx, "oci:./out")     // registry ref, oci:DIR or tar:FILE
 //	rootfs, err := run.Unpack(ctx, img, cacheDir)        // each layer extracted once, shared by images
 //	err = run.Image(ctx, img, run.WithCacheDir(cacheDir)) // unpack, then run until exit or ctx done
 //

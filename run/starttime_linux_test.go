@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"github.com/kiln-build/kiln/imagestore"
 	"os"
 	"strconv"
 	"strings"
@@ -38,7 +39,7 @@ func TestStartTime(t *testing.T) {
 	requireNamespaces(t)
 	cache := t.TempDir()
 	for _, ref := range strings.Split(refs, ",") {
-		img, err := Resolve(context.Background(), ref)
+		img, err := imagestore.Resolve(context.Background(), ref)
 		if err != nil {
 			t.Fatalf("Resolve(%s) = %v", ref, err)
 		}
@@ -77,7 +78,7 @@ func TestStackedViewOfImages(t *testing.T) {
 	}
 	cache := t.TempDir()
 	for _, ref := range strings.Split(refs, ",") {
-		img, err := Resolve(context.Background(), ref)
+		img, err := imagestore.Resolve(context.Background(), ref)
 		if err != nil {
 			t.Fatalf("Resolve(%s) = %v", ref, err)
 		}

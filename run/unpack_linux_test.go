@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/imagestore"
 	"io"
 	"io/fs"
 	"log"
@@ -676,7 +677,7 @@ func TestUnpackFromRegistry(t *testing.T) {
 	if err := remote.Write(r, img); err != nil {
 		t.Fatal(err)
 	}
-	pulled, err := Resolve(context.Background(), ref)
+	pulled, err := imagestore.Resolve(context.Background(), ref)
 	if err != nil {
 		t.Fatalf("Resolve() = %v", err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,8 +12,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/internal/atomicfile"
+	"github.com/kiln-build/kiln/internal/usage"
+	"github.com/kiln-build/kiln/project"
+	"github.com/kiln-build/kiln/publish"
 	"github.com/kiln-build/kiln/runtime-images/bases"
 	"github.com/kiln-build/kiln/runtime-images/debian"
 )
@@ -41,47 +42,48 @@ func newBaseBuildCmd(g *globals) *cobra.Command {
 		Example: `  kiln base build static
   kiln base build static --platform linux/arm64 --image localhost:5000/base/static --output registry
   kiln base build static --image base/static --output oci:./static`,
-		Args: cobra.ExactArgs(1),
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := v1.ParsePlatform(platform)
-			if err != nil || p.Architecture == "" {
-				return usageError{fmt.Errorf("--platform %q: want OS/ARCH, e.g. linux/arm64", platform)}
+			plat, err := v1.ParsePlatform(platform)
+			if err != nil || plat.Architecture == "" {
+				return usage.Errorf("--platform %q: want OS/ARCH, e.g. linux/arm64", platform)
 			}
 			if (output == "") != (image == "") {
-				return usageError{errors.New("--output and --image go together")}
+				return usage.Errorf("--output and --image go together")
 			}
-			store, err := g.store()
+			p, err := g.project(nil)
 			if err != nil {
 				return err
 			}
-			b, err := newBuilder(g, store)
+			b, err := p.Builder()
 			if err != nil {
 				return err
 			}
+			r := g.renderer(false)
 			start := time.Now()
-			res, err := b.BuildBase(cmd.Context(), args[0], *p)
+			res, err := b.BuildBase(cmd.Context(), args[0], *plat)
 			if err != nil {
 				return err
 			}
 			var size int64
 			for _, l := range res.Layers {
 				size += l.Size
-				g.logf("  %-44s %9s", l.Name, humanSize(l.Size))
+				r.logf("  %-44s %9s", l.Name, humanSize(l.Size))
 			}
-			g.logf("built base %s for %s: %d layers, %s compressed, in %s", args[0], p, len(res.Layers), humanSize(size), time.Since(start).Round(time.Millisecond))
+			r.logf("built base %s for %s: %d layers, %s compressed, in %s", args[0], plat, len(res.Layers), humanSize(size), time.Since(start).Round(time.Millisecond))
 			if output == "" {
 				fmt.Fprintln(g.stdout, res.BaseDigest)
 				return nil
 			}
-			ref, err := builder.ParseReference(image, insecure)
+			ref, err := publish.ParseReference(image, insecure)
 			if err != nil {
-				return usageError{fmt.Errorf("--image: %w", err)}
+				return usage.Errorf("--image: %w", err)
 			}
-			pub, err := builder.ParseOutput(output, builder.NewRegistry())
+			out, err := p.ParseOutput(output)
 			if err != nil {
-				return usageError{err}
+				return err
 			}
-			d, err := pub.Publish(cmd.Context(), res.Image, ref)
+			d, err := out.Publish(cmd.Context(), res.Image, ref)
 			if err != nil {
 				return err
 			}
@@ -100,7 +102,7 @@ func newBaseLsCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "ls",
 		Short: "List the runtime bases and their pinned packages",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "BASE\tARCHITECTURES\tPACKAGES\tDESCRIPTION")
@@ -139,14 +141,14 @@ runtime-images/bases of a kiln checkout). Rebuild kiln to use new locks.`,
 			}
 			if out != "-" {
 				if info, err := os.Stat(out); err != nil || !info.IsDir() {
-					return usageError{fmt.Errorf("--out %s is not a directory; run in a kiln checkout or pass --out DIR (or - for stdout)", out)}
+					return usage.Errorf("--out %s is not a directory; run in a kiln checkout or pass --out DIR (or - for stdout)", out)
 				}
 			}
-			store, err := g.store()
+			p, err := g.project(nil)
 			if err != nil {
 				return err
 			}
-			f, err := newFetcher(g, store, debian.WithKeyring(keyring))
+			f, err := project.NewFetcher(g.getenv, p.Cache().Dir(), debian.WithKeyring(keyring))
 			if err != nil {
 				return err
 			}
@@ -179,15 +181,4 @@ runtime-images/bases of a kiln checkout). Rebuild kiln to use new locks.`,
 	cmd.Flags().StringVar(&keyring, "keyring", debian.DefaultKeyring, "OpenPGP keyring that signs the mirror's Release files")
 	cmd.Flags().StringVar(&out, "out", filepath.Join("runtime-images", "bases"), "directory to write lock files to, or - for stdout")
 	return cmd
-}
-
-// newFetcher makes the Debian package fetcher from the environment.
-func newFetcher(g *globals, store interface{ Dir() string }, opts ...debian.Option) (*debian.Fetcher, error) {
-	if m := g.getenv("KILN_DEBIAN_MIRROR"); m != "" {
-		opts = append(opts, debian.WithMirror(m))
-	}
-	if m := g.getenv("KILN_DEBIAN_SECURITY_MIRROR"); m != "" {
-		opts = append(opts, debian.WithSecurityMirror(m))
-	}
-	return debian.NewFetcher(store.Dir(), opts...)
 }

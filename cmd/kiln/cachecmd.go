@@ -20,12 +20,13 @@ func newCacheCmd(g *globals) *cobra.Command {
 	ls := &cobra.Command{
 		Use:   "ls",
 		Short: "List cached layers, most recently used first",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := g.store()
+			p, err := g.project(nil)
 			if err != nil {
 				return err
 			}
+			store := p.Cache()
 			entries, err := store.List(cmd.Context())
 			if err != nil {
 				return err
@@ -59,12 +60,13 @@ func newCacheCmd(g *globals) *cobra.Command {
 		Example: `  kiln cache prune                  # layers unused for a week
   kiln cache prune --older-than 24h
   kiln cache prune --all            # everything: layers, unpacked and local images, downloads`,
-		Args: cobra.NoArgs,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := g.store()
+			p, err := g.project(nil)
 			if err != nil {
 				return err
 			}
+			store := p.Cache()
 			cutoff := time.Now().Add(-olderThan)
 			if all {
 				cutoff = time.Now().Add(time.Hour)

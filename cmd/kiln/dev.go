@@ -1,17 +1,14 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
-	"sync"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-build/kiln/dev"
+	"github.com/kiln-build/kiln/project"
 )
 
 func newDevCmd(g *globals) *cobra.Command {
@@ -30,90 +27,47 @@ Each change prints the layers rebuilt and "edit → ready in N ms". A build
 error is shown and the last good version keeps serving.`,
 		Example: `  kiln dev --local
   kiln dev -f stack.yml --filter hello --gateway http://127.0.0.1:8080`,
-		Args: cobra.NoArgs,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDev(cmd, g, f)
+			ctx := cmd.Context()
+			u, err := f.start(cmd, g, f.local.Local)
+			if err != nil {
+				return err
+			}
+			sb, err := u.p.BuildStack(ctx, u.st, u.settings, u.out, f.build.Parallel)
+			if err != nil {
+				return err
+			}
+			to, stop, err := f.deployer(g, u)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			if err := to.Deploy(ctx, u.st.Names, sb.Images); err != nil {
+				return err
+			}
+			return dev.NewLoop(u.p, sb, u.out, to, dev.WithProgress(u.render.event)).Run(ctx)
 		},
 	}
-	fl := cmd.Flags()
-	addStackFlags(fl, &f.build.stackFlags)
-	addBuildFlags(fl, &f.build)
-	addDeployFlags(fl, &f.deploy)
-	addLocalFlags(fl, &f)
+	f.add(cmd)
 	return cmd
 }
 
-func runDev(cmd *cobra.Command, g *globals, f upFlags) error {
-	ctx := cmd.Context()
-	sb, err := buildStack(cmd, g, f, f.local)
+// deployer is where dev makes images live: a local gateway it starts, or
+// the remote one.
+func (f *upFlags) deployer(g *globals, u *upRun) (project.Deployer, func(), error) {
+	if !f.local.Local {
+		to, err := u.p.Remote(u.st, u.deploy)
+		return to, func() {}, err
+	}
+	lg, err := u.p.StartLocal(f.local.Port, f.local.SecretsDir)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-
-	// publish makes one set of images live: in the local gateway, or on
-	// the remote one.
-	var publish func(ctx context.Context, names []string) error
-	if f.local {
-		lg, err := startLocalGateway(g, sb.store, f)
-		if err != nil {
-			return err
+	go func() {
+		if err := <-lg.Done(); !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(g.stderr, "kiln: local gateway: %v\n", err)
 		}
-		defer lg.Close()
-		go func() {
-			if err := <-lg.errc; !errors.Is(err, http.ErrServerClosed) {
-				fmt.Fprintf(g.stderr, "kiln: local gateway: %v\n", err)
-			}
-		}()
-		publish = func(ctx context.Context, names []string) error {
-			return deployLocal(ctx, g, lg.Gateway, f.deploy, sb.sf, names, sb.images, lg.base)
-		}
-	} else {
-		publish = func(ctx context.Context, names []string) error {
-			return deployFunctions(ctx, g, f.deploy, sb.sf, names, sb.images)
-		}
-	}
-	if err := publish(ctx, sb.names); err != nil {
-		return err
-	}
-
-	var built []string
-	dirs := map[string]string{}
-	byName := map[string]buildTarget{}
-	for _, t := range sb.targets {
-		built = append(built, t.fn.Name)
-		dirs[t.fn.Name] = t.fn.Dir
-		byName[t.fn.Name] = t
-	}
-	changes, err := dev.Watch(ctx, dirs)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(g.stderr, "kiln: watching %s; Ctrl-C stops\n", strings.Join(built, ", "))
-	// Changes are handled one at a time, so publishing needs no lock.
-	var unused sync.Mutex
-	for c := range changes {
-		fmt.Fprintf(g.stderr, "kiln: %s: %s changed\n", c.Function, strings.Join(c.Paths, ", "))
-		r, err := buildOne(ctx, g, sb.builder, sb.pub, sb.output, byName[c.Function], false, &unused)
-		if err != nil {
-			fmt.Fprintf(g.stderr, "kiln: %v\nkiln: %s keeps serving the last good version\n", err, c.Function)
-			continue
-		}
-		var rebuilt []string
-		for _, l := range r.Layers {
-			if !l.Cached {
-				rebuilt = append(rebuilt, fmt.Sprintf("%s (%s)", l.Name, l.Duration.Round(time.Millisecond)))
-			}
-		}
-		if len(rebuilt) == 0 {
-			rebuilt = []string{"none"}
-		}
-		fmt.Fprintf(g.stderr, "kiln: %s: rebuilt layers: %s\n", c.Function, strings.Join(rebuilt, ", "))
-		sb.images[c.Function] = deployImage{ref: r.Image, fprocess: r.fprocess}
-		if err := publish(ctx, []string{c.Function}); err != nil {
-			fmt.Fprintf(g.stderr, "kiln: %v\nkiln: %s keeps serving the last good version\n", err, c.Function)
-			continue
-		}
-		fmt.Fprintf(g.stderr, "kiln: %s: edit → ready in %d ms\n", c.Function, time.Since(c.First).Milliseconds())
-	}
-	return nil
+	}()
+	return lg.Deployer(u.st, u.deploy), lg.Close, nil
 }

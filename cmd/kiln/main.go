@@ -20,7 +20,7 @@ func main() {
 		run.InitMain()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd(os.Stdout, os.Stderr, os.Getenv).ExecuteContext(ctx)
+	err := execute(ctx, newRootCmd(os.Stdout, os.Stderr, os.Getenv), os.Args[1:])
 	stop()
 	os.Exit(reportError(os.Stderr, err))
 }

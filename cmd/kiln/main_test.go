@@ -3,17 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
-
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
 func TestCommandLineErrors(t *testing.T) {
@@ -40,6 +34,8 @@ func TestCommandLineErrors(t *testing.T) {
 		{"shrinkwrap", []string{"build", hello, "--lang", "go", "--image", "x", "--shrinkwrap"}, 2, "--shrinkwrap: kiln builds without a Docker build context"},
 		{"missing stack file", []string{"build", "-f", "/nonexistent/stack.yml"}, 1, "stack file /nonexistent/stack.yml not found"},
 		{"run without image", []string{"run"}, 2, "accepts 1 arg"},
+		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate" for "kiln"`},
+		{"build two dirs", []string{"build", hello, hello}, 2, "accepts at most 1 arg(s)"},
 		{"run bad port", []string{"run", "x", "--port", "0"}, 2, "--port 0"},
 		{"run secret name", []string{"run", "x", "--secret", "Bad_Name=" + hello + "/go.mod"}, 2, "--secret Bad_Name="},
 		{"run secret file", []string{"run", "x", "--secret", "api-key=/nonexistent"}, 2, "--secret api-key=/nonexistent: /nonexistent not found"},
@@ -52,8 +48,7 @@ func TestCommandLineErrors(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			env := map[string]string{"KILN_CACHE_DIR": t.TempDir()}
 			cmd := newRootCmd(&stdout, &stderr, func(k string) string { return env[k] })
-			cmd.SetArgs(tc.args)
-			code := reportError(&stderr, cmd.ExecuteContext(context.Background()))
+			code := reportError(&stderr, execute(context.Background(), cmd, tc.args))
 			if code != tc.wantCode {
 				t.Errorf("kiln %v exit = %d, want %d (stderr %q)", tc.args, code, tc.wantCode, stderr.String())
 			}
@@ -78,48 +73,6 @@ func TestNoDockerDaemonClient(t *testing.T) {
 		if strings.HasPrefix(pkg, "github.com/docker/docker/client") || strings.HasPrefix(pkg, "github.com/google/go-containerregistry/pkg/v1/daemon") {
 			t.Errorf("kiln imports %s, a Docker daemon client", pkg)
 		}
-	}
-}
-
-func TestSourceDateEpoch(t *testing.T) {
-	for in, wantErr := range map[string]bool{"": false, "1700000000": false, "-1": true, "soon": true} {
-		_, err := sourceDateEpoch(func(string) string { return in })
-		if (err != nil) != wantErr {
-			t.Errorf("sourceDateEpoch(%q) = %v, want error %v", in, err, wantErr)
-		}
-	}
-}
-
-func TestWithLocalDrain(t *testing.T) {
-	tests := []struct {
-		name     string
-		imageEnv []string
-		flags    []string
-		want     []string
-	}{
-		{"default added", []string{"mode=http"}, []string{"a=b"}, []string{"a=b", "healthcheck_interval=1s"}},
-		{"image sets it", []string{"healthcheck_interval=5s"}, nil, nil},
-		{"flag sets it", nil, []string{"healthcheck_interval=3s"}, []string{"healthcheck_interval=3s"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			img, err := mutate.Config(empty.Image, v1.Config{Env: tc.imageEnv})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := withLocalDrain(img, tc.flags)
-			if err != nil || !slices.Equal(got, tc.want) {
-				t.Errorf("withLocalDrain() = %v, %v, want %v", got, err, tc.want)
-			}
-		})
-	}
-}
-
-func TestParseBuildArgs(t *testing.T) {
-	got, err := parseBuildArgs([]string{"ADDITIONAL_PACKAGE=curl", "GOFLAGS=-mod=vendor", "ADDITIONAL_PACKAGE=jq git", "GOFLAGS=-v", "X=a=b"})
-	want := map[string]string{"ADDITIONAL_PACKAGE": "curl jq git", "GOFLAGS": "-v", "X": "a=b"}
-	if err != nil || !maps.Equal(got, want) {
-		t.Errorf("parseBuildArgs = %v, %v, want %v: ADDITIONAL_PACKAGE space-joined, the last of the others", got, err, want)
 	}
 }
 
@@ -151,8 +104,7 @@ func TestStackValueErrors(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			env := map[string]string{"KILN_CACHE_DIR": t.TempDir()}
 			cmd := newRootCmd(&stdout, &stderr, func(k string) string { return env[k] })
-			cmd.SetArgs(tc.args)
-			if code := reportError(&stderr, cmd.ExecuteContext(context.Background())); code == 0 {
+			if code := reportError(&stderr, execute(context.Background(), cmd, tc.args)); code == 0 {
 				t.Errorf("kiln %v exit 0, want an error", tc.args)
 			}
 			if !strings.Contains(stderr.String(), tc.want) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/scaffold"
 	"github.com/kiln-build/kiln/stack"
 )
@@ -20,11 +21,11 @@ stack file (-f, else ./stack.yaml, else ./stack.yml, created if none exists),
 as faas-cli new does. Languages: ` + strings.Join(scaffold.Langs(), ", ") + `.`,
 		Example: `  kiln new hello --lang golang-middleware
   kiln new api --lang python3-http --prefix ghcr.io/me`,
-		Args: cobra.ExactArgs(1),
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if lang == "" {
-				return usageError{fmt.Errorf("--lang is required: one of %s", strings.Join(scaffold.Langs(), ", "))}
+				return usage.Errorf("--lang is required: one of %s", strings.Join(scaffold.Langs(), ", "))
 			}
 			path := stackFile
 			if path == "" {

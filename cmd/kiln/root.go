@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/internal/usage"
+	"github.com/kiln-build/kiln/project"
 )
 
 // version is set by the Makefile (-ldflags -X main.version=...).
@@ -23,31 +25,24 @@ type globals struct {
 	getenv         func(string) string
 	cacheDir       string
 	verbose        bool
-	// quiet (--quiet) hides progress; -v still shows it.
-	quiet bool
 }
 
-func (g *globals) store() (*cache.Store, error) {
-	dir := g.cacheDir
-	if dir == "" {
-		var err error
-		if dir, err = cache.DefaultDir(g.getenv); err != nil {
-			return nil, err
-		}
-	}
-	return cache.Open(dir)
+// project opens the project in the cache directory, with progress shown
+// as render says.
+func (g *globals) project(progress project.Progress, opts ...project.Option) (*project.Project, error) {
+	return project.New(g.cacheDir, append([]project.Option{
+		project.WithGetenv(g.getenv),
+		project.WithToolEnv(os.Environ()),
+		project.WithProgress(progress),
+		project.WithVersion(version),
+		project.WithFunctionOutput(g.stdout, g.stderr),
+	}, opts...)...)
 }
 
-// progress reports whether to print progress: only to a terminal.
-func (g *globals) progress() bool {
+// terminal reports whether stderr is a terminal: progress goes only there.
+func (g *globals) terminal() bool {
 	f, ok := g.stderr.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-func (g *globals) logf(format string, args ...any) {
-	if g.verbose || (g.progress() && !g.quiet) {
-		fmt.Fprintf(g.stderr, format+"\n", args...)
-	}
 }
 
 func newRootCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
@@ -73,21 +68,32 @@ behind kiln's watchdog, which follows the OpenFaaS watchdog contract.`,
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.cacheDir, "cache-dir", "", "cache directory (default $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln)")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what kiln does to stderr")
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usage.Wrap(err) })
 	root.AddCommand(newBuildCmd(g), newRunCmd(g), newBaseCmd(g), newCacheCmd(g), newVersionCmd(g))
 	root.AddCommand(newDeployCmd(g), newUpCmd(g), newDevCmd(g), newNewCmd(g), newPushCmd(g))
 	return root
 }
 
-// usageError marks a wrong command line: exit code 2.
-type usageError struct{ err error }
+// execute runs the command line args. An unknown command is a usage
+// error, as every other wrong command line.
+func execute(ctx context.Context, root *cobra.Command, args []string) error {
+	if _, _, err := root.Find(args); err != nil {
+		return usage.Wrap(err)
+	}
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
 
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
+// args marks cobra's argument-count errors as usage errors.
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error { return usage.Wrap(check(cmd, args)) }
+}
 
 // exitCoder is an error that carries its own exit code (a run's function).
 type exitCoder interface{ ExitCode() int }
 
+// reportError prints err and returns the exit code: 0 success, 2 a usage
+// error, a function's own code from `kiln run`, else 1.
 func reportError(w io.Writer, err error) int {
 	if err == nil {
 		return 0
@@ -96,10 +102,8 @@ func reportError(w io.Writer, err error) int {
 	if errors.As(err, &ec) && ec.ExitCode() > 0 {
 		return ec.ExitCode()
 	}
-	msg := err.Error()
-	fmt.Fprintf(w, "kiln: %s\n", strings.TrimRight(msg, "\n"))
-	var ue usageError
-	if errors.As(err, &ue) || strings.HasPrefix(msg, "unknown command") || strings.Contains(msg, "arg(s)") {
+	fmt.Fprintf(w, "kiln: %s\n", strings.TrimRight(err.Error(), "\n"))
+	if usage.Is(err) {
 		return 2
 	}
 	return 1

@@ -1,6 +1,8 @@
-package run
+package imagestore
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"io"
 	"log"
@@ -26,7 +28,27 @@ import (
 // labelled is a small image told apart from others by its command.
 func labelled(t *testing.T, label string) v1.Image {
 	t.Helper()
-	return newImage(t, v1.Config{Cmd: []string{label}}, []entry{fileEntry("label", 0o644, label)})
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "label", Mode: 0o644, Size: int64(len(label))}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write([]byte(label))
+	tw.Close()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(buf.Bytes())), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, err = mutate.Config(img, v1.Config{Cmd: []string{label}}); err != nil {
+		t.Fatal(err)
+	}
+	return img
 }
 
 func digestOf(t *testing.T, img v1.Image) v1.Hash {

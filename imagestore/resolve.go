@@ -1,4 +1,4 @@
-package run
+package imagestore
 
 import (
 	"context"
@@ -65,13 +65,7 @@ func WithTransport(t http.RoundTripper) ResolveOption {
 // Registry images are fetched lazily with ctx: ctx must stay alive while the
 // image is read (by Unpack or Image).
 func Resolve(ctx context.Context, ref string, opts ...ResolveOption) (v1.Image, error) {
-	o := resolveOptions{
-		platform: v1.Platform{OS: "linux", Architecture: runtime.GOARCH},
-		keychain: authn.DefaultKeychain,
-	}
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := newResolveOptions(opts)
 	var (
 		img v1.Image
 		err error
@@ -88,6 +82,17 @@ func Resolve(ctx context.Context, ref string, opts ...ResolveOption) (v1.Image, 
 		return nil, fmt.Errorf("resolving %s: %w", ref, err)
 	}
 	return img, nil
+}
+
+func newResolveOptions(opts []ResolveOption) resolveOptions {
+	o := resolveOptions{
+		platform: v1.Platform{OS: "linux", Architecture: runtime.GOARCH},
+		keychain: authn.DefaultKeychain,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
 }
 
 func fromRegistry(ctx context.Context, ref string, o *resolveOptions) (v1.Image, error) {

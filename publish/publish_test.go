@@ -1,4 +1,4 @@
-package builder
+package publish
 
 import (
 	"context"
@@ -288,7 +288,7 @@ func TestTarballPublish(t *testing.T) {
 
 func TestParseOutput(t *testing.T) {
 	reg := NewRegistry()
-	for in, want := range map[string]string{"": "*builder.Registry", "registry": "*builder.Registry", "oci:/tmp/x": "*builder.Layout", "tar:/tmp/x.tar": "*builder.Tarball"} {
+	for in, want := range map[string]string{"": "*publish.Registry", "registry": "*publish.Registry", "oci:/tmp/x": "*publish.Layout", "tar:/tmp/x.tar": "*publish.Tarball"} {
 		p, err := ParseOutput(in, reg)
 		if err != nil || typeName(p) != want {
 			t.Errorf("ParseOutput(%q) = %s, %v, want %s", in, typeName(p), err, want)
@@ -304,11 +304,11 @@ func TestParseOutput(t *testing.T) {
 func typeName(p Publisher) string {
 	switch p.(type) {
 	case *Registry:
-		return "*builder.Registry"
+		return "*publish.Registry"
 	case *Layout:
-		return "*builder.Layout"
+		return "*publish.Layout"
 	case *Tarball:
-		return "*builder.Tarball"
+		return "*publish.Tarball"
 	}
 	return "nil"
 }

@@ -1,4 +1,4 @@
-package main
+package project
 
 import (
 	"context"
@@ -23,18 +23,18 @@ import (
 
 // newBuilder wires the language packs, runtime bases and watchdog into a
 // builder.
-func newBuilder(g *globals, store *cache.Store, extra ...builder.Option) (*builder.Builder, error) {
-	bases, err := newBaseSource(g, store)
+func newBuilder(getenv func(string) string, toolEnv []string, store *cache.Store, extra ...builder.Option) (*builder.Builder, error) {
+	bases, err := newBaseSource(getenv, store)
 	if err != nil {
 		return nil, err
 	}
 	return builder.New(store, append([]builder.Option{
-		builder.WithPack(golang.New(golang.WithEnv(os.Environ()))),
-		builder.WithPack(java.New(java.WithEnv(os.Environ()), java.WithCacheDir(filepath.Join(store.Dir(), "java")), java.WithDebian(bases.fetcher), java.WithGradle(g.getenv("KILN_GRADLE")))),
-		builder.WithPack(python.New(python.WithEnv(os.Environ()), python.WithDebian(bases.fetcher))),
-		builder.WithPack(node.New(store.Dir(), node.WithEnv(os.Environ()), node.WithRegistry(g.getenv("KILN_NPM_REGISTRY")))),
+		builder.WithPack(golang.New(golang.WithEnv(toolEnv))),
+		builder.WithPack(java.New(java.WithEnv(toolEnv), java.WithCacheDir(filepath.Join(store.Dir(), "java")), java.WithDebian(bases.fetcher), java.WithGradle(getenv("KILN_GRADLE")))),
+		builder.WithPack(python.New(python.WithEnv(toolEnv), python.WithDebian(bases.fetcher))),
+		builder.WithPack(node.New(store.Dir(), node.WithEnv(toolEnv), node.WithRegistry(getenv("KILN_NPM_REGISTRY")))),
 		builder.WithBases(bases),
-		builder.WithWatchdog(watchdogFinder(g.getenv)),
+		builder.WithWatchdog(watchdogFinder(getenv)),
 	}, extra...)...)
 }
 
@@ -73,8 +73,8 @@ type baseSource struct {
 	fetcher *debian.Fetcher
 }
 
-func newBaseSource(g *globals, store *cache.Store) (*baseSource, error) {
-	f, err := newFetcher(g, store)
+func newBaseSource(getenv func(string) string, store *cache.Store) (*baseSource, error) {
+	f, err := NewFetcher(getenv, store.Dir())
 	if err != nil {
 		return nil, err
 	}
@@ -103,4 +103,17 @@ func (s *baseSource) Base(ctx context.Context, name string, p v1.Platform, packa
 		return nil, err
 	}
 	return &builder.Base{Name: b.Name, Steps: b.Steps, Config: b.Config}, nil
+}
+
+// NewFetcher makes the Debian package fetcher, with the mirrors
+// $KILN_DEBIAN_MIRROR and $KILN_DEBIAN_SECURITY_MIRROR when getenv sets
+// them, keeping its downloads in cacheDir.
+func NewFetcher(getenv func(string) string, cacheDir string, opts ...debian.Option) (*debian.Fetcher, error) {
+	if m := getenv("KILN_DEBIAN_MIRROR"); m != "" {
+		opts = append(opts, debian.WithMirror(m))
+	}
+	if m := getenv("KILN_DEBIAN_SECURITY_MIRROR"); m != "" {
+		opts = append(opts, debian.WithSecurityMirror(m))
+	}
+	return debian.NewFetcher(cacheDir, opts...)
 }

@@ -1,0 +1,256 @@
+package project
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kiln-build/kiln/builder"
+	"github.com/kiln-build/kiln/internal/usage"
+	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/publish"
+	"github.com/kiln-build/kiln/stack"
+)
+
+// Result is one built and published image.
+type Result struct {
+	Name string `json:"name"`
+	// Image is NAME@DIGEST.
+	Image  string                `json:"image"`
+	Digest string                `json:"digest"`
+	Output string                `json:"output"`
+	Layers []builder.LayerReport `json:"layers"`
+	// FProcess is the one the image's config sets, for deploy.
+	FProcess string `json:"-"`
+}
+
+// Output is where built images go.
+type Output struct {
+	publish.Publisher
+	// Name is how results name the output: "local", "registry", "oci:DIR"
+	// or "tar:FILE".
+	Name string
+}
+
+// LocalStore is the output into the project's local image store.
+func (p *Project) LocalStore() Output {
+	return Output{Publisher: p.images.Publisher(), Name: "local"}
+}
+
+// Registry is the output that pushes images to their registries.
+func Registry() Output { return Output{Publisher: publish.NewRegistry(), Name: "registry"} }
+
+// ParseOutput reads an --output value: "" for the local image store,
+// "registry", "oci:DIR" or "tar:FILE".
+func (p *Project) ParseOutput(s string) (Output, error) {
+	if s == "" {
+		return p.LocalStore(), nil
+	}
+	pub, err := publish.ParseOutput(s, publish.NewRegistry())
+	if err != nil {
+		return Output{}, usage.Wrap(err)
+	}
+	return Output{Publisher: pub, Name: s}, nil
+}
+
+// Build builds targets, at most parallel at once (at least one), and
+// publishes them to out, as faas-cli's workers do: every error is
+// collected and reported at the end. Results keep the targets' order.
+func (p *Project) Build(ctx context.Context, targets []Target, out Output, parallel int) ([]Result, error) {
+	b, err := p.Builder()
+	if err != nil {
+		return nil, err
+	}
+	results := make([]Result, len(targets))
+	errs := make([]error, len(targets))
+	queue := make(chan int)
+	// Layout and tarball publishers rewrite one index file: one at a time.
+	var publishMu sync.Mutex
+	serial := out.Name != "registry"
+	var wg sync.WaitGroup
+	for range min(max(parallel, 1), len(targets)) {
+		wg.Go(func() {
+			for i := range queue {
+				results[i], errs[i] = p.buildOne(ctx, b, out, targets[i], serial, &publishMu)
+			}
+		})
+	}
+	for i := range targets {
+		queue <- i
+	}
+	close(queue)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// BuildOne builds one target and publishes it to out.
+func (p *Project) BuildOne(ctx context.Context, t Target, out Output) (Result, error) {
+	b, err := p.Builder()
+	if err != nil {
+		return Result{}, err
+	}
+	return p.buildOne(ctx, b, out, t, false, nil)
+}
+
+func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, t Target, serial bool, publishMu *sync.Mutex) (Result, error) {
+	start := time.Now()
+	fn := t.Function
+	p.emit(BuildStarted{Function: fn.Name, Lang: fn.Lang, Platform: fn.Platform.String()})
+	if !slices.Contains(b.Langs(), fn.Lang) {
+		return Result{}, unknownLang(fn, b.Langs())
+	}
+	if len(t.Copies) > 0 {
+		staged, err := os.MkdirTemp("", "kiln-stage-")
+		if err != nil {
+			return Result{}, err
+		}
+		defer os.RemoveAll(staged)
+		cwd, err := os.Getwd()
+		if err != nil {
+			return Result{}, err
+		}
+		if err := stack.Stage(fn.Dir, staged, cwd, t.Copies); err != nil {
+			return Result{}, fmt.Errorf("building %s: %w", fn.Name, err)
+		}
+		fn.Dir = staged
+	}
+	if len(t.Secrets) > 0 {
+		dir, err := stageSecrets(t.Secrets)
+		if err != nil {
+			return Result{}, fmt.Errorf("building %s: %w", fn.Name, err)
+		}
+		defer os.RemoveAll(dir)
+		fn.SecretsDir = dir
+	}
+	res, err := b.Build(ctx, fn)
+	if err != nil {
+		return Result{}, fmt.Errorf("building %s: %w", fn.Name, unstage(err, fn.Dir, t.Function.Dir))
+	}
+	for _, l := range res.Layers {
+		p.emit(LayerDone{Function: fn.Name, Layer: l})
+	}
+	built := time.Since(start)
+	if serial {
+		publishMu.Lock()
+		defer publishMu.Unlock()
+	}
+	dref, err := out.Publish(ctx, res.Image, t.Ref)
+	if err != nil {
+		return Result{}, fmt.Errorf("publishing %s: %w", fn.Name, err)
+	}
+	p.emit(Published{Function: fn.Name, Output: out.Name, Build: built, Publish: time.Since(start) - built})
+	im, err := Describe(t.Ref.Context().Name(), res.Image)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Name: fn.Name, Image: im.Ref, Digest: dref.DigestStr(), Output: out.Name, Layers: res.Layers, FProcess: im.FProcess}, nil
+}
+
+// unstage points a source error at the user's handler folder instead of
+// the staged copy that was built.
+func unstage(err error, staged, handler string) error {
+	var se *languages.SourceError
+	if staged == handler || !errors.As(err, &se) {
+		return err
+	}
+	fixed := *se
+	fixed.Path = strings.ReplaceAll(se.Path, staged, handler)
+	fixed.Detail = strings.ReplaceAll(se.Detail, staged, handler)
+	return &fixed
+}
+
+// stageSecrets copies build_secrets into a private folder, one file per
+// id, that the build reads (languages.Function.SecretsDir) and that is
+// removed after it.
+func stageSecrets(secrets map[string]string) (string, error) {
+	dir, err := os.MkdirTemp("", "kiln-secrets-")
+	if err != nil {
+		return "", err
+	}
+	for id, src := range secrets {
+		b, err := os.ReadFile(src)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, id), b, 0o600)
+		}
+		if err != nil {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("build secret %s: %w", id, err)
+		}
+	}
+	return dir, nil
+}
+
+// unknownLang explains a lang no pack builds; a ./template/<lang>/ folder
+// means a faas-cli Dockerfile template, which kiln does not run.
+func unknownLang(fn languages.Function, known []string) error {
+	if info, err := os.Stat(filepath.Join("template", fn.Lang)); err == nil && info.IsDir() {
+		return fmt.Errorf("building %s: lang %q is a faas-cli Dockerfile template (./template/%s/); kiln builds without Docker and natively knows only: %s", fn.Name, fn.Lang, fn.Lang, strings.Join(known, ", "))
+	}
+	return fmt.Errorf("building %s: %w", fn.Name, &builder.UnknownLangError{Lang: fn.Lang, Known: known})
+}
+
+// Image is what a deploy sends of one function.
+type Image struct {
+	// Ref is the image reference: by digest for built images.
+	Ref string
+	// FProcess is the one the image's own config sets, if known.
+	FProcess string
+}
+
+// Describe returns the reference of img by digest in repo, and its
+// fprocess.
+func Describe(repo string, img v1.Image) (Image, error) {
+	d, err := img.Digest()
+	if err != nil {
+		return Image{}, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return Image{}, fmt.Errorf("reading the config of %s: %w", repo, err)
+	}
+	fp := ""
+	for _, e := range cf.Config.Env {
+		if v, ok := strings.CutPrefix(e, "fprocess="); ok {
+			fp = v
+		}
+	}
+	return Image{Ref: repo + "@" + d.String(), FProcess: fp}, nil
+}
+
+// StackBuild is what up and dev build before they deploy.
+type StackBuild struct {
+	Targets []Target
+	Results []Result
+	// Images holds every selected function's: by digest for those built,
+	// by the stack's name for skip_build ones and those with no lang.
+	Images map[string]Image
+}
+
+// BuildStack builds the selected functions of st into out, parallel at
+// once.
+func (p *Project) BuildStack(ctx context.Context, st *Stack, s BuildSettings, out Output, parallel int) (*StackBuild, error) {
+	targets, err := p.StackTargets(ctx, st, s)
+	if err != nil {
+		return nil, err
+	}
+	results, err := p.Build(ctx, targets, out, parallel)
+	if err != nil {
+		return nil, err
+	}
+	images := Images(results)
+	if err := WithStackImages(ctx, st, images); err != nil {
+		return nil, err
+	}
+	return &StackBuild{Targets: targets, Results: results, Images: images}, nil
+}

@@ -1,0 +1,72 @@
+package project
+
+import (
+	"time"
+
+	"github.com/kiln-build/kiln/builder"
+)
+
+// Event is a step of the workflow, for a progress display.
+type Event interface {
+	// EventKind names the event in machine-readable output.
+	EventKind() string
+}
+
+// Progress receives events, from several goroutines at once.
+type Progress func(Event)
+
+// BuildStarted: a function's build begins.
+type BuildStarted struct {
+	Function, Lang, Platform string
+}
+
+// LayerDone: one layer of a function's image is ready.
+type LayerDone struct {
+	Function string
+	Layer    builder.LayerReport
+}
+
+// Published: a function's image was built and published.
+type Published struct {
+	Function, Output string
+	Build, Publish   time.Duration
+}
+
+// Skipped: a selected function is not built. Warning marks a skip the user
+// should see even without progress (a function with no lang).
+type Skipped struct {
+	Function, Reason string
+	Warning          bool
+}
+
+// Deployed: a gateway accepted a function.
+type Deployed struct {
+	Function, Image, URL string
+	Code                 int
+}
+
+// Serving: the local gateway serves its functions on URL until stopped.
+type Serving struct{ URL string }
+
+// GatewayStopping: the local gateway stops every function.
+type GatewayStopping struct{}
+
+// Ready: a function answers on the local gateway, Took after its deploy.
+type Ready struct {
+	Function, URL string
+	Took          time.Duration
+}
+
+// DeployFailed: one function did not start on the local gateway while
+// others did; they keep running.
+type DeployFailed struct{ Err error }
+
+func (BuildStarted) EventKind() string    { return "build-started" }
+func (LayerDone) EventKind() string       { return "layer" }
+func (Published) EventKind() string       { return "published" }
+func (Skipped) EventKind() string         { return "skipped" }
+func (Deployed) EventKind() string        { return "deployed" }
+func (Serving) EventKind() string         { return "serving" }
+func (GatewayStopping) EventKind() string { return "gateway-stopping" }
+func (Ready) EventKind() string           { return "ready" }
+func (DeployFailed) EventKind() string    { return "deploy-failed" }

@@ -1,0 +1,247 @@
+package project
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/pflag"
+
+	"github.com/kiln-build/kiln/deploy"
+	"github.com/kiln-build/kiln/internal/usage"
+	"github.com/kiln-build/kiln/stack"
+)
+
+// StackFlags are the stack-file flags every stack command shares, as in
+// faas-cli.
+type StackFlags struct {
+	File, Filter, Regex, Tag string
+	Envsubst                 bool
+}
+
+// Add adds the flags to fl.
+func (f *StackFlags) Add(fl *pflag.FlagSet) {
+	fl.StringVarP(&f.File, "yaml", "f", "", "stack file or http(s) URL (default ./stack.yaml, else ./stack.yml)")
+	fl.StringVar(&f.Filter, "filter", "", "only the stack functions whose name matches (* is a wildcard)")
+	fl.StringVar(&f.Regex, "regex", "", "only the stack functions whose name matches this regular expression (unanchored)")
+	fl.StringVar(&f.Tag, "tag", "latest", "image tag format: latest, sha, branch, describe or digest (as faas-cli)")
+	fl.BoolVar(&f.Envsubst, "envsubst", true, "substitute ${VAR} in the stack file from the environment")
+}
+
+// Selection is the stack selection the flags name.
+func (f StackFlags) Selection() Selection {
+	return Selection{File: f.File, Filter: f.Filter, Regex: f.Regex, Tag: f.Tag, Envsubst: f.Envsubst}
+}
+
+// BuildFlags are the flags that shape a build, shared by build, up and dev.
+type BuildFlags struct {
+	Platform                string
+	Insecure, BuildArgs     []string
+	BuildOptions, CopyExtra []string
+	BuildLabels             []string
+	Parallel                int
+	Native, NoCache, Quiet  bool
+	Shrinkwrap              bool
+	// Accepted for faas-cli's scripts; nothing in kiln needs them.
+	squash, pull, disableStackPull bool
+}
+
+// Add adds the flags to fl.
+func (f *BuildFlags) Add(fl *pflag.FlagSet) {
+	fl.StringVar(&f.Platform, "platform", "linux/"+runtime.GOARCH, "platform to build for, OS/ARCH[/VARIANT]")
+	fl.StringSliceVar(&f.Insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP (loopback always is); repeatable")
+	fl.StringArrayVarP(&f.BuildArgs, "build-arg", "b", nil, "build argument KEY=VALUE (e.g. GOFLAGS=-mod=vendor), over the stack's build_args; repeatable")
+	fl.StringArrayVarP(&f.BuildOptions, "build-option", "o", nil, "build option of ./template/<lang>/template.yml whose Debian packages join the runtime base; repeatable")
+	fl.StringArrayVar(&f.CopyExtra, "copy-extra", nil, "project path copied into every function's build, as configuration.copy; repeatable")
+	fl.StringArrayVar(&f.BuildLabels, "build-label", nil, "image label KEY=VALUE; repeatable")
+	fl.IntVar(&f.Parallel, "parallel", 1, "build this many stack functions at once")
+	fl.BoolVar(&f.Native, "native", false, "compile Java functions with GraalVM's native-image (same as --build-arg NATIVE=true)")
+	fl.BoolVar(&f.NoCache, "no-cache", false, "rebuild every layer instead of taking it from kiln's cache")
+	fl.BoolVar(&f.Quiet, "quiet", false, "print no build progress, only the results")
+	fl.BoolVar(&f.Shrinkwrap, "shrinkwrap", false, "faas-cli's Docker build context; kiln has none (use --output oci:DIR for the image)")
+	fl.BoolVar(&f.squash, "squash", false, "accepted for faas-cli; no effect: kiln keeps layers apart so an edit uploads one")
+	fl.BoolVar(&f.pull, "pull", false, "accepted for faas-cli; no effect: kiln's bases are pinned by digest in its lock")
+	fl.BoolVar(&f.disableStackPull, "disable-stack-pull", false, "accepted for faas-cli; no effect: kiln pulls no templates")
+}
+
+// Options are the project options of the flags: labels and --no-cache.
+func (f BuildFlags) Options() ([]Option, error) {
+	if f.Parallel < 1 {
+		return nil, usage.Errorf("--parallel %d: want 1 or more", f.Parallel)
+	}
+	labels, err := ParseKeyValues("--build-label", f.BuildLabels)
+	if err != nil {
+		return nil, err
+	}
+	return []Option{WithLabels(labels), WithNoCache(f.NoCache)}, nil
+}
+
+// Settings checks the flags and turns them into build settings; getenv
+// gives SOURCE_DATE_EPOCH.
+func (f BuildFlags) Settings(getenv func(string) string) (BuildSettings, error) {
+	platform, err := v1.ParsePlatform(f.Platform)
+	if err != nil || platform.OS == "" || platform.Architecture == "" {
+		return BuildSettings{}, usage.Errorf("--platform %q: want OS/ARCH, e.g. linux/arm64", f.Platform)
+	}
+	epoch, err := SourceDateEpoch(getenv)
+	if err != nil {
+		return BuildSettings{}, err
+	}
+	if f.Shrinkwrap {
+		return BuildSettings{}, usage.Errorf("--shrinkwrap: kiln builds without a Docker build context; use --output oci:DIR or tar:FILE to keep the image")
+	}
+	args, err := ParseBuildArgs(f.BuildArgs)
+	if err != nil {
+		return BuildSettings{}, err
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return BuildSettings{}, err
+	}
+	for _, c := range f.CopyExtra {
+		if _, err := stack.CopyPath(cwd, c); err != nil {
+			return BuildSettings{}, usage.Errorf("--copy-extra %q: %w", c, err)
+		}
+	}
+	if f.Native {
+		if v, ok := args["NATIVE"]; ok && v != "true" {
+			return BuildSettings{}, usage.Errorf("--native and --build-arg NATIVE=%s disagree", v)
+		}
+		args["NATIVE"] = "true"
+	}
+	return BuildSettings{Platform: *platform, Epoch: epoch, BuildArgs: args, BuildOptions: f.BuildOptions, CopyExtra: f.CopyExtra, Insecure: f.Insecure}, nil
+}
+
+// DeployFlags are faas-cli's deploy flags, shared by deploy, up and dev.
+type DeployFlags struct {
+	Gateway, Token, Namespace, FProcess string
+	Env, Labels, Annotations            []string
+	Secrets, Constraints                []string
+	ReadOnly, TLSNoVerify               bool
+	Timeout                             time.Duration
+	Update, Replace, ReadTemplate       bool
+	Network                             string
+}
+
+// Add adds the flags to fl.
+func (f *DeployFlags) Add(fl *pflag.FlagSet) {
+	fl.StringVarP(&f.Gateway, "gateway", "g", deploy.DefaultGateway, "gateway URL (else the stack's provider.gateway, else $OPENFAAS_URL)")
+	fl.StringVarP(&f.Token, "token", "k", "", "bearer token for the gateway (a basic login in faas-cli's config.yml wins)")
+	fl.StringVarP(&f.Namespace, "namespace", "n", "", "namespace to deploy to (over the stack's namespace)")
+	fl.StringVar(&f.FProcess, "fprocess", "", "fprocess for every function (over the stack's)")
+	fl.StringArrayVarP(&f.Env, "env", "e", nil, "environment variable KEY=VALUE, over environment and environment_file; repeatable")
+	fl.StringArrayVarP(&f.Labels, "label", "l", nil, "label KEY=VALUE, over the stack's labels; repeatable")
+	fl.StringArrayVar(&f.Annotations, "annotation", nil, "annotation KEY=VALUE, over the stack's annotations; repeatable")
+	fl.StringArrayVar(&f.Secrets, "secret", nil, "secret the function may read; repeatable")
+	fl.StringArrayVar(&f.Constraints, "constraint", nil, "placement constraint, for functions with no constraints key; repeatable")
+	fl.BoolVar(&f.ReadOnly, "readonly", false, "make every function's root filesystem read-only")
+	fl.BoolVar(&f.TLSNoVerify, "tls-no-verify", false, "skip the gateway's TLS certificate check")
+	fl.DurationVar(&f.Timeout, "timeout", 60*time.Second, "timeout of each gateway request")
+	fl.BoolVar(&f.Update, "update", true, "update a deployed function with PUT, creating it on 404; false: create with POST only")
+	fl.BoolVar(&f.Replace, "replace", false, "delete the function, then create it (needs --update=false, as in faas-cli)")
+	fl.BoolVar(&f.ReadTemplate, "read-template", true, "read fprocess from ./template/<lang>/template.yml when the stack and the image set none")
+	fl.StringVar(&f.Network, "network", "", "network sent in the deploy request (deprecated: providers ignore it)")
+}
+
+// Settings checks the flags and turns them into deploy settings.
+func (f DeployFlags) Settings() (DeploySettings, error) {
+	ds := DeploySettings{Gateway: f.Gateway, Token: f.Token, Namespace: f.Namespace, FProcess: f.FProcess, Secrets: f.Secrets, Constraints: f.Constraints, ReadOnly: f.ReadOnly, TLSNoVerify: f.TLSNoVerify, Timeout: f.Timeout, ReadTemplate: f.ReadTemplate, Network: f.Network}
+	switch {
+	case f.Update && f.Replace:
+		return ds, usage.Wrap(errors.New("--replace and --update: one of them must be false (--replace --update=false)"))
+	case f.Replace:
+		ds.Mode = deploy.Replace
+	case f.Update:
+		ds.Mode = deploy.Update
+	default:
+		ds.Mode = deploy.Create
+	}
+	var err error
+	if ds.Env, err = ParseKeyValues("--env", f.Env); err != nil {
+		return ds, err
+	}
+	if ds.Labels, err = ParseKeyValues("--label", f.Labels); err != nil {
+		return ds, err
+	}
+	ds.Annotations, err = ParseKeyValues("--annotation", f.Annotations)
+	return ds, err
+}
+
+// LocalFlags are the local gateway's flags, shared by up and dev.
+type LocalFlags struct {
+	Local      bool
+	Port       int
+	SecretsDir string
+}
+
+// Add adds the flags to fl.
+func (f *LocalFlags) Add(fl *pflag.FlagSet) {
+	fl.BoolVar(&f.Local, "local", false, "run the functions on a local gateway instead of deploying them")
+	fl.IntVarP(&f.Port, "port", "p", 8080, "port of the local gateway (with --local)")
+	fl.StringVar(&f.SecretsDir, "secrets-dir", "", "folder of the local gateway's secrets, a file per name, which faas-cli secret create fills (default: secrets in kiln's cache)")
+}
+
+// Check refuses a port out of range when the gateway is local.
+func (f LocalFlags) Check() error {
+	if f.Local {
+		return CheckPort(f.Port)
+	}
+	return nil
+}
+
+// CheckPort refuses a --port out of range.
+func CheckPort(port int) error {
+	if port <= 0 || port > 65535 {
+		return usage.Errorf("--port %d: want 1-65535", port)
+	}
+	return nil
+}
+
+// ParseBuildArgs reads -b flags as faas-cli does: neither side may be
+// empty, and several ADDITIONAL_PACKAGE flags are space-joined.
+func ParseBuildArgs(kvs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || v == "" {
+			return nil, usage.Errorf("--build-arg %q: want KEY=VALUE, neither empty", kv)
+		}
+		if prev := out[k]; k == "ADDITIONAL_PACKAGE" && prev != "" {
+			v = prev + " " + v
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// ParseKeyValues reads repeated KEY=VALUE flags; the key may not be empty.
+func ParseKeyValues(flag string, kvs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usage.Errorf("%s %q: want KEY=VALUE", flag, kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// SourceDateEpoch reads SOURCE_DATE_EPOCH, the reproducible-builds
+// convention for the timestamp in every layer; unset means 0.
+func SourceDateEpoch(getenv func(string) string) (time.Time, error) {
+	s := getenv("SOURCE_DATE_EPOCH")
+	if s == "" {
+		return time.Unix(0, 0).UTC(), nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH %q: want seconds since 1970", s)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}

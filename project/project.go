@@ -1,0 +1,131 @@
+package project
+
+import (
+	"io"
+	"maps"
+	"sync"
+
+	"github.com/kiln-build/kiln/builder"
+	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/imagestore"
+)
+
+// Project runs kiln's workflow with one cache and one local image store.
+// It is safe for concurrent use.
+type Project struct {
+	cache  *cache.Store
+	images *imagestore.Store
+	opts   options
+
+	builderOnce sync.Once
+	builder     *builder.Builder
+	builderErr  error
+}
+
+// Option configures a Project.
+type Option func(*options) error
+
+type options struct {
+	getenv         func(string) string
+	toolEnv        []string
+	progress       Progress
+	version        string
+	labels         map[string]string
+	noCache        bool
+	stdout, stderr io.Writer
+}
+
+// WithGetenv sets where kiln's own settings (KILN_*, SOURCE_DATE_EPOCH,
+// OPENFAAS_URL, the Debian mirrors) are read from. Default: none is set.
+func WithGetenv(getenv func(string) string) Option {
+	return func(o *options) error { o.getenv = getenv; return nil }
+}
+
+// WithToolEnv sets the environment the build tools (go, mvn, npm, pip)
+// run with. Default: empty.
+func WithToolEnv(env []string) Option {
+	return func(o *options) error { o.toolEnv = env; return nil }
+}
+
+// WithProgress sets the callback that receives the workflow's events.
+// Default: none.
+func WithProgress(p Progress) Option {
+	return func(o *options) error { o.progress = p; return nil }
+}
+
+// WithVersion sets kiln's version, sent as the gateways' user agent and
+// reported by the local gateway. Default "dev".
+func WithVersion(v string) Option {
+	return func(o *options) error { o.version = v; return nil }
+}
+
+// WithLabels adds labels to every image built. Default none.
+func WithLabels(labels map[string]string) Option {
+	return func(o *options) error { maps.Copy(o.labels, labels); return nil }
+}
+
+// WithNoCache rebuilds every layer instead of taking it from the cache
+// (--no-cache). Default: the cache is used.
+func WithNoCache(on bool) Option {
+	return func(o *options) error { o.noCache = on; return nil }
+}
+
+// WithFunctionOutput sets where functions served by the local gateway
+// write their logs. Default: discarded.
+func WithFunctionOutput(stdout, stderr io.Writer) Option {
+	return func(o *options) error { o.stdout, o.stderr = stdout, stderr; return nil }
+}
+
+// New returns a project keeping its cache, and its local image store, in
+// cacheDir; "" means the default (cache.DefaultDir).
+func New(cacheDir string, opts ...Option) (*Project, error) {
+	o := options{
+		getenv:  func(string) string { return "" },
+		version: "dev",
+		labels:  map[string]string{},
+		stdout:  io.Discard,
+		stderr:  io.Discard,
+	}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if cacheDir == "" {
+		var err error
+		if cacheDir, err = cache.DefaultDir(o.getenv); err != nil {
+			return nil, err
+		}
+	}
+	store, err := cache.Open(cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Project{cache: store, images: imagestore.Open(store.Dir()), opts: o}, nil
+}
+
+// Cache is the project's layer cache.
+func (p *Project) Cache() *cache.Store { return p.cache }
+
+// Images is the project's local image store.
+func (p *Project) Images() *imagestore.Store { return p.images }
+
+func (p *Project) emit(e Event) {
+	if p.opts.progress != nil {
+		p.opts.progress(e)
+	}
+}
+
+// Builder returns the project's builder, made on first use: every build
+// of the project shares it, so a layer two functions need is built once.
+func (p *Project) Builder() (*builder.Builder, error) {
+	p.builderOnce.Do(func() {
+		var opts []builder.Option
+		opts = append(opts, builder.WithLabels(p.opts.labels))
+		if p.opts.noCache {
+			opts = append(opts, builder.WithNoCache())
+		}
+		p.builder, p.builderErr = newBuilder(p.opts.getenv, p.opts.toolEnv, p.cache, opts...)
+	})
+	return p.builder, p.builderErr
+}

@@ -1,0 +1,164 @@
+package project
+
+import (
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kiln-build/kiln/internal/usage"
+	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/publish"
+	"github.com/kiln-build/kiln/stack"
+)
+
+// BuildSettings shape every target of one build: the flags build, up and
+// dev share.
+type BuildSettings struct {
+	Platform v1.Platform
+	// Epoch is the timestamp of every layer entry (SOURCE_DATE_EPOCH).
+	Epoch time.Time
+	// BuildArgs are the --build-arg flags, over the stack's build_args.
+	BuildArgs map[string]string
+	// BuildOptions name template.yml build options, after the stack's.
+	BuildOptions []string
+	// CopyExtra are project paths staged into every build, after the
+	// stack's configuration.copy.
+	CopyExtra []string
+	// Insecure names registry hosts spoken to over plain HTTP.
+	Insecure []string
+}
+
+// Target is one function to build and the reference to publish it under.
+type Target struct {
+	Function languages.Function
+	Ref      name.Reference
+	// Copies are configuration.copy paths: when set, the handler is staged
+	// with them into a temporary folder that is built instead.
+	Copies []string
+	// Secrets are build_secrets: id to absolute path.
+	Secrets map[string]string
+}
+
+// Dir names a handler folder built without a stack file.
+type Dir struct {
+	Path, Lang, Image string
+	// Name is the function's name; default the folder's name.
+	Name string
+}
+
+// DirTarget returns the target of a handler folder.
+func DirTarget(d Dir, s BuildSettings) (Target, error) {
+	dir, err := filepath.Abs(d.Path)
+	if err != nil {
+		return Target{}, err
+	}
+	ref, err := publish.ParseReference(d.Image, s.Insecure)
+	if err != nil {
+		return Target{}, usage.Errorf("--image: %w", err)
+	}
+	fnName := d.Name
+	if fnName == "" {
+		fnName = filepath.Base(dir)
+	}
+	args := maps.Clone(s.BuildArgs)
+	if args == nil {
+		args = map[string]string{}
+	}
+	packages, err := additionalPackages(d.Lang, s.BuildOptions, args)
+	if err != nil {
+		return Target{}, err
+	}
+	fn := languages.Function{Name: fnName, Dir: dir, Lang: d.Lang, BuildArgs: args, Packages: packages, Platform: s.Platform, Epoch: s.Epoch}
+	return Target{Function: fn, Ref: ref, Copies: s.CopyExtra}, nil
+}
+
+// StackTargets turns the selected stack functions into build targets,
+// skipping skip_build ones and, as faas-cli does, those with no lang.
+func (p *Project) StackTargets(ctx context.Context, st *Stack, s BuildSettings) ([]Target, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range st.Configuration.Copy {
+		if _, err := stack.CopyPath(cwd, c); err != nil {
+			return nil, st.CopyError(i, "%q: %v", c, err)
+		}
+	}
+	var targets []Target
+	for _, fnName := range st.Names {
+		sfn := st.Functions[fnName]
+		if sfn.SkipBuild {
+			p.emit(Skipped{Function: fnName, Reason: "skip_build is set"})
+			continue
+		}
+		if sfn.Lang == "" {
+			p.emit(Skipped{Function: fnName, Reason: "it has no lang (please provide a valid language)", Warning: true})
+			continue
+		}
+		t, err := stackTarget(ctx, st, fnName, s)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, t)
+	}
+	return targets, nil
+}
+
+func stackTarget(ctx context.Context, st *Stack, fnName string, s BuildSettings) (Target, error) {
+	sfn := st.Functions[fnName]
+	dir, err := st.HandlerDir(sfn)
+	if err != nil {
+		return Target{}, err
+	}
+	image, err := st.Image(ctx, fnName)
+	if err != nil {
+		return Target{}, err
+	}
+	ref, err := publish.ParseReference(image, s.Insecure)
+	if err != nil {
+		return Target{}, st.FuncError(sfn, "image", "%v", err)
+	}
+	args := maps.Clone(sfn.BuildArgs)
+	if args == nil {
+		args = map[string]string{}
+	}
+	maps.Copy(args, s.BuildArgs)
+	secrets := map[string]string{}
+	for id, p := range sfn.BuildSecrets {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return Target{}, err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return Target{}, st.FuncError(sfn, "build_secrets", "secret %s: %s not found", id, p)
+		}
+		secrets[id] = abs
+	}
+	packages, err := additionalPackages(sfn.Lang, append(slices.Clone(sfn.BuildOptions), s.BuildOptions...), args)
+	if err != nil {
+		return Target{}, st.FuncError(sfn, "build_options", "%v", err)
+	}
+	return Target{
+		Function: languages.Function{Name: fnName, Dir: dir, Lang: sfn.Lang, BuildArgs: args, Packages: packages, Platform: s.Platform, Epoch: s.Epoch},
+		Ref:      ref,
+		Copies:   append(slices.Clone(st.Configuration.Copy), s.CopyExtra...),
+		Secrets:  secrets,
+	}, nil
+}
+
+// additionalPackages lists the Debian packages added to the runtime base,
+// as faas-cli forms ADDITIONAL_PACKAGE: the build options' packages (from
+// ./template/<lang>/template.yml) and the ADDITIONAL_PACKAGE build arg.
+func additionalPackages(lang string, options []string, args map[string]string) ([]string, error) {
+	fromOptions, err := stack.BuildOptionPackages(".", lang, options)
+	if err != nil {
+		return nil, err
+	}
+	return stack.AdditionalPackages(fromOptions, []string{args["ADDITIONAL_PACKAGE"]}), nil
+}
