@@ -35,7 +35,7 @@ func (f *StackFlags) Add(fl *pflag.FlagSet) {
 
 // Selection is the stack selection the flags name.
 func (f StackFlags) Selection() Selection {
-	return Selection{File: f.File, Filter: f.Filter, Regex: f.Regex, Tag: f.Tag, Envsubst: f.Envsubst}
+	return Selection(f)
 }
 
 // BuildFlags are the flags that shape a build, shared by build, up and dev.

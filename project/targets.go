@@ -2,6 +2,7 @@ package project
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -76,6 +77,36 @@ func DirTarget(d Dir, s BuildSettings) (Target, error) {
 	}
 	fn := languages.Function{Name: fnName, Dir: dir, Lang: d.Lang, BuildArgs: args, Packages: packages, Platform: s.Platform, Epoch: s.Epoch}
 	return Target{Function: fn, Ref: ref, Copies: s.CopyExtra}, nil
+}
+
+// Targets returns the targets of a build: those of the handler folder d
+// when it is not nil, else the selected functions of the stack file sel
+// names, of which there must be one at least.
+func (p *Project) Targets(ctx context.Context, sel Selection, d *Dir, s BuildSettings) ([]Target, error) {
+	if d != nil {
+		switch {
+		case sel.File != "" || sel.Filter != "" || sel.Regex != "":
+			return nil, usage.Errorf("give either DIR or a stack file (-f/--filter/--regex), not both")
+		case d.Lang == "":
+			return nil, usage.Errorf("--lang is required with DIR")
+		case d.Image == "":
+			return nil, usage.Errorf("--image is required with DIR")
+		}
+		t, err := DirTarget(*d, s)
+		if err != nil {
+			return nil, err
+		}
+		return []Target{t}, nil
+	}
+	st, err := LoadStack(ctx, sel, p.opts.getenv)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := p.StackTargets(ctx, st, s)
+	if err == nil && len(targets) == 0 {
+		err = errors.New("no function to build: every selected one has skip_build or no lang")
+	}
+	return targets, err
 }
 
 // StackTargets turns the selected stack functions into build targets,

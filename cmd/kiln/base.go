@@ -2,20 +2,13 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"text/tabwriter"
-	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/kiln-build/kiln/internal/atomicfile"
-	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/project"
-	"github.com/kiln-build/kiln/publish"
 	"github.com/kiln-build/kiln/runtime-images/bases"
 	"github.com/kiln-build/kiln/runtime-images/debian"
 )
@@ -34,8 +27,7 @@ $KILN_DEBIAN_SECURITY_MIRROR (default ` + debian.DefaultSecurityMirror + `).`,
 }
 
 func newBaseBuildCmd(g *globals) *cobra.Command {
-	var platform, image, output string
-	var insecure []string
+	var f project.BaseFlags
 	cmd := &cobra.Command{
 		Use:   "build NAME",
 		Short: "Build a runtime base into the cache, and optionally publish it",
@@ -44,57 +36,19 @@ func newBaseBuildCmd(g *globals) *cobra.Command {
   kiln base build static --image base/static --output oci:./static`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			plat, err := v1.ParsePlatform(platform)
-			if err != nil || plat.Architecture == "" {
-				return usage.Errorf("--platform %q: want OS/ARCH, e.g. linux/arm64", platform)
-			}
-			if (output == "") != (image == "") {
-				return usage.Errorf("--output and --image go together")
-			}
-			p, err := g.project(nil)
+			p, err := g.project(g.renderer(false).event)
 			if err != nil {
 				return err
 			}
-			b, err := p.Builder()
+			ref, err := p.BuildBase(cmd.Context(), args[0], f)
 			if err != nil {
 				return err
 			}
-			r := g.renderer(false)
-			start := time.Now()
-			res, err := b.BuildBase(cmd.Context(), args[0], *plat)
-			if err != nil {
-				return err
-			}
-			var size int64
-			for _, l := range res.Layers {
-				size += l.Size
-				r.logf("  %-44s %9s", l.Name, humanSize(l.Size))
-			}
-			r.logf("built base %s for %s: %d layers, %s compressed, in %s", args[0], plat, len(res.Layers), humanSize(size), time.Since(start).Round(time.Millisecond))
-			if output == "" {
-				fmt.Fprintln(g.stdout, res.BaseDigest)
-				return nil
-			}
-			ref, err := publish.ParseReference(image, insecure)
-			if err != nil {
-				return usage.Errorf("--image: %w", err)
-			}
-			out, err := p.ParseOutput(output)
-			if err != nil {
-				return err
-			}
-			d, err := out.Publish(cmd.Context(), res.Image, ref)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(g.stdout, d.Context().Name()+"@"+d.DigestStr())
+			fmt.Fprintln(g.stdout, ref)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&platform, "platform", "linux/"+runtime.GOARCH, "platform of the base")
-	cmd.Flags().StringVar(&image, "image", "", "reference to publish the base under")
-	cmd.Flags().StringVar(&output, "output", "", `"registry", "oci:DIR" or "tar:FILE"`)
-	cmd.Flags().StringSliceVar(&insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP; repeatable")
+	f.Add(cmd.Flags())
 	return cmd
 }
 
@@ -135,47 +89,15 @@ runtime-images/bases of a kiln checkout). Rebuild kiln to use new locks.`,
 		Example: `  kiln base lock
   kiln base lock static --keyring /usr/share/keyrings/debian-archive-keyring.gpg --out -`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			names := args
-			if len(names) == 0 {
-				names = bases.Names()
-			}
-			if out != "-" {
-				if info, err := os.Stat(out); err != nil || !info.IsDir() {
-					return usage.Errorf("--out %s is not a directory; run in a kiln checkout or pass --out DIR (or - for stdout)", out)
-				}
-			}
 			p, err := g.project(nil)
 			if err != nil {
 				return err
 			}
-			f, err := project.NewFetcher(g.getenv, p.Cache().Dir(), debian.WithKeyring(keyring))
-			if err != nil {
-				return err
-			}
-			for _, name := range names {
-				r, err := bases.Lookup(name)
-				if err != nil {
-					return err
-				}
-				lock, err := bases.Lock(cmd.Context(), r, f)
-				if err != nil {
-					return fmt.Errorf("locking %s: %w", name, err)
-				}
-				data, err := lock.Marshal()
-				if err != nil {
-					return err
-				}
-				if out == "-" {
-					g.stdout.Write(data)
-					continue
-				}
-				path := filepath.Join(out, bases.LockFileName(name))
-				if err := atomicfile.Write(path, data); err != nil {
-					return fmt.Errorf("writing %s: %w", path, err)
-				}
+			written, err := p.LockBases(cmd.Context(), args, keyring, out, g.stdout)
+			for _, path := range written {
 				fmt.Fprintln(g.stdout, path)
 			}
-			return nil
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&keyring, "keyring", debian.DefaultKeyring, "OpenPGP keyring that signs the mirror's Release files")

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-build/kiln/internal/usage"
@@ -39,7 +37,13 @@ where 'kiln run' finds it. Each built image is printed as NAME@DIGEST.`,
 			if err != nil {
 				return err
 			}
-			targets, err := f.targets(cmd, g, p, settings, args)
+			var dir *project.Dir
+			if len(args) == 1 {
+				dir = &project.Dir{Path: args[0], Lang: f.lang, Image: f.image, Name: f.fnName}
+			} else if f.lang != "" || f.image != "" {
+				return usage.Errorf("--lang and --image go with DIR; a stack file names them per function")
+			}
+			targets, err := p.Targets(cmd.Context(), f.stack.Selection(), dir, settings)
 			if err != nil {
 				return err
 			}
@@ -85,32 +89,4 @@ func (f *buildFlags) open(g *globals) (*project.Project, project.BuildSettings, 
 	}
 	p, err := g.project(g.renderer(f.build.Quiet).event, popts...)
 	return p, settings, err
-}
-
-// targets are DIR's, or the selected stack functions'.
-func (f *buildFlags) targets(cmd *cobra.Command, g *globals, p *project.Project, s project.BuildSettings, args []string) ([]project.Target, error) {
-	if len(args) == 1 {
-		switch {
-		case f.stack.File != "" || f.stack.Filter != "" || f.stack.Regex != "":
-			return nil, usage.Errorf("give either DIR or a stack file (-f/--filter/--regex), not both")
-		case f.lang == "":
-			return nil, usage.Errorf("--lang is required with DIR")
-		case f.image == "":
-			return nil, usage.Errorf("--image is required with DIR")
-		}
-		t, err := project.DirTarget(project.Dir{Path: args[0], Lang: f.lang, Image: f.image, Name: f.fnName}, s)
-		return []project.Target{t}, err
-	}
-	if f.lang != "" || f.image != "" {
-		return nil, usage.Errorf("--lang and --image go with DIR; a stack file names them per function")
-	}
-	st, err := project.LoadStack(cmd.Context(), f.stack.Selection(), g.getenv)
-	if err != nil {
-		return nil, err
-	}
-	targets, err := p.StackTargets(cmd.Context(), st, s)
-	if err == nil && len(targets) == 0 {
-		err = errors.New("no function to build: every selected one has skip_build or no lang")
-	}
-	return targets, err
 }

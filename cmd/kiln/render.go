@@ -65,6 +65,13 @@ func (r *renderer) event(e project.Event) {
 		r.warnf("stopping the functions")
 	case project.DeployFailed:
 		r.warnf("%v", e.Err)
+	case project.BaseBuilt:
+		var size int64
+		for _, l := range e.Layers {
+			size += l.Size
+			r.logf("  %-44s %9s", l.Name, humanSize(l.Size))
+		}
+		r.logf("built base %s for %s: %d layers, %s compressed, in %s", e.Name, e.Platform, len(e.Layers), humanSize(size), e.Took.Round(time.Millisecond))
 	case dev.Watching:
 		r.warnf("watching %s; Ctrl-C stops", strings.Join(e.Functions, ", "))
 	case dev.Changed:

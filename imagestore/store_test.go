@@ -1,0 +1,92 @@
+package imagestore
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+func TestStoreFind(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(registry.New())
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+
+	s := Open(t.TempDir())
+	local, remoteImg := labelled(t, "local"), labelled(t, "remote")
+	localRef := mustRef(t, host+"/fn:1")
+	if _, err := s.Publisher().Publish(ctx, local, localRef); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(localRef, remoteImg); err != nil {
+		t.Fatal(err)
+	}
+	onlyRemote := mustRef(t, host+"/other:1")
+	if err := remote.Write(onlyRemote, remoteImg); err != nil {
+		t.Fatal(err)
+	}
+	onlyLocal := mustRef(t, host+"/unpushed:1")
+	if _, err := s.Publisher().Publish(ctx, local, onlyLocal); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name  string
+		image string
+		opts  []FindOption
+		want  string // the image's label, or "" for an error
+	}{
+		{"local first", localRef.String(), nil, "local"},
+		{"by digest from the local store", host + "/fn@" + digestOf(t, local).String(), nil, "local"},
+		{"by digest from the registry", host + "/other@" + digestOf(t, remoteImg).String(), nil, "remote"},
+		{"pull skips the local store", localRef.String(), []FindOption{Pull()}, "remote"},
+		{"registry first", localRef.String(), []FindOption{RegistryFirst()}, "remote"},
+		{"registry first, else local", onlyLocal.String(), []FindOption{RegistryFirst()}, "local"},
+		{"not local: registry", onlyRemote.String(), nil, "remote"},
+		{"nowhere", host + "/missing:1", []FindOption{RegistryFirst()}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			img, err := s.Find(ctx, tc.image, tc.opts...)
+			if tc.want == "" {
+				if err == nil || !strings.Contains(err.Error(), "neither in its registry") {
+					t.Errorf("Find(%s) = %v, want an error saying where it looked", tc.image, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Find(%s) = %v", tc.image, err)
+			}
+			cf, err := img.ConfigFile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cf.Config.Cmd[0]; got != tc.want {
+				t.Errorf("Find(%s) found the %s image, want the %s one", tc.image, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestStoreFindBadReference(t *testing.T) {
+	_, err := Open(t.TempDir()).Find(context.Background(), "Bad:Ref:x")
+	var re *ReferenceError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), `image reference "Bad:Ref:x"`) {
+		t.Errorf("Find(Bad:Ref:x) = %v, want a *ReferenceError naming the reference", err)
+	}
+}
+
+func mustRef(t *testing.T, s string) name.Reference {
+	t.Helper()
+	ref, err := name.ParseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
