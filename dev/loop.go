@@ -1,6 +1,7 @@
 package dev
 
 import (
+	"encoding/json"
 	"context"
 	"time"
 
@@ -102,6 +103,11 @@ type Rebuilt struct {
 type Failed struct {
 	Function string
 	Err      error
+}
+
+// MarshalJSON gives the error's message, which an error value lacks.
+func (f Failed) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct{ Function, Err string }{f.Function, f.Err.Error()})
 }
 
 // Live: the new version serves, Took after the first change was seen.

@@ -1,6 +1,9 @@
 package project
 
 import (
+	"encoding/json"
+	"io"
+	"sync"
 	"time"
 
 	"github.com/kiln-build/kiln/builder"
@@ -60,6 +63,29 @@ type Ready struct {
 // DeployFailed: one function did not start on the local gateway while
 // others did; they keep running.
 type DeployFailed struct{ Err error }
+
+// MarshalJSON gives the error's message, which an error value lacks.
+func (e DeployFailed) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct{ Err string }{e.Err.Error()})
+}
+
+// JSONLines returns a Progress that writes each event to w as one line of
+// JSON, {"kind": KIND, "event": {...}}, for programs that follow a build.
+func JSONLines(w io.Writer) Progress {
+	var mu sync.Mutex
+	return func(e Event) {
+		b, err := json.Marshal(struct {
+			Kind  string `json:"kind"`
+			Event Event  `json:"event"`
+		}{e.EventKind(), e})
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		w.Write(append(b, '\n'))
+	}
+}
 
 func (BuildStarted) EventKind() string    { return "build-started" }
 func (LayerDone) EventKind() string       { return "layer" }

@@ -221,3 +221,16 @@ func TestRemoteDeploy(t *testing.T) {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }
+
+func TestJSONLines(t *testing.T) {
+	var out bytes.Buffer
+	progress := JSONLines(&out)
+	progress(Skipped{Function: "fig", Reason: "skip_build is set"})
+	progress(DeployFailed{Err: errors.New("fig: no room")})
+	want := `{"kind":"skipped","event":{"Function":"fig","Reason":"skip_build is set","Warning":false}}
+{"kind":"deploy-failed","event":{"Err":"fig: no room"}}
+`
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("JSONLines (-want +got):\n%s", diff)
+	}
+}

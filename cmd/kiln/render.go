@@ -17,11 +17,18 @@ import (
 type renderer struct {
 	g        *globals
 	progress bool
-	mu       sync.Mutex
+	// json, with --progress json, takes every event but the results on
+	// stdout.
+	json project.Progress
+	mu   sync.Mutex
 }
 
 func (g *globals) renderer(quiet bool) *renderer {
-	return &renderer{g: g, progress: g.verbose || (g.terminal() && !quiet)}
+	r := &renderer{g: g, progress: g.verbose || g.progress == "plain" || (g.progress == "auto" && g.terminal() && !quiet)}
+	if g.progress == "json" {
+		r.json = project.JSONLines(g.stderr)
+	}
+	return r
 }
 
 func (r *renderer) logf(format string, args ...any) {
@@ -36,6 +43,10 @@ func (r *renderer) warnf(format string, args ...any) {
 
 // event renders one event; events come from several goroutines.
 func (r *renderer) event(e project.Event) {
+	if _, result := e.(project.Deployed); r.json != nil && !result {
+		r.json(e)
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch e := e.(type) {
@@ -56,7 +67,7 @@ func (r *renderer) event(e project.Event) {
 			r.logf("skipping %s: %s", e.Function, e.Reason)
 		}
 	case project.Deployed:
-		fmt.Fprintf(r.g.stdout, "Deployed %s (%s). %d %s.\nURL: %s\n", e.Function, e.Image, e.Code, httpStatusText(e.Code), e.URL)
+		fmt.Fprintf(r.g.stdout, "Deployed %s (%s). %d %s.\nURL: %s\n", e.Function, e.Image, e.Code, statusText[e.Code], e.URL)
 	case project.Ready:
 		r.warnf("%s ready in %d ms: %s", e.Function, e.Took.Milliseconds(), e.URL)
 	case project.Serving:
@@ -94,17 +105,8 @@ func (r *renderer) event(e project.Event) {
 	}
 }
 
-func httpStatusText(code int) string {
-	switch code {
-	case 200:
-		return "OK"
-	case 201:
-		return "Created"
-	case 202:
-		return "Accepted"
-	}
-	return ""
-}
+// statusText is how faas-cli names the gateway's answers to a deploy.
+var statusText = map[int]string{200: "OK", 201: "Created", 202: "Accepted"}
 
 // printResults writes --digest-file and prints NAME@DIGEST lines, or JSON.
 func printResults(g *globals, results []project.Result, digestFile string, asJSON bool) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,8 @@ type globals struct {
 	getenv         func(string) string
 	cacheDir       string
 	verbose        bool
+	// progress is --progress: auto, plain or json.
+	progress string
 }
 
 // project opens the project in the cache directory, with progress shown
@@ -55,19 +58,24 @@ a Docker daemon, pushes it to any registry and runs it locally. Images run
 behind kiln's watchdog, which follows the OpenFaaS watchdog contract.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			// Libraries log through slog; only -v shows it.
 			level := slog.Level(100)
 			if g.verbose {
 				level = slog.LevelDebug
 			}
 			slog.SetDefault(slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level})))
+			if !slices.Contains([]string{"auto", "plain", "json"}, g.progress) {
+				return usage.Errorf("--progress %q: want auto, plain or json", g.progress)
+			}
+			return nil
 		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.cacheDir, "cache-dir", "", "cache directory (default $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln)")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what kiln does to stderr")
+	root.PersistentFlags().StringVar(&g.progress, "progress", "auto", "progress on stderr: auto (on a terminal), plain (always) or json (a JSON object per line)")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usage.Wrap(err) })
 	root.AddCommand(newBuildCmd(g), newRunCmd(g), newBaseCmd(g), newCacheCmd(g), newVersionCmd(g))
 	root.AddCommand(newDeployCmd(g), newUpCmd(g), newDevCmd(g), newNewCmd(g), newPushCmd(g))
