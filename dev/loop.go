@@ -1,8 +1,8 @@
 package dev
 
 import (
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/kiln-build/kiln/builder"
