@@ -30,7 +30,7 @@ func newBuilder(g *globals, store *cache.Store, extra ...builder.Option) (*build
 	}
 	return builder.New(store, append([]builder.Option{
 		builder.WithPack(golang.New(golang.WithEnv(os.Environ()))),
-		builder.WithPack(java.New(java.WithEnv(os.Environ()), java.WithCacheDir(filepath.Join(store.Dir(), "java")), java.WithDebian(bases.fetcher), java.WithGradle(g.getenv("KILN_GRADLE")))),
+		builder.WithPack(java.New(java.WithEnv(os.Environ()), java.WithCacheDir(store.Dir()), java.WithDebian(bases.fetcher), java.WithGradle(g.getenv("KILN_GRADLE")))),
 		builder.WithPack(python.New(python.WithEnv(os.Environ()), python.WithDebian(bases.fetcher))),
 		builder.WithPack(node.New(store.Dir(), node.WithEnv(os.Environ()), node.WithRegistry(g.getenv("KILN_NPM_REGISTRY")))),
 		builder.WithBases(bases),
