@@ -39,14 +39,27 @@ import (
 // missing) for as long as a writer adds to it, so that Prune removes
 // nothing it is about to name. Close it when done.
 func LockImages(dir string) (io.Closer, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("locking image layout %s: %w", dir, err)
+	for range 5 {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("locking image layout %s: %w", dir, err)
+		}
+		l, err := flock.Shared(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("locking image layout %s: %w", dir, err)
+		}
+		// A Clear that held the lock may have removed the folder meanwhile:
+		// a lock on it would keep no later Prune off the new one.
+		held, herr := l.File().Stat()
+		now, nerr := os.Stat(dir)
+		if herr == nil && nerr == nil && os.SameFile(held, now) {
+			return l, nil
+		}
+		l.Close()
 	}
-	l, err := flock.Shared(dir)
-	if err != nil {
-		return nil, fmt.Errorf("locking image layout %s: %w", dir, err)
-	}
-	return l, nil
+	return nil, fmt.Errorf("locking image layout %s: it keeps being removed", dir)
 }
 
 // images returns how many images the local store names, and when their

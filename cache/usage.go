@@ -206,7 +206,9 @@ func (s *Store) items(k Kind) ([]item, error) {
 	// claim.
 	list := func(dir string, f func(path string, fi fs.FileInfo)) error {
 		des, err := os.ReadDir(dir)
-		if errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			// Gone, or another user's tree (root's unpacked images):
+			// list what can be read.
 			return nil
 		}
 		if err != nil {
