@@ -12,21 +12,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/kiln-build/kiln/internal/atomicfile"
 	"github.com/kiln-build/kiln/layers"
 )
 
 // ErrNotFound is returned by Get when the store has no valid entry for a key.
 var ErrNotFound = errors.New("not in the cache")
-
-// Store is a layer cache in one directory. Several processes may share it.
-type Store struct {
-	dir string
-}
 
 // entry is what a key file holds.
 type entry struct {
@@ -35,26 +28,8 @@ type entry struct {
 	Name string `json:"name"`
 }
 
-// Open returns the store rooted at dir, creating it if needed.
-func Open(dir string) (*Store, error) {
-	if dir == "" {
-		return nil, errors.New("opening cache: no directory given")
-	}
-	s := &Store{dir: dir}
-	for _, d := range []string{s.keysDir(), s.blobsDir(), s.tmpDir()} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("opening cache: %w", err)
-		}
-	}
-	return s, nil
-}
-
-// Dir returns the directory the store lives in.
-func (s *Store) Dir() string { return s.dir }
-
 func (s *Store) keysDir() string  { return filepath.Join(s.dir, "layers", "v1", "keys") }
 func (s *Store) blobsDir() string { return filepath.Join(s.dir, "layers", "v1", "blobs", "sha256") }
-func (s *Store) tmpDir() string   { return filepath.Join(s.dir, "layers", "v1", "tmp") }
 
 func (s *Store) keyPath(key v1.Hash) string { return filepath.Join(s.keysDir(), key.Hex+".json") }
 
@@ -72,27 +47,37 @@ func (s *Store) Get(ctx context.Context, key v1.Hash) (v1.Layer, error) {
 	}
 	var e entry
 	if err := json.Unmarshal(b, &e); err != nil || e.Digest.Hex == "" {
-		s.drop(ctx, key, v1.Hash{}, "unreadable entry")
+		s.dropLayer(ctx, key, v1.Hash{}, "unreadable entry")
 		return nil, ErrNotFound
 	}
 	if err := verify(s.blobPath(e.Digest), e.Descriptor); err != nil {
-		s.drop(ctx, key, e.Digest, err.Error())
+		s.dropLayer(ctx, key, e.Digest, err.Error())
 		return nil, ErrNotFound
 	}
-	now := time.Now()
-	// The key file's mtime records the last use, for Prune.
-	_ = os.Chtimes(s.keyPath(key), now, now)
+	// The key file's mtime records the last use, for Prune; the blob's
+	// tells Prune that a key written meanwhile may refer to it.
+	s.touch(s.keyPath(key))
+	s.touch(s.blobPath(e.Digest))
 	return layers.FromCompressedFile(s.blobPath(e.Digest), e.Descriptor), nil
 }
 
 // Put builds the layer for key with build, which writes an uncompressed tar,
-// stores it and returns it. If build fails, nothing is stored.
+// stores it and returns it. If build fails, nothing is stored. The blob and
+// the key file are written in the temporary folder, synced, and renamed
+// into place, the blob first: a key never names a blob that is not whole.
 func (s *Store) Put(ctx context.Context, key v1.Hash, name string, build func(io.Writer) error) (v1.Layer, error) {
-	tmp, err := os.CreateTemp(s.tmpDir(), "blob-*")
+	dir, lock, err := s.tempDir("layer-")
 	if err != nil {
 		return nil, fmt.Errorf("caching %s: %w", name, err)
 	}
-	defer os.Remove(tmp.Name())
+	defer func() {
+		os.RemoveAll(dir)
+		lock.Close()
+	}()
+	tmp, err := os.Create(filepath.Join(dir, "blob"))
+	if err != nil {
+		return nil, fmt.Errorf("caching %s: %w", name, err)
+	}
 	desc, err := layers.Compress(tmp, build)
 	if err == nil {
 		err = tmp.Sync()
@@ -110,18 +95,38 @@ func (s *Store) Put(ctx context.Context, key v1.Hash, name string, build func(io
 	if err != nil {
 		return nil, err
 	}
-	if err := atomicfile.Write(s.keyPath(key), b); err != nil {
+	if err := writeSynced(filepath.Join(dir, "key"), b); err != nil {
 		return nil, fmt.Errorf("caching %s: %w", name, err)
 	}
+	if err := os.Rename(filepath.Join(dir, "key"), s.keyPath(key)); err != nil {
+		return nil, fmt.Errorf("caching %s: %w", name, err)
+	}
+	s.touch(s.keyPath(key))
+	s.touch(s.blobPath(desc.Digest))
 	return layers.FromCompressedFile(s.blobPath(desc.Digest), desc), nil
 }
 
-func (s *Store) drop(ctx context.Context, key, digest v1.Hash, why string) {
+func (s *Store) dropLayer(ctx context.Context, key, digest v1.Hash, why string) {
 	slog.WarnContext(ctx, "dropping corrupt cache entry; it will be rebuilt", "key", key.Hex, "reason", why)
 	os.Remove(s.keyPath(key))
 	if digest.Hex != "" {
 		os.Remove(s.blobPath(digest))
 	}
+}
+
+func writeSynced(path string, b []byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func verify(path string, d layers.Descriptor) error {

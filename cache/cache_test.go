@@ -189,7 +189,7 @@ func TestListPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Entries != 1 || res.Bytes == 0 {
+	if res := res.Of(Layers); res.Entries != 1 || res.Bytes == 0 {
 		t.Errorf("Prune() = %+v, want 1 entry and its bytes", res)
 	}
 	if _, err := s.Get(ctx, key("old")); !errors.Is(err, ErrNotFound) {

@@ -1,6 +1,7 @@
 package project
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -244,4 +245,69 @@ func SourceDateEpoch(getenv func(string) string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH %q: want seconds since 1970", s)
 	}
 	return time.Unix(n, 0).UTC(), nil
+}
+
+// UpFlags are the flags of up and dev: a stack build, then a deploy.
+type UpFlags struct {
+	Stack  StackFlags
+	Build  BuildFlags
+	Deploy DeployFlags
+	Local  LocalFlags
+}
+
+// Add adds the flags to fl.
+func (f *UpFlags) Add(fl *pflag.FlagSet) {
+	f.Stack.Add(fl)
+	f.Build.Add(fl)
+	f.Deploy.Add(fl)
+	f.Local.Add(fl)
+}
+
+// Up is a stack ready to be built and deployed, as up and dev start.
+type Up struct {
+	Project  *Project
+	Stack    *Stack
+	Settings BuildSettings
+	Deploy   DeploySettings
+	// Output is the local image store, or the registry.
+	Output Output
+}
+
+// Open checks the flags, reads the stack file and opens the project in
+// cacheDir with opts; local builds go to the local image store, the others
+// are pushed.
+func (f UpFlags) Open(ctx context.Context, cacheDir string, getenv func(string) string, local bool, opts ...Option) (*Up, error) {
+	popts, err := f.Build.Options()
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Local.Check(); err != nil {
+		return nil, err
+	}
+	ds, err := f.Deploy.Settings()
+	if err != nil {
+		return nil, err
+	}
+	st, err := LoadStack(ctx, f.Stack.Selection(), getenv)
+	if err != nil {
+		return nil, err
+	}
+	settings, err := f.Build.Settings(getenv)
+	if err != nil {
+		return nil, err
+	}
+	p, err := New(cacheDir, append(append(opts, WithGetenv(getenv)), popts...)...)
+	if err != nil {
+		return nil, err
+	}
+	out := Registry()
+	if local {
+		out = p.LocalStore()
+	}
+	return &Up{Project: p, Stack: st, Settings: settings, Deploy: ds, Output: out}, nil
+}
+
+// Build builds the stack's selected functions into the output.
+func (u *Up) Build(ctx context.Context, parallel int) (*StackBuild, error) {
+	return u.Project.BuildStack(ctx, u.Stack, u.Settings, u.Output, parallel)
 }

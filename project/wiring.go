@@ -30,7 +30,7 @@ func newBuilder(getenv func(string) string, toolEnv []string, store *cache.Store
 	}
 	return builder.New(store, append([]builder.Option{
 		builder.WithPack(golang.New(golang.WithEnv(toolEnv))),
-		builder.WithPack(java.New(java.WithEnv(toolEnv), java.WithCacheDir(filepath.Join(store.Dir(), "java")), java.WithDebian(bases.fetcher), java.WithGradle(getenv("KILN_GRADLE")))),
+		builder.WithPack(java.New(java.WithEnv(toolEnv), java.WithCacheDir(store.Dir()), java.WithDebian(bases.fetcher), java.WithGradle(getenv("KILN_GRADLE")))),
 		builder.WithPack(python.New(python.WithEnv(toolEnv), python.WithDebian(bases.fetcher))),
 		builder.WithPack(node.New(store.Dir(), node.WithEnv(toolEnv), node.WithRegistry(getenv("KILN_NPM_REGISTRY")))),
 		builder.WithBases(bases),

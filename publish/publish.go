@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/internal/atomicfile"
 )
 
@@ -305,6 +306,13 @@ func (l *Layout) Publish(ctx context.Context, img v1.Image, ref name.Reference) 
 	if err != nil {
 		return name.Digest{}, err
 	}
+	// Held while writing: a prune of kiln's cache then removes no blob
+	// this image is about to name (see cache.LockImages).
+	lock, err := cache.LockImages(l.dir)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	defer lock.Close()
 	p, err := layout.FromPath(l.dir)
 	if err != nil {
 		if p, err = layout.Write(l.dir, empty.Index); err != nil {

@@ -40,8 +40,10 @@ type options struct {
 	userNS bool
 }
 
-// WithCacheDir sets the directory that holds the unpacked root filesystems
-// (and the scratch space of running images). Required.
+// WithCacheDir sets kiln's cache directory, which holds the unpacked root
+// filesystems (cache.RootfsLayers and cache.Rootfs entries, held while the
+// image runs, so that no prune removes them) and the run's scratch space
+// (its temporary folder). Required.
 func WithCacheDir(dir string) Option {
 	return func(o *options) { o.cacheDir = dir }
 }

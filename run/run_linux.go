@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"syscall"
@@ -14,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
 
+	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/internal/envlist"
 )
 
@@ -68,24 +68,29 @@ func Image(ctx context.Context, img v1.Image, opts ...Option) error {
 	if err != nil {
 		return err
 	}
-	rootfs, err := Unpack(ctx, img, o.cacheDir)
+	store, err := cache.Open(o.cacheDir)
 	if err != nil {
 		return err
 	}
+	rootfs, release, err := unpack(ctx, store, img)
+	if err != nil {
+		return err
+	}
+	// Held until the run ends: no prune of the cache removes the image
+	// under it.
+	defer release()
 	spec, err := newSpec(img, rootfs, o)
 	if err != nil {
 		return err
 	}
-	runs := filepath.Join(o.cacheDir, "run")
-	if err := os.MkdirAll(runs, 0o700); err != nil {
-		return fmt.Errorf("creating scratch space: %w", err)
-	}
-	if spec.Scratch, err = os.MkdirTemp(runs, ""); err != nil {
+	scratch, remove, err := store.TempDir("run-")
+	if err != nil {
 		return fmt.Errorf("creating scratch space: %w", err)
 	}
 	// Nothing is mounted here any more once the init is gone: its mounts
 	// lived in its own mount namespace.
-	defer removeAll(spec.Scratch)
+	defer remove()
+	spec.Scratch = scratch
 	return start(ctx, spec, o)
 }
 

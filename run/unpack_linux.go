@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/kiln-build/kiln/cache"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,27 +51,27 @@ const (
 const maxStacked = (4096 - 1 - len("lowerdir=,upperdir=rw/upper,workdir=rw/work,userxattr")) / (len("l/:") + 64)
 
 // Unpack extracts the layers of img into the cache, each layer once into a
-// directory of its own, <cacheDir>/rootfs/layers/<boot id>/<diff id hex>,
-// shared by every image that has it; Image stacks them with overlayfs. So a
-// new image that differs from a known one in its top layer costs only the
-// extraction of that layer. A layer's whiteouts become overlayfs whiteouts
-// (a 0/0 character device) and its opaque directories get the overlayfs
-// opaque attribute (trusted.* as root, and user.* for mounts in a user
-// namespace).
+// directory of its own, an entry of kind cache.RootfsLayers
+// (<cacheDir>/rootfs/layers/<boot id>/<diff id hex>), shared by every image
+// that has it; Image stacks them with overlayfs. So a new image that differs
+// from a known one in its top layer costs only the extraction of that layer.
+// A layer's whiteouts become overlayfs whiteouts (a 0/0 character device)
+// and its opaque directories get the overlayfs opaque attribute (trusted.*
+// as root, and user.* for mounts in a user namespace).
 //
-// A layer directory is written in a temporary directory next to it and
-// renamed into place once complete, so neither a crash of kiln nor a
-// concurrent Unpack leaves a partial tree at the final path. Nothing is
-// flushed to disk, which would cost more than the extraction: the boot id in
-// the path stands in for that, since only a crash of the whole machine can
-// lose written data, and it changes the boot id. Trees of earlier boots are
-// never used, and removed once per boot.
+// The cache writes a layer directory in its temporary folder and renames it
+// into place once complete, so neither a crash of kiln nor a concurrent
+// Unpack leaves a partial tree at the final path. Nothing is flushed to
+// disk, which would cost more than the extraction: the boot id in the path
+// stands in for that, since only a crash of the whole machine can lose
+// written data, and it changes the boot id. Trees of earlier boots are never
+// used, and removed once per boot.
 //
 // An image whose layers cannot be stacked (too many of them, or whiteouts
 // that cannot be written here, as without root on a kernel older than 5.8)
 // is flattened instead: its layers are applied in order into one directory,
-// <cacheDir>/rootfs/<manifest digest hex>, which is synced to disk before
-// it is renamed into place.
+// an entry of kind cache.Rootfs (<cacheDir>/rootfs/<manifest digest hex>),
+// which is synced to disk before it is renamed into place.
 //
 // Either way: entry names and hardlink targets that leave the layer are an
 // error; symlinks are resolved inside the layer (or flattened rootfs), never
@@ -80,46 +81,73 @@ func Unpack(ctx context.Context, img v1.Image, cacheDir string) (*Rootfs, error)
 	if cacheDir == "" {
 		return nil, errors.New("unpacking: no cache directory")
 	}
-	layers, err := img.Layers()
-	if err != nil {
-		return nil, fmt.Errorf("reading layers: %w", err)
-	}
-	if n := len(layers); n > 0 && n <= maxStacked {
-		r, err := unpackLayers(ctx, img, layers, cacheDir)
-		if !errors.Is(err, errNotStackable) {
-			return r, err
-		}
-	}
-	dir, err := flatten(ctx, img, cacheDir)
+	store, err := cache.Open(cacheDir)
 	if err != nil {
 		return nil, err
 	}
-	return &Rootfs{Dir: filepath.Dir(dir), Layers: []string{filepath.Base(dir)}}, nil
+	r, release, err := unpack(ctx, store, img)
+	if err != nil {
+		return nil, err
+	}
+	release()
+	return r, nil
+}
+
+// unpack is Unpack, holding the cache entries of the rootfs until release:
+// a run holds them, so that no prune of the cache removes them under it.
+func unpack(ctx context.Context, store *cache.Store, img v1.Image) (*Rootfs, func(), error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading layers: %w", err)
+	}
+	if n := len(layers); n > 0 && n <= maxStacked {
+		r, leases, err := unpackLayers(ctx, store, img, layers)
+		if !errors.Is(err, errNotStackable) {
+			if err != nil {
+				return nil, nil, err
+			}
+			return r, releaser(leases), nil
+		}
+	}
+	l, err := flattenIn(ctx, store, img)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &Rootfs{Dir: filepath.Dir(l.Path), Layers: []string{filepath.Base(l.Path)}}, releaser([]*cache.Lease{l}), nil
+}
+
+func releaser(leases []*cache.Lease) func() {
+	return func() {
+		for _, l := range leases {
+			l.Close()
+		}
+	}
 }
 
 // unpackLayers extracts the layers of img that are not in the cache yet and
-// returns the stack.
-func unpackLayers(ctx context.Context, img v1.Image, layers []v1.Layer, cacheDir string) (*Rootfs, error) {
+// returns the stack, and the leases of its layers.
+func unpackLayers(ctx context.Context, store *cache.Store, img v1.Image, layers []v1.Layer) (r *Rootfs, leases []*cache.Lease, err error) {
+	defer func() {
+		if err != nil {
+			releaser(leases)()
+		}
+	}()
 	// The config lists the diff ids; asking the layers may cost hashing
 	// their content.
 	cf, err := img.ConfigFile()
 	if err != nil {
-		return nil, fmt.Errorf("reading image config: %w", err)
+		return nil, nil, fmt.Errorf("reading image config: %w", err)
 	}
 	diffIDs := cf.RootFS.DiffIDs
 	if len(diffIDs) != len(layers) {
-		return nil, fmt.Errorf("image config lists %d diff ids for %d layers", len(diffIDs), len(layers))
+		return nil, nil, fmt.Errorf("image config lists %d diff ids for %d layers", len(diffIDs), len(layers))
 	}
-	dir, err := layersDir(cacheDir)
-	if err != nil {
-		return nil, err
-	}
-	r := &Rootfs{Dir: dir}
+	r = &Rootfs{}
 	seen := map[string]bool{}
 	for i := len(layers) - 1; i >= 0; i-- {
 		d := diffIDs[i]
 		if d.Algorithm != "sha256" {
-			return nil, fmt.Errorf("layer %d: diff id %s: %w", i, d, errNotStackable)
+			return nil, leases, fmt.Errorf("layer %d: diff id %s: %w", i, d, errNotStackable)
 		}
 		if seen[d.Hex] {
 			// A layer that is also higher up adds nothing the higher one
@@ -127,153 +155,90 @@ func unpackLayers(ctx context.Context, img v1.Image, layers []v1.Layer, cacheDir
 			continue
 		}
 		seen[d.Hex] = true
-		if err := unpackLayer(ctx, layers[i], dir, d); err != nil {
-			return nil, fmt.Errorf("unpacking layer %d (%s): %w", i, d, err)
+		l, err := unpackLayer(ctx, store, layers[i], d)
+		if err != nil {
+			return nil, leases, fmt.Errorf("unpacking layer %d (%s): %w", i, d, err)
 		}
-		r.Layers = append(r.Layers, d.Hex)
+		leases = append(leases, l)
+		r.Dir = filepath.Dir(l.Path)
+		r.Layers = append(r.Layers, filepath.Base(l.Path))
 	}
-	return r, nil
+	return r, leases, nil
 }
 
-// layersDir returns the directory of this boot's layer trees, creating it
-// (and removing those of earlier boots) on first use.
-func layersDir(cacheDir string) (string, error) {
-	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return "", fmt.Errorf("reading boot id: %w", err)
-	}
-	boot := strings.TrimSpace(string(b))
-	if boot == "" || strings.ContainsAny(boot, "/.") {
-		return "", fmt.Errorf("boot id %q: not a file name", boot)
-	}
-	parent := filepath.Join(cacheDir, "rootfs", "layers")
-	dir := filepath.Join(parent, boot)
-	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-		return dir, nil
-	}
-	// 0700: as root the trees hold setuid binaries owned by root, which
-	// other users must not reach.
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("creating layer cache: %w", err)
-	}
-	// No run of an earlier boot is alive to use these, and their data
-	// may never have reached the disk. Best effort: a failure costs space.
-	entries, _ := os.ReadDir(parent)
-	for _, e := range entries {
-		if e.Name() != boot {
-			_ = removeAll(filepath.Join(parent, e.Name()))
+// unpackLayer returns the tree of l, whose diff id is diffID, extracting it
+// unless the cache has it.
+func unpackLayer(ctx context.Context, store *cache.Store, l v1.Layer, diffID v1.Hash) (*cache.Lease, error) {
+	return store.Tree(ctx, cache.RootfsLayers, diffID.Hex, func(tmp string) error {
+		if err := os.Chmod(tmp, 0o755); err != nil {
+			return fmt.Errorf("creating layer directory: %w", err)
 		}
-	}
-	return dir, nil
-}
-
-// unpackLayer extracts l, whose diff id is diffID, into dir/<its hex>,
-// unless it is there already.
-func unpackLayer(ctx context.Context, l v1.Layer, dir string, diffID v1.Hash) error {
-	name := diffID.Hex
-	final := filepath.Join(dir, name)
-	if _, err := os.Lstat(final); err == nil {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		// The directory is named after the diff id, which the image's
+		// config claims: check it, so that no image can pass other
+		// content off as a layer that other images share.
+		h := sha256.New()
+		r := io.TeeReader(rc, h)
+		u := unpacker{root: tmp, privileged: os.Geteuid() == 0, stacked: true}
+		if err := u.applyTar(ctx, r); err != nil {
+			return err
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil { // the tar's padding
+			return err
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != diffID.Hex {
+			return fmt.Errorf("content has diff id sha256:%s, not %s", got, diffID)
+		}
 		return nil
-	}
-	tmp, err := os.MkdirTemp(dir, ".tmp-"+name[:12]+"-")
-	if err != nil {
-		return fmt.Errorf("creating layer directory: %w", err)
-	}
-	defer removeAll(tmp) // a no-op once renamed
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return fmt.Errorf("creating layer directory: %w", err)
-	}
-	rc, err := l.Uncompressed()
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	// The directory is named after the diff id, which the image's config
-	// claims: check it, so that no image can pass other content off as a
-	// layer that other images share.
-	h := sha256.New()
-	r := io.TeeReader(rc, h)
-	u := unpacker{root: tmp, privileged: os.Geteuid() == 0, stacked: true}
-	if err := u.applyTar(ctx, r); err != nil {
-		return err
-	}
-	if _, err := io.Copy(io.Discard, r); err != nil { // the tar's padding
-		return err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != diffID.Hex {
-		return fmt.Errorf("content has diff id sha256:%s, not %s", got, diffID)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, fs.ErrExist) {
-			// Another kiln finished the same layer first; use its tree.
-			return nil
-		}
-		return fmt.Errorf("moving layer into place: %w", err)
-	}
-	return nil
+	})
 }
 
-// flatten applies the layers of img in order into a rootfs under cacheDir
-// and returns its path, <cacheDir>/rootfs/<manifest digest hex>. A rootfs
-// that already exists is reused as is: it is only ever created complete, by
-// extracting into a temporary directory next to it, syncing it and renaming
-// that into place, so neither a crash nor a concurrent flatten of the same
-// image leaves a partial tree at the final path.
+// flatten applies the layers of img in order into a rootfs in the cache
+// at cacheDir and returns its path (see flattenIn).
 func flatten(ctx context.Context, img v1.Image, cacheDir string) (string, error) {
+	store, err := cache.Open(cacheDir)
+	if err != nil {
+		return "", err
+	}
+	l, err := flattenIn(ctx, store, img)
+	if err != nil {
+		return "", err
+	}
+	l.Close()
+	return l.Path, nil
+}
+
+// flattenIn applies the layers of img in order into a rootfs, an entry of
+// kind cache.Rootfs (<cacheDir>/rootfs/<manifest digest hex>). A rootfs
+// that already exists is reused as is: the cache only ever makes it
+// complete, extracting into a temporary directory, syncing it and renaming
+// it into place, so neither a crash nor a concurrent flatten of the same
+// image leaves a partial tree at the final path.
+func flattenIn(ctx context.Context, store *cache.Store, img v1.Image) (*cache.Lease, error) {
 	d, err := img.Digest()
 	if err != nil {
-		return "", fmt.Errorf("reading image digest: %w", err)
+		return nil, fmt.Errorf("reading image digest: %w", err)
 	}
-	base := filepath.Join(cacheDir, "rootfs")
-	final := filepath.Join(base, d.Hex)
-	if fi, err := os.Stat(final); err == nil && fi.IsDir() {
-		return final, nil
-	}
-	// 0700: as root the tree holds setuid binaries owned by root, which
-	// other users must not reach.
-	if err := os.MkdirAll(base, 0o700); err != nil {
-		return "", fmt.Errorf("creating rootfs cache: %w", err)
-	}
-	tmp, err := os.MkdirTemp(base, ".tmp-"+d.Hex[:12]+"-")
-	if err != nil {
-		return "", fmt.Errorf("creating rootfs cache: %w", err)
-	}
-	defer removeAll(tmp) // a no-op once renamed
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return "", fmt.Errorf("creating rootfs cache: %w", err)
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		return "", fmt.Errorf("reading layers of %s: %w", d, err)
-	}
-	u := unpacker{root: tmp, privileged: os.Geteuid() == 0}
-	for i, l := range layers {
-		if err := u.apply(ctx, l); err != nil {
-			return "", fmt.Errorf("unpacking layer %d: %w", i, err)
+	return store.Tree(ctx, cache.Rootfs, d.Hex, func(tmp string) error {
+		if err := os.Chmod(tmp, 0o755); err != nil {
+			return fmt.Errorf("creating rootfs cache: %w", err)
 		}
-	}
-	if err := syncfs(tmp); err != nil {
-		return "", fmt.Errorf("syncing rootfs: %w", err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, fs.ErrExist) {
-			// Another kiln finished the same image first; use its tree.
-			return final, nil
+		layers, err := img.Layers()
+		if err != nil {
+			return fmt.Errorf("reading layers of %s: %w", d, err)
 		}
-		return "", fmt.Errorf("moving rootfs into place: %w", err)
-	}
-	return final, nil
-}
-
-// syncfs flushes the tree before it is renamed into place, so that after a
-// power loss the final path never names a tree with missing data.
-func syncfs(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return unix.Syncfs(int(f.Fd()))
+		u := unpacker{root: tmp, privileged: os.Geteuid() == 0}
+		for i, l := range layers {
+			if err := u.apply(ctx, l); err != nil {
+				return fmt.Errorf("unpacking layer %d: %w", i, err)
+			}
+		}
+		return nil
+	})
 }
 
 // unpacker applies layers to root.
@@ -629,22 +594,6 @@ func setTimes(p string, hdr *tar.Header) error {
 		return &fs.PathError{Op: "utimes", Path: hdr.Name, Err: err}
 	}
 	return nil
-}
-
-// removeAll removes a tree that may hold directories without write or
-// search permission for their owner (overlayfs leaves one in its work dir,
-// and images have them), which os.RemoveAll cannot enter without root.
-func removeAll(dir string) error {
-	if err := os.RemoveAll(dir); err == nil || os.Geteuid() == 0 {
-		return err
-	}
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if d != nil && d.IsDir() {
-			_ = os.Chmod(p, 0o700)
-		}
-		return nil
-	})
-	return os.RemoveAll(dir)
 }
 
 // cleanName turns a tar entry name into a clean path relative to the root

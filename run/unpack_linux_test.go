@@ -378,9 +378,12 @@ func TestUnpackEscapes(t *testing.T) {
 }
 
 // assertNoRootfs checks that a failed Unpack left nothing in cache but
-// the directories that hold layers.
+// the directories that hold layers, and nothing in its temporary folder.
 func assertNoRootfs(t *testing.T, cache string) {
 	t.Helper()
+	if left, _ := os.ReadDir(filepath.Join(cache, "tmp")); len(left) != 0 {
+		t.Errorf("Unpack() left %d temporary files in the cache", len(left))
+	}
 	root := filepath.Join(cache, "rootfs")
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || p == root {

@@ -3,12 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kiln-build/kiln/cache"
 )
 
 func newCacheCmd(g *globals) *cobra.Command {
@@ -19,45 +19,56 @@ func newCacheCmd(g *globals) *cobra.Command {
 	var asJSON bool
 	ls := &cobra.Command{
 		Use:   "ls",
-		Short: "List cached layers, most recently used first",
+		Short: "List cached layers, most recently used first, and the size of every kind of entry",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := g.project(nil)
 			if err != nil {
 				return err
 			}
-			store := p.Cache()
-			entries, err := store.List(cmd.Context())
+			inv, err := p.Cache().Inventory(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if asJSON {
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(entries)
+				return enc.Encode(inv)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "KEY\tLAYER\tDIGEST\tSIZE\tLAST USED")
-			var total int64
-			for _, e := range entries {
-				total += e.Size
+			for _, e := range inv.Layers {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Key.Hex[:12], e.Name, e.Digest.Hex[:12], humanSize(e.Size), e.LastUsed.Format(time.DateTime))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "%d layers, %s, in %s\n", len(entries), humanSize(total), store.Dir())
+			fmt.Fprintln(g.stdout)
+			tw = tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "KIND\tENTRIES\tSIZE\tLAST USED")
+			for _, k := range inv.Kinds {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", k.Kind, k.Entries, humanSize(k.Bytes), lastUsed(k.Newest))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%d layers, %s, in %s\n", len(inv.Layers), humanSize(inv.Total.Bytes), inv.Dir)
 			return nil
 		},
 	}
-	ls.Flags().BoolVar(&asJSON, "json", false, "print the entries as JSON")
+	ls.Flags().BoolVar(&asJSON, "json", false, "print the layers and the usage of every kind as JSON")
 
 	var olderThan time.Duration
 	var all bool
 	prune := &cobra.Command{
 		Use:   "prune",
-		Short: "Remove cached layers not used recently",
-		Example: `  kiln cache prune                  # layers unused for a week
+		Short: "Remove what kiln cached and has not used recently",
+		Long: `Remove what kiln cached and has not used recently: layers, Java outputs,
+node_modules installs, Node runtimes, Debian downloads, unpacked images, the
+blobs of the local image store that no image name reaches, and temporary files
+of processes that died. Images a function is running from are kept. The local
+images themselves and the local gateway's secrets go only with --all.`,
+		Example: `  kiln cache prune                  # what was unused for a week
   kiln cache prune --older-than 24h
   kiln cache prune --all            # everything: layers, unpacked and local images, downloads`,
 		Args: args(cobra.NoArgs),
@@ -67,37 +78,39 @@ func newCacheCmd(g *globals) *cobra.Command {
 				return err
 			}
 			store := p.Cache()
-			cutoff := time.Now().Add(-olderThan)
+			var removed cache.Usage
 			if all {
-				cutoff = time.Now().Add(time.Hour)
+				removed, err = store.Clear(cmd.Context())
+			} else {
+				removed, err = store.Prune(cmd.Context(), time.Now().Add(-olderThan))
 			}
-			res, err := store.Prune(cmd.Context(), cutoff)
 			if err != nil {
 				return err
 			}
-			if all {
-				// Unpacked images, the local image store, downloaded
-				// packages and runtimes: everything but the layer store,
-				// which Prune has emptied.
-				entries, err := os.ReadDir(store.Dir())
-				if err != nil {
-					return fmt.Errorf("pruning: %w", err)
-				}
-				for _, e := range entries {
-					if e.Name() == "layers" {
-						continue
-					}
-					if err := os.RemoveAll(filepath.Join(store.Dir(), e.Name())); err != nil {
-						return fmt.Errorf("pruning %s: %w", e.Name(), err)
-					}
+			layers := removed.Of(cache.Layers)
+			fmt.Fprintf(g.stdout, "removed %d layers, %s\n", layers.Entries, humanSize(layers.Bytes))
+			for _, k := range removed {
+				switch {
+				case k.Kind == cache.Layers || k.Bytes == 0:
+				case k.Entries == 0:
+					fmt.Fprintf(g.stdout, "freed %s of %s\n", humanSize(k.Bytes), k.Kind.Noun())
+				default:
+					fmt.Fprintf(g.stdout, "removed %d %s, %s\n", k.Entries, k.Kind.Noun(), humanSize(k.Bytes))
 				}
 			}
-			fmt.Fprintf(g.stdout, "removed %d layers, %s\n", res.Entries, humanSize(res.Bytes))
+			fmt.Fprintf(g.stdout, "%s in all\n", humanSize(removed.Total().Bytes))
 			return nil
 		},
 	}
-	prune.Flags().DurationVar(&olderThan, "older-than", 7*24*time.Hour, "remove layers last used longer ago than this")
-	prune.Flags().BoolVar(&all, "all", false, "remove everything kiln cached")
+	prune.Flags().DurationVar(&olderThan, "older-than", 7*24*time.Hour, "remove what was last used longer ago than this")
+	prune.Flags().BoolVar(&all, "all", false, "remove everything kiln cached, local images and secrets included")
 	cmd.AddCommand(ls, prune)
 	return cmd
+}
+
+func lastUsed(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format(time.DateTime)
 }

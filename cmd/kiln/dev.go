@@ -30,11 +30,11 @@ error is shown and the last good version keeps serving.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			u, err := f.start(cmd, g, f.local.Local)
+			u, r, err := f.open(cmd, g, f.Local.Local)
 			if err != nil {
 				return err
 			}
-			sb, err := u.p.BuildStack(ctx, u.st, u.settings, u.out, f.build.Parallel)
+			sb, err := u.Build(ctx, f.Build.Parallel)
 			if err != nil {
 				return err
 			}
@@ -43,24 +43,24 @@ error is shown and the last good version keeps serving.`,
 				return err
 			}
 			defer stop()
-			if err := to.Deploy(ctx, u.st.Names, sb.Images); err != nil {
+			if err := to.Deploy(ctx, u.Stack.Names, sb.Images); err != nil {
 				return err
 			}
-			return dev.NewLoop(u.p, sb, u.out, to, dev.WithProgress(u.render.event)).Run(ctx)
+			return dev.NewLoop(u.Project, sb, u.Output, to, dev.WithProgress(r.event)).Run(ctx)
 		},
 	}
-	f.add(cmd)
+	f.Add(cmd.Flags())
 	return cmd
 }
 
 // deployer is where dev makes images live: a local gateway it starts, or
 // the remote one.
-func (f *upFlags) deployer(g *globals, u *upRun) (project.Deployer, func(), error) {
-	if !f.local.Local {
-		to, err := u.p.Remote(u.st, u.deploy)
+func (f *upFlags) deployer(g *globals, u *project.Up) (project.Deployer, func(), error) {
+	if !f.Local.Local {
+		to, err := u.Project.Remote(u.Stack, u.Deploy)
 		return to, func() {}, err
 	}
-	lg, err := u.p.StartLocal(f.local.Port, f.local.SecretsDir)
+	lg, err := u.Project.StartLocal(f.Local.Port, f.Local.SecretsDir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -69,5 +69,5 @@ func (f *upFlags) deployer(g *globals, u *upRun) (project.Deployer, func(), erro
 			fmt.Fprintf(g.stderr, "kiln: local gateway: %v\n", err)
 		}
 	}()
-	return lg.Deployer(u.st, u.deploy), lg.Close, nil
+	return lg.Deployer(u.Stack, u.Deploy), lg.Close, nil
 }

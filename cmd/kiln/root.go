@@ -33,13 +33,18 @@ type globals struct {
 // project opens the project in the cache directory, with progress shown
 // as render says.
 func (g *globals) project(progress project.Progress, opts ...project.Option) (*project.Project, error) {
-	return project.New(g.cacheDir, append([]project.Option{
+	return project.New(g.cacheDir, append(g.options(progress), opts...)...)
+}
+
+// options are the project options every command shares.
+func (g *globals) options(progress project.Progress) []project.Option {
+	return []project.Option{
 		project.WithGetenv(g.getenv),
 		project.WithToolEnv(os.Environ()),
 		project.WithProgress(progress),
 		project.WithVersion(version),
 		project.WithFunctionOutput(g.stdout, g.stderr),
-	}, opts...)...)
+	}
 }
 
 // terminal reports whether stderr is a terminal: progress goes only there.

@@ -6,66 +6,18 @@ import (
 	"github.com/kiln-build/kiln/project"
 )
 
-// upFlags are the flags of up and dev: a stack build, then a deploy.
+// upFlags are the flags of up and dev.
 type upFlags struct {
-	stack                project.StackFlags
-	build                project.BuildFlags
-	deploy               project.DeployFlags
-	local                project.LocalFlags
+	project.UpFlags
 	skipPush, skipDeploy bool
 	digestFile           string
 }
 
-func (f *upFlags) add(cmd *cobra.Command) {
-	f.stack.Add(cmd.Flags())
-	f.build.Add(cmd.Flags())
-	f.deploy.Add(cmd.Flags())
-	f.local.Add(cmd.Flags())
-}
-
-// upRun is what up and dev start from: the stack built, and where its
-// functions go.
-type upRun struct {
-	p        *project.Project
-	render   *renderer
-	st       *project.Stack
-	out      project.Output
-	deploy   project.DeploySettings
-	settings project.BuildSettings
-}
-
-// start checks the flags, reads the stack and opens the project; local
-// builds go to the local image store, others are pushed.
-func (f *upFlags) start(cmd *cobra.Command, g *globals, local bool) (*upRun, error) {
-	popts, err := f.build.Options()
-	if err != nil {
-		return nil, err
-	}
-	if err := f.local.Check(); err != nil {
-		return nil, err
-	}
-	ds, err := f.deploy.Settings()
-	if err != nil {
-		return nil, err
-	}
-	st, err := project.LoadStack(cmd.Context(), f.stack.Selection(), g.getenv)
-	if err != nil {
-		return nil, err
-	}
-	settings, err := f.build.Settings(g.getenv)
-	if err != nil {
-		return nil, err
-	}
-	r := g.renderer(f.build.Quiet)
-	p, err := g.project(r.event, popts...)
-	if err != nil {
-		return nil, err
-	}
-	out := project.Registry()
-	if local {
-		out = p.LocalStore()
-	}
-	return &upRun{p: p, render: r, st: st, out: out, deploy: ds, settings: settings}, nil
+// open reads the stack and opens the project, with progress rendered.
+func (f *upFlags) open(cmd *cobra.Command, g *globals, local bool) (*project.Up, *renderer, error) {
+	r := g.renderer(f.Build.Quiet)
+	u, err := f.Open(cmd.Context(), g.cacheDir, g.getenv, local, g.options(r.event)...)
+	return u, r, err
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -86,32 +38,32 @@ function.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			u, err := f.start(cmd, g, f.local.Local || f.skipPush)
+			u, _, err := f.open(cmd, g, f.Local.Local || f.skipPush)
 			if err != nil {
 				return err
 			}
-			sb, err := u.p.BuildStack(ctx, u.st, u.settings, u.out, f.build.Parallel)
+			sb, err := u.Build(ctx, f.Build.Parallel)
 			if err != nil {
 				return err
 			}
 			if err := printResults(g, sb.Results, f.digestFile, false); err != nil {
 				return err
 			}
-			if f.local.Local {
-				return u.p.ServeLocal(ctx, u.st, sb.Images, u.deploy, f.local.Port, f.local.SecretsDir)
+			if f.Local.Local {
+				return u.Project.ServeLocal(ctx, u.Stack, sb.Images, u.Deploy, f.Local.Port, f.Local.SecretsDir)
 			}
 			if f.skipDeploy {
 				return nil
 			}
-			to, err := u.p.Remote(u.st, u.deploy)
+			to, err := u.Project.Remote(u.Stack, u.Deploy)
 			if err != nil {
 				return err
 			}
-			return to.Deploy(ctx, u.st.Names, sb.Images)
+			return to.Deploy(ctx, u.Stack.Names, sb.Images)
 		},
 	}
-	f.add(cmd)
 	fl := cmd.Flags()
+	f.Add(fl)
 	fl.BoolVar(&f.skipPush, "skip-push", false, "build into kiln's local image store only; deploy then finds the images there")
 	fl.BoolVar(&f.skipDeploy, "skip-deploy", false, "build and push only")
 	fl.StringVar(&f.digestFile, "digest-file", "", "write NAME@DIGEST lines of the built images to this file")

@@ -43,7 +43,7 @@ func (b *build) compile(ctx context.Context, kilnJars []string, d *deps) (string
 	if err := k.Files(files); err != nil {
 		return "", fmt.Errorf("hashing %s: %w", src, err)
 	}
-	dir, err := b.cached("classes", k.Sum(), func(dir string) error {
+	dir, err := b.cached(ctx, "classes", k.Sum(), func(dir string) error {
 		list := filepath.Join(b.fn.ScratchDir, "javac-sources")
 		if err := os.WriteFile(list, []byte(quoteArgs(sources)), 0o644); err != nil {
 			return err

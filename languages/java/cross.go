@@ -86,7 +86,7 @@ func (b *build) crossJDK(ctx context.Context, platform, arch string, base *bases
 		return nil, fail("Debian's mirror has no %s for %s that this JDK's jlink (%s, %s) can link, which needs release %s; it has: %s", pkgName, arch, b.jdk.home, b.jdk.version, release, strings.Join(seen, ", "))
 	}
 	key := layers.NewKey("java/jmods/v1").String(best.SHA256).String(debian.ExtractVersion).Sum()
-	dir, err := b.cached("jmods", key, func(dir string) error {
+	dir, err := b.cached(ctx, "jmods", key, func(dir string) error {
 		deb, err := b.pack.opts.debian.Download(ctx, *best)
 		if err != nil {
 			return err

@@ -40,7 +40,7 @@ func (b *build) dependencies(ctx context.Context) (*deps, error) {
 		if err != nil {
 			return nil, err
 		}
-		dir, err := b.cached("deps-gradle", key, func(dir string) error { return b.resolveGradle(ctx, gradle, dir) })
+		dir, err := b.cached(ctx, "deps-gradle", key, func(dir string) error { return b.resolveGradle(ctx, gradle, dir) })
 		if err != nil {
 			return nil, err
 		}
@@ -70,7 +70,7 @@ func (b *build) dependencies(ctx context.Context) (*deps, error) {
 		return &deps{key: "none"}, nil
 	}
 	key := layers.NewKey("java/deps/v1").String(string(pom)).String(b.jdk.build).String(b.fn.Platform.String()).Sum()
-	dir, err := b.cached("deps", key, func(dir string) error { return b.resolve(ctx, buildFile, pom, dir) })
+	dir, err := b.cached(ctx, "deps", key, func(dir string) error { return b.resolve(ctx, buildFile, pom, dir) })
 	if err != nil {
 		return nil, err
 	}

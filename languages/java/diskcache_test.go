@@ -1,6 +1,7 @@
 package java
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 )
 
 func TestCached(t *testing.T) {
+	ctx := context.Background()
 	cache := t.TempDir()
 	key := layers.NewKey("test").String("k").Sum()
 	fills := 0
@@ -26,25 +28,31 @@ func TestCached(t *testing.T) {
 		return string(b)
 	}
 	b := &build{fn: languages.Function{ScratchDir: t.TempDir()}, cache: cache}
-	first, err := b.cached("deps", key, fill("one"))
+	first, err := b.cached(ctx, "deps", key, fill("one"))
 	if err != nil || read(first) != "one" {
 		t.Fatalf("cached() = %s (%q), %v", first, read(first), err)
 	}
-	if again, err := b.cached("deps", key, fill("two")); err != nil || again != first || fills != 1 {
+	if want := filepath.Join(cache, "java", "deps", key.Hex); first != want {
+		t.Errorf("cached() = %s, want the entry at %s", first, want)
+	}
+	if again, err := b.cached(ctx, "deps", key, fill("two")); err != nil || again != first || fills != 1 {
 		t.Errorf("cached() on a hit = %s, %v after %d fills, want %s and one fill", again, err, fills, first)
 	}
 	bad := layers.NewKey("test").String("bad").Sum()
-	if _, err := b.cached("deps", bad, func(string) error { return errors.New("offline") }); err == nil {
+	if _, err := b.cached(ctx, "deps", bad, func(string) error { return errors.New("offline") }); err == nil {
 		t.Errorf("cached() with a failing fill = nil error")
 	}
-	if _, err := os.Stat(filepath.Join(cache, "deps", bad.Hex)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(cache, "java", "deps", bad.Hex)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a failed fill left a cache entry: %v", err)
+	}
+	if left, _ := os.ReadDir(filepath.Join(cache, "tmp")); len(left) != 0 {
+		t.Errorf("a failed fill left %d temporary files", len(left))
 	}
 
 	// --no-cache fills afresh, in the scratch folder, and leaves the cache
 	// as builds running meanwhile see it.
 	b.fn.NoCache = true
-	fresh, err := b.cached("deps", key, fill("three"))
+	fresh, err := b.cached(ctx, "deps", key, fill("three"))
 	if err != nil || read(fresh) != "three" || !strings.HasPrefix(fresh, b.fn.ScratchDir) {
 		t.Errorf("cached() with NoCache = %s (%q), %v, want a fresh fill under %s", fresh, read(fresh), err, b.fn.ScratchDir)
 	}

@@ -56,8 +56,9 @@ type options struct {
 // os.Environ().
 func WithEnv(env []string) Option { return func(o *options) { o.env = env } }
 
-// WithCacheDir sets where resolved dependencies, the compiled model jar,
-// compiled classes and module lists are kept between builds. The default is
+// WithCacheDir sets kiln's cache directory, where resolved dependencies,
+// the compiled model jar, compiled classes and module lists are kept
+// between builds, as entries of kind cache.JavaOutputs. The default is
 // none: every build starts from nothing.
 func WithCacheDir(dir string) Option { return func(o *options) { o.cacheDir = dir } }
 

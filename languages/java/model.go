@@ -42,7 +42,7 @@ func (b *build) modelJar(ctx context.Context) (string, error) {
 		src, _ := openfaas.ReadFile(n)
 		k.String(n).String(string(src))
 	}
-	dir, err := b.cached("model", k.Sum(), func(dir string) error {
+	dir, err := b.cached(ctx, "model", k.Sum(), func(dir string) error {
 		srcDir := filepath.Join(dir, "src")
 		var files []string
 		for _, n := range names {

@@ -56,7 +56,7 @@ func (b *build) modules(ctx context.Context, mainClass, classes string, kilnJars
 		}
 		k.String(f.Path).Strings(refs...)
 	}
-	dir, err := b.cached("jdeps", k.Sum(), func(dir string) error {
+	dir, err := b.cached(ctx, "jdeps", k.Sum(), func(dir string) error {
 		args := []string{"-verbose:class", "--ignore-missing-deps", "--multi-release", "17"}
 		args = append(args, classes)
 		args = append(args, jars...)

@@ -20,6 +20,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -156,29 +157,19 @@ func (s *depsStep) install(ctx context.Context, dev bool) (string, error) {
 	if s.fn.NoCache {
 		return s.installFresh(ctx, dev)
 	}
-	dir := filepath.Join(s.pack.cacheDir, "modules", s.key(dev).Hex)
-	if _, err := os.Stat(dir); err == nil {
-		return dir, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", err
-	}
-	stage, err := os.MkdirTemp(s.pack.tmpDir(), "npm-")
+	store, err := s.pack.store()
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(stage)
-	if err := s.installIn(ctx, stage, dev); err != nil {
+	l, err := store.Tree(ctx, cache.NodeModules, s.key(dev).Hex, func(stage string) error {
+		return s.installIn(ctx, stage, dev)
+	})
+	if err != nil {
 		return "", err
 	}
-	if err := os.Rename(stage, dir); err != nil {
-		// Another kiln installed the same key meanwhile: theirs is as good.
-		if _, statErr := os.Stat(dir); statErr == nil {
-			return dir, nil
-		}
-		return "", fmt.Errorf("keeping the installed dependencies: %w", err)
-	}
-	return dir, nil
+	// Its last use, stamped now, keeps Prune off it for the build.
+	l.Close()
+	return l.Path, nil
 }
 
 // installFresh installs once per build into its scratch folder, which the

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -112,8 +113,9 @@ type Pack struct {
 
 var _ languages.Pack = (*Pack)(nil)
 
-// New returns the Node pack. cacheDir holds downloaded runtimes and
-// installed dependencies across builds.
+// New returns the Node pack. cacheDir is kiln's cache directory, which
+// holds downloaded runtimes (cache.NodeRuntimes) and installed
+// dependencies (cache.NodeModules) across builds.
 func New(cacheDir string, opts ...Option) *Pack {
 	o := options{
 		node:     "node",
@@ -129,8 +131,11 @@ func New(cacheDir string, opts ...Option) *Pack {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return &Pack{cacheDir: filepath.Join(cacheDir, "node"), opts: o}
+	return &Pack{cacheDir: cacheDir, opts: o}
 }
+
+// store opens kiln's cache.
+func (p *Pack) store() (*cache.Store, error) { return cache.Open(p.cacheDir) }
 
 // Langs implements languages.Pack.
 func (p *Pack) Langs() []string { return []string{LangNode18, LangNode20, LangNode22, LangNode} }

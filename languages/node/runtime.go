@@ -23,7 +23,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/kiln-build/kiln/internal/atomicfile"
+	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/layers"
 )
 
@@ -135,11 +135,15 @@ func (s *runtimeStep) Build(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp(s.pack.tmpDir(), "runtime-")
+	store, err := s.pack.store()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	dir, remove, err := store.TempDir("node-runtime-")
+	if err != nil {
+		return err
+	}
+	defer remove()
 	bin := filepath.Join(dir, "node")
 	if err := extractNode(tgz, bin); err != nil {
 		return fmt.Errorf("unpacking %s: %w", s.rt.tarball(), err)
@@ -158,55 +162,61 @@ func (s *runtimeStep) Build(ctx context.Context, w io.Writer) error {
 	return layers.WriteTar(w, []layers.File{layers.HostFile(nodePath, 0o755, bin)})
 }
 
-func (p *Pack) tmpDir() string {
-	dir := filepath.Join(p.cacheDir, "tmp")
-	os.MkdirAll(dir, 0o755)
-	return dir
-}
-
-// download returns the path of the runtime's verified tarball, fetched
-// from the registry unless the cache has it.
+// download returns the path of the runtime's verified tarball, an entry of
+// kind cache.NodeRuntimes, fetched from the registry unless the cache has
+// it.
 func (p *Pack) download(ctx context.Context, rt *runtime) (string, error) {
 	sum, err := rt.sha512()
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(p.cacheDir, "sha512")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, sum+".tgz")
-	if got, err := fileSHA512(path); err == nil && got == sum {
-		return path, nil
-	}
-	url := p.opts.registry + "/" + rt.tarball()
-	slog.InfoContext(ctx, "downloading the Node runtime", "url", url)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	store, err := p.store()
 	if err != nil {
 		return "", err
+	}
+	url := p.opts.registry + "/" + rt.tarball()
+	l, err := store.File(ctx, cache.NodeRuntimes, sum+".tgz", cache.SHA512(sum), func(path string) error {
+		slog.InfoContext(ctx, "downloading the Node runtime", "url", url)
+		return p.fetch(ctx, url, path)
+	})
+	var de *cache.DigestError
+	if errors.As(err, &de) {
+		got, _ := hex.DecodeString(de.Got.Hex)
+		return "", &IntegrityError{URL: url, Want: rt.Integrity, Got: "sha512-" + base64.StdEncoding.EncodeToString(got)}
+	}
+	if err != nil {
+		return "", err
+	}
+	l.Close()
+	return l.Path, nil
+}
+
+// fetch writes what url serves to the file at path.
+func (p *Pack) fetch(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
 	}
 	resp, err := p.opts.client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("downloading %s: %w", url, err)
+		return fmt.Errorf("downloading %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("downloading %s: %s", url, resp.Status)
+		return fmt.Errorf("downloading %s: %s", url, resp.Status)
 	}
-	err = atomicfile.WriteFrom(path, func(w io.Writer) error {
-		h := sha512.New()
-		if _, err := io.Copy(io.MultiWriter(w, h), resp.Body); err != nil {
-			return fmt.Errorf("downloading %s: %w", url, err)
-		}
-		if got := hex.EncodeToString(h.Sum(nil)); got != sum {
-			return &IntegrityError{URL: url, Want: rt.Integrity, Got: "sha512-" + base64.StdEncoding.EncodeToString(h.Sum(nil))}
-		}
-		return nil
-	})
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
-		return "", err
+		return err
 	}
-	return path, nil
+	_, err = io.Copy(f, resp.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("downloading %s: %w", url, err)
+	}
+	return nil
 }
 
 // IntegrityError is a download whose digest is not the pinned one.
@@ -216,19 +226,6 @@ type IntegrityError struct {
 
 func (e *IntegrityError) Error() string {
 	return fmt.Sprintf("%s: integrity is %s, runtimes.lock.json pins %s", e.URL, e.Got, e.Want)
-}
-
-func fileSHA512(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha512.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // extractNode copies package/bin/node out of an npm node-linux-* tarball.

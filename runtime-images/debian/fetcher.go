@@ -4,19 +4,21 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"path/filepath"
 	"strings"
+
+	"github.com/kiln-build/kiln/cache"
 )
 
 // Fetcher reads indexes from a Debian mirror and downloads packages into a
 // cache directory. It is safe for concurrent use.
 type Fetcher struct {
-	cacheDir string
-	opts     options
+	store *cache.Store
+	opts  options
 }
 
-// NewFetcher returns a fetcher that keeps verified downloads under
-// cacheDir/debian.
+// NewFetcher returns a fetcher that keeps verified downloads in kiln's
+// cache at cacheDir, as entries of kind cache.DebianFiles
+// (cacheDir/debian/sha256).
 func NewFetcher(cacheDir string, opts ...Option) (*Fetcher, error) {
 	if cacheDir == "" {
 		return nil, fmt.Errorf("creating a Debian fetcher: cache directory is empty")
@@ -27,7 +29,11 @@ func NewFetcher(cacheDir string, opts ...Option) (*Fetcher, error) {
 			return nil, fmt.Errorf("creating a Debian fetcher: %w", err)
 		}
 	}
-	return &Fetcher{cacheDir: filepath.Join(cacheDir, "debian"), opts: o}, nil
+	store, err := cache.Open(cacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("creating a Debian fetcher: %w", err)
+	}
+	return &Fetcher{store: store, opts: o}, nil
 }
 
 // archive returns the base URL of the archive that serves suite: the
