@@ -282,8 +282,8 @@ func planFor(t *testing.T, dir, cache string) (*languages.Plan, error) {
 }
 
 // TestPlanTwice plans the same handler with two empty caches: every step
-// has the same key and, but for the runtime (jlink, slow: end-to-end
-// tests), the same bytes.
+// has the same key and, but for the runtime, the same bytes. TestGolden
+// builds whole images twice, the jlinked runtime included.
 func TestPlanTwice(t *testing.T) {
 	needJDK(t)
 	dir := handlerDir(t, `        Response res = new Response();

