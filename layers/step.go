@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -19,11 +20,17 @@ import (
 type Step interface {
 	// Name says what the layer holds, for progress output.
 	Name() string
-	// Key digests every input that decides the layer's bytes.
+	// Key digests every input that decides the layer's bytes. It returns
+	// ErrNoLayer when those inputs show the step adds nothing to this image.
 	Key(ctx context.Context) (v1.Hash, error)
 	// Build writes the layer as an uncompressed tar stream to w.
 	Build(ctx context.Context, w io.Writer) error
 }
+
+// ErrNoLayer is returned by a step's Key when the step turns out to add no
+// layer, which only its inputs tell (a host tool's version, say): the
+// builder leaves it out of the image.
+var ErrNoLayer = errors.New("the step adds no layer")
 
 // FilesStep returns a step that writes a fixed set of files. Its key covers
 // every entry's path, type, mode, owner and content, and the epoch.
