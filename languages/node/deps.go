@@ -77,12 +77,11 @@ func (m *manifest) hasTest() bool {
 // depsStep installs the production dependencies and writes them, with
 // package.json and the lockfile, under /home/app/function.
 type depsStep struct {
-	pack       *Pack
-	fn         languages.Function
-	manifest   *manifest
-	runtime    *runtime
-	hostNode   string
-	npmVersion string
+	pack     *Pack
+	fn       languages.Function
+	manifest *manifest
+	runtime  *runtime
+	tools    *hostTools
 
 	mu sync.Mutex // one install of each kind at a time within a build
 	// fresh holds this build's own installs under fn.NoCache, by dev.
@@ -92,12 +91,16 @@ type depsStep struct {
 func (s *depsStep) Name() string { return "node dependencies" }
 
 func (s *depsStep) Key(ctx context.Context) (v1.Hash, error) {
-	return s.key(false), nil
+	return s.key(ctx, false)
 }
 
 // key covers what npm's result depends on: the manifest, the target, npm
 // and the node it runs on.
-func (s *depsStep) key(dev bool) v1.Hash {
+func (s *depsStep) key(ctx context.Context, dev bool) (v1.Hash, error) {
+	hostNode, npmVersion, err := s.tools.get(ctx)
+	if err != nil {
+		return v1.Hash{}, err
+	}
 	m := s.manifest
 	return layers.NewKey("node/deps/v1").
 		String(string(m.packageJSON)).
@@ -106,11 +109,11 @@ func (s *depsStep) key(dev bool) v1.Hash {
 		String(string(m.npmrc)).
 		String(s.runtime.Version).
 		String(s.runtime.Arch).
-		String(s.hostNode).
-		String(s.npmVersion).
+		String(hostNode).
+		String(npmVersion).
 		String(fmt.Sprint(dev)).
 		String(s.fn.Epoch.UTC().Format(time.RFC3339)).
-		Sum()
+		Sum(), nil
 }
 
 func (s *depsStep) Build(ctx context.Context, w io.Writer) error {
@@ -156,7 +159,11 @@ func (s *depsStep) install(ctx context.Context, dev bool) (string, error) {
 	if s.fn.NoCache {
 		return s.installFresh(ctx, dev)
 	}
-	dir := filepath.Join(s.pack.cacheDir, "modules", s.key(dev).Hex)
+	key, err := s.key(ctx, dev)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(s.pack.cacheDir, "modules", key.Hex)
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
 	}
@@ -230,7 +237,11 @@ func (s *depsStep) installIn(ctx context.Context, stage string, dev bool) error 
 	if err != nil {
 		return s.npmError(args, out, err)
 	}
-	return s.checkNative(filepath.Join(stage, "node_modules"))
+	hostNode, _, err := s.tools.get(ctx)
+	if err != nil {
+		return err
+	}
+	return s.checkNative(filepath.Join(stage, "node_modules"), hostNode)
 }
 
 // npmError turns a failed npm run into the user's mistake it reports.
@@ -251,8 +262,8 @@ func (s *depsStep) npmError(args []string, out []byte, err error) error {
 // checkNative refuses native addons that were built for the host when the
 // image runs another platform or Node major: the image would fail when the
 // function loads them. Prebuilt binaries for the target are fine.
-func (s *depsStep) checkNative(modules string) error {
-	hostMajor, _, _ := strings.Cut(s.hostNode, ".")
+func (s *depsStep) checkNative(modules, hostNode string) error {
+	hostMajor, _, _ := strings.Cut(hostNode, ".")
 	if s.runtime.Arch == goruntime.GOARCH && s.runtime.Major == hostMajor {
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 	goruntime "runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
@@ -135,7 +136,8 @@ func New(cacheDir string, opts ...Option) *Pack {
 // Langs implements languages.Pack.
 func (p *Pack) Langs() []string { return []string{LangNode18, LangNode20, LangNode22, LangNode} }
 
-// Plan implements languages.Pack.
+// Plan implements languages.Pack. The host's node and npm, whose versions
+// the dependencies' key holds, are asked by the steps.
 func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan, error) {
 	major, ok := majors[fn.Lang]
 	if !ok {
@@ -144,12 +146,8 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if fn.Platform.OS != "linux" {
 		return nil, fmt.Errorf("node functions run on linux only, not %s", fn.Platform.OS)
 	}
-	info, err := os.Stat(fn.Dir)
-	if err != nil {
-		return nil, &languages.SourceError{Path: fn.Dir, Reason: "handler folder not found"}
-	}
-	if !info.IsDir() {
-		return nil, &languages.SourceError{Path: fn.Dir, Reason: "handler must be a folder, not a file"}
+	if err := languages.CheckHandlerDir(fn.Dir); err != nil {
+		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(fn.Dir, "handler.js")); err != nil {
 		return nil, &languages.SourceError{Path: filepath.Join(fn.Dir, "handler.js"), Reason: "missing: a Node handler folder needs a handler.js whose module.exports is a function (event, context)"}
@@ -162,15 +160,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if err != nil {
 		return nil, err
 	}
-	hostNode, err := p.hostVersion(ctx, p.opts.node, "--version")
-	if err != nil {
-		return nil, err
-	}
-	npmVersion, err := p.npmVersion(ctx)
-	if err != nil {
-		return nil, err
-	}
-	deps := &depsStep{pack: p, fn: fn, manifest: manifest, runtime: rt, hostNode: strings.TrimPrefix(hostNode, "v"), npmVersion: npmVersion}
+	deps := &depsStep{pack: p, fn: fn, manifest: manifest, runtime: rt, tools: &hostTools{pack: p}}
 	code := &codeStep{pack: p, fn: fn, deps: deps}
 	return &languages.Plan{
 		Base: "node",
@@ -192,6 +182,40 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		},
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.node.version": rt.Version},
 	}, nil
+}
+
+// hostTools are the host's node and npm, which install and check the
+// dependencies: their versions, asked once per build when a step first
+// needs them.
+type hostTools struct {
+	pack *Pack
+
+	mu        sync.Mutex
+	asked     bool
+	node, npm string // node without its "v"
+	err       error
+}
+
+func (h *hostTools) get(ctx context.Context) (node, npm string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.asked {
+		h.node, h.npm, h.err = h.pack.hostTools(ctx)
+		h.asked = h.err == nil || ctx.Err() == nil
+	}
+	return h.node, h.npm, h.err
+}
+
+func (p *Pack) hostTools(ctx context.Context) (node, npm string, err error) {
+	node, err = p.hostVersion(ctx, p.opts.node, "--version")
+	if err != nil {
+		return "", "", err
+	}
+	npm, err = p.npmVersion(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	return strings.TrimPrefix(node, "v"), npm, nil
 }
 
 // hostVersion runs a host tool's --version, which also proves it is there.

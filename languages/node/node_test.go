@@ -349,7 +349,7 @@ func TestTestsRun(t *testing.T) {
 func TestDepsKey(t *testing.T) {
 	m := &manifest{packageJSON: []byte(`{}`), lockName: "package-lock.json", lock: []byte(`{"a":1}`)}
 	key := func(change func(s *depsStep)) v1.Hash {
-		s := &depsStep{manifest: &manifest{packageJSON: m.packageJSON, lockName: m.lockName, lock: m.lock}, runtime: &runtime{Version: "20.1.0", Arch: "amd64"}, hostNode: "20.20.2", npmVersion: "11.0.0"}
+		s := &depsStep{manifest: &manifest{packageJSON: m.packageJSON, lockName: m.lockName, lock: m.lock}, runtime: &runtime{Version: "20.1.0", Arch: "amd64"}, tools: known("20.20.2", "11.0.0")}
 		change(s)
 		k, err := s.Key(context.Background())
 		if err != nil {
@@ -364,13 +364,16 @@ func TestDepsKey(t *testing.T) {
 		".npmrc":       func(s *depsStep) { s.manifest.npmrc = []byte("registry=x") },
 		"node version": func(s *depsStep) { s.runtime.Version = "22.1.0" },
 		"arch":         func(s *depsStep) { s.runtime.Arch = "arm64" },
-		"npm":          func(s *depsStep) { s.npmVersion = "11.0.1" },
+		"npm":          func(s *depsStep) { s.tools.npm = "11.0.1" },
 	} {
 		if key(change) == base {
 			t.Errorf("deps key with another %s = the same, want a different key", name)
 		}
 	}
 }
+
+// known are host tools already asked.
+func known(node, npm string) *hostTools { return &hostTools{asked: true, node: node, npm: npm} }
 
 func TestNativeAddons(t *testing.T) {
 	modules := t.TempDir()
@@ -391,8 +394,8 @@ func TestNativeAddons(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &depsStep{fn: languages.Function{Dir: "/fn"}, runtime: &runtime{Major: tc.major, Arch: tc.arch}, hostNode: "20.20.2"}
-			err := s.checkNative(modules)
+			s := &depsStep{fn: languages.Function{Dir: "/fn"}, runtime: &runtime{Major: tc.major, Arch: tc.arch}}
+			err := s.checkNative(modules, "20.20.2")
 			if tc.wantNone {
 				if err != nil {
 					t.Errorf("checkNative() = %v, want nil", err)
