@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/kiln-build/kiln/internal/envlist"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 	"github.com/kiln-build/kiln/runtime-images/bases"
@@ -95,12 +96,8 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if fn.Lang != LangJava11 && fn.Lang != LangJava17 && fn.Lang != LangJava {
 		return nil, fmt.Errorf("java pack cannot build lang %q", fn.Lang)
 	}
-	info, err := os.Stat(fn.Dir)
-	if err != nil {
-		return nil, &languages.SourceError{Path: fn.Dir, Reason: "handler folder not found"}
-	}
-	if !info.IsDir() {
-		return nil, &languages.SourceError{Path: fn.Dir, Reason: "handler must be a folder, not a file"}
+	if err := languages.CheckHandlerDir(fn.Dir); err != nil {
+		return nil, err
 	}
 	mainClass, err := findMain(fn)
 	if err != nil {
@@ -247,14 +244,8 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	return plan, nil
 }
 
-func (p *Pack) getenv(name string) string {
-	for i := len(p.opts.env) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(p.opts.env[i], "="); ok && k == name {
-			return v
-		}
-	}
-	return ""
-}
+// getenv looks a variable up in the pack's environment.
+func (p *Pack) getenv(name string) string { return envlist.Get(p.opts.env, name) }
 
 // release is the --release javac compiles for.
 func (b *build) release() string {
