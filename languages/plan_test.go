@@ -2,6 +2,7 @@ package languages_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/languages/golang"
+	"github.com/kiln-build/kiln/languages/node"
+	"github.com/kiln-build/kiln/languages/python"
+	"github.com/kiln-build/kiln/runtime-images/debian"
 )
 
 // tools are the host tools a pack may start; the test puts fakes of them
@@ -18,6 +22,14 @@ import (
 var tools = []string{
 	"go", "node", "npm", "python3", "strip", "x86_64-linux-gnu-strip", "aarch64-linux-gnu-strip",
 	"java", "javac", "jdeps", "jlink", "mvn", "gradle", "native-image",
+}
+
+// noDebian fails the test if a plan downloads a package.
+type noDebian struct{ t *testing.T }
+
+func (d noDebian) Download(ctx context.Context, p debian.Package) (string, error) {
+	d.t.Errorf("Plan() downloaded %s", p.Name)
+	return "", errors.New("no downloads while planning")
 }
 
 // TestPlanStartsNoProcess plans the sample functions with every host tool
@@ -49,6 +61,9 @@ func TestPlanStartsNoProcess(t *testing.T) {
 	}{
 		{"golang-middleware", golang.New(golang.WithEnv(env)), languages.Function{Dir: sample("go-hello"), Lang: golang.LangMiddleware}},
 		{"go", golang.New(golang.WithEnv(env)), languages.Function{Dir: sample("go-main"), Lang: golang.LangMain}},
+		{"node", node.New(t.TempDir(), node.WithEnv(env)), languages.Function{Dir: sample("node-hello"), Lang: node.LangNode20}},
+		{"python3-http", python.New(python.WithEnv(env), python.WithDebian(noDebian{t})), languages.Function{Dir: sample("python-http"), Lang: python.LangHTTP}},
+		{"python3-flask", python.New(python.WithEnv(env)), languages.Function{Dir: sample("python-flask"), Lang: python.LangFlask}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
