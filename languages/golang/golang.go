@@ -15,11 +15,11 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -95,7 +95,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 			return nil, err
 		}
 	}
-	goVersion := &toolVersion{pack: p}
+	goVersion := lazy.New(func(ctx context.Context) (string, error) { return p.goEnv(ctx, "GOVERSION") })
 	bin := &binaryStep{pack: p, fn: fn, goVersion: goVersion}
 	plan := &languages.Plan{
 		Base:  "static",
@@ -108,7 +108,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		},
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang},
 		Finish: func(ctx context.Context, plan *languages.Plan) error {
-			v, err := goVersion.get(ctx)
+			v, err := goVersion.Get(ctx)
 			if err != nil {
 				return err
 			}
@@ -140,27 +140,6 @@ func checkModulePath(path string, mod []byte) error {
 	return nil
 }
 
-// toolVersion is the go command's GOVERSION, asked once per build when a
-// step first needs it.
-type toolVersion struct {
-	pack *Pack
-
-	mu      sync.Mutex
-	asked   bool
-	version string
-	err     error
-}
-
-func (v *toolVersion) get(ctx context.Context) (string, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if !v.asked {
-		v.version, v.err = v.pack.goEnv(ctx, "GOVERSION")
-		v.asked = v.err == nil || ctx.Err() == nil
-	}
-	return v.version, v.err
-}
-
 func (p *Pack) goEnv(ctx context.Context, name string) (string, error) {
 	cmd := exec.CommandContext(ctx, p.opts.goBin, "env", name)
 	cmd.Env = p.opts.env
@@ -176,9 +155,10 @@ func (p *Pack) goEnv(ctx context.Context, name string) (string, error) {
 
 // binaryStep compiles the function into /home/app/handler.
 type binaryStep struct {
-	pack      *Pack
-	fn        languages.Function
-	goVersion *toolVersion
+	pack *Pack
+	fn   languages.Function
+	// goVersion is the go command's GOVERSION, asked once per build.
+	goVersion *lazy.Value[string]
 }
 
 func (s *binaryStep) Name() string { return "handler binary" }
@@ -197,7 +177,7 @@ func (s *binaryStep) buildEnv() []string {
 }
 
 func (s *binaryStep) Key(ctx context.Context) (v1.Hash, error) {
-	goVersion, err := s.goVersion.get(ctx)
+	goVersion, err := s.goVersion.Get(ctx)
 	if err != nil {
 		return v1.Hash{}, err
 	}
@@ -269,7 +249,7 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 	dir := s.fn.Dir
 	env := append(append([]string(nil), s.pack.opts.env...), s.buildEnv()...)
 	if s.fn.Lang == LangMiddleware {
-		goVersion, err := s.goVersion.get(ctx)
+		goVersion, err := s.goVersion.Get(ctx)
 		if err != nil {
 			return err
 		}

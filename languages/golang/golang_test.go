@@ -10,6 +10,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 )
 
@@ -110,7 +111,7 @@ func TestGoMissing(t *testing.T) {
 }
 
 // known is a go version already asked.
-func known(v string) *toolVersion { return &toolVersion{asked: true, version: v} }
+func known(v string) *lazy.Value[string] { return lazy.Known(v) }
 
 func write(t *testing.T, path, content string) {
 	t.Helper()

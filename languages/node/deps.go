@@ -20,6 +20,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -81,7 +82,8 @@ type depsStep struct {
 	fn       languages.Function
 	manifest *manifest
 	runtime  *runtime
-	tools    *hostTools
+	// tools are asked once per build, when a step first needs them.
+	tools *lazy.Value[hostTools]
 
 	mu sync.Mutex // one install of each kind at a time within a build
 	// fresh holds this build's own installs under fn.NoCache, by dev.
@@ -97,7 +99,7 @@ func (s *depsStep) Key(ctx context.Context) (v1.Hash, error) {
 // key covers what npm's result depends on: the manifest, the target, npm
 // and the node it runs on.
 func (s *depsStep) key(ctx context.Context, dev bool) (v1.Hash, error) {
-	hostNode, npmVersion, err := s.tools.get(ctx)
+	tools, err := s.tools.Get(ctx)
 	if err != nil {
 		return v1.Hash{}, err
 	}
@@ -109,8 +111,8 @@ func (s *depsStep) key(ctx context.Context, dev bool) (v1.Hash, error) {
 		String(string(m.npmrc)).
 		String(s.runtime.Version).
 		String(s.runtime.Arch).
-		String(hostNode).
-		String(npmVersion).
+		String(tools.node).
+		String(tools.npm).
 		String(fmt.Sprint(dev)).
 		String(s.fn.Epoch.UTC().Format(time.RFC3339)).
 		Sum(), nil
@@ -237,11 +239,11 @@ func (s *depsStep) installIn(ctx context.Context, stage string, dev bool) error 
 	if err != nil {
 		return s.npmError(args, out, err)
 	}
-	hostNode, _, err := s.tools.get(ctx)
+	tools, err := s.tools.Get(ctx)
 	if err != nil {
 		return err
 	}
-	return s.checkNative(filepath.Join(stage, "node_modules"), hostNode)
+	return s.checkNative(filepath.Join(stage, "node_modules"), tools.node)
 }
 
 // npmError turns a failed npm run into the user's mistake it reports.

@@ -14,8 +14,8 @@ import (
 	goruntime "runtime"
 	"slices"
 	"strings"
-	"sync"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -160,7 +160,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if err != nil {
 		return nil, err
 	}
-	deps := &depsStep{pack: p, fn: fn, manifest: manifest, runtime: rt, tools: &hostTools{pack: p}}
+	deps := &depsStep{pack: p, fn: fn, manifest: manifest, runtime: rt, tools: lazy.New(p.hostTools)}
 	code := &codeStep{pack: p, fn: fn, deps: deps}
 	return &languages.Plan{
 		Base: "node",
@@ -184,38 +184,22 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	}, nil
 }
 
-// hostTools are the host's node and npm, which install and check the
-// dependencies: their versions, asked once per build when a step first
-// needs them.
+// hostTools are the versions of the host's node and npm, which install
+// and check the dependencies.
 type hostTools struct {
-	pack *Pack
-
-	mu        sync.Mutex
-	asked     bool
 	node, npm string // node without its "v"
-	err       error
 }
 
-func (h *hostTools) get(ctx context.Context) (node, npm string, err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.asked {
-		h.node, h.npm, h.err = h.pack.hostTools(ctx)
-		h.asked = h.err == nil || ctx.Err() == nil
-	}
-	return h.node, h.npm, h.err
-}
-
-func (p *Pack) hostTools(ctx context.Context) (node, npm string, err error) {
-	node, err = p.hostVersion(ctx, p.opts.node, "--version")
+func (p *Pack) hostTools(ctx context.Context) (hostTools, error) {
+	node, err := p.hostVersion(ctx, p.opts.node, "--version")
 	if err != nil {
-		return "", "", err
+		return hostTools{}, err
 	}
-	npm, err = p.npmVersion(ctx)
+	npm, err := p.npmVersion(ctx)
 	if err != nil {
-		return "", "", err
+		return hostTools{}, err
 	}
-	return strings.TrimPrefix(node, "v"), npm, nil
+	return hostTools{node: strings.TrimPrefix(node, "v"), npm: npm}, nil
 }
 
 // hostVersion runs a host tool's --version, which also proves it is there.

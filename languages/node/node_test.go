@@ -24,6 +24,7 @@ import (
 
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -364,7 +365,7 @@ func TestDepsKey(t *testing.T) {
 		".npmrc":       func(s *depsStep) { s.manifest.npmrc = []byte("registry=x") },
 		"node version": func(s *depsStep) { s.runtime.Version = "22.1.0" },
 		"arch":         func(s *depsStep) { s.runtime.Arch = "arm64" },
-		"npm":          func(s *depsStep) { s.tools.npm = "11.0.1" },
+		"npm":          func(s *depsStep) { s.tools = known("20.20.2", "11.0.1") },
 	} {
 		if key(change) == base {
 			t.Errorf("deps key with another %s = the same, want a different key", name)
@@ -373,7 +374,9 @@ func TestDepsKey(t *testing.T) {
 }
 
 // known are host tools already asked.
-func known(node, npm string) *hostTools { return &hostTools{asked: true, node: node, npm: npm} }
+func known(node, npm string) *lazy.Value[hostTools] {
+	return lazy.Known(hostTools{node: node, npm: npm})
+}
 
 func TestNativeAddons(t *testing.T) {
 	modules := t.TempDir()
