@@ -62,6 +62,41 @@ func (s *filesStep) Build(ctx context.Context, w io.Writer) error {
 	return WriteTar(w, s.files, s.opts...)
 }
 
+// LazyFilesStep returns a step like FilesStep whose files are known only
+// once other work is done, such as compiled classes or resolved jars:
+// list runs when the key is asked, and again when the layer is built, so
+// it should keep its result. No files means no layer.
+func LazyFilesStep(name string, list func(ctx context.Context) ([]File, error), opts ...Option) Step {
+	return &lazyFilesStep{name: name, list: list, opts: opts}
+}
+
+type lazyFilesStep struct {
+	name string
+	list func(ctx context.Context) ([]File, error)
+	opts []Option
+}
+
+func (s *lazyFilesStep) Name() string { return s.name }
+
+func (s *lazyFilesStep) Key(ctx context.Context) (v1.Hash, error) {
+	files, err := s.list(ctx)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if len(files) == 0 {
+		return v1.Hash{}, ErrNoLayer
+	}
+	return FilesStep(s.name, files, s.opts...).Key(ctx)
+}
+
+func (s *lazyFilesStep) Build(ctx context.Context, w io.Writer) error {
+	files, err := s.list(ctx)
+	if err != nil {
+		return err
+	}
+	return WriteTar(w, files, s.opts...)
+}
+
 // Key accumulates the inputs of a step into a digest. Every value is
 // length-prefixed, so no two different input lists hash alike.
 type Key struct {
