@@ -191,7 +191,13 @@ func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, er
 	if err != nil {
 		return nil, err
 	}
-	baseImg, err := Assemble(built[:len(base.Steps)], steps[:len(base.Steps)], base.Config, fn.Platform, fn.Epoch)
+	steps, built, nBase := withLayers(steps, built, len(base.Steps))
+	if plan.Finish != nil {
+		if err := plan.Finish(ctx, plan); err != nil {
+			return nil, err
+		}
+	}
+	baseImg, err := Assemble(built[:nBase], steps[:nBase], base.Config, fn.Platform, fn.Epoch)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +235,9 @@ func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, er
 }
 
 // resolve returns a layer for every step: from the cache when the step's
-// key is there, else built, in parallel, and stored.
+// key is there, else built, in parallel, and stored. A step whose key is
+// layers.ErrNoLayer gets a nil layer and no report. A cause that several
+// steps share, such as a missing tool, is returned once.
 func (b *Builder) resolve(ctx context.Context, steps []layers.Step) ([]v1.Layer, []LayerReport, error) {
 	out := make([]v1.Layer, len(steps))
 	reports := make([]LayerReport, len(steps))
@@ -239,7 +247,7 @@ func (b *Builder) resolve(ctx context.Context, steps []layers.Step) ([]v1.Layer,
 		wg.Go(func() {
 			start := time.Now()
 			l, cached, err := b.layer(ctx, step)
-			if err != nil {
+			if err != nil || l == nil {
 				errs[i] = err
 				return
 			}
@@ -250,14 +258,55 @@ func (b *Builder) resolve(ctx context.Context, steps []layers.Step) ([]v1.Layer,
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := joinDistinct(errs); err != nil {
 		return nil, nil, err
 	}
-	return out, reports, nil
+	var kept []LayerReport
+	for i, r := range reports {
+		if out[i] != nil {
+			kept = append(kept, r)
+		}
+	}
+	return out, kept, nil
 }
 
+// joinDistinct joins the errors, each message once.
+func joinDistinct(errs []error) error {
+	var distinct []error
+	seen := map[string]bool{}
+	for _, err := range errs {
+		if err != nil && !seen[err.Error()] {
+			seen[err.Error()] = true
+			distinct = append(distinct, err)
+		}
+	}
+	return errors.Join(distinct...)
+}
+
+// withLayers drops the steps that added no layer from steps and their
+// layers ls; the first n steps are the base's, and nBase says how many of
+// those are kept.
+func withLayers(steps []layers.Step, ls []v1.Layer, n int) (kept []layers.Step, keptLayers []v1.Layer, nBase int) {
+	for i, l := range ls {
+		if l == nil {
+			continue
+		}
+		kept = append(kept, steps[i])
+		keptLayers = append(keptLayers, l)
+		if i < n {
+			nBase++
+		}
+	}
+	return kept, keptLayers, nBase
+}
+
+// layer returns step's layer and whether it came from the cache; nil and
+// no error when the step adds no layer.
 func (b *Builder) layer(ctx context.Context, step layers.Step) (v1.Layer, bool, error) {
 	stepKey, err := step.Key(ctx)
+	if errors.Is(err, layers.ErrNoLayer) {
+		return nil, false, nil
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -351,7 +400,8 @@ func (b *Builder) BuildBase(ctx context.Context, name string, platform v1.Platfo
 	if err != nil {
 		return nil, err
 	}
-	img, err := Assemble(built, base.Steps, base.Config, platform, epoch)
+	steps, built, _ := withLayers(base.Steps, built, 0)
+	img, err := Assemble(built, steps, base.Config, platform, epoch)
 	if err != nil {
 		return nil, err
 	}

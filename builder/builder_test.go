@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -397,5 +398,90 @@ func TestNoCache(t *testing.T) {
 	}
 	if n := step.builds.Load(); n != 2 {
 		t.Errorf("built %d times, want 2: once into the cache, once more with no cache", n)
+	}
+}
+
+// lateStep is a step whose key comes from a probe: it adds no layer when
+// the probe says so, and fails with the probe's error.
+type lateStep struct {
+	name string
+	skip bool
+	err  error
+}
+
+func (s *lateStep) Name() string { return s.name }
+
+func (s *lateStep) Key(ctx context.Context) (v1.Hash, error) {
+	switch {
+	case s.err != nil:
+		return v1.Hash{}, s.err
+	case s.skip:
+		return v1.Hash{}, layers.ErrNoLayer
+	}
+	return layers.NewKey("test/late").String(s.name).Sum(), nil
+}
+
+func (s *lateStep) Build(ctx context.Context, w io.Writer) error {
+	return layers.WriteTar(w, []layers.File{layers.Bytes(s.name, 0o644, []byte(s.name))})
+}
+
+// stepsPack plans the given steps and finishes the plan with a label.
+type stepsPack struct {
+	steps []layers.Step
+}
+
+func (p stepsPack) Langs() []string { return []string{"steps"} }
+
+func (p stepsPack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan, error) {
+	return &languages.Plan{
+		Base:   "static",
+		Steps:  p.steps,
+		Env:    []string{"fprocess=./x"},
+		Labels: map[string]string{"early": "1"},
+		Finish: func(ctx context.Context, pl *languages.Plan) error {
+			pl.Labels["late"] = fmt.Sprint(len(pl.Steps))
+			pl.Env = append(pl.Env, "LATE=1")
+			return nil
+		},
+	}, nil
+}
+
+// TestLateSteps: a step whose key says it adds no layer is left out of the
+// image and the report, the plan's Finish reaches the config, and a cause
+// several steps share is reported once.
+func TestLateSteps(t *testing.T) {
+	ctx := context.Background()
+	fn := languages.Function{Name: "fn", Lang: "steps", Platform: linuxAMD64}
+	pack := stepsPack{steps: []layers.Step{&lateStep{name: "kept"}, &lateStep{name: "skipped", skip: true}, &lateStep{name: "top"}}}
+	res, err := newBuilder(t, t.TempDir(), WithPack(pack)).Build(ctx, fn)
+	if err != nil {
+		t.Fatalf("Build() = %v", err)
+	}
+	if err := validate.Image(res.Image); err != nil {
+		t.Fatalf("validate.Image() = %v", err)
+	}
+	var names []string
+	for _, l := range res.Layers {
+		names = append(names, l.Name)
+	}
+	if want := []string{"test base", "watchdog", "kept", "top"}; !slices.Equal(names, want) {
+		t.Errorf("Build() layers = %v, want %v", names, want)
+	}
+	cf, err := res.Image.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cf.History) != 4 || cf.History[3].CreatedBy != "kiln: top" {
+		t.Errorf("history = %+v, want 4 entries, the last by kiln: top", cf.History)
+	}
+	if cf.Config.Labels["early"] != "1" || cf.Config.Labels["late"] != "3" || !slices.Contains(cf.Config.Env, "LATE=1") {
+		t.Errorf("config labels %v, env %v; want early=1, late=3 and LATE=1", cf.Config.Labels, cf.Config.Env)
+	}
+
+	missing := errors.New("building needs a tool that is not installed")
+	pack = stepsPack{steps: []layers.Step{&lateStep{name: "a", err: missing}, &lateStep{name: "b", err: missing}}}
+	_, err = newBuilder(t, t.TempDir(), WithPack(pack)).Build(ctx, fn)
+	if err == nil || err.Error() != missing.Error() {
+		t.Errorf("Build() = %v, want %q once", err, missing)
 	}
 }

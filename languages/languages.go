@@ -3,6 +3,7 @@ package languages
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -70,15 +71,34 @@ type Plan struct {
 	// Packages are Debian packages the pack adds to the runtime base,
 	// beside the function's own.
 	Packages []string
+	// Finish, when set, completes Env and Labels with what only the
+	// steps' work tells, such as the version of the compiler that ran, so
+	// that Plan itself starts no tool. The builder calls it once every
+	// step's key is known and its layer built or found. Default nil.
+	Finish func(ctx context.Context, p *Plan) error
 }
 
 // Pack builds functions of one family of languages.
 type Pack interface {
 	// Langs lists the lang values the pack builds.
 	Langs() []string
-	// Plan checks the function's source and plans its layers. Errors about
-	// the user's source are of type *SourceError.
+	// Plan checks the function's source and plans its layers. It reads
+	// files but starts no process: compilers, package managers and the
+	// tools' version queries run in the steps, whose time the builder
+	// reports. Errors about the user's source are of type *SourceError.
 	Plan(ctx context.Context, fn Function) (*Plan, error)
+}
+
+// CheckHandlerDir returns a *SourceError unless dir is a folder.
+func CheckHandlerDir(dir string) error {
+	info, err := os.Stat(dir)
+	if err != nil {
+		return &SourceError{Path: dir, Reason: "handler folder not found"}
+	}
+	if !info.IsDir() {
+		return &SourceError{Path: dir, Reason: "handler must be a folder, not a file"}
+	}
+	return nil
 }
 
 // SourceError is a mistake in a function's source: it names the file and,

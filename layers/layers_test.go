@@ -302,3 +302,46 @@ func mustWrite(t *testing.T, path, content string, mode fs.FileMode) {
 		t.Fatal(err)
 	}
 }
+
+// TestLazyFilesStep: the key and bytes of a lazy step are those of the
+// FilesStep of the same files, no files is no layer, and the list's error
+// is the key's.
+func TestLazyFilesStep(t *testing.T) {
+	ctx := context.Background()
+	files := []File{Bytes("a", 0o644, []byte("x")), Bytes("b/c", 0o600, []byte("y"))}
+	opts := []Option{WithEpoch(time.Unix(7, 0))}
+	tests := []struct {
+		name    string
+		files   []File
+		err     error
+		wantErr error
+	}{
+		{"files", files, nil, nil},
+		{"none", nil, nil, ErrNoLayer},
+		{"list fails", nil, fs.ErrNotExist, fs.ErrNotExist},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			lazy := LazyFilesStep("lazy", func(context.Context) ([]File, error) { return tc.files, tc.err }, opts...)
+			got, err := lazy.Key(ctx)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Key() = %v, want %v", err, tc.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			want, _ := FilesStep("eager", files, opts...).Key(ctx)
+			if got != want {
+				t.Errorf("Key() = %s, want the FilesStep's %s", got, want)
+			}
+			var lb, fb bytes.Buffer
+			if err := lazy.Build(ctx, &lb); err != nil {
+				t.Fatal(err)
+			}
+			FilesStep("eager", files, opts...).Build(ctx, &fb)
+			if !bytes.Equal(lb.Bytes(), fb.Bytes()) {
+				t.Errorf("Build() bytes differ from the FilesStep's")
+			}
+		})
+	}
+}

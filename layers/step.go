@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -19,11 +20,17 @@ import (
 type Step interface {
 	// Name says what the layer holds, for progress output.
 	Name() string
-	// Key digests every input that decides the layer's bytes.
+	// Key digests every input that decides the layer's bytes. It returns
+	// ErrNoLayer when those inputs show the step adds nothing to this image.
 	Key(ctx context.Context) (v1.Hash, error)
 	// Build writes the layer as an uncompressed tar stream to w.
 	Build(ctx context.Context, w io.Writer) error
 }
+
+// ErrNoLayer is returned by a step's Key when the step turns out to add no
+// layer, which only its inputs tell (a host tool's version, say): the
+// builder leaves it out of the image.
+var ErrNoLayer = errors.New("the step adds no layer")
 
 // FilesStep returns a step that writes a fixed set of files. Its key covers
 // every entry's path, type, mode, owner and content, and the epoch.
@@ -53,6 +60,41 @@ func (s *filesStep) Key(ctx context.Context) (v1.Hash, error) {
 
 func (s *filesStep) Build(ctx context.Context, w io.Writer) error {
 	return WriteTar(w, s.files, s.opts...)
+}
+
+// LazyFilesStep returns a step like FilesStep whose files are known only
+// once other work is done, such as compiled classes or resolved jars:
+// list runs when the key is asked, and again when the layer is built, so
+// it should keep its result. No files means no layer.
+func LazyFilesStep(name string, list func(ctx context.Context) ([]File, error), opts ...Option) Step {
+	return &lazyFilesStep{name: name, list: list, opts: opts}
+}
+
+type lazyFilesStep struct {
+	name string
+	list func(ctx context.Context) ([]File, error)
+	opts []Option
+}
+
+func (s *lazyFilesStep) Name() string { return s.name }
+
+func (s *lazyFilesStep) Key(ctx context.Context) (v1.Hash, error) {
+	files, err := s.list(ctx)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if len(files) == 0 {
+		return v1.Hash{}, ErrNoLayer
+	}
+	return FilesStep(s.name, files, s.opts...).Key(ctx)
+}
+
+func (s *lazyFilesStep) Build(ctx context.Context, w io.Writer) error {
+	files, err := s.list(ctx)
+	if err != nil {
+		return err
+	}
+	return WriteTar(w, files, s.opts...)
 }
 
 // Key accumulates the inputs of a step into a digest. Every value is

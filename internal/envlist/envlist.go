@@ -37,3 +37,14 @@ func Has(key string, lists ...[]string) bool {
 	}
 	return false
 }
+
+// Get returns key's value in env, the last entry setting it winning, as a
+// process started with env sees it; "" when none does.
+func Get(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}

@@ -35,3 +35,12 @@ func TestHas(t *testing.T) {
 		}
 	}
 }
+
+func TestGet(t *testing.T) {
+	env := []string{"A=1", "OPTS=-Dx=y", "BARE", "A=2", "E="}
+	for key, want := range map[string]string{"A": "2", "OPTS": "-Dx=y", "BARE": "", "E": "", "B": ""} {
+		if got := Get(env, key); got != want {
+			t.Errorf("Get(%q) = %q, want %q", key, got, want)
+		}
+	}
+}

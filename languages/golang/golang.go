@@ -19,6 +19,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -75,17 +76,14 @@ func New(opts ...Option) *Pack {
 // Langs implements languages.Pack.
 func (p *Pack) Langs() []string { return []string{LangMiddleware, LangMain} }
 
-// Plan implements languages.Pack.
+// Plan implements languages.Pack. The go command's version, which the
+// binary's key and the image's labels hold, is asked by the binary step.
 func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan, error) {
 	if fn.Lang != LangMiddleware && fn.Lang != LangMain {
 		return nil, fmt.Errorf("golang pack cannot build lang %q", fn.Lang)
 	}
-	info, err := os.Stat(fn.Dir)
-	if err != nil {
-		return nil, &languages.SourceError{Path: fn.Dir, Reason: "handler folder not found"}
-	}
-	if !info.IsDir() {
-		return nil, &languages.SourceError{Path: fn.Dir, Reason: "handler must be a folder, not a file"}
+	if err := languages.CheckHandlerDir(fn.Dir); err != nil {
+		return nil, err
 	}
 	gomod := filepath.Join(fn.Dir, "go.mod")
 	mod, err := os.ReadFile(gomod)
@@ -97,10 +95,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 			return nil, err
 		}
 	}
-	goVersion, err := p.goEnv(ctx, "GOVERSION")
-	if err != nil {
-		return nil, err
-	}
+	goVersion := lazy.New(func(ctx context.Context) (string, error) { return p.goEnv(ctx, "GOVERSION") })
 	bin := &binaryStep{pack: p, fn: fn, goVersion: goVersion}
 	plan := &languages.Plan{
 		Base:  "static",
@@ -111,7 +106,15 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 			"upstream_url=http://127.0.0.1:8082",
 			"prefix_logs=false",
 		},
-		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.go.version": goVersion},
+		Labels: map[string]string{"dev.kiln.lang": fn.Lang},
+		Finish: func(ctx context.Context, plan *languages.Plan) error {
+			v, err := goVersion.Get(ctx)
+			if err != nil {
+				return err
+			}
+			plan.Labels["dev.kiln.go.version"] = v
+			return nil
+		},
 	}
 	if st, err := os.Stat(filepath.Join(fn.Dir, "static")); err == nil && st.IsDir() {
 		files, err := layers.FromDir(filepath.Join(fn.Dir, "static"), staticDir)
@@ -152,9 +155,10 @@ func (p *Pack) goEnv(ctx context.Context, name string) (string, error) {
 
 // binaryStep compiles the function into /home/app/handler.
 type binaryStep struct {
-	pack      *Pack
-	fn        languages.Function
-	goVersion string
+	pack *Pack
+	fn   languages.Function
+	// goVersion is the go command's GOVERSION, asked once per build.
+	goVersion *lazy.Value[string]
 }
 
 func (s *binaryStep) Name() string { return "handler binary" }
@@ -173,9 +177,13 @@ func (s *binaryStep) buildEnv() []string {
 }
 
 func (s *binaryStep) Key(ctx context.Context) (v1.Hash, error) {
+	goVersion, err := s.goVersion.Get(ctx)
+	if err != nil {
+		return v1.Hash{}, err
+	}
 	k := layers.NewKey("golang/binary/v1").
 		String(s.fn.Lang).
-		String(s.goVersion).
+		String(goVersion).
 		Strings(s.buildEnv()...).
 		String(string(middlewareMain)).
 		String(s.fn.BuildArgs["TEST_ENABLED"]).
@@ -241,7 +249,11 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 	dir := s.fn.Dir
 	env := append(append([]string(nil), s.pack.opts.env...), s.buildEnv()...)
 	if s.fn.Lang == LangMiddleware {
-		work, err := writeWorkspace(s.fn, s.goVersion)
+		goVersion, err := s.goVersion.Get(ctx)
+		if err != nil {
+			return err
+		}
+		work, err := writeWorkspace(s.fn, goVersion)
 		if err != nil {
 			return err
 		}

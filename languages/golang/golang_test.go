@@ -10,6 +10,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 )
 
@@ -54,7 +55,7 @@ func TestStaticKey(t *testing.T) {
 			write(t, filepath.Join(dir, "go.mod"), "module handler/function\n\ngo 1.24\n")
 			write(t, filepath.Join(dir, "handler.go"), tc.code)
 			write(t, filepath.Join(dir, "static", "x.txt"), "one")
-			step := &binaryStep{pack: New(), fn: languages.Function{Dir: dir, Lang: LangMiddleware, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}}, goVersion: "go1.26.0"}
+			step := &binaryStep{pack: New(), fn: languages.Function{Dir: dir, Lang: LangMiddleware, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}}, goVersion: known("go1.26.0")}
 			before, err := step.Key(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -75,7 +76,7 @@ func TestKeyCoversPlatformAndGo(t *testing.T) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "go.mod"), "module handler/function\n")
 	key := func(arch, goVersion, goflags string) v1.Hash {
-		s := &binaryStep{pack: New(), fn: languages.Function{Dir: dir, Lang: LangMiddleware, Platform: v1.Platform{OS: "linux", Architecture: arch}, BuildArgs: map[string]string{"GOFLAGS": goflags}}, goVersion: goVersion}
+		s := &binaryStep{pack: New(), fn: languages.Function{Dir: dir, Lang: LangMiddleware, Platform: v1.Platform{OS: "linux", Architecture: arch}, BuildArgs: map[string]string{"GOFLAGS": goflags}}, goVersion: known(goVersion)}
 		k, err := s.Key(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -94,15 +95,23 @@ func TestKeyCoversPlatformAndGo(t *testing.T) {
 	}
 }
 
+// TestGoMissing: Plan needs no go command; the binary step says it is
+// missing.
 func TestGoMissing(t *testing.T) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "go.mod"), "module handler/function\n")
 	p := New(WithGo(filepath.Join(t.TempDir(), "no-go-here")))
-	_, err := p.Plan(context.Background(), languages.Function{Dir: dir, Lang: LangMiddleware})
-	if err == nil || !strings.Contains(err.Error(), "needs the go command") {
-		t.Fatalf("Plan() without a go command = %v, want one saying Go is needed", err)
+	plan, err := p.Plan(context.Background(), languages.Function{Dir: dir, Lang: LangMiddleware})
+	if err != nil {
+		t.Fatalf("Plan() without a go command = %v, want a plan", err)
+	}
+	if _, err := plan.Steps[0].Key(context.Background()); err == nil || !strings.Contains(err.Error(), "needs the go command") {
+		t.Fatalf("Key() without a go command = %v, want one saying Go is needed", err)
 	}
 }
+
+// known is a go version already asked.
+func known(v string) *lazy.Value[string] { return lazy.Known(v) }
 
 func write(t *testing.T, path, content string) {
 	t.Helper()

@@ -14,6 +14,11 @@
 // architecture (fetched and verified through runtime-images/debian), so an
 // amd64 machine builds arm64 images.
 //
+// Plan only reads files. The stages (the model jar, the dependencies,
+// javac, jdeps, another platform's JDK) run when a step's key first needs
+// them, once per build, each cached on disk by its inputs, so the
+// builder's report shows their time in the steps that waited for them.
+//
 // Layers, bottom first: runtime (/opt/java), release dependencies,
 // snapshot dependencies, the model and entrypoint jar, resources, classes.
 package java

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/kiln-build/kiln/internal/envlist"
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 	"github.com/kiln-build/kiln/runtime-images/bases"
@@ -81,27 +83,84 @@ func New(opts ...Option) *Pack {
 // Langs implements languages.Pack.
 func (p *Pack) Langs() []string { return []string{LangJava11, LangJava17, LangJava} }
 
-// build is one function's build in progress.
+// build is one function's build in progress. Its stages (kiln's model
+// jar, the dependencies' resolution, javac, jdeps) run when a step first
+// needs them, once per build, each kept in the pack's cache by its
+// inputs; the steps that share a stage wait for it, and report its time.
 type build struct {
-	pack  *Pack
-	fn    languages.Function
-	jdk   *jdk
-	cache string
+	pack      *Pack
+	fn        languages.Function
+	jdk       *jdk
+	cache     string
+	mainClass string
+
+	// kilnJars are kiln's own on the class path: the model and
+	// entrypoint, for handlers only.
+	kilnJars *lazy.Value[[]string]
+	deps     *lazy.Value[*deps]
+	// classes is the tree javac compiled.
+	classes *lazy.Value[string]
+	// linked are the JDK modules a jlinked runtime holds.
+	linked *lazy.Value[[]string]
 }
 
-// Plan implements languages.Pack. It resolves dependencies, compiles and
-// lists the runtime's modules up front, each cached on disk, so that the
-// steps it returns only copy files, except the runtime's jlink.
+func newBuild(p *Pack, fn languages.Function, j *jdk, cache, mainClass string) *build {
+	b := &build{pack: p, fn: fn, jdk: j, cache: cache, mainClass: mainClass}
+	b.kilnJars = lazy.New(func(ctx context.Context) ([]string, error) {
+		if mainClass != entrypoint {
+			return nil, nil
+		}
+		jar, err := b.modelJar(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return []string{jar}, nil
+	})
+	b.deps = lazy.New(b.dependencies)
+	b.classes = lazy.New(func(ctx context.Context) (string, error) {
+		kilnJars, d, err := b.classpath(ctx)
+		if err != nil {
+			return "", err
+		}
+		return b.compile(ctx, kilnJars, d)
+	})
+	b.linked = lazy.New(func(ctx context.Context) ([]string, error) {
+		kilnJars, d, err := b.classpath(ctx)
+		if err != nil {
+			return nil, err
+		}
+		classes, err := b.classes.Get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return b.modules(ctx, mainClass, classes, kilnJars, d)
+	})
+	return b
+}
+
+// classpath returns the jars the function's classes compile and run
+// against: kiln's, then the dependencies.
+func (b *build) classpath(ctx context.Context) ([]string, *deps, error) {
+	kilnJars, err := b.kilnJars.Get(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := b.deps.Get(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kilnJars, d, nil
+}
+
+// Plan implements languages.Pack. It starts no tool: Maven or Gradle,
+// javac, jdeps and jlink run in the steps, whose keys cover their inputs,
+// and Finish completes the class path and the labels from their results.
 func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan, error) {
 	if fn.Lang != LangJava11 && fn.Lang != LangJava17 && fn.Lang != LangJava {
 		return nil, fmt.Errorf("java pack cannot build lang %q", fn.Lang)
 	}
-	info, err := os.Stat(fn.Dir)
-	if err != nil {
-		return nil, &languages.SourceError{Path: fn.Dir, Reason: "handler folder not found"}
-	}
-	if !info.IsDir() {
-		return nil, &languages.SourceError{Path: fn.Dir, Reason: "handler must be a folder, not a file"}
+	if err := languages.CheckHandlerDir(fn.Dir); err != nil {
+		return nil, err
 	}
 	mainClass, err := findMain(fn)
 	if err != nil {
@@ -135,44 +194,17 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if cacheDir == "" {
 		cacheDir = filepath.Join(fn.ScratchDir, "java-cache")
 	}
-	b := &build{pack: p, fn: fn, jdk: j, cache: cacheDir}
-	arch := fn.Platform.Architecture
-	if arch == "" {
-		arch = runtime.GOARCH
-	}
-	rt := &runtimeStep{b: b, arch: arch, trustStore: base.JavaTrustStore, cds: args.cds}
-	javaVersion := j.version
-	if cross && args.runtime == runtimeJlink {
-		if rt.target, err = b.crossJDK(ctx, fn.Platform.String(), arch, base); err != nil {
-			return nil, err
-		}
-		javaVersion = rt.target.version
-	}
-
-	// kilnJars are kiln's own on the class path: the model and
-	// entrypoint, for handlers only.
-	var kilnJars []string
-	if mainClass == entrypoint {
-		model, err := b.modelJar(ctx)
-		if err != nil {
-			return nil, err
-		}
-		kilnJars = []string{model}
-	}
-	deps, err := b.dependencies(ctx)
-	if err != nil {
-		return nil, err
-	}
-	classes, err := b.compile(ctx, kilnJars, deps)
-	if err != nil {
-		return nil, err
-	}
+	b := newBuild(p, fn, j, cacheDir, mainClass)
 	resourcesHost := filepath.Join(fn.Dir, "src", "main", "resources")
 	if !isDir(resourcesHost) {
 		resourcesHost = ""
 	}
 	if args.native {
-		return b.nativePlan(ctx, nativeImage, mainClass, classes, resourcesHost, kilnJars, deps)
+		return b.nativePlan(nativeImage, resourcesHost), nil
+	}
+	arch := fn.Platform.Architecture
+	if arch == "" {
+		arch = runtime.GOARCH
 	}
 
 	plan := &languages.Plan{
@@ -180,6 +212,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.java.runtime": args.runtime},
 	}
 	home := "/" + javaHome
+	var rt *runtimeStep
 	switch args.runtime {
 	case runtimeJRE:
 		// Debian's whole JRE, as its package installs it, for comparisons
@@ -188,74 +221,115 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		plan.Packages = []string{"openjdk-" + major + "-jre-headless"}
 		home = "/usr/lib/jvm/java-" + major + "-openjdk-" + arch
 	default:
-		if rt.modules, err = b.modules(ctx, mainClass, classes, kilnJars, deps); err != nil {
-			return nil, err
+		rt = &runtimeStep{b: b, arch: arch, trustStore: base.JavaTrustStore, cds: args.cds}
+		if cross {
+			rt.cross = lazy.New(func(ctx context.Context) (*targetJDK, error) {
+				return b.crossJDK(ctx, fn.Platform.String(), arch, base)
+			})
 		}
 		plan.Steps = []layers.Step{rt}
-		plan.Labels["dev.kiln.java.version"] = javaVersion
-		plan.Labels["dev.kiln.java.modules"] = strings.Join(rt.modules, ",")
 	}
 	opts := languages.LayerOptions(fn.Epoch)
-	// The class path lists the classes first, then resources, then jars,
-	// as Gradle and Maven order them.
-	classpath := []string{"/" + classesDir}
-	var resources layers.Step
+	// Layers go from what changes least to what changes on every edit.
+	for _, set := range []struct {
+		name, dir string
+		jars      func(*deps) []string
+	}{
+		{"dependencies", libDir, func(d *deps) []string { return d.release }},
+		{"snapshot dependencies", snapshotDir, func(d *deps) []string { return d.snapshot }},
+	} {
+		plan.Steps = append(plan.Steps, layers.LazyFilesStep(set.name, func(ctx context.Context) ([]layers.File, error) {
+			d, err := b.deps.Get(ctx)
+			if err != nil {
+				return nil, err
+			}
+			var files []layers.File
+			for _, jar := range set.jars(d) {
+				files = append(files, layers.HostFile(set.dir+"/"+filepath.Base(jar), 0o644, jar))
+			}
+			return files, nil
+		}, opts...))
+	}
+	if mainClass == entrypoint {
+		plan.Steps = append(plan.Steps, layers.LazyFilesStep("openfaas model and entrypoint", func(ctx context.Context) ([]layers.File, error) {
+			jars, err := b.kilnJars.Get(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return []layers.File{layers.HostFile(modelJarPath, 0o644, jars[0])}, nil
+		}, opts...))
+	}
 	if resourcesHost != "" {
 		files, err := layers.FromDir(resourcesHost, resourcesDir)
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", resourcesHost, err)
 		}
-		resources = layers.FilesStep("resources", files, opts...)
-		classpath = append(classpath, "/"+resourcesDir)
+		plan.Steps = append(plan.Steps, layers.FilesStep("resources", files, opts...))
 	}
-	// Layers go from what changes least to what changes on every edit.
-	for _, set := range []struct {
-		name, dir string
-		jars      []string
-	}{{"dependencies", libDir, deps.release}, {"snapshot dependencies", snapshotDir, deps.snapshot}} {
-		if len(set.jars) == 0 {
-			continue
+	plan.Steps = append(plan.Steps, layers.LazyFilesStep("classes", func(ctx context.Context) ([]layers.File, error) {
+		classes, err := b.classes.Get(ctx)
+		if err != nil {
+			return nil, err
 		}
-		var files []layers.File
-		for _, jar := range set.jars {
-			files = append(files, layers.HostFile(set.dir+"/"+filepath.Base(jar), 0o644, jar))
+		files, err := layers.FromDir(classes, classesDir)
+		if err != nil {
+			return nil, fmt.Errorf("reading compiled classes: %w", err)
 		}
-		plan.Steps = append(plan.Steps, layers.FilesStep(set.name, files, opts...))
-		classpath = append(classpath, "/"+set.dir+"/*")
-	}
-	for _, jar := range kilnJars {
-		plan.Steps = append(plan.Steps, layers.FilesStep("openfaas model and entrypoint", []layers.File{layers.HostFile(modelJarPath, 0o644, jar)}, opts...))
-		classpath = append(classpath, "/"+modelJarPath)
-	}
-	if resources != nil {
-		plan.Steps = append(plan.Steps, resources)
-	}
-	classFiles, err := layers.FromDir(classes, classesDir)
-	if err != nil {
-		return nil, fmt.Errorf("reading compiled classes: %w", err)
-	}
-	plan.Steps = append(plan.Steps, layers.FilesStep("classes", classFiles, opts...))
+		return files, nil
+	}, opts...))
 
-	plan.Env = []string{
-		"JAVA_HOME=" + home,
-		"PATH=" + home + "/bin:" + bases.Path,
-		"CLASSPATH=" + strings.Join(classpath, ":"),
-		"fprocess=java " + jvmFlags + " " + mainClass,
-		"mode=http",
-		"upstream_url=http://127.0.0.1:8082",
-		"prefix_logs=false",
+	plan.Finish = func(ctx context.Context, plan *languages.Plan) error {
+		kilnJars, d, err := b.classpath(ctx)
+		if err != nil {
+			return err
+		}
+		if rt != nil {
+			mods, err := b.linked.Get(ctx)
+			if err != nil {
+				return err
+			}
+			javaVersion := j.version
+			if rt.cross != nil {
+				target, err := rt.cross.Get(ctx)
+				if err != nil {
+					return err
+				}
+				javaVersion = target.version
+			}
+			plan.Labels["dev.kiln.java.version"] = javaVersion
+			plan.Labels["dev.kiln.java.modules"] = strings.Join(mods, ",")
+		}
+		// The class path lists the classes first, then resources, then
+		// jars, as Gradle and Maven order them.
+		classpath := []string{"/" + classesDir}
+		if resourcesHost != "" {
+			classpath = append(classpath, "/"+resourcesDir)
+		}
+		if len(d.release) > 0 {
+			classpath = append(classpath, "/"+libDir+"/*")
+		}
+		if len(d.snapshot) > 0 {
+			classpath = append(classpath, "/"+snapshotDir+"/*")
+		}
+		if len(kilnJars) > 0 {
+			classpath = append(classpath, "/"+modelJarPath)
+		}
+		plan.Env = []string{
+			"JAVA_HOME=" + home,
+			"PATH=" + home + "/bin:" + bases.Path,
+			"CLASSPATH=" + strings.Join(classpath, ":"),
+			"fprocess=java " + jvmFlags + " " + mainClass,
+			"mode=http",
+			"upstream_url=http://127.0.0.1:8082",
+			"prefix_logs=false",
+		}
+		return nil
 	}
 	return plan, nil
 }
 
-func (p *Pack) getenv(name string) string {
-	for i := len(p.opts.env) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(p.opts.env[i], "="); ok && k == name {
-			return v
-		}
-	}
-	return ""
-}
+// getenv looks a variable up in the pack's environment.
+func (p *Pack) getenv(name string) string { return envlist.Get(p.opts.env, name) }
 
 // release is the --release javac compiles for.
 func (b *build) release() string {

@@ -17,6 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/layers"
 	"github.com/kiln-build/kiln/runtime-images/bases"
 	"github.com/kiln-build/kiln/runtime-images/debian"
 	"github.com/kiln-build/kiln/runtime-images/debian/debiantest"
@@ -278,12 +279,41 @@ func planFor(t *testing.T, dir, cache string) (*languages.Plan, error) {
 	t.Helper()
 	p := New(WithEnv(os.Environ()), WithCacheDir(cache))
 	fn := languages.Function{Name: "fn", Dir: dir, Lang: LangJava11, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, Epoch: time.Unix(0, 0).UTC(), ScratchDir: t.TempDir()}
-	return p.Plan(context.Background(), fn)
+	return planAndFinish(p, fn)
+}
+
+// planAndFinish plans fn and does what the builder does with the plan
+// before it writes the image config: it asks every step's key, which runs
+// the build's stages, drops the steps that add no layer, and calls Finish.
+func planAndFinish(p *Pack, fn languages.Function) (*languages.Plan, error) {
+	ctx := context.Background()
+	plan, err := p.Plan(ctx, fn)
+	if err != nil {
+		return nil, err
+	}
+	var kept []layers.Step
+	for _, s := range plan.Steps {
+		_, err := s.Key(ctx)
+		if errors.Is(err, layers.ErrNoLayer) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		kept = append(kept, s)
+	}
+	plan.Steps = kept
+	if plan.Finish != nil {
+		if err := plan.Finish(ctx, plan); err != nil {
+			return nil, err
+		}
+	}
+	return plan, nil
 }
 
 // TestPlanTwice plans the same handler with two empty caches: every step
-// has the same key and, but for the runtime (jlink, slow: end-to-end
-// tests), the same bytes.
+// has the same key and, but for the runtime, the same bytes. TestGolden
+// builds whole images twice, the jlinked runtime included.
 func TestPlanTwice(t *testing.T) {
 	needJDK(t)
 	dir := handlerDir(t, `        Response res = new Response();
@@ -365,7 +395,7 @@ func TestPlanErrors(t *testing.T) {
 		dir := handlerDir(t, "        return new Response();")
 		p := New(WithEnv(os.Environ()), WithCacheDir(t.TempDir()))
 		fn := languages.Function{Dir: dir, Lang: LangJava17, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, ScratchDir: t.TempDir(), BuildArgs: map[string]string{"JAVA_MODULES": "java.sql, jdk.zipfs"}}
-		plan, err := p.Plan(context.Background(), fn)
+		plan, err := planAndFinish(p, fn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -378,7 +408,7 @@ func TestPlanErrors(t *testing.T) {
 		p := New(WithEnv(os.Environ()))
 		other := otherArch()
 		fn := languages.Function{Dir: dir, Lang: LangJava11, Platform: v1.Platform{OS: "linux", Architecture: other}, ScratchDir: t.TempDir()}
-		_, err := p.Plan(context.Background(), fn)
+		_, err := planAndFinish(p, fn)
 		if err == nil || !strings.Contains(err.Error(), "cross-building Java for linux/"+other+": no Debian mirror") {
 			t.Errorf("Plan() = %v, want the cross-building error", err)
 		}

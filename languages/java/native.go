@@ -10,6 +10,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -121,17 +122,15 @@ func reflectionConfig(class string) string {
 // nativePlan plans a function compiled by native-image: one layer with
 // the binary, on the java base (glibc, zlib, certificates), started by the
 // watchdog like any other function.
-func (b *build) nativePlan(ctx context.Context, nativeImage, mainClass, classes, resources string, kilnJars []string, d *deps) (*languages.Plan, error) {
-	version, err := b.run(ctx, b.fn.ScratchDir, nativeImage, "--version")
-	if err != nil {
-		return nil, fmt.Errorf("running %s --version: %w\n%s", nativeImage, err, version)
-	}
-	classpath := []string{classes}
-	if resources != "" {
-		classpath = append(classpath, resources)
-	}
-	classpath = append(append(classpath, d.all()...), kilnJars...)
-	step := &nativeStep{b: b, nativeImage: nativeImage, version: strings.TrimSpace(string(version)), mainClass: mainClass, classpath: classpath}
+func (b *build) nativePlan(nativeImage, resources string) *languages.Plan {
+	step := &nativeStep{b: b, nativeImage: nativeImage, resources: resources}
+	step.version = lazy.New(func(ctx context.Context) (string, error) {
+		version, err := b.run(ctx, b.fn.ScratchDir, nativeImage, "--version")
+		if err != nil {
+			return "", fmt.Errorf("running %s --version: %w\n%s", nativeImage, err, version)
+		}
+		return strings.TrimSpace(string(version)), nil
+	})
 	return &languages.Plan{
 		Base:  baseName,
 		Steps: []layers.Step{step},
@@ -142,7 +141,7 @@ func (b *build) nativePlan(ctx context.Context, nativeImage, mainClass, classes,
 			"prefix_logs=false",
 		},
 		Labels: map[string]string{"dev.kiln.lang": b.fn.Lang, "dev.kiln.java.runtime": runtimeNative},
-	}, nil
+	}
 }
 
 // nativeStep compiles the function with native-image into one binary.
@@ -150,21 +149,46 @@ type nativeStep struct {
 	b           *build
 	nativeImage string
 	// version is native-image --version: the compiler is an input.
-	version   string
-	mainClass string
-	// classpath lists host directories and jars, in class path order.
-	classpath []string
+	version *lazy.Value[string]
+	// resources is the host's resources folder, "" when there is none.
+	resources string
 }
 
 func (s *nativeStep) Name() string { return "native image" }
 
+// classpath lists host directories and jars, in class path order: the
+// classes, the resources, the dependencies, kiln's jars.
+func (s *nativeStep) classpath(ctx context.Context) ([]string, error) {
+	kilnJars, d, err := s.b.classpath(ctx)
+	if err != nil {
+		return nil, err
+	}
+	classes, err := s.b.classes.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	classpath := []string{classes}
+	if s.resources != "" {
+		classpath = append(classpath, s.resources)
+	}
+	return append(append(classpath, d.all()...), kilnJars...), nil
+}
+
 func (s *nativeStep) Key(ctx context.Context) (v1.Hash, error) {
+	version, err := s.version.Get(ctx)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	classpath, err := s.classpath(ctx)
+	if err != nil {
+		return v1.Hash{}, err
+	}
 	k := layers.NewKey("java/native-image/v1").
-		String(s.version).
-		String(s.mainClass).
+		String(version).
+		String(s.b.mainClass).
 		String(s.b.fn.Platform.String()).
 		String(s.b.fn.Epoch.UTC().String())
-	for _, p := range s.classpath {
+	for _, p := range classpath {
 		k.String(filepath.Base(p))
 		if isDir(p) {
 			files, err := layers.FromDir(p, "")
@@ -187,14 +211,18 @@ func (s *nativeStep) Build(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	reflect := ""
-	if s.mainClass == entrypoint {
+	if s.b.mainClass == entrypoint {
 		reflect = filepath.Join(dir, "reflect-config.json")
 		if err := os.WriteFile(reflect, []byte(reflectionConfig(handlerClass)), 0o644); err != nil {
 			return err
 		}
 	}
+	classpath, err := s.classpath(ctx)
+	if err != nil {
+		return err
+	}
 	out := filepath.Join(dir, "handler")
-	args := nativeImageArgs(s.nativeImage, s.mainClass, out, reflect, s.classpath)
+	args := nativeImageArgs(s.nativeImage, s.b.mainClass, out, reflect, classpath)
 	if msg, err := s.b.run(ctx, dir, args[0], args[1:]...); err != nil {
 		return fmt.Errorf("compiling with native-image: %w\n%s", err, msg)
 	}

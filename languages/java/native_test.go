@@ -56,7 +56,7 @@ func planWith(t *testing.T, dir string, args map[string]string, env ...string) (
 	t.Helper()
 	p := New(WithEnv(append(os.Environ(), env...)), WithCacheDir(t.TempDir()))
 	fn := languages.Function{Name: "fn", Dir: dir, Lang: LangJava11, BuildArgs: args, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, Epoch: time.Unix(0, 0).UTC(), ScratchDir: t.TempDir()}
-	return p.Plan(context.Background(), fn)
+	return planAndFinish(p, fn)
 }
 
 func stepNames(plan *languages.Plan) []string {

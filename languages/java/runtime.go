@@ -17,6 +17,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -112,17 +113,21 @@ var unneeded = map[string]bool{"lib/jrt-fs.jar": true, "lib/classlist": true}
 // cacerts is where a runtime keeps its default trust store.
 const cacerts = "lib/security/cacerts"
 
-// runtimeStep links a Java runtime of the given modules into /opt/java.
-// It keeps the epoch 0 whatever SOURCE_DATE_EPOCH says, like the watchdog,
-// so every function with the same module set shares one layer, and its key
-// is the JDK build, the module set and the platform.
+// runtimeStep links a Java runtime of the modules the function uses into
+// /opt/java. It keeps the epoch 0 whatever SOURCE_DATE_EPOCH says, like
+// the watchdog, so every function with the same module set shares one
+// layer, and its key is the JDK build, the module set and the platform.
+// Its key waits for javac and jdeps, which list the modules.
 type runtimeStep struct {
-	b       *build
+	b *build
+	// modules and target are known once the key is: prepare sets them.
 	modules []string
 	// arch is the image's architecture.
 	arch string
-	// target is the JDK whose jmods are linked when arch is not this
+	// cross finds the JDK whose jmods are linked when arch is not this
 	// machine's; nil links the host JDK's own.
+	cross *lazy.Value[*targetJDK]
+	// target is what cross found.
 	target *targetJDK
 	// cds adds a class data sharing archive of the JDK's default classes,
 	// which jlink makes by running the new runtime: this machine's only.
@@ -133,9 +138,33 @@ type runtimeStep struct {
 	trustStore string
 }
 
-func (s *runtimeStep) Name() string { return "java runtime (" + strings.Join(s.modules, ",") + ")" }
+// Name names the modules once the key is known.
+func (s *runtimeStep) Name() string {
+	if s.modules == nil {
+		return "java runtime"
+	}
+	return "java runtime (" + strings.Join(s.modules, ",") + ")"
+}
+
+// prepare lists the modules and finds the other platform's JDK.
+func (s *runtimeStep) prepare(ctx context.Context) error {
+	mods, err := s.b.linked.Get(ctx)
+	if err != nil {
+		return err
+	}
+	if s.cross != nil {
+		if s.target, err = s.cross.Get(ctx); err != nil {
+			return err
+		}
+	}
+	s.modules = mods
+	return nil
+}
 
 func (s *runtimeStep) Key(ctx context.Context) (v1.Hash, error) {
+	if err := s.prepare(ctx); err != nil {
+		return v1.Hash{}, err
+	}
 	// The host's jlink generates classes into the runtime even when it
 	// links another JDK's jmods: its build is an input either way.
 	k := layers.NewKey("java/jlink/v3").
@@ -173,6 +202,9 @@ func (s *runtimeStep) jlinkArgs() []string {
 }
 
 func (s *runtimeStep) Build(ctx context.Context, w io.Writer) error {
+	if err := s.prepare(ctx); err != nil {
+		return err
+	}
 	out := filepath.Join(s.b.fn.ScratchDir, "jre")
 	args := append([]string{"--add-modules", strings.Join(s.modules, ","), "--output", out}, s.jlinkArgs()...)
 	if msg, err := s.b.run(ctx, s.b.fn.ScratchDir, s.b.jdk.tool("jlink"), args...); err != nil {

@@ -54,9 +54,13 @@ func (s *codeStep) Key(ctx context.Context) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, err
 	}
+	deps, err := s.deps.key(ctx, s.testsEnabled() && s.deps.manifest.devDeps)
+	if err != nil {
+		return v1.Hash{}, err
+	}
 	k := layers.NewKey("node/code/v1").
 		String(s.fn.Lang).
-		Hash(s.deps.key(s.testsEnabled() && s.deps.manifest.devDeps)).
+		Hash(deps).
 		String(fmt.Sprint(s.testsEnabled())).
 		String(string(checkJS)).
 		String(s.fn.Epoch.UTC().Format(time.RFC3339))

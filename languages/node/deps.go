@@ -21,6 +21,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -78,12 +79,12 @@ func (m *manifest) hasTest() bool {
 // depsStep installs the production dependencies and writes them, with
 // package.json and the lockfile, under /home/app/function.
 type depsStep struct {
-	pack       *Pack
-	fn         languages.Function
-	manifest   *manifest
-	runtime    *runtime
-	hostNode   string
-	npmVersion string
+	pack     *Pack
+	fn       languages.Function
+	manifest *manifest
+	runtime  *runtime
+	// tools are asked once per build, when a step first needs them.
+	tools *lazy.Value[hostTools]
 
 	mu sync.Mutex // one install of each kind at a time within a build
 	// fresh holds this build's own installs under fn.NoCache, by dev.
@@ -93,12 +94,16 @@ type depsStep struct {
 func (s *depsStep) Name() string { return "node dependencies" }
 
 func (s *depsStep) Key(ctx context.Context) (v1.Hash, error) {
-	return s.key(false), nil
+	return s.key(ctx, false)
 }
 
 // key covers what npm's result depends on: the manifest, the target, npm
 // and the node it runs on.
-func (s *depsStep) key(dev bool) v1.Hash {
+func (s *depsStep) key(ctx context.Context, dev bool) (v1.Hash, error) {
+	tools, err := s.tools.Get(ctx)
+	if err != nil {
+		return v1.Hash{}, err
+	}
 	m := s.manifest
 	return layers.NewKey("node/deps/v1").
 		String(string(m.packageJSON)).
@@ -107,11 +112,11 @@ func (s *depsStep) key(dev bool) v1.Hash {
 		String(string(m.npmrc)).
 		String(s.runtime.Version).
 		String(s.runtime.Arch).
-		String(s.hostNode).
-		String(s.npmVersion).
+		String(tools.node).
+		String(tools.npm).
 		String(fmt.Sprint(dev)).
 		String(s.fn.Epoch.UTC().Format(time.RFC3339)).
-		Sum()
+		Sum(), nil
 }
 
 func (s *depsStep) Build(ctx context.Context, w io.Writer) error {
@@ -157,11 +162,15 @@ func (s *depsStep) install(ctx context.Context, dev bool) (string, error) {
 	if s.fn.NoCache {
 		return s.installFresh(ctx, dev)
 	}
+	key, err := s.key(ctx, dev)
+	if err != nil {
+		return "", err
+	}
 	store, err := s.pack.store()
 	if err != nil {
 		return "", err
 	}
-	l, err := store.Tree(ctx, cache.NodeModules, s.key(dev).Hex, func(stage string) error {
+	l, err := store.Tree(ctx, cache.NodeModules, key.Hex, func(stage string) error {
 		return s.installIn(ctx, stage, dev)
 	})
 	if err != nil {
@@ -221,7 +230,11 @@ func (s *depsStep) installIn(ctx context.Context, stage string, dev bool) error 
 	if err != nil {
 		return s.npmError(args, out, err)
 	}
-	return s.checkNative(filepath.Join(stage, "node_modules"))
+	tools, err := s.tools.Get(ctx)
+	if err != nil {
+		return err
+	}
+	return s.checkNative(filepath.Join(stage, "node_modules"), tools.node)
 }
 
 // npmError turns a failed npm run into the user's mistake it reports.
@@ -242,8 +255,8 @@ func (s *depsStep) npmError(args []string, out []byte, err error) error {
 // checkNative refuses native addons that were built for the host when the
 // image runs another platform or Node major: the image would fail when the
 // function loads them. Prebuilt binaries for the target are fine.
-func (s *depsStep) checkNative(modules string) error {
-	hostMajor, _, _ := strings.Cut(s.hostNode, ".")
+func (s *depsStep) checkNative(modules, hostNode string) error {
+	hostMajor, _, _ := strings.Cut(hostNode, ".")
 	if s.runtime.Arch == goruntime.GOARCH && s.runtime.Major == hostMajor {
 		return nil
 	}

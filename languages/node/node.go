@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -140,7 +141,8 @@ func (p *Pack) store() (*cache.Store, error) { return cache.Open(p.cacheDir) }
 // Langs implements languages.Pack.
 func (p *Pack) Langs() []string { return []string{LangNode18, LangNode20, LangNode22, LangNode} }
 
-// Plan implements languages.Pack.
+// Plan implements languages.Pack. The host's node and npm, whose versions
+// the dependencies' key holds, are asked by the steps.
 func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan, error) {
 	major, ok := majors[fn.Lang]
 	if !ok {
@@ -149,12 +151,8 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if fn.Platform.OS != "linux" {
 		return nil, fmt.Errorf("node functions run on linux only, not %s", fn.Platform.OS)
 	}
-	info, err := os.Stat(fn.Dir)
-	if err != nil {
-		return nil, &languages.SourceError{Path: fn.Dir, Reason: "handler folder not found"}
-	}
-	if !info.IsDir() {
-		return nil, &languages.SourceError{Path: fn.Dir, Reason: "handler must be a folder, not a file"}
+	if err := languages.CheckHandlerDir(fn.Dir); err != nil {
+		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(fn.Dir, "handler.js")); err != nil {
 		return nil, &languages.SourceError{Path: filepath.Join(fn.Dir, "handler.js"), Reason: "missing: a Node handler folder needs a handler.js whose module.exports is a function (event, context)"}
@@ -167,15 +165,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if err != nil {
 		return nil, err
 	}
-	hostNode, err := p.hostVersion(ctx, p.opts.node, "--version")
-	if err != nil {
-		return nil, err
-	}
-	npmVersion, err := p.npmVersion(ctx)
-	if err != nil {
-		return nil, err
-	}
-	deps := &depsStep{pack: p, fn: fn, manifest: manifest, runtime: rt, hostNode: strings.TrimPrefix(hostNode, "v"), npmVersion: npmVersion}
+	deps := &depsStep{pack: p, fn: fn, manifest: manifest, runtime: rt, tools: lazy.New(p.hostTools)}
 	code := &codeStep{pack: p, fn: fn, deps: deps}
 	return &languages.Plan{
 		Base: "node",
@@ -197,6 +187,24 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		},
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.node.version": rt.Version},
 	}, nil
+}
+
+// hostTools are the versions of the host's node and npm, which install
+// and check the dependencies.
+type hostTools struct {
+	node, npm string // node without its "v"
+}
+
+func (p *Pack) hostTools(ctx context.Context) (hostTools, error) {
+	node, err := p.hostVersion(ctx, p.opts.node, "--version")
+	if err != nil {
+		return hostTools{}, err
+	}
+	npm, err := p.npmVersion(ctx)
+	if err != nil {
+		return hostTools{}, err
+	}
+	return hostTools{node: strings.TrimPrefix(node, "v"), npm: npm}, nil
 }
 
 // hostVersion runs a host tool's --version, which also proves it is there.

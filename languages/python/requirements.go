@@ -32,7 +32,6 @@ var pipSettings = []string{
 type requirementsStep struct {
 	pack   *Pack
 	fn     languages.Function
-	host   host
 	target target
 }
 
@@ -44,9 +43,13 @@ func (s *requirementsStep) Name() string { return "requirements" }
 // requirement resolves to is fixed by the first build: pin versions, as a
 // lock file would. Files it names (-r, -c, local paths) are not covered.
 func (s *requirementsStep) Key(ctx context.Context) (v1.Hash, error) {
+	h, err := s.pack.hostPython(ctx)
+	if err != nil {
+		return v1.Hash{}, err
+	}
 	k := layers.NewKey("python/requirements/v1").
 		Strings(pythonVersion, s.target.machine, s.fn.Platform.Variant).
-		Strings(s.host.Version, s.host.Machine, s.host.Libc, s.host.OS).
+		Strings(h.Version, h.Machine, h.Libc, h.OS).
 		String(s.fn.Epoch.UTC().Format(time.RFC3339))
 	if err := k.File(filepath.Join(s.fn.Dir, "requirements.txt")); err != nil {
 		return v1.Hash{}, fmt.Errorf("hashing requirements.txt: %w", err)
@@ -92,6 +95,10 @@ func (s *requirementsStep) pipConfigFiles() []string {
 }
 
 func (s *requirementsStep) Build(ctx context.Context, w io.Writer) error {
+	h, err := s.pack.hostPython(ctx)
+	if err != nil {
+		return err
+	}
 	requirements := filepath.Join(s.fn.Dir, "requirements.txt")
 	staging := filepath.Join(s.fn.ScratchDir, "packages")
 	if err := os.MkdirAll(staging, 0o755); err != nil {
@@ -103,15 +110,15 @@ func (s *requirementsStep) Build(ctx context.Context, w io.Writer) error {
 	}
 	// The scaffold's requirements.txt is empty: no need to start pip.
 	if some {
-		if err := s.install(ctx, requirements, staging); err != nil {
+		if err := s.install(ctx, h, requirements, staging); err != nil {
 			return err
 		}
 	}
 	if err := fixScripts(filepath.Join(staging, "bin")); err != nil {
 		return err
 	}
-	if s.host.compiles() {
-		s.compile(ctx, staging)
+	if h.compiles() {
+		s.compile(ctx, h, staging)
 	}
 	files, err := layers.FromDir(staging, packagesDir)
 	if err != nil {
@@ -121,7 +128,7 @@ func (s *requirementsStep) Build(ctx context.Context, w io.Writer) error {
 	return layers.WriteTar(w, files, languages.LayerOptions(s.fn.Epoch)...)
 }
 
-func (s *requirementsStep) install(ctx context.Context, requirements, staging string) error {
+func (s *requirementsStep) install(ctx context.Context, h host, requirements, staging string) error {
 	args := []string{"-m", "pip", "install",
 		"--target", staging,
 		"--requirement", requirements,
@@ -132,7 +139,7 @@ func (s *requirementsStep) install(ctx context.Context, requirements, staging st
 		"--no-input",
 		"--progress-bar", "off",
 	}
-	if !s.host.native(s.target) {
+	if !h.native(s.target) {
 		args = append(args,
 			"--python-version", pythonVersion,
 			"--implementation", "cp",
@@ -142,7 +149,7 @@ func (s *requirementsStep) install(ctx context.Context, requirements, staging st
 			"--only-binary=:all:",
 		)
 	}
-	cmd := exec.CommandContext(ctx, s.host.python(s.pack.opts.python), args...)
+	cmd := exec.CommandContext(ctx, h.python(s.pack.opts.python), args...)
 	cmd.Dir = s.fn.Dir
 	// A user install (pip.conf's user = true) cannot be combined with
 	// --target.
@@ -249,8 +256,8 @@ func fixScripts(dir string) error {
 // compile writes the packages' bytecode with unchecked hashes, as the
 // handler's. A file the compiler refuses (a Python 2 example shipped in a
 // package) is left to the interpreter, which never imports it either.
-func (s *requirementsStep) compile(ctx context.Context, staging string) {
-	cmd := exec.CommandContext(ctx, s.host.python(s.pack.opts.python), "-I", "-m", "compileall", "-q", "-q",
+func (s *requirementsStep) compile(ctx context.Context, h host, staging string) {
+	cmd := exec.CommandContext(ctx, h.python(s.pack.opts.python), "-I", "-m", "compileall", "-q", "-q",
 		"--invalidation-mode", "unchecked-hash", "-d", "/"+packagesDir, staging)
 	cmd.Env = append(append([]string(nil), s.pack.opts.env...), "PYTHONHASHSEED=0")
 	_ = cmd.Run()

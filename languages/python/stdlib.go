@@ -51,17 +51,25 @@ func WithDebian(d Downloader) Option { return func(o *options) { o.debian = d } 
 // base's own packages, pinned by its lock, so the bytecode matches the
 // files it caches. The layer keeps the epoch 0 whatever SOURCE_DATE_EPOCH
 // says, so every Python function built by the same host Python shares it.
+// A host Python of another minor version cannot make the image's bytecode:
+// the step then adds no layer.
 type stdlibStep struct {
 	pack *Pack
 	fn   languages.Function
-	host host
 	pkgs []debian.Package
 }
 
 func (s *stdlibStep) Name() string { return "python standard library bytecode" }
 
 func (s *stdlibStep) Key(ctx context.Context) (v1.Hash, error) {
-	k := layers.NewKey("python/stdlib-bytecode/v1").String(s.host.Version).String(debian.ExtractVersion).
+	h, err := s.pack.hostPython(ctx)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if !h.compiles() {
+		return v1.Hash{}, layers.ErrNoLayer
+	}
+	k := layers.NewKey("python/stdlib-bytecode/v1").String(h.Version).String(debian.ExtractVersion).
 		String(string(stdlibScript)).String(string(serverScript))
 	for _, p := range s.pkgs {
 		k.String(p.SHA256)
@@ -70,6 +78,10 @@ func (s *stdlibStep) Key(ctx context.Context) (v1.Hash, error) {
 }
 
 func (s *stdlibStep) Build(ctx context.Context, w io.Writer) error {
+	h, err := s.pack.hostPython(ctx)
+	if err != nil {
+		return err
+	}
 	work := filepath.Join(s.fn.ScratchDir, "stdlib")
 	sources := map[string]string{}
 	for _, p := range s.pkgs {
@@ -107,7 +119,7 @@ func (s *stdlibStep) Build(ctx context.Context, w io.Writer) error {
 			return err
 		}
 	}
-	cmd := exec.CommandContext(ctx, s.host.python(s.pack.opts.python), "-I", "-B", script, list, server, out)
+	cmd := exec.CommandContext(ctx, h.python(s.pack.opts.python), "-I", "-B", script, list, server, out)
 	// A fixed hash seed: the bytecode of a set literal must not depend on
 	// the run.
 	cmd.Env = append(slices.Clone(s.pack.opts.env), "PYTHONHASHSEED=0")
@@ -127,10 +139,9 @@ func (s *stdlibStep) Build(ctx context.Context, w io.Writer) error {
 }
 
 // stdlibStepFor returns the step for the target's architecture, nil when
-// the host's Python cannot compile for the image's or no Debian source is
-// set.
-func (p *Pack) stdlibStepFor(fn languages.Function, h host, arch string) (*stdlibStep, error) {
-	if !h.compiles() || p.opts.debian == nil {
+// no Debian source is set.
+func (p *Pack) stdlibStepFor(fn languages.Function, arch string) (*stdlibStep, error) {
+	if p.opts.debian == nil {
 		return nil, nil
 	}
 	r, err := bases.Lookup(baseName)
@@ -140,7 +151,7 @@ func (p *Pack) stdlibStepFor(fn languages.Function, h host, arch string) (*stdli
 	if r.Lock == nil {
 		return nil, fmt.Errorf("the %s base has no lock", baseName)
 	}
-	s := &stdlibStep{pack: p, fn: fn, host: h}
+	s := &stdlibStep{pack: p, fn: fn}
 	for _, name := range stdlibPackages {
 		i := slices.IndexFunc(r.Lock.Architectures[arch], func(l bases.LockedPackage) bool { return l.Name == name })
 		if i < 0 {

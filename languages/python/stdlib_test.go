@@ -3,11 +3,13 @@ package python
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/layers"
 	"github.com/kiln-build/kiln/runtime-images/bases"
 	"github.com/kiln-build/kiln/runtime-images/debian"
 	"github.com/kiln-build/kiln/runtime-images/debian/debiantest"
@@ -39,7 +41,7 @@ func TestStdlibStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	p = New(WithEnv(nil), WithDebian(fetcher))
-	step := &stdlibStep{pack: p, fn: languages.Function{ScratchDir: t.TempDir()}, host: h, pkgs: []debian.Package{
+	step := &stdlibStep{pack: p, fn: languages.Function{ScratchDir: t.TempDir()}, pkgs: []debian.Package{
 		mirror.Package(t, "bookworm", "amd64", "libpython3.11-minimal"), mirror.Package(t, "bookworm", "amd64", "libpython3.11-stdlib"),
 	}}
 	files, first := build(t, step)
@@ -62,7 +64,7 @@ func TestStdlibStep(t *testing.T) {
 	}
 
 	t.Run("the base's lock", func(t *testing.T) {
-		got, err := p.stdlibStepFor(languages.Function{}, h, "arm64")
+		got, err := p.stdlibStepFor(languages.Function{}, "arm64")
 		if err != nil || got == nil || len(got.pkgs) != 2 {
 			t.Fatalf("stdlibStepFor() = %+v, %v; want the lock's two packages", got, err)
 		}
@@ -76,10 +78,24 @@ func TestStdlibStep(t *testing.T) {
 				t.Errorf("stdlibStepFor() package %+v, want the arm64 lock's %s", pkg, stdlibPackages[i])
 			}
 		}
-		if none, _ := New(WithEnv(nil)).stdlibStepFor(languages.Function{}, h, "amd64"); none != nil {
+		if none, _ := New(WithEnv(nil)).stdlibStepFor(languages.Function{}, "amd64"); none != nil {
 			t.Errorf("stdlibStepFor() without a Debian source = %+v, want nil", none)
 		}
 	})
+}
+
+// TestStdlibStepOtherPython: a host Python of another minor version cannot
+// make the image's bytecode, and the step says it adds no layer.
+func TestStdlibStepOtherPython(t *testing.T) {
+	p := New(WithEnv(nil), WithDebian(stdlibDebs{dir: t.TempDir()}))
+	p.host = &host{Version: "3.12.4", Minor: "3.12", Machine: "x86_64", Libc: "glibc", OS: "linux"}
+	step, err := p.stdlibStepFor(languages.Function{ScratchDir: t.TempDir()}, "amd64")
+	if err != nil || step == nil {
+		t.Fatalf("stdlibStepFor() = %v, %v; want a step", step, err)
+	}
+	if _, err := step.Key(context.Background()); !errors.Is(err, layers.ErrNoLayer) {
+		t.Errorf("Key() with Python 3.12 on the host = %v, want layers.ErrNoLayer", err)
+	}
 }
 
 func keysOf(m map[string]string) []string {
