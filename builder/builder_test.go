@@ -113,8 +113,8 @@ func TestBuildGo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := cf.Config.Entrypoint; !slices.Equal(got, []string{WatchdogPath}) {
-				t.Errorf("entrypoint = %v, want [%s]", got, WatchdogPath)
+			if got := cf.Config.Entrypoint; !slices.Equal(got, []string{"/usr/bin/fwatchdog"}) {
+				t.Errorf("entrypoint = %v, want [/usr/bin/fwatchdog]", got)
 			}
 			for _, want := range []string{"fprocess=./handler", "mode=http", "upstream_url=http://127.0.0.1:8082", "PATH=/usr/bin:/bin"} {
 				if !slices.Contains(cf.Config.Env, want) {

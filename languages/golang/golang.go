@@ -13,12 +13,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -35,9 +37,8 @@ const (
 // Where things go in the image; fprocess matches the template's, which
 // OpenFaaS deploys send as envProcess.
 const (
-	appDir     = "home/app"
-	binaryPath = appDir + "/handler"
-	staticDir  = appDir + "/static"
+	binaryPath = contract.AppDir + "/handler"
+	staticDir  = contract.AppDir + "/static"
 	fprocess   = "./handler"
 )
 
@@ -103,14 +104,9 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	}
 	bin := &binaryStep{pack: p, fn: fn, goVersion: goVersion}
 	plan := &languages.Plan{
-		Base:  "static",
-		Steps: []layers.Step{bin},
-		Env: []string{
-			"fprocess=" + fprocess,
-			"mode=http",
-			"upstream_url=http://127.0.0.1:8082",
-			"prefix_logs=false",
-		},
+		Base:   "static",
+		Steps:  []layers.Step{bin},
+		Env:    slices.Concat([]string{contract.FProcess(fprocess)}, contract.HTTPMode(contract.UpstreamPort), []string{contract.RawLogs}),
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.go.version": goVersion},
 	}
 	if st, err := os.Stat(filepath.Join(fn.Dir, "static")); err == nil && st.IsDir() {

@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 	"github.com/kiln-build/kiln/runtime-images/bases"
@@ -27,12 +29,11 @@ const (
 	// baseName is the runtime base every Java function runs on.
 	baseName     = "java"
 	javaHome     = "opt/java"
-	appDir       = "home/app"
-	classesDir   = appDir + "/classes"
-	resourcesDir = appDir + "/resources"
-	libDir       = appDir + "/lib"
-	snapshotDir  = appDir + "/lib-snapshot"
-	modelJarPath = appDir + "/kiln/openfaas.jar"
+	classesDir   = contract.AppDir + "/classes"
+	resourcesDir = contract.AppDir + "/resources"
+	libDir       = contract.AppDir + "/lib"
+	snapshotDir  = contract.AppDir + "/lib-snapshot"
+	modelJarPath = contract.AppDir + "/kiln/openfaas.jar"
 	entrypoint   = "com.openfaas.entrypoint.App"
 	handlerClass = "com.openfaas.function.Handler"
 	handlerFile  = "src/main/java/com/openfaas/function/Handler.java"
@@ -235,15 +236,12 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	}
 	plan.Steps = append(plan.Steps, layers.FilesStep("classes", classFiles, opts...))
 
-	plan.Env = []string{
+	plan.Env = slices.Concat([]string{
 		"JAVA_HOME=" + home,
-		"PATH=" + home + "/bin:" + bases.Path,
+		"PATH=" + home + "/bin:" + contract.Path,
 		"CLASSPATH=" + strings.Join(classpath, ":"),
-		"fprocess=java " + jvmFlags + " " + mainClass,
-		"mode=http",
-		"upstream_url=http://127.0.0.1:8082",
-		"prefix_logs=false",
-	}
+		contract.FProcess("java " + jvmFlags + " " + mainClass),
+	}, contract.HTTPMode(contract.UpstreamPort), []string{contract.RawLogs})
 	return plan, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -47,10 +48,11 @@ var majors = map[string]string{
 
 // Where things go in the image; fprocess and the port match the template's.
 const (
-	appDir      = "home/app"
-	functionDir = appDir + "/function"
+	serverPath  = contract.AppDir + "/index.js"
+	functionDir = contract.AppDir + "/function"
 	nodePath    = "usr/local/bin/node"
-	defaultPort = "3000"
+	fprocess    = "node index.js"
+	port        = 3000
 )
 
 // DefaultRegistry is the npm registry the Node runtimes come from.
@@ -177,19 +179,16 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		Steps: []layers.Step{
 			&runtimeStep{pack: p, rt: rt},
 			deps,
-			layers.FilesStep("node server", []layers.File{layers.Bytes(appDir+"/index.js", 0o644, serverJS)}, languages.LayerOptions(fn.Epoch)...),
+			layers.FilesStep("node server", []layers.File{layers.Bytes(serverPath, 0o644, serverJS)}, languages.LayerOptions(fn.Epoch)...),
 			code,
 		},
-		Env: []string{
-			"fprocess=node index.js",
-			"mode=http",
-			"upstream_url=http://127.0.0.1:" + defaultPort,
+		Env: slices.Concat([]string{contract.FProcess(fprocess)}, contract.HTTPMode(port), []string{
 			"exec_timeout=10s",
 			"write_timeout=15s",
 			"read_timeout=15s",
-			"prefix_logs=false",
+			contract.RawLogs,
 			"NPM_CONFIG_LOGLEVEL=warn",
-		},
+		}),
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.node.version": rt.Version},
 	}, nil
 }

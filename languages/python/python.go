@@ -13,12 +13,14 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -51,11 +53,10 @@ const (
 // templates' index.py does, so that "from function import handler"
 // resolves from the script's own folder.
 const (
-	appDir      = "home/app"
-	serverPath  = appDir + "/index.py"
-	functionDir = appDir + "/function"
-	packagesDir = appDir + "/packages"
-	defaultPort = "5000"
+	serverPath  = contract.AppDir + "/index.py"
+	functionDir = contract.AppDir + "/function"
+	packagesDir = contract.AppDir + "/packages"
+	port        = 5000
 )
 
 // Option configures the pack.
@@ -142,17 +143,13 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	}
 	plan := &languages.Plan{
 		Base: baseName,
-		Env: []string{
-			"fprocess=python3 /" + serverPath + " " + mode,
-			"KILN_PYTHON_API=" + mode,
-			"mode=http",
-			"upstream_url=http://127.0.0.1:" + defaultPort,
+		Env: slices.Concat([]string{contract.FProcess(fprocess(mode)), "KILN_PYTHON_API=" + mode}, contract.HTTPMode(port), []string{
 			// The layers are root's: the function cannot write bytecode
 			// next to them, and need not try on every import.
 			"PYTHONDONTWRITEBYTECODE=1",
 			// print() reaches the logs at once, not when a buffer fills.
 			"PYTHONUNBUFFERED=1",
-		},
+		}),
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.python.version": pythonVersion},
 	}
 	stdlib, err := p.stdlibStepFor(fn, h, fn.Platform.Architecture)
@@ -172,6 +169,9 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	)
 	return plan, nil
 }
+
+// fprocess is the command that starts the server for an API mode.
+func fprocess(mode string) string { return "python3 /" + serverPath + " " + mode }
 
 func signature(mode string) string {
 	if mode == "http" {

@@ -9,20 +9,14 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/layers"
 	"github.com/kiln-build/kiln/runtime-images/debian"
 )
 
-// Image config every base shares. The user is numeric so that Kubernetes
-// can check runAsNonRoot without reading /etc/passwd.
-const (
-	User       = "65532:65532"
-	WorkingDir = "/home/app"
-	// Path is the PATH of every base, Debian's default.
-	Path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	// CABundle is where bases with ca-certificates keep the bundle.
-	CABundle = "/etc/ssl/certs/ca-certificates.crt"
-)
+// CABundle is where bases with ca-certificates keep the bundle. The user,
+// working directory and PATH every base shares are the image contract's.
+const CABundle = "/etc/ssl/certs/ca-certificates.crt"
 
 // Labels a base puts in its image config.
 const (
@@ -125,7 +119,7 @@ func Assemble(ctx context.Context, r *Recipe, arch string, d Downloader, opts ..
 		})
 		hasCA = hasCA || p.Name == "ca-certificates"
 	}
-	b.Steps = append(b.Steps, layers.FilesStep(r.Name+": users, /tmp, /home/app", systemFiles(), layers.WithEpoch(o.epoch)))
+	b.Steps = append(b.Steps, layers.FilesStep(r.Name+": users, /tmp, /"+contract.AppDir, systemFiles(), layers.WithEpoch(o.epoch)))
 	var extra []string
 	for _, p := range o.extra {
 		b.Steps = append(b.Steps, &packageStep{
@@ -139,13 +133,13 @@ func Assemble(ctx context.Context, r *Recipe, arch string, d Downloader, opts ..
 		b.Packages = append(b.Packages, p)
 		extra = append(extra, p.Name+"="+p.Version)
 	}
-	env := []string{"PATH=" + Path}
+	env := []string{"PATH=" + contract.Path}
 	if hasCA {
 		env = append(env, "SSL_CERT_FILE="+CABundle)
 	}
 	b.Config = v1.Config{
-		User:       User,
-		WorkingDir: WorkingDir,
+		User:       contract.User,
+		WorkingDir: "/" + contract.AppDir,
 		Env:        append(env, r.Env...),
 		Labels:     map[string]string{LabelRecipe: r.Name, LabelLock: lockDigest},
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -16,7 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/runtime-images/debian"
 )
 
@@ -361,12 +360,14 @@ func isError[T error](err error) bool {
 	return errors.As(err, &target)
 }
 
-// The packs lay out functions for the user and folder every base sets.
-func TestAppDirAndUser(t *testing.T) {
-	if want := fmt.Sprintf("%d:%d", languages.AppUID, languages.AppUID); User != want {
-		t.Errorf("bases.User = %s, languages.AppUID gives %s", User, want)
+// The Java pack links the runtime's cacerts to where the java base keeps
+// its trust store.
+func TestJavaTrustStorePath(t *testing.T) {
+	r, err := Lookup("java")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if WorkingDir != "/"+languages.AppDir {
-		t.Errorf("bases.WorkingDir = %s, languages.AppDir = %s", WorkingDir, languages.AppDir)
+	if r.JavaTrustStore != contract.JavaTrustStore {
+		t.Errorf("java recipe's java_truststore = %q, want contract.JavaTrustStore %q", r.JavaTrustStore, contract.JavaTrustStore)
 	}
 }
