@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,22 +17,25 @@ import (
 	"github.com/kiln-build/kiln/languages/node"
 	"github.com/kiln-build/kiln/languages/python"
 	"github.com/kiln-build/kiln/runtime-images/bases"
-	"github.com/kiln-build/kiln/runtime-images/debian"
 )
 
 // newBuilder wires the language packs, runtime bases and watchdog into a
 // builder.
 func newBuilder(g *globals, store *cache.Store, extra ...builder.Option) (*builder.Builder, error) {
-	bases, err := newBaseSource(g, store)
+	f, err := newFetcher(g, store)
+	if err != nil {
+		return nil, err
+	}
+	src, err := bases.NewSource(f)
 	if err != nil {
 		return nil, err
 	}
 	return builder.New(store, append([]builder.Option{
 		builder.WithPack(golang.New(golang.WithEnv(os.Environ()))),
-		builder.WithPack(java.New(java.WithEnv(os.Environ()), java.WithCacheDir(filepath.Join(store.Dir(), "java")), java.WithDebian(bases.fetcher), java.WithGradle(g.getenv("KILN_GRADLE")))),
-		builder.WithPack(python.New(python.WithEnv(os.Environ()), python.WithDebian(bases.fetcher))),
+		builder.WithPack(java.New(java.WithEnv(os.Environ()), java.WithCacheDir(filepath.Join(store.Dir(), "java")), java.WithDebian(src), java.WithGradle(g.getenv("KILN_GRADLE")))),
+		builder.WithPack(python.New(python.WithEnv(os.Environ()), python.WithDebian(src))),
 		builder.WithPack(node.New(store.Dir(), node.WithEnv(os.Environ()), node.WithRegistry(g.getenv("KILN_NPM_REGISTRY")))),
-		builder.WithBases(bases),
+		builder.WithBases(src),
 		builder.WithWatchdog(watchdogFinder(g.getenv)),
 	}, extra...)...)
 }
@@ -66,41 +68,4 @@ func watchdogFinder(getenv func(string) string) builder.WatchdogSource {
 		}
 		return "", fmt.Errorf("no %s in %s; build it with 'make build' or set KILN_WATCHDOG_DIR", base, strings.Join(dirs, ", "))
 	}
-}
-
-// baseSource assembles runtime bases from the recipes compiled into kiln.
-type baseSource struct {
-	fetcher *debian.Fetcher
-}
-
-func newBaseSource(g *globals, store *cache.Store) (*baseSource, error) {
-	f, err := newFetcher(g, store)
-	if err != nil {
-		return nil, err
-	}
-	return &baseSource{fetcher: f}, nil
-}
-
-// Base implements builder.BaseSource. Bases keep the epoch 0 whatever
-// SOURCE_DATE_EPOCH says: their content is pinned, and so every function
-// shares their layers. Added packages are resolved against the mirror's
-// signed indexes as they are now.
-func (s *baseSource) Base(ctx context.Context, name string, p v1.Platform, packages []string) (*builder.Base, error) {
-	r, err := bases.Lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	var opts []bases.Option
-	if len(packages) > 0 {
-		extra, err := bases.Extend(ctx, r, p.Architecture, packages, s.fetcher)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, bases.WithExtraPackages(extra))
-	}
-	b, err := bases.Assemble(ctx, r, p.Architecture, s.fetcher, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return &builder.Base{Name: b.Name, Steps: b.Steps, Config: b.Config}, nil
 }

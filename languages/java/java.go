@@ -14,7 +14,6 @@ import (
 	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
-	"github.com/kiln-build/kiln/runtime-images/bases"
 )
 
 // The lang values this pack builds.
@@ -48,7 +47,7 @@ type Option func(*options)
 type options struct {
 	env      []string
 	cacheDir string
-	debian   Debian
+	debian   languages.Debian
 	gradle   string
 }
 
@@ -127,10 +126,6 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if err != nil {
 		return nil, err
 	}
-	base, err := bases.Lookup(baseName)
-	if err != nil {
-		return nil, err
-	}
 	cacheDir := p.opts.cacheDir
 	if cacheDir == "" {
 		cacheDir = filepath.Join(fn.ScratchDir, "java-cache")
@@ -140,10 +135,10 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if arch == "" {
 		arch = runtime.GOARCH
 	}
-	rt := &runtimeStep{b: b, arch: arch, trustStore: base.JavaTrustStore, cds: args.cds}
+	rt := &runtimeStep{b: b, arch: arch, trustStore: contract.JavaTrustStore, cds: args.cds}
 	javaVersion := j.version
 	if cross && args.runtime == runtimeJlink {
-		if rt.target, err = b.crossJDK(ctx, fn.Platform.String(), arch, base); err != nil {
+		if rt.target, err = b.crossJDK(ctx, fn.Platform.String(), arch); err != nil {
 			return nil, err
 		}
 		javaVersion = rt.target.version

@@ -65,7 +65,7 @@ type Option func(*options)
 type options struct {
 	python string
 	env    []string
-	debian Downloader
+	debian languages.Debian
 }
 
 // WithPython sets the host's python3 command, which runs pip and compiles
