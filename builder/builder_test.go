@@ -52,7 +52,11 @@ func newBuilder(t *testing.T, cacheDir string, opts ...Option) *Builder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts = append([]Option{WithPack(golang.New(golang.WithEnv(os.Environ()))), WithBases(testBases{}), WithWatchdog(testWatchdog(t))}, opts...)
+	pack, err := golang.New(golang.WithEnv(os.Environ()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append([]Option{WithPack(pack), WithBases(testBases{}), WithWatchdog(testWatchdog(t))}, opts...)
 	b, err := New(store, opts...)
 	if err != nil {
 		t.Fatal(err)

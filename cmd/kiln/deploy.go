@@ -18,6 +18,7 @@ import (
 
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/deploy"
+	"github.com/kiln-build/kiln/languages/packs"
 	"github.com/kiln-build/kiln/stack"
 )
 
@@ -246,7 +247,7 @@ func newDeployments(df deployFlags, sf *stack.File, names []string, images map[s
 	var deps []*deploy.Deployment
 	for _, n := range names {
 		fn := sf.Functions[n]
-		fp, err := deploy.FProcess(fn, images[n].fprocess, templates)
+		fp, err := deploy.FProcess(fn, images[n].fprocess, templates, packs.FProcess)
 		if errors.Is(err, deploy.ErrNoFProcess) {
 			return nil, sf.FuncError(fn, "fprocess", "%v", err)
 		}

@@ -12,10 +12,7 @@ import (
 
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/cache"
-	"github.com/kiln-build/kiln/languages/golang"
-	"github.com/kiln-build/kiln/languages/java"
-	"github.com/kiln-build/kiln/languages/node"
-	"github.com/kiln-build/kiln/languages/python"
+	"github.com/kiln-build/kiln/languages/packs"
 	"github.com/kiln-build/kiln/runtime-images/bases"
 )
 
@@ -30,14 +27,16 @@ func newBuilder(g *globals, store *cache.Store, extra ...builder.Option) (*build
 	if err != nil {
 		return nil, err
 	}
-	return builder.New(store, append([]builder.Option{
-		builder.WithPack(golang.New(golang.WithEnv(os.Environ()))),
-		builder.WithPack(java.New(java.WithEnv(os.Environ()), java.WithCacheDir(filepath.Join(store.Dir(), "java")), java.WithDebian(src), java.WithGradle(g.getenv("KILN_GRADLE")))),
-		builder.WithPack(python.New(python.WithEnv(os.Environ()), python.WithDebian(src))),
-		builder.WithPack(node.New(store.Dir(), node.WithEnv(os.Environ()), node.WithRegistry(g.getenv("KILN_NPM_REGISTRY")))),
-		builder.WithBases(src),
-		builder.WithWatchdog(watchdogFinder(g.getenv)),
-	}, extra...)...)
+	all, err := packs.New(packs.WithEnv(os.Environ()), packs.WithCacheDir(store.Dir()), packs.WithDebian(src),
+		packs.WithGradle(g.getenv("KILN_GRADLE")), packs.WithNpmRegistry(g.getenv("KILN_NPM_REGISTRY")))
+	if err != nil {
+		return nil, err
+	}
+	opts := []builder.Option{builder.WithBases(src), builder.WithWatchdog(watchdogFinder(g.getenv))}
+	for _, p := range all {
+		opts = append(opts, builder.WithPack(p))
+	}
+	return builder.New(store, append(opts, extra...)...)
 }
 
 // watchdogFinder finds kiln-watchdog-OS-ARCH[-VARIANT] in $KILN_WATCHDOG_DIR,

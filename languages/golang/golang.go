@@ -28,10 +28,12 @@ import (
 //go:embed shim/main.go.tmpl
 var middlewareMain []byte
 
-// The lang values this pack builds.
+// The lang values this pack builds, and LangHTTP, OpenFaaS's
+// golang-http, which it does not build but whose images it knows.
 const (
 	LangMiddleware = "golang-middleware"
 	LangMain       = "go"
+	LangHTTP       = "golang-http"
 )
 
 // Where things go in the image; fprocess matches the template's, which
@@ -43,7 +45,7 @@ const (
 )
 
 // Option configures the pack.
-type Option func(*options)
+type Option func(*options) error
 
 type options struct {
 	goBin string
@@ -51,11 +53,11 @@ type options struct {
 }
 
 // WithGo sets the go command to run. The default is "go", found on PATH.
-func WithGo(path string) Option { return func(o *options) { o.goBin = path } }
+func WithGo(path string) Option { return func(o *options) error { o.goBin = path; return nil } }
 
 // WithEnv sets the environment go runs in (GOCACHE, GOPATH, GOPROXY, ...).
 // The default is empty, so the CLI passes os.Environ().
-func WithEnv(env []string) Option { return func(o *options) { o.env = env } }
+func WithEnv(env []string) Option { return func(o *options) error { o.env = env; return nil } }
 
 // Pack builds Go functions.
 type Pack struct {
@@ -65,16 +67,18 @@ type Pack struct {
 var _ languages.Pack = (*Pack)(nil)
 
 // New returns the Go pack.
-func New(opts ...Option) *Pack {
+func New(opts ...Option) (*Pack, error) {
 	o := options{goBin: "go"}
 	for _, opt := range opts {
-		opt(&o)
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("configuring the Go pack: %w", err)
+		}
 	}
-	return &Pack{opts: o}
+	return &Pack{opts: o}, nil
 }
 
 // Langs implements languages.Pack.
-func (p *Pack) Langs() []string { return []string{LangMiddleware, LangMain} }
+func (p *Pack) Langs() []string { return languages.Built(Langs()) }
 
 // Plan implements languages.Pack.
 func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan, error) {

@@ -18,7 +18,9 @@ import (
 // WithDebian sets where the pack fetches Debian's JDK for other platforms,
 // whose jmods a cross-build links: the suites of the java base. The
 // default is none: cross-builds fail with an error saying so.
-func WithDebian(d languages.Debian) Option { return func(o *options) { o.debian = d } }
+func WithDebian(d languages.Debian) Option {
+	return func(o *options) error { o.debian = d; return nil }
+}
 
 // targetJDK is another platform's JDK: the Debian package whose jmods
 // jlink links into the runtime.

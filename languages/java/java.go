@@ -42,7 +42,7 @@ const (
 )
 
 // Option configures the pack.
-type Option func(*options)
+type Option func(*options) error
 
 type options struct {
 	env      []string
@@ -54,12 +54,12 @@ type options struct {
 // WithEnv sets the environment the JDK tools and Maven run in (JAVA_HOME,
 // PATH, MAVEN_OPTS, ...). The default is empty, so the CLI passes
 // os.Environ().
-func WithEnv(env []string) Option { return func(o *options) { o.env = env } }
+func WithEnv(env []string) Option { return func(o *options) error { o.env = env; return nil } }
 
 // WithCacheDir sets where resolved dependencies, the compiled model jar,
 // compiled classes and module lists are kept between builds. The default is
 // none: every build starts from nothing.
-func WithCacheDir(dir string) Option { return func(o *options) { o.cacheDir = dir } }
+func WithCacheDir(dir string) Option { return func(o *options) error { o.cacheDir = dir; return nil } }
 
 // Pack builds Java functions.
 type Pack struct {
@@ -69,16 +69,18 @@ type Pack struct {
 var _ languages.Pack = (*Pack)(nil)
 
 // New returns the Java pack.
-func New(opts ...Option) *Pack {
+func New(opts ...Option) (*Pack, error) {
 	var o options
 	for _, opt := range opts {
-		opt(&o)
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("configuring the Java pack: %w", err)
+		}
 	}
-	return &Pack{opts: o}
+	return &Pack{opts: o}, nil
 }
 
 // Langs implements languages.Pack.
-func (p *Pack) Langs() []string { return []string{LangJava11, LangJava17, LangJava} }
+func (p *Pack) Langs() []string { return languages.Built(Langs()) }
 
 // build is one function's build in progress.
 type build struct {

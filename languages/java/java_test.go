@@ -274,7 +274,7 @@ func otherArch() string {
 
 func planFor(t *testing.T, dir, cache string) (*languages.Plan, error) {
 	t.Helper()
-	p := New(WithEnv(os.Environ()), WithCacheDir(cache))
+	p := newPack(t, WithEnv(os.Environ()), WithCacheDir(cache))
 	fn := languages.Function{Name: "fn", Dir: dir, Lang: LangJava11, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, Epoch: time.Unix(0, 0).UTC(), ScratchDir: t.TempDir()}
 	return p.Plan(context.Background(), fn)
 }
@@ -361,7 +361,7 @@ func TestPlanErrors(t *testing.T) {
 	})
 	t.Run("JAVA_MODULES", func(t *testing.T) {
 		dir := handlerDir(t, "        return new Response();")
-		p := New(WithEnv(os.Environ()), WithCacheDir(t.TempDir()))
+		p := newPack(t, WithEnv(os.Environ()), WithCacheDir(t.TempDir()))
 		fn := languages.Function{Dir: dir, Lang: LangJava17, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, ScratchDir: t.TempDir(), BuildArgs: map[string]string{"JAVA_MODULES": "java.sql, jdk.zipfs"}}
 		plan, err := p.Plan(context.Background(), fn)
 		if err != nil {
@@ -373,7 +373,7 @@ func TestPlanErrors(t *testing.T) {
 	})
 	t.Run("other platform without a Debian mirror", func(t *testing.T) {
 		dir := handlerDir(t, "        return new Response();")
-		p := New(WithEnv(os.Environ()))
+		p := newPack(t, WithEnv(os.Environ()))
 		other := otherArch()
 		fn := languages.Function{Dir: dir, Lang: LangJava11, Platform: v1.Platform{OS: "linux", Architecture: other}, ScratchDir: t.TempDir()}
 		_, err := p.Plan(context.Background(), fn)
@@ -388,7 +388,7 @@ func TestPlanErrors(t *testing.T) {
 func TestModel(t *testing.T) {
 	needJDK(t)
 	dir := handlerDir(t, "        return null;")
-	p := New(WithEnv(os.Environ()), WithCacheDir(t.TempDir()))
+	p := newPack(t, WithEnv(os.Environ()), WithCacheDir(t.TempDir()))
 	j, err := findJDK(context.Background(), p.getenv)
 	if err != nil {
 		t.Fatal(err)
@@ -476,7 +476,7 @@ func TestCrossJDK(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			debian := &languagestest.Debian{Bases: map[string][]languagestest.Deb{"java": tc.offered}}
-			b := &build{pack: New(WithDebian(debian)), jdk: &jdk{home: "/jdk", version: "17.0.15"}, cache: t.TempDir()}
+			b := &build{pack: newPack(t, WithDebian(debian)), jdk: &jdk{home: "/jdk", version: "17.0.15"}, cache: t.TempDir()}
 			target, err := b.crossJDK(context.Background(), "linux/arm64", "arm64")
 			if tc.wantVersion == "" {
 				for _, w := range tc.wantErr {
@@ -509,7 +509,7 @@ func TestCrossJDK(t *testing.T) {
 		})
 	}
 	t.Run("no Debian mirror", func(t *testing.T) {
-		b := &build{pack: New(), jdk: &jdk{home: "/jdk", version: "17.0.15"}, cache: t.TempDir()}
+		b := &build{pack: newPack(t), jdk: &jdk{home: "/jdk", version: "17.0.15"}, cache: t.TempDir()}
 		if _, err := b.crossJDK(context.Background(), "linux/arm64", "arm64"); err == nil || !strings.Contains(err.Error(), "no Debian mirror to fetch openjdk-17-jdk-headless for arm64") {
 			t.Errorf("crossJDK() = %v, want the no-mirror error", err)
 		}

@@ -156,7 +156,7 @@ func (s *depsStep) install(ctx context.Context, dev bool) (string, error) {
 	if s.fn.NoCache {
 		return s.installFresh(ctx, dev)
 	}
-	dir := filepath.Join(s.pack.cacheDir, "modules", s.key(dev).Hex)
+	dir := filepath.Join(s.pack.opts.cacheDir, "modules", s.key(dev).Hex)
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
 	}

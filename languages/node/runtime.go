@@ -159,7 +159,7 @@ func (s *runtimeStep) Build(ctx context.Context, w io.Writer) error {
 }
 
 func (p *Pack) tmpDir() string {
-	dir := filepath.Join(p.cacheDir, "tmp")
+	dir := filepath.Join(p.opts.cacheDir, "tmp")
 	os.MkdirAll(dir, 0o755)
 	return dir
 }
@@ -171,7 +171,7 @@ func (p *Pack) download(ctx context.Context, rt *runtime) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(p.cacheDir, "sha512")
+	dir := filepath.Join(p.opts.cacheDir, "sha512")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}

@@ -60,7 +60,7 @@ const (
 )
 
 // Option configures the pack.
-type Option func(*options)
+type Option func(*options) error
 
 type options struct {
 	python string
@@ -70,12 +70,12 @@ type options struct {
 
 // WithPython sets the host's python3 command, which runs pip and compiles
 // the handler. The default is "python3", found on PATH.
-func WithPython(path string) Option { return func(o *options) { o.python = path } }
+func WithPython(path string) Option { return func(o *options) error { o.python = path; return nil } }
 
 // WithEnv sets the environment pip runs in (PIP_INDEX_URL, PIP_FIND_LINKS,
 // HOME for pip.conf, ...). The default is empty, so the CLI passes
 // os.Environ().
-func WithEnv(env []string) Option { return func(o *options) { o.env = env } }
+func WithEnv(env []string) Option { return func(o *options) error { o.env = env; return nil } }
 
 // Pack builds Python functions.
 type Pack struct {
@@ -91,16 +91,18 @@ type Pack struct {
 var _ languages.Pack = (*Pack)(nil)
 
 // New returns the Python pack.
-func New(opts ...Option) *Pack {
+func New(opts ...Option) (*Pack, error) {
 	o := options{python: "python3"}
 	for _, opt := range opts {
-		opt(&o)
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("configuring the Python pack: %w", err)
+		}
 	}
-	return &Pack{opts: o}
+	return &Pack{opts: o}, nil
 }
 
 // Langs implements languages.Pack.
-func (p *Pack) Langs() []string { return []string{LangHTTP, LangFlask, LangPython3, LangPython} }
+func (p *Pack) Langs() []string { return languages.Built(Langs()) }
 
 // api returns the server's mode for a lang: how handle is called and which
 // methods are routed to it.

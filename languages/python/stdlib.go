@@ -32,7 +32,9 @@ var stdlibPackages = []string{"libpython" + pythonVersion + "-minimal", "libpyth
 // WithDebian sets where the pack fetches the python base's standard
 // library packages, whose modules it compiles. The default is none: the
 // image compiles them at every start of the function.
-func WithDebian(d languages.Debian) Option { return func(o *options) { o.debian = d } }
+func WithDebian(d languages.Debian) Option {
+	return func(o *options) error { o.debian = d; return nil }
+}
 
 // stdlibStep compiles the standard library modules the server imports
 // into the base's __pycache__ folders. Debian ships the standard library

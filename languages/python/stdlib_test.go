@@ -16,7 +16,7 @@ import (
 // folders, the same bytes on every build.
 func TestStdlibStep(t *testing.T) {
 	needPython(t)
-	p := New(WithEnv(nil))
+	p := newPack(t, WithEnv(nil))
 	h, err := p.hostPython(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +32,7 @@ func TestStdlibStep(t *testing.T) {
 		"usr/lib/python3.11/http/server.py":      src("'server-marker'"),
 		"usr/lib/python3.11/tkinter/__init__.py": src("'tk'"),
 	})
-	p = New(WithEnv(nil), WithDebian(&languagestest.Debian{Bases: map[string][]languagestest.Deb{baseName: {minimal, stdlib}}}))
+	p = newPack(t, WithEnv(nil), WithDebian(&languagestest.Debian{Bases: map[string][]languagestest.Deb{baseName: {minimal, stdlib}}}))
 	step := &stdlibStep{pack: p, fn: languages.Function{ScratchDir: t.TempDir()}, host: h, pkgs: []languages.Deb{minimal.Deb, stdlib.Deb}}
 	files, first := build(t, step)
 	for _, want := range []struct{ path, marker string }{
@@ -60,7 +60,7 @@ func TestStdlibStep(t *testing.T) {
 			languagestest.NewDeb("libpython3.11-minimal", "3.11.2-6", "arm64", "bookworm", nil),
 			other, minimal, stdlib,
 		}}}
-		got, err := New(WithEnv(nil), WithDebian(debian)).stdlibStepFor(languages.Function{}, h, "arm64")
+		got, err := newPack(t, WithEnv(nil), WithDebian(debian)).stdlibStepFor(languages.Function{}, h, "arm64")
 		if err != nil || got == nil || len(got.pkgs) != 2 {
 			t.Fatalf("stdlibStepFor() = %+v, %v; want the lock's two packages", got, err)
 		}
@@ -72,10 +72,10 @@ func TestStdlibStep(t *testing.T) {
 		if got.pkgs[1].SHA256 != other.SHA256 {
 			t.Errorf("stdlibStepFor() package %+v, want %+v", got.pkgs[1], other.Deb)
 		}
-		if _, err := New(WithEnv(nil), WithDebian(&languagestest.Debian{Bases: map[string][]languagestest.Deb{baseName: {other}}})).stdlibStepFor(languages.Function{}, h, "arm64"); err == nil || !strings.Contains(err.Error(), "has no libpython3.11-minimal for arm64") {
+		if _, err := newPack(t, WithEnv(nil), WithDebian(&languagestest.Debian{Bases: map[string][]languagestest.Deb{baseName: {other}}})).stdlibStepFor(languages.Function{}, h, "arm64"); err == nil || !strings.Contains(err.Error(), "has no libpython3.11-minimal for arm64") {
 			t.Errorf("stdlibStepFor() without libpython3.11-minimal in the lock = %v, want an error naming it", err)
 		}
-		if none, _ := New(WithEnv(nil)).stdlibStepFor(languages.Function{}, h, "amd64"); none != nil {
+		if none, _ := newPack(t, WithEnv(nil)).stdlibStepFor(languages.Function{}, h, "amd64"); none != nil {
 			t.Errorf("stdlibStepFor() without a Debian source = %+v, want nil", none)
 		}
 	})
