@@ -235,8 +235,8 @@ func FunctionCRD(d *Deployment) ([]byte, error) {
 		if env == nil {
 			env = map[string]string{}
 		}
-		if _, ok := env["fprocess"]; !ok {
-			env["fprocess"] = d.EnvProcess
+		if _, ok := env[contract.EnvFProcess]; !ok {
+			env[contract.EnvFProcess] = d.EnvProcess
 		}
 	}
 	ns := d.Namespace
