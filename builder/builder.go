@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,13 +19,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/internal/envlist"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
-
-// WatchdogPath is where every image carries the watchdog, its entrypoint.
-const WatchdogPath = "/usr/bin/fwatchdog"
 
 // Base is a runtime base: the layers and the config a function's image
 // starts from.
@@ -184,7 +183,7 @@ func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, er
 	}
 	// The watchdog layer keeps the epoch 0 whatever SOURCE_DATE_EPOCH says,
 	// so that it is byte-identical in every image and stored once.
-	wd := layers.FilesStep("watchdog", []layers.File{layers.HostFile(strings.TrimPrefix(WatchdogPath, "/"), 0o755, wdPath)})
+	wd := layers.FilesStep("watchdog", []layers.File{layers.HostFile(strings.TrimPrefix(contract.WatchdogPath, "/"), 0o755, wdPath)})
 
 	steps := append(append(slices.Clone(base.Steps), wd), plan.Steps...)
 	built, reports, err := b.resolve(ctx, steps)
@@ -208,12 +207,12 @@ func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, er
 
 	cfg := base.Config
 	cfg.Env = envlist.Merge(base.Config.Env, plan.Env)
-	cfg.Entrypoint = []string{WatchdogPath}
+	cfg.Entrypoint = []string{contract.WatchdogPath}
 	cfg.Cmd = nil
 	if cfg.WorkingDir == "" {
-		cfg.WorkingDir = "/home/app"
+		cfg.WorkingDir = "/" + contract.AppDir
 	}
-	cfg.ExposedPorts = map[string]struct{}{"8080/tcp": {}}
+	cfg.ExposedPorts = map[string]struct{}{strconv.Itoa(contract.WatchdogPort) + "/tcp": {}}
 	cfg.Labels = map[string]string{}
 	maps.Copy(cfg.Labels, base.Config.Labels)
 	maps.Copy(cfg.Labels, plan.Labels)

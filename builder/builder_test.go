@@ -53,7 +53,11 @@ func newBuilder(t *testing.T, cacheDir string, opts ...Option) *Builder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts = append([]Option{WithPack(golang.New(golang.WithEnv(os.Environ()))), WithBases(testBases{}), WithWatchdog(testWatchdog(t))}, opts...)
+	pack, err := golang.New(golang.WithEnv(os.Environ()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append([]Option{WithPack(pack), WithBases(testBases{}), WithWatchdog(testWatchdog(t))}, opts...)
 	b, err := New(store, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -114,8 +118,8 @@ func TestBuildGo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := cf.Config.Entrypoint; !slices.Equal(got, []string{WatchdogPath}) {
-				t.Errorf("entrypoint = %v, want [%s]", got, WatchdogPath)
+			if got := cf.Config.Entrypoint; !slices.Equal(got, []string{"/usr/bin/fwatchdog"}) {
+				t.Errorf("entrypoint = %v, want [/usr/bin/fwatchdog]", got)
 			}
 			for _, want := range []string{"fprocess=./handler", "mode=http", "upstream_url=http://127.0.0.1:8082", "PATH=/usr/bin:/bin"} {
 				if !slices.Contains(cf.Config.Env, want) {

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -94,31 +95,40 @@ func TestFProcess(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "python3-http"), 0o755)
 	os.WriteFile(filepath.Join(dir, "python3-http", "template.yml"), []byte("language: python3-http\nfprocess: python3 index.py\n"), 0o644)
+	kiln := func(lang string) (string, bool) {
+		fp, ok := map[string]string{"golang-middleware": "./handler", "python3-http": "python3 /home/app/index.py http"}[lang]
+		return fp, ok
+	}
 	tests := []struct {
-		fn      stack.Function
-		image   string
-		want    string
-		wantErr bool
+		name        string
+		fn          stack.Function
+		image       string
+		templateDir string
+		defaults    func(string) (string, bool)
+		want        string
+		wantErr     bool
 	}{
-		{fn: stack.Function{Lang: "golang-middleware", FProcess: "./custom"}, image: "./handler", want: "./custom"},
-		{fn: stack.Function{Lang: "python3-http"}, image: "python3 /home/app/server.py", want: "python3 /home/app/server.py"},
-		{fn: stack.Function{Lang: "python3-http"}, want: "python3 index.py"},
-		{fn: stack.Function{Lang: "golang-middleware"}, want: "./handler"},
-		{fn: stack.Function{Lang: "dockerfile"}, want: ""},
-		{fn: stack.Function{Name: "x", Lang: "cobol"}, wantErr: true},
+		{name: "the stack's", fn: stack.Function{Lang: "golang-middleware", FProcess: "./custom"}, image: "./handler", templateDir: dir, defaults: kiln, want: "./custom"},
+		{name: "the image's", fn: stack.Function{Lang: "python3-http"}, image: "python3 /home/app/server.py", templateDir: dir, defaults: kiln, want: "python3 /home/app/server.py"},
+		{name: "the template's", fn: stack.Function{Lang: "python3-http"}, templateDir: dir, defaults: kiln, want: "python3 index.py"},
+		{name: "kiln's, without a template", fn: stack.Function{Lang: "golang-middleware"}, templateDir: dir, defaults: kiln, want: "./handler"},
+		{name: "a dockerfile sends none", fn: stack.Function{Lang: "dockerfile"}, templateDir: dir, defaults: kiln, want: ""},
+		{name: "no template, no default", fn: stack.Function{Name: "x", Lang: "cobol"}, templateDir: dir, defaults: kiln, wantErr: true},
+		{name: "no defaults at all", fn: stack.Function{Name: "x", Lang: "golang-middleware"}, templateDir: dir, wantErr: true},
+		// --read-template=false: the template's fprocess is not read.
+		{name: "kiln's, templates not read", fn: stack.Function{Lang: "python3-http"}, defaults: kiln, want: "python3 /home/app/index.py http"},
+		{name: "none, templates not read, as faas-cli sends", fn: stack.Function{Lang: "cobol"}, defaults: kiln, want: ""},
 	}
-	for _, tt := range tests {
-		got, err := FProcess(tt.fn, tt.image, dir)
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("FProcess(%+v, %q) = %q, %v, want %q (error %v)", tt.fn, tt.image, got, err, tt.want, tt.wantErr)
-		}
-	}
-	// --read-template=false: the template's fprocess is not read.
-	if got, err := FProcess(stack.Function{Lang: "python3-http"}, "", ""); err != nil || got != "python index.py" {
-		t.Errorf("FProcess(python3-http) without reading templates = %q, %v, want kiln's python index.py", got, err)
-	}
-	if got, err := FProcess(stack.Function{Lang: "cobol"}, "", ""); err != nil || got != "" {
-		t.Errorf("FProcess(cobol) without reading templates = %q, %v, want none, as faas-cli sends", got, err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := FProcess(tc.fn, tc.image, tc.templateDir, tc.defaults)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("FProcess(%+v, %q, %q) = %q, %v, want %q (error %v)", tc.fn, tc.image, tc.templateDir, got, err, tc.want, tc.wantErr)
+			}
+			if tc.wantErr && !errors.Is(err, ErrNoFProcess) {
+				t.Errorf("FProcess() = %v, want ErrNoFProcess", err)
+			}
+		})
 	}
 }
 

@@ -13,15 +13,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kiln-build/kiln/internal/contract"
 )
 
 // Defaults of the OpenFaaS chart that the manifests repeat.
 const (
 	defaultNamespace = "openfaas-fn"
-	// functionUser is the numeric user of kiln's runtime bases; runAsNonRoot
-	// needs a number to check.
-	functionUser = 65532
-	secretsPath  = "/var/openfaas/secrets"
+	secretsPath      = "/var/openfaas/secrets"
 )
 
 // KubernetesManifests renders d as a Deployment and a Service, shaped as
@@ -52,21 +51,23 @@ func KubernetesManifests(d *Deployment) ([]byte, error) {
 		return nil, err
 	}
 	probe := &corev1.Probe{
-		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/_/health", Port: intstr.FromInt32(8080)}},
+		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: contract.HealthPath, Port: intstr.FromInt32(contract.WatchdogPort)}},
 		PeriodSeconds: 2, TimeoutSeconds: 1, FailureThreshold: 3,
 	}
 	env := []corev1.EnvVar{}
 	if d.EnvProcess != "" {
-		env = append(env, corev1.EnvVar{Name: "fprocess", Value: d.EnvProcess})
+		env = append(env, corev1.EnvVar{Name: contract.EnvFProcess, Value: d.EnvProcess})
 	}
 	for _, k := range slices.Sorted(maps.Keys(d.EnvVars)) {
 		env = append(env, corev1.EnvVar{Name: k, Value: d.EnvVars[k]})
 	}
-	nonRoot, user, noEscalation := true, int64(functionUser), false
+	// The user is the bases' numeric one: runAsNonRoot needs a number to
+	// check.
+	nonRoot, user, noEscalation := true, int64(contract.UID), false
 	container := corev1.Container{
 		Name:           d.Service,
 		Image:          d.Image,
-		Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}},
+		Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: contract.WatchdogPort, Protocol: corev1.ProtocolTCP}},
 		Env:            env,
 		Resources:      res,
 		ReadinessProbe: probe,
@@ -124,7 +125,7 @@ func KubernetesManifests(d *Deployment) ([]byte, error) {
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: selector,
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: contract.WatchdogPort, TargetPort: intstr.FromInt32(contract.WatchdogPort), Protocol: corev1.ProtocolTCP}},
 		},
 	}
 	a, err := marshalClean(dep)
@@ -234,8 +235,8 @@ func FunctionCRD(d *Deployment) ([]byte, error) {
 		if env == nil {
 			env = map[string]string{}
 		}
-		if _, ok := env["fprocess"]; !ok {
-			env["fprocess"] = d.EnvProcess
+		if _, ok := env[contract.EnvFProcess]; !ok {
+			env[contract.EnvFProcess] = d.EnvProcess
 		}
 	}
 	ns := d.Namespace

@@ -54,20 +54,6 @@ type Overrides struct {
 	Network     string            // --network: sent, ignored by providers
 }
 
-// defaultFProcess is what kiln's own packs run, for stacks with no fprocess
-// key, no ./template/<lang>/template.yml and no image config to read it from.
-var defaultFProcess = map[string]string{
-	"go":                "./handler",
-	"golang-middleware": "./handler",
-	"golang-http":       "./handler",
-	"node":              "node index.js",
-	"node18":            "node index.js",
-	"node20":            "node index.js",
-	"node22":            "node index.js",
-	"python3-http":      "python index.py",
-	"python3-flask":     "python index.py",
-}
-
 // ErrNoFProcess is FProcess finding no fprocess where one is needed.
 var ErrNoFProcess = errors.New("no fprocess")
 
@@ -76,9 +62,13 @@ var ErrNoFProcess = errors.New("no fprocess")
 // config sets (a kiln image lays out its runtime its own way, so a
 // template's command may not fit it); else the fprocess of
 // ./template/<lang>/template.yml, unless templateDir is "" (faas-cli's
-// --read-template=false); else kiln's default for the lang. A dockerfile
-// function with none of these sends none.
-func FProcess(fn stack.Function, imageFProcess, templateDir string) (string, error) {
+// --read-template=false); else defaults(lang), the command kiln's own
+// images start for the lang (languages/packs.FProcess; nil for none). A
+// dockerfile function with none of these sends none.
+func FProcess(fn stack.Function, imageFProcess, templateDir string, defaults func(lang string) (string, bool)) (string, error) {
+	if defaults == nil {
+		defaults = func(string) (string, bool) { return "", false }
+	}
 	if fn.FProcess != "" {
 		return fn.FProcess, nil
 	}
@@ -89,7 +79,8 @@ func FProcess(fn stack.Function, imageFProcess, templateDir string) (string, err
 		return "", nil
 	}
 	if templateDir == "" {
-		return defaultFProcess[fn.Lang], nil
+		fp, _ := defaults(fn.Lang)
+		return fp, nil
 	}
 	path := filepath.Join(templateDir, fn.Lang, "template.yml")
 	b, err := os.ReadFile(path)
@@ -105,7 +96,7 @@ func FProcess(fn stack.Function, imageFProcess, templateDir string) (string, err
 	if !errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}
-	if fp, ok := defaultFProcess[fn.Lang]; ok {
+	if fp, ok := defaults(fn.Lang); ok {
 		return fp, nil
 	}
 	return "", fmt.Errorf("%w for lang %s: set fprocess in the stack file, or add ./template/%s/template.yml", ErrNoFProcess, fn.Lang, fn.Lang)

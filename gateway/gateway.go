@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/deploy"
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/stack"
 )
 
@@ -241,12 +242,12 @@ func (g *Gateway) start(ctx context.Context, d deploy.Deployment, secretFiles ma
 	env := map[string]string{"healthcheck_interval": "1s"}
 	maps.Copy(env, d.EnvVars)
 	if d.EnvProcess != "" {
-		env["fprocess"] = d.EnvProcess
+		env[contract.EnvFProcess] = d.EnvProcess
 	}
-	env["port"] = strconv.Itoa(port)
-	env["metrics_port"] = strconv.Itoa(metrics)
-	env["http_port"] = strconv.Itoa(upstream)
-	env["upstream_url"] = "http://127.0.0.1:" + strconv.Itoa(upstream)
+	env[contract.EnvPort] = strconv.Itoa(port)
+	env[contract.EnvMetricsPort] = strconv.Itoa(metrics)
+	env[contract.EnvHTTPPort] = strconv.Itoa(upstream)
+	env[contract.EnvUpstreamURL] = contract.UpstreamURL(upstream)
 	// The functions share the host's network: only the gateway may serve
 	// beyond loopback.
 	env["bind_address"] = "127.0.0.1"
@@ -341,7 +342,7 @@ func (g *Gateway) supervise(ctx context.Context, in *instance, spec Instance, st
 // marks it ready; it gives up, false, once exited is closed.
 func pollHealth(in *instance, exited <-chan struct{}) bool {
 	client := &http.Client{Timeout: time.Second}
-	url := "http://127.0.0.1:" + strconv.Itoa(in.port) + "/_/health"
+	url := "http://127.0.0.1:" + strconv.Itoa(in.port) + contract.HealthPath
 	for {
 		select {
 		case <-exited:

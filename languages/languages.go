@@ -8,22 +8,17 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/layers"
 )
 
-// AppDir is where every pack puts the function, and AppUID the user it
-// runs as: the working directory and user of every runtime base.
-const (
-	AppDir = "home/app"
-	AppUID = 65532
-)
-
-// LayerOptions are the options of a layer under AppDir: entries stamped
-// with epoch, and AppDir and all below it owned by the function's user,
-// as the OpenFaaS templates chown /home/app, so a function may write in
-// its working directory.
+// LayerOptions are the options of a layer under contract.AppDir, where
+// every pack puts the function: entries stamped with epoch, and the
+// folder and all below it owned by the function's user, as the OpenFaaS
+// templates chown /home/app, so a function may write in its working
+// directory.
 func LayerOptions(epoch time.Time) []layers.Option {
-	return []layers.Option{layers.WithEpoch(epoch), layers.WithTreeOwner(AppDir, AppUID, AppUID)}
+	return []layers.Option{layers.WithEpoch(epoch), layers.WithTreeOwner(contract.AppDir, contract.UID, contract.GID)}
 }
 
 // Function is one function to build.

@@ -15,7 +15,7 @@ import (
 	"github.com/kiln-build/kiln/languages/java"
 	"github.com/kiln-build/kiln/languages/node"
 	"github.com/kiln-build/kiln/languages/python"
-	"github.com/kiln-build/kiln/runtime-images/debian"
+	"github.com/kiln-build/kiln/layers"
 )
 
 // tools are the host tools a pack may start; the test puts fakes of them
@@ -26,17 +26,26 @@ var tools = []string{
 }
 
 // noDebian fails the test if a plan reads a Debian index or downloads a
-// package.
+// package; reading a base's lock, which kiln carries, is fine.
 type noDebian struct{ t *testing.T }
 
-func (d noDebian) Download(ctx context.Context, p debian.Package) (string, error) {
-	d.t.Errorf("Plan() downloaded %s", p.Name)
-	return "", errors.New("no downloads while planning")
+var _ languages.Debian = noDebian{}
+
+func (d noDebian) Locked(base, arch string) ([]languages.Deb, error) {
+	return []languages.Deb{
+		{Name: "libpython3.11-minimal", Version: "3.11.2-6", Architecture: arch},
+		{Name: "libpython3.11-stdlib", Version: "3.11.2-6", Architecture: arch},
+	}, nil
 }
 
-func (d noDebian) Index(ctx context.Context, suite, component, arch string) (*debian.Index, error) {
-	d.t.Errorf("Plan() read the %s index for %s", suite, arch)
+func (d noDebian) Versions(ctx context.Context, base, arch, name string) ([]languages.Deb, error) {
+	d.t.Errorf("Plan() read the indexes of base %s for %s", base, arch)
 	return nil, errors.New("no indexes while planning")
+}
+
+func (d noDebian) Unpack(ctx context.Context, p languages.Deb, dir string) ([]layers.File, error) {
+	d.t.Errorf("Plan() downloaded %s", p.Name)
+	return nil, errors.New("no downloads while planning")
 }
 
 // TestPlanStartsNoProcess plans the sample functions with every host tool,
@@ -83,21 +92,27 @@ func TestPlanStartsNoProcess(t *testing.T) {
 		}
 		return dir
 	}
+	must := func(p languages.Pack, err error) languages.Pack {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	tests := []struct {
 		name string
 		pack languages.Pack
 		fn   languages.Function
 	}{
-		{"golang-middleware", golang.New(golang.WithEnv(env)), languages.Function{Dir: sample("go-hello"), Lang: golang.LangMiddleware}},
-		{"go", golang.New(golang.WithEnv(env)), languages.Function{Dir: sample("go-main"), Lang: golang.LangMain}},
-		{"node", node.New(t.TempDir(), node.WithEnv(env)), languages.Function{Dir: sample("node-hello"), Lang: node.LangNode20}},
-		{"python3-http", python.New(python.WithEnv(env), python.WithDebian(noDebian{t})), languages.Function{Dir: sample("python-http"), Lang: python.LangHTTP}},
-		{"python3-flask", python.New(python.WithEnv(env)), languages.Function{Dir: sample("python-flask"), Lang: python.LangFlask}},
-		{"java11 with Gradle", java.New(java.WithEnv(env), java.WithCacheDir(t.TempDir())), languages.Function{Dir: sample("java-hello"), Lang: java.LangJava11}},
-		{"java with Maven", java.New(java.WithEnv(env)), languages.Function{Dir: sample("java-maven-app"), Lang: java.LangJava}},
-		{"java, Debian's JRE", java.New(java.WithEnv(env)), languages.Function{Dir: sample("java-hello"), Lang: java.LangJava11, BuildArgs: map[string]string{"JAVA_RUNTIME": "jre"}}},
-		{"java, native", java.New(java.WithEnv(append(env, "GRAALVM_HOME="+graal))), languages.Function{Dir: sample("java-hello"), Lang: java.LangJava11, BuildArgs: map[string]string{"NATIVE": "true"}}},
-		{"java, for arm64", java.New(java.WithEnv(env), java.WithDebian(noDebian{t})), languages.Function{Dir: sample("java-hello"), Lang: java.LangJava11, Platform: v1.Platform{OS: "linux", Architecture: "arm64"}}},
+		{"golang-middleware", must(golang.New(golang.WithEnv(env))), languages.Function{Dir: sample("go-hello"), Lang: golang.LangMiddleware}},
+		{"go", must(golang.New(golang.WithEnv(env))), languages.Function{Dir: sample("go-main"), Lang: golang.LangMain}},
+		{"node", must(node.New(node.WithCacheDir(t.TempDir()), node.WithEnv(env))), languages.Function{Dir: sample("node-hello"), Lang: node.LangNode20}},
+		{"python3-http", must(python.New(python.WithEnv(env), python.WithDebian(noDebian{t}))), languages.Function{Dir: sample("python-http"), Lang: python.LangHTTP}},
+		{"python3-flask", must(python.New(python.WithEnv(env))), languages.Function{Dir: sample("python-flask"), Lang: python.LangFlask}},
+		{"java11 with Gradle", must(java.New(java.WithEnv(env), java.WithCacheDir(t.TempDir()))), languages.Function{Dir: sample("java-hello"), Lang: java.LangJava11}},
+		{"java with Maven", must(java.New(java.WithEnv(env))), languages.Function{Dir: sample("java-maven-app"), Lang: java.LangJava}},
+		{"java, Debian's JRE", must(java.New(java.WithEnv(env))), languages.Function{Dir: sample("java-hello"), Lang: java.LangJava11, BuildArgs: map[string]string{"JAVA_RUNTIME": "jre"}}},
+		{"java, native", must(java.New(java.WithEnv(append(env, "GRAALVM_HOME="+graal)))), languages.Function{Dir: sample("java-hello"), Lang: java.LangJava11, BuildArgs: map[string]string{"NATIVE": "true"}}},
+		{"java, for arm64", must(java.New(java.WithEnv(env), java.WithDebian(noDebian{t}))), languages.Function{Dir: sample("java-hello"), Lang: java.LangJava11, Platform: v1.Platform{OS: "linux", Architecture: "arm64"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/kiln-build/kiln/deploy"
 	"github.com/kiln-build/kiln/imagestore"
 	"github.com/kiln-build/kiln/internal/usage"
+	"github.com/kiln-build/kiln/languages/packs"
 	"github.com/kiln-build/kiln/publish"
 )
 
@@ -187,7 +188,7 @@ func Deployments(st *Stack, names []string, images map[string]Image, ds DeploySe
 	var deps []*deploy.Deployment
 	for _, n := range names {
 		fn := st.Functions[n]
-		fp, err := deploy.FProcess(fn, images[n].FProcess, templates)
+		fp, err := deploy.FProcess(fn, images[n].FProcess, templates, packs.FProcess)
 		if errors.Is(err, deploy.ErrNoFProcess) {
 			return nil, st.FuncError(fn, "fprocess", "%v", err)
 		}

@@ -1,7 +1,6 @@
 package project
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,10 +12,7 @@ import (
 
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/cache"
-	"github.com/kiln-build/kiln/languages/golang"
-	"github.com/kiln-build/kiln/languages/java"
-	"github.com/kiln-build/kiln/languages/node"
-	"github.com/kiln-build/kiln/languages/python"
+	"github.com/kiln-build/kiln/languages/packs"
 	"github.com/kiln-build/kiln/runtime-images/bases"
 	"github.com/kiln-build/kiln/runtime-images/debian"
 )
@@ -24,18 +20,24 @@ import (
 // newBuilder wires the language packs, runtime bases and watchdog into a
 // builder.
 func newBuilder(getenv func(string) string, toolEnv []string, store *cache.Store, extra ...builder.Option) (*builder.Builder, error) {
-	bases, err := newBaseSource(getenv, store)
+	f, err := NewFetcher(getenv, store.Dir())
 	if err != nil {
 		return nil, err
 	}
-	return builder.New(store, append([]builder.Option{
-		builder.WithPack(golang.New(golang.WithEnv(toolEnv))),
-		builder.WithPack(java.New(java.WithEnv(toolEnv), java.WithCacheDir(store.Dir()), java.WithDebian(bases.fetcher), java.WithGradle(getenv("KILN_GRADLE")))),
-		builder.WithPack(python.New(python.WithEnv(toolEnv), python.WithDebian(bases.fetcher))),
-		builder.WithPack(node.New(store.Dir(), node.WithEnv(toolEnv), node.WithRegistry(getenv("KILN_NPM_REGISTRY")))),
-		builder.WithBases(bases),
-		builder.WithWatchdog(watchdogFinder(getenv)),
-	}, extra...)...)
+	src, err := bases.NewSource(f)
+	if err != nil {
+		return nil, err
+	}
+	all, err := packs.New(packs.WithEnv(toolEnv), packs.WithCacheDir(store.Dir()), packs.WithDebian(src),
+		packs.WithGradle(getenv("KILN_GRADLE")), packs.WithNpmRegistry(getenv("KILN_NPM_REGISTRY")))
+	if err != nil {
+		return nil, err
+	}
+	opts := []builder.Option{builder.WithBases(src), builder.WithWatchdog(watchdogFinder(getenv))}
+	for _, p := range all {
+		opts = append(opts, builder.WithPack(p))
+	}
+	return builder.New(store, append(opts, extra...)...)
 }
 
 // watchdogFinder finds kiln-watchdog-OS-ARCH[-VARIANT] in $KILN_WATCHDOG_DIR,
@@ -66,43 +68,6 @@ func watchdogFinder(getenv func(string) string) builder.WatchdogSource {
 		}
 		return "", fmt.Errorf("no %s in %s; build it with 'make build' or set KILN_WATCHDOG_DIR", base, strings.Join(dirs, ", "))
 	}
-}
-
-// baseSource assembles runtime bases from the recipes compiled into kiln.
-type baseSource struct {
-	fetcher *debian.Fetcher
-}
-
-func newBaseSource(getenv func(string) string, store *cache.Store) (*baseSource, error) {
-	f, err := NewFetcher(getenv, store.Dir())
-	if err != nil {
-		return nil, err
-	}
-	return &baseSource{fetcher: f}, nil
-}
-
-// Base implements builder.BaseSource. Bases keep the epoch 0 whatever
-// SOURCE_DATE_EPOCH says: their content is pinned, and so every function
-// shares their layers. Added packages are resolved against the mirror's
-// signed indexes as they are now.
-func (s *baseSource) Base(ctx context.Context, name string, p v1.Platform, packages []string) (*builder.Base, error) {
-	r, err := bases.Lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	var opts []bases.Option
-	if len(packages) > 0 {
-		extra, err := bases.Extend(ctx, r, p.Architecture, packages, s.fetcher)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, bases.WithExtraPackages(extra))
-	}
-	b, err := bases.Assemble(ctx, r, p.Architecture, s.fetcher, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return &builder.Base{Name: b.Name, Steps: b.Steps, Config: b.Config}, nil
 }
 
 // NewFetcher makes the Debian package fetcher, with the mirrors

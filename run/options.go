@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/kiln-build/kiln/internal/contract"
 )
 
 // InitArg is the first argument that makes a program act as the container
@@ -130,7 +132,7 @@ func newOptions(opts []Option) (*options, error) {
 	}
 	o.userNS = o.userNS || os.Geteuid() != 0
 	if o.port != 0 {
-		o.env = append(o.env, "port="+strconv.Itoa(o.port))
+		o.env = append(o.env, contract.EnvPort+"="+strconv.Itoa(o.port))
 	}
 	return o, nil
 }

@@ -2,24 +2,19 @@ package scaffold
 
 import (
 	"bytes"
-	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 	"text/template"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kiln-build/kiln/languages/packs"
 	"github.com/kiln-build/kiln/stack"
 )
-
-//go:embed all:templates
-var templates embed.FS
 
 // Data is what the templates see.
 type Data struct {
@@ -27,67 +22,39 @@ type Data struct {
 	Name string
 }
 
-// sameLayout maps langs whose handler folder is another's to that lang's
-// templates: the OpenFaaS templates of one family differ only in their
-// runtime's version.
-var sameLayout = map[string]string{
-	"java17": "java11",
-	"node":   "node20",
-	"node18": "node20",
-	"node22": "node20",
-	"python": "python3",
-}
-
 // Langs lists the languages with a scaffold, sorted.
-func Langs() []string {
-	entries, _ := fs.ReadDir(templates, "templates")
-	var out []string
-	for _, e := range entries {
-		if e.IsDir() {
-			out = append(out, e.Name())
-		}
-	}
-	for lang := range sameLayout {
-		out = append(out, lang)
-	}
-	slices.Sort(out)
-	return out
-}
+func Langs() []string { return packs.Scaffolds() }
 
 // Function writes the handler folder dir for a function called name in
-// lang. dir must not exist yet.
+// lang, from the templates lang's pack carries. dir must not exist yet.
 func Function(dir, name, lang string) error {
 	if !stack.DNSLabel.MatchString(name) || len(name) > 63 {
 		return fmt.Errorf("function name %q: want lowercase letters, digits and '-', at most 63 characters", name)
 	}
-	layout := lang
-	if l, ok := sameLayout[lang]; ok {
-		layout = l
-	}
-	root := path.Join("templates", layout)
-	if _, err := fs.Stat(templates, root); err != nil {
+	l, ok := packs.Lookup(lang)
+	if !ok || l.Scaffold == nil {
 		return fmt.Errorf("no scaffold for lang %q; kiln has them for: %s", lang, strings.Join(Langs(), ", "))
 	}
 	if _, err := os.Stat(dir); err == nil {
 		return fmt.Errorf("%s already exists", dir)
 	}
 	data := Data{Name: name}
-	return fs.WalkDir(templates, root, func(p string, d fs.DirEntry, err error) error {
+	return fs.WalkDir(l.Scaffold, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		rel := strings.TrimSuffix(strings.TrimPrefix(p, root+"/"), ".tmpl")
-		src, err := fs.ReadFile(templates, p)
+		rel := strings.TrimSuffix(p, ".tmpl")
+		src, err := fs.ReadFile(l.Scaffold, p)
 		if err != nil {
 			return err
 		}
 		t, err := template.New(rel).Option("missingkey=error").Parse(string(src))
 		if err != nil {
-			return fmt.Errorf("scaffold %s: %w", p, err)
+			return fmt.Errorf("scaffold %s of %s: %w", p, lang, err)
 		}
 		var out bytes.Buffer
 		if err := t.Execute(&out, data); err != nil {
-			return fmt.Errorf("scaffold %s: %w", p, err)
+			return fmt.Errorf("scaffold %s of %s: %w", p, lang, err)
 		}
 		target := filepath.Join(dir, filepath.FromSlash(rel))
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-build/kiln/internal/usage"
+	"github.com/kiln-build/kiln/languages/packs"
 	"github.com/kiln-build/kiln/project"
 )
 
@@ -59,7 +62,7 @@ where 'kiln run' finds it. Each built image is printed as NAME@DIGEST.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.lang, "lang", "", "language of DIR: golang-middleware, go, node20, node22, python3-http, python3-flask, java11, java17, java, ...")
+	fl.StringVar(&f.lang, "lang", "", "language of DIR: "+strings.Join(packs.Listed(), ", ")+", ...")
 	fl.StringVar(&f.image, "image", "", "image reference for DIR, e.g. registry.example.com/team/fn:1.0")
 	fl.StringVar(&f.fnName, "name", "", "function name for DIR (default: the folder's name)")
 	f.stack.Add(fl)

@@ -13,12 +13,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
@@ -27,23 +29,24 @@ import (
 //go:embed shim/main.go.tmpl
 var middlewareMain []byte
 
-// The lang values this pack builds.
+// The lang values this pack builds, and LangHTTP, OpenFaaS's
+// golang-http, which it does not build but whose images it knows.
 const (
 	LangMiddleware = "golang-middleware"
 	LangMain       = "go"
+	LangHTTP       = "golang-http"
 )
 
 // Where things go in the image; fprocess matches the template's, which
 // OpenFaaS deploys send as envProcess.
 const (
-	appDir     = "home/app"
-	binaryPath = appDir + "/handler"
-	staticDir  = appDir + "/static"
+	binaryPath = contract.AppDir + "/handler"
+	staticDir  = contract.AppDir + "/static"
 	fprocess   = "./handler"
 )
 
 // Option configures the pack.
-type Option func(*options)
+type Option func(*options) error
 
 type options struct {
 	goBin string
@@ -51,11 +54,11 @@ type options struct {
 }
 
 // WithGo sets the go command to run. The default is "go", found on PATH.
-func WithGo(path string) Option { return func(o *options) { o.goBin = path } }
+func WithGo(path string) Option { return func(o *options) error { o.goBin = path; return nil } }
 
 // WithEnv sets the environment go runs in (GOCACHE, GOPATH, GOPROXY, ...).
 // The default is empty, so the CLI passes os.Environ().
-func WithEnv(env []string) Option { return func(o *options) { o.env = env } }
+func WithEnv(env []string) Option { return func(o *options) error { o.env = env; return nil } }
 
 // Pack builds Go functions.
 type Pack struct {
@@ -65,16 +68,18 @@ type Pack struct {
 var _ languages.Pack = (*Pack)(nil)
 
 // New returns the Go pack.
-func New(opts ...Option) *Pack {
+func New(opts ...Option) (*Pack, error) {
 	o := options{goBin: "go"}
 	for _, opt := range opts {
-		opt(&o)
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("configuring the Go pack: %w", err)
+		}
 	}
-	return &Pack{opts: o}
+	return &Pack{opts: o}, nil
 }
 
 // Langs implements languages.Pack.
-func (p *Pack) Langs() []string { return []string{LangMiddleware, LangMain} }
+func (p *Pack) Langs() []string { return languages.Built(Langs()) }
 
 // Plan implements languages.Pack. The go command's version, which the
 // binary's key and the image's labels hold, is asked by the binary step.
@@ -98,14 +103,9 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	goVersion := lazy.New(func(ctx context.Context) (string, error) { return p.goEnv(ctx, "GOVERSION") })
 	bin := &binaryStep{pack: p, fn: fn, goVersion: goVersion}
 	plan := &languages.Plan{
-		Base:  "static",
-		Steps: []layers.Step{bin},
-		Env: []string{
-			"fprocess=" + fprocess,
-			"mode=http",
-			"upstream_url=http://127.0.0.1:8082",
-			"prefix_logs=false",
-		},
+		Base:   "static",
+		Steps:  []layers.Step{bin},
+		Env:    slices.Concat([]string{contract.FProcess(fprocess)}, contract.HTTPMode(contract.UpstreamPort), []string{contract.RawLogs}),
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang},
 		Finish: func(ctx context.Context, plan *languages.Plan) error {
 			v, err := goVersion.Get(ctx)

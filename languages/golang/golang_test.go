@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -55,7 +57,7 @@ func TestStaticKey(t *testing.T) {
 			write(t, filepath.Join(dir, "go.mod"), "module handler/function\n\ngo 1.24\n")
 			write(t, filepath.Join(dir, "handler.go"), tc.code)
 			write(t, filepath.Join(dir, "static", "x.txt"), "one")
-			step := &binaryStep{pack: New(), fn: languages.Function{Dir: dir, Lang: LangMiddleware, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}}, goVersion: known("go1.26.0")}
+			step := &binaryStep{pack: newPack(t), fn: languages.Function{Dir: dir, Lang: LangMiddleware, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}}, goVersion: known("go1.26.0")}
 			before, err := step.Key(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -76,7 +78,7 @@ func TestKeyCoversPlatformAndGo(t *testing.T) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "go.mod"), "module handler/function\n")
 	key := func(arch, goVersion, goflags string) v1.Hash {
-		s := &binaryStep{pack: New(), fn: languages.Function{Dir: dir, Lang: LangMiddleware, Platform: v1.Platform{OS: "linux", Architecture: arch}, BuildArgs: map[string]string{"GOFLAGS": goflags}}, goVersion: known(goVersion)}
+		s := &binaryStep{pack: newPack(t), fn: languages.Function{Dir: dir, Lang: LangMiddleware, Platform: v1.Platform{OS: "linux", Architecture: arch}, BuildArgs: map[string]string{"GOFLAGS": goflags}}, goVersion: known(goVersion)}
 		k, err := s.Key(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -100,7 +102,7 @@ func TestKeyCoversPlatformAndGo(t *testing.T) {
 func TestGoMissing(t *testing.T) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "go.mod"), "module handler/function\n")
-	p := New(WithGo(filepath.Join(t.TempDir(), "no-go-here")))
+	p := newPack(t, WithGo(filepath.Join(t.TempDir(), "no-go-here")))
 	plan, err := p.Plan(context.Background(), languages.Function{Dir: dir, Lang: LangMiddleware})
 	if err != nil {
 		t.Fatalf("Plan() without a go command = %v, want a plan", err)
@@ -120,5 +122,33 @@ func write(t *testing.T, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The plan's environment is the watchdog's, with the fprocess Langs
+// declares, which deploy falls back on.
+func TestPlanEnv(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go on PATH")
+	}
+	for _, lang := range []string{LangMiddleware, LangMain} {
+		t.Run(lang, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module handler/function\n\ngo 1.22\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			pl, err := newPack(t, WithEnv(os.Environ())).Plan(context.Background(), languages.Function{Dir: dir, Lang: lang, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}})
+			if err != nil {
+				t.Fatalf("Plan() = %v", err)
+			}
+			want := []string{"fprocess=./handler", "mode=http", "upstream_url=http://127.0.0.1:8082", "prefix_logs=false"}
+			if !slices.Equal(pl.Env, want) {
+				t.Errorf("Plan() env = %q, want %q", pl.Env, want)
+			}
+			i := slices.IndexFunc(Langs(), func(l languages.Lang) bool { return l.Name == lang })
+			if i < 0 || "fprocess="+Langs()[i].FProcess != want[0] {
+				t.Errorf("Langs() declares %s with another fprocess than its Plan's", lang)
+			}
+		})
 	}
 }

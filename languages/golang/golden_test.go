@@ -34,7 +34,7 @@ func TestGolden(t *testing.T) {
 				Golden:     filepath.Join("testdata", tc.name, "golden.json"),
 				Function:   languages.Function{Name: tc.name, Dir: dir, Lang: tc.lang},
 				Toolchain:  map[string]string{"go": goVersion},
-				NewBuilder: func(t testing.TB) *builder.Builder { return packtest.NewBuilder(t, New(WithEnv(env))) },
+				NewBuilder: func(t testing.TB) *builder.Builder { return packtest.NewBuilder(t, newPack(t, WithEnv(env))) },
 			})
 		})
 	}

@@ -11,42 +11,33 @@ import (
 
 	"pault.ag/go/debian/version"
 
+	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
-	"github.com/kiln-build/kiln/runtime-images/bases"
-	"github.com/kiln-build/kiln/runtime-images/debian"
 )
 
-// Debian is what the pack reads of a Debian archive to link runtimes for
-// other platforms: signed indexes and verified packages. *debian.Fetcher
-// is one.
-type Debian interface {
-	Index(ctx context.Context, suite, component, arch string) (*debian.Index, error)
-	Download(ctx context.Context, p debian.Package) (string, error)
-}
-
-var _ Debian = (*debian.Fetcher)(nil)
-
 // WithDebian sets where the pack fetches Debian's JDK for other platforms,
-// whose jmods a cross-build links. The default is none: cross-builds fail
-// with an error saying so.
-func WithDebian(d Debian) Option { return func(o *options) { o.debian = d } }
+// whose jmods a cross-build links: the suites of the java base. The
+// default is none: cross-builds fail with an error saying so.
+func WithDebian(d languages.Debian) Option {
+	return func(o *options) error { o.debian = d; return nil }
+}
 
 // targetJDK is another platform's JDK: the Debian package whose jmods
 // jlink links into the runtime.
 type targetJDK struct {
-	pkg debian.Package
+	pkg languages.Deb
 	// jmods is the directory of its .jmod files.
 	jmods string
 	// version is its upstream version, e.g. 17.0.19.
 	version string
 }
 
-// crossJDK finds Debian's JDK for arch in the base's suites, the newest
-// build that this machine's jlink can link (jlink takes the jmods of its
-// own feature and interim release: 17.0.x for a 17.0.y jlink), downloads
-// it, verified against the signed index, and unpacks its jmods into the
-// pack's cache, keyed by the package's checksum.
-func (b *build) crossJDK(ctx context.Context, platform, arch string, base *bases.Recipe) (*targetJDK, error) {
+// crossJDK finds Debian's JDK for arch in the java base's suites, the
+// newest build that this machine's jlink can link (jlink takes the jmods
+// of its own feature and interim release: 17.0.x for a 17.0.y jlink),
+// downloads it, verified against the signed index, and unpacks its jmods
+// into the pack's cache, keyed by the package's checksum.
+func (b *build) crossJDK(ctx context.Context, platform, arch string) (*targetJDK, error) {
 	major, release := jdkRelease(b.jdk.version)
 	pkgName := "openjdk-" + major + "-jdk-headless"
 	fail := func(format string, args ...any) error {
@@ -55,19 +46,15 @@ func (b *build) crossJDK(ctx context.Context, platform, arch string, base *bases
 	if b.pack.opts.debian == nil {
 		return nil, fail("no Debian mirror to fetch %s for %s from", pkgName, arch)
 	}
-	var best *debian.Package
+	offered, err := b.pack.opts.debian.Versions(ctx, baseName, arch, pkgName)
+	if err != nil {
+		return nil, fail("%w", err)
+	}
+	var best *languages.Deb
 	var bestVersion version.Version
 	var seen []string
-	for _, suite := range base.Suites {
-		ix, err := b.pack.opts.debian.Index(ctx, suite, base.Component, arch)
-		if err != nil {
-			return nil, fail("reading Debian's %s index for %s: %w", suite, arch, err)
-		}
-		pk, err := ix.Package(pkgName)
-		if err != nil {
-			continue
-		}
-		seen = append(seen, pk.Version+" ("+suite+")")
+	for _, pk := range offered {
+		seen = append(seen, pk.Version+" ("+pk.Suite+")")
 		if _, rel := jdkRelease(pk.Version); rel != release {
 			continue
 		}
@@ -85,13 +72,9 @@ func (b *build) crossJDK(ctx context.Context, platform, arch string, base *bases
 		}
 		return nil, fail("Debian's mirror has no %s for %s that this JDK's jlink (%s, %s) can link, which needs release %s; it has: %s", pkgName, arch, b.jdk.home, b.jdk.version, release, strings.Join(seen, ", "))
 	}
-	key := layers.NewKey("java/jmods/v1").String(best.SHA256).String(debian.ExtractVersion).Sum()
+	key := layers.NewKey("java/jmods/v1").String(best.SHA256).String(best.Unpacker).Sum()
 	dir, err := b.cached(ctx, "jmods", key, func(dir string) error {
-		deb, err := b.pack.opts.debian.Download(ctx, *best)
-		if err != nil {
-			return err
-		}
-		return extractJmods(ctx, deb, dir)
+		return extractJmods(ctx, b.pack.opts.debian, *best, dir)
 	})
 	if err != nil {
 		return nil, fail("%w", err)
@@ -102,13 +85,13 @@ func (b *build) crossJDK(ctx context.Context, platform, arch string, base *bases
 
 // extractJmods unpacks the .jmod files of a Debian JDK package into
 // dir/jmods, leaving the rest of the package out.
-func extractJmods(ctx context.Context, deb, dir string) error {
+func extractJmods(ctx context.Context, d languages.Debian, p languages.Deb, dir string) error {
 	tmp := filepath.Join(dir, "deb")
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	c, err := debian.Extract(ctx, deb, tmp)
+	files, err := d.Unpack(ctx, p, tmp)
 	if err != nil {
 		return err
 	}
@@ -117,7 +100,7 @@ func extractJmods(ctx context.Context, deb, dir string) error {
 		return err
 	}
 	found := false
-	for _, f := range c.Files {
+	for _, f := range files {
 		// usr/lib/jvm/java-17-openjdk-arm64/jmods/java.base.jmod
 		if !f.Mode.IsRegular() || path.Ext(f.Path) != ".jmod" || path.Base(path.Dir(f.Path)) != "jmods" {
 			continue
@@ -129,7 +112,7 @@ func extractJmods(ctx context.Context, deb, dir string) error {
 		found = found || name == "java.base.jmod"
 	}
 	if !found {
-		return errors.New(c.Package + " " + c.Version + " has no jmods/java.base.jmod")
+		return errors.New(p.Name + " " + p.Version + " has no jmods/java.base.jmod")
 	}
 	return nil
 }

@@ -11,8 +11,8 @@
 // javac run and one small layer. The runtime is cut with jdeps and jlink to
 // the modules the function uses and cached by JDK build and module set.
 // For another platform, jlink links the jmods of Debian's JDK for that
-// architecture (fetched and verified through runtime-images/debian), so an
-// amd64 machine builds arm64 images.
+// architecture (fetched and verified through the languages.Debian that
+// WithDebian gives the pack), so an amd64 machine builds arm64 images.
 //
 // Plan only reads files. The stages (the model jar, the dependencies,
 // javac, jdeps, another platform's JDK) run when a step's key first needs

@@ -57,7 +57,7 @@ func TestGolden(t *testing.T) {
 				Function:  languages.Function{Name: tc.name, Dir: dir, Lang: tc.lang},
 				Toolchain: toolchain,
 				NewBuilder: func(t testing.TB) *builder.Builder {
-					return packtest.NewBuilder(t, New(WithEnv(env), WithCacheDir(t.TempDir())))
+					return packtest.NewBuilder(t, newPack(t, WithEnv(env), WithCacheDir(t.TempDir())))
 				},
 			})
 		})

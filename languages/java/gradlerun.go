@@ -23,7 +23,9 @@ const GradleOff = "off"
 // WithGradle sets the Gradle the pack resolves build.gradle with: a path,
 // or GradleOff. The default, "", is the handler folder's gradlew, else
 // gradle on PATH, else none.
-func WithGradle(gradle string) Option { return func(o *options) { o.gradle = gradle } }
+func WithGradle(gradle string) Option {
+	return func(o *options) error { o.gradle = gradle; return nil }
+}
 
 // gradleFiles are the files of a handler folder that decide what Gradle
 // resolves; only they are staged, so Gradle writes nothing into the

@@ -50,7 +50,7 @@ func TestGradleResolve(t *testing.T) {
 	env := gradleEnv(t)
 	dir := gradleHandler(t, "    def lang3 = '3.12.0'\n    implementation \"org.apache.commons:commons-lang3:${lang3}\"\n    implementation 'com.openfaas:model:0.1.1'\n    testImplementation 'junit:junit:4.12'\n")
 	cache := t.TempDir()
-	p := New(WithEnv(append(os.Environ(), env...)), WithCacheDir(cache))
+	p := newPack(t, WithEnv(append(os.Environ(), env...)), WithCacheDir(cache))
 	fn := languages.Function{Name: "fn", Dir: dir, Lang: LangJava11, ScratchDir: t.TempDir()}
 	b := &build{pack: p, fn: fn, cache: cache}
 	var err error
@@ -95,7 +95,7 @@ func TestGradleResolve(t *testing.T) {
 		}
 	})
 	t.Run("off", func(t *testing.T) {
-		off := New(WithEnv(append(os.Environ(), env...)), WithGradle(GradleOff))
+		off := newPack(t, WithEnv(append(os.Environ(), env...)), WithGradle(GradleOff))
 		b := &build{pack: off, fn: fn, jdk: b.jdk, cache: t.TempDir()}
 		_, err := b.dependencies(context.Background())
 		if err == nil || !strings.Contains(err.Error(), "without Gradle") {
@@ -141,7 +141,7 @@ func TestFindGradle(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b := &build{pack: New(WithEnv([]string{"PATH=" + tc.path}), WithGradle(tc.option)), fn: languages.Function{Dir: tc.dir}}
+			b := &build{pack: newPack(t, WithEnv([]string{"PATH=" + tc.path}), WithGradle(tc.option)), fn: languages.Function{Dir: tc.dir}}
 			if got := b.findGradle(); got != tc.want {
 				t.Errorf("findGradle() = %q, want %q", got, tc.want)
 			}

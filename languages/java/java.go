@@ -8,13 +8,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/internal/envlist"
 	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
-	"github.com/kiln-build/kiln/runtime-images/bases"
 )
 
 // The lang values this pack builds.
@@ -29,12 +30,11 @@ const (
 	// baseName is the runtime base every Java function runs on.
 	baseName     = "java"
 	javaHome     = "opt/java"
-	appDir       = "home/app"
-	classesDir   = appDir + "/classes"
-	resourcesDir = appDir + "/resources"
-	libDir       = appDir + "/lib"
-	snapshotDir  = appDir + "/lib-snapshot"
-	modelJarPath = appDir + "/kiln/openfaas.jar"
+	classesDir   = contract.AppDir + "/classes"
+	resourcesDir = contract.AppDir + "/resources"
+	libDir       = contract.AppDir + "/lib"
+	snapshotDir  = contract.AppDir + "/lib-snapshot"
+	modelJarPath = contract.AppDir + "/kiln/openfaas.jar"
 	entrypoint   = "com.openfaas.entrypoint.App"
 	handlerClass = "com.openfaas.function.Handler"
 	handlerFile  = "src/main/java/com/openfaas/function/Handler.java"
@@ -44,25 +44,25 @@ const (
 )
 
 // Option configures the pack.
-type Option func(*options)
+type Option func(*options) error
 
 type options struct {
 	env      []string
 	cacheDir string
-	debian   Debian
+	debian   languages.Debian
 	gradle   string
 }
 
 // WithEnv sets the environment the JDK tools and Maven run in (JAVA_HOME,
 // PATH, MAVEN_OPTS, ...). The default is empty, so the CLI passes
 // os.Environ().
-func WithEnv(env []string) Option { return func(o *options) { o.env = env } }
+func WithEnv(env []string) Option { return func(o *options) error { o.env = env; return nil } }
 
 // WithCacheDir sets kiln's cache directory, where resolved dependencies,
 // the compiled model jar, compiled classes and module lists are kept
 // between builds, as entries of kind cache.JavaOutputs. The default is
 // none: every build starts from nothing.
-func WithCacheDir(dir string) Option { return func(o *options) { o.cacheDir = dir } }
+func WithCacheDir(dir string) Option { return func(o *options) error { o.cacheDir = dir; return nil } }
 
 // Pack builds Java functions.
 type Pack struct {
@@ -72,16 +72,18 @@ type Pack struct {
 var _ languages.Pack = (*Pack)(nil)
 
 // New returns the Java pack.
-func New(opts ...Option) *Pack {
+func New(opts ...Option) (*Pack, error) {
 	var o options
 	for _, opt := range opts {
-		opt(&o)
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("configuring the Java pack: %w", err)
+		}
 	}
-	return &Pack{opts: o}
+	return &Pack{opts: o}, nil
 }
 
 // Langs implements languages.Pack.
-func (p *Pack) Langs() []string { return []string{LangJava11, LangJava17, LangJava} }
+func (p *Pack) Langs() []string { return languages.Built(Langs()) }
 
 // build is one function's build in progress. Its stages (kiln's model
 // jar, the dependencies' resolution, javac, jdeps) run when a step first
@@ -186,10 +188,6 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if err != nil {
 		return nil, err
 	}
-	base, err := bases.Lookup(baseName)
-	if err != nil {
-		return nil, err
-	}
 	cacheDir := p.opts.cacheDir
 	if cacheDir == "" {
 		cacheDir = filepath.Join(fn.ScratchDir, "java-cache")
@@ -221,10 +219,10 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		plan.Packages = []string{"openjdk-" + major + "-jre-headless"}
 		home = "/usr/lib/jvm/java-" + major + "-openjdk-" + arch
 	default:
-		rt = &runtimeStep{b: b, arch: arch, trustStore: base.JavaTrustStore, cds: args.cds}
+		rt = &runtimeStep{b: b, arch: arch, trustStore: contract.JavaTrustStore, cds: args.cds}
 		if cross {
 			rt.cross = lazy.New(func(ctx context.Context) (*targetJDK, error) {
-				return b.crossJDK(ctx, fn.Platform.String(), arch, base)
+				return b.crossJDK(ctx, fn.Platform.String(), arch)
 			})
 		}
 		plan.Steps = []layers.Step{rt}
@@ -314,15 +312,12 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		if len(kilnJars) > 0 {
 			classpath = append(classpath, "/"+modelJarPath)
 		}
-		plan.Env = []string{
+		plan.Env = slices.Concat([]string{
 			"JAVA_HOME=" + home,
-			"PATH=" + home + "/bin:" + bases.Path,
+			"PATH=" + home + "/bin:" + contract.Path,
 			"CLASSPATH=" + strings.Join(classpath, ":"),
-			"fprocess=java " + jvmFlags + " " + mainClass,
-			"mode=http",
-			"upstream_url=http://127.0.0.1:8082",
-			"prefix_logs=false",
-		}
+			contract.FProcess("java " + jvmFlags + " " + mainClass),
+		}, contract.HTTPMode(contract.UpstreamPort), []string{contract.RawLogs})
 		return nil
 	}
 	return plan, nil

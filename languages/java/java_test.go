@@ -17,10 +17,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/languages/languagestest"
 	"github.com/kiln-build/kiln/layers"
-	"github.com/kiln-build/kiln/runtime-images/bases"
-	"github.com/kiln-build/kiln/runtime-images/debian"
-	"github.com/kiln-build/kiln/runtime-images/debian/debiantest"
 )
 
 func TestGradleDependencies(t *testing.T) {
@@ -277,7 +275,7 @@ func otherArch() string {
 
 func planFor(t *testing.T, dir, cache string) (*languages.Plan, error) {
 	t.Helper()
-	p := New(WithEnv(os.Environ()), WithCacheDir(cache))
+	p := newPack(t, WithEnv(os.Environ()), WithCacheDir(cache))
 	fn := languages.Function{Name: "fn", Dir: dir, Lang: LangJava11, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, Epoch: time.Unix(0, 0).UTC(), ScratchDir: t.TempDir()}
 	return planAndFinish(p, fn)
 }
@@ -393,7 +391,7 @@ func TestPlanErrors(t *testing.T) {
 	})
 	t.Run("JAVA_MODULES", func(t *testing.T) {
 		dir := handlerDir(t, "        return new Response();")
-		p := New(WithEnv(os.Environ()), WithCacheDir(t.TempDir()))
+		p := newPack(t, WithEnv(os.Environ()), WithCacheDir(t.TempDir()))
 		fn := languages.Function{Dir: dir, Lang: LangJava17, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, ScratchDir: t.TempDir(), BuildArgs: map[string]string{"JAVA_MODULES": "java.sql, jdk.zipfs"}}
 		plan, err := planAndFinish(p, fn)
 		if err != nil {
@@ -405,7 +403,7 @@ func TestPlanErrors(t *testing.T) {
 	})
 	t.Run("other platform without a Debian mirror", func(t *testing.T) {
 		dir := handlerDir(t, "        return new Response();")
-		p := New(WithEnv(os.Environ()))
+		p := newPack(t, WithEnv(os.Environ()))
 		other := otherArch()
 		fn := languages.Function{Dir: dir, Lang: LangJava11, Platform: v1.Platform{OS: "linux", Architecture: other}, ScratchDir: t.TempDir()}
 		_, err := planAndFinish(p, fn)
@@ -420,7 +418,7 @@ func TestPlanErrors(t *testing.T) {
 func TestModel(t *testing.T) {
 	needJDK(t)
 	dir := handlerDir(t, "        return null;")
-	p := New(WithEnv(os.Environ()), WithCacheDir(t.TempDir()))
+	p := newPack(t, WithEnv(os.Environ()), WithCacheDir(t.TempDir()))
 	j, err := findJDK(context.Background(), p.getenv)
 	if err != nil {
 		t.Fatal(err)
@@ -457,41 +455,42 @@ public class Check {
 	}
 }
 
-// jdkDeb is a Debian JDK package for arm64 holding the given jmods.
-func jdkDeb(version string, jmods ...string) debiantest.Deb {
-	d := debiantest.Deb{Name: "openjdk-17-jdk-headless", Version: version, Arch: "arm64",
-		Files: []debiantest.File{{Path: "./usr/lib/jvm/java-17-openjdk-arm64/bin/jlink", Mode: 0o755, Data: "elf"}}}
+// jdkDeb is a Debian JDK package for arm64 in suite holding the given
+// jmods.
+func jdkDeb(suite, version string, jmods ...string) languagestest.Deb {
+	files := map[string]string{"usr/lib/jvm/java-17-openjdk-arm64/bin/jlink": "elf"}
 	for _, m := range jmods {
-		d.Files = append(d.Files, debiantest.File{Path: "./usr/lib/jvm/java-17-openjdk-arm64/jmods/" + m, Mode: 0o644, Data: m + " of " + version})
+		files["usr/lib/jvm/java-17-openjdk-arm64/jmods/"+m] = m + " of " + version
 	}
-	return d
+	return languagestest.NewDeb("openjdk-17-jdk-headless", version, "arm64", suite, files)
 }
 
 func TestCrossJDK(t *testing.T) {
-	arm64 := func(debs ...debiantest.Deb) map[string][]debiantest.Deb {
-		return map[string][]debiantest.Deb{"arm64": debs}
-	}
 	tests := []struct {
 		name        string
-		main, sec   []debiantest.Deb
-		wantVersion string // of the jmods chosen; "" for an error
+		offered     []languagestest.Deb // in the java base's suite order
+		wantVersion string              // of the jmods chosen; "" for an error
 		wantErr     []string
 	}{
 		{
-			name:        "newest build of this release",
-			main:        []debiantest.Deb{jdkDeb("17.0.19+10-1~deb12u2", "java.base.jmod", "java.sql.jmod")},
-			sec:         []debiantest.Deb{jdkDeb("17.0.21.1+2-1~deb12u1", "java.base.jmod", "java.sql.jmod")},
+			name: "newest build of this release",
+			offered: []languagestest.Deb{
+				jdkDeb("bookworm", "17.0.19+10-1~deb12u2", "java.base.jmod", "java.sql.jmod"),
+				jdkDeb("bookworm-security", "17.0.21.1+2-1~deb12u1", "java.base.jmod", "java.sql.jmod"),
+			},
 			wantVersion: "17.0.21.1+2-1~deb12u1",
 		},
 		{
-			name:        "another release is passed over",
-			main:        []debiantest.Deb{jdkDeb("17.0.19+10-1~deb12u2", "java.base.jmod")},
-			sec:         []debiantest.Deb{jdkDeb("17.1.2+1-1", "java.base.jmod")},
+			name: "another release is passed over",
+			offered: []languagestest.Deb{
+				jdkDeb("bookworm", "17.0.19+10-1~deb12u2", "java.base.jmod"),
+				jdkDeb("bookworm-security", "17.1.2+1-1", "java.base.jmod"),
+			},
 			wantVersion: "17.0.19+10-1~deb12u2",
 		},
 		{
 			name:    "no build jlink can link",
-			main:    []debiantest.Deb{jdkDeb("21.0.5+11-1", "java.base.jmod")},
+			offered: []languagestest.Deb{jdkDeb("bookworm", "21.0.5+11-1", "java.base.jmod")},
 			wantErr: []string{"cross-building Java for linux/arm64:", "has no openjdk-17-jdk-headless for arm64 that this JDK's jlink", "release 17.0", "21.0.5+11-1 (bookworm)"},
 		},
 		{
@@ -500,20 +499,15 @@ func TestCrossJDK(t *testing.T) {
 		},
 		{
 			name:    "no java.base",
-			main:    []debiantest.Deb{jdkDeb("17.0.19+10-1~deb12u2", "java.sql.jmod")},
+			offered: []languagestest.Deb{jdkDeb("bookworm", "17.0.19+10-1~deb12u2", "java.sql.jmod")},
 			wantErr: []string{"openjdk-17-jdk-headless 17.0.19+10-1~deb12u2 has no jmods/java.base.jmod"},
 		},
 	}
-	base := &bases.Recipe{Suites: []string{"bookworm", "bookworm-security"}, Component: "main"}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			mirror := debiantest.NewMirror(t, debiantest.Suite{Name: "bookworm", Packages: arm64(tc.main...)}, debiantest.Suite{Name: "bookworm-security", Packages: arm64(tc.sec...)})
-			fetcher, err := debian.NewFetcher(t.TempDir(), mirror.Options()...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b := &build{pack: New(WithDebian(fetcher)), jdk: &jdk{home: "/jdk", version: "17.0.15"}, cache: t.TempDir()}
-			target, err := b.crossJDK(context.Background(), "linux/arm64", "arm64", base)
+			debian := &languagestest.Debian{Bases: map[string][]languagestest.Deb{"java": tc.offered}}
+			b := &build{pack: newPack(t, WithDebian(debian)), jdk: &jdk{home: "/jdk", version: "17.0.15"}, cache: t.TempDir()}
+			target, err := b.crossJDK(context.Background(), "linux/arm64", "arm64")
 			if tc.wantVersion == "" {
 				for _, w := range tc.wantErr {
 					if err == nil || !strings.Contains(err.Error(), w) {
@@ -535,18 +529,18 @@ func TestCrossJDK(t *testing.T) {
 			if entries, _ := os.ReadDir(filepath.Dir(target.jmods)); len(entries) != 1 {
 				t.Errorf("the jmods cache entry holds %d entries, want only jmods/", len(entries))
 			}
-			again, err := b.crossJDK(context.Background(), "linux/arm64", "arm64", base)
+			again, err := b.crossJDK(context.Background(), "linux/arm64", "arm64")
 			if err != nil || again.jmods != target.jmods {
 				t.Errorf("second crossJDK() = %+v, %v; want the cached %s", again, err, target.jmods)
 			}
-			if n := mirror.Requests(mirror.PackagePath(target.pkg)); n != 1 {
-				t.Errorf("the package was fetched %d times, want once", n)
+			if n := debian.Unpacked(target.pkg); n != 1 {
+				t.Errorf("the package was unpacked %d times, want once", n)
 			}
 		})
 	}
 	t.Run("no Debian mirror", func(t *testing.T) {
-		b := &build{pack: New(), jdk: &jdk{home: "/jdk", version: "17.0.15"}, cache: t.TempDir()}
-		if _, err := b.crossJDK(context.Background(), "linux/arm64", "arm64", base); err == nil || !strings.Contains(err.Error(), "no Debian mirror to fetch openjdk-17-jdk-headless for arm64") {
+		b := &build{pack: newPack(t), jdk: &jdk{home: "/jdk", version: "17.0.15"}, cache: t.TempDir()}
+		if _, err := b.crossJDK(context.Background(), "linux/arm64", "arm64"); err == nil || !strings.Contains(err.Error(), "no Debian mirror to fetch openjdk-17-jdk-headless for arm64") {
 			t.Errorf("crossJDK() = %v, want the no-mirror error", err)
 		}
 	})

@@ -6,10 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
@@ -27,7 +29,7 @@ const (
 )
 
 // nativeBinary is where a native-image build puts the function.
-const nativeBinary = appDir + "/handler"
+const nativeBinary = contract.AppDir + "/handler"
 
 // buildArgs are the build arguments the pack reads beyond the class path's.
 type buildArgs struct {
@@ -132,14 +134,9 @@ func (b *build) nativePlan(nativeImage, resources string) *languages.Plan {
 		return strings.TrimSpace(string(version)), nil
 	})
 	return &languages.Plan{
-		Base:  baseName,
-		Steps: []layers.Step{step},
-		Env: []string{
-			"fprocess=/" + nativeBinary,
-			"mode=http",
-			"upstream_url=http://127.0.0.1:8082",
-			"prefix_logs=false",
-		},
+		Base:   baseName,
+		Steps:  []layers.Step{step},
+		Env:    slices.Concat([]string{contract.FProcess("/" + nativeBinary)}, contract.HTTPMode(contract.UpstreamPort), []string{contract.RawLogs}),
 		Labels: map[string]string{"dev.kiln.lang": b.fn.Lang, "dev.kiln.java.runtime": runtimeNative},
 	}
 }

@@ -54,7 +54,7 @@ func TestReadBuildArgs(t *testing.T) {
 // environment.
 func planWith(t *testing.T, dir string, args map[string]string, env ...string) (*languages.Plan, error) {
 	t.Helper()
-	p := New(WithEnv(append(os.Environ(), env...)), WithCacheDir(t.TempDir()))
+	p := newPack(t, WithEnv(append(os.Environ(), env...)), WithCacheDir(t.TempDir()))
 	fn := languages.Function{Name: "fn", Dir: dir, Lang: LangJava11, BuildArgs: args, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, Epoch: time.Unix(0, 0).UTC(), ScratchDir: t.TempDir()}
 	return planAndFinish(p, fn)
 }
@@ -111,7 +111,7 @@ func TestRuntimeVariants(t *testing.T) {
 		}
 	})
 	t.Run("cds for another platform", func(t *testing.T) {
-		p := New(WithEnv(os.Environ()))
+		p := newPack(t, WithEnv(os.Environ()))
 		fn := languages.Function{Dir: dir, Lang: LangJava11, BuildArgs: map[string]string{"JAVA_CDS": "true"}, Platform: v1.Platform{OS: "linux", Architecture: otherArch()}, ScratchDir: t.TempDir()}
 		if _, err := p.Plan(context.Background(), fn); err == nil || !strings.Contains(err.Error(), "JAVA_CDS=true builds for this machine's platform only") {
 			t.Errorf("Plan() = %v, want the CDS platform error", err)
@@ -198,7 +198,7 @@ func TestNativePlan(t *testing.T) {
 		t.Errorf("native image keys of two different handlers are both %s", k1)
 	}
 
-	p := New(WithEnv(append(os.Environ(), "GRAALVM_HOME="+home)))
+	p := newPack(t, WithEnv(append(os.Environ(), "GRAALVM_HOME="+home)))
 	fn := languages.Function{Dir: dir, Lang: LangJava11, BuildArgs: map[string]string{"NATIVE": "true"}, Platform: v1.Platform{OS: "linux", Architecture: otherArch()}, ScratchDir: t.TempDir()}
 	if _, err := p.Plan(context.Background(), fn); err == nil || !strings.Contains(err.Error(), "native-image does not compile for") {
 		t.Errorf("Plan() for another platform = %v, want the native cross error", err)

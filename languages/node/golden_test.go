@@ -32,7 +32,7 @@ func TestGolden(t *testing.T) {
 		Function:  languages.Function{Name: "node-hello", Dir: dir, Lang: LangNode20},
 		Toolchain: toolchain,
 		NewBuilder: func(t testing.TB) *builder.Builder {
-			return packtest.NewBuilder(t, New(t.TempDir(), WithEnv(env), WithRegistry(reg), WithStrip("amd64")))
+			return packtest.NewBuilder(t, newPack(t, WithCacheDir(t.TempDir()), WithEnv(env), WithRegistry(reg), WithStrip("amd64")))
 		},
 	})
 }

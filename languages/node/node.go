@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
@@ -49,19 +50,21 @@ var majors = map[string]string{
 
 // Where things go in the image; fprocess and the port match the template's.
 const (
-	appDir      = "home/app"
-	functionDir = appDir + "/function"
+	serverPath  = contract.AppDir + "/index.js"
+	functionDir = contract.AppDir + "/function"
 	nodePath    = "usr/local/bin/node"
-	defaultPort = "3000"
+	fprocess    = "node index.js"
+	port        = 3000
 )
 
 // DefaultRegistry is the npm registry the Node runtimes come from.
 const DefaultRegistry = "https://registry.npmjs.org"
 
 // Option configures the pack.
-type Option func(*options)
+type Option func(*options) error
 
 type options struct {
+	cacheDir  string
 	node, npm string
 	env       []string
 	registry  string
@@ -71,30 +74,38 @@ type options struct {
 
 // WithNode sets the node command that checks the handler. The default is
 // "node", found on PATH.
-func WithNode(path string) Option { return func(o *options) { o.node = path } }
+func WithNode(path string) Option { return func(o *options) error { o.node = path; return nil } }
 
 // WithNpm sets the npm command that installs dependencies and runs tests.
 // The default is "npm", found on PATH.
-func WithNpm(path string) Option { return func(o *options) { o.npm = path } }
+func WithNpm(path string) Option { return func(o *options) error { o.npm = path; return nil } }
 
 // WithEnv sets the environment node and npm run in (HOME, PATH, npm_config_*,
 // ...). The default is empty, so the CLI passes os.Environ().
-func WithEnv(env []string) Option { return func(o *options) { o.env = env } }
+func WithEnv(env []string) Option { return func(o *options) error { o.env = env; return nil } }
 
 // WithRegistry sets the npm registry the Node runtimes are downloaded from.
 // The default, also used when url is empty, is DefaultRegistry. The
 // function's own dependencies follow npm's configuration, not this.
 func WithRegistry(url string) Option {
-	return func(o *options) {
+	return func(o *options) error {
 		if url != "" {
 			o.registry = strings.TrimRight(url, "/")
 		}
+		return nil
 	}
 }
 
+// WithCacheDir sets kiln's cache directory, where downloaded runtimes
+// (cache.NodeRuntimes) and installed dependencies (cache.NodeModules) are
+// kept between builds. Required: there is no default.
+func WithCacheDir(dir string) Option { return func(o *options) error { o.cacheDir = dir; return nil } }
+
 // WithHTTPClient sets the client that downloads runtimes. The default is
 // http.DefaultClient.
-func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
+func WithHTTPClient(c *http.Client) Option {
+	return func(o *options) error { o.client = c; return nil }
+}
 
 // WithStrip sets, per architecture, the commands tried in order to strip
 // the debug information from the node binary; the first found on PATH is
@@ -103,21 +114,18 @@ func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client 
 // the host's own. When none is found the binary ships unstripped and a
 // warning is logged.
 func WithStrip(arch string, commands ...string) Option {
-	return func(o *options) { o.strip[arch] = commands }
+	return func(o *options) error { o.strip[arch] = commands; return nil }
 }
 
 // Pack builds Node functions.
 type Pack struct {
-	cacheDir string
-	opts     options
+	opts options
 }
 
 var _ languages.Pack = (*Pack)(nil)
 
-// New returns the Node pack. cacheDir is kiln's cache directory, which
-// holds downloaded runtimes (cache.NodeRuntimes) and installed
-// dependencies (cache.NodeModules) across builds.
-func New(cacheDir string, opts ...Option) *Pack {
+// New returns the Node pack.
+func New(opts ...Option) (*Pack, error) {
 	o := options{
 		node:     "node",
 		npm:      "npm",
@@ -130,16 +138,21 @@ func New(cacheDir string, opts ...Option) *Pack {
 	}
 	o.strip[goruntime.GOARCH] = append(o.strip[goruntime.GOARCH], "strip")
 	for _, opt := range opts {
-		opt(&o)
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("configuring the Node pack: %w", err)
+		}
 	}
-	return &Pack{cacheDir: cacheDir, opts: o}
+	if o.cacheDir == "" {
+		return nil, errors.New("configuring the Node pack: no cache folder (WithCacheDir)")
+	}
+	return &Pack{opts: o}, nil
 }
 
 // store opens kiln's cache.
-func (p *Pack) store() (*cache.Store, error) { return cache.Open(p.cacheDir) }
+func (p *Pack) store() (*cache.Store, error) { return cache.Open(p.opts.cacheDir) }
 
 // Langs implements languages.Pack.
-func (p *Pack) Langs() []string { return []string{LangNode18, LangNode20, LangNode22, LangNode} }
+func (p *Pack) Langs() []string { return languages.Built(Langs()) }
 
 // Plan implements languages.Pack. The host's node and npm, whose versions
 // the dependencies' key holds, are asked by the steps.
@@ -172,19 +185,16 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		Steps: []layers.Step{
 			&runtimeStep{pack: p, rt: rt},
 			deps,
-			layers.FilesStep("node server", []layers.File{layers.Bytes(appDir+"/index.js", 0o644, serverJS)}, languages.LayerOptions(fn.Epoch)...),
+			layers.FilesStep("node server", []layers.File{layers.Bytes(serverPath, 0o644, serverJS)}, languages.LayerOptions(fn.Epoch)...),
 			code,
 		},
-		Env: []string{
-			"fprocess=node index.js",
-			"mode=http",
-			"upstream_url=http://127.0.0.1:" + defaultPort,
+		Env: slices.Concat([]string{contract.FProcess(fprocess)}, contract.HTTPMode(port), []string{
 			"exec_timeout=10s",
 			"write_timeout=15s",
 			"read_timeout=15s",
-			"prefix_logs=false",
+			contract.RawLogs,
 			"NPM_CONFIG_LOGLEVEL=warn",
-		},
+		}),
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.node.version": rt.Version},
 	}, nil
 }

@@ -94,7 +94,7 @@ func newBuilder(t *testing.T, registry string) *builder.Builder {
 	t.Helper()
 	needTools(t)
 	dir := t.TempDir()
-	return builderIn(t, dir, New(dir, WithEnv(os.Environ()), WithRegistry(registry)))
+	return builderIn(t, dir, newPack(t, WithCacheDir(filepath.Join(dir, "node")), WithEnv(os.Environ()), WithRegistry(registry)))
 }
 
 // builderIn returns a builder with the cache in dir and pack.
@@ -416,7 +416,7 @@ func TestDownloadIntegrity(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("tampered")) }))
 	defer srv.Close()
 	cacheDir := t.TempDir()
-	p := New(cacheDir, WithRegistry(srv.URL))
+	p := newPack(t, WithCacheDir(filepath.Join(cacheDir, "node")), WithRegistry(srv.URL))
 	rt, err := p.runtime("22", "amd64")
 	if err != nil {
 		t.Fatal(err)
@@ -434,7 +434,7 @@ func TestDownloadIntegrity(t *testing.T) {
 }
 
 func TestUnsupportedPlatform(t *testing.T) {
-	_, err := New(t.TempDir()).runtime("20", "riscv64")
+	_, err := newPack(t, WithCacheDir(t.TempDir())).runtime("20", "riscv64")
 	var ue *UnsupportedPlatformError
 	if !errors.As(err, &ue) {
 		t.Fatalf("runtime(riscv64) = %v, want an *UnsupportedPlatformError", err)
@@ -442,7 +442,7 @@ func TestUnsupportedPlatform(t *testing.T) {
 }
 
 func TestLockPinsBothMajors(t *testing.T) {
-	p := New(t.TempDir())
+	p := newPack(t, WithCacheDir(t.TempDir()))
 	for _, major := range []string{"20", "22"} {
 		for _, arch := range []string{"amd64", "arm64"} {
 			rt, err := p.runtime(major, arch)
@@ -484,7 +484,7 @@ func TestNPMVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ npm, want string }{{linked, "11.19.1"}, {wrapper, "10.2.3"}} {
-		got, err := New(t.TempDir(), WithNpm(tc.npm)).npmVersion(context.Background())
+		got, err := newPack(t, WithCacheDir(t.TempDir()), WithNpm(tc.npm)).npmVersion(context.Background())
 		if err != nil || got != tc.want {
 			t.Errorf("npmVersion(%s) = %q, %v; want %q", tc.npm, got, err, tc.want)
 		}
@@ -502,7 +502,7 @@ func TestNoCacheReinstalls(t *testing.T) {
 	write(t, wrapper, "#!/bin/sh\necho \"$1\" >> "+log+"\nexec "+npm+" \"$@\"\n")
 	os.Chmod(wrapper, 0o755)
 	dir := t.TempDir()
-	pack := New(dir, WithEnv(os.Environ()), WithRegistry(reg), WithNpm(wrapper))
+	pack := newPack(t, WithCacheDir(filepath.Join(dir, "node")), WithEnv(os.Environ()), WithRegistry(reg), WithNpm(wrapper))
 	newB := func(opts ...builder.Option) *builder.Builder { return builderIn(t, dir, pack, opts...) }
 	runs := func() int {
 		b, _ := os.ReadFile(log)

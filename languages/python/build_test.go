@@ -42,7 +42,7 @@ func newBuilder(t *testing.T, env []string) *builder.Builder {
 	wd := filepath.Join(t.TempDir(), "fwatchdog")
 	write(t, wd, "not a watchdog")
 	b, err := builder.New(store,
-		builder.WithPack(New(WithEnv(env))),
+		builder.WithPack(newPack(t, WithEnv(env))),
 		builder.WithBases(fakeBases{}),
 		builder.WithWatchdog(func(v1.Platform) (string, error) { return wd, nil }))
 	if err != nil {

@@ -11,30 +11,42 @@ import (
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/languages/packtest"
-	"github.com/kiln-build/kiln/runtime-images/debian"
-	"github.com/kiln-build/kiln/runtime-images/debian/debiantest"
+	"github.com/kiln-build/kiln/layers"
 	"github.com/kiln-build/kiln/test/wheelhouse"
 )
 
-// stdlibDebs stands in for the base's standard library packages: whatever
-// the lock asks for, it hands out a package of the same name holding two
-// of the modules the server imports.
-type stdlibDebs struct{ dir string }
+// stdlibDebs stands in for the base's standard library packages: its lock
+// pins the two the step needs, each holding modules the server imports.
+type stdlibDebs struct{}
 
-func (d stdlibDebs) Download(ctx context.Context, p debian.Package) (string, error) {
-	src := func(path string) debiantest.File {
-		return debiantest.File{Path: "./" + stdlibDir + "/" + path, Mode: 0o644, Data: "# " + p.Name + "\nMARKER = " + fmt.Sprintf("%q", path) + "\n"}
-	}
-	deb := debiantest.Deb{Name: p.Name, Version: "3.11.2-6", Arch: "amd64", Files: []debiantest.File{src("json/__init__.py")}}
+func (stdlibDebs) Locked(base, arch string) ([]languages.Deb, error) {
+	return []languages.Deb{
+		{Name: "libpython3.11-minimal", Version: "3.11.2-6", Architecture: arch, SHA256: "minimal"},
+		{Name: "libpython3.11-stdlib", Version: "3.11.2-6", Architecture: arch, SHA256: "stdlib"},
+	}, nil
+}
+
+func (stdlibDebs) Versions(ctx context.Context, base, arch, name string) ([]languages.Deb, error) {
+	return nil, fmt.Errorf("no index of %s here", name)
+}
+
+func (stdlibDebs) Unpack(ctx context.Context, p languages.Deb, dir string) ([]layers.File, error) {
+	paths := []string{"json/__init__.py"}
 	if strings.HasSuffix(p.Name, "-stdlib") {
-		deb.Files = []debiantest.File{src("http/server.py"), src("email/__init__.py")}
+		paths = []string{"http/server.py", "email/__init__.py"}
 	}
-	b, err := deb.Build()
-	if err != nil {
-		return "", err
+	var files []layers.File
+	for _, path := range paths {
+		src := filepath.Join(dir, filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(src, []byte("# "+p.Name+"\nMARKER = "+fmt.Sprintf("%q", path)+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+		files = append(files, layers.HostFile(stdlibDir+"/"+path, 0o644, src))
 	}
-	path := filepath.Join(d.dir, p.Name+".deb")
-	return path, os.WriteFile(path, b, 0o644)
+	return files, nil
 }
 
 // TestGolden builds the Python samples at a fixed epoch, twice, and
@@ -70,7 +82,7 @@ func TestGolden(t *testing.T) {
 				Function:  languages.Function{Name: tc.name, Dir: dir, Lang: tc.lang},
 				Toolchain: toolchain,
 				NewBuilder: func(t testing.TB) *builder.Builder {
-					return packtest.NewBuilder(t, New(WithEnv(env), WithDebian(stdlibDebs{dir: t.TempDir()})))
+					return packtest.NewBuilder(t, newPack(t, WithEnv(env), WithDebian(stdlibDebs{})))
 				},
 			})
 		})

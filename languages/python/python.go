@@ -13,12 +13,14 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/internal/envlist"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
@@ -52,30 +54,29 @@ const (
 // templates' index.py does, so that "from function import handler"
 // resolves from the script's own folder.
 const (
-	appDir      = "home/app"
-	serverPath  = appDir + "/index.py"
-	functionDir = appDir + "/function"
-	packagesDir = appDir + "/packages"
-	defaultPort = "5000"
+	serverPath  = contract.AppDir + "/index.py"
+	functionDir = contract.AppDir + "/function"
+	packagesDir = contract.AppDir + "/packages"
+	port        = 5000
 )
 
 // Option configures the pack.
-type Option func(*options)
+type Option func(*options) error
 
 type options struct {
 	python string
 	env    []string
-	debian Downloader
+	debian languages.Debian
 }
 
 // WithPython sets the host's python3 command, which runs pip and compiles
 // the handler. The default is "python3", found on PATH.
-func WithPython(path string) Option { return func(o *options) { o.python = path } }
+func WithPython(path string) Option { return func(o *options) error { o.python = path; return nil } }
 
 // WithEnv sets the environment pip runs in (PIP_INDEX_URL, PIP_FIND_LINKS,
 // HOME for pip.conf, ...). The default is empty, so the CLI passes
 // os.Environ().
-func WithEnv(env []string) Option { return func(o *options) { o.env = env } }
+func WithEnv(env []string) Option { return func(o *options) error { o.env = env; return nil } }
 
 // Pack builds Python functions.
 type Pack struct {
@@ -91,16 +92,18 @@ type Pack struct {
 var _ languages.Pack = (*Pack)(nil)
 
 // New returns the Python pack.
-func New(opts ...Option) *Pack {
+func New(opts ...Option) (*Pack, error) {
 	o := options{python: "python3"}
 	for _, opt := range opts {
-		opt(&o)
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("configuring the Python pack: %w", err)
+		}
 	}
-	return &Pack{opts: o}
+	return &Pack{opts: o}, nil
 }
 
 // Langs implements languages.Pack.
-func (p *Pack) Langs() []string { return []string{LangHTTP, LangFlask, LangPython3, LangPython} }
+func (p *Pack) Langs() []string { return languages.Built(Langs()) }
 
 // api returns the server's mode for a lang: how handle is called and which
 // methods are routed to it.
@@ -136,17 +139,13 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	}
 	plan := &languages.Plan{
 		Base: baseName,
-		Env: []string{
-			"fprocess=python3 /" + serverPath + " " + mode,
-			"KILN_PYTHON_API=" + mode,
-			"mode=http",
-			"upstream_url=http://127.0.0.1:" + defaultPort,
+		Env: slices.Concat([]string{contract.FProcess(fprocess(mode)), "KILN_PYTHON_API=" + mode}, contract.HTTPMode(port), []string{
 			// The layers are root's: the function cannot write bytecode
 			// next to them, and need not try on every import.
 			"PYTHONDONTWRITEBYTECODE=1",
 			// print() reaches the logs at once, not when a buffer fills.
 			"PYTHONUNBUFFERED=1",
-		},
+		}),
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.python.version": pythonVersion},
 	}
 	stdlib, err := p.stdlibStepFor(fn, fn.Platform.Architecture)
@@ -166,6 +165,9 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	)
 	return plan, nil
 }
+
+// fprocess is the command that starts the server for an API mode.
+func fprocess(mode string) string { return "python3 /" + serverPath + " " + mode }
 
 func signature(mode string) string {
 	if mode == "http" {

@@ -116,10 +116,12 @@ func TestPlan(t *testing.T) {
 			[]string{"python server", "handler code"}, "fprocess=python3 /home/app/index.py flask"},
 		{LangPython3, map[string]string{"handler.py": "def handle(req):\n    return req\n"},
 			[]string{"python server", "handler code"}, "fprocess=python3 /home/app/index.py classic"},
+		{LangPython, map[string]string{"handler.py": "def handle(req):\n    return req\n"},
+			[]string{"python server", "handler code"}, "fprocess=python3 /home/app/index.py classic"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.lang, func(t *testing.T) {
-			pl, _ := plan(t, New(WithEnv(os.Environ())), function(t, tc.files), tc.lang, linuxAMD64)
+			pl, _ := plan(t, newPack(t, WithEnv(os.Environ())), function(t, tc.files), tc.lang, linuxAMD64)
 			if got := stepNames(pl); !slices.Equal(got, tc.wantSteps) {
 				t.Errorf("Plan() steps = %v, want %v", got, tc.wantSteps)
 			}
@@ -130,6 +132,11 @@ func TestPlan(t *testing.T) {
 				if !slices.Contains(pl.Env, want) {
 					t.Errorf("Plan() env = %v, want %s in it", pl.Env, want)
 				}
+			}
+			// deploy falls back on the fprocess Langs declares.
+			i := slices.IndexFunc(Langs(), func(l languages.Lang) bool { return l.Name == tc.lang })
+			if i < 0 || "fprocess="+Langs()[i].FProcess != tc.wantEnv {
+				t.Errorf("Langs() declares %s with another fprocess than its Plan's %s", tc.lang, tc.wantEnv)
 			}
 		})
 	}
@@ -157,7 +164,7 @@ func TestSourceErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := function(t, tc.files)
-			pl, _ := plan(t, New(WithEnv(os.Environ())), dir, tc.lang, linuxAMD64)
+			pl, _ := plan(t, newPack(t, WithEnv(os.Environ())), dir, tc.lang, linuxAMD64)
 			code := pl.Steps[len(pl.Steps)-1]
 			err := code.Build(context.Background(), io.Discard)
 			var se *languages.SourceError
@@ -171,7 +178,7 @@ func TestSourceErrors(t *testing.T) {
 	}
 	t.Run("no handler.py", func(t *testing.T) {
 		dir := function(t, map[string]string{"main.py": "x = 1\n"})
-		_, err := New(WithEnv(os.Environ())).Plan(context.Background(), languages.Function{Dir: dir, Lang: LangHTTP, Platform: linuxAMD64})
+		_, err := newPack(t, WithEnv(os.Environ())).Plan(context.Background(), languages.Function{Dir: dir, Lang: LangHTTP, Platform: linuxAMD64})
 		var se *languages.SourceError
 		if !errors.As(err, &se) || se.Path != filepath.Join(dir, "handler.py") {
 			t.Errorf("Plan() = %v, want a SourceError on handler.py", err)
@@ -193,7 +200,7 @@ func TestCodeLayer(t *testing.T) {
 		"tests/test_handler.py":  "def test():\n    pass\n",
 		"tests/__pycache__/t.py": "no",
 	})
-	p := New(WithEnv(os.Environ()))
+	p := newPack(t, WithEnv(os.Environ()))
 	pl, _ := plan(t, p, dir, LangFlask, linuxAMD64)
 	code := pl.Steps[len(pl.Steps)-1]
 	got, first := build(t, code)
@@ -253,7 +260,7 @@ func (p *Pack) hostMinor(t *testing.T) string {
 func TestEditsChangeOneKey(t *testing.T) {
 	needPython(t)
 	dir := function(t, map[string]string{"handler.py": "def handle(req):\n    return 'a'\n", "requirements.txt": "kilndep==1.0\n"})
-	p := New(WithEnv(os.Environ()))
+	p := newPack(t, WithEnv(os.Environ()))
 	key := func() map[string]v1.Hash {
 		pl, _ := plan(t, p, dir, LangFlask, linuxAMD64)
 		return keys(t, pl)
@@ -277,7 +284,7 @@ func TestRequirementsKey(t *testing.T) {
 	needPython(t)
 	dir := function(t, map[string]string{"handler.py": "def handle(req):\n    return req\n", "requirements.txt": "kilndep\n"})
 	key := func(platform v1.Platform, epoch time.Time, env ...string) v1.Hash {
-		p := New(WithEnv(append([]string{"HOME=/nonexistent"}, env...)))
+		p := newPack(t, WithEnv(append([]string{"HOME=/nonexistent"}, env...)))
 		fn := languages.Function{Dir: dir, Lang: LangHTTP, Platform: platform, Epoch: epoch, ScratchDir: t.TempDir()}
 		pl, err := p.Plan(context.Background(), fn)
 		if err != nil {
@@ -323,7 +330,7 @@ func TestRequirements(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := function(t, map[string]string{"handler.py": "def handle(req):\n    return req\n", "requirements.txt": "# pinned\nkilndep==2.0\n"})
-			pl, _ := plan(t, New(WithEnv(env)), dir, LangHTTP, tc.platform)
+			pl, _ := plan(t, newPack(t, WithEnv(env)), dir, LangHTTP, tc.platform)
 			got, first := build(t, pl.Steps[0])
 			if v := got["home/app/packages/kilndep/__init__.py"]; v != "VERSION = '2.0'\n" {
 				t.Errorf("kilndep/__init__.py = %q, want version 2.0", v)
@@ -334,7 +341,7 @@ func TestRequirements(t *testing.T) {
 			if _, ok := got["home/app/packages/kilndep-2.0.dist-info/METADATA"]; !ok {
 				t.Errorf("requirements layer lacks the dist-info: %v", got)
 			}
-			pl2, _ := plan(t, New(WithEnv(env)), dir, LangHTTP, tc.platform)
+			pl2, _ := plan(t, newPack(t, WithEnv(env)), dir, LangHTTP, tc.platform)
 			if _, second := build(t, pl2.Steps[0]); !bytes.Equal(first, second) {
 				t.Errorf("requirements layer built twice differs")
 			}
@@ -342,7 +349,7 @@ func TestRequirements(t *testing.T) {
 	}
 	t.Run("comments only", func(t *testing.T) {
 		dir := function(t, map[string]string{"handler.py": "def handle(req):\n    return req\n", "requirements.txt": "# nothing yet\n\n"})
-		pl, _ := plan(t, New(WithEnv(env)), dir, LangHTTP, linuxAMD64)
+		pl, _ := plan(t, newPack(t, WithEnv(env)), dir, LangHTTP, linuxAMD64)
 		got, _ := build(t, pl.Steps[0])
 		if _, ok := got["home/app/function/requirements.txt"]; !ok || len(got) != 4 {
 			t.Errorf("requirements layer = %v, want only home/app/function/requirements.txt and its folders", got)
@@ -350,7 +357,7 @@ func TestRequirements(t *testing.T) {
 	})
 	t.Run("unknown dependency", func(t *testing.T) {
 		dir := function(t, map[string]string{"handler.py": "def handle(req):\n    return req\n", "requirements.txt": "kilndep==2.0\n\nno-such_pkg>=1\n"})
-		pl, _ := plan(t, New(WithEnv(env)), dir, LangHTTP, linuxAMD64)
+		pl, _ := plan(t, newPack(t, WithEnv(env)), dir, LangHTTP, linuxAMD64)
 		err := pl.Steps[0].Build(context.Background(), io.Discard)
 		var se *languages.SourceError
 		if !errors.As(err, &se) {
@@ -384,7 +391,7 @@ func TestFixScripts(t *testing.T) {
 // the build runs directly, and it is the same Python.
 func TestHostInterpreter(t *testing.T) {
 	needPython(t)
-	p := New(WithEnv(os.Environ()))
+	p := newPack(t, WithEnv(os.Environ()))
 	h, err := p.hostPython(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -18,8 +18,6 @@ import (
 
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
-	"github.com/kiln-build/kiln/runtime-images/bases"
-	"github.com/kiln-build/kiln/runtime-images/debian"
 )
 
 //go:embed shim/stdlib.py
@@ -31,17 +29,12 @@ const stdlibDir = "usr/lib/python" + pythonVersion
 // stdlibPackages are the base's packages that hold the standard library.
 var stdlibPackages = []string{"libpython" + pythonVersion + "-minimal", "libpython" + pythonVersion + "-stdlib"}
 
-// Downloader fetches a verified Debian package; *debian.Fetcher is one.
-type Downloader interface {
-	Download(ctx context.Context, p debian.Package) (string, error)
+// WithDebian sets where the pack fetches the python base's standard
+// library packages, whose modules it compiles. The default is none: the
+// image compiles them at every start of the function.
+func WithDebian(d languages.Debian) Option {
+	return func(o *options) error { o.debian = d; return nil }
 }
-
-var _ Downloader = (*debian.Fetcher)(nil)
-
-// WithDebian sets where the pack fetches the base's standard library
-// packages, whose modules it compiles. The default is none: the image
-// compiles them at every start of the function.
-func WithDebian(d Downloader) Option { return func(o *options) { o.debian = d } }
 
 // stdlibStep compiles the standard library modules the server imports
 // into the base's __pycache__ folders. Debian ships the standard library
@@ -56,7 +49,7 @@ func WithDebian(d Downloader) Option { return func(o *options) { o.debian = d } 
 type stdlibStep struct {
 	pack *Pack
 	fn   languages.Function
-	pkgs []debian.Package
+	pkgs []languages.Deb
 }
 
 func (s *stdlibStep) Name() string { return "python standard library bytecode" }
@@ -69,10 +62,10 @@ func (s *stdlibStep) Key(ctx context.Context) (v1.Hash, error) {
 	if !h.compiles() {
 		return v1.Hash{}, layers.ErrNoLayer
 	}
-	k := layers.NewKey("python/stdlib-bytecode/v1").String(h.Version).String(debian.ExtractVersion).
+	k := layers.NewKey("python/stdlib-bytecode/v2").String(h.Version).
 		String(string(stdlibScript)).String(string(serverScript))
 	for _, p := range s.pkgs {
-		k.String(p.SHA256)
+		k.String(p.SHA256).String(p.Unpacker)
 	}
 	return k.Sum(), nil
 }
@@ -85,19 +78,15 @@ func (s *stdlibStep) Build(ctx context.Context, w io.Writer) error {
 	work := filepath.Join(s.fn.ScratchDir, "stdlib")
 	sources := map[string]string{}
 	for _, p := range s.pkgs {
-		deb, err := s.pack.opts.debian.Download(ctx, p)
-		if err != nil {
-			return err
-		}
 		dir := filepath.Join(work, p.Name)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
 		}
-		c, err := debian.Extract(ctx, deb, dir)
+		files, err := s.pack.opts.debian.Unpack(ctx, p, dir)
 		if err != nil {
 			return err
 		}
-		for _, f := range c.Files {
+		for _, f := range files {
 			if rel, ok := strings.CutPrefix(f.Path, stdlibDir+"/"); ok && f.Mode.IsRegular() && strings.HasSuffix(rel, ".py") {
 				sources[rel] = f.Source
 			}
@@ -144,20 +133,17 @@ func (p *Pack) stdlibStepFor(fn languages.Function, arch string) (*stdlibStep, e
 	if p.opts.debian == nil {
 		return nil, nil
 	}
-	r, err := bases.Lookup(baseName)
+	locked, err := p.opts.debian.Locked(baseName, arch)
 	if err != nil {
 		return nil, err
 	}
-	if r.Lock == nil {
-		return nil, fmt.Errorf("the %s base has no lock", baseName)
-	}
 	s := &stdlibStep{pack: p, fn: fn}
 	for _, name := range stdlibPackages {
-		i := slices.IndexFunc(r.Lock.Architectures[arch], func(l bases.LockedPackage) bool { return l.Name == name })
+		i := slices.IndexFunc(locked, func(l languages.Deb) bool { return l.Name == name })
 		if i < 0 {
 			return nil, fmt.Errorf("the %s base's lock has no %s for %s", baseName, name, arch)
 		}
-		s.pkgs = append(s.pkgs, r.Lock.Architectures[arch][i].Package())
+		s.pkgs = append(s.pkgs, locked[i])
 	}
 	return s, nil
 }

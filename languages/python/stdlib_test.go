@@ -4,24 +4,21 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/languages/languagestest"
 	"github.com/kiln-build/kiln/layers"
-	"github.com/kiln-build/kiln/runtime-images/bases"
-	"github.com/kiln-build/kiln/runtime-images/debian"
-	"github.com/kiln-build/kiln/runtime-images/debian/debiantest"
 )
 
 // TestStdlibStep compiles the modules the server imports from a base's
-// standard library packages (here a test mirror's, whose sources mark
+// standard library packages (here a fake Debian's, whose sources mark
 // themselves): they and only they get bytecode, in the base's __pycache__
 // folders, the same bytes on every build.
 func TestStdlibStep(t *testing.T) {
 	needPython(t)
-	p := New(WithEnv(nil))
+	p := newPack(t, WithEnv(nil))
 	h, err := p.hostPython(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -29,21 +26,16 @@ func TestStdlibStep(t *testing.T) {
 	if !h.compiles() {
 		t.Skipf("the host's Python is %s, not the image's %s: no bytecode is made", h.Minor, pythonVersion)
 	}
-	src := func(path, marker string) debiantest.File {
-		return debiantest.File{Path: "./usr/lib/python3.11/" + path, Mode: 0o644, Data: "MARKER = " + marker + "\n"}
-	}
-	mirror := debiantest.NewMirror(t, debiantest.Suite{Name: "bookworm", Packages: map[string][]debiantest.Deb{"amd64": {
-		{Name: "libpython3.11-minimal", Version: "3.11.2-6", Arch: "amd64", Files: []debiantest.File{src("json/__init__.py", "'json-marker'")}},
-		{Name: "libpython3.11-stdlib", Version: "3.11.2-6", Arch: "amd64", Files: []debiantest.File{src("http/server.py", "'server-marker'"), src("tkinter/__init__.py", "'tk'")}},
-	}}})
-	fetcher, err := debian.NewFetcher(t.TempDir(), mirror.Options()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p = New(WithEnv(nil), WithDebian(fetcher))
-	step := &stdlibStep{pack: p, fn: languages.Function{ScratchDir: t.TempDir()}, pkgs: []debian.Package{
-		mirror.Package(t, "bookworm", "amd64", "libpython3.11-minimal"), mirror.Package(t, "bookworm", "amd64", "libpython3.11-stdlib"),
-	}}
+	src := func(marker string) string { return "MARKER = " + marker + "\n" }
+	minimal := languagestest.NewDeb("libpython3.11-minimal", "3.11.2-6", "amd64", "bookworm", map[string]string{
+		"usr/lib/python3.11/json/__init__.py": src("'json-marker'"),
+	})
+	stdlib := languagestest.NewDeb("libpython3.11-stdlib", "3.11.2-6", "amd64", "bookworm", map[string]string{
+		"usr/lib/python3.11/http/server.py":      src("'server-marker'"),
+		"usr/lib/python3.11/tkinter/__init__.py": src("'tk'"),
+	})
+	p = newPack(t, WithEnv(nil), WithDebian(&languagestest.Debian{Bases: map[string][]languagestest.Deb{baseName: {minimal, stdlib}}}))
+	step := &stdlibStep{pack: p, fn: languages.Function{ScratchDir: t.TempDir()}, pkgs: []languages.Deb{minimal.Deb, stdlib.Deb}}
 	files, first := build(t, step)
 	for _, want := range []struct{ path, marker string }{
 		{"usr/lib/python3.11/json/__pycache__/__init__.cpython-311.pyc", "json-marker"},
@@ -64,21 +56,28 @@ func TestStdlibStep(t *testing.T) {
 	}
 
 	t.Run("the base's lock", func(t *testing.T) {
-		got, err := p.stdlibStepFor(languages.Function{}, "arm64")
+		other := languagestest.NewDeb("libpython3.11-stdlib", "3.11.2-6", "arm64", "bookworm", nil)
+		debian := &languagestest.Debian{Bases: map[string][]languagestest.Deb{baseName: {
+			languagestest.NewDeb("libc6", "2.36-9", "arm64", "bookworm", nil),
+			languagestest.NewDeb("libpython3.11-minimal", "3.11.2-6", "arm64", "bookworm", nil),
+			other, minimal, stdlib,
+		}}}
+		got, err := newPack(t, WithEnv(nil), WithDebian(debian)).stdlibStepFor(languages.Function{}, "arm64")
 		if err != nil || got == nil || len(got.pkgs) != 2 {
 			t.Fatalf("stdlibStepFor() = %+v, %v; want the lock's two packages", got, err)
 		}
-		r, err := bases.Lookup(baseName)
-		if err != nil {
-			t.Fatal(err)
-		}
 		for i, pkg := range got.pkgs {
-			j := slices.IndexFunc(r.Lock.Architectures["arm64"], func(l bases.LockedPackage) bool { return l.Name == stdlibPackages[i] })
-			if j < 0 || pkg.Name != stdlibPackages[i] || pkg.SHA256 != r.Lock.Architectures["arm64"][j].SHA256 {
+			if pkg.Name != stdlibPackages[i] || pkg.Architecture != "arm64" {
 				t.Errorf("stdlibStepFor() package %+v, want the arm64 lock's %s", pkg, stdlibPackages[i])
 			}
 		}
-		if none, _ := New(WithEnv(nil)).stdlibStepFor(languages.Function{}, "amd64"); none != nil {
+		if got.pkgs[1].SHA256 != other.SHA256 {
+			t.Errorf("stdlibStepFor() package %+v, want %+v", got.pkgs[1], other.Deb)
+		}
+		if _, err := newPack(t, WithEnv(nil), WithDebian(&languagestest.Debian{Bases: map[string][]languagestest.Deb{baseName: {other}}})).stdlibStepFor(languages.Function{}, "arm64"); err == nil || !strings.Contains(err.Error(), "has no libpython3.11-minimal for arm64") {
+			t.Errorf("stdlibStepFor() without libpython3.11-minimal in the lock = %v, want an error naming it", err)
+		}
+		if none, _ := newPack(t, WithEnv(nil)).stdlibStepFor(languages.Function{}, "amd64"); none != nil {
 			t.Errorf("stdlibStepFor() without a Debian source = %+v, want nil", none)
 		}
 	})
@@ -87,7 +86,11 @@ func TestStdlibStep(t *testing.T) {
 // TestStdlibStepOtherPython: a host Python of another minor version cannot
 // make the image's bytecode, and the step says it adds no layer.
 func TestStdlibStepOtherPython(t *testing.T) {
-	p := New(WithEnv(nil), WithDebian(stdlibDebs{dir: t.TempDir()}))
+	debs := []languagestest.Deb{
+		languagestest.NewDeb("libpython3.11-minimal", "3.11.2-6", "amd64", "bookworm", nil),
+		languagestest.NewDeb("libpython3.11-stdlib", "3.11.2-6", "amd64", "bookworm", nil),
+	}
+	p := newPack(t, WithEnv(nil), WithDebian(&languagestest.Debian{Bases: map[string][]languagestest.Deb{baseName: debs}}))
 	p.host = &host{Version: "3.12.4", Minor: "3.12", Machine: "x86_64", Libc: "glibc", OS: "linux"}
 	step, err := p.stdlibStepFor(languages.Function{ScratchDir: t.TempDir()}, "amd64")
 	if err != nil || step == nil {

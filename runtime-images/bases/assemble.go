@@ -9,20 +9,15 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/builder"
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/layers"
 	"github.com/kiln-build/kiln/runtime-images/debian"
 )
 
-// Image config every base shares. The user is numeric so that Kubernetes
-// can check runAsNonRoot without reading /etc/passwd.
-const (
-	User       = "65532:65532"
-	WorkingDir = "/home/app"
-	// Path is the PATH of every base, Debian's default.
-	Path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	// CABundle is where bases with ca-certificates keep the bundle.
-	CABundle = "/etc/ssl/certs/ca-certificates.crt"
-)
+// CABundle is where bases with ca-certificates keep the bundle. The user,
+// working directory and PATH every base shares are the image contract's.
+const CABundle = "/etc/ssl/certs/ca-certificates.crt"
 
 // Labels a base puts in its image config.
 const (
@@ -35,29 +30,17 @@ const (
 	LabelExtra = "io.github.kiln-build.base.extra"
 )
 
-// Base is a runtime base ready for the builder: layer steps, bottom first,
-// and the image config.
-type Base struct {
-	Name     string
-	Arch     string
-	Platform v1.Platform
-	// Packages are the pinned packages the base is made of.
-	Packages []LockedPackage
-	// Steps build the layers: one per package in name order, then one of
-	// generated system files. Their keys cover everything that decides
-	// their bytes; building one downloads its package if the cache lacks
-	// it.
-	Steps  []layers.Step
-	Config v1.Config
-}
-
-// Downloader fetches a pinned package and returns the path of the
-// verified .deb; *debian.Fetcher is one.
-type Downloader interface {
+// Fetcher reads the signed indexes of a Debian mirror and downloads
+// verified packages from it; *debian.Fetcher is one.
+type Fetcher interface {
+	// Index returns the packages of a suite's component for arch.
+	Index(ctx context.Context, suite, component, arch string) (*debian.Index, error)
+	// Download returns the path of p's .deb, checked against p.Size and
+	// p.SHA256.
 	Download(ctx context.Context, p debian.Package) (string, error)
 }
 
-var _ Downloader = (*debian.Fetcher)(nil)
+var _ Fetcher = (*debian.Fetcher)(nil)
 
 // Option changes how a base is assembled.
 type Option func(*options) error
@@ -87,9 +70,13 @@ func WithEpoch(t time.Time) Option {
 }
 
 // Assemble returns the base the recipe makes for a Debian architecture
-// ("amd64", "arm64"), from its lock. Nothing is downloaded here: the
-// steps fetch their package through d when the builder runs them.
-func Assemble(ctx context.Context, r *Recipe, arch string, d Downloader, opts ...Option) (*Base, error) {
+// ("amd64", "arm64"), from its lock, ready for the builder: its steps
+// build the layers, bottom first (one per package in name order, one of
+// generated system files, then one per extra package), and its config
+// starts the image's. The steps' keys cover everything that decides their
+// bytes. Nothing is downloaded here: the steps fetch their package through
+// f when the builder runs them.
+func Assemble(ctx context.Context, r *Recipe, arch string, f Fetcher, opts ...Option) (*builder.Base, error) {
 	o := options{epoch: time.Unix(0, 0).UTC()}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -107,11 +94,10 @@ func Assemble(ctx context.Context, r *Recipe, arch string, d Downloader, opts ..
 	if err != nil {
 		return nil, err
 	}
-	platform, err := platformOf(arch)
-	if err != nil {
+	if _, err := platformOf(arch); err != nil {
 		return nil, err
 	}
-	b := &Base{Name: r.Name, Arch: arch, Platform: platform, Packages: pkgs}
+	b := &builder.Base{Name: r.Name}
 	hasCA := false
 	for _, p := range pkgs {
 		spec := r.spec(p.Name)
@@ -120,12 +106,12 @@ func Assemble(ctx context.Context, r *Recipe, arch string, d Downloader, opts ..
 			pkg:   p.Package(),
 			drop:  append(slices.Clone(r.Drop), spec.Drop...),
 			hooks: hooksFor(p.Name, r),
-			dl:    d,
+			dl:    f,
 			epoch: o.epoch,
 		})
 		hasCA = hasCA || p.Name == "ca-certificates"
 	}
-	b.Steps = append(b.Steps, layers.FilesStep(r.Name+": users, /tmp, /home/app", systemFiles(), layers.WithEpoch(o.epoch)))
+	b.Steps = append(b.Steps, layers.FilesStep(r.Name+": users, /tmp, /"+contract.AppDir, systemFiles(), layers.WithEpoch(o.epoch)))
 	var extra []string
 	for _, p := range o.extra {
 		b.Steps = append(b.Steps, &packageStep{
@@ -133,19 +119,18 @@ func Assemble(ctx context.Context, r *Recipe, arch string, d Downloader, opts ..
 			pkg:   p.Package(),
 			drop:  slices.Clone(r.Drop),
 			hooks: hooksFor(p.Name, r),
-			dl:    d,
+			dl:    f,
 			epoch: o.epoch,
 		})
-		b.Packages = append(b.Packages, p)
 		extra = append(extra, p.Name+"="+p.Version)
 	}
-	env := []string{"PATH=" + Path}
+	env := []string{"PATH=" + contract.Path}
 	if hasCA {
 		env = append(env, "SSL_CERT_FILE="+CABundle)
 	}
 	b.Config = v1.Config{
-		User:       User,
-		WorkingDir: WorkingDir,
+		User:       contract.User,
+		WorkingDir: "/" + contract.AppDir,
 		Env:        append(env, r.Env...),
 		Labels:     map[string]string{LabelRecipe: r.Name, LabelLock: lockDigest},
 	}

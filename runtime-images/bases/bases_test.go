@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -16,7 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/runtime-images/debian"
 )
 
@@ -124,9 +123,6 @@ func TestAssembleStatic(t *testing.T) {
 		if diff := cmp.Diff(want, b.Config); diff != "" {
 			t.Errorf("Assemble() config (-want +got):\n%s", diff)
 		}
-		if got := (v1.Platform{OS: "linux", Architecture: "amd64"}); b.Platform.String() != got.String() {
-			t.Errorf("Assemble() platform = %s, want %s", b.Platform.String(), got.String())
-		}
 	})
 
 	t.Run("CA bundle", func(t *testing.T) {
@@ -205,7 +201,7 @@ func TestAssembleStatic(t *testing.T) {
 	}
 
 	t.Run("status.d", func(t *testing.T) {
-		for _, p := range b.Packages {
+		for _, p := range locked(t, r, "amd64") {
 			got := files["var/lib/dpkg/status.d/"+p.Name].Content
 			if !strings.HasPrefix(got, "Package: "+p.Name+"\nVersion: "+p.Version+"\n") {
 				t.Errorf("status.d/%s =\n%s\nwant the control stanza of %s %s", p.Name, got, p.Name, p.Version)
@@ -254,6 +250,7 @@ func TestStepKeys(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Assemble() = %v", err)
 		}
+		pkgs := locked(t, r, "amd64")
 		out := make(map[string]v1.Hash)
 		for i, s := range b.Steps {
 			k, err := s.Key(context.Background())
@@ -261,8 +258,8 @@ func TestStepKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 			name := "system"
-			if i < len(b.Packages) {
-				name = b.Packages[i].Name
+			if i < len(pkgs) {
+				name = pkgs[i].Name
 			}
 			out[name] = k
 		}
@@ -283,7 +280,7 @@ func TestStepKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		i := slices.IndexFunc(b.Packages, func(p LockedPackage) bool { return p.Name == "tzdata" })
+		i := slices.IndexFunc(locked(t, &changed, "amd64"), func(p LockedPackage) bool { return p.Name == "tzdata" })
 		err = b.Steps[i].Build(context.Background(), io.Discard)
 		var ce *debian.ChecksumError
 		if !errors.As(err, &ce) || !strings.Contains(err.Error(), "tzdata") {
@@ -303,7 +300,7 @@ func TestStepKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, p := range b.Packages {
+		for i, p := range locked(t, r, "arm64") {
 			k, _ := b.Steps[i].Key(context.Background())
 			if same := k == base[p.Name]; same != (p.Architecture == "all") {
 				t.Errorf("arm64 key of %s (%s) same as amd64 = %v, want %v", p.Name, p.Architecture, same, p.Architecture == "all")
@@ -361,12 +358,14 @@ func isError[T error](err error) bool {
 	return errors.As(err, &target)
 }
 
-// The packs lay out functions for the user and folder every base sets.
-func TestAppDirAndUser(t *testing.T) {
-	if want := fmt.Sprintf("%d:%d", languages.AppUID, languages.AppUID); User != want {
-		t.Errorf("bases.User = %s, languages.AppUID gives %s", User, want)
+// The Java pack links the runtime's cacerts to where the java base keeps
+// its trust store.
+func TestJavaTrustStorePath(t *testing.T) {
+	r, err := Lookup("java")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if WorkingDir != "/"+languages.AppDir {
-		t.Errorf("bases.WorkingDir = %s, languages.AppDir = %s", WorkingDir, languages.AppDir)
+	if r.JavaTrustStore != contract.JavaTrustStore {
+		t.Errorf("java recipe's java_truststore = %q, want contract.JavaTrustStore %q", r.JavaTrustStore, contract.JavaTrustStore)
 	}
 }

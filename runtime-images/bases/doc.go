@@ -8,7 +8,8 @@
 // signed indexes; [Assemble] turns a recipe and its lock into cacheable
 // layer steps and an image config, distroless-style: no shell, no package
 // manager, a CA bundle generated from ca-certificates, /etc/passwd and
-// /etc/group with the non-root user 65532, /tmp and /home/app.
+// /etc/group with the function's non-root user, /tmp and the function's
+// folder, as the image contract (internal/contract) says.
 //
 // Assembling needs no index and no keyring: the lock is the only source
 // of what goes into a base, so a base builds the same on any machine, at

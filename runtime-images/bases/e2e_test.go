@@ -148,8 +148,8 @@ func TestStaticBase(t *testing.T) {
 				content += int64(len(e.Content))
 			}
 			t.Logf("static/%s: %d layers, %d packages, %d certificates; %d bytes compressed, %d bytes of tar, %d bytes of file content",
-				arch, len(layers), len(b.Packages), n, compressed, uncompressed, content)
-			for _, p := range b.Packages {
+				arch, len(layers), len(locked(t, r, arch)), n, compressed, uncompressed, content)
+			for _, p := range locked(t, r, arch) {
 				t.Logf("  %s %s (%s)", p.Name, p.Version, p.Suite)
 			}
 		})

@@ -22,9 +22,21 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
+	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/layers"
 	"github.com/kiln-build/kiln/runtime-images/debian/debiantest"
 )
+
+// locked returns the packages r pins for arch, in the order of the steps
+// Assemble makes for them.
+func locked(t *testing.T, r *Recipe, arch string) []LockedPackage {
+	t.Helper()
+	pkgs, err := r.locked(arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkgs
+}
 
 // testCert returns a self-signed certificate in PEM form.
 func testCert(t *testing.T, cn string) []byte {
@@ -119,7 +131,7 @@ func newStaticMirror(t *testing.T, extra ...debiantest.Deb) *staticMirror {
 // image builds the base the way the builder does: each step compressed
 // once into a file, the layers appended to an empty OCI image with the
 // base's config. It returns the image and its layer digests.
-func image(t *testing.T, b *Base) (v1.Image, []v1.Hash) {
+func image(t *testing.T, b *builder.Base) (v1.Image, []v1.Hash) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -151,7 +163,6 @@ func image(t *testing.T, b *Base) (v1.Image, []v1.Hash) {
 	}
 	cf = cf.DeepCopy()
 	cf.Config = b.Config
-	cf.OS, cf.Architecture, cf.Variant = b.Platform.OS, b.Platform.Architecture, b.Platform.Variant
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {
 		t.Fatal(err)

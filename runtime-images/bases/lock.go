@@ -45,16 +45,9 @@ func (p LockedPackage) Package() debian.Package {
 	}
 }
 
-// Indexer reads a suite's package index; *debian.Fetcher is one.
-type Indexer interface {
-	Index(ctx context.Context, suite, component, arch string) (*debian.Index, error)
-}
-
-var _ Indexer = (*debian.Fetcher)(nil)
-
 // Lock resolves the recipe against the current indexes of its suites, for
 // every architecture, and returns the lock to write next to it.
-func Lock(ctx context.Context, r *Recipe, ix Indexer) (*LockFile, error) {
+func Lock(ctx context.Context, r *Recipe, ix Fetcher) (*LockFile, error) {
 	lock := &LockFile{Recipe: r.Name, Inputs: r.inputs(), Architectures: make(map[string][]LockedPackage)}
 	for _, arch := range r.Architectures {
 		var indexes []*debian.Index
@@ -91,7 +84,7 @@ func Lock(ctx context.Context, r *Recipe, ix Indexer) (*LockFile, error) {
 // already pins, and what the recipe excludes, counts as installed. The
 // result is pinned by SHA256 like a lock's packages; unlike them it follows
 // the mirror, since these packages are the user's choice, not kiln's.
-func Extend(ctx context.Context, r *Recipe, arch string, names []string, ix Indexer) ([]LockedPackage, error) {
+func Extend(ctx context.Context, r *Recipe, arch string, names []string, ix Fetcher) ([]LockedPackage, error) {
 	base, err := r.locked(arch)
 	if err != nil {
 		return nil, err

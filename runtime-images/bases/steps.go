@@ -23,7 +23,7 @@ type packageStep struct {
 	pkg   debian.Package
 	drop  []string
 	hooks []hook
-	dl    Downloader
+	dl    Fetcher
 	epoch time.Time
 }
 

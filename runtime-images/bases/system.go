@@ -8,14 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/layers"
-)
-
-// The non-root user every function runs as. Two names share the ID:
-// nonroot, as in distroless images, and app, as in OpenFaaS templates.
-const (
-	uid = 65532
-	gid = 65532
 )
 
 // fileMode is the mode of generated regular files.
@@ -27,14 +21,16 @@ func systemFiles() []layers.File {
 	passwd := strings.Join([]string{
 		"root:x:0:0:root:/root:/sbin/nologin",
 		"nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin",
-		fmt.Sprintf("nonroot:x:%d:%d:nonroot:/home/app:/sbin/nologin", uid, gid),
-		fmt.Sprintf("app:x:%d:%d:app:/home/app:/sbin/nologin", uid, gid),
+		// The function's user, under two names: nonroot, as in
+		// distroless images, and app, as in OpenFaaS templates.
+		fmt.Sprintf("nonroot:x:%d:%d:nonroot:/%s:/sbin/nologin", contract.UID, contract.GID, contract.AppDir),
+		fmt.Sprintf("app:x:%d:%d:app:/%s:/sbin/nologin", contract.UID, contract.GID, contract.AppDir),
 	}, "\n") + "\n"
 	group := strings.Join([]string{
 		"root:x:0:",
 		"nobody:x:65534:",
-		fmt.Sprintf("nonroot:x:%d:", gid),
-		fmt.Sprintf("app:x:%d:", gid),
+		fmt.Sprintf("nonroot:x:%d:", contract.GID),
+		fmt.Sprintf("app:x:%d:", contract.GID),
 	}, "\n") + "\n"
 	// Go's resolver and glibc both read the hosts line; without the file,
 	// glibc would try DNS before /etc/hosts.
@@ -54,7 +50,7 @@ func systemFiles() []layers.File {
 		layers.Bytes("etc/group", fileMode, []byte(group)),
 		layers.Bytes("etc/nsswitch.conf", fileMode, []byte(nsswitch)),
 		{Path: "tmp", Mode: fs.ModeDir | fs.ModeSticky | 0o777},
-		{Path: "home/app", Mode: fs.ModeDir | 0o755, UID: uid, GID: gid},
+		{Path: contract.AppDir, Mode: fs.ModeDir | 0o755, UID: contract.UID, GID: contract.GID},
 	}
 }
 
