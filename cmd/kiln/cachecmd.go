@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -35,25 +36,7 @@ func newCacheCmd(g *globals) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(inv)
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "KEY\tLAYER\tDIGEST\tSIZE\tLAST USED")
-			for _, e := range inv.Layers {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Key.Hex[:12], e.Name, e.Digest.Hex[:12], humanSize(e.Size), e.LastUsed.Format(time.DateTime))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			fmt.Fprintln(g.stdout)
-			tw = tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "KIND\tENTRIES\tSIZE\tLAST USED")
-			for _, k := range inv.Kinds {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", k.Kind, k.Entries, humanSize(k.Bytes), lastUsed(k.Newest))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "%d layers, %s, in %s\n", len(inv.Layers), humanSize(inv.Total.Bytes), inv.Dir)
-			return nil
+			return printInventory(g.stdout, inv)
 		},
 	}
 	ls.Flags().BoolVar(&asJSON, "json", false, "print the layers and the usage of every kind as JSON")
@@ -113,4 +96,27 @@ func lastUsed(t time.Time) string {
 		return "-"
 	}
 	return t.Format(time.DateTime)
+}
+
+// printInventory prints the layers, then the usage of every kind.
+func printInventory(w io.Writer, inv *cache.Inventory) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tLAYER\tDIGEST\tSIZE\tLAST USED")
+	for _, e := range inv.Layers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Key.Hex[:12], e.Name, e.Digest.Hex[:12], humanSize(e.Size), e.LastUsed.Format(time.DateTime))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tENTRIES\tSIZE\tLAST USED")
+	for _, k := range inv.Kinds {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", k.Kind, k.Entries, humanSize(k.Bytes), lastUsed(k.Newest))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%d layers, %s, in %s\n", len(inv.Layers), humanSize(inv.Total.Bytes), inv.Dir)
+	return nil
 }
