@@ -36,3 +36,13 @@ func Built(langs []Lang) []string {
 	}
 	return out
 }
+
+// Scaffold returns the templates of one layout of a pack's embedded `kiln
+// new` templates: the folder scaffold/<layout> of templates.
+func Scaffold(templates fs.FS, layout string) fs.FS {
+	sub, err := fs.Sub(templates, "scaffold/"+layout)
+	if err != nil {
+		panic(err) // fs.Sub fails only on an invalid path, and layouts are constants
+	}
+	return sub
+}
