@@ -80,6 +80,11 @@ func (s *Store) Put(ctx context.Context, key v1.Hash, name string, build func(io
 	}
 	desc, err := layers.Compress(tmp, build)
 	if err == nil {
+		// A build that returned while it was being cancelled may have
+		// taken a shortcut: it is not stored.
+		err = ctx.Err()
+	}
+	if err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {

@@ -133,6 +133,27 @@ func TestPutFailureStoresNothing(t *testing.T) {
 	}
 }
 
+// TestPutCancelledStoresNothing: a build that returns nil while its
+// context is being cancelled (a tool it asked for was killed, and it went
+// on without) stores nothing, so the next build redoes the work.
+func TestPutCancelledStoresNothing(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err = s.Put(ctx, key("a"), "a", func(w io.Writer) error {
+		cancel()
+		return layers.WriteTar(w, []layers.File{layers.Bytes("shortcut", 0o644, []byte("x"))})
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Put() = %v, want context.Canceled", err)
+	}
+	if _, err := s.Get(context.Background(), key("a")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get() after a cancelled Put = %v, want ErrNotFound", err)
+	}
+}
+
 func TestConcurrentPut(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -252,6 +252,11 @@ func (s *Store) fillTree(ctx context.Context, k Kind, path string, fill func(dir
 	if err := fill(tmp); err != nil {
 		return nil, err
 	}
+	// A fill that returned while its build was being cancelled may have
+	// taken a shortcut; what it left is not kept.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if !k.spec().volatile {
 		if err := syncTree(tmp); err != nil {
 			return nil, fmt.Errorf("syncing %s: %w", tmp, err)

@@ -2,8 +2,9 @@
 // publishes them and runs them locally.
 //
 // Exit codes: 0 success; 1 the command failed (a build, push or run error);
-// 2 the command line was wrong (unknown flag, missing argument); a function
-// run with `kiln run` that exits non-zero passes its own code on.
+// 2 the command line was wrong (unknown flag, missing argument); 130 the
+// command was interrupted (Ctrl-C or SIGTERM) before it finished; a
+// function run with `kiln run` that exits non-zero passes its own code on.
 package main
 
 import (
@@ -22,5 +23,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := execute(ctx, newRootCmd(os.Stdout, os.Stderr, os.Getenv), os.Args[1:])
 	stop()
+	if err != nil && ctx.Err() != nil {
+		// What the interruption cut short is the cause, not an error of its own.
+		os.Stderr.WriteString("kiln: interrupted\n")
+		os.Exit(130)
+	}
 	os.Exit(reportError(os.Stderr, err))
 }

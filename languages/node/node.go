@@ -183,7 +183,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	return &languages.Plan{
 		Base: "node",
 		Steps: []layers.Step{
-			&runtimeStep{pack: p, rt: rt},
+			newRuntimeStep(p, rt),
 			deps,
 			layers.FilesStep("node server", []layers.File{layers.Bytes(serverPath, 0o644, serverJS)}, languages.LayerOptions(fn.Epoch)...),
 			code,

@@ -24,6 +24,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/layers"
 )
 
@@ -101,30 +102,51 @@ func (p *Pack) runtime(major, arch string) (*runtime, error) {
 type runtimeStep struct {
 	pack *Pack
 	rt   *runtime
+	// strip is the strip command the key names and the build runs: found
+	// once, so that the bytes stored under a key are the ones it promises.
+	strip *lazy.Value[stripTool]
+}
+
+// stripTool is a strip command, or none ("" path, id "unstripped").
+type stripTool struct{ path, id string }
+
+func newRuntimeStep(p *Pack, rt *runtime) *runtimeStep {
+	s := &runtimeStep{pack: p, rt: rt}
+	s.strip = lazy.New(s.stripper)
+	return s
 }
 
 func (s *runtimeStep) Name() string { return "node " + s.rt.Version + " runtime" }
 
 // stripper finds the strip command for the architecture and says which one
-// it is, so that the key changes with the tool.
-func (s *runtimeStep) stripper(ctx context.Context) (path, id string) {
+// it is, so that the key changes with the tool. A build cancelled while it
+// asks is an error, never "no strip": that would store an unstripped
+// binary under the stripped one's key.
+func (s *runtimeStep) stripper(ctx context.Context) (stripTool, error) {
 	for _, name := range s.pack.opts.strip[s.rt.Arch] {
 		p, err := exec.LookPath(name)
 		if err != nil {
 			continue
 		}
 		out, err := exec.CommandContext(ctx, p, "--version").Output()
+		if ctx.Err() != nil {
+			return stripTool{}, ctx.Err()
+		}
 		if err != nil {
 			continue
 		}
 		first, _, _ := strings.Cut(string(out), "\n")
-		return p, name + " " + first
+		return stripTool{path: p, id: name + " " + first}, nil
 	}
-	return "", "unstripped"
+	return stripTool{id: "unstripped"}, nil
 }
 
 func (s *runtimeStep) Key(ctx context.Context) (v1.Hash, error) {
-	_, id := s.stripper(ctx)
+	strip, err := s.strip.Get(ctx)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	id := strip.id
 	// The epoch is not in the key: the layer keeps epoch 0 so that every
 	// function on this Node shares it.
 	return layers.NewKey("node/runtime/v2").String(s.rt.Package).String(s.rt.Version).String(s.rt.Integrity).String(id).Sum(), nil
@@ -148,12 +170,16 @@ func (s *runtimeStep) Build(ctx context.Context, w io.Writer) error {
 	if err := extractNode(tgz, bin); err != nil {
 		return fmt.Errorf("unpacking %s: %w", s.rt.tarball(), err)
 	}
-	if strip, id := s.stripper(ctx); strip != "" {
+	strip, err := s.strip.Get(ctx)
+	if err != nil {
+		return err
+	}
+	if strip.path != "" {
 		// Symbols go too, not only debug sections: native addons link
 		// against the dynamic symbol table, which strip keeps.
-		out, err := exec.CommandContext(ctx, strip, "--strip-all", "-o", bin+".stripped", bin).CombinedOutput()
+		out, err := exec.CommandContext(ctx, strip.path, "--strip-all", "-o", bin+".stripped", bin).CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("stripping node with %s: %w: %s", id, err, bytes.TrimSpace(out))
+			return fmt.Errorf("stripping node with %s: %w: %s", strip.id, err, bytes.TrimSpace(out))
 		}
 		bin += ".stripped"
 	} else {
