@@ -373,7 +373,8 @@ func waitReady(ctx context.Context, in *instance, timeout time.Duration) error {
 		return nil
 	case <-in.done:
 		if in.err != nil {
-			return fmt.Errorf("it exited: %w", in.err)
+			// %v: the function's exit code is not kiln's.
+			return fmt.Errorf("it exited: %v", in.err)
 		}
 		return errors.New("it exited before it was healthy")
 	case <-ctx.Done():

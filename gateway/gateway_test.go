@@ -463,3 +463,26 @@ func TestSecrets(t *testing.T) {
 		t.Errorf("instance = %+v, want the api-key file and a read-only root", in)
 	}
 }
+
+// exitError is a function's exit, which carries its code as kiln run's
+// errors do.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("entrypoint exited with status %d", e.code) }
+func (e exitError) ExitCode() int { return e.code }
+
+// TestDeployFailureIsNotTheFunctionsExit: a function that exits before it
+// is healthy fails its deploy with a message, and its exit code does not
+// become kiln's (which would exit silently with it).
+func TestDeployFailureIsNotTheFunctionsExit(t *testing.T) {
+	g := New(func(ctx context.Context, in Instance) error { return exitError{3} }, WithHealthTimeout(5*time.Second))
+	defer g.Close()
+	err := g.Deploy(context.Background(), deploy.Deployment{Service: "fn", Image: "fn:latest"}, Upsert)
+	if err == nil || !strings.Contains(err.Error(), "starting fn: it exited: entrypoint exited with status 3") {
+		t.Fatalf("Deploy() = %v, want it to say the function exited", err)
+	}
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		t.Errorf("Deploy() = %v carries the function's exit code %d, want a plain error", err, ec.ExitCode())
+	}
+}

@@ -2,6 +2,7 @@ package project
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -53,6 +54,13 @@ func (p *Project) BuildBase(ctx context.Context, name string, f BaseFlags) (stri
 	}
 	if (f.Output == "") != (f.Image == "") {
 		return "", usage.Errorf("--output and --image go together")
+	}
+	if _, err := bases.Lookup(name); err != nil {
+		var unknown *bases.UnknownRecipeError
+		if errors.As(err, &unknown) {
+			err = usage.Wrap(err)
+		}
+		return "", err
 	}
 	b, err := p.Builder()
 	if err != nil {

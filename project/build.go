@@ -16,6 +16,7 @@ import (
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/languages/packs"
 	"github.com/kiln-build/kiln/publish"
 	"github.com/kiln-build/kiln/stack"
 )
@@ -65,12 +66,25 @@ func (p *Project) ParseOutput(s string) (Output, error) {
 // publishes them to out, as faas-cli's workers do: every error is
 // collected and reported at the end. Results keep the targets' order.
 func (p *Project) Build(ctx context.Context, targets []Target, out Output, parallel int) ([]Result, error) {
-	b, err := p.Builder()
+	results, errs, err := p.BuildEach(ctx, targets, out, parallel)
+	if err == nil {
+		err = errors.Join(errs...)
+	}
 	if err != nil {
 		return nil, err
 	}
-	results := make([]Result, len(targets))
-	errs := make([]error, len(targets))
+	return results, nil
+}
+
+// BuildEach builds targets as Build does and returns each one's result or
+// error, in the targets' order; err is for what stops every build.
+func (p *Project) BuildEach(ctx context.Context, targets []Target, out Output, parallel int) (results []Result, errs []error, err error) {
+	b, err := p.Builder()
+	if err != nil {
+		return nil, nil, err
+	}
+	results = make([]Result, len(targets))
+	errs = make([]error, len(targets))
 	queue := make(chan int)
 	// Layout and tarball publishers rewrite one index file: one at a time.
 	var publishMu sync.Mutex
@@ -88,10 +102,7 @@ func (p *Project) Build(ctx context.Context, targets []Target, out Output, paral
 	}
 	close(queue)
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return results, nil
+	return results, errs, nil
 }
 
 // BuildOne builds one target and publishes it to out.
@@ -108,7 +119,7 @@ func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, 
 	fn := t.Function
 	p.emit(BuildStarted{Function: fn.Name, Lang: fn.Lang, Platform: fn.Platform.String()})
 	if !slices.Contains(b.Langs(), fn.Lang) {
-		return Result{}, unknownLang(fn, b.Langs())
+		return Result{}, fmt.Errorf("building %s: %w", fn.Name, unknownLang(fn.Lang, "lang", b.Langs()))
 	}
 	if len(t.Copies) > 0 {
 		staged, err := os.MkdirTemp("", "kiln-stage-")
@@ -191,13 +202,26 @@ func stageSecrets(secrets map[string]string) (string, error) {
 	return dir, nil
 }
 
-// unknownLang explains a lang no pack builds; a ./template/<lang>/ folder
-// means a faas-cli Dockerfile template, which kiln does not run.
-func unknownLang(fn languages.Function, known []string) error {
-	if info, err := os.Stat(filepath.Join("template", fn.Lang)); err == nil && info.IsDir() {
-		return fmt.Errorf("building %s: lang %q is a faas-cli Dockerfile template (./template/%s/); kiln builds without Docker and natively knows only: %s", fn.Name, fn.Lang, fn.Lang, strings.Join(known, ", "))
+// unknownLang explains a lang no pack builds, named by what (a flag or
+// the stack's key); a ./template/<lang>/ folder means a faas-cli
+// Dockerfile template, which kiln does not run.
+func unknownLang(lang, what string, known []string) error {
+	if info, err := os.Stat(filepath.Join("template", lang)); err == nil && info.IsDir() {
+		return fmt.Errorf("%s %q is a faas-cli Dockerfile template (./template/%s/); kiln builds without Docker and natively knows only: %s", what, lang, lang, strings.Join(known, ", "))
 	}
-	return fmt.Errorf("building %s: %w", fn.Name, &builder.UnknownLangError{Lang: fn.Lang, Known: known})
+	return &builder.UnknownLangError{Lang: lang, Known: known}
+}
+
+// builtLangs lists the langs kiln builds, sorted.
+func builtLangs() []string {
+	var out []string
+	for _, l := range packs.Langs() {
+		if !l.DeployOnly {
+			out = append(out, l.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Image is what a deploy sends of one function.
@@ -228,9 +252,8 @@ func Describe(repo string, img v1.Image) (Image, error) {
 	return Image{Ref: repo + "@" + d.String(), FProcess: fp}, nil
 }
 
-// StackBuild is what up and dev build before they deploy.
+// StackBuild is what up builds before it deploys.
 type StackBuild struct {
-	Targets []Target
 	Results []Result
 	// Images holds every selected function's: by digest for those built,
 	// by the stack's name for skip_build ones and those with no lang.
@@ -252,5 +275,5 @@ func (p *Project) BuildStack(ctx context.Context, st *Stack, s BuildSettings, ou
 	if err := WithStackImages(ctx, st, images); err != nil {
 		return nil, err
 	}
-	return &StackBuild{Targets: targets, Results: results, Images: images}, nil
+	return &StackBuild{Results: results, Images: images}, nil
 }

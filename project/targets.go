@@ -12,8 +12,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/languages/packs"
 	"github.com/kiln-build/kiln/publish"
 	"github.com/kiln-build/kiln/stack"
 )
@@ -91,6 +93,14 @@ func (p *Project) Targets(ctx context.Context, sel Selection, d *Dir, s BuildSet
 			return nil, usage.Errorf("--lang is required with DIR")
 		case d.Image == "":
 			return nil, usage.Errorf("--image is required with DIR")
+		}
+		if l, ok := packs.Lookup(d.Lang); !ok || l.DeployOnly {
+			err := unknownLang(d.Lang, "--lang", builtLangs())
+			var ue *builder.UnknownLangError
+			if errors.As(err, &ue) {
+				return nil, usage.Errorf("--lang: %w", err)
+			}
+			return nil, usage.Wrap(err)
 		}
 		t, err := DirTarget(*d, s)
 		if err != nil {

@@ -24,7 +24,8 @@ local gateway, which switches to the new instance once it is healthy;
 otherwise pushed and redeployed to the gateway by digest.
 
 Each change prints the layers rebuilt and "edit → ready in N ms". A build
-error is shown and the last good version keeps serving.`,
+error is shown and the last good version keeps serving; a function whose
+first build fails waits for the fix.`,
 		Example: `  kiln dev --local
   kiln dev -f stack.yml --filter hello --gateway http://127.0.0.1:8080`,
 		Args: args(cobra.NoArgs),
@@ -34,7 +35,7 @@ error is shown and the last good version keeps serving.`,
 			if err != nil {
 				return err
 			}
-			sb, err := u.Build(ctx, f.Build.Parallel)
+			targets, err := u.Project.StackTargets(ctx, u.Stack, u.Settings)
 			if err != nil {
 				return err
 			}
@@ -43,10 +44,7 @@ error is shown and the last good version keeps serving.`,
 				return err
 			}
 			defer stop()
-			if err := to.Deploy(ctx, u.Stack.Names, sb.Images); err != nil {
-				return err
-			}
-			return dev.NewLoop(u.Project, sb, u.Output, to, dev.WithProgress(r.event)).Run(ctx)
+			return dev.NewLoop(u.Project, u.Stack, targets, u.Output, to, dev.WithProgress(r.event), dev.WithParallel(f.Build.Parallel)).Run(ctx)
 		},
 	}
 	f.Add(cmd.Flags())

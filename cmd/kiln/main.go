@@ -22,11 +22,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := execute(ctx, newRootCmd(os.Stdout, os.Stderr, os.Getenv), os.Args[1:])
+	interrupted := ctx.Err() != nil
 	stop()
-	if err != nil && ctx.Err() != nil {
-		// What the interruption cut short is the cause, not an error of its own.
-		os.Stderr.WriteString("kiln: interrupted\n")
-		os.Exit(130)
-	}
-	os.Exit(reportError(os.Stderr, err))
+	os.Exit(reportError(os.Stderr, err, interrupted))
 }

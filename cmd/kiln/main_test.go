@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/internal/usage"
 )
 
 func TestCommandLineErrors(t *testing.T) {
@@ -34,6 +37,8 @@ func TestCommandLineErrors(t *testing.T) {
 		{"shrinkwrap", []string{"build", hello, "--lang", "go", "--image", "x", "--shrinkwrap"}, 2, "--shrinkwrap: kiln builds without a Docker build context"},
 		{"missing stack file", []string{"build", "-f", "/nonexistent/stack.yml"}, 1, "stack file /nonexistent/stack.yml not found"},
 		{"run without image", []string{"run"}, 2, "accepts 1 arg"},
+		{"unknown lang", []string{"build", hello, "--lang", "cobol", "--image", "x"}, 2, `--lang: lang "cobol" is not one kiln builds; it builds: `},
+		{"unknown base", []string{"base", "build", "nope"}, 2, `"nope"`},
 		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate" for "kiln"`},
 		{"build two dirs", []string{"build", hello, hello}, 2, "accepts at most 1 arg(s)"},
 		{"run bad port", []string{"run", "x", "--port", "0"}, 2, "--port 0"},
@@ -48,7 +53,7 @@ func TestCommandLineErrors(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			env := map[string]string{"KILN_CACHE_DIR": t.TempDir()}
 			cmd := newRootCmd(&stdout, &stderr, func(k string) string { return env[k] })
-			code := reportError(&stderr, execute(context.Background(), cmd, tc.args))
+			code := reportError(&stderr, execute(context.Background(), cmd, tc.args), false)
 			if code != tc.wantCode {
 				t.Errorf("kiln %v exit = %d, want %d (stderr %q)", tc.args, code, tc.wantCode, stderr.String())
 			}
@@ -104,7 +109,7 @@ func TestStackValueErrors(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			env := map[string]string{"KILN_CACHE_DIR": t.TempDir()}
 			cmd := newRootCmd(&stdout, &stderr, func(k string) string { return env[k] })
-			if code := reportError(&stderr, execute(context.Background(), cmd, tc.args)); code == 0 {
+			if code := reportError(&stderr, execute(context.Background(), cmd, tc.args), false); code == 0 {
 				t.Errorf("kiln %v exit 0, want an error", tc.args)
 			}
 			if !strings.Contains(stderr.String(), tc.want) {
@@ -112,6 +117,37 @@ func TestStackValueErrors(t *testing.T) {
 			}
 			if stdout.Len() > 0 {
 				t.Errorf("kiln %v wrote %q to stdout, want nothing on error", tc.args, stdout.String())
+			}
+		})
+	}
+}
+
+// exitError is a function's exit, as kiln run reports it.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return "exited" }
+func (e exitError) ExitCode() int { return e.code }
+
+func TestReportError(t *testing.T) {
+	tests := []struct {
+		name        string
+		err         error
+		interrupted bool
+		wantCode    int
+		wantOut     string
+	}{
+		{"success", nil, false, 0, ""},
+		{"success after Ctrl-C stopped a server", nil, true, 0, ""},
+		{"failure", errors.New("building fn: boom"), false, 1, "kiln: building fn: boom\n"},
+		{"usage", usage.Errorf("--port 0: want 1-65535"), false, 2, "kiln: --port 0: want 1-65535\n"},
+		{"interrupted", context.Canceled, true, 130, "kiln: interrupted\n"},
+		{"the function's exit code", exitError{3}, false, 3, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if code := reportError(&out, tc.err, tc.interrupted); code != tc.wantCode || out.String() != tc.wantOut {
+				t.Errorf("reportError(%v, %v) = %d, %q; want %d, %q", tc.err, tc.interrupted, code, out.String(), tc.wantCode, tc.wantOut)
 			}
 		})
 	}

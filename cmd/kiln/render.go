@@ -88,7 +88,11 @@ func (r *renderer) event(e project.Event) {
 	case dev.Changed:
 		r.warnf("%s: %s changed", e.Function, strings.Join(e.Paths, ", "))
 	case dev.Failed:
-		r.warnf("%v\nkiln: %s keeps serving the last good version", e.Err, e.Function)
+		if e.Serving {
+			r.warnf("%v\nkiln: %s keeps serving the last good version", e.Err, e.Function)
+		} else {
+			r.warnf("%v\nkiln: %s waits for a change that fixes it", e.Err, e.Function)
+		}
 	case dev.Rebuilt:
 		var rebuilt []string
 		for _, l := range e.Layers {

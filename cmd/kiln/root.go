@@ -105,11 +105,17 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 // exitCoder is an error that carries its own exit code (a run's function).
 type exitCoder interface{ ExitCode() int }
 
-// reportError prints err and returns the exit code: 0 success, 2 a usage
-// error, a function's own code from `kiln run`, else 1.
-func reportError(w io.Writer, err error) int {
-	if err == nil {
+// reportError prints err and returns the exit code: 0 success, 130 an
+// error after an interrupt (what the interrupt cut short is the cause, not
+// an error of its own), 2 a usage error, a function's own code from `kiln
+// run`, else 1.
+func reportError(w io.Writer, err error, interrupted bool) int {
+	switch {
+	case err == nil:
 		return 0
+	case interrupted:
+		fmt.Fprintln(w, "kiln: interrupted")
+		return 130
 	}
 	var ec exitCoder
 	if errors.As(err, &ec) && ec.ExitCode() > 0 {

@@ -760,3 +760,35 @@ functions:
 		t.Errorf("kiln dev printed no latency\n%s", dev.stderr)
 	}
 }
+
+// TestStackDevFirstBuildFails: kiln dev whose first build fails says so
+// and waits; the fix is built and served.
+func TestStackDevFirstBuildFails(t *testing.T) {
+	dir := stackProject(t, map[string]string{"hello": goHello}, `provider:
+  name: openfaas
+functions:
+  hello:
+    lang: golang-middleware
+    handler: ./hello
+    image: `+unusedRegistry(t)+`/hello
+    build_args:
+      TEST_ENABLED: false
+`)
+	editFile(t, filepath.Join(dir, "hello"), "handler.go", "package function", "package function oops")
+	port := freePort(t)
+	dev := startProcess(t, kilnCommand(t.Context(), kilnOpts{cache: warmCache, dir: dir}, "dev", "--local", "--port", strconv.Itoa(port)))
+	deadline := time.Now().Add(readyTimeout)
+	for !strings.Contains(dev.stderr.String(), "hello waits for a change that fixes it") || !strings.Contains(dev.stderr.String(), "watching hello") {
+		if !dev.running() {
+			t.Fatalf("kiln dev exited (code %d) after a failed first build, want it to wait for a fix\n%s", dev.code, dev)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kiln dev did not report the failed build and watch\n%s", dev)
+		}
+		time.Sleep(pollEvery)
+	}
+	editFile(t, filepath.Join(dir, "hello"), "handler.go", "package function oops", "package function")
+	if a := waitFunction(t, dev, port, "hello"); !strings.Contains(a.body, "Hello from kiln") {
+		t.Errorf("after the fix, /function/hello = %q, want the handler's greeting", a.body)
+	}
+}
