@@ -335,3 +335,53 @@ func TestEnvironmentFileError(t *testing.T) {
 		t.Errorf("Environment(missing file) = %v, want an error at stack.yml:7", err)
 	}
 }
+
+// TestSaveBasicAuth: the entry faas-cli login writes, which LookupAuth
+// (and faas-cli) then finds; other gateways' entries are kept.
+func TestSaveBasicAuth(t *testing.T) {
+	other := `auths:
+- gateway: https://pro.example.com
+  auth: oauth2
+  token: stored-jwt
+  options:
+  - name: client_id
+    value: abc
+- gateway: http://127.0.0.1:8080
+  auth: basic
+  token: b2xkOm9sZA==
+`
+	tests := []struct {
+		name     string
+		existing string // "" is no file
+		want     string
+	}{
+		{"no file", "", "auths:\n  - gateway: http://127.0.0.1:8080\n    auth: basic\n    token: YWRtaW46czNjcmV0\n"},
+		{"replaces the gateway's entry, keeps the others", other, "auths:\n  - gateway: https://pro.example.com\n    auth: oauth2\n    token: stored-jwt\n    options:\n      - name: client_id\n        value: abc\n  - gateway: http://127.0.0.1:8080\n    auth: basic\n    token: YWRtaW46czNjcmV0\n"},
+		{"the same entry: untouched", "# mine\nauths:\n- gateway: http://127.0.0.1:8080\n  auth: basic\n  token: YWRtaW46czNjcmV0\n", "# mine\nauths:\n- gateway: http://127.0.0.1:8080\n  auth: basic\n  token: YWRtaW46czNjcmV0\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), ".openfaas")
+			if tt.existing != "" {
+				os.MkdirAll(dir, 0o700)
+				os.WriteFile(filepath.Join(dir, "config.yml"), []byte(tt.existing), 0o600)
+			}
+			if err := SaveBasicAuth(dir, "HTTP://127.0.0.1:8080/", "admin", "s3cret\n"); err != nil {
+				t.Fatalf("SaveBasicAuth() = %v", err)
+			}
+			b, err := os.ReadFile(filepath.Join(dir, "config.yml"))
+			if err != nil || string(b) != tt.want {
+				t.Errorf("config.yml = %q, %v, want %q", b, err, tt.want)
+			}
+			if fi, err := os.Stat(filepath.Join(dir, "config.yml")); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("config.yml mode = %v, %v, want 0600", fi.Mode(), err)
+			}
+			if fi, err := os.Stat(dir); err != nil || (tt.existing == "" && fi.Mode().Perm() != 0o700) {
+				t.Errorf("config folder mode = %v, %v, want 0700", fi.Mode(), err)
+			}
+			if got, err := LookupAuth(dir, "http://127.0.0.1:8080", "tok"); err != nil || got != (Auth{Basic: BasicToken("admin", "s3cret")}) {
+				t.Errorf("LookupAuth() after SaveBasicAuth = %+v, %v", got, err)
+			}
+		})
+	}
+}

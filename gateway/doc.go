@@ -3,13 +3,22 @@
 // gateway API that tools use: /function/<name>[.<namespace>][/path]
 // (proxied), /async-function/<name>[/path] (202, then the answer to
 // X-Callback-Url), /system/functions (list, deploy, update, delete),
-// /system/function/<name>, /system/logs (the last 1000 lines of each
-// function, and follow), /system/secrets, /system/namespaces, /system/info
-// and /healthz.
+// /system/function/<name>, /system/scale-function/<name>, /system/logs
+// (the last 1000 lines of each function, and follow), /system/secrets,
+// /system/namespaces, /system/info and /healthz (GET and HEAD).
 //
-// An update starts the new instance beside the old one and routes to it
-// only once its /_/health answers 200; the old one then gets SIGTERM and
-// drains, so callers see no failed request across a redeploy. An instance
-// that exits once it was healthy is started again after a back-off, and
-// answers 503 meanwhile.
+// A function runs as one or more replicas, each its own instance, and
+// requests go to the ready ones in turn. An update starts the new
+// instances beside the old ones and routes to them only once each one's
+// /_/health answers 200; the old ones then get SIGTERM and drain, so
+// callers see no failed request across a redeploy. An instance that exits
+// once it was healthy is started again after a back-off; a function with
+// no ready instance answers 503 meanwhile.
+//
+// As OpenFaaS's gateway, it asks for basic auth on /system/* and /ui/
+// (WithBasicAuth) and leaves /function/* open. Beyond OpenFaaS, since it
+// runs on a developer's machine, it answers only requests whose Host
+// names it (loopback or WithAllowedHosts, on its port), against DNS
+// rebinding, and refuses /system/* to other sites' pages (Origin,
+// Sec-Fetch-Site), against cross-site requests.
 package gateway

@@ -83,25 +83,93 @@ type Gateway struct {
 	secrets       secrets
 	logs          logBook
 
+	// auth and hosts guard the API (auth.go).
+	auth  *basicAuth
+	hosts []string
+
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// deployMu orders deploys of the same gateway; mu guards functions.
+	// deployMu orders deploys and scalings of the same gateway; mu guards
+	// functions.
 	deployMu  sync.Mutex
 	mu        sync.RWMutex
-	functions map[string]*instance
+	functions map[string]*function
 	all       sync.WaitGroup
 }
 
-type instance struct {
+// MaxReplicas is the most replicas a function gets: a scale request for
+// more gets this many, as faas-netes caps them. Each replica is a process
+// tree on this machine.
+const MaxReplicas = 5
+
+// ScaleMinLabel sets a function's replicas when it is first deployed, as
+// on faas-netes; absent or 0 means 1.
+const ScaleMinLabel = "com.openfaas.scale.min"
+
+// function is a deployed function and its replicas. A function is
+// replaced in the map, never changed, when its deployment or its replicas
+// change; its counters are shared with the function it replaces.
+type function struct {
 	dep         deploy.Deployment
-	port        int
-	proxy       *httputil.ReverseProxy
-	cancel      context.CancelFunc
-	done        chan struct{} // closed once the instance is gone for good
-	err         error         // why it stopped, once done is closed
+	secrets     map[string]string
 	created     time.Time
-	invocations atomic.Int64
+	invocations *atomic.Int64
+	replicas    []*instance
+	next        *atomic.Uint64 // round-robin over the replicas
+}
+
+// withReplicas returns a copy of fn with these replicas.
+func (fn *function) withReplicas(replicas []*instance) *function {
+	c := *fn
+	c.replicas = replicas
+	return &c
+}
+
+// pick returns the next ready replica in turn, nil when none is ready.
+func (fn *function) pick() *instance {
+	n := uint64(len(fn.replicas))
+	if n == 0 {
+		return nil
+	}
+	start := fn.next.Add(1)
+	for i := range n {
+		if in := fn.replicas[(start+i)%n]; in.ready.Load() {
+			return in
+		}
+	}
+	return nil
+}
+
+// notReady says why no replica answers, for the 503.
+func (fn *function) notReady() string {
+	for _, in := range fn.replicas {
+		if p := in.lastExit.Load(); p != nil {
+			return "it exited (" + *p + ") and is starting again"
+		}
+	}
+	return "it is starting"
+}
+
+// stop stops the replicas; wait waits until they are gone.
+func stop(replicas []*instance, wait bool) {
+	for _, in := range replicas {
+		in.cancel()
+	}
+	if wait {
+		for _, in := range replicas {
+			<-in.done
+		}
+	}
+}
+
+// instance is one replica of a function: one process tree of the runner.
+type instance struct {
+	port   int
+	proxy  *httputil.ReverseProxy
+	cancel context.CancelFunc
+	done   chan struct{} // closed once the instance is gone for good
+	err    error         // why it stopped, once done is closed
 	// ready is whether the instance answers: healthy, and not exited
 	// since. lastExit is why it last exited, for the 503 meanwhile.
 	ready    atomic.Bool
@@ -135,7 +203,7 @@ func WithHealthTimeout(d time.Duration) Option { return func(g *Gateway) { g.hea
 // New returns a gateway that starts functions with run.
 func New(run Runner, opts ...Option) *Gateway {
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &Gateway{run: run, stdout: io.Discard, stderr: io.Discard, healthTimeout: 60 * time.Second, version: "dev", ctx: ctx, cancel: cancel, functions: map[string]*instance{}}
+	g := &Gateway{run: run, stdout: io.Discard, stderr: io.Discard, healthTimeout: 60 * time.Second, version: "dev", ctx: ctx, cancel: cancel, functions: map[string]*function{}}
 	for _, o := range opts {
 		o(g)
 	}
@@ -157,10 +225,12 @@ type ValidationError struct{ Msg string }
 func (e *ValidationError) Error() string { return e.Msg }
 
 // Deploy starts d and, once it is healthy, routes its name to it, then
-// stops the instance it replaces. An Update of an unknown function is
+// stops the instances it replaces. An Update of an unknown function is
 // ErrNotFound, a Create of a known one ErrExists; a deployment that cannot
-// be is a *ValidationError. The previous instance keeps serving if the
-// new one fails. Function names are unique across namespaces here.
+// be is a *ValidationError. The previous instances keep serving if the
+// new ones fail. Function names are unique across namespaces here. A new
+// function gets the replicas its com.openfaas.scale.min label asks (up to
+// MaxReplicas), else 1; an update keeps the replicas it had.
 func (g *Gateway) Deploy(ctx context.Context, d deploy.Deployment, mode Mode) error {
 	if d.Service == "" || !stack.DNSLabel.MatchString(d.Service) || len(d.Service) > 63 {
 		return &ValidationError{fmt.Sprintf("service %q: want a DNS-1123 label", d.Service)}
@@ -170,6 +240,18 @@ func (g *Gateway) Deploy(ctx context.Context, d deploy.Deployment, mode Mode) er
 	}
 	if d.Namespace == "" {
 		d.Namespace = DefaultNamespace
+	}
+	replicas := 1
+	var labels map[string]string
+	if d.Labels != nil {
+		labels = *d.Labels
+	}
+	if v, ok := labels[ScaleMinLabel]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return &ValidationError{fmt.Sprintf("label %s=%q: want a number of replicas", ScaleMinLabel, v)}
+		}
+		replicas = min(max(n, 1), MaxReplicas)
 	}
 	secretFiles, err := g.secrets.lookup(d.Secrets)
 	if err != nil {
@@ -186,19 +268,53 @@ func (g *Gateway) Deploy(ctx context.Context, d deploy.Deployment, mode Mode) er
 	case mode == Create && old != nil:
 		return ErrExists
 	}
-	in, err := g.start(ctx, d, secretFiles)
-	if err != nil {
+	fn := &function{dep: d, secrets: secretFiles, created: time.Now().UTC(), invocations: new(atomic.Int64), next: new(atomic.Uint64)}
+	if old != nil {
+		replicas = len(old.replicas)
+		fn.created, fn.invocations, fn.next = old.created, old.invocations, old.next
+	}
+	if fn.replicas, err = g.startReplicas(ctx, d, secretFiles, replicas); err != nil {
 		return err
 	}
-	if old != nil {
-		in.invocations.Store(old.invocations.Load())
-		in.created = old.created
-	}
 	g.mu.Lock()
-	g.functions[d.Service] = in
+	g.functions[d.Service] = fn
 	g.mu.Unlock()
 	if old != nil {
-		old.cancel()
+		stop(old.replicas, false)
+	}
+	return nil
+}
+
+// Scale sets the replicas of function name in namespace ns ("" is any):
+// new ones are started and routed to once healthy, removed ones drain.
+// More than MaxReplicas is MaxReplicas; fewer than 1 is a
+// *ValidationError, as on OpenFaaS CE, which does not scale to zero.
+func (g *Gateway) Scale(ctx context.Context, name, ns string, replicas uint64) error {
+	if replicas < 1 {
+		return &ValidationError{"replicas cannot be set to 0: kiln's local gateway does not scale to zero"}
+	}
+	n := int(min(replicas, MaxReplicas))
+	g.deployMu.Lock()
+	defer g.deployMu.Unlock()
+	fn := g.lookup(name, ns)
+	if fn == nil {
+		return ErrNotFound
+	}
+	cur := len(fn.replicas)
+	switch {
+	case n > cur:
+		added, err := g.startReplicas(ctx, fn.dep, fn.secrets, n-cur)
+		if err != nil {
+			return err
+		}
+		g.mu.Lock()
+		g.functions[name] = fn.withReplicas(append(slices.Clip(fn.replicas), added...))
+		g.mu.Unlock()
+	case n < cur:
+		g.mu.Lock()
+		g.functions[name] = fn.withReplicas(slices.Clip(fn.replicas[:n]))
+		g.mu.Unlock()
+		stop(fn.replicas[n:], false)
 	}
 	return nil
 }
@@ -208,15 +324,38 @@ func (g *Gateway) Remove(name string) error {
 	g.deployMu.Lock()
 	defer g.deployMu.Unlock()
 	g.mu.Lock()
-	in := g.functions[name]
+	fn := g.functions[name]
 	delete(g.functions, name)
 	g.mu.Unlock()
-	if in == nil {
+	if fn == nil {
 		return ErrNotFound
 	}
-	in.cancel()
-	<-in.done
+	stop(fn.replicas, true)
 	return nil
+}
+
+// startReplicas starts n instances of d at once and waits until each is
+// healthy; if one fails, it stops the others and returns its error.
+func (g *Gateway) startReplicas(ctx context.Context, d deploy.Deployment, secretFiles map[string]string, n int) ([]*instance, error) {
+	// All ports at once, so that no two replicas get the same.
+	ports, err := freePorts(3 * n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*instance, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { out[i], errs[i] = g.start(ctx, d, secretFiles, ports[3*i:3*i+3]) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			stop(slices.DeleteFunc(out, func(in *instance) bool { return in == nil }), true)
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // freePorts reserves n distinct free loopback ports.
@@ -233,11 +372,9 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-func (g *Gateway) start(ctx context.Context, d deploy.Deployment, secretFiles map[string]string) (*instance, error) {
-	ports, err := freePorts(3)
-	if err != nil {
-		return nil, err
-	}
+// start starts one instance of d on ports (its watchdog's, metrics' and
+// upstream's) and waits until it is healthy.
+func (g *Gateway) start(ctx context.Context, d deploy.Deployment, secretFiles map[string]string, ports []int) (*instance, error) {
 	port, metrics, upstream := ports[0], ports[1], ports[2]
 	env := map[string]string{"healthcheck_interval": "1s"}
 	maps.Copy(env, d.EnvVars)
@@ -259,7 +396,7 @@ func (g *Gateway) start(ctx context.Context, d deploy.Deployment, secretFiles ma
 	}
 	target := &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(port)}
 	runCtx, cancel := context.WithCancel(g.ctx)
-	in := &instance{dep: d, port: port, cancel: cancel, done: make(chan struct{}), created: time.Now().UTC(), firstHealthy: make(chan struct{})}
+	in := &instance{port: port, cancel: cancel, done: make(chan struct{}), firstHealthy: make(chan struct{})}
 	in.proxy = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
@@ -384,28 +521,69 @@ func waitReady(ctx context.Context, in *instance, timeout time.Duration) error {
 	}
 }
 
-// Handler returns the gateway's HTTP API.
+// Handler returns the gateway's HTTP API. Every request must name the
+// gateway in its Host (WithAllowedHosts); /system/* and /ui/ refuse other
+// sites' pages and ask for the login (WithBasicAuth).
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
+	// GET patterns match HEAD too.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK") })
-	mux.HandleFunc("GET /system/info", g.info)
-	mux.HandleFunc("GET /system/namespaces", func(w http.ResponseWriter, r *http.Request) {
+	system := func(pattern string, h http.HandlerFunc) { mux.HandleFunc(pattern, g.protect(h)) }
+	system("GET /system/info", g.info)
+	system("GET /system/namespaces", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, g.namespaces())
 	})
 	for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
-		mux.HandleFunc(m+" /system/secrets", g.secretsHTTP)
+		system(m+" /system/secrets", g.secretsHTTP)
 	}
-	mux.HandleFunc("GET /system/logs", g.logsHTTP)
-	mux.HandleFunc("GET /system/functions", g.list)
-	mux.HandleFunc("POST /system/functions", func(w http.ResponseWriter, r *http.Request) { g.deployHTTP(w, r, Create) })
-	mux.HandleFunc("PUT /system/functions", func(w http.ResponseWriter, r *http.Request) { g.deployHTTP(w, r, Update) })
-	mux.HandleFunc("DELETE /system/functions", g.delete)
-	mux.HandleFunc("GET /system/function/{name}", g.get)
+	system("GET /system/logs", g.logsHTTP)
+	system("GET /system/functions", g.list)
+	system("POST /system/functions", func(w http.ResponseWriter, r *http.Request) { g.deployHTTP(w, r, Create) })
+	system("PUT /system/functions", func(w http.ResponseWriter, r *http.Request) { g.deployHTTP(w, r, Update) })
+	system("DELETE /system/functions", g.delete)
+	system("GET /system/function/{name}", g.get)
+	system("POST /system/scale-function/{name}", g.scaleHTTP)
+	// The rest of /system/ and the UI: the login first, then 404.
+	system("/system/", http.NotFound)
+	system("/ui/", http.NotFound)
 	mux.HandleFunc("/function/{name}", g.invoke)
 	mux.HandleFunc("/function/{name}/{path...}", g.invoke)
 	mux.HandleFunc("POST /async-function/{name}", g.invokeAsync)
 	mux.HandleFunc("POST /async-function/{name}/{path...}", g.invokeAsync)
-	return mux
+	return g.guardHosts(mux)
+}
+
+// scaleHTTP answers POST /system/scale-function/<name> with faas-provider's
+// ScaleServiceRequest, as faas-netes does: 202 once scaled. The namespace
+// comes from the query, as faas-netes reads it, else the body, where
+// faas-cli puts it.
+func (g *Gateway) scaleHTTP(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ServiceName string `json:"serviceName"`
+		Replicas    uint64 `json:"replicas"`
+		Namespace   string `json:"namespace"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		http.Error(w, "Cannot parse request. Please pass valid JSON.", http.StatusBadRequest)
+		return
+	}
+	name := r.PathValue("name")
+	ns := r.URL.Query().Get("namespace")
+	if ns == "" {
+		ns = req.Namespace
+	}
+	err := g.Scale(r.Context(), name, ns, req.Replicas)
+	var ve *ValidationError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		http.Error(w, "function "+name+" not found", http.StatusNotFound)
+	case errors.As(err, &ve):
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	case err != nil:
+		http.Error(w, "scaling "+name+": "+err.Error(), http.StatusInternalServerError)
+	default:
+		w.WriteHeader(http.StatusAccepted)
+	}
 }
 
 // Status is the gateway's FunctionStatus for a running function.
@@ -433,12 +611,14 @@ func (s Status) MarshalJSON() ([]byte, error) {
 	return json.Marshal(m)
 }
 
-func (in *instance) status() Status {
+func (fn *function) status() Status {
 	var available uint64
-	if in.ready.Load() {
-		available = 1
+	for _, in := range fn.replicas {
+		if in.ready.Load() {
+			available++
+		}
 	}
-	return Status{Deployment: in.dep, Name: in.dep.Service, InvocationCount: in.invocations.Load(), Replicas: 1, AvailableReplicas: available, CreatedAt: in.created}
+	return Status{Deployment: fn.dep, Name: fn.dep.Service, InvocationCount: fn.invocations.Load(), Replicas: uint64(len(fn.replicas)), AvailableReplicas: available, CreatedAt: fn.created}
 }
 
 // Functions returns the status of every running function, by name.
@@ -482,14 +662,14 @@ func (g *Gateway) namespaces() []string {
 
 // lookup returns the running function name in namespace ns ("" is any),
 // else nil.
-func (g *Gateway) lookup(name, ns string) *instance {
+func (g *Gateway) lookup(name, ns string) *function {
 	g.mu.RLock()
-	in := g.functions[name]
+	fn := g.functions[name]
 	g.mu.RUnlock()
-	if in == nil || (ns != "" && in.dep.Namespace != ns) {
+	if fn == nil || (ns != "" && fn.dep.Namespace != ns) {
 		return nil
 	}
-	return in
+	return fn
 }
 
 func (g *Gateway) list(w http.ResponseWriter, r *http.Request) {
@@ -504,12 +684,12 @@ func (g *Gateway) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
-	in := g.lookup(r.PathValue("name"), r.URL.Query().Get("namespace"))
-	if in == nil {
+	fn := g.lookup(r.PathValue("name"), r.URL.Query().Get("namespace"))
+	if fn == nil {
 		http.Error(w, "function not found", http.StatusNotFound)
 		return
 	}
-	writeJSON(w, http.StatusOK, in.status())
+	writeJSON(w, http.StatusOK, fn.status())
 }
 
 // decodeBody reads a JSON request body: one value and nothing after it,
@@ -568,20 +748,17 @@ func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
 // with the path after the name and the query kept.
 func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request) {
 	name, ns, _ := strings.Cut(r.PathValue("name"), ".")
-	in := g.lookup(name, ns)
-	if in == nil {
+	fn := g.lookup(name, ns)
+	if fn == nil {
 		http.Error(w, "function "+r.PathValue("name")+" not found", http.StatusNotFound)
 		return
 	}
-	if !in.ready.Load() {
-		why := "it is starting"
-		if p := in.lastExit.Load(); p != nil {
-			why = "it exited (" + *p + ") and is starting again"
-		}
-		http.Error(w, "function "+name+" is not ready: "+why, http.StatusServiceUnavailable)
+	in := fn.pick()
+	if in == nil {
+		http.Error(w, "function "+name+" is not ready: "+fn.notReady(), http.StatusServiceUnavailable)
 		return
 	}
-	in.invocations.Add(1)
+	fn.invocations.Add(1)
 	callID := r.Header.Get("X-Call-Id")
 	if callID == "" {
 		callID = newCallID()

@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,6 +55,7 @@ func (f *fakeRunner) run(ctx context.Context, in Instance) error {
 	})
 	crashed := make(chan struct{})
 	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { close(crashed) })
+	mux.HandleFunc("/port", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, envOf(in, "port")) })
 	mux.HandleFunc("/log", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(in.Stdout, "logged %s\n", r.URL.RawQuery) })
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "ns=%s bind=%s xff=%s xfh=%s", envOf(in, "OPENFAAS_NAMESPACE"), envOf(in, "bind_address"), r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Host"))
@@ -103,6 +106,9 @@ func TestGateway(t *testing.T) {
 
 	if code, body, _ := do(t, "GET", u+"/healthz", nil); code != 200 || body != "OK" {
 		t.Errorf("GET /healthz = %d %q", code, body)
+	}
+	if code, body, _ := do(t, "HEAD", u+"/healthz", nil); code != 200 || body != "" {
+		t.Errorf("HEAD /healthz = %d %q, want 200 and no body", code, body)
 	}
 	v1 := deploy.Deployment{Service: "echo", Image: "echo:1", EnvVars: map[string]string{"VERSION": "1"}}
 	if code, body, _ := do(t, "PUT", u+"/system/functions", v1); code != 404 {
@@ -427,13 +433,14 @@ func TestSecrets(t *testing.T) {
 		wantCode int
 	}{
 		{"GET", nil, 200},
-		{"POST", map[string]string{"name": "api-key", "value": "s3cret"}, 201},
+		// 202 as faas-netes answers: faas-cli secret remove takes 200 or 202 only.
+		{"POST", map[string]string{"name": "api-key", "value": "s3cret"}, 202},
 		{"POST", map[string]string{"name": "api-key", "value": "again"}, 409},
-		{"PUT", map[string]any{"name": "api-key", "rawValue": []byte("raw\x00value")}, 200},
+		{"PUT", map[string]any{"name": "api-key", "rawValue": []byte("raw\x00value")}, 202},
 		{"PUT", map[string]string{"name": "nope", "value": "x"}, 404},
 		{"POST", map[string]string{"name": "../escape", "value": "x"}, 400},
-		{"POST", map[string]string{"name": "tmp", "value": "x"}, 201},
-		{"DELETE", map[string]string{"name": "tmp"}, 204},
+		{"POST", map[string]string{"name": "tmp", "value": "x"}, 202},
+		{"DELETE", map[string]string{"name": "tmp"}, 202},
 		{"DELETE", map[string]string{"name": "tmp"}, 404},
 	}
 	for _, st := range steps {
@@ -484,5 +491,198 @@ func TestDeployFailureIsNotTheFunctionsExit(t *testing.T) {
 	var ec interface{ ExitCode() int }
 	if errors.As(err, &ec) {
 		t.Errorf("Deploy() = %v carries the function's exit code %d, want a plain error", err, ec.ExitCode())
+	}
+}
+
+// TestScale: /system/scale-function as faas-cli scale sends it; requests
+// spread over the replicas; GET /system/function reports them.
+func TestScale(t *testing.T) {
+	fr := &fakeRunner{}
+	g := New(fr.run, WithHealthTimeout(5*time.Second))
+	defer g.Close()
+	srv := httptest.NewServer(g.Handler())
+	defer srv.Close()
+	u := srv.URL
+	if code, body, _ := do(t, "POST", u+"/system/functions", deploy.Deployment{Service: "echo", Image: "echo:1"}); code != 202 {
+		t.Fatalf("POST /system/functions = %d %q", code, body)
+	}
+	// status GETs /system/function/echo and returns replicas, available.
+	status := func() (float64, float64) {
+		t.Helper()
+		_, body, _ := do(t, "GET", u+"/system/function/echo", nil)
+		var s map[string]any
+		json.Unmarshal([]byte(body), &s)
+		r, _ := s["replicas"].(float64)
+		a, _ := s["availableReplicas"].(float64)
+		return r, a
+	}
+	// ports calls the function n times and counts the replicas that answered.
+	ports := func(n int) map[string]int {
+		t.Helper()
+		seen := map[string]int{}
+		for range n {
+			code, body, _ := do(t, "GET", u+"/function/echo/port", nil)
+			if code != 200 {
+				t.Fatalf("GET /function/echo/port = %d %q", code, body)
+			}
+			seen[body]++
+		}
+		return seen
+	}
+	steps := []struct {
+		name         string
+		path         string
+		body         any
+		wantCode     int
+		wantReplicas int // and as many available, and answering
+	}{
+		{"up to 3, as faas-cli scale sends it", "/system/scale-function/echo", map[string]any{"serviceName": "echo", "replicas": 3, "namespace": "openfaas-fn"}, 202, 3},
+		{"the namespace from the query", "/system/scale-function/echo?namespace=openfaas-fn", map[string]any{"serviceName": "echo", "replicas": 2}, 202, 2},
+		{"another namespace", "/system/scale-function/echo?namespace=other", map[string]any{"replicas": 4}, 404, 2},
+		{"unknown function", "/system/scale-function/nope", map[string]any{"replicas": 2}, 404, 2},
+		{"zero", "/system/scale-function/echo", map[string]any{"replicas": 0}, 400, 2},
+		{"not JSON", "/system/scale-function/echo", json.RawMessage("replicas=2"), 400, 2},
+		{"above the cap", "/system/scale-function/echo", map[string]any{"replicas": 100}, 202, MaxReplicas},
+		{"down to 1", "/system/scale-function/echo", map[string]any{"replicas": 1}, 202, 1},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			var rd io.Reader
+			if raw, ok := st.body.(json.RawMessage); ok {
+				rd = bytes.NewReader(raw)
+			} else {
+				b, _ := json.Marshal(st.body)
+				rd = bytes.NewReader(b)
+			}
+			resp, err := http.Post(u+st.path, "application/json", rd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != st.wantCode {
+				t.Errorf("POST %s = %d %q, want %d", st.path, resp.StatusCode, b, st.wantCode)
+			}
+			if r, a := status(); r != float64(st.wantReplicas) || a != float64(st.wantReplicas) {
+				t.Errorf("after POST %s: replicas %v, available %v, want %d", st.path, r, a, st.wantReplicas)
+			}
+			if seen := ports(4 * st.wantReplicas); len(seen) != st.wantReplicas {
+				t.Errorf("after POST %s: %d calls answered by %v, want %d replicas in turn", st.path, 4*st.wantReplicas, seen, st.wantReplicas)
+			}
+		})
+	}
+	// Scaled down replicas drain and exit.
+	deadline := time.Now().Add(5 * time.Second)
+	for fr.running.Load() != 1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := fr.running.Load(); n != 1 {
+		t.Errorf("after scaling to 1, %d instances run", n)
+	}
+
+	// An update keeps the replicas; a new function starts with
+	// com.openfaas.scale.min of them.
+	do(t, "POST", u+"/system/scale-function/echo", map[string]any{"replicas": 2})
+	if code, body, _ := do(t, "PUT", u+"/system/functions", deploy.Deployment{Service: "echo", Image: "echo:2"}); code != 202 {
+		t.Fatalf("PUT echo = %d %q", code, body)
+	}
+	if r, a := status(); r != 2 || a != 2 {
+		t.Errorf("after an update: replicas %v, available %v, want 2", r, a)
+	}
+	labels := map[string]string{ScaleMinLabel: "3"}
+	if code, body, _ := do(t, "POST", u+"/system/functions", deploy.Deployment{Service: "min", Image: "min:1", Labels: &labels}); code != 202 {
+		t.Fatalf("POST min = %d %q", code, body)
+	}
+	if code, body, _ := do(t, "GET", u+"/system/function/min", nil); code != 200 || !strings.Contains(body, `"replicas":3`) || !strings.Contains(body, `"availableReplicas":3`) {
+		t.Errorf("GET /system/function/min = %d %s, want 3 replicas, 3 available", code, body)
+	}
+	// Remove stops every replica.
+	do(t, "DELETE", u+"/system/functions", map[string]string{"functionName": "min"})
+	do(t, "DELETE", u+"/system/functions", map[string]string{"functionName": "echo"})
+	if n := fr.running.Load(); n != 0 {
+		t.Errorf("after deleting both, %d instances run", n)
+	}
+}
+
+// TestGuard: the login on /system/* and /ui/, the Host check everywhere,
+// cross-site pages refused on the API; /function/* and /healthz open.
+func TestGuard(t *testing.T) {
+	g := New((&fakeRunner{}).run, WithHealthTimeout(5*time.Second), WithBasicAuth("admin", "pw"), WithAllowedHosts("kiln.test", "other.test:9999"))
+	defer g.Close()
+	srv := httptest.NewServer(g.Handler())
+	defer srv.Close()
+	if err := g.Deploy(context.Background(), deploy.Deployment{Service: "echo", Image: "echo:1"}, Create); err != nil {
+		t.Fatal(err)
+	}
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	own := func(host string) string { return host + ":" + strconv.Itoa(port) }
+	login := [2]string{"admin", "pw"}
+	tests := []struct {
+		name, method, path string
+		host               string // default 127.0.0.1:port
+		header             map[string]string
+		login              [2]string
+		wantCode           int
+	}{
+		{name: "no login", method: "GET", path: "/system/functions", wantCode: 401},
+		{name: "wrong password", method: "GET", path: "/system/functions", login: [2]string{"admin", "pW"}, wantCode: 401},
+		{name: "wrong user", method: "GET", path: "/system/functions", login: [2]string{"root", "pw"}, wantCode: 401},
+		{name: "login", method: "GET", path: "/system/functions", login: login, wantCode: 200},
+		{name: "deploy without login", method: "POST", path: "/system/functions", wantCode: 401},
+		{name: "scale without login", method: "POST", path: "/system/scale-function/echo", wantCode: 401},
+		{name: "secrets without login", method: "DELETE", path: "/system/secrets", wantCode: 401},
+		{name: "unknown /system path without login", method: "GET", path: "/system/nope", wantCode: 401},
+		{name: "unknown /system path", method: "GET", path: "/system/nope", login: login, wantCode: 404},
+		{name: "ui without login", method: "GET", path: "/ui/", wantCode: 401},
+		{name: "escaped path without login", method: "GET", path: "/%73ystem/functions", wantCode: 401},
+		{name: "function open", method: "GET", path: "/function/echo", wantCode: 200},
+		{name: "healthz open", method: "GET", path: "/healthz", wantCode: 200},
+		{name: "localhost", method: "GET", path: "/system/info", host: own("localhost"), login: login, wantCode: 200},
+		{name: "LOCALHOST", method: "GET", path: "/system/info", host: own("LOCALHOST"), login: login, wantCode: 200},
+		{name: "[::1]", method: "GET", path: "/system/info", host: own("[::1]"), login: login, wantCode: 200},
+		{name: "allowed host on the gateway's port", method: "GET", path: "/system/info", host: own("kiln.test"), login: login, wantCode: 200},
+		{name: "allowed host:port", method: "GET", path: "/system/info", host: "other.test:9999", login: login, wantCode: 200},
+		{name: "allowed host on another port", method: "GET", path: "/system/info", host: "kiln.test:1", login: login, wantCode: 403},
+		{name: "foreign host", method: "GET", path: "/system/functions", host: own("evil.example"), login: login, wantCode: 403},
+		{name: "foreign host, function", method: "GET", path: "/function/echo", host: own("evil.example"), wantCode: 403},
+		{name: "loopback on another port", method: "GET", path: "/function/echo", host: "127.0.0.1:1", wantCode: 403},
+		{name: "no port", method: "GET", path: "/healthz", host: "localhost", wantCode: 403},
+		{name: "cross-site origin", method: "POST", path: "/system/functions", header: map[string]string{"Origin": "http://evil.example"}, login: login, wantCode: 403},
+		{name: "cross-site text/plain POST", method: "POST", path: "/system/functions", header: map[string]string{"Origin": "http://evil.example", "Content-Type": "text/plain"}, wantCode: 403},
+		{name: "origin on another port", method: "GET", path: "/system/functions", header: map[string]string{"Origin": "http://127.0.0.1:1"}, login: login, wantCode: 403},
+		{name: "null origin", method: "GET", path: "/system/functions", header: map[string]string{"Origin": "null"}, login: login, wantCode: 403},
+		{name: "https origin", method: "GET", path: "/system/functions", header: map[string]string{"Origin": "https://" + own("127.0.0.1")}, login: login, wantCode: 403},
+		{name: "Sec-Fetch-Site cross-site", method: "GET", path: "/system/functions", header: map[string]string{"Sec-Fetch-Site": "cross-site"}, login: login, wantCode: 403},
+		{name: "Sec-Fetch-Site same-site", method: "GET", path: "/system/functions", header: map[string]string{"Sec-Fetch-Site": "same-site"}, login: login, wantCode: 403},
+		{name: "same origin", method: "GET", path: "/system/functions", header: map[string]string{"Origin": "http://" + own("localhost"), "Sec-Fetch-Site": "same-origin"}, login: login, wantCode: 200},
+		{name: "typed in the address bar", method: "GET", path: "/system/functions", header: map[string]string{"Sec-Fetch-Site": "none"}, login: login, wantCode: 200},
+		{name: "cross-site to a function", method: "GET", path: "/function/echo", header: map[string]string{"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}, wantCode: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, nil)
+			if tt.host != "" {
+				req.Host = tt.host
+			}
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			if tt.login != [2]string{} {
+				req.SetBasicAuth(tt.login[0], tt.login[1])
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			wantHeader := ""
+			if tt.wantCode == 401 {
+				wantHeader = `Basic realm="Restricted"` // as OpenFaaS's gateway asks
+			}
+			if resp.StatusCode != tt.wantCode || resp.Header.Get("WWW-Authenticate") != wantHeader {
+				t.Errorf("%s %s (Host %q, %v) = %d %q, WWW-Authenticate %q; want %d, %q", tt.method, tt.path, req.Host, tt.header, resp.StatusCode, b, resp.Header.Get("WWW-Authenticate"), tt.wantCode, wantHeader)
+			}
+		})
 	}
 }

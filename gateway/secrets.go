@@ -116,7 +116,8 @@ func (g *Gateway) secretsHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		w.WriteHeader(http.StatusNoContent)
+		// As faas-netes: faas-cli secret remove takes 200 or 202 only.
+		w.WriteHeader(http.StatusAccepted)
 		return
 	case http.MethodPut:
 		if !exists {
@@ -152,7 +153,6 @@ func (g *Gateway) secretsHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	if r.Method == http.MethodPost {
-		w.WriteHeader(http.StatusCreated)
-	}
+	// As faas-netes answers a create and an update.
+	w.WriteHeader(http.StatusAccepted)
 }

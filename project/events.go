@@ -51,6 +51,13 @@ type Deployed struct {
 // Serving: the local gateway serves its functions on URL until stopped.
 type Serving struct{ URL string }
 
+// GatewayLogin: the local gateway on URL asks User for the password in
+// PasswordFile on /system/* and /ui/; the login is saved for faas-cli and
+// kiln deploy in FaasConfig.
+type GatewayLogin struct {
+	URL, User, PasswordFile, FaasConfig string
+}
+
 // GatewayStopping: the local gateway stops every function.
 type GatewayStopping struct{}
 
@@ -94,5 +101,6 @@ func (Skipped) EventKind() string         { return "skipped" }
 func (Deployed) EventKind() string        { return "deployed" }
 func (Serving) EventKind() string         { return "serving" }
 func (GatewayStopping) EventKind() string { return "gateway-stopping" }
+func (GatewayLogin) EventKind() string    { return "gateway-login" }
 func (Ready) EventKind() string           { return "ready" }
 func (DeployFailed) EventKind() string    { return "deploy-failed" }

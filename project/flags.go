@@ -175,9 +175,12 @@ func (f DeployFlags) Settings() (DeploySettings, error) {
 
 // LocalFlags are the local gateway's flags, shared by up and dev.
 type LocalFlags struct {
-	Local      bool
-	Port       int
-	SecretsDir string
+	Local        bool
+	Port         int
+	SecretsDir   string
+	PasswordFile string
+	NoAuth       bool
+	AllowedHosts []string
 }
 
 // Add adds the flags to fl.
@@ -185,14 +188,26 @@ func (f *LocalFlags) Add(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.Local, "local", false, "run the functions on a local gateway instead of deploying them")
 	fl.IntVarP(&f.Port, "port", "p", 8080, "port of the local gateway (with --local)")
 	fl.StringVar(&f.SecretsDir, "secrets-dir", "", "folder of the local gateway's secrets, a file per name, which faas-cli secret create fills (default: secrets in kiln's cache)")
+	fl.StringVar(&f.PasswordFile, "basic-auth-password-file", "", "file holding the password of the local gateway's user admin (default: one generated once and kept in kiln's config folder)")
+	fl.BoolVar(&f.NoAuth, "no-auth", false, "let the local gateway's /system API and UI go without a login")
+	fl.StringArrayVar(&f.AllowedHosts, "allowed-host", nil, "NAME or NAME:PORT the local gateway answers to besides 127.0.0.1, localhost and [::1]; repeatable")
 }
 
-// Check refuses a port out of range when the gateway is local.
+// Check refuses a port out of range when the gateway is local, and
+// --no-auth with a password.
 func (f LocalFlags) Check() error {
-	if f.Local {
-		return CheckPort(f.Port)
+	if !f.Local {
+		return nil
 	}
-	return nil
+	if f.NoAuth && f.PasswordFile != "" {
+		return usage.Errorf("--no-auth and --basic-auth-password-file: give one of them")
+	}
+	return CheckPort(f.Port)
+}
+
+// Settings are the local gateway's settings the flags give.
+func (f LocalFlags) Settings() LocalSettings {
+	return LocalSettings{Port: f.Port, SecretsDir: f.SecretsDir, PasswordFile: f.PasswordFile, NoAuth: f.NoAuth, AllowedHosts: f.AllowedHosts}
 }
 
 // CheckPort refuses a --port out of range.

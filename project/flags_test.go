@@ -8,6 +8,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/kiln-build/kiln/internal/usage"
 )
 
 func TestSourceDateEpoch(t *testing.T) {
@@ -49,5 +51,26 @@ func TestParseBuildArgs(t *testing.T) {
 	want := map[string]string{"ADDITIONAL_PACKAGE": "curl jq git", "GOFLAGS": "-v", "X": "a=b"}
 	if err != nil || !maps.Equal(got, want) {
 		t.Errorf("ParseBuildArgs = %v, %v, want %v: ADDITIONAL_PACKAGE space-joined, the last of the others", got, err, want)
+	}
+}
+
+func TestLocalFlagsCheck(t *testing.T) {
+	tests := []struct {
+		name    string
+		f       LocalFlags
+		wantErr bool
+	}{
+		{"defaults", LocalFlags{Local: true, Port: 8080}, false},
+		{"no auth", LocalFlags{Local: true, Port: 8080, NoAuth: true}, false},
+		{"no auth and a password", LocalFlags{Local: true, Port: 8080, NoAuth: true, PasswordFile: "pw"}, true},
+		{"port out of range", LocalFlags{Local: true, Port: 70000}, true},
+		{"not local", LocalFlags{Port: 70000, NoAuth: true, PasswordFile: "pw"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.f.Check(); (err != nil) != tt.wantErr || (err != nil && !usage.Is(err)) {
+				t.Errorf("Check() = %v, want a usage error: %v", err, tt.wantErr)
+			}
+		})
 	}
 }

@@ -2,18 +2,25 @@ package project
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/kiln-build/kiln/deploy"
 	"github.com/kiln-build/kiln/gateway"
+	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/run"
 )
 
@@ -29,21 +36,64 @@ type Local struct {
 	errc chan error
 }
 
-// StartLocal starts a local gateway on 127.0.0.1:port. Secrets are files
-// in secretsDir; "" means secrets in the cache directory.
-func (p *Project) StartLocal(port int, secretsDir string) (*Local, error) {
+// LocalSettings are the local gateway's settings.
+type LocalSettings struct {
+	// Port is the port on 127.0.0.1.
+	Port int
+	// SecretsDir holds the secrets, a file per name; "" means secrets in
+	// the cache directory.
+	SecretsDir string
+	// NoAuth leaves /system/* and /ui/ open. Otherwise they ask for the
+	// user admin and the password in PasswordFile, else the one kiln
+	// generates once in its config folder (ConfigDir).
+	NoAuth       bool
+	PasswordFile string
+	// AllowedHosts are names, NAME or NAME:PORT, the gateway answers to
+	// besides 127.0.0.1, localhost and [::1].
+	AllowedHosts []string
+}
+
+// StartLocal starts a local gateway on 127.0.0.1. Unless ls.NoAuth, its
+// login is saved in faas-cli's config.yml (deploy.ConfigDir), where
+// faas-cli and kiln deploy find it, and a GatewayLogin event says where.
+func (p *Project) StartLocal(ls LocalSettings) (*Local, error) {
+	secretsDir := ls.SecretsDir
 	if secretsDir == "" {
 		secretsDir = filepath.Join(p.cache.Dir(), "secrets")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	opts := []gateway.Option{gateway.WithOutput(p.opts.stdout, p.opts.stderr), gateway.WithSecretsDir(secretsDir), gateway.WithVersion(p.opts.version), gateway.WithAllowedHosts(ls.AllowedHosts...)}
+	var login GatewayLogin
+	var password string
+	if !ls.NoAuth {
+		var file string
+		var err error
+		if password, file, err = p.localPassword(ls.PasswordFile); err != nil {
+			return nil, err
+		}
+		opts = append(opts, gateway.WithBasicAuth(gateway.DefaultUser, password))
+		login = GatewayLogin{User: gateway.DefaultUser, PasswordFile: file}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(ls.Port))
 	if err != nil {
 		return nil, fmt.Errorf("starting the local gateway: %w", err)
 	}
 	lg := &Local{
-		Gateway: gateway.New(p.runner(), gateway.WithOutput(p.opts.stdout, p.opts.stderr), gateway.WithSecretsDir(secretsDir), gateway.WithVersion(p.opts.version)),
+		Gateway: gateway.New(p.runner(), opts...),
 		p:       p,
 		URL:     "http://" + l.Addr().String(),
 		errc:    make(chan error, 1),
+	}
+	if login.User != "" {
+		dir, err := deploy.ConfigDir(p.opts.getenv)
+		if err == nil {
+			err = deploy.SaveBasicAuth(dir, lg.URL, login.User, password)
+		}
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("saving the local gateway's login for faas-cli (or start it with --no-auth): %w", err)
+		}
+		login.URL, login.FaasConfig = lg.URL, filepath.Join(dir, "config.yml")
+		p.emit(login)
 	}
 	lg.srv = &http.Server{Handler: lg.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { lg.errc <- lg.srv.Serve(l) }()
@@ -104,10 +154,10 @@ func (d *localDeployer) Deploy(ctx context.Context, names []string, images map[s
 	return nil
 }
 
-// ServeLocal runs the named functions on a local gateway on
-// 127.0.0.1:port until ctx is done.
-func (p *Project) ServeLocal(ctx context.Context, st *Stack, images map[string]Image, ds DeploySettings, port int, secretsDir string) error {
-	lg, err := p.StartLocal(port, secretsDir)
+// ServeLocal runs the named functions on a local gateway until ctx is
+// done.
+func (p *Project) ServeLocal(ctx context.Context, st *Stack, images map[string]Image, ds DeploySettings, ls LocalSettings) error {
+	lg, err := p.StartLocal(ls)
 	if err != nil {
 		return err
 	}
@@ -149,5 +199,92 @@ func (p *Project) runner() gateway.Runner {
 		}
 		slog.DebugContext(ctx, "unpacked", "function", in.Name, "duration", time.Since(start))
 		return run.Image(ctx, img, opts...)
+	}
+}
+
+// ConfigDir is kiln's config folder: $XDG_CONFIG_HOME/kiln, else
+// ~/.config/kiln, from getenv.
+func ConfigDir(getenv func(string) string) (string, error) {
+	if d := getenv("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "kiln"), nil
+	}
+	if home := getenv("HOME"); home != "" {
+		return filepath.Join(home, ".config", "kiln"), nil
+	}
+	return "", errors.New("finding kiln's config folder: neither XDG_CONFIG_HOME nor HOME is set")
+}
+
+// passwordFile is the file, in kiln's config folder, of the password kiln
+// generates for the local gateway, named as OpenFaaS names its own.
+const passwordFile = "basic-auth-password"
+
+// localPassword returns the local gateway's password and the file it is
+// in: file's content, trimmed, when file is given; else the one kept in
+// kiln's config folder, generated the first time and kept 0600.
+func (p *Project) localPassword(file string) (string, string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", "", usage.Errorf("--basic-auth-password-file: %w", err)
+		}
+		password := strings.TrimSpace(string(b))
+		if password == "" {
+			return "", "", usage.Errorf("--basic-auth-password-file %s: the file is empty", file)
+		}
+		return password, file, nil
+	}
+	dir, err := ConfigDir(p.opts.getenv)
+	if err != nil {
+		return "", "", err
+	}
+	password, err := keepPassword(filepath.Join(dir, passwordFile))
+	if err != nil {
+		return "", "", fmt.Errorf("the local gateway's password: %w", err)
+	}
+	return password, filepath.Join(dir, passwordFile), nil
+}
+
+// keepPassword returns the password in path, making it 0600 if others
+// could read it; when there is none, it writes a random one first. Of two
+// processes that generate one at once, both return the one that landed.
+func keepPassword(path string) (string, error) {
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			password := strings.TrimSpace(string(b))
+			if password == "" {
+				return "", fmt.Errorf("%s is empty: delete it, and kiln makes another", path)
+			}
+			if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				if err := os.Chmod(path, 0o600); err != nil {
+					return "", err
+				}
+			}
+			return password, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return "", err
+		}
+		var random [20]byte
+		rand.Read(random[:])
+		tmp, err := os.CreateTemp(filepath.Dir(path), "."+passwordFile+".tmp-*")
+		if err != nil {
+			return "", err
+		}
+		_, err = tmp.WriteString(hex.EncodeToString(random[:]) + "\n")
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		// A link, unlike a rename, never replaces another's password.
+		if err == nil {
+			err = os.Link(tmp.Name(), path)
+		}
+		os.Remove(tmp.Name())
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
 	}
 }

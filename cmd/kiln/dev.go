@@ -58,7 +58,7 @@ func (f *upFlags) deployer(g *globals, u *project.Up) (project.Deployer, func(),
 		to, err := u.Project.Remote(u.Stack, u.Deploy)
 		return to, func() {}, err
 	}
-	lg, err := u.Project.StartLocal(f.Local.Port, f.Local.SecretsDir)
+	lg, err := u.Project.StartLocal(f.Local.Settings())
 	if err != nil {
 		return nil, nil, err
 	}

@@ -72,6 +72,8 @@ func (r *renderer) event(e project.Event) {
 		r.warnf("%s ready in %d ms: %s", e.Function, e.Took.Milliseconds(), e.URL)
 	case project.Serving:
 		r.warnf("local gateway on %s; Ctrl-C stops every function", e.URL)
+	case project.GatewayLogin:
+		r.warnf("local gateway login: %s, password in %s (saved for faas-cli in %s)", e.User, e.PasswordFile, e.FaasConfig)
 	case project.GatewayStopping:
 		r.warnf("stopping the functions")
 	case project.DeployFailed:

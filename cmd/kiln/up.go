@@ -31,7 +31,9 @@ OpenFaaS gateway, as faas-cli up does (without Docker).
 With --local, nothing is pushed: the functions are built into kiln's local
 image store and run on a local gateway on 127.0.0.1:--port that serves
 /function/<name>, /system/functions and /healthz, until Ctrl-C stops every
-function.`,
+function. As OpenFaaS's gateway, it asks for a login on /system/*: user
+admin, a password kiln generates once (or --basic-auth-password-file), saved
+in faas-cli's config.yml so that faas-cli and kiln deploy log in.`,
 		Example: `  kiln up -f stack.yml
   kiln up --local --port 8080
   kiln up --filter 'api-*' --parallel 4 --tag sha`,
@@ -50,7 +52,7 @@ function.`,
 				return err
 			}
 			if f.Local.Local {
-				return u.Project.ServeLocal(ctx, u.Stack, sb.Images, u.Deploy, f.Local.Port, f.Local.SecretsDir)
+				return u.Project.ServeLocal(ctx, u.Stack, sb.Images, u.Deploy, f.Local.Settings())
 			}
 			if f.skipDeploy {
 				return nil

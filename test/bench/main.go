@@ -215,12 +215,14 @@ func (b *bench) env() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "KILN_") || strings.HasPrefix(k, "KO_") || k == "KOCACHE" || k == "SOURCE_DATE_EPOCH" || k == "DOCKER_CONFIG" {
+		if strings.HasPrefix(k, "KILN_") || strings.HasPrefix(k, "KO_") || k == "KOCACHE" || k == "SOURCE_DATE_EPOCH" || k == "DOCKER_CONFIG" || k == "XDG_CONFIG_HOME" || k == "OPENFAAS_CONFIG" {
 			continue
 		}
 		env = append(env, kv)
 	}
-	return append(env, "DOCKER_CONFIG="+b.dockerConfig)
+	// kiln dev --local saves its gateway's login there, not in the
+	// machine's ~/.config/kiln and ~/.openfaas.
+	return append(env, "DOCKER_CONFIG="+b.dockerConfig, "XDG_CONFIG_HOME="+filepath.Join(b.work, "config"), "OPENFAAS_CONFIG="+filepath.Join(b.work, "openfaas"))
 }
 
 func (b *bench) newDir(prefix string) string {

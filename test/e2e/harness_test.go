@@ -143,12 +143,12 @@ func baseEnv() []string {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch {
-		case strings.HasPrefix(k, "KILN_"), k == "SOURCE_DATE_EPOCH", k == "DOCKER_CONFIG", k == "XDG_CACHE_HOME", k == "REGISTRY_AUTH_FILE":
+		case strings.HasPrefix(k, "KILN_"), k == "SOURCE_DATE_EPOCH", k == "DOCKER_CONFIG", k == "XDG_CACHE_HOME", k == "REGISTRY_AUTH_FILE", k == "XDG_CONFIG_HOME", k == "OPENFAAS_CONFIG":
 			continue
 		}
 		env = append(env, kv)
 	}
-	return append(env, "DOCKER_CONFIG="+dockerConfig)
+	return append(env, "DOCKER_CONFIG="+dockerConfig, "XDG_CONFIG_HOME="+configHome, "OPENFAAS_CONFIG="+openfaasConfig)
 }
 
 // kiln runs a kiln command to its end.

@@ -29,6 +29,10 @@ var (
 	// dockerConfig is an empty DOCKER_CONFIG, so no credentials of the
 	// machine reach kiln.
 	dockerConfig string
+	// configHome and openfaasConfig are XDG_CONFIG_HOME and
+	// OPENFAAS_CONFIG, so that the local gateways' logins go there, not
+	// into the machine's ~/.config/kiln and ~/.openfaas.
+	configHome, openfaasConfig string
 )
 
 func TestMain(m *testing.M) {
@@ -58,6 +62,7 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(tmp)
 	warmCache = filepath.Join(tmp, "warm-cache")
 	dockerConfig = filepath.Join(tmp, "docker-config")
+	configHome, openfaasConfig = filepath.Join(tmp, "config"), filepath.Join(tmp, "openfaas")
 	if err := os.MkdirAll(dockerConfig, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/kiln-build/kiln/test/registrytest"
 )
@@ -64,6 +67,52 @@ func waitFunction(t *testing.T, p *process, port int, name string) answer {
 		}
 		time.Sleep(pollEvery)
 	}
+}
+
+// gatewayLogin returns the Authorization header for the local gateway on
+// port, from the entry kiln wrote into faas-cli's config.yml in dir, read
+// as faas-cli reads it: an exact match on the gateway URL, auth basic.
+func gatewayLogin(t *testing.T, dir string, port int) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "config.yml"))
+	if err != nil {
+		t.Fatalf("faas-cli's config.yml: %v", err)
+	}
+	var cf struct {
+		Auths []struct{ Gateway, Auth, Token string } `yaml:"auths"`
+	}
+	if err := yaml.Unmarshal(b, &cf); err != nil {
+		t.Fatalf("faas-cli's config.yml: %v\n%s", err, b)
+	}
+	for _, a := range cf.Auths {
+		if a.Gateway == "http://127.0.0.1:"+strconv.Itoa(port) && a.Auth == "basic" {
+			return "Basic " + a.Token
+		}
+	}
+	t.Fatalf("faas-cli's config.yml holds no basic login for http://127.0.0.1:%d:\n%s", port, b)
+	return ""
+}
+
+// callAs is call with an Authorization header and other headers.
+func callAs(method string, port int, path, body string, header map[string]string) (answer, error) {
+	req, err := http.NewRequest(method, "http://127.0.0.1:"+strconv.Itoa(port)+path, strings.NewReader(body))
+	if err != nil {
+		return answer{}, err
+	}
+	for k, v := range header {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return answer{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return answer{status: resp.StatusCode, header: resp.Header, body: string(b)}, err
 }
 
 // processesWithEnv lists the PIDs whose environment holds kv.
@@ -153,7 +202,9 @@ func Handle(w http.ResponseWriter, r *http.Request) {
 		t.Errorf("POST /function/%s/some/path = %+v, %v", hello, a, err)
 	}
 	waitFunction(t, up, port, plain)
-	a, err = call(http.MethodGet, port, "/system/functions", "")
+	// As faas-cli does: the login from its config.yml, which kiln wrote.
+	login := map[string]string{"Authorization": gatewayLogin(t, openfaasConfig, port)}
+	a, err = callAs(http.MethodGet, port, "/system/functions", "", login)
 	var list []map[string]any
 	if err != nil || json.Unmarshal([]byte(a.body), &list) != nil || len(list) != 3 {
 		t.Fatalf("GET /system/functions = %+v, %v", a, err)
@@ -169,7 +220,7 @@ func Handle(w http.ResponseWriter, r *http.Request) {
 	if r.code != 0 || !strings.Contains(r.stdout, "Deployed "+hello) {
 		t.Fatalf("kiln deploy to the local gateway:\n%s", r)
 	}
-	a, err = call(http.MethodGet, port, "/system/function/"+hello, "")
+	a, err = callAs(http.MethodGet, port, "/system/function/"+hello, "", login)
 	if err != nil || !strings.Contains(a.body, `"greeting":"from-flag"`) {
 		t.Errorf("after deploy -e, GET /system/function/%s = %+v, %v", hello, a, err)
 	}
@@ -179,11 +230,8 @@ func Handle(w http.ResponseWriter, r *http.Request) {
 
 	// faas-cli deploy sends the stack's tag, which kiln finds in its store.
 	body := fmt.Sprintf(`{"service":%q,"image":"%s/plain:0.1","labels":{},"annotations":{}}`, plain, reg)
-	req, _ := http.NewRequest(http.MethodPut, "http://127.0.0.1:"+strconv.Itoa(port)+"/system/functions", strings.NewReader(body))
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {
-		t.Errorf("PUT %s by tag = %v, %v, want 202", plain, resp, err)
-	} else {
-		resp.Body.Close()
+	if a, err := callAs(http.MethodPut, port, "/system/functions", body, login); err != nil || a.status != http.StatusAccepted {
+		t.Errorf("PUT %s by tag = %+v, %v, want 202", plain, a, err)
 	}
 	waitFunction(t, up, port, plain)
 
@@ -200,6 +248,84 @@ func Handle(w http.ResponseWriter, r *http.Request) {
 		if !strings.Contains(up.stdout.String()+up.stderr.String(), n+" | ") {
 			t.Errorf("no log line prefixed %q:\n%s", n+" | ", up)
 		}
+	}
+}
+
+// TestStackUpLocalAuth: the local gateway asks for the login faas-cli's
+// config.yml holds (OPENFAAS_CONFIG honoured) on /system/*, answers 403
+// to another Host and to another site's page, leaves /function/* open,
+// and scales a function as faas-cli scale asks.
+func TestStackUpLocalAuth(t *testing.T) {
+	dir := stackProject(t, map[string]string{"hello": goHello}, `provider:
+  name: openfaas
+functions:
+  hello:
+    lang: golang-middleware
+    handler: ./hello
+    image: `+unusedRegistry(t)+`/hello
+`)
+	faasConfig, configHome := t.TempDir(), t.TempDir()
+	port := freePort(t)
+	o := kilnOpts{cache: warmCache, dir: dir, env: []string{"OPENFAAS_CONFIG=" + faasConfig, "XDG_CONFIG_HOME=" + configHome}}
+	up := startProcess(t, kilnCommand(t.Context(), o, "up", "--local", "--port", strconv.Itoa(port)))
+	waitFunction(t, up, port, "hello")
+
+	login := gatewayLogin(t, faasConfig, port)
+	password, err := os.ReadFile(filepath.Join(configHome, "kiln", "basic-auth-password"))
+	if err != nil || login != "Basic "+base64.StdEncoding.EncodeToString([]byte("admin:"+strings.TrimSpace(string(password)))) {
+		t.Errorf("faas-cli's login %q, kiln's password %q (%v): want admin and that password", login, password, err)
+	}
+	if fi, err := os.Stat(filepath.Join(configHome, "kiln", "basic-auth-password")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the password file: %v, %v; want mode 0600", fi, err)
+	}
+	own := "127.0.0.1:" + strconv.Itoa(port)
+	deployment := `{"service":"hello2","image":"x"}`
+	tests := []struct {
+		name, method, path, body string
+		header                   map[string]string
+		wantStatus               int
+	}{
+		{"no login", http.MethodGet, "/system/functions", "", nil, 401},
+		{"no login, deploy", http.MethodPost, "/system/functions", deployment, nil, 401},
+		{"wrong password", http.MethodGet, "/system/functions", "", map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:nope"))}, 401},
+		{"the login from faas-cli's config.yml", http.MethodGet, "/system/functions", "", map[string]string{"Authorization": login}, 200},
+		{"a function, open", http.MethodGet, "/function/hello", "", nil, 200},
+		{"healthz, open", http.MethodHead, "/healthz", "", nil, 200},
+		{"foreign Host", http.MethodGet, "/system/functions", "", map[string]string{"Authorization": login, "Host": "evil.example:" + strconv.Itoa(port)}, 403},
+		{"foreign Host, function", http.MethodGet, "/function/hello", "", map[string]string{"Host": "evil.example"}, 403},
+		{"localhost", http.MethodGet, "/system/info", "", map[string]string{"Authorization": login, "Host": "localhost:" + strconv.Itoa(port)}, 200},
+		{"cross-site Origin", http.MethodPost, "/system/functions", deployment, map[string]string{"Authorization": login, "Origin": "http://evil.example", "Content-Type": "text/plain"}, 403},
+		{"cross-site fetch", http.MethodGet, "/system/functions", "", map[string]string{"Authorization": login, "Sec-Fetch-Site": "cross-site"}, 403},
+		{"same origin", http.MethodGet, "/system/functions", "", map[string]string{"Authorization": login, "Origin": "http://" + own}, 200},
+		{"scale", http.MethodPost, "/system/scale-function/hello", `{"serviceName":"hello","replicas":2,"namespace":"openfaas-fn"}`, map[string]string{"Authorization": login}, 202},
+	}
+	for _, tc := range tests {
+		a, err := callAs(tc.method, port, tc.path, tc.body, tc.header)
+		if err != nil || a.status != tc.wantStatus {
+			t.Errorf("%s: %s %s = %d %q, %v; want %d", tc.name, tc.method, tc.path, a.status, a.body, err, tc.wantStatus)
+		}
+	}
+	a, err := callAs(http.MethodGet, port, "/system/function/hello", "", map[string]string{"Authorization": login})
+	if err != nil || !strings.Contains(a.body, `"replicas":2`) || !strings.Contains(a.body, `"availableReplicas":2`) {
+		t.Errorf("after scaling to 2: GET /system/function/hello = %+v, %v", a, err)
+	}
+	for range 4 {
+		if a, err := call(http.MethodGet, port, "/function/hello", ""); err != nil || a.status != 200 {
+			t.Errorf("GET /function/hello on 2 replicas = %+v, %v", a, err)
+		}
+	}
+	if pids := processesWithEnv("OPENFAAS_NAME=hello"); len(pids) < 2 {
+		t.Errorf("processes of hello: %v, want 2 replicas' at least", pids)
+	}
+	up.cmd.Process.Signal(syscall.SIGINT)
+	if code, ok := up.wait(exitTimeout); !ok || code != 0 {
+		t.Fatalf("kiln up after SIGINT: exited %v, code %d\n%s", ok, code, up)
+	}
+	if !strings.Contains(up.stderr.String(), "local gateway login: admin, password in "+filepath.Join(configHome, "kiln", "basic-auth-password")) {
+		t.Errorf("kiln up did not say where the login is:\n%s", up)
+	}
+	if pids := processesWithEnv("OPENFAAS_NAME=hello"); len(pids) > 0 {
+		t.Errorf("after kiln up exited, processes %v of hello remain", pids)
 	}
 }
 
@@ -258,7 +384,7 @@ functions:
 			t.Errorf("%s %s = %d %q, %v; want %d %q", tc.method, tc.path, a.status, a.body, err, tc.wantStatus, tc.wantBody)
 		}
 	}
-	a, err := call(http.MethodGet, port, "/system/functions", "")
+	a, err := callAs(http.MethodGet, port, "/system/functions", "", map[string]string{"Authorization": gatewayLogin(t, openfaasConfig, port)})
 	var list []map[string]any
 	if err != nil || json.Unmarshal([]byte(a.body), &list) != nil || len(list) != 3 {
 		t.Errorf("GET /system/functions = %+v, %v; want 3 functions", a, err)
@@ -729,7 +855,8 @@ functions:
 	}
 	// A skip_build function is deployed by its stack image, which kiln dev
 	// pushed for hello.
-	if a, err := call(http.MethodGet, gwPort, "/system/function/again", ""); err != nil || !strings.Contains(a.body, `"image":"`+reg.Host+`/hello:latest"`) {
+	login := map[string]string{"Authorization": gatewayLogin(t, openfaasConfig, gwPort)}
+	if a, err := callAs(http.MethodGet, gwPort, "/system/function/again", "", login); err != nil || !strings.Contains(a.body, `"image":"`+reg.Host+`/hello:latest"`) {
 		t.Errorf("the gateway runs again as %+v (%v), want image %s/hello:latest\n%s", a, err, reg.Host, dev)
 	}
 	if a, err := call(http.MethodGet, gwPort, "/function/again", ""); err != nil || a.body != "Hello from kiln" {
@@ -752,7 +879,7 @@ functions:
 	if failures > 0 {
 		t.Errorf("%d calls failed across the remote redeploy", failures)
 	}
-	a, _ := call(http.MethodGet, gwPort, "/system/function/hello", "")
+	a, _ := callAs(http.MethodGet, gwPort, "/system/function/hello", "", login)
 	if !strings.Contains(a.body, reg.Host+"/hello@sha256:") {
 		t.Errorf("the gateway runs %s, want the pushed digest", a.body)
 	}
