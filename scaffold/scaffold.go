@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/languages/packs"
 	"github.com/kiln-build/kiln/stack"
 )
@@ -121,4 +122,39 @@ func AddToStack(path string, e Entry, gateway string) error {
 		return err
 	}
 	return os.WriteFile(path, out.Bytes(), 0o644)
+}
+
+// Options are what `kiln new` is told besides the name.
+type Options struct {
+	Lang string
+	// Prefix is the image's registry and owner, e.g. ghcr.io/me.
+	Prefix string
+	// StackFile is the stack file to add the function to; "" finds one
+	// (stack.yaml, then stack.yml) or makes stack.yaml.
+	StackFile string
+	// Gateway is written into a new stack file.
+	Gateway string
+}
+
+// New writes the handler folder ./name and adds name to the stack file, as
+// faas-cli new does, and returns that file's path.
+func New(name string, o Options) (string, error) {
+	if o.Lang == "" {
+		return "", usage.Errorf("--lang is required: one of %s", strings.Join(Langs(), ", "))
+	}
+	path := o.StackFile
+	if path == "" {
+		path = "stack.yaml"
+		if p, err := stack.Find(""); err == nil {
+			path = p
+		}
+	}
+	image := name + ":latest"
+	if o.Prefix != "" {
+		image = strings.TrimSuffix(o.Prefix, "/") + "/" + image
+	}
+	if err := Function(name, name, o.Lang); err != nil {
+		return "", err
+	}
+	return path, AddToStack(path, Entry{Name: name, Lang: o.Lang, Handler: "./" + name, Image: image}, o.Gateway)
 }

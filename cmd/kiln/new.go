@@ -6,13 +6,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/scaffold"
-	"github.com/kiln-build/kiln/stack"
 )
 
 func newNewCmd(g *globals) *cobra.Command {
-	var lang, prefix, stackFile, gateway string
+	var o scaffold.Options
 	cmd := &cobra.Command{
 		Use:   "new NAME --lang LANG",
 		Short: "Create a function: a handler folder and its stack file entry",
@@ -23,36 +21,18 @@ as faas-cli new does. Languages: ` + strings.Join(scaffold.Langs(), ", ") + `.`,
   kiln new api --lang python3-http --prefix ghcr.io/me`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
-			if lang == "" {
-				return usage.Errorf("--lang is required: one of %s", strings.Join(scaffold.Langs(), ", "))
-			}
-			path := stackFile
-			if path == "" {
-				if p, err := stack.Find(""); err == nil {
-					path = p
-				} else {
-					path = "stack.yaml"
-				}
-			}
-			image := name + ":latest"
-			if prefix != "" {
-				image = strings.TrimSuffix(prefix, "/") + "/" + image
-			}
-			if err := scaffold.Function(name, name, lang); err != nil {
+			path, err := scaffold.New(args[0], o)
+			if err != nil {
 				return err
 			}
-			if err := scaffold.AddToStack(path, scaffold.Entry{Name: name, Lang: lang, Handler: "./" + name, Image: image}, gateway); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "Function %s created in ./%s and added to %s\nRun it: kiln up --local\n", name, name, path)
+			fmt.Fprintf(g.stdout, "Function %s created in ./%s and added to %s\nRun it: kiln up --local\n", args[0], args[0], path)
 			return nil
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&lang, "lang", "", "language: "+strings.Join(scaffold.Langs(), ", "))
-	fl.StringVar(&prefix, "prefix", "", "registry and owner for the image, e.g. ghcr.io/me")
-	fl.StringVarP(&stackFile, "yaml", "f", "", "stack file to add the function to")
-	fl.StringVarP(&gateway, "gateway", "g", "http://127.0.0.1:8080", "gateway written into a new stack file")
+	fl.StringVar(&o.Lang, "lang", "", "language: "+strings.Join(scaffold.Langs(), ", "))
+	fl.StringVar(&o.Prefix, "prefix", "", "registry and owner for the image, e.g. ghcr.io/me")
+	fl.StringVarP(&o.StackFile, "yaml", "f", "", "stack file to add the function to")
+	fl.StringVarP(&o.Gateway, "gateway", "g", "http://127.0.0.1:8080", "gateway written into a new stack file")
 	return cmd
 }
