@@ -3,6 +3,7 @@ package project
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -72,5 +73,34 @@ func TestLocalFlagsCheck(t *testing.T) {
 				t.Errorf("Check() = %v, want a usage error: %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestParsePublish(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Binding
+		wantErr string
+	}{
+		{"8080", Binding{"127.0.0.1", 8080}, ""},
+		{"9000:8080", Binding{"127.0.0.1", 9000}, ""},
+		{"0.0.0.0:9000:8080", Binding{"0.0.0.0", 9000}, ""},
+		{"::1:9000:8080", Binding{}, "want PORT, HOST:CONTAINER or IP:HOST:CONTAINER"},
+		{"9000:80", Binding{}, "the container port must be the watchdog's 8080, not 80"},
+		{"localhost:9000:8080", Binding{}, `"localhost" is not an IP address`},
+		{"0", Binding{}, "--port 0: want 1-65535"},
+		{"http", Binding{}, `"http" is not a port`},
+	}
+	for _, tc := range tests {
+		got, err := ParsePublish(tc.in)
+		if tc.wantErr != "" {
+			if !usage.Is(err) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("ParsePublish(%q) = %v, want a usage error containing %q", tc.in, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ParsePublish(%q) = %+v, %v, want %+v", tc.in, got, err, tc.want)
+		}
 	}
 }

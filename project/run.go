@@ -6,15 +6,19 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/pflag"
 
 	"github.com/kiln-build/kiln/imagestore"
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/internal/envlist"
 	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/run"
@@ -23,7 +27,9 @@ import (
 
 // RunFlags are the flags of `kiln run`.
 type RunFlags struct {
-	Port     int
+	// Publish is -p: PORT, HOST:CONTAINER or IP:HOST:CONTAINER, as docker
+	// run takes it.
+	Publish  string
 	Env      []string
 	Pull     bool
 	Insecure []string
@@ -34,7 +40,7 @@ type RunFlags struct {
 
 // Add adds the flags to fl.
 func (f *RunFlags) Add(fl *pflag.FlagSet) {
-	fl.IntVarP(&f.Port, "port", "p", 8080, "port the watchdog listens on")
+	fl.StringVarP(&f.Publish, "port", "p", "8080", "where the function is served: PORT (on 127.0.0.1), HOST:CONTAINER or IP:HOST:CONTAINER, as docker run -p; CONTAINER is the watchdog's 8080")
 	fl.StringArrayVarP(&f.Env, "env", "e", nil, "environment variable KEY=VALUE for the function; repeatable")
 	fl.BoolVar(&f.Pull, "pull", false, "pull from the registry even if the local image store has the image")
 	fl.StringSliceVar(&f.Insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP (loopback always is); repeatable")
@@ -47,7 +53,8 @@ func (f *RunFlags) Add(fl *pflag.FlagSet) {
 // --pull), else in its registry, or read from oci:DIR or tar:FILE, until
 // ctx is done or the function exits. Its logs go to stdout and stderr.
 func (p *Project) Run(ctx context.Context, image string, f RunFlags, stdout, stderr io.Writer) error {
-	if err := CheckPort(f.Port); err != nil {
+	pub, err := ParsePublish(f.Publish)
+	if err != nil {
 		return err
 	}
 	if _, err := ParseKeyValues("--env", f.Env); err != nil {
@@ -77,7 +84,8 @@ func (p *Project) Run(ctx context.Context, image string, f RunFlags, stdout, std
 	if err != nil {
 		return err
 	}
-	opts := []run.Option{run.WithCacheDir(p.cache.Dir()), run.WithPort(f.Port), run.WithEnv(env), run.WithStdout(stdout), run.WithStderr(stderr), run.WithMounts(mounts)}
+	env = append(env, "bind_address="+pub.IP)
+	opts := []run.Option{run.WithCacheDir(p.cache.Dir()), run.WithPort(pub.Port), run.WithEnv(env), run.WithStdout(stdout), run.WithStderr(stderr), run.WithMounts(mounts)}
 	if f.ReadOnly {
 		opts = append(opts, run.WithReadOnlyRoot())
 	}
@@ -123,4 +131,47 @@ func secretMounts(flags []string) ([]run.Mount, error) {
 		mounts = append(mounts, run.Mount{Source: abs, Target: "/var/openfaas/secrets/" + n, ReadOnly: true})
 	}
 	return mounts, nil
+}
+
+// Binding is where `kiln run` serves a function.
+type Binding struct {
+	IP   string
+	Port int
+}
+
+// ParsePublish reads -p as docker run does: PORT, HOST:CONTAINER or
+// IP:HOST:CONTAINER. The function shares the host's network, so CONTAINER
+// must be the port the image's watchdog serves, 8080, and the watchdog
+// listens on HOST instead. Without an IP it binds 127.0.0.1 only, so a
+// function under development is not served to the network by accident.
+func ParsePublish(s string) (Binding, error) {
+	parts := strings.Split(s, ":")
+	pub := Binding{IP: "127.0.0.1"}
+	var host string
+	switch len(parts) {
+	case 1:
+		host = parts[0]
+	case 2, 3:
+		if len(parts) == 3 {
+			if net.ParseIP(parts[0]) == nil {
+				return pub, usage.Errorf("--port %s: %q is not an IP address", s, parts[0])
+			}
+			pub.IP = parts[0]
+		}
+		host = parts[len(parts)-2]
+		if c := parts[len(parts)-1]; c != strconv.Itoa(contract.WatchdogPort) {
+			return pub, usage.Errorf("--port %s: the container port must be the watchdog's %d, not %s", s, contract.WatchdogPort, c)
+		}
+	default:
+		return pub, usage.Errorf("--port %s: want PORT, HOST:CONTAINER or IP:HOST:CONTAINER", s)
+	}
+	port, err := strconv.Atoi(host)
+	if err != nil {
+		return pub, usage.Errorf("--port %s: %q is not a port", s, host)
+	}
+	if err := CheckPort(port); err != nil {
+		return pub, err
+	}
+	pub.Port = port
+	return pub, nil
 }

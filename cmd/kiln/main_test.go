@@ -128,6 +128,16 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return "exited" }
 func (e exitError) ExitCode() int { return e.code }
 
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		var stdout, stderr bytes.Buffer
+		cmd := newRootCmd(&stdout, &stderr, func(string) string { return "" })
+		if err := execute(context.Background(), cmd, args); err != nil || stdout.String() != versionLine() {
+			t.Errorf("kiln %v = %q, %v; want %q", args, stdout.String(), err, versionLine())
+		}
+	}
+}
+
 func TestReportError(t *testing.T) {
 	tests := []struct {
 		name        string

@@ -78,6 +78,8 @@ behind kiln's watchdog, which follows the OpenFaaS watchdog contract.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.Version = version
+	root.SetVersionTemplate(versionLine())
 	root.PersistentFlags().StringVar(&g.cacheDir, "cache-dir", "", "cache directory (default $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln)")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what kiln does to stderr")
 	root.PersistentFlags().StringVar(&g.progress, "progress", "auto", "progress on stderr: auto (on a terminal), plain (always) or json (a JSON object per line)")

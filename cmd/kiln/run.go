@@ -17,17 +17,19 @@ store first (where 'kiln build' without --push puts images), then pulled.
 The layers are unpacked once per image digest into the cache. Logs go to the
 terminal; Ctrl-C or SIGTERM stops the function gracefully.
 
-Locally nothing routes traffic to the function, so the watchdog's drain delay
-after SIGTERM (healthcheck_interval) is 1s unless the image or --env sets it.`,
+The function is served on 127.0.0.1 unless -p names an address, as in
+-p 0.0.0.0:9000:8080. Locally nothing routes traffic to the function, so the
+watchdog's drain delay after SIGTERM (healthcheck_interval) is 1s unless the
+image or --env sets it.`,
 		Example: `  kiln run localhost:5000/hello:latest --port 8080
-  kiln run oci:./out --port 9000 --env write_timeout=20s`,
+  kiln run oci:./out -p 9000:8080 --env write_timeout=20s`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := g.project(g.renderer(false).event)
 			if err != nil {
 				return err
 			}
-			g.renderer(false).logf("running %s on port %d", args[0], f.Port)
+			g.renderer(false).logf("running %s on %s", args[0], f.Publish)
 			return p.Run(cmd.Context(), args[0], f, g.stdout, g.stderr)
 		},
 	}
