@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/progress"
 )
 
 func newCacheCmd(g *globals) *cobra.Command {
@@ -71,17 +72,17 @@ images themselves and the local gateway's secrets go only with --all.`,
 				return err
 			}
 			layers := removed.Of(cache.Layers)
-			fmt.Fprintf(g.stdout, "removed %d layers, %s\n", layers.Entries, humanSize(layers.Bytes))
+			fmt.Fprintf(g.stdout, "removed %d layers, %s\n", layers.Entries, progress.HumanSize(layers.Bytes))
 			for _, k := range removed {
 				switch {
 				case k.Kind == cache.Layers || k.Bytes == 0:
 				case k.Entries == 0:
-					fmt.Fprintf(g.stdout, "freed %s of %s\n", humanSize(k.Bytes), k.Kind.Noun())
+					fmt.Fprintf(g.stdout, "freed %s of %s\n", progress.HumanSize(k.Bytes), k.Kind.Noun())
 				default:
-					fmt.Fprintf(g.stdout, "removed %d %s, %s\n", k.Entries, k.Kind.Noun(), humanSize(k.Bytes))
+					fmt.Fprintf(g.stdout, "removed %d %s, %s\n", k.Entries, k.Kind.Noun(), progress.HumanSize(k.Bytes))
 				}
 			}
-			fmt.Fprintf(g.stdout, "%s in all\n", humanSize(removed.Total().Bytes))
+			fmt.Fprintf(g.stdout, "%s in all\n", progress.HumanSize(removed.Total().Bytes))
 			return nil
 		},
 	}
@@ -103,7 +104,7 @@ func printInventory(w io.Writer, inv *cache.Inventory) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tLAYER\tDIGEST\tSIZE\tLAST USED")
 	for _, e := range inv.Layers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Key.Hex[:12], e.Name, e.Digest.Hex[:12], humanSize(e.Size), e.LastUsed.Format(time.DateTime))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Key.Hex[:12], e.Name, e.Digest.Hex[:12], progress.HumanSize(e.Size), e.LastUsed.Format(time.DateTime))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -112,11 +113,11 @@ func printInventory(w io.Writer, inv *cache.Inventory) error {
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tENTRIES\tSIZE\tLAST USED")
 	for _, k := range inv.Kinds {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", k.Kind, k.Entries, humanSize(k.Bytes), lastUsed(k.Newest))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", k.Kind, k.Entries, progress.HumanSize(k.Bytes), lastUsed(k.Newest))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%d layers, %s, in %s\n", len(inv.Layers), humanSize(inv.Total.Bytes), inv.Dir)
+	fmt.Fprintf(w, "%d layers, %s, in %s\n", len(inv.Layers), progress.HumanSize(inv.Total.Bytes), inv.Dir)
 	return nil
 }

@@ -36,7 +36,7 @@ printed instead.`,
 			if err != nil {
 				return err
 			}
-			p, err := g.project(g.renderer(false).event)
+			p, err := g.project(g.renderer(false).Event)
 			if err != nil {
 				return err
 			}

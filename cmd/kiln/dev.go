@@ -44,7 +44,7 @@ first build fails waits for the fix.`,
 				return err
 			}
 			defer stop()
-			return dev.NewLoop(u.Project, u.Stack, targets, u.Output, to, dev.WithProgress(r.event), dev.WithParallel(f.Build.Parallel)).Run(ctx)
+			return dev.NewLoop(u.Project, u.Stack, targets, u.Output, to, dev.WithProgress(r.Event), dev.WithParallel(f.Build.Parallel)).Run(ctx)
 		},
 	}
 	f.Add(cmd.Flags())

@@ -25,7 +25,7 @@ skip_build functions are left alone; an image with no registry or owner (no
 			if err != nil {
 				return err
 			}
-			p, err := g.project(g.renderer(false).event)
+			p, err := g.project(g.renderer(false).Event)
 			if err != nil {
 				return err
 			}

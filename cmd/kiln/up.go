@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/kiln-build/kiln/progress"
 	"github.com/kiln-build/kiln/project"
 )
 
@@ -14,9 +15,9 @@ type upFlags struct {
 }
 
 // open reads the stack and opens the project, with progress rendered.
-func (f *upFlags) open(cmd *cobra.Command, g *globals, local bool) (*project.Up, *renderer, error) {
+func (f *upFlags) open(cmd *cobra.Command, g *globals, local bool) (*project.Up, *progress.Text, error) {
 	r := g.renderer(f.Build.Quiet)
-	u, err := f.Open(cmd.Context(), g.cacheDir, g.getenv, local, g.options(r.event)...)
+	u, err := f.Open(cmd.Context(), g.cacheDir, g.getenv, local, g.options(r.Event)...)
 	return u, r, err
 }
 
