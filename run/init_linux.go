@@ -35,9 +35,16 @@ var forwarded = []os.Signal{
 //
 // A program that calls Image must call InitMain when os.Args[1] is InitArg.
 func InitMain() {
-	// Credentials (ambient capabilities) are per thread and the entrypoint
-	// is forked from this one: stay on it.
+	// Credentials (capabilities, no_new_privs, seccomp) are per thread and
+	// the entrypoint is forked from this one: stay on it.
 	runtime.LockOSThread()
+	// The init's other threads keep the privileges this one drops: no
+	// process of the run may trace it or read its memory. The entrypoint,
+	// a new program, is dumpable again.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", InitArg, err)
+		os.Exit(initFailed)
+	}
 	// Catch signals before anything else: as PID 1 of a namespace, the
 	// init would otherwise ignore them. Those that arrive before the
 	// entrypoint exists wait in the channel and are passed on once it does.
@@ -90,7 +97,10 @@ func setupRoot(s *initSpec) error {
 	if err := mountProc(root); err != nil {
 		return err
 	}
-	if err := mountDev(root); err != nil {
+	if err := mountSys(root); err != nil {
+		return err
+	}
+	if err := mountDev(root, s.Sandbox.Devices, s.UserNS); err != nil {
 		return err
 	}
 	for _, m := range s.Mounts {
@@ -104,6 +114,11 @@ func setupRoot(s *initSpec) error {
 	hosts, _ := os.ReadFile("/etc/hosts")
 	resolv, _ := os.ReadFile("/etc/resolv.conf")
 	if err := pivot(root); err != nil {
+		return err
+	}
+	// On the container's own /proc and /sys, now that no image symlink
+	// can lead these paths elsewhere.
+	if err := hidePaths(s.Sandbox); err != nil {
 		return err
 	}
 
@@ -137,7 +152,7 @@ func setupRoot(s *initSpec) error {
 		}
 		// Only the root mount: /proc, /dev, /tmp and bound mounts keep
 		// their own flags.
-		if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
 			return fmt.Errorf("making the root read-only: %w", err)
 		}
 	}
@@ -197,7 +212,9 @@ func mountOverlay(s *initSpec) (string, error) {
 		if err := os.Mkdir("rw/work", 0o700); err != nil {
 			return err
 		}
-		return unix.Mount("overlay", "merged", "overlay", 0, opts)
+		// No device node of the image can be opened: a container runtime's
+		// device cgroup does that job there.
+		return unix.Mount("overlay", "merged", "overlay", unix.MS_NODEV, opts)
 	}
 	if err := mount(); err != nil {
 		// Overlay refuses some upper filesystems (overlay itself, when
@@ -224,18 +241,44 @@ func mountProc(root string) error {
 	return nil
 }
 
-// mountDev gives the container a /dev of its own with the usual devices,
+// mountSys mounts a read-only /sys, as a container runtime does. A user
+// namespace may not mount sysfs for the host's network namespace: there the
+// host's /sys is bound, read-only all the way down, as rootless runtimes do.
+func mountSys(root string) error {
+	p, err := mountpoint(root, "/sys")
+	if err != nil {
+		return err
+	}
+	const flags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RDONLY
+	if err := unix.Mount("sysfs", p, "sysfs", flags, ""); err == nil {
+		return nil
+	}
+	if err := unix.Mount("/sys", p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("binding /sys: %w", err)
+	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	if err := unix.MountSetattr(unix.AT_FDCWD, p, unix.AT_RECURSIVE, &attr); err != nil {
+		return fmt.Errorf("making /sys read-only: %w", err)
+	}
+	return nil
+}
+
+// mountDev gives the container a /dev of its own with the sandbox's devices,
 // bound from the host since a user namespace cannot create device nodes.
-func mountDev(root string) error {
+// The tmpfs itself is nodev: a node made there cannot be opened.
+func mountDev(root string, devices []string, userNS bool) error {
 	dev, err := mountpoint(root, "/dev")
 	if err != nil {
 		return err
 	}
-	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=1m"); err != nil {
+	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC|unix.MS_NODEV, "mode=0755,size=1m"); err != nil {
 		return fmt.Errorf("mounting /dev: %w", err)
 	}
-	for _, name := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
-		host := "/dev/" + name
+	for _, host := range devices {
+		name, ok := strings.CutPrefix(host, "/dev/")
+		if !ok || name == "" || strings.Contains(name, "/") {
+			return fmt.Errorf("device %s: not a node directly in /dev", host)
+		}
 		if _, err := os.Stat(host); err != nil {
 			continue // a minimal host may lack one; the image can live without it
 		}
@@ -263,7 +306,85 @@ func mountDev(root string) error {
 	if err := unix.Mount("tmpfs", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=64m"); err != nil {
 		return fmt.Errorf("mounting /dev/shm: %w", err)
 	}
+	// POSIX message queues, of the IPC namespace.
+	mq := filepath.Join(dev, "mqueue")
+	if err := os.Mkdir(mq, 0o755); err != nil {
+		return fmt.Errorf("creating /dev/mqueue: %w", err)
+	}
+	if err := unix.Mount("mqueue", mq, "mqueue", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting /dev/mqueue: %w", err)
+	}
+	// Pseudo-terminals of the run's own, and the ptmx that opens them.
+	pts := filepath.Join(dev, "pts")
+	if err := os.Mkdir(pts, 0o755); err != nil {
+		return fmt.Errorf("creating /dev/pts: %w", err)
+	}
+	ptsOpts := "newinstance,ptmxmode=0666,mode=0620"
+	if !userNS {
+		// The tty group, which a user namespace may not map.
+		ptsOpts += ",gid=5"
+	}
+	if err := unix.Mount("devpts", pts, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, ptsOpts); err != nil {
+		return fmt.Errorf("mounting /dev/pts: %w", err)
+	}
+	if err := os.Symlink("pts/ptmx", filepath.Join(dev, "ptmx")); err != nil {
+		return fmt.Errorf("creating /dev/ptmx: %w", err)
+	}
 	return nil
+}
+
+// hidePaths masks the sandbox's masked paths and makes its read-only ones
+// so. It runs in the container's root.
+func hidePaths(sb *Sandbox) error {
+	for _, p := range sb.MaskedPaths {
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("masking %s: %w", p, err)
+		}
+		if fi.IsDir() {
+			err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0")
+		} else {
+			err = unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
+		}
+		if err != nil {
+			return fmt.Errorf("masking %s: %w", p, err)
+		}
+	}
+	for _, p := range sb.ReadonlyPaths {
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("binding %s: %w", p, err)
+		}
+		if err := remount(p, unix.MS_RDONLY); err != nil {
+			return fmt.Errorf("making %s read-only: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// remount remounts the bind mount at p with flags added to those it has: in
+// a user namespace, a remount must keep the flags the kernel locked.
+func remount(p string, flags uintptr) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(p, &st); err != nil {
+		return fmt.Errorf("reading mount flags: %w", err)
+	}
+	flags |= unix.MS_BIND | unix.MS_REMOUNT
+	for stFlag, msFlag := range map[int64]uintptr{
+		unix.ST_RDONLY: unix.MS_RDONLY,
+		unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC,
+		unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME,
+	} {
+		if st.Flags&stFlag != 0 {
+			flags |= msFlag
+		}
+	}
+	return unix.Mount("", p, "", flags, "")
 }
 
 // mountpoint returns the host path of the directory name in root, creating
@@ -324,26 +445,13 @@ func bindMount(root string, m Mount) error {
 	if err := unix.Mount(m.Source, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("binding %s at %s: %w", m.Source, m.Target, err)
 	}
-	if !m.ReadOnly {
-		return nil
+	// No device node or setuid file of the host's is of use inside.
+	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+	if m.ReadOnly {
+		flags |= unix.MS_RDONLY
 	}
-	// In a user namespace, a remount must keep the flags the host's mount
-	// of the source has: the kernel locks them.
-	var st unix.Statfs_t
-	if err := unix.Statfs(p, &st); err != nil {
-		return fmt.Errorf("reading mount flags of %s: %w", m.Target, err)
-	}
-	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
-	for stFlag, msFlag := range map[int64]uintptr{
-		unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC,
-		unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME,
-	} {
-		if st.Flags&stFlag != 0 {
-			flags |= msFlag
-		}
-	}
-	if err := unix.Mount("", p, "", flags, ""); err != nil {
-		return fmt.Errorf("making %s read-only: %w", m.Target, err)
+	if err := remount(p, flags); err != nil {
+		return fmt.Errorf("mounting %s: %w", m.Target, err)
 	}
 	return nil
 }
@@ -400,11 +508,11 @@ func startEntrypoint(s *initSpec) (int, error) {
 		}
 		sys.Credential = &syscall.Credential{Uid: s.User.UID, Gid: s.User.GID, Groups: groups}
 	}
-	// In a user namespace the init holds ambient capabilities, which a
-	// child would inherit; they are per thread, and this is the thread
-	// that forks.
-	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-		return 0, fmt.Errorf("dropping ambient capabilities: %w", err)
+	// Last, on the thread that forks: the sandbox also refuses what the
+	// steps before need. (In a user namespace the init holds ambient
+	// capabilities, which confine drops.)
+	if err := confine(s.CapMask, s.Seccomp); err != nil {
+		return 0, err
 	}
 	pid, err := syscall.ForkExec(argv0, s.Args, &syscall.ProcAttr{
 		Dir:   s.Dir,

@@ -37,6 +37,12 @@ type initSpec struct {
 	// UserNS: the init runs in a user namespace where only User is mapped,
 	// so it neither sets groups nor changes user.
 	UserNS bool `json:"userns"`
+	// Sandbox confines the run; CapMask holds its capabilities and Seccomp
+	// its filter, assembled here so that a faulty profile fails the run
+	// before it starts.
+	Sandbox *Sandbox          `json:"sandbox"`
+	CapMask uint64            `json:"capMask"`
+	Seccomp []unix.SockFilter `json:"seccomp"`
 }
 
 // initStatus is the init's answer: empty once the entrypoint started.
@@ -118,7 +124,19 @@ func newSpec(img v1.Image, rootfs *Rootfs, o *options) (*initSpec, error) {
 	}
 	hostname := d.Hex[:12]
 	defaults := []string{"PATH=" + defaultPath, "HOSTNAME=" + hostname, "HOME=" + id.Home}
+	sb := DefaultSandbox()
+	capMask, err := sb.capabilityMask()
+	if err != nil {
+		return nil, err
+	}
+	filter, err := sb.filter()
+	if err != nil {
+		return nil, err
+	}
 	return &initSpec{
+		Sandbox:  sb,
+		CapMask:  capMask,
+		Seccomp:  sockFilters(filter),
 		Lower:    rootfs.Dir,
 		Layers:   rootfs.Layers,
 		Args:     args,
@@ -172,9 +190,12 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 			// for the entrypoint. Overlayfs works with its mounter's
 			// credentials, and expects them to bypass file permissions
 			// (its work dir has mode 0) as root's would.
+			// It also needs SETPCAP to drop the others from its
+			// bounding set.
 			attr.AmbientCaps = []uintptr{
 				unix.CAP_SYS_ADMIN, unix.CAP_SYS_CHROOT,
 				unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER, unix.CAP_CHOWN,
+				unix.CAP_SETPCAP,
 			}
 		}
 	}
