@@ -78,19 +78,52 @@ func startContainer() (int, error) {
 	// Docker's umask: the caller's may be stricter, and it would leak into
 	// the files the init and the entrypoint create.
 	unix.Umask(0o022)
-	if err := setupRoot(&s); err != nil {
+	var m detached
+	if s.Shifted {
+		syscall.CloseOnExec(mountsFD)
+		fds, err := recvFDs(mountsFD, 2+len(s.Mounts))
+		if err != nil {
+			return 0, err
+		}
+		unix.Close(mountsFD)
+		m.scratch, m.lower, m.binds = fds[0], fds[1], fds[2:]
+	}
+	if err := setupRoot(&s, &m); err != nil {
 		return 0, err
 	}
 	return startEntrypoint(&s)
 }
 
-// setupRoot builds the container's root and changes into it.
-func setupRoot(s *initSpec) error {
+// detached are the mounts the parent made for a shifted init, which may not
+// reach their paths: the layers, and the sources of the spec's Mounts.
+type detached struct {
+	scratch int
+	lower   int
+	binds   []int
+}
+
+// setupRoot builds the container's root and changes into it. It works in
+// the run's scratch directory.
+func setupRoot(s *initSpec, d *detached) error {
 	// Nothing mounted from now on may show on the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
 	}
-	root, err := mountOverlay(s)
+	if s.Shifted {
+		// A shifted init may not reach the scratch path: it comes as a
+		// detached mount, attached on /tmp of the init's own mount
+		// namespace, which the host does not see, until the root change.
+		if err := unix.MoveMount(d.scratch, "", unix.AT_FDCWD, "/tmp", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return fmt.Errorf("attaching scratch space: %w", err)
+		}
+		unix.Close(d.scratch)
+		if err := os.Chdir("/tmp"); err != nil {
+			return fmt.Errorf("entering scratch space: %w", err)
+		}
+	} else if err := os.Chdir(s.Scratch); err != nil {
+		return fmt.Errorf("entering scratch space: %w", err)
+	}
+	root, err := mountOverlay(s, d)
 	if err != nil {
 		return err
 	}
@@ -103,8 +136,12 @@ func setupRoot(s *initSpec) error {
 	if err := mountDev(root, s.Sandbox.Devices, s.UserNS); err != nil {
 		return err
 	}
-	for _, m := range s.Mounts {
-		if err := bindMount(root, m); err != nil {
+	for i, m := range s.Mounts {
+		fd := -1
+		if s.Shifted {
+			fd = d.binds[i]
+		}
+		if err := bindMount(root, m, fd); err != nil {
 			return err
 		}
 	}
@@ -160,23 +197,34 @@ func setupRoot(s *initSpec) error {
 }
 
 // mountOverlay stacks the cached layers read-only under a per-run writable
-// layer, so a run never changes the cache, and returns the merged tree.
-func mountOverlay(s *initSpec) (string, error) {
+// layer, so a run never changes the cache, and returns the merged tree,
+// relative to the scratch directory, the working directory.
+func mountOverlay(s *initSpec, d *detached) (string, error) {
 	if len(s.Layers) == 0 {
 		return "", errors.New("mounting overlay: no layers")
 	}
 	for _, d := range []string{"l", "merged", "rw"} {
-		if err := os.Mkdir(filepath.Join(s.Scratch, d), 0o700); err != nil {
+		// Searchable: in a user namespace, overlayfs checks the
+		// mounter's access to them.
+		if err := os.Mkdir(d, 0o700); err != nil {
 			return "", fmt.Errorf("creating scratch space: %w", err)
 		}
 	}
-	lower := filepath.Join(s.Scratch, "l")
-	if err := unix.Mount(s.Lower, lower, "", unix.MS_BIND, ""); err != nil {
-		return "", fmt.Errorf("binding layers: %w", err)
-	}
-	// Read-only, so that not even a bug can write into the cache.
-	if err := unix.Mount("", lower, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
-		return "", fmt.Errorf("binding layers read-only: %w", err)
+	lower := "l"
+	if s.Shifted {
+		// Idmapped and read-only already.
+		if err := unix.MoveMount(d.lower, "", unix.AT_FDCWD, lower, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return "", fmt.Errorf("attaching layers: %w", err)
+		}
+		unix.Close(d.lower)
+	} else {
+		if err := unix.Mount(s.Lower, lower, "", unix.MS_BIND, ""); err != nil {
+			return "", fmt.Errorf("binding layers: %w", err)
+		}
+		// Read-only, so that not even a bug can write into the cache.
+		if err := unix.Mount("", lower, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			return "", fmt.Errorf("binding layers read-only: %w", err)
+		}
 	}
 	var rootStat unix.Stat_t
 	if err := unix.Stat(filepath.Join(lower, s.Layers[0]), &rootStat); err != nil {
@@ -185,15 +233,12 @@ func mountOverlay(s *initSpec) (string, error) {
 	// Relative paths: the scratch path may hold commas or colons, which
 	// the overlay option string cannot carry, and short ones: it must fit
 	// in a page.
-	if err := os.Chdir(s.Scratch); err != nil {
-		return "", err
-	}
 	lowers := make([]string, len(s.Layers))
 	for i, l := range s.Layers {
 		lowers[i] = "l/" + l
 	}
 	opts := "lowerdir=" + strings.Join(lowers, ":") + ",upperdir=rw/upper,workdir=rw/work"
-	if s.UserNS {
+	if s.UserNS || s.Shifted {
 		// trusted.* attributes are off limits in a user namespace.
 		opts += ",userxattr"
 	}
@@ -227,7 +272,7 @@ func mountOverlay(s *initSpec) (string, error) {
 			return "", fmt.Errorf("mounting overlay: %w", err)
 		}
 	}
-	return filepath.Join(s.Scratch, "merged"), nil
+	return "merged", nil
 }
 
 func mountProc(root string) error {
@@ -410,9 +455,10 @@ func mountpoint(root, name string) (string, error) {
 
 // bindMount binds m.Source at m.Target in root, creating the target in the
 // run's writable layer if the image lacks it. The target is resolved inside
-// root, as for mountpoint.
-func bindMount(root string, m Mount) error {
-	src, err := os.Stat(m.Source)
+// root, as for mountpoint. A shifted init gets the source as fd, a detached
+// mount, and attaches it.
+func bindMount(root string, m Mount, fd int) error {
+	isDir, err := sourceIsDir(m.Source, fd)
 	if err != nil {
 		return fmt.Errorf("mount source: %w", err)
 	}
@@ -428,7 +474,7 @@ func bindMount(root string, m Mount) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("creating mount target %s: %w", m.Target, err)
 	}
-	if src.IsDir() {
+	if isDir {
 		err = os.Mkdir(p, 0o755)
 	} else {
 		var f *os.File
@@ -439,10 +485,16 @@ func bindMount(root string, m Mount) error {
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("creating mount target %s: %w", m.Target, err)
 	}
-	if fi, err := os.Lstat(p); err != nil || fi.IsDir() != src.IsDir() {
+	if fi, err := os.Lstat(p); err != nil || fi.IsDir() != isDir {
 		return fmt.Errorf("mount target %s: a directory and a file cannot be bound on each other", m.Target)
 	}
-	if err := unix.Mount(m.Source, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if fd >= 0 {
+		err = unix.MoveMount(fd, "", unix.AT_FDCWD, p, unix.MOVE_MOUNT_F_EMPTY_PATH)
+		unix.Close(fd)
+	} else {
+		err = unix.Mount(m.Source, p, "", unix.MS_BIND|unix.MS_REC, "")
+	}
+	if err != nil {
 		return fmt.Errorf("binding %s at %s: %w", m.Source, m.Target, err)
 	}
 	// No device node or setuid file of the host's is of use inside.
@@ -577,4 +629,21 @@ func envValue(env []string, key string) string {
 		}
 	}
 	return v
+}
+
+// sourceIsDir tells whether a mount source, the file fd refers to if it is
+// not -1, is a directory.
+func sourceIsDir(name string, fd int) (bool, error) {
+	if fd < 0 {
+		fi, err := os.Stat(name)
+		if err != nil {
+			return false, err
+		}
+		return fi.IsDir(), nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, &fs.PathError{Op: "stat", Path: name, Err: err}
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFDIR, nil
 }

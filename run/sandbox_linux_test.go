@@ -15,19 +15,24 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-build/kiln/internal/contract"
 )
 
 // dockerCaps is CapEff of a root process in a Docker container: its 14
 // default capabilities.
 const dockerCaps = "00000000a80425fb"
 
-// sandboxModes are the ways Image runs an image: as the caller is, and in
-// the user namespace a caller without root gets.
+// sandboxModes are the ways Image runs an image: as the caller is (as root:
+// in a user namespace of its own), as root without a user namespace (a
+// cache without idmapped mounts), and in the user namespace a caller
+// without root gets.
 var sandboxModes = []struct {
 	name string
 	opts []Option
 }{
 	{"default", nil},
+	{"no-userns", []Option{withoutShift()}},
 	{"userns", []Option{withUserNS()}},
 }
 
@@ -324,5 +329,54 @@ func TestSandboxSeccomp(t *testing.T) {
 	binary.BigEndian.PutUint32(data[4:], uint32(arch.I386.ID))
 	if got, _ := vm.Run(data); uint32(got) != eperm {
 		t.Errorf("filter(i386 read) = %#x, want %#x", got, eperm)
+	}
+}
+
+// TestSandboxUserNamespace checks that root's runs get a user namespace of
+// their own, where the function's user owns the files the image gives it
+// (its private ones too) and cannot read root's.
+func TestSandboxUserNamespace(t *testing.T) {
+	requireNamespaces(t)
+	if os.Geteuid() != 0 {
+		t.Skip("the shifted user namespace is root's")
+	}
+	own := func(e entry, uid int) entry {
+		e.hdr.Uid, e.hdr.Gid = uid, uid
+		return e
+	}
+	files, err := newLayer(
+		own(dirEntry("home/fn", 0o700), contract.UID),
+		own(fileEntry("home/fn/private", 0o600, "mine\n"), contract.UID),
+		own(fileEntry("etc/root-only", 0o600, "root's\n"), 0),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	run := func(user string, cmd ...string) (string, error) {
+		img := withLayers(t, v1.Config{User: user, Entrypoint: append([]string{"/usr/local/bin/probe"}, cmd...)}, probeLayer, files)
+		var stdout, stderr bytes.Buffer
+		err := Image(context.Background(), img, WithCacheDir(cache), WithStdout(&stdout), WithStderr(&stderr))
+		return stdout.String(), err
+	}
+	out, err := run("0", "cat", "/proc/self/uid_map")
+	if err != nil {
+		t.Fatalf("Image() = %v", err)
+	}
+	if f := strings.Fields(out); len(f) != 3 || f[0] != "0" || f[1] == "0" || f[2] != strconv.Itoa(idRange) {
+		t.Errorf("uid_map = %q, want 0 mapped onto %d unprivileged ids", out, idRange)
+	}
+	fn := contract.User
+	if _, err := run(fn, "append", "/home/fn/private"); err != nil {
+		t.Errorf("function user appending to its private file: %v", err)
+	}
+	if out, err := run(fn, "cat", "/home/fn/private"); err != nil || out != "mine\n" {
+		t.Errorf("function user reading its private file = %q, %v, want %q (the run's writes are its own)", out, err, "mine\n")
+	}
+	if out, err := run(fn, "cat", "/etc/root-only"); err == nil {
+		t.Errorf("function user read root's private file: %q", out)
+	}
+	if out, err := run("0", "cat", "/etc/root-only"); err != nil || out != "root's\n" {
+		t.Errorf("root reading its private file = %q, %v", out, err)
 	}
 }
