@@ -8,7 +8,13 @@
 //	err = run.Image(ctx, img, run.WithCacheDir(cacheDir)) // unpack, then run until exit or ctx done
 //
 // Image starts the entrypoint in its own mount, PID, UTS and IPC namespaces
-// (plus a user namespace when the caller is not root) on the host network.
+// and a user namespace (container root is not host root), on the host network,
+// confined as a container runtime confines a container, whoever runs kiln
+// (see Sandbox): Docker's 14 default capabilities at most, no_new_privs,
+// Docker's default seccomp profile, masked and read-only /proc and /sys
+// paths, and a /dev that holds only the standard devices, where no other
+// device node can be opened.
+//
 // Overlayfs stacks the cached layer directories, read-only, under a writable
 // layer of the run's own, so a run never changes the cache, and a new image
 // that shares all but its top layer with a known one starts after extracting

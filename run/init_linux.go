@@ -35,9 +35,16 @@ var forwarded = []os.Signal{
 //
 // A program that calls Image must call InitMain when os.Args[1] is InitArg.
 func InitMain() {
-	// Credentials (ambient capabilities) are per thread and the entrypoint
-	// is forked from this one: stay on it.
+	// Credentials (capabilities, no_new_privs, seccomp) are per thread and
+	// the entrypoint is forked from this one: stay on it.
 	runtime.LockOSThread()
+	// The init's other threads keep the privileges this one drops: no
+	// process of the run may trace it or read its memory. The entrypoint,
+	// a new program, is dumpable again.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", InitArg, err)
+		os.Exit(initFailed)
+	}
 	// Catch signals before anything else: as PID 1 of a namespace, the
 	// init would otherwise ignore them. Those that arrive before the
 	// entrypoint exists wait in the channel and are passed on once it does.
@@ -71,30 +78,70 @@ func startContainer() (int, error) {
 	// Docker's umask: the caller's may be stricter, and it would leak into
 	// the files the init and the entrypoint create.
 	unix.Umask(0o022)
-	if err := setupRoot(&s); err != nil {
+	var m detached
+	if s.Shifted {
+		syscall.CloseOnExec(mountsFD)
+		fds, err := recvFDs(mountsFD, 2+len(s.Mounts))
+		if err != nil {
+			return 0, err
+		}
+		unix.Close(mountsFD)
+		m.scratch, m.lower, m.binds = fds[0], fds[1], fds[2:]
+	}
+	if err := setupRoot(&s, &m); err != nil {
 		return 0, err
 	}
 	return startEntrypoint(&s)
 }
 
-// setupRoot builds the container's root and changes into it.
-func setupRoot(s *initSpec) error {
+// detached are the mounts the parent made for a shifted init, which may not
+// reach their paths: the layers, and the sources of the spec's Mounts.
+type detached struct {
+	scratch int
+	lower   int
+	binds   []int
+}
+
+// setupRoot builds the container's root and changes into it. It works in
+// the run's scratch directory.
+func setupRoot(s *initSpec, d *detached) error {
 	// Nothing mounted from now on may show on the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
 	}
-	root, err := mountOverlay(s)
+	if s.Shifted {
+		// A shifted init may not reach the scratch path: it comes as a
+		// detached mount, attached on /tmp of the init's own mount
+		// namespace, which the host does not see, until the root change.
+		if err := unix.MoveMount(d.scratch, "", unix.AT_FDCWD, "/tmp", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return fmt.Errorf("attaching scratch space: %w", err)
+		}
+		unix.Close(d.scratch)
+		if err := os.Chdir("/tmp"); err != nil {
+			return fmt.Errorf("entering scratch space: %w", err)
+		}
+	} else if err := os.Chdir(s.Scratch); err != nil {
+		return fmt.Errorf("entering scratch space: %w", err)
+	}
+	root, err := mountOverlay(s, d)
 	if err != nil {
 		return err
 	}
 	if err := mountProc(root); err != nil {
 		return err
 	}
-	if err := mountDev(root); err != nil {
+	if err := mountSys(root); err != nil {
 		return err
 	}
-	for _, m := range s.Mounts {
-		if err := bindMount(root, m); err != nil {
+	if err := mountDev(root, s.Sandbox.Devices, s.UserNS); err != nil {
+		return err
+	}
+	for i, m := range s.Mounts {
+		fd := -1
+		if s.Shifted {
+			fd = d.binds[i]
+		}
+		if err := bindMount(root, m, fd); err != nil {
 			return err
 		}
 	}
@@ -104,6 +151,11 @@ func setupRoot(s *initSpec) error {
 	hosts, _ := os.ReadFile("/etc/hosts")
 	resolv, _ := os.ReadFile("/etc/resolv.conf")
 	if err := pivot(root); err != nil {
+		return err
+	}
+	// On the container's own /proc and /sys, now that no image symlink
+	// can lead these paths elsewhere.
+	if err := hidePaths(s.Sandbox); err != nil {
 		return err
 	}
 
@@ -137,7 +189,7 @@ func setupRoot(s *initSpec) error {
 		}
 		// Only the root mount: /proc, /dev, /tmp and bound mounts keep
 		// their own flags.
-		if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
 			return fmt.Errorf("making the root read-only: %w", err)
 		}
 	}
@@ -145,23 +197,34 @@ func setupRoot(s *initSpec) error {
 }
 
 // mountOverlay stacks the cached layers read-only under a per-run writable
-// layer, so a run never changes the cache, and returns the merged tree.
-func mountOverlay(s *initSpec) (string, error) {
+// layer, so a run never changes the cache, and returns the merged tree,
+// relative to the scratch directory, the working directory.
+func mountOverlay(s *initSpec, d *detached) (string, error) {
 	if len(s.Layers) == 0 {
 		return "", errors.New("mounting overlay: no layers")
 	}
 	for _, d := range []string{"l", "merged", "rw"} {
-		if err := os.Mkdir(filepath.Join(s.Scratch, d), 0o700); err != nil {
+		// Searchable: in a user namespace, overlayfs checks the
+		// mounter's access to them.
+		if err := os.Mkdir(d, 0o700); err != nil {
 			return "", fmt.Errorf("creating scratch space: %w", err)
 		}
 	}
-	lower := filepath.Join(s.Scratch, "l")
-	if err := unix.Mount(s.Lower, lower, "", unix.MS_BIND, ""); err != nil {
-		return "", fmt.Errorf("binding layers: %w", err)
-	}
-	// Read-only, so that not even a bug can write into the cache.
-	if err := unix.Mount("", lower, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
-		return "", fmt.Errorf("binding layers read-only: %w", err)
+	lower := "l"
+	if s.Shifted {
+		// Idmapped and read-only already.
+		if err := unix.MoveMount(d.lower, "", unix.AT_FDCWD, lower, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return "", fmt.Errorf("attaching layers: %w", err)
+		}
+		unix.Close(d.lower)
+	} else {
+		if err := unix.Mount(s.Lower, lower, "", unix.MS_BIND, ""); err != nil {
+			return "", fmt.Errorf("binding layers: %w", err)
+		}
+		// Read-only, so that not even a bug can write into the cache.
+		if err := unix.Mount("", lower, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			return "", fmt.Errorf("binding layers read-only: %w", err)
+		}
 	}
 	var rootStat unix.Stat_t
 	if err := unix.Stat(filepath.Join(lower, s.Layers[0]), &rootStat); err != nil {
@@ -170,15 +233,12 @@ func mountOverlay(s *initSpec) (string, error) {
 	// Relative paths: the scratch path may hold commas or colons, which
 	// the overlay option string cannot carry, and short ones: it must fit
 	// in a page.
-	if err := os.Chdir(s.Scratch); err != nil {
-		return "", err
-	}
 	lowers := make([]string, len(s.Layers))
 	for i, l := range s.Layers {
 		lowers[i] = "l/" + l
 	}
 	opts := "lowerdir=" + strings.Join(lowers, ":") + ",upperdir=rw/upper,workdir=rw/work"
-	if s.UserNS {
+	if s.UserNS || s.Shifted {
 		// trusted.* attributes are off limits in a user namespace.
 		opts += ",userxattr"
 	}
@@ -197,7 +257,9 @@ func mountOverlay(s *initSpec) (string, error) {
 		if err := os.Mkdir("rw/work", 0o700); err != nil {
 			return err
 		}
-		return unix.Mount("overlay", "merged", "overlay", 0, opts)
+		// No device node of the image can be opened: a container runtime's
+		// device cgroup does that job there.
+		return unix.Mount("overlay", "merged", "overlay", unix.MS_NODEV, opts)
 	}
 	if err := mount(); err != nil {
 		// Overlay refuses some upper filesystems (overlay itself, when
@@ -210,7 +272,7 @@ func mountOverlay(s *initSpec) (string, error) {
 			return "", fmt.Errorf("mounting overlay: %w", err)
 		}
 	}
-	return filepath.Join(s.Scratch, "merged"), nil
+	return "merged", nil
 }
 
 func mountProc(root string) error {
@@ -224,18 +286,44 @@ func mountProc(root string) error {
 	return nil
 }
 
-// mountDev gives the container a /dev of its own with the usual devices,
+// mountSys mounts a read-only /sys, as a container runtime does. A user
+// namespace may not mount sysfs for the host's network namespace: there the
+// host's /sys is bound, read-only all the way down, as rootless runtimes do.
+func mountSys(root string) error {
+	p, err := mountpoint(root, "/sys")
+	if err != nil {
+		return err
+	}
+	const flags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RDONLY
+	if err := unix.Mount("sysfs", p, "sysfs", flags, ""); err == nil {
+		return nil
+	}
+	if err := unix.Mount("/sys", p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("binding /sys: %w", err)
+	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	if err := unix.MountSetattr(unix.AT_FDCWD, p, unix.AT_RECURSIVE, &attr); err != nil {
+		return fmt.Errorf("making /sys read-only: %w", err)
+	}
+	return nil
+}
+
+// mountDev gives the container a /dev of its own with the sandbox's devices,
 // bound from the host since a user namespace cannot create device nodes.
-func mountDev(root string) error {
+// The tmpfs itself is nodev: a node made there cannot be opened.
+func mountDev(root string, devices []string, userNS bool) error {
 	dev, err := mountpoint(root, "/dev")
 	if err != nil {
 		return err
 	}
-	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=1m"); err != nil {
+	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC|unix.MS_NODEV, "mode=0755,size=1m"); err != nil {
 		return fmt.Errorf("mounting /dev: %w", err)
 	}
-	for _, name := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
-		host := "/dev/" + name
+	for _, host := range devices {
+		name, ok := strings.CutPrefix(host, "/dev/")
+		if !ok || name == "" || strings.Contains(name, "/") {
+			return fmt.Errorf("device %s: not a node directly in /dev", host)
+		}
 		if _, err := os.Stat(host); err != nil {
 			continue // a minimal host may lack one; the image can live without it
 		}
@@ -263,7 +351,85 @@ func mountDev(root string) error {
 	if err := unix.Mount("tmpfs", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=64m"); err != nil {
 		return fmt.Errorf("mounting /dev/shm: %w", err)
 	}
+	// POSIX message queues, of the IPC namespace.
+	mq := filepath.Join(dev, "mqueue")
+	if err := os.Mkdir(mq, 0o755); err != nil {
+		return fmt.Errorf("creating /dev/mqueue: %w", err)
+	}
+	if err := unix.Mount("mqueue", mq, "mqueue", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting /dev/mqueue: %w", err)
+	}
+	// Pseudo-terminals of the run's own, and the ptmx that opens them.
+	pts := filepath.Join(dev, "pts")
+	if err := os.Mkdir(pts, 0o755); err != nil {
+		return fmt.Errorf("creating /dev/pts: %w", err)
+	}
+	ptsOpts := "newinstance,ptmxmode=0666,mode=0620"
+	if !userNS {
+		// The tty group, which a user namespace may not map.
+		ptsOpts += ",gid=5"
+	}
+	if err := unix.Mount("devpts", pts, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, ptsOpts); err != nil {
+		return fmt.Errorf("mounting /dev/pts: %w", err)
+	}
+	if err := os.Symlink("pts/ptmx", filepath.Join(dev, "ptmx")); err != nil {
+		return fmt.Errorf("creating /dev/ptmx: %w", err)
+	}
 	return nil
+}
+
+// hidePaths masks the sandbox's masked paths and makes its read-only ones
+// so. It runs in the container's root.
+func hidePaths(sb *Sandbox) error {
+	for _, p := range sb.MaskedPaths {
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("masking %s: %w", p, err)
+		}
+		if fi.IsDir() {
+			err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0")
+		} else {
+			err = unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
+		}
+		if err != nil {
+			return fmt.Errorf("masking %s: %w", p, err)
+		}
+	}
+	for _, p := range sb.ReadonlyPaths {
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("binding %s: %w", p, err)
+		}
+		if err := remount(p, unix.MS_RDONLY); err != nil {
+			return fmt.Errorf("making %s read-only: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// remount remounts the bind mount at p with flags added to those it has: in
+// a user namespace, a remount must keep the flags the kernel locked.
+func remount(p string, flags uintptr) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(p, &st); err != nil {
+		return fmt.Errorf("reading mount flags: %w", err)
+	}
+	flags |= unix.MS_BIND | unix.MS_REMOUNT
+	for stFlag, msFlag := range map[int64]uintptr{
+		unix.ST_RDONLY: unix.MS_RDONLY,
+		unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC,
+		unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME,
+	} {
+		if st.Flags&stFlag != 0 {
+			flags |= msFlag
+		}
+	}
+	return unix.Mount("", p, "", flags, "")
 }
 
 // mountpoint returns the host path of the directory name in root, creating
@@ -289,9 +455,10 @@ func mountpoint(root, name string) (string, error) {
 
 // bindMount binds m.Source at m.Target in root, creating the target in the
 // run's writable layer if the image lacks it. The target is resolved inside
-// root, as for mountpoint.
-func bindMount(root string, m Mount) error {
-	src, err := os.Stat(m.Source)
+// root, as for mountpoint. A shifted init gets the source as fd, a detached
+// mount, and attaches it.
+func bindMount(root string, m Mount, fd int) error {
+	isDir, err := sourceIsDir(m.Source, fd)
 	if err != nil {
 		return fmt.Errorf("mount source: %w", err)
 	}
@@ -307,7 +474,7 @@ func bindMount(root string, m Mount) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("creating mount target %s: %w", m.Target, err)
 	}
-	if src.IsDir() {
+	if isDir {
 		err = os.Mkdir(p, 0o755)
 	} else {
 		var f *os.File
@@ -318,32 +485,25 @@ func bindMount(root string, m Mount) error {
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("creating mount target %s: %w", m.Target, err)
 	}
-	if fi, err := os.Lstat(p); err != nil || fi.IsDir() != src.IsDir() {
+	if fi, err := os.Lstat(p); err != nil || fi.IsDir() != isDir {
 		return fmt.Errorf("mount target %s: a directory and a file cannot be bound on each other", m.Target)
 	}
-	if err := unix.Mount(m.Source, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if fd >= 0 {
+		err = unix.MoveMount(fd, "", unix.AT_FDCWD, p, unix.MOVE_MOUNT_F_EMPTY_PATH)
+		unix.Close(fd)
+	} else {
+		err = unix.Mount(m.Source, p, "", unix.MS_BIND|unix.MS_REC, "")
+	}
+	if err != nil {
 		return fmt.Errorf("binding %s at %s: %w", m.Source, m.Target, err)
 	}
-	if !m.ReadOnly {
-		return nil
+	// No device node or setuid file of the host's is of use inside.
+	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+	if m.ReadOnly {
+		flags |= unix.MS_RDONLY
 	}
-	// In a user namespace, a remount must keep the flags the host's mount
-	// of the source has: the kernel locks them.
-	var st unix.Statfs_t
-	if err := unix.Statfs(p, &st); err != nil {
-		return fmt.Errorf("reading mount flags of %s: %w", m.Target, err)
-	}
-	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
-	for stFlag, msFlag := range map[int64]uintptr{
-		unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC,
-		unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME,
-	} {
-		if st.Flags&stFlag != 0 {
-			flags |= msFlag
-		}
-	}
-	if err := unix.Mount("", p, "", flags, ""); err != nil {
-		return fmt.Errorf("making %s read-only: %w", m.Target, err)
+	if err := remount(p, flags); err != nil {
+		return fmt.Errorf("mounting %s: %w", m.Target, err)
 	}
 	return nil
 }
@@ -400,11 +560,11 @@ func startEntrypoint(s *initSpec) (int, error) {
 		}
 		sys.Credential = &syscall.Credential{Uid: s.User.UID, Gid: s.User.GID, Groups: groups}
 	}
-	// In a user namespace the init holds ambient capabilities, which a
-	// child would inherit; they are per thread, and this is the thread
-	// that forks.
-	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-		return 0, fmt.Errorf("dropping ambient capabilities: %w", err)
+	// Last, on the thread that forks: the sandbox also refuses what the
+	// steps before need. (In a user namespace the init holds ambient
+	// capabilities, which confine drops.)
+	if err := confine(s.CapMask, s.Seccomp); err != nil {
+		return 0, err
 	}
 	pid, err := syscall.ForkExec(argv0, s.Args, &syscall.ProcAttr{
 		Dir:   s.Dir,
@@ -469,4 +629,21 @@ func envValue(env []string, key string) string {
 		}
 	}
 	return v
+}
+
+// sourceIsDir tells whether a mount source, the file fd refers to if it is
+// not -1, is a directory.
+func sourceIsDir(name string, fd int) (bool, error) {
+	if fd < 0 {
+		fi, err := os.Stat(name)
+		if err != nil {
+			return false, err
+		}
+		return fi.IsDir(), nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, &fs.PathError{Op: "stat", Path: name, Err: err}
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFDIR, nil
 }

@@ -37,9 +37,14 @@ type options struct {
 	grace    time.Duration
 	mounts   []Mount
 	readOnly bool
-	// userNS: run in a user namespace. Needed without root; tests set it
-	// as root too, to cover that path.
+	// userNS: run in a user namespace that maps the caller alone. Needed
+	// without root; tests set it as root too, to cover that path.
 	userNS bool
+	// shift: root runs in a user namespace of its own (see idRange), as
+	// root does unless userNS is set; tests turn it off to cover the runs
+	// on a cache without idmapped mounts.
+	shift   bool
+	noShift bool
 }
 
 // WithCacheDir sets kiln's cache directory, which holds the unpacked root
@@ -131,6 +136,7 @@ func newOptions(opts []Option) (*options, error) {
 		o.mounts[i].Source = filepath.Clean(m.Source)
 	}
 	o.userNS = o.userNS || os.Geteuid() != 0
+	o.shift = !o.userNS && !o.noShift
 	if o.port != 0 {
 		o.env = append(o.env, contract.EnvPort+"="+strconv.Itoa(o.port))
 	}

@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -37,6 +38,17 @@ type initSpec struct {
 	// UserNS: the init runs in a user namespace where only User is mapped,
 	// so it neither sets groups nor changes user.
 	UserNS bool `json:"userns"`
+	// Shifted: the init runs as root of a user namespace that maps the
+	// image's ids 0 to idRange-1 onto unprivileged host ids (see idRange),
+	// so it sets the user's groups and ids as root does; the layers and
+	// the sources of Mounts come as detached, idmapped mounts on mountsFD.
+	Shifted bool `json:"shifted,omitempty"`
+	// Sandbox confines the run; CapMask holds its capabilities and Seccomp
+	// its filter, assembled here so that a faulty profile fails the run
+	// before it starts.
+	Sandbox *Sandbox          `json:"sandbox"`
+	CapMask uint64            `json:"capMask"`
+	Seccomp []unix.SockFilter `json:"seccomp"`
 }
 
 // initStatus is the init's answer: empty once the entrypoint started.
@@ -44,19 +56,28 @@ type initStatus struct {
 	Error string `json:"error,omitempty"`
 }
 
-// File descriptors of the spec and status pipes in the init.
+// File descriptors of the init: the spec and status pipes and, for a
+// shifted run, the socket that passes mounts.
 const (
 	specFD   = 3
 	statusFD = 4
+	mountsFD = 5
 )
 
 // Image runs img: it unpacks it (see Unpack), then runs its entrypoint with
 // the image's environment, user and working directory, in new mount, PID,
-// UTS and IPC namespaces on the host network. As root, the entrypoint gets
-// the image user's ids and supplementary groups. Otherwise everything runs in
-// a user namespace that maps the caller, and only the caller, to the image's
-// user and group: that user then owns every file of the image, and has no
-// supplementary groups.
+// UTS and IPC namespaces on the host network, confined by DefaultSandbox.
+// As root, the run also gets a user namespace of its own, where the image's
+// ids 0 to 65535 are unprivileged host ids (root's /etc/subuid range, else
+// from 0x70000000), so that root in the container is not root on the host;
+// the layers are seen through idmapped mounts, so the image's files belong to
+// the image's users, and the entrypoint gets the image user's ids and
+// supplementary groups. Where the cache's filesystem has no idmapped mounts
+// (overlayfs, as when kiln runs in a container), root's run goes without
+// the user namespace, confined all the same. Without root, everything runs
+// in a user namespace that maps the caller, and only the caller, to the
+// image's user and group: that user then owns every file of the image, and
+// has no supplementary groups.
 //
 // Image returns when the entrypoint exits: nil on status 0, an *ExitError
 // otherwise. When ctx is done the init gets SIGTERM and passes it on; a run
@@ -91,7 +112,17 @@ func Image(ctx context.Context, img v1.Image, opts ...Option) error {
 	// lived in its own mount namespace.
 	defer remove()
 	spec.Scratch = scratch
-	return start(ctx, spec, o)
+	spec.Shifted = o.shift
+	err = start(ctx, spec, o)
+	if errors.Is(err, errNoIDMap) {
+		// The cache's filesystem (overlayfs, when kiln itself runs in a
+		// container) has no idmapped mounts: the image's files could
+		// not belong to its users. Confined all the same, without the
+		// user namespace.
+		spec.Shifted = false
+		err = start(ctx, spec, o)
+	}
+	return err
 }
 
 func newSpec(img v1.Image, rootfs *Rootfs, o *options) (*initSpec, error) {
@@ -118,7 +149,19 @@ func newSpec(img v1.Image, rootfs *Rootfs, o *options) (*initSpec, error) {
 	}
 	hostname := d.Hex[:12]
 	defaults := []string{"PATH=" + defaultPath, "HOSTNAME=" + hostname, "HOME=" + id.Home}
+	sb := DefaultSandbox()
+	capMask, err := sb.capabilityMask()
+	if err != nil {
+		return nil, err
+	}
+	filter, err := sb.filter()
+	if err != nil {
+		return nil, err
+	}
 	return &initSpec{
+		Sandbox:  sb,
+		CapMask:  capMask,
+		Seccomp:  sockFilters(filter),
 		Lower:    rootfs.Dir,
 		Layers:   rootfs.Layers,
 		Args:     args,
@@ -145,6 +188,19 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 	}
 	defer statusR.Close()
 	defer statusW.Close()
+	files := []*os.File{specR, statusW} // specFD, statusFD
+	var mountsSock *os.File
+	if spec.Shifted {
+		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("creating mount socket: %w", err)
+		}
+		mountsSock = os.NewFile(uintptr(pair[0]), "mounts")
+		initSock := os.NewFile(uintptr(pair[1]), "mounts")
+		defer mountsSock.Close()
+		defer initSock.Close()
+		files = append(files, initSock) // mountsFD
+	}
 
 	// /proc/self/exe rather than os.Executable: it still works when the
 	// binary was replaced on disk while running.
@@ -153,7 +209,7 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 	cmd.Env = []string{}
 	cmd.Stdout = o.stdout
 	cmd.Stderr = o.stderr
-	cmd.ExtraFiles = []*os.File{specR, statusW} // specFD, statusFD
+	cmd.ExtraFiles = files
 	attr := &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
 		// The run must not outlive us, even if we are killed.
@@ -161,6 +217,20 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 		// Ctrl-C reaches us alone; the run gets SIGTERM through ctx, as
 		// the watchdog contract expects.
 		Setpgid: true,
+	}
+	uidBase, gidBase := subIDBase("/etc/subuid"), subIDBase("/etc/subgid")
+	if spec.Shifted {
+		// The init creates the overlay's directories in the scratch
+		// space as the container's root.
+		if err := os.Chown(spec.Scratch, int(uidBase), int(gidBase)); err != nil {
+			return fmt.Errorf("handing scratch space to the container: %w", err)
+		}
+		attr.Cloneflags |= syscall.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(uidBase), Size: idRange}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(gidBase), Size: idRange}}
+		attr.GidMappingsEnableSetgroups = true
+		// Host root is not mapped: become the namespace's root.
+		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
 	}
 	if spec.UserNS {
 		attr.Cloneflags |= syscall.CLONE_NEWUSER
@@ -172,9 +242,12 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 			// for the entrypoint. Overlayfs works with its mounter's
 			// credentials, and expects them to bypass file permissions
 			// (its work dir has mode 0) as root's would.
+			// It also needs SETPCAP to drop the others from its
+			// bounding set.
 			attr.AmbientCaps = []uintptr{
 				unix.CAP_SYS_ADMIN, unix.CAP_SYS_CHROOT,
 				unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER, unix.CAP_CHOWN,
+				unix.CAP_SETPCAP,
 			}
 		}
 	}
@@ -191,6 +264,13 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 	}
 	specR.Close()
 	statusW.Close()
+	if spec.Shifted {
+		if err := sendMounts(cmd.Process.Pid, spec, mountsSock); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return err
+		}
+	}
 	// A failed write means the init died; Wait says why.
 	_ = json.NewEncoder(specW).Encode(spec)
 	specW.Close()
@@ -219,4 +299,48 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 		return nil
 	}
 	return &ExitError{Code: code}
+}
+
+// sendMounts makes the mounts a shifted init cannot make itself, since it
+// may not reach their paths, and passes them to it: the scratch directory,
+// the layers (idmapped onto its user namespace), then the sources of the
+// spec's Mounts (idmapped where their filesystem allows).
+func sendMounts(pid int, spec *initSpec, sock *os.File) error {
+	userns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening the run's user namespace: %w", err)
+	}
+	defer unix.Close(userns)
+	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	fd, err := detachedMount(spec.Scratch, userns, false, false, false)
+	if err != nil {
+		return err
+	}
+	fds = append(fds, fd)
+	if fd, err = detachedMount(spec.Lower, userns, false, true, true); err != nil {
+		return err
+	}
+	fds = append(fds, fd)
+	for _, m := range spec.Mounts {
+		fi, err := os.Stat(m.Source)
+		if err != nil {
+			return fmt.Errorf("mount source: %w", err)
+		}
+		// A bound file or directory whose filesystem has no idmapped
+		// mounts shows the host's owners, as nobody.
+		fd, err := detachedMount(m.Source, userns, fi.IsDir(), false, true)
+		if errors.Is(err, errNoIDMap) {
+			fd, err = detachedMount(m.Source, userns, fi.IsDir(), false, false)
+		}
+		if err != nil {
+			return err
+		}
+		fds = append(fds, fd)
+	}
+	return sendFDs(sock, fds)
 }

@@ -72,6 +72,12 @@ func withUserNS() Option {
 	return func(o *options) { o.userNS = true }
 }
 
+// withoutShift makes root run without a user namespace, as on a cache
+// without idmapped mounts.
+func withoutShift() Option {
+	return func(o *options) { o.noShift = true }
+}
+
 func TestImageConfig(t *testing.T) {
 	requireNamespaces(t)
 	hostNS, err := os.Readlink("/proc/self/ns/pid")

@@ -13,11 +13,14 @@
 //	probe cat FILE             print FILE
 //	probe append FILE          append a line to FILE, creating it
 //	probe tree DIR             print the tree under DIR as JSON, as the tests' listTree does
+//	probe escape HOW [ARGS]    try one way out of the sandbox (see escapes) and print
+//	                           "blocked: REASON" or "escaped: WHAT"; exit 0 either way
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -29,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // info is what probe reports; the tests decode the same fields.
@@ -93,6 +98,14 @@ func main() {
 		fail(f.Close())
 	case "tree":
 		fail(json.NewEncoder(os.Stdout).Encode(tree(arg(2))))
+	case "escape":
+		try, ok := escapes[arg(2)]
+		if !ok {
+			fail(fmt.Errorf("unknown escape %q", arg(2)))
+		}
+		if err := try(os.Args[3:]); err != nil {
+			fmt.Println("blocked:", err)
+		}
 	default:
 		fail(fmt.Errorf("unknown mode %q", os.Args[1]))
 	}
@@ -199,4 +212,145 @@ func tree(root string) map[string]string {
 		return nil
 	}))
 	return t
+}
+
+// escapes are the ways out of a container that the sandbox must close. Each
+// returns why it was blocked, or prints "escaped: ..." and returns nil. None
+// does harm when it succeeds: what it opens it closes unused.
+var escapes = map[string]func(args []string) error{
+	// mknod MAJOR MINOR: make the host's disk a block device, then read it.
+	"mknod": func(args []string) error {
+		if len(args) != 2 {
+			return errors.New("usage: escape mknod MAJOR MINOR")
+		}
+		major, _ := strconv.Atoi(args[0])
+		minor, _ := strconv.Atoi(args[1])
+		var errs []error
+		for _, p := range []string{"/tmp/disk", "/dev/disk", "/disk"} {
+			if err := unix.Mknod(p, unix.S_IFBLK|0o600, int(unix.Mkdev(uint32(major), uint32(minor)))); err != nil {
+				errs = append(errs, fmt.Errorf("mknod %s: %w", p, err))
+				continue
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			n, err := f.Read(make([]byte, 512))
+			f.Close()
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			fmt.Printf("escaped: read %d bytes of the host's disk through %s\n", n, p)
+			return nil
+		}
+		return errors.Join(errs...)
+	},
+	"mount": func([]string) error {
+		if err := unix.Mount("tmpfs", "/tmp", "tmpfs", 0, ""); err != nil {
+			return fmt.Errorf("mount: %w", err)
+		}
+		fmt.Println("escaped: mounted a tmpfs")
+		return nil
+	},
+	"umount": func([]string) error {
+		if err := unix.Unmount("/proc/kcore", unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("umount2: %w", err)
+		}
+		fmt.Println("escaped: unmounted the mask of /proc/kcore")
+		return nil
+	},
+	"sysrq": func([]string) error { return openForWrite("/proc/sysrq-trigger") },
+	"core_pattern": func([]string) error {
+		return openForWrite("/proc/sys/kernel/core_pattern")
+	},
+	"sys": func([]string) error {
+		var st unix.Statfs_t
+		if err := unix.Statfs("/sys", &st); err != nil {
+			return fmt.Errorf("statfs /sys: %w", err)
+		}
+		if st.Flags&unix.ST_RDONLY == 0 {
+			fmt.Println("escaped: /sys is writable")
+			return nil
+		}
+		return openForWrite("/sys/kernel/uevent_helper", "/sys/kernel/mm/ksm/run", "/sys/kernel/profiling")
+	},
+	"kcore": func([]string) error {
+		f, err := os.Open("/proc/kcore")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		n, err := f.Read(make([]byte, 64))
+		if n > 0 {
+			fmt.Printf("escaped: read %d bytes of /proc/kcore\n", n)
+			return nil
+		}
+		return fmt.Errorf("read /proc/kcore: %d bytes, %v", n, err)
+	},
+	"ptrace": func([]string) error {
+		if err := unix.PtraceAttach(1); err != nil {
+			return fmt.Errorf("ptrace PID 1: %w", err)
+		}
+		_ = unix.PtraceDetach(1)
+		fmt.Println("escaped: attached to PID 1")
+		return nil
+	},
+	// Both loaders; EPERM means the kernel refused before reading the module.
+	"module": func([]string) error {
+		self, err := os.Open("/proc/self/exe")
+		if err != nil {
+			return err
+		}
+		defer self.Close()
+		ferr := unix.FinitModule(int(self.Fd()), "", 0)
+		ierr := unix.InitModule([]byte("not a module"), "")
+		if errors.Is(ferr, unix.EPERM) && errors.Is(ierr, unix.EPERM) {
+			return fmt.Errorf("finit_module: %w; init_module: %w", ferr, ierr)
+		}
+		fmt.Printf("escaped: the module loader answered finit_module: %v, init_module: %v\n", ferr, ierr)
+		return nil
+	},
+	"unshare": func([]string) error {
+		if err := unix.Unshare(unix.CLONE_NEWUSER | unix.CLONE_NEWNS); err != nil {
+			return fmt.Errorf("unshare: %w", err)
+		}
+		fmt.Println("escaped: new namespaces")
+		return nil
+	},
+	"keyctl": func([]string) error {
+		if _, err := unix.AddKey("user", "kiln-probe", []byte("x"), unix.KEY_SPEC_PROCESS_KEYRING); err != nil {
+			return fmt.Errorf("add_key: %w", err)
+		}
+		fmt.Println("escaped: added a key")
+		return nil
+	},
+	// EPERM is the sandbox's answer; without it, a nil attribute is EFAULT.
+	"bpf": func([]string) error {
+		_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, 0, 0)
+		if errno == unix.EPERM {
+			return fmt.Errorf("bpf: %w", errno)
+		}
+		fmt.Printf("escaped: bpf answered %v\n", errno)
+		return nil
+	},
+}
+
+// openForWrite tries to open the first of paths that exists for writing, and
+// closes it unwritten.
+func openForWrite(paths ...string) error {
+	for _, p := range paths {
+		f, err := os.OpenFile(p, os.O_WRONLY, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		f.Close()
+		fmt.Println("escaped: opened", p, "for writing")
+		return nil
+	}
+	return fmt.Errorf("none of %v exists", paths)
 }
