@@ -107,6 +107,13 @@ func (wd *watchdog) run(signals <-chan os.Signal) (err error) {
 	// Not a ServeMux: its path cleaning would redirect function paths such
 	// as "//a" that the function should see as sent.
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The handlers enable full duplex, and net/http then drains a
+		// body left unread (an upstream that could not be reached, a
+		// function that answered early) only after it has stopped the
+		// connection's background read, whose restart then panics with
+		// "invalid concurrent Body.Read call". Closing the body here,
+		// before the server finishes the request, drains it in time.
+		defer r.Body.Close()
 		switch r.URL.Path {
 		case "/_/health":
 			healthH.ServeHTTP(w, r)

@@ -576,6 +576,27 @@ func TestHTTPModeUnreachableUpstream(t *testing.T) {
 	if p.lockExists() {
 		t.Errorf("lock file written with no upstream")
 	}
+
+	// A body the function never read is drained without the server's
+	// "invalid concurrent Body.Read call" panic, whatever its framing.
+	bodies := []struct {
+		name string
+		body io.Reader
+	}{
+		{"small", strings.NewReader("hello")},
+		{"large", bytes.NewReader(make([]byte, 1<<20))},
+		{"chunked", io.MultiReader(strings.NewReader("a"), strings.NewReader("b"))},
+	}
+	for _, b := range bodies {
+		resp, body := do(t, newRequest(t, http.MethodPost, p.base+"/echo", b.body))
+		if resp.StatusCode != http.StatusInternalServerError {
+			t.Errorf("POST %s body: status = %d (%q), want 500", b.name, resp.StatusCode, body)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if out := p.out.String(); strings.Contains(out, "panic") {
+		t.Errorf("watchdog panicked:\n%s", out)
+	}
 }
 
 func TestHTTPModeMaxInflight(t *testing.T) {
