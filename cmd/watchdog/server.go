@@ -88,8 +88,8 @@ func (wd *watchdog) run(signals <-chan os.Signal) (err error) {
 		}
 		// Whatever happens next, the function does not outlive us.
 		defer child.stop(childStopGrace)
-	case modeStreaming, modeSerializing:
-		fn = newForker(cfg, wd.logger, wd.stderr)
+	case modeStreaming, modeSerializing, modeClassic:
+		fn = newForker(cfg, wd.logger, wd.stdout, wd.stderr)
 	case modeStatic:
 		info, err := os.Stat(cfg.staticPath)
 		if err != nil {
@@ -118,6 +118,12 @@ func (wd *watchdog) run(signals <-chan os.Signal) (err error) {
 		case "/_/health":
 			healthH.ServeHTTP(w, r)
 		case "/_/ready":
+			if cfg.mode == modeClassic {
+				// The classic watchdog has no /_/ready: the function
+				// answers it.
+				function.ServeHTTP(w, r)
+				return
+			}
 			readyH.ServeHTTP(w, r)
 		default:
 			function.ServeHTTP(w, r)
@@ -241,7 +247,12 @@ func (l *limiter) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer l.inflight.Add(-1)
 		if l.inflight.Add(1) > l.max {
-			http.Error(w, fmt.Sprintf("concurrent request limit of %d reached", l.max), http.StatusTooManyRequests)
+			// faas-middleware's answer, which of-watchdog and the classic
+			// watchdog give.
+			w.Header().Set("Content-Type", "text/plain")
+			w.Header().Set("X-OpenFaaS-Internal", "faas-middleware")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprintf(w, "Concurrent request limit exceeded. Max concurrent requests: %d\n", l.max)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -929,7 +929,7 @@ func TestForkingModes(t *testing.T) {
 		},
 		{
 			name:     "streaming cat",
-			env:      map[string]string{"fprocess": "cat"},
+			env:      map[string]string{"mode": "streaming", "fprocess": "cat"},
 			body:     "stream me",
 			wantCode: http.StatusOK,
 			wantBody: "stream me",
@@ -1067,9 +1067,10 @@ func TestCommandLine(t *testing.T) {
 	}{
 		{"version", []string{"-version"}, nil, 0, "kiln watchdog "},
 		{"unknown flag", []string{"-bogus"}, nil, 2, `unknown argument "-bogus"`},
-		{"unknown mode", nil, []string{"mode=bogus", "fprocess=cat"}, 2, `mode="bogus": unknown mode`},
-		{"http mode without upstream_url", nil, []string{"mode=http", "fprocess=cat"}, 2, "upstream_url: required in http mode"},
-		{"jwt_auth logged as unsupported", nil, []string{"mode=bogus", "fprocess=cat", "jwt_auth=true"}, 2, "jwt_auth is not supported"},
+		// A configuration error exits 1, as of-watchdog's do.
+		{"unknown mode", nil, []string{"mode=bogus", "fprocess=cat"}, 1, `mode="bogus": unknown mode`},
+		{"http mode without upstream_url", nil, []string{"mode=http", "fprocess=cat"}, 1, "upstream_url: required in http mode"},
+		{"jwt_auth without the function's name", nil, []string{"fprocess=cat", "jwt_auth=true", "OPENFAAS_NAMESPACE=fn"}, 1, "OPENFAAS_NAME: required by jwt_auth=true"},
 		{"healthcheck without a lock file", []string{"-run-healthcheck"}, nil, 1, "not healthy"},
 	}
 	for _, tc := range tests {
