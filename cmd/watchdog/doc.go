@@ -37,9 +37,9 @@
 //     stops the process.
 //
 //   - http: fprocess is started once and every request is proxied to
-//     upstream_url. The watchdog reports ready only once the upstream answers
-//     (a TCP connect, or GET ready_path with a status below 500), which
-//     upstream of-watchdog does not do. If the process exits, so does the
+//     upstream_url. /_/health says 200 only once the upstream accepts a TCP
+//     connection, which of-watchdog does not wait for; ready_path, as there,
+//     is only asked by /_/ready. If the process exits, so does the
 //     watchdog, with status 1.
 //
 //   - streaming: fprocess is started per request; the body is its stdin and

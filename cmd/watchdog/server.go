@@ -162,9 +162,8 @@ func (wd *watchdog) run(signals <-chan os.Signal) (err error) {
 			return fmt.Errorf("parsing upstream_url: %w", err)
 		}
 		wd.logger.Printf("started %q (pid %d), waiting for %s", cfg.process, child.cmd.Process.Pid, upstream.Redacted())
-		client := fn.(*proxy).client
 		go func() {
-			if err := waitForUpstream(pollCtx, upstream, cfg.readyPath, client); err != nil {
+			if err := waitForUpstream(pollCtx, upstream); err != nil {
 				return // stopped: shutting down
 			}
 			if err := wd.health.markReady(); err != nil {
