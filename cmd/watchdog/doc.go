@@ -67,9 +67,21 @@
 // limit), buffer_http or http_buffer_req_body (false; either one set to true
 // turns it on), content_type (application/octet-stream, forking modes only),
 // suppress_lock (false), static_path (/home/app/public), ready_path (unset)
-// and log_callid (false). jwt_auth, jwt_auth_debug and jwt_auth_local are
-// accepted and ignored with a log line. The lock file is
-// $TMPDIR/.lock, /tmp/.lock by default.
+// and log_callid (false). The lock file is $TMPDIR/.lock, /tmp/.lock by
+// default.
+//
+// jwt_auth=true (or 1) puts of-watchdog's JWT check in front of the function
+// (not of /_/health and /_/ready): the issuer and its RSA and EC keys are
+// read at start-up from the gateway's OpenID configuration,
+// http://gateway.openfaas:8080/.well-known/openid-configuration, or
+// http://127.0.0.1:8000/... with jwt_auth_local; a token must be signed by
+// one of them, name the issuer as iss and in aud, be within exp and nbf, and
+// grant OPENFAAS_NAMESPACE:OPENFAAS_NAME (the namespace defaults to the
+// service account's) in its function claim. 401 and 403 answer as there.
+// A missing name or namespace, or keys that cannot be read, stop the
+// watchdog with one line: it never serves unauthenticated when asked not
+// to. jwt_auth_debug logs the issuer and keys. jwt_auth_authority is a kiln
+// extension: the URL of another OpenID configuration.
 //
 // metrics_port (8081) is a kiln extension: it moves the metrics listener,
 // which of-watchdog fixes at 8081. So is bind_address (unset: every

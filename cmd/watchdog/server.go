@@ -101,7 +101,21 @@ func (wd *watchdog) run(signals <-chan os.Signal) (err error) {
 		fn = http.FileServer(http.Dir(cfg.staticPath))
 	}
 
-	function := accessLog(wd.logger, cfg.logCallID, wd.metrics.instrument(wd.limit.wrap(fn)))
+	guarded := fn
+	if cfg.jwt.enabled {
+		// Asked for, the check is in place before the first request, or
+		// the watchdog does not start.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		auth, err := newJWTAuth(ctx, cfg.jwt, wd.logger, fn)
+		cancel()
+		if err != nil {
+			return err
+		}
+		guarded = auth
+	}
+	// As of-watchdog: max_inflight counts requests before the JWT check,
+	// and /_/ready (below) reaches fn past both.
+	function := accessLog(wd.logger, cfg.logCallID, wd.metrics.instrument(wd.limit.wrap(guarded)))
 	healthH := wd.health.healthHandler()
 	readyH := wd.health.readyHandler(wd.limit, cfg.readyPath, fn)
 	// Not a ServeMux: its path cleaning would redirect function paths such
