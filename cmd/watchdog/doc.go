@@ -1,8 +1,10 @@
 // Command watchdog is the entrypoint of every function image kiln builds. It
 // speaks the OpenFaaS of-watchdog contract, and the classic watchdog's, so
-// the images deploy on OpenFaaS and on plain Kubernetes unchanged: it serves the function on port 8080,
-// answers /_/health and /_/ready, writes a lock file for exec probes, drains on
-// SIGTERM and exposes Prometheus metrics on port 8081.
+// the images deploy on OpenFaaS and on plain Kubernetes unchanged: it
+// serves the function on port 8080, answers /_/health and /_/ready, writes
+// a lock file for exec probes, drains on SIGTERM and exposes Prometheus
+// metrics on port 8081: of-watchdog's http_* series and the go_* and
+// process_* ones of Prometheus' Go client.
 //
 // It is built from the standard library only, as a static binary
 // (CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=..."),
