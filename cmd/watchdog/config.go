@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,11 @@ const (
 	modeStreaming   mode = "streaming"
 	modeSerializing mode = "serializing"
 	modeStatic      mode = "static"
+	// modeClassic is the classic watchdog's contract: a process per
+	// request, the whole answer buffered, and the classic settings. It
+	// has no value of mode: an image says it was written for the classic
+	// watchdog by setting none (see loadConfig).
+	modeClassic mode = "classic"
 )
 
 const (
@@ -26,6 +32,14 @@ const (
 	defaultContentType   = "application/octet-stream"
 	defaultStaticPath    = "/home/app/public"
 	defaultLogBufferSize = 64 * 1024 // bufio.MaxScanTokenSize, what of-watchdog uses
+
+	// The JWT check's authority: the in-cluster gateway, or with
+	// jwt_auth_local one port-forwarded to this host, as of-watchdog has.
+	jwtAuthority      = "http://gateway.openfaas:8080/.well-known/openid-configuration"
+	jwtLocalAuthority = "http://127.0.0.1:8000/.well-known/openid-configuration"
+	// serviceAccountNamespace is where Kubernetes says the pod's namespace,
+	// read when OPENFAAS_NAMESPACE is not set.
+	serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 )
 
 // config is the watchdog's settings, read once from the environment.
@@ -49,6 +63,26 @@ type config struct {
 	staticPath          string
 	readyPath           string
 	logCallID           bool
+
+	// The classic watchdog's settings, read in classic mode only.
+	combineOutput  bool // stderr in the answer (default true)
+	cgiHeaders     bool // Http_* variables (default true)
+	marshalRequest bool // a JSON envelope of headers and body on stdin
+	writeDebug     bool // the function's output in the logs
+	debugHeaders   bool // request and response headers in the logs
+
+	jwt jwtConfig
+}
+
+// jwtConfig is what the JWT check needs: jwt_auth and the function it
+// guards, OPENFAAS_NAME in the namespace OPENFAAS_NAMESPACE (else the pod's
+// service-account namespace).
+type jwtConfig struct {
+	enabled   bool
+	debug     bool
+	authority string // the OpenID configuration's URL
+	name      string
+	namespace string
 }
 
 // configError is a setting the watchdog cannot run with; it names the
@@ -113,14 +147,14 @@ func loadConfig(lookup func(string) (string, bool)) (config, []string, error) {
 	}
 
 	c := config{
-		mode:          modeStreaming,
+		mode:          modeClassic,
 		process:       first("function_process", "fprocess"),
 		upstreamURL:   strings.TrimRight(first("http_upstream_url", "upstream_url"), "/"),
 		readTimeout:   duration("read_timeout", defaultTimeout),
 		writeTimeout:  duration("write_timeout", defaultTimeout),
 		execTimeout:   duration("exec_timeout", defaultTimeout),
 		maxInflight:   integer("max_inflight", 0),
-		logBufferSize: integer("log_buffer_size", defaultLogBufferSize),
+		logBufferSize: defaultLogBufferSize,
 		prefixLogs:    true,
 		bufferHTTP:    parseFlag(get("buffer_http")) || parseFlag(get("http_buffer_req_body")),
 		contentType:   defaultContentType,
@@ -130,11 +164,36 @@ func loadConfig(lookup func(string) (string, bool)) (config, []string, error) {
 	}
 	c.healthcheckInterval = duration("healthcheck_interval", c.writeTimeout)
 
+	// Which watchdog the image was written for. Every of-watchdog template
+	// sets mode (http, or streaming for bash-streaming); a classic image
+	// ships the classic watchdog's binary, which reads no mode, and so sets
+	// none. No mode therefore means the classic contract, where of-watchdog
+	// would fall back to streaming: it is how a classic image chooses its
+	// watchdog, and kiln's packs always set mode.
 	if v := get("mode"); v != "" {
 		c.mode = mode(v)
 	}
 	if v := get("content_type"); v != "" {
 		c.contentType = v
+	}
+	if c.mode == modeClassic {
+		// classicFlag is the classic watchdog's boolean: set and "true".
+		classicFlag := func(name string, def bool) bool {
+			v := get(name)
+			if v == "" {
+				return def
+			}
+			return v == "true"
+		}
+		// No hard timeout, and the caller's Content-Type echoed back,
+		// unless set.
+		c.execTimeout = duration("exec_timeout", 0)
+		c.contentType = get("content_type")
+		c.combineOutput = classicFlag("combine_output", true)
+		c.cgiHeaders = classicFlag("cgi_headers", true)
+		c.marshalRequest = classicFlag("marshal_request", false)
+		c.writeDebug = classicFlag("write_debug", false)
+		c.debugHeaders = classicFlag("debug_headers", false)
 	}
 	if v := get("static_path"); v != "" {
 		c.staticPath = v
@@ -151,6 +210,14 @@ func loadConfig(lookup func(string) (string, bool)) (config, []string, error) {
 		// ParseBool already accepts "1", the other spelling of-watchdog takes.
 		c.logCallID, _ = strconv.ParseBool(v)
 	}
+	if v := get("log_buffer_size"); v != "" {
+		// As of-watchdog: a size that is not a number stops the watchdog.
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return config{}, warnings, &configError{"log_buffer_size", v, "want a number of bytes, or -1 for no limit"}
+		}
+		c.logBufferSize = n
+	}
 	if c.logBufferSize == 0 || c.logBufferSize < -1 {
 		warn("log_buffer_size=%d is not a size, using %d", c.logBufferSize, defaultLogBufferSize)
 		c.logBufferSize = defaultLogBufferSize
@@ -159,15 +226,13 @@ func loadConfig(lookup func(string) (string, bool)) (config, []string, error) {
 		warn("max_inflight=%d is negative, using 0 (unlimited)", c.maxInflight)
 		c.maxInflight = 0
 	}
-	for _, name := range []string{"jwt_auth", "jwt_auth_debug", "jwt_auth_local"} {
-		if parseFlag(get(name)) {
-			warn("%s is not supported by kiln's watchdog and is ignored", name)
-		}
+	var err error
+	if c.jwt, err = loadJWTConfig(lookup); err != nil {
+		return config{}, warnings, err
 	}
 
 	// A malformed port would make of-watchdog listen on a random one; kiln
 	// refuses it instead, because nothing could reach the function there.
-	var err error
 	if c.port, err = parsePort("port", get("port"), defaultPort); err != nil {
 		return config{}, warnings, err
 	}
@@ -183,13 +248,51 @@ func loadConfig(lookup func(string) (string, bool)) (config, []string, error) {
 	return c, warnings, nil
 }
 
+// loadJWTConfig reads jwt_auth's settings. Asked for, the check must be able
+// to run: a name or a namespace missing is an error, never a watchdog that
+// serves unauthenticated. jwt_auth_authority, a kiln extension, moves the
+// authority (default: the gateway of-watchdog asks).
+func loadJWTConfig(lookup func(string) (string, bool)) (jwtConfig, error) {
+	get := func(name string) string {
+		v, _ := lookup(name)
+		return v
+	}
+	if !parseFlag(get("jwt_auth")) {
+		return jwtConfig{}, nil
+	}
+	j := jwtConfig{enabled: true, debug: parseFlag(get("jwt_auth_debug")), authority: jwtAuthority}
+	if parseFlag(get("jwt_auth_local")) {
+		j.authority = jwtLocalAuthority
+	}
+	if v := get("jwt_auth_authority"); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return j, &configError{"jwt_auth_authority", v, "want the http:// or https:// URL of an OpenID configuration"}
+		}
+		j.authority = v
+	}
+	if j.name = get("OPENFAAS_NAME"); j.name == "" {
+		return j, &configError{"OPENFAAS_NAME", "", "required by jwt_auth=true: the function's name, which tokens must grant"}
+	}
+	ns, ok := lookup("OPENFAAS_NAMESPACE")
+	if !ok {
+		data, err := os.ReadFile(serviceAccountNamespace)
+		if err != nil {
+			return j, &configError{"OPENFAAS_NAMESPACE", "", fmt.Sprintf("required by jwt_auth=true when %s cannot be read (%v)", serviceAccountNamespace, err)}
+		}
+		ns = string(data)
+	}
+	j.namespace = ns
+	return j, nil
+}
+
 func (c config) validate() error {
 	switch c.mode {
-	case modeHTTP, modeStreaming, modeSerializing, modeStatic:
+	case modeHTTP, modeStreaming, modeSerializing, modeStatic, modeClassic:
 	case "inproc", "afterburn":
-		return &configError{"mode", string(c.mode), "not supported by kiln's watchdog (want http, streaming, serializing or static)"}
+		return &configError{"mode", string(c.mode), "not supported by kiln's watchdog (want http, streaming, serializing or static, or no mode for the classic watchdog's)"}
 	default:
-		return &configError{"mode", string(c.mode), "unknown mode (want http, streaming, serializing or static)"}
+		return &configError{"mode", string(c.mode), "unknown mode (want http, streaming, serializing or static, or no mode for the classic watchdog's)"}
 	}
 	if c.writeTimeout <= 0 {
 		return &configError{"write_timeout", c.writeTimeout.String(), "must be greater than 0"}

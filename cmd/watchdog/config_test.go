@@ -45,6 +45,9 @@ func TestLoadConfig(t *testing.T) {
 		return c
 	}
 	streaming := defaults(modeStreaming, "cat")
+	classic := defaults(modeClassic, "cat")
+	classic.execTimeout, classic.contentType = 0, ""
+	classic.combineOutput, classic.cgiHeaders = true, true
 	httpMode := defaults(modeHTTP, "node index.js")
 	httpMode.upstreamURL = "http://127.0.0.1:3000"
 	httpEnv := func(extra map[string]string) map[string]string {
@@ -62,23 +65,44 @@ func TestLoadConfig(t *testing.T) {
 		wantWarnings []string // substrings, in order
 	}{
 		{
-			name: "defaults: streaming mode",
+			name: "streaming mode",
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat"},
+			want: streaming,
+		},
+		{
+			name: "no mode: the classic watchdog's contract and defaults",
 			env:  map[string]string{"fprocess": "cat"},
+			want: classic,
+		},
+		{
+			name: "classic settings",
+			env: map[string]string{"fprocess": "cat", "exec_timeout": "5", "content_type": "text/plain",
+				"combine_output": "false", "cgi_headers": "1", "marshal_request": "true", "write_debug": "true", "debug_headers": "true"},
+			want: with(classic, func(c *config) {
+				c.execTimeout = 5 * time.Second
+				c.contentType = "text/plain"
+				c.combineOutput, c.cgiHeaders = false, false
+				c.marshalRequest, c.writeDebug, c.debugHeaders = true, true, true
+			}),
+		},
+		{
+			name: "classic settings are not read by of-watchdog's modes",
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "combine_output": "false", "marshal_request": "true"},
 			want: streaming,
 		},
 		{
 			name: "function_process alone",
-			env:  map[string]string{"function_process": "cat"},
+			env:  map[string]string{"mode": "streaming", "function_process": "cat"},
 			want: streaming,
 		},
 		{
 			name: "function_process wins over fprocess",
-			env:  map[string]string{"fprocess": "wc -l", "function_process": "cat"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "wc -l", "function_process": "cat"},
 			want: streaming,
 		},
 		{
 			name: "empty function_process falls back to fprocess",
-			env:  map[string]string{"fprocess": "cat", "function_process": ""},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "function_process": ""},
 			want: streaming,
 		},
 		{
@@ -113,17 +137,17 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{
 			name: "bind_address",
-			env:  map[string]string{"fprocess": "cat", "bind_address": "127.0.0.1"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "bind_address": "127.0.0.1"},
 			want: with(streaming, func(c *config) { c.bindAddress = "127.0.0.1" }),
 		},
 		{
 			name: "port and metrics_port",
-			env:  map[string]string{"fprocess": "cat", "port": "9000", "metrics_port": "9001"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "port": "9000", "metrics_port": "9001"},
 			want: with(streaming, func(c *config) { c.port, c.metricsPort = 9000, 9001 }),
 		},
 		{
 			name: "timeouts as integer seconds",
-			env:  map[string]string{"fprocess": "cat", "read_timeout": "5", "write_timeout": "15", "exec_timeout": "10"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "read_timeout": "5", "write_timeout": "15", "exec_timeout": "10"},
 			want: with(streaming, func(c *config) {
 				c.readTimeout, c.writeTimeout, c.execTimeout = 5*time.Second, 15*time.Second, 10*time.Second
 				c.healthcheckInterval = 15 * time.Second
@@ -131,7 +155,7 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{
 			name: "timeouts as Go durations",
-			env:  map[string]string{"fprocess": "cat", "read_timeout": "1m30s", "write_timeout": "500ms", "exec_timeout": "2m"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "read_timeout": "1m30s", "write_timeout": "500ms", "exec_timeout": "2m"},
 			want: with(streaming, func(c *config) {
 				c.readTimeout, c.writeTimeout, c.execTimeout = 90*time.Second, 500*time.Millisecond, 2*time.Minute
 				c.healthcheckInterval = 500 * time.Millisecond
@@ -139,7 +163,7 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{
 			name: "unparsable durations keep the defaults",
-			env:  map[string]string{"fprocess": "cat", "read_timeout": "soon", "exec_timeout": "10 s"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "read_timeout": "soon", "exec_timeout": "10 s"},
 			want: streaming,
 			wantWarnings: []string{
 				`read_timeout="soon" is not a duration, using 30s`,
@@ -148,96 +172,96 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{
 			name: "exec_timeout 0 disables it",
-			env:  map[string]string{"fprocess": "cat", "exec_timeout": "0"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "exec_timeout": "0"},
 			want: with(streaming, func(c *config) { c.execTimeout = 0 }),
 		},
 		{
 			name: "healthcheck_interval set",
-			env:  map[string]string{"fprocess": "cat", "write_timeout": "20s", "healthcheck_interval": "2s"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "write_timeout": "20s", "healthcheck_interval": "2s"},
 			want: with(streaming, func(c *config) { c.writeTimeout, c.healthcheckInterval = 20*time.Second, 2*time.Second }),
 		},
 		{
 			name:         "unparsable healthcheck_interval follows write_timeout",
-			env:          map[string]string{"fprocess": "cat", "write_timeout": "20s", "healthcheck_interval": "x"},
+			env:          map[string]string{"mode": "streaming", "fprocess": "cat", "write_timeout": "20s", "healthcheck_interval": "x"},
 			want:         with(streaming, func(c *config) { c.writeTimeout, c.healthcheckInterval = 20*time.Second, 20*time.Second }),
 			wantWarnings: []string{`healthcheck_interval="x" is not a duration, using 20s`},
 		},
 		{
 			name: "max_inflight",
-			env:  map[string]string{"fprocess": "cat", "max_inflight": "5"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "max_inflight": "5"},
 			want: with(streaming, func(c *config) { c.maxInflight = 5 }),
 		},
 		{
 			name:         "unparsable max_inflight is unlimited",
-			env:          map[string]string{"fprocess": "cat", "max_inflight": "many"},
+			env:          map[string]string{"mode": "streaming", "fprocess": "cat", "max_inflight": "many"},
 			want:         streaming,
 			wantWarnings: []string{`max_inflight="many" is not an integer, using 0`},
 		},
 		{
 			name: "prefix_logs false",
-			env:  map[string]string{"fprocess": "cat", "prefix_logs": "false"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "prefix_logs": "false"},
 			want: with(streaming, func(c *config) { c.prefixLogs = false }),
 		},
 		{
 			name: "prefix_logs takes any ParseBool spelling",
-			env:  map[string]string{"fprocess": "cat", "prefix_logs": "F"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "prefix_logs": "F"},
 			want: with(streaming, func(c *config) { c.prefixLogs = false }),
 		},
 		{
 			name:         "unparsable prefix_logs stays true",
-			env:          map[string]string{"fprocess": "cat", "prefix_logs": "no"},
+			env:          map[string]string{"mode": "streaming", "fprocess": "cat", "prefix_logs": "no"},
 			want:         streaming,
 			wantWarnings: []string{`prefix_logs="no" is not a boolean, using true`},
 		},
 		{
 			name: "log_buffer_size",
-			env:  map[string]string{"fprocess": "cat", "log_buffer_size": "1024"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "log_buffer_size": "1024"},
 			want: with(streaming, func(c *config) { c.logBufferSize = 1024 }),
 		},
 		{
 			name: "log_buffer_size -1 is unbounded",
-			env:  map[string]string{"fprocess": "cat", "log_buffer_size": "-1"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "log_buffer_size": "-1"},
 			want: with(streaming, func(c *config) { c.logBufferSize = -1 }),
 		},
 		{
 			name:         "log_buffer_size 0 keeps the default",
-			env:          map[string]string{"fprocess": "cat", "log_buffer_size": "0"},
+			env:          map[string]string{"mode": "streaming", "fprocess": "cat", "log_buffer_size": "0"},
 			want:         streaming,
 			wantWarnings: []string{"log_buffer_size=0 is not a size, using 65536"},
 		},
 		{
 			name: "buffer_http true",
-			env:  map[string]string{"fprocess": "cat", "buffer_http": "true"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "buffer_http": "true"},
 			want: with(streaming, func(c *config) { c.bufferHTTP = true }),
 		},
 		{
 			name: "http_buffer_req_body 1",
-			env:  map[string]string{"fprocess": "cat", "http_buffer_req_body": "1"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "http_buffer_req_body": "1"},
 			want: with(streaming, func(c *config) { c.bufferHTTP = true }),
 		},
 		{
 			name: "either buffer alias set to true wins",
-			env:  map[string]string{"fprocess": "cat", "buffer_http": "false", "http_buffer_req_body": "true"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "buffer_http": "false", "http_buffer_req_body": "true"},
 			want: with(streaming, func(c *config) { c.bufferHTTP = true }),
 		},
 		{
 			name: "buffer_http takes only true and 1",
-			env:  map[string]string{"fprocess": "cat", "buffer_http": "yes"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "buffer_http": "yes"},
 			want: streaming,
 		},
 		{
 			name: "content_type",
-			env:  map[string]string{"fprocess": "cat", "content_type": "application/json"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "content_type": "application/json"},
 			want: with(streaming, func(c *config) { c.contentType = "application/json" }),
 		},
 		{
 			name: "suppress_lock 1",
-			env:  map[string]string{"fprocess": "cat", "suppress_lock": "1"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "suppress_lock": "1"},
 			want: with(streaming, func(c *config) { c.suppressLock = true }),
 		},
 		{
 			name: "suppress_lock takes only true and 1",
-			env:  map[string]string{"fprocess": "cat", "suppress_lock": "TRUE"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "suppress_lock": "TRUE"},
 			want: streaming,
 		},
 		{
@@ -247,27 +271,44 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{
 			name: "log_callid true",
-			env:  map[string]string{"fprocess": "cat", "log_callid": "true"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "log_callid": "true"},
 			want: with(streaming, func(c *config) { c.logCallID = true }),
 		},
 		{
 			name: "log_callid 1",
-			env:  map[string]string{"fprocess": "cat", "log_callid": "1"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "log_callid": "1"},
 			want: with(streaming, func(c *config) { c.logCallID = true }),
 		},
 		{
 			name: "the README's log_call_id spelling is not read",
-			env:  map[string]string{"fprocess": "cat", "log_call_id": "true"},
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "log_call_id": "true"},
 			want: streaming,
 		},
 		{
-			name: "jwt settings are ignored with a warning",
-			env:  map[string]string{"fprocess": "cat", "jwt_auth": "true", "jwt_auth_local": "1", "jwt_auth_debug": "false"},
+			name: "jwt_auth: the gateway in the cluster",
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "jwt_auth": "true", "OPENFAAS_NAME": "fn", "OPENFAAS_NAMESPACE": "openfaas-fn"},
+			want: with(streaming, func(c *config) {
+				c.jwt = jwtConfig{enabled: true, authority: "http://gateway.openfaas:8080/.well-known/openid-configuration", name: "fn", namespace: "openfaas-fn"}
+			}),
+		},
+		{
+			name: "jwt_auth_local: a port-forwarded gateway",
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "jwt_auth": "1", "jwt_auth_local": "1", "jwt_auth_debug": "true", "OPENFAAS_NAME": "fn", "OPENFAAS_NAMESPACE": ""},
+			want: with(streaming, func(c *config) {
+				c.jwt = jwtConfig{enabled: true, debug: true, authority: "http://127.0.0.1:8000/.well-known/openid-configuration", name: "fn"}
+			}),
+		},
+		{
+			name: "jwt_auth_authority moves the authority",
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "jwt_auth": "true", "jwt_auth_authority": "https://gw.example.com/.well-known/openid-configuration", "OPENFAAS_NAME": "fn", "OPENFAAS_NAMESPACE": "dev"},
+			want: with(streaming, func(c *config) {
+				c.jwt = jwtConfig{enabled: true, authority: "https://gw.example.com/.well-known/openid-configuration", name: "fn", namespace: "dev"}
+			}),
+		},
+		{
+			name: "jwt settings without jwt_auth are not read",
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "jwt_auth": "false", "jwt_auth_local": "1"},
 			want: streaming,
-			wantWarnings: []string{
-				"jwt_auth is not supported by kiln's watchdog and is ignored",
-				"jwt_auth_local is not supported by kiln's watchdog and is ignored",
-			},
 		},
 	}
 	for _, tc := range tests {
@@ -276,7 +317,7 @@ func TestLoadConfig(t *testing.T) {
 			if err != nil {
 				t.Fatalf("loadConfig(%v) error = %v, want nil", tc.env, err)
 			}
-			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(config{})); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(config{}, jwtConfig{})); diff != "" {
 				t.Errorf("loadConfig(%v) mismatch (-want +got):\n%s", tc.env, diff)
 			}
 			if len(warnings) != len(tc.wantWarnings) {
@@ -301,7 +342,11 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"unknown mode", map[string]string{"mode": "bogus", "fprocess": "cat"}, "mode", `mode="bogus": unknown mode`},
 		{"inproc is not supported", map[string]string{"mode": "inproc", "fprocess": "cat"}, "mode", "not supported"},
 		{"afterburn is not supported", map[string]string{"mode": "afterburn", "fprocess": "cat"}, "mode", "not supported"},
-		{"streaming needs fprocess", map[string]string{}, "fprocess", "required in streaming mode"},
+		{"classic needs fprocess", map[string]string{}, "fprocess", "required in classic mode"},
+		{"streaming needs fprocess", map[string]string{"mode": "streaming"}, "fprocess", "required in streaming mode"},
+		{"log_buffer_size not a number", map[string]string{"fprocess": "cat", "log_buffer_size": "big"}, "log_buffer_size", "want a number of bytes"},
+		{"jwt_auth needs OPENFAAS_NAME", map[string]string{"fprocess": "cat", "jwt_auth": "true", "OPENFAAS_NAMESPACE": "fn"}, "OPENFAAS_NAME", "required by jwt_auth=true"},
+		{"jwt_auth_authority must be a URL", map[string]string{"fprocess": "cat", "jwt_auth": "true", "jwt_auth_authority": "gateway:8080"}, "jwt_auth_authority", "want the http:// or https:// URL"},
 		{"serializing needs fprocess", map[string]string{"mode": "serializing"}, "fprocess", "required in serializing mode"},
 		{"http needs fprocess", map[string]string{"mode": "http", "upstream_url": "http://127.0.0.1:3000"}, "fprocess", "required in http mode"},
 		{"http needs upstream_url", map[string]string{"mode": "http", "fprocess": "node index.js"}, "upstream_url", "required in http mode"},

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,38 +11,57 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// forker runs fprocess once per request: the streaming and serializing
-// modes.
+// forker runs fprocess once per request: the streaming, serializing and
+// classic modes.
 type forker struct {
 	argv        []string
-	streaming   bool
+	mode        mode
 	execTimeout time.Duration
 	contentType string
 	prefixLogs  bool
 	maxLine     int
 	logger      *log.Logger
+	stdout      io.Writer // where write_debug copies the output
 	stderr      io.Writer // where unprefixed stderr lines go
+
+	// classic mode's settings
+	combineOutput  bool
+	cgiHeaders     bool
+	marshalRequest bool
+	writeDebug     bool
+	debugHeaders   bool
 }
 
-func newForker(cfg config, logger *log.Logger, stderr io.Writer) *forker {
+func newForker(cfg config, logger *log.Logger, stdout, stderr io.Writer) *forker {
 	return &forker{
-		argv:        splitCommand(cfg.process),
-		streaming:   cfg.mode == modeStreaming,
-		execTimeout: cfg.execTimeout,
-		contentType: cfg.contentType,
-		prefixLogs:  cfg.prefixLogs,
-		maxLine:     cfg.logBufferSize,
-		logger:      logger,
-		stderr:      stderr,
+		argv:           splitCommand(cfg.process),
+		mode:           cfg.mode,
+		execTimeout:    cfg.execTimeout,
+		contentType:    cfg.contentType,
+		prefixLogs:     cfg.prefixLogs,
+		maxLine:        cfg.logBufferSize,
+		logger:         logger,
+		stdout:         stdout,
+		stderr:         stderr,
+		combineOutput:  cfg.combineOutput,
+		cgiHeaders:     cfg.cgiHeaders,
+		marshalRequest: cfg.marshalRequest,
+		writeDebug:     cfg.writeDebug,
+		debugHeaders:   cfg.debugHeaders,
 	}
 }
 
 func (f *forker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.mode == modeClassic {
+		f.serveClassic(w, r)
+		return
+	}
 	start := time.Now()
 	ctx := r.Context()
 	timeout := requestTimeout(f.execTimeout, r.Header.Get("X-Timeout"))
@@ -63,7 +83,7 @@ func (f *forker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cmd.WaitDelay = time.Second
 	killProcessGroup(cmd)
 
-	if f.streaming {
+	if f.mode == modeStreaming {
 		f.serveStreaming(w, r, cmd, timeout, timedOut)
 		return
 	}
@@ -118,9 +138,12 @@ func (f *forker) serveSerializing(w http.ResponseWriter, r *http.Request, cmd *e
 			f.logger.Printf("%s %s: killed %s after exec_timeout of %s", r.Method, r.URL.Path, f.argv[0], timeout)
 			internalError(w, http.StatusGatewayTimeout, start, fmt.Sprintf("function did not finish within exec_timeout of %s", timeout))
 		default:
+			// As of-watchdog answers: the error alone, under content_type.
 			f.logger.Printf("%s %s: %s: %v", r.Method, r.URL.Path, f.argv[0], err)
+			w.Header().Set("Content-Type", f.contentType)
 			w.Header().Set("X-Duration-Seconds", durationSeconds(time.Since(start)))
-			http.Error(w, fmt.Sprintf("running %s: %v", f.argv[0], err), http.StatusInternalServerError)
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, err.Error())
 		}
 		return
 	}
@@ -128,6 +151,133 @@ func (f *forker) serveSerializing(w http.ResponseWriter, r *http.Request, cmd *e
 	w.Header().Set("X-Duration-Seconds", durationSeconds(time.Since(start)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out.Bytes())
+}
+
+// serveClassic is the classic watchdog's fork per request
+// (openfaas-contracts.md §3.8): the whole body on stdin, the whole output
+// as the answer, stderr in it unless combine_output=false; 500 with the
+// error and the output when the process fails, 408 when exec_timeout (off
+// by default) kills it; the Content-Type is content_type, else the
+// caller's. Where the classic watchdog kills only the process, kiln kills
+// its process group, and a caller that goes away stops it too.
+func (f *forker) serveClassic(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+	default:
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	start := time.Now()
+	if f.debugHeaders {
+		logHeaders(f.logger, "in", r.Header)
+	}
+	body, err := io.ReadAll(r.Body)
+	if err == nil && f.marshalRequest {
+		body, err = json.Marshal(classicEnvelope{Header: r.Header, Body: classicBody{Raw: body}})
+	}
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, err.Error()+"\n")
+		return
+	}
+
+	ctx := r.Context()
+	if f.execTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.execTimeout)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, f.argv[0], f.argv[1:]...)
+	if f.cgiHeaders {
+		cmd.Env = append(os.Environ(), classicCGIEnv(r)...)
+	}
+	cmd.Stdin = bytes.NewReader(body)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if f.combineOutput {
+		// One writer for both: exec then gives them one pipe, and the
+		// lines keep the order the process wrote them in.
+		cmd.Stderr = &out
+	} else {
+		errLines := newLineWriter(f.logger, f.stderr, "stderr", true, f.maxLine)
+		defer errLines.Close()
+		cmd.Stderr = errLines
+	}
+	cmd.WaitDelay = time.Second
+	killProcessGroup(cmd)
+
+	err = cmd.Run()
+	if f.writeDebug {
+		_, _ = f.stdout.Write(out.Bytes())
+	}
+	switch {
+	case err != nil && r.Context().Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		f.logger.Printf("%s %s: killed %s after exec_timeout of %s", r.Method, r.URL.Path, f.argv[0], f.execTimeout)
+		w.WriteHeader(http.StatusRequestTimeout)
+		_, _ = io.WriteString(w, "Killed process.\n")
+	case err != nil:
+		f.logger.Printf("%s %s: %s: %v", r.Method, r.URL.Path, f.argv[0], err)
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, err.Error()+"\n")
+		_, _ = w.Write(out.Bytes())
+	default:
+		h := w.Header()
+		if f.contentType != "" {
+			h.Set("Content-Type", f.contentType)
+		} else if ct := r.Header.Get("Content-Type"); ct != "" {
+			h.Set("Content-Type", ct)
+		}
+		h.Set("X-Duration-Seconds", durationSeconds(time.Since(start)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(out.Bytes())
+	}
+	if f.debugHeaders {
+		logHeaders(f.logger, "out", w.Header())
+	}
+}
+
+// classicEnvelope is marshal_request's stdin: {"header": {...}, "body":
+// {"raw": "<base64>"}}.
+type classicEnvelope struct {
+	Header http.Header `json:"header"`
+	Body   classicBody `json:"body"`
+}
+
+type classicBody struct {
+	Raw []byte `json:"raw"`
+}
+
+func logHeaders(logger *log.Logger, direction string, h http.Header) {
+	for k, v := range h {
+		logger.Printf("[%s] %s=%s", direction, k, v)
+	}
+}
+
+// classicCGIEnv is cgiEnv as the classic watchdog has it, which adds the
+// Content-Length (-1 when chunked), under two names, and the Host.
+func classicCGIEnv(r *http.Request) []string {
+	env := make([]string, 0, len(r.Header)+8)
+	for name, values := range r.Header {
+		if len(values) == 0 {
+			continue
+		}
+		env = append(env, "Http_"+strings.ReplaceAll(name, "-", "_")+"="+values[0])
+	}
+	n := strconv.FormatInt(r.ContentLength, 10)
+	env = append(env, "Http_Method="+r.Method, "Http_ContentLength="+n, "Http_Content_Length="+n)
+	if len(r.TransferEncoding) > 0 {
+		env = append(env, "Http_Transfer_Encoding="+r.TransferEncoding[0])
+	}
+	if r.URL.RawQuery != "" {
+		env = append(env, "Http_Query="+r.URL.RawQuery)
+	}
+	if r.URL.Path != "" {
+		env = append(env, "Http_Path="+r.URL.Path)
+	}
+	if r.Host != "" {
+		env = append(env, "Http_Host="+r.Host)
+	}
+	return env
 }
 
 // cgiEnv is the request as CGI-style variables, as of-watchdog passes it to

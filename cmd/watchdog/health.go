@@ -97,13 +97,14 @@ func (h *health) healthy() bool {
 
 func (h *health) healthHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Empty answers but for 200's "OK", as of-watchdog's.
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", http.MethodGet)
-			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+			w.WriteHeader(http.StatusMethodNotAllowed)
 			return
 		}
 		if !h.healthy() {
-			http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = io.WriteString(w, "OK")
@@ -117,15 +118,15 @@ func (h *health) readyHandler(limit *limiter, readyPath string, fn http.Handler)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", http.MethodGet)
-			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+			w.WriteHeader(http.StatusMethodNotAllowed)
 			return
 		}
 		if !h.healthy() {
-			http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
 		if limit.full() {
-			http.Error(w, http.StatusText(http.StatusTooManyRequests), http.StatusTooManyRequests)
+			w.WriteHeader(http.StatusTooManyRequests)
 			return
 		}
 		if readyPath == "" {
@@ -155,35 +156,21 @@ const (
 	probeTimeout       = 2 * time.Second
 )
 
-// waitForUpstream returns once the function's server answers: a TCP
-// connection to the upstream's host and port, or, with readyPath, a GET on
-// it with a status below 500. It never calls "/" because a function's root
-// path may have side effects.
-func waitForUpstream(ctx context.Context, upstream *url.URL, readyPath string, client *upstreamClient) error {
+// waitForUpstream returns once the function's server accepts a TCP
+// connection on the upstream's host and port: the process is up, which is
+// what /_/health says. It never sends a request: ready_path is /_/ready's,
+// as with of-watchdog, and a function's root path may have side effects.
+func waitForUpstream(ctx context.Context, upstream *url.URL) error {
 	probe := func(ctx context.Context) bool {
 		ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 		defer cancel()
-		if readyPath == "" {
-			var d net.Dialer
-			conn, err := d.DialContext(ctx, "tcp", hostPort(upstream))
-			if err != nil {
-				return false
-			}
-			_ = conn.Close()
-			return true
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, upstream.String()+readyPath, nil)
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", hostPort(upstream))
 		if err != nil {
 			return false
 		}
-		req.Header.Set("User-Agent", "kiln-watchdog/"+version)
-		resp, _, err := client.roundTrip(ctx, req, nil)
-		if err != nil {
-			return false
-		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64*1024))
-		_ = resp.Body.Close()
-		return resp.StatusCode < http.StatusInternalServerError
+		_ = conn.Close()
+		return true
 	}
 
 	interval := probeFirstInterval

@@ -66,8 +66,10 @@ func run(args []string, lookup func(string) (string, bool), signals <-chan os.Si
 		logger.Print(w)
 	}
 	if err != nil {
+		// Status 1, as of-watchdog exits on a configuration error; 2 is
+		// for a wrong command line, as its flag package has it.
 		logger.Printf("configuration: %v", err)
-		return exitUsage
+		return exitFailed
 	}
 	if err := newWatchdog(cfg, logger, stdout, stderr).run(signals); err != nil {
 		logger.Print(err)

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"runtime"
+	runtimemetrics "runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,8 +17,10 @@ import (
 )
 
 // metrics holds the three series of-watchdog exposes, under the names its
-// dashboards and the OpenFaaS autoscaler already query. The text format is
-// written by hand to keep the binary free of dependencies.
+// dashboards and the OpenFaaS autoscaler already query, and writes them
+// with the go_* and process_* series of Prometheus' Go client, which
+// of-watchdog's registry carries too. The text format is written by hand to
+// keep the binary free of dependencies.
 type metrics struct {
 	buckets  []float64
 	inflight atomic.Int64
@@ -131,6 +137,133 @@ func (m *metrics) write(w *bufio.Writer) {
 	for _, r := range rows {
 		fmt.Fprintf(w, "http_requests_total{code=%q,method=%q} %d\n", r.key.code, r.key.method, r.s.count)
 	}
+	writeGoMetrics(w)
+	writeProcessMetrics(w)
+}
+
+// goSamples are the runtime/metrics behind the go_* series, by the names
+// Prometheus' Go collector gives them.
+var goSamples = []struct {
+	name, kind, help, metric string
+}{
+	{"go_goroutines", "gauge", "Number of goroutines that currently exist.", "/sched/goroutines:goroutines"},
+	{"go_threads", "gauge", "Number of OS threads created.", "/sched/threads/total:threads"},
+	{"go_memstats_alloc_bytes", "gauge", "Number of heap bytes allocated and currently in use.", "/memory/classes/heap/objects:bytes"},
+	{"go_memstats_alloc_bytes_total", "counter", "Total number of heap bytes allocated, even if freed.", "/gc/heap/allocs:bytes"},
+	{"go_memstats_heap_objects", "gauge", "Number of currently allocated objects.", "/gc/heap/objects:objects"},
+	{"go_memstats_next_gc_bytes", "gauge", "Number of heap bytes when next garbage collection will take place.", "/gc/heap/goal:bytes"},
+	{"go_memstats_sys_bytes", "gauge", "Number of bytes obtained from system.", "/memory/classes/total:bytes"},
+	{"go_memstats_heap_alloc_bytes", "gauge", "Number of heap bytes allocated and currently in use.", "/memory/classes/heap/objects:bytes"},
+	{"go_sched_gomaxprocs_threads", "gauge", "The current runtime.GOMAXPROCS setting.", "/sched/gomaxprocs:threads"},
+	{"go_gc_gogc_percent", "gauge", "Heap size target percentage configured by the user, otherwise 100.", "/gc/gogc:percent"},
+}
+
+func writeGoMetrics(w *bufio.Writer) {
+	samples := make([]runtimemetrics.Sample, len(goSamples))
+	for i, g := range goSamples {
+		samples[i].Name = g.metric
+	}
+	runtimemetrics.Read(samples)
+	for i, g := range goSamples {
+		var v float64
+		switch samples[i].Value.Kind() {
+		case runtimemetrics.KindUint64:
+			v = float64(samples[i].Value.Uint64())
+		case runtimemetrics.KindFloat64:
+			v = samples[i].Value.Float64()
+		default:
+			continue // not in this Go release
+		}
+		writeSample(w, g.name, g.kind, g.help, v)
+	}
+	writeSample(w, "go_info", "gauge", "Information about the Go environment.", 1, "version", runtime.Version())
+}
+
+// writeProcessMetrics writes process_* from /proc/self, as Prometheus'
+// process collector does on Linux; elsewhere there are none.
+func writeProcessMetrics(w *bufio.Writer) {
+	stat, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return
+	}
+	// The fields after the command, which is in parentheses and may hold
+	// spaces: state is field 3, utime 14, stime 15, starttime 22, vsize
+	// 23, rss 24 (man 5 proc).
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	field := func(n int) float64 {
+		if n-3 >= len(f) {
+			return 0
+		}
+		v, _ := strconv.ParseFloat(f[n-3], 64)
+		return v
+	}
+	// USER_HZ is 100 on every Linux the images run on, as procfs assumes.
+	const userHZ = 100
+	writeSample(w, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", (field(14)+field(15))/userHZ)
+	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+		writeSample(w, "process_open_fds", "gauge", "Number of open file descriptors.", float64(len(fds)))
+	}
+	if max := maxOpenFiles(); max > 0 {
+		writeSample(w, "process_max_fds", "gauge", "Maximum number of open file descriptors.", max)
+	}
+	writeSample(w, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", field(24)*float64(os.Getpagesize()))
+	if boot := bootTime(); boot > 0 {
+		writeSample(w, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", boot+field(22)/userHZ)
+	}
+	writeSample(w, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", field(23))
+}
+
+// maxOpenFiles is the soft limit of /proc/self/limits' "Max open files".
+func maxOpenFiles() float64 {
+	data, err := os.ReadFile("/proc/self/limits")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Max open files"); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				v, _ := strconv.ParseFloat(f[0], 64)
+				return v
+			}
+		}
+	}
+	return 0
+}
+
+// bootTime is /proc/stat's btime, the boot time in seconds since the epoch.
+func bootTime() float64 {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "btime "); ok {
+			v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v
+		}
+	}
+	return 0
+}
+
+// writeSample writes one unlabelled sample, or one with the label pairs
+// given, with its HELP and TYPE.
+func writeSample(w *bufio.Writer, name, kind, help string, v float64, labels ...string) {
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s", name, help, name, kind, name)
+	if len(labels) > 0 {
+		w.WriteByte('{')
+		for i := 0; i+1 < len(labels); i += 2 {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			fmt.Fprintf(w, "%s=%q", labels[i], labels[i+1])
+		}
+		w.WriteByte('}')
+	}
+	fmt.Fprintf(w, " %s\n", formatFloat(v))
 }
 
 func formatFloat(f float64) string {

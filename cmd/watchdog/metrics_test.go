@@ -3,6 +3,8 @@ package main
 import (
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +40,26 @@ func TestMetricsExposition(t *testing.T) {
 		{"total", `http_requests_total{code="200",method="get"} 2`},
 		{"non-standard method folded", `http_requests_total{code="418",method="unknown"} 1`},
 		{"in flight", "http_requests_in_flight 0"},
+		{"goroutines type", "# TYPE go_goroutines gauge"},
+		{"allocations type", "# TYPE go_memstats_alloc_bytes_total counter"},
+		{"Go version", `go_info{version="` + runtime.Version() + `"} 1`},
+		{"CPU type", "# TYPE process_cpu_seconds_total counter"},
+		{"start time type", "# TYPE process_start_time_seconds gauge"},
+	}
+	// The runtime's and the process's series have values that change;
+	// each must be a number above zero.
+	for _, name := range []string{
+		"go_goroutines", "go_threads", "go_memstats_alloc_bytes", "go_memstats_sys_bytes",
+		"process_open_fds", "process_max_fds", "process_resident_memory_bytes",
+		"process_virtual_memory_bytes", "process_start_time_seconds",
+	} {
+		v, ok := sampleValue(body, name)
+		if !ok || v <= 0 {
+			t.Errorf("%s = %v (found %v), want a number above 0; got:\n%s", name, v, ok, body)
+		}
+	}
+	if start, _ := sampleValue(body, "process_start_time_seconds"); time.Since(time.Unix(int64(start), 0)) > time.Hour {
+		t.Errorf("process_start_time_seconds = %v, want the test's start", start)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,4 +102,15 @@ func TestInstrumentCountsStatusAndInflight(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sampleValue finds an unlabelled sample's value in an exposition.
+func sampleValue(body, name string) (float64, bool) {
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
 }

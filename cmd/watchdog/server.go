@@ -88,8 +88,8 @@ func (wd *watchdog) run(signals <-chan os.Signal) (err error) {
 		}
 		// Whatever happens next, the function does not outlive us.
 		defer child.stop(childStopGrace)
-	case modeStreaming, modeSerializing:
-		fn = newForker(cfg, wd.logger, wd.stderr)
+	case modeStreaming, modeSerializing, modeClassic:
+		fn = newForker(cfg, wd.logger, wd.stdout, wd.stderr)
 	case modeStatic:
 		info, err := os.Stat(cfg.staticPath)
 		if err != nil {
@@ -101,16 +101,43 @@ func (wd *watchdog) run(signals <-chan os.Signal) (err error) {
 		fn = http.FileServer(http.Dir(cfg.staticPath))
 	}
 
-	function := accessLog(wd.logger, cfg.logCallID, wd.metrics.instrument(wd.limit.wrap(fn)))
+	guarded := fn
+	if cfg.jwt.enabled {
+		// Asked for, the check is in place before the first request, or
+		// the watchdog does not start.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		auth, err := newJWTAuth(ctx, cfg.jwt, wd.logger, fn)
+		cancel()
+		if err != nil {
+			return err
+		}
+		guarded = auth
+	}
+	// As of-watchdog: max_inflight counts requests before the JWT check,
+	// and /_/ready (below) reaches fn past both.
+	function := accessLog(wd.logger, cfg.logCallID, wd.metrics.instrument(wd.limit.wrap(guarded)))
 	healthH := wd.health.healthHandler()
 	readyH := wd.health.readyHandler(wd.limit, cfg.readyPath, fn)
 	// Not a ServeMux: its path cleaning would redirect function paths such
 	// as "//a" that the function should see as sent.
 	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The handlers enable full duplex, and net/http then drains a
+		// body left unread (an upstream that could not be reached, a
+		// function that answered early) only after it has stopped the
+		// connection's background read, whose restart then panics with
+		// "invalid concurrent Body.Read call". Closing the body here,
+		// before the server finishes the request, drains it in time.
+		defer r.Body.Close()
 		switch r.URL.Path {
 		case "/_/health":
 			healthH.ServeHTTP(w, r)
 		case "/_/ready":
+			if cfg.mode == modeClassic {
+				// The classic watchdog has no /_/ready: the function
+				// answers it.
+				function.ServeHTTP(w, r)
+				return
+			}
 			readyH.ServeHTTP(w, r)
 		default:
 			function.ServeHTTP(w, r)
@@ -149,9 +176,8 @@ func (wd *watchdog) run(signals <-chan os.Signal) (err error) {
 			return fmt.Errorf("parsing upstream_url: %w", err)
 		}
 		wd.logger.Printf("started %q (pid %d), waiting for %s", cfg.process, child.cmd.Process.Pid, upstream.Redacted())
-		client := fn.(*proxy).client
 		go func() {
-			if err := waitForUpstream(pollCtx, upstream, cfg.readyPath, client); err != nil {
+			if err := waitForUpstream(pollCtx, upstream); err != nil {
 				return // stopped: shutting down
 			}
 			if err := wd.health.markReady(); err != nil {
@@ -234,7 +260,12 @@ func (l *limiter) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer l.inflight.Add(-1)
 		if l.inflight.Add(1) > l.max {
-			http.Error(w, fmt.Sprintf("concurrent request limit of %d reached", l.max), http.StatusTooManyRequests)
+			// faas-middleware's answer, which of-watchdog and the classic
+			// watchdog give.
+			w.Header().Set("Content-Type", "text/plain")
+			w.Header().Set("X-OpenFaaS-Internal", "faas-middleware")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprintf(w, "Concurrent request limit exceeded. Max concurrent requests: %d\n", l.max)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,9 +21,10 @@ import (
 // does not need to reach a plain-HTTP server on the same host. It never
 // follows redirects and never adds or decodes compression.
 type upstreamClient struct {
-	addr    string // host:port
-	dialer  net.Dialer
-	maxIdle int
+	addr      string // host:port
+	dialer    net.Dialer
+	maxIdle   int
+	tlsConfig *tls.Config // for an https server: the JWT check's authority
 
 	mu   sync.Mutex
 	idle []*upstreamConn // most recently used last
@@ -60,6 +62,16 @@ func (c *upstreamClient) dial(ctx context.Context) (*upstreamConn, error) {
 	conn, err := c.dialer.DialContext(ctx, "tcp", c.addr)
 	if err != nil {
 		return nil, err
+	}
+	if c.tlsConfig != nil {
+		// crypto/tls is in the binary anyway, with net/http's server;
+		// http.Transport's HTTP/2 client is what the watchdog avoids.
+		tc := tls.Client(conn, c.tlsConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+		conn = tc
 	}
 	return &upstreamConn{Conn: conn, br: bufio.NewReader(conn), bw: bufio.NewWriter(conn)}, nil
 }
