@@ -105,6 +105,8 @@ func TestPlanStartsNoProcess(t *testing.T) {
 	}{
 		{"golang-middleware", must(golang.New(golang.WithEnv(env))), languages.Function{Dir: sample("go-hello"), Lang: golang.LangMiddleware}},
 		{"go", must(golang.New(golang.WithEnv(env))), languages.Function{Dir: sample("go-main"), Lang: golang.LangMain}},
+		{"go, classic", must(golang.New(golang.WithEnv(env))), languages.Function{Dir: sample("go-classic"), Lang: golang.LangMain}},
+		{"golang-http", must(golang.New(golang.WithEnv(env))), languages.Function{Dir: sample("go-http"), Lang: golang.LangHTTP}},
 		{"node", must(node.New(node.WithCacheDir(t.TempDir()), node.WithEnv(env))), languages.Function{Dir: sample("node-hello"), Lang: node.LangNode20}},
 		{"python3-http", must(python.New(python.WithEnv(env), python.WithDebian(noDebian{t}))), languages.Function{Dir: sample("python-http"), Lang: python.LangHTTP}},
 		{"python3-flask", must(python.New(python.WithEnv(env))), languages.Function{Dir: sample("python-flask"), Lang: python.LangFlask}},

@@ -12,7 +12,7 @@ import (
 
 func TestLangs(t *testing.T) {
 	got := strings.Join(Langs(), ",")
-	if got != "go,golang-middleware,java,java11,java17,node,node18,node20,node22,python,python3,python3-flask,python3-http" {
+	if got != "go,golang-http,golang-middleware,java,java11,java17,node,node18,node20,node22,python,python3,python3-flask,python3-http" {
 		t.Errorf("Langs() = %s", got)
 	}
 }

@@ -74,6 +74,13 @@ func HTTPMode(port int) []string {
 	return []string{EnvMode + "=http", EnvUpstreamURL + "=" + UpstreamURL(port)}
 }
 
+// ForkMode returns the environment entries that make the watchdog start
+// fprocess once per request, with the request body on its stdin and its
+// stdout as the response: the contract of OpenFaaS's classic watchdog,
+// whose templates set no mode. It is mode=serializing, of-watchdog's
+// nearest mode, until the watchdog has a classic mode of its own.
+func ForkMode() []string { return []string{EnvMode + "=serializing"} }
+
 // UpstreamURL returns the upstream_url of a server on 127.0.0.1:port.
 func UpstreamURL(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
 

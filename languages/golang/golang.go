@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,8 +30,38 @@ import (
 //go:embed shim/main.go.tmpl
 var middlewareMain []byte
 
-// The lang values this pack builds, and LangHTTP, OpenFaaS's
-// golang-http, which it does not build but whose images it knows.
+// The main programs of the classic and golang-http layouts. They import
+// the function as handler/function, or by its go.mod's module path.
+var (
+	//go:embed shim/classic.go.tmpl
+	classicMain []byte
+	//go:embed shim/http.go.tmpl
+	httpMain []byte
+
+	shims = map[layout][]byte{layoutMiddleware: middlewareMain, layoutClassic: classicMain, layoutHTTP: httpMain}
+)
+
+// Kiln's templates-sdk package for golang-http functions: the files of
+// sdk/handler, a module of its own in the build's main module.
+var (
+	//go:embed sdk/handler/doc.go
+	sdkDoc []byte
+	//go:embed sdk/handler/handler.go
+	sdkHandler []byte
+	sdkGoMod   = []byte("module " + sdkModule + "\n\ngo 1.22\n")
+)
+
+// sdkModule is the module golang-http functions import their types from;
+// sdkVersion is the version kiln's main module requires of it, which the
+// go.work's replace directive turns into kiln's copy.
+const (
+	sdkModule  = "github.com/openfaas/templates-sdk/go-http"
+	sdkVersion = "v0.0.0-00010101000000-000000000000"
+)
+
+// The lang values this pack builds: OpenFaaS's golang-middleware and
+// golang-http, and go, a plain main package or a function of the classic
+// go template.
 const (
 	LangMiddleware = "golang-middleware"
 	LangMain       = "go"
@@ -83,29 +114,47 @@ func (p *Pack) Langs() []string { return languages.Built(Langs()) }
 
 // Plan implements languages.Pack. The go command's version, which the
 // binary's key and the image's labels hold, is asked by the binary step.
+// For lang go and golang-http, Plan reads the package clause of the
+// folder's Go files to tell a package main from a package function.
 func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan, error) {
-	if fn.Lang != LangMiddleware && fn.Lang != LangMain {
+	if fn.Lang != LangMiddleware && fn.Lang != LangMain && fn.Lang != LangHTTP {
 		return nil, fmt.Errorf("golang pack cannot build lang %q", fn.Lang)
 	}
 	if err := languages.CheckHandlerDir(fn.Dir); err != nil {
 		return nil, err
 	}
+	lay, err := planLayout(fn)
+	if err != nil {
+		return nil, err
+	}
 	gomod := filepath.Join(fn.Dir, "go.mod")
 	mod, err := os.ReadFile(gomod)
-	if err != nil {
+	module := ""
+	switch {
+	case err != nil && (lay == layoutClassic || lay == layoutHTTP):
+		// As the templates build in GOPATH mode or rewrite the module,
+		// a function needs no go.mod: the build makes one.
+	case err != nil:
 		return nil, &languages.SourceError{Path: gomod, Reason: "missing: a Go handler folder needs a go.mod (run: go mod init handler/function)"}
-	}
-	if fn.Lang == LangMiddleware {
+	case lay == layoutMiddleware:
 		if err := checkModulePath(gomod, mod); err != nil {
 			return nil, err
 		}
+	case lay == layoutClassic || lay == layoutHTTP:
+		if module, err = functionModule(gomod, mod); err != nil {
+			return nil, err
+		}
+	}
+	env := slices.Concat([]string{contract.FProcess(fprocess)}, contract.HTTPMode(contract.UpstreamPort), []string{contract.RawLogs})
+	if lay == layoutClassic {
+		env = slices.Concat([]string{contract.FProcess(fprocess)}, contract.ForkMode())
 	}
 	goVersion := lazy.New(func(ctx context.Context) (string, error) { return p.goEnv(ctx, "GOVERSION") })
-	bin := &binaryStep{pack: p, fn: fn, goVersion: goVersion}
+	bin := &binaryStep{pack: p, fn: fn, layout: lay, module: module, goVersion: goVersion}
 	plan := &languages.Plan{
 		Base:   "static",
 		Steps:  []layers.Step{bin},
-		Env:    slices.Concat([]string{contract.FProcess(fprocess)}, contract.HTTPMode(contract.UpstreamPort), []string{contract.RawLogs}),
+		Env:    env,
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang},
 		Finish: func(ctx context.Context, plan *languages.Plan) error {
 			v, err := goVersion.Get(ctx)
@@ -124,6 +173,55 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		plan.Steps = append(plan.Steps, layers.FilesStep("static files", files, languages.LayerOptions(fn.Epoch)...))
 	}
 	return plan, nil
+}
+
+// planLayout tells how fn's folder is built: by its lang, and for lang go
+// and golang-http by the package its files declare.
+func planLayout(fn languages.Function) (layout, error) {
+	if fn.Lang == LangMiddleware {
+		return layoutMiddleware, nil
+	}
+	pkg, err := readPackage(fn.Dir, fn.Platform.Architecture)
+	var se *languages.SourceError
+	if errors.As(err, &se) && se.Reason == "no Go files" {
+		if fn.Lang == LangHTTP {
+			se.Reason = "no Go files; golang-http wants a package function with " + handleSignature[layoutHTTP]
+		} else {
+			se.Reason = "no Go files; " + goWants
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case fn.Lang == LangMain && pkg.name == "main":
+		return layoutMain, nil
+	case fn.Lang == LangMain && pkg.name == "function":
+		return layoutClassic, nil
+	case fn.Lang == LangMain:
+		return 0, &languages.SourceError{Path: pkg.path, Line: pkg.line, Reason: fmt.Sprintf("package %s: %s", pkg.name, goWants)}
+	case pkg.name == "function":
+		return layoutHTTP, nil
+	case pkg.name == "main":
+		return 0, &languages.SourceError{Path: pkg.path, Line: pkg.line, Reason: "package main: golang-http wants a package function with " + handleSignature[layoutHTTP] + "; a package main builds with --lang go"}
+	}
+	return 0, &languages.SourceError{Path: pkg.path, Line: pkg.line, Reason: fmt.Sprintf("package %s: golang-http wants a package function with %s", pkg.name, handleSignature[layoutHTTP])}
+}
+
+// functionModule returns the module path of a classic or golang-http
+// function's go.mod, which kiln's main program imports the function by.
+// The templates rename the module, so any path will do but handler, the
+// main program's own.
+func functionModule(path string, mod []byte) (string, error) {
+	m := moduleLine.FindSubmatchIndex(mod)
+	if m == nil {
+		return "", &languages.SourceError{Path: path, Reason: "no module line; add one: module handler/function"}
+	}
+	if got := string(mod[m[2]:m[3]]); got != mainModule {
+		return got, nil
+	}
+	line := 1 + bytes.Count(mod[:m[0]], []byte("\n"))
+	return "", &languages.SourceError{Path: path, Line: line, Reason: "module handler is the name of kiln's main program; name the function's: module handler/function"}
 }
 
 var moduleLine = regexp.MustCompile(`(?m)^[ \t]*module[ \t]+"?([^"\s]+)"?`)
@@ -155,8 +253,12 @@ func (p *Pack) goEnv(ctx context.Context, name string) (string, error) {
 
 // binaryStep compiles the function into /home/app/handler.
 type binaryStep struct {
-	pack *Pack
-	fn   languages.Function
+	pack   *Pack
+	fn     languages.Function
+	layout layout
+	// module is the module path of the function's go.mod, "" when it has
+	// none; only the classic and golang-http layouts read it.
+	module string
 	// goVersion is the go command's GOVERSION, asked once per build.
 	goVersion *lazy.Value[string]
 }
@@ -188,6 +290,14 @@ func (s *binaryStep) Key(ctx context.Context) (v1.Hash, error) {
 		String(string(middlewareMain)).
 		String(s.fn.BuildArgs["TEST_ENABLED"]).
 		String(s.fn.Epoch.UTC().Format(time.RFC3339))
+	if s.layout == layoutClassic || s.layout == layoutHTTP {
+		// Only these layouts add to the key, so that the others' cache
+		// entries still match.
+		k.String(s.layout.String()).String(s.module).String(string(shims[s.layout]))
+		if s.layout == layoutHTTP {
+			k.String(string(sdkGoMod)).String(string(sdkDoc)).String(string(sdkHandler))
+		}
+	}
 	files, err := sourceFiles(s.fn.Dir)
 	if err != nil {
 		return v1.Hash{}, err
@@ -239,8 +349,13 @@ func usesEmbed(dir string) (bool, error) {
 }
 
 func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
-	if s.fn.Lang == LangMiddleware {
+	if s.layout != layoutMain {
 		if err := checkFormatted(s.fn.Dir); err != nil {
+			return err
+		}
+	}
+	if s.layout == layoutClassic || s.layout == layoutHTTP {
+		if err := checkHandle(s.fn.Dir, s.layout); err != nil {
 			return err
 		}
 	}
@@ -248,19 +363,25 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 	args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", out}
 	dir := s.fn.Dir
 	env := append(append([]string(nil), s.pack.opts.env...), s.buildEnv()...)
-	if s.fn.Lang == LangMiddleware {
+	// The function's tests run where its package is, without the
+	// workspace unless they need kiln's templates-sdk package.
+	testDir, testWork := s.fn.Dir, "off"
+	if s.layout == layoutMain {
+		env = append(env, "GOWORK=off")
+	} else {
 		goVersion, err := s.goVersion.Get(ctx)
 		if err != nil {
 			return err
 		}
-		work, err := writeWorkspace(s.fn, goVersion)
+		ws, err := writeWorkspace(s.fn, s.layout, s.module, goVersion)
 		if err != nil {
 			return err
 		}
-		dir = work
-		env = append(env, "GOWORK="+filepath.Join(work, "go.work"))
-	} else {
-		env = append(env, "GOWORK=off")
+		dir = ws.dir
+		env = append(env, "GOWORK="+ws.goWork)
+		if s.layout != layoutMiddleware {
+			testDir, testWork = ws.function, ws.goWork
+		}
 	}
 	args = append(args, ".")
 	cmd := exec.CommandContext(ctx, s.pack.opts.goBin, args...)
@@ -276,16 +397,17 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 		return &languages.SourceError{Path: s.fn.Dir, Reason: "go build failed", Detail: strings.TrimSpace(stderr.String())}
 	}
 	// Tests run after the build so that a compile error reads as one.
-	if err := s.test(ctx); err != nil {
+	if err := s.test(ctx, testDir, testWork); err != nil {
 		return err
 	}
 	return layers.WriteTar(w, []layers.File{layers.HostFile(binaryPath, 0o755, out)}, languages.LayerOptions(s.fn.Epoch)...)
 }
 
-// test runs the function's own tests, as the template's build does, when it
-// has any and TEST_ENABLED is not false. They run for the host, not the
-// target platform, and only when the binary is rebuilt.
-func (s *binaryStep) test(ctx context.Context) error {
+// test runs the function's own tests in dir, with GOWORK=goWork, as the
+// template's build does, when it has any and TEST_ENABLED is not false.
+// They run for the host, not the target platform, and only when the binary
+// is rebuilt.
+func (s *binaryStep) test(ctx context.Context, dir, goWork string) error {
 	if v, ok := s.fn.BuildArgs["TEST_ENABLED"]; ok && (v == "false" || v == "0") {
 		return nil
 	}
@@ -294,8 +416,8 @@ func (s *binaryStep) test(ctx context.Context) error {
 		return err
 	}
 	cmd := exec.CommandContext(ctx, s.pack.opts.goBin, "test", "-count=1", "./...")
-	cmd.Dir = s.fn.Dir
-	cmd.Env = append(append([]string(nil), s.pack.opts.env...), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS="+s.fn.BuildArgs["GOFLAGS"])
+	cmd.Dir = dir
+	cmd.Env = append(append([]string(nil), s.pack.opts.env...), "CGO_ENABLED=0", "GOWORK="+goWork, "GOFLAGS="+s.fn.BuildArgs["GOFLAGS"])
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return &languages.SourceError{Path: s.fn.Dir, Reason: "go test failed (skip with --build-arg TEST_ENABLED=false)", Detail: strings.TrimSpace(string(out))}
@@ -318,29 +440,120 @@ func hasTests(dir string) (bool, error) {
 	return found, err
 }
 
+// mainModule is the module of the main programs kiln writes.
+const mainModule = "handler"
+
+// workspace is the main module a build writes beside the function.
+type workspace struct {
+	// dir holds the main module, where go build runs.
+	dir string
+	// goWork is the go.work that joins the main module and the function.
+	goWork string
+	// function is the folder of the function's package: the handler
+	// folder, or its copy when it has no go.mod.
+	function string
+}
+
 // writeWorkspace lays out the main module beside the function's, joined by
-// a go.work as the OpenFaaS template does, so the function keeps its own
-// go.mod and go.sum untouched.
-func writeWorkspace(fn languages.Function, goVersion string) (string, error) {
+// a go.work as the OpenFaaS templates do, so that the function keeps its
+// own go.mod and go.sum untouched. A classic or golang-http function
+// without a go.mod is copied into the main module's function folder, where
+// the templates put it too; golang-http's templates-sdk package comes from
+// a replace directive in the go.work, to kiln's own copy of it.
+func writeWorkspace(fn languages.Function, lay layout, module, goVersion string) (workspace, error) {
 	work := filepath.Join(fn.ScratchDir, "main")
+	ws := workspace{dir: work, goWork: filepath.Join(work, "go.work"), function: fn.Dir}
 	if err := os.MkdirAll(work, 0o755); err != nil {
-		return "", err
+		return ws, err
 	}
 	lang := strings.TrimPrefix(goVersion, "go")
 	if i := strings.IndexAny(lang, " -+"); i >= 0 {
 		lang = lang[:i]
 	}
-	files := map[string]string{
-		"go.mod":  "module handler\n\ngo " + lang + "\n",
-		"go.work": fmt.Sprintf("go %s\n\nuse (\n\t.\n\t%q\n)\n", lang, fn.Dir),
-		"main.go": string(middlewareMain),
+	if lay == layoutMiddleware {
+		// Unchanged since the first golden images: these files make the
+		// middleware binaries.
+		return ws, writeFiles(work, map[string]string{
+			"go.mod":  "module handler\n\ngo " + lang + "\n",
+			"go.work": fmt.Sprintf("go %s\n\nuse (\n\t.\n\t%q\n)\n", lang, fn.Dir),
+			"main.go": string(middlewareMain),
+		})
 	}
+
+	gomod := "module " + mainModule + "\n\ngo " + lang + "\n"
+	gowork := fmt.Sprintf("go %s\n\nuse (\n\t.\n", lang)
+	shim := shims[lay]
+	if module == "" {
+		ws.function = filepath.Join(work, "function")
+		if err := copyDir(fn.Dir, ws.function); err != nil {
+			return ws, fmt.Errorf("copying %s to the build's main module: %w", fn.Dir, err)
+		}
+	} else {
+		gowork += fmt.Sprintf("\t%q\n", fn.Dir)
+		shim = bytes.Replace(shim, []byte(strconv.Quote(mainModule+"/function")), []byte(strconv.Quote(module)), 1)
+	}
+	gowork += ")\n"
+	files := map[string]string{"main.go": string(shim)}
+	if lay == layoutHTTP {
+		// The main module requires the SDK, so the function may import it
+		// whether or not its go.mod does; the replace covers any version.
+		gomod += "\nrequire " + sdkModule + " " + sdkVersion + "\n"
+		gowork += "\nreplace " + sdkModule + " => ./sdk\n"
+		files["sdk/go.mod"] = string(sdkGoMod)
+		files["sdk/doc.go"] = string(sdkDoc)
+		files["sdk/handler.go"] = string(sdkHandler)
+	}
+	files["go.mod"] = gomod
+	files["go.work"] = gowork
+	return ws, writeFiles(work, files)
+}
+
+func writeFiles(dir string, files map[string]string) error {
 	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(work, name), []byte(content), 0o644); err != nil {
-			return "", fmt.Errorf("writing the main module: %w", err)
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return fmt.Errorf("writing the main module: %w", err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			return fmt.Errorf("writing the main module: %w", err)
 		}
 	}
-	return work, nil
+	return nil
+}
+
+// copyDir copies the handler folder src to dst, leaving out what
+// sourceFiles leaves out of the binary's key: .git, build and template.
+func copyDir(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (rel == ".git" || rel == "build" || rel == "template") {
+			return filepath.SkipDir
+		}
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case d.Type()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case d.Type().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(target, b, 0o644)
+		}
+		return nil
+	})
 }
 
 // checkFormatted mirrors the template's gofmt gate, which fails the build

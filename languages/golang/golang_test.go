@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -126,28 +125,33 @@ func write(t *testing.T, path, content string) {
 }
 
 // The plan's environment is the watchdog's, with the fprocess Langs
-// declares, which deploy falls back on.
+// declares, which deploy falls back on. A classic go function is run once
+// per request: mode=serializing until the watchdog has a classic mode.
 func TestPlanEnv(t *testing.T) {
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go on PATH")
+	tests := []struct {
+		name, lang, code string
+		want             []string
+	}{
+		{LangMiddleware, LangMiddleware, middleCode, httpEnv},
+		{LangMain, LangMain, mainCode, httpEnv},
+		{"classic go", LangMain, classicCode, forkEnv},
+		{LangHTTP, LangHTTP, httpCode, httpEnv},
 	}
-	for _, lang := range []string{LangMiddleware, LangMain} {
-		t.Run(lang, func(t *testing.T) {
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module handler/function\n\ngo 1.22\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			pl, err := newPack(t, WithEnv(os.Environ())).Plan(context.Background(), languages.Function{Dir: dir, Lang: lang, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}})
+			write(t, filepath.Join(dir, "go.mod"), "module handler/function\n\ngo 1.22\n")
+			write(t, filepath.Join(dir, "handler.go"), tc.code)
+			pl, err := newPack(t, WithEnv(os.Environ())).Plan(context.Background(), languages.Function{Dir: dir, Lang: tc.lang, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}})
 			if err != nil {
 				t.Fatalf("Plan() = %v", err)
 			}
-			want := []string{"fprocess=./handler", "mode=http", "upstream_url=http://127.0.0.1:8082", "prefix_logs=false"}
-			if !slices.Equal(pl.Env, want) {
-				t.Errorf("Plan() env = %q, want %q", pl.Env, want)
+			if !slices.Equal(pl.Env, tc.want) {
+				t.Errorf("Plan() env = %q, want %q", pl.Env, tc.want)
 			}
-			i := slices.IndexFunc(Langs(), func(l languages.Lang) bool { return l.Name == lang })
-			if i < 0 || "fprocess="+Langs()[i].FProcess != want[0] {
-				t.Errorf("Langs() declares %s with another fprocess than its Plan's", lang)
+			i := slices.IndexFunc(Langs(), func(l languages.Lang) bool { return l.Name == tc.lang })
+			if i < 0 || "fprocess="+Langs()[i].FProcess != tc.want[0] {
+				t.Errorf("Langs() declares %s with another fprocess than its Plan's", tc.lang)
 			}
 		})
 	}

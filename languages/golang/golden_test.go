@@ -13,7 +13,8 @@ import (
 // TestGolden builds the Go samples at a fixed epoch, twice, and compares
 // their images with testdata/<case>/golden.json, which records the Go
 // toolchain that compiled them: on another Go the comparison is skipped.
-// go-deps needs its module from the Go proxy or the module cache.
+// go-deps needs its module from the Go proxy or the module cache; go-http
+// needs none, since kiln brings its templates-sdk package.
 func TestGolden(t *testing.T) {
 	tests := []struct {
 		name, sample, lang string
@@ -21,6 +22,8 @@ func TestGolden(t *testing.T) {
 		{"go-hello", "go-hello", LangMiddleware},
 		{"go-deps", "go-deps", LangMiddleware},
 		{"go-main", "go-main", LangMain},
+		{"go-classic", "go-classic", LangMain},
+		{"go-http", "go-http", LangHTTP},
 	}
 	env := os.Environ()
 	for _, tc := range tests {

@@ -40,10 +40,10 @@ func TestLangs(t *testing.T) {
 		names = append(names, l.Name)
 	}
 	// What `kiln build --lang` has always listed, in this order.
-	if got, want := strings.Join(Listed(), ", "), "golang-middleware, go, node20, node22, python3-http, python3-flask, java11, java17, java"; got != want {
+	if got, want := strings.Join(Listed(), ", "), "golang-middleware, go, golang-http, node20, node22, python3-http, python3-flask, java11, java17, java"; got != want {
 		t.Errorf("Listed() = %s, want %s", got, want)
 	}
-	if got, want := strings.Join(Scaffolds(), ","), "go,golang-middleware,java,java11,java17,node,node18,node20,node22,python,python3,python3-flask,python3-http"; got != want {
+	if got, want := strings.Join(Scaffolds(), ","), "go,golang-http,golang-middleware,java,java11,java17,node,node18,node20,node22,python,python3,python3-flask,python3-http"; got != want {
 		t.Errorf("Scaffolds() = %s, want %s", got, want)
 	}
 }
@@ -109,8 +109,8 @@ func TestLookup(t *testing.T) {
 	if l, ok := Lookup("node22"); !ok || l.Name != "node22" || !l.Listed {
 		t.Errorf("Lookup(node22) = %+v, %v", l, ok)
 	}
-	if l, ok := Lookup("golang-http"); !ok || !l.DeployOnly || l.Scaffold != nil {
-		t.Errorf("Lookup(golang-http) = %+v, %v; want a deploy-only lang without scaffold", l, ok)
+	if l, ok := Lookup("golang-http"); !ok || l.DeployOnly || l.Scaffold == nil || !l.Listed {
+		t.Errorf("Lookup(golang-http) = %+v, %v; want a built, listed lang with a scaffold", l, ok)
 	}
 	if _, ok := Lookup("cobol"); ok {
 		t.Errorf("Lookup(cobol) found a lang")

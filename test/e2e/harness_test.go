@@ -34,9 +34,11 @@ const (
 
 // The sample functions in testdata/functions.
 const (
-	goHello = "go-hello" // golang-middleware, static/ folder
-	goDeps  = "go-deps"  // golang-middleware, github.com/google/uuid, /slow
-	goMain  = "go-main"  // lang go, a plain main package
+	goHello   = "go-hello"   // golang-middleware, static/ folder
+	goDeps    = "go-deps"    // golang-middleware, github.com/google/uuid, /slow
+	goMain    = "go-main"    // lang go, a plain main package
+	goClassic = "go-classic" // lang go, the classic template's package function, no go.mod
+	goHTTP    = "go-http"    // golang-http, templates-sdk's Request and Response
 )
 
 // sample returns the path of a sample function. Tests that edit one copy
