@@ -74,12 +74,12 @@ func HTTPMode(port int) []string {
 	return []string{EnvMode + "=http", EnvUpstreamURL + "=" + UpstreamURL(port)}
 }
 
-// ForkMode returns the environment entries that make the watchdog start
+// ClassicMode returns the environment entries that make the watchdog start
 // fprocess once per request, with the request body on its stdin and its
-// stdout as the response: the contract of OpenFaaS's classic watchdog,
-// whose templates set no mode. It is mode=serializing, of-watchdog's
-// nearest mode, until the watchdog has a classic mode of its own.
-func ForkMode() []string { return []string{EnvMode + "=serializing"} }
+// stdout as the response: the contract of OpenFaaS's classic watchdog. As
+// the classic templates do, it sets no mode: that is how the watchdog
+// tells a classic image.
+func ClassicMode() []string { return nil }
 
 // UpstreamURL returns the upstream_url of a server on 127.0.0.1:port.
 func UpstreamURL(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }

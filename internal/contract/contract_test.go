@@ -22,7 +22,7 @@ func TestEnv(t *testing.T) {
 		{"fprocess with arguments", []string{FProcess("python3 /home/app/index.py http")}, []string{"fprocess=python3 /home/app/index.py http"}},
 		{"http mode", HTTPMode(UpstreamPort), []string{"mode=http", "upstream_url=http://127.0.0.1:8082"}},
 		{"http mode, another port", HTTPMode(3000), []string{"mode=http", "upstream_url=http://127.0.0.1:3000"}},
-		{"fork mode", ForkMode(), []string{"mode=serializing"}},
+		{"classic mode sets no mode", ClassicMode(), nil},
 		{"raw logs", []string{RawLogs}, []string{"prefix_logs=false"}},
 	}
 	for _, tc := range tests {

@@ -147,7 +147,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	}
 	env := slices.Concat([]string{contract.FProcess(fprocess)}, contract.HTTPMode(contract.UpstreamPort), []string{contract.RawLogs})
 	if lay == layoutClassic {
-		env = slices.Concat([]string{contract.FProcess(fprocess)}, contract.ForkMode())
+		env = slices.Concat([]string{contract.FProcess(fprocess)}, contract.ClassicMode())
 	}
 	goVersion := lazy.New(func(ctx context.Context) (string, error) { return p.goEnv(ctx, "GOVERSION") })
 	bin := &binaryStep{pack: p, fn: fn, layout: lay, module: module, goVersion: goVersion}

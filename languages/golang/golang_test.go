@@ -125,8 +125,8 @@ func write(t *testing.T, path, content string) {
 }
 
 // The plan's environment is the watchdog's, with the fprocess Langs
-// declares, which deploy falls back on. A classic go function is run once
-// per request: mode=serializing until the watchdog has a classic mode.
+// declares, which deploy falls back on. A classic go function sets no
+// mode: the watchdog runs it once per request, as the classic watchdog.
 func TestPlanEnv(t *testing.T) {
 	tests := []struct {
 		name, lang, code string

@@ -32,7 +32,7 @@ const (
 
 var (
 	httpEnv = []string{"fprocess=./handler", "mode=http", "upstream_url=http://127.0.0.1:8082", "prefix_logs=false"}
-	forkEnv = []string{"fprocess=./handler", "mode=serializing"}
+	forkEnv = []string{"fprocess=./handler"}
 )
 
 // TestPlanLayout: lang go builds a package main as it is and a package

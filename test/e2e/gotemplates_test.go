@@ -22,12 +22,9 @@ import (
 // writes Handle's answer with fmt.Println, so the body is Handle's string
 // and a newline, and the classic watchdog answers 200.
 //
-// The image asks for the watchdog's serializing mode (fprocess=./handler,
-// mode=serializing), the nearest to the classic watchdog's fork per request
-// until kiln's watchdog has a classic mode: the request body goes to
-// ./handler's stdin, its stdout is the response. What the two modes do
-// alike is what is asserted here; the classic watchdog's echoed
-// Content-Type and combined stderr are not.
+// The image sets fprocess=./handler and no mode, as classic images do, so
+// kiln's watchdog runs it as the classic watchdog would: the request body
+// goes to ./handler's stdin, its stdout is the response.
 func TestGoClassic(t *testing.T) {
 	reg := startRegistry(t)
 	image := reg.Host + "/e2e/go-classic:v1"
@@ -35,10 +32,11 @@ func TestGoClassic(t *testing.T) {
 	pushed(t, reg, "e2e/go-classic", "v1", digestOf(t, r.stdout))
 
 	env := imageEnv(t, image)
-	for _, want := range []string{"fprocess=./handler", "mode=serializing"} {
-		if !slices.Contains(env, want) {
-			t.Errorf("image env = %q, want %s", env, want)
-		}
+	if !slices.Contains(env, "fprocess=./handler") {
+		t.Errorf("image env = %q, want fprocess=./handler", env)
+	}
+	if i := slices.IndexFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "mode=") }); i >= 0 {
+		t.Errorf("image env has %s, want no mode: the classic watchdog's contract", env[i])
 	}
 	if i := slices.IndexFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "upstream_url=") }); i >= 0 {
 		t.Errorf("image env has %s, want none: classic go serves no HTTP", env[i])
