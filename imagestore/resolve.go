@@ -14,10 +14,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-)
 
-// refNameAnnotation names an image inside an OCI layout's index.
-const refNameAnnotation = "org.opencontainers.image.ref.name"
+	"github.com/kiln-build/kiln/publish"
+)
 
 // ResolveOption configures Resolve.
 type ResolveOption func(*resolveOptions)
@@ -139,7 +138,7 @@ func fromLayout(spec string, platform v1.Platform) (v1.Image, error) {
 	for _, d := range m.Manifests {
 		switch {
 		case digest != "" && d.Digest.String() != digest:
-		case refName != "" && d.Annotations[refNameAnnotation] != refName:
+		case refName != "" && d.Annotations[publish.RefNameAnnotation] != refName:
 		default:
 			found = append(found, d)
 		}
@@ -187,7 +186,7 @@ func imageFor(idx v1.ImageIndex, d v1.Descriptor, platform v1.Platform) (v1.Imag
 func describe(ds []v1.Descriptor) string {
 	s := make([]string, 0, len(ds))
 	for _, d := range ds {
-		if n := d.Annotations[refNameAnnotation]; n != "" {
+		if n := d.Annotations[publish.RefNameAnnotation]; n != "" {
 			s = append(s, fmt.Sprintf("%s (%s)", n, d.Digest))
 		} else {
 			s = append(s, d.Digest.String())

@@ -23,6 +23,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/kiln-build/kiln/publish"
 )
 
 // labelled is a small image told apart from others by its command.
@@ -80,7 +82,7 @@ func TestResolveLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	for label, img := range map[string]v1.Image{"one": one, "two": two} {
-		if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{refNameAnnotation: label})); err != nil {
+		if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{publish.RefNameAnnotation: label})); err != nil {
 			t.Fatal(err)
 		}
 	}

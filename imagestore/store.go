@@ -40,6 +40,31 @@ func (s *Store) Lookup(ref name.Reference) (v1.Image, error) {
 	return s.layout.Lookup(ref)
 }
 
+// Names lists the names of the stored images, sorted; none when the store
+// has not been written yet.
+func (s *Store) Names() ([]string, error) {
+	p, err := layout.FromPath(s.dir)
+	if err != nil {
+		return nil, nil
+	}
+	idx, err := p.ImageIndex()
+	if err != nil {
+		return nil, err
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, d := range m.Manifests {
+		if n := d.Annotations[publish.RefNameAnnotation]; n != "" {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names), nil
+}
+
 // Image returns the stored image with digest h.
 func (s *Store) Image(h v1.Hash) (v1.Image, error) {
 	p, err := layout.FromPath(s.dir)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -89,4 +90,20 @@ func mustRef(t *testing.T, s string) name.Reference {
 		t.Fatal(err)
 	}
 	return ref
+}
+
+func TestStoreNames(t *testing.T) {
+	s := Open(t.TempDir())
+	if names, err := s.Names(); err != nil || names != nil {
+		t.Fatalf("Names() of an empty store = %v, %v, want none", names, err)
+	}
+	for _, n := range []string{"hello:dev", "ghcr.io/me/world:1", "hello:dev"} {
+		if _, err := s.Publisher().Publish(context.Background(), labelled(t, n), mustRef(t, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"ghcr.io/me/world:1", "index.docker.io/library/hello:dev"}
+	if names, err := s.Names(); err != nil || !slices.Equal(names, want) {
+		t.Errorf("Names() = %v, %v, want %v", names, err, want)
+	}
 }

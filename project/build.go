@@ -212,8 +212,8 @@ func unknownLang(lang, what string, known []string) error {
 	return &builder.UnknownLangError{Lang: lang, Known: known}
 }
 
-// builtLangs lists the langs kiln builds, sorted.
-func builtLangs() []string {
+// BuiltLangs lists the langs kiln builds, sorted.
+func BuiltLangs() []string {
 	var out []string
 	for _, l := range packs.Langs() {
 		if !l.DeployOnly {

@@ -95,7 +95,7 @@ func (p *Project) Targets(ctx context.Context, sel Selection, d *Dir, s BuildSet
 			return nil, usage.Errorf("--image is required with DIR")
 		}
 		if l, ok := packs.Lookup(d.Lang); !ok || l.DeployOnly {
-			err := unknownLang(d.Lang, "--lang", builtLangs())
+			err := unknownLang(d.Lang, "--lang", BuiltLangs())
 			var ue *builder.UnknownLangError
 			if errors.As(err, &ue) {
 				return nil, usage.Errorf("--lang: %w", err)

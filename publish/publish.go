@@ -298,7 +298,9 @@ var _ Publisher = (*Layout)(nil)
 // absent.
 func NewLayout(dir string) *Layout { return &Layout{dir: dir} }
 
-const refNameAnnotation = "org.opencontainers.image.ref.name"
+// RefNameAnnotation names an image in an OCI layout's index: the
+// reference it was published under.
+const RefNameAnnotation = "org.opencontainers.image.ref.name"
 
 // Publish implements Publisher.
 func (l *Layout) Publish(ctx context.Context, img v1.Image, ref name.Reference) (name.Digest, error) {
@@ -320,8 +322,8 @@ func (l *Layout) Publish(ctx context.Context, img v1.Image, ref name.Reference) 
 		}
 	}
 	tag := ref.Identifier()
-	annotations := map[string]string{refNameAnnotation: ref.Name()}
-	if err := p.ReplaceImage(img, match.Annotation(refNameAnnotation, ref.Name()), layout.WithAnnotations(annotations)); err != nil {
+	annotations := map[string]string{RefNameAnnotation: ref.Name()}
+	if err := p.ReplaceImage(img, match.Annotation(RefNameAnnotation, ref.Name()), layout.WithAnnotations(annotations)); err != nil {
 		return name.Digest{}, fmt.Errorf("writing %s to OCI layout %s: %w", tag, l.dir, err)
 	}
 	return ref.Context().Digest(digest.String()), nil
@@ -342,7 +344,7 @@ func (l *Layout) Lookup(ref name.Reference) (v1.Image, error) {
 		return nil, err
 	}
 	for _, d := range m.Manifests {
-		if d.Annotations[refNameAnnotation] == ref.Name() && d.MediaType.IsImage() {
+		if d.Annotations[RefNameAnnotation] == ref.Name() && d.MediaType.IsImage() {
 			return idx.Image(d.Digest)
 		}
 	}

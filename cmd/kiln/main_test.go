@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -134,6 +135,36 @@ func TestVersion(t *testing.T) {
 		cmd := newRootCmd(&stdout, &stderr, func(string) string { return "" })
 		if err := execute(context.Background(), cmd, args); err != nil || stdout.String() != versionLine() {
 			t.Errorf("kiln %v = %q, %v; want %q", args, stdout.String(), err, versionLine())
+		}
+	}
+}
+
+// TestCompletion asks cobra's __complete, as the shells do.
+func TestCompletion(t *testing.T) {
+	dir := t.TempDir()
+	stackFile := filepath.Join(dir, "stack.yml")
+	if err := os.WriteFile(stackFile, []byte("provider:\n  name: openfaas\nfunctions:\n  hello:\n    lang: go\n    image: hello\n  world:\n    lang: go\n    image: world\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"build", "--lang", ""}, []string{"golang-middleware", "python3-http", "java11", "node20"}},
+		{[]string{"deploy", "-f", stackFile, "--filter", ""}, []string{"hello", "world"}},
+		{[]string{"base", "build", ""}, []string{"static", "python", "node", "java"}},
+	}
+	for _, tc := range tests {
+		var stdout, stderr bytes.Buffer
+		cmd := newRootCmd(&stdout, &stderr, func(k string) string { return map[string]string{"KILN_CACHE_DIR": dir}[k] })
+		if err := execute(context.Background(), cmd, append([]string{"__complete"}, tc.args...)); err != nil {
+			t.Fatalf("kiln __complete %v = %v", tc.args, err)
+		}
+		lines := strings.Split(stdout.String(), "\n")
+		for _, w := range tc.want {
+			if !slices.Contains(lines, w) {
+				t.Errorf("kiln __complete %v = %q, want %s among them", tc.args, stdout.String(), w)
+			}
 		}
 	}
 }

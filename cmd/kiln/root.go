@@ -86,13 +86,17 @@ behind kiln's watchdog, which follows the OpenFaaS watchdog contract.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usage.Wrap(err) })
 	root.AddCommand(newBuildCmd(g), newRunCmd(g), newBaseCmd(g), newCacheCmd(g), newVersionCmd(g))
 	root.AddCommand(newDeployCmd(g), newUpCmd(g), newDevCmd(g), newNewCmd(g), newPushCmd(g))
+	addCompletions(g, root)
 	return root
 }
 
 // execute runs the command line args. An unknown command is a usage
 // error, as every other wrong command line.
 func execute(ctx context.Context, root *cobra.Command, args []string) error {
-	if _, _, err := root.Find(args); err != nil {
+	root.InitDefaultCompletionCmd(args...)
+	// cobra answers the shells' hidden completion requests itself.
+	isRequest := len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd)
+	if _, _, err := root.Find(args); err != nil && !isRequest {
 		return usage.Wrap(err)
 	}
 	root.SetArgs(args)
