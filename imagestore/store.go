@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/kiln-build/kiln/publish"
 )
@@ -42,11 +41,7 @@ func (s *Store) Lookup(ref name.Reference) (v1.Image, error) {
 
 // Image returns the stored image with digest h.
 func (s *Store) Image(h v1.Hash) (v1.Image, error) {
-	p, err := layout.FromPath(s.dir)
-	if err != nil {
-		return nil, fmt.Errorf("reading OCI layout %s: %w", s.dir, err)
-	}
-	return p.Image(h)
+	return s.layout.Image(h)
 }
 
 // FindOption configures Find.

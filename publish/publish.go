@@ -16,15 +16,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/match"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/internal/atomicfile"
 )
 
@@ -284,69 +280,6 @@ func (m *mountingImage) Layers() ([]v1.Layer, error) {
 		}
 	}
 	return out, nil
-}
-
-// Layout publishes into an OCI image layout directory, replacing the image
-// previously stored under the same reference name.
-type Layout struct {
-	dir string
-}
-
-var _ Publisher = (*Layout)(nil)
-
-// NewLayout returns a publisher writing to the layout at dir, created if
-// absent.
-func NewLayout(dir string) *Layout { return &Layout{dir: dir} }
-
-const refNameAnnotation = "org.opencontainers.image.ref.name"
-
-// Publish implements Publisher.
-func (l *Layout) Publish(ctx context.Context, img v1.Image, ref name.Reference) (name.Digest, error) {
-	digest, err := img.Digest()
-	if err != nil {
-		return name.Digest{}, err
-	}
-	// Held while writing: a prune of kiln's cache then removes no blob
-	// this image is about to name (see cache.LockImages).
-	lock, err := cache.LockImages(l.dir)
-	if err != nil {
-		return name.Digest{}, err
-	}
-	defer lock.Close()
-	p, err := layout.FromPath(l.dir)
-	if err != nil {
-		if p, err = layout.Write(l.dir, empty.Index); err != nil {
-			return name.Digest{}, fmt.Errorf("creating OCI layout %s: %w", l.dir, err)
-		}
-	}
-	tag := ref.Identifier()
-	annotations := map[string]string{refNameAnnotation: ref.Name()}
-	if err := p.ReplaceImage(img, match.Annotation(refNameAnnotation, ref.Name()), layout.WithAnnotations(annotations)); err != nil {
-		return name.Digest{}, fmt.Errorf("writing %s to OCI layout %s: %w", tag, l.dir, err)
-	}
-	return ref.Context().Digest(digest.String()), nil
-}
-
-// Lookup returns the image stored under ref's name, as Publish stored it.
-func (l *Layout) Lookup(ref name.Reference) (v1.Image, error) {
-	p, err := layout.FromPath(l.dir)
-	if err != nil {
-		return nil, fmt.Errorf("reading OCI layout %s: %w", l.dir, err)
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		return nil, err
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range m.Manifests {
-		if d.Annotations[refNameAnnotation] == ref.Name() && d.MediaType.IsImage() {
-			return idx.Image(d.Digest)
-		}
-	}
-	return nil, fmt.Errorf("%s is not in %s", ref.Name(), l.dir)
 }
 
 // Tarball publishes a docker-loadable tarball (`docker load -i FILE`).

@@ -57,3 +57,9 @@ func (l *Lock) Close() error {
 	l.f = nil
 	return err
 }
+
+// Exclusive opens path and takes an exclusive lock on it, waiting for every
+// other holder to let go.
+func Exclusive(path string) (*Lock, error) {
+	return take(path, true, true)
+}
