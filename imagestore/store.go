@@ -2,6 +2,7 @@ package imagestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -52,6 +53,7 @@ type findOptions struct {
 	registryFirst bool
 	insecure      []string
 	resolve       []ResolveOption
+	onPull        func(string)
 }
 
 // Pull skips the local store: the image comes from its registry. Default:
@@ -73,6 +75,10 @@ func WithInsecureRegistries(hosts []string) FindOption {
 func WithResolveOptions(opts ...ResolveOption) FindOption {
 	return func(o *findOptions) { o.resolve = append(o.resolve, opts...) }
 }
+
+// OnPull sets what is told, before it happens, that an image is pulled
+// from its registry. Default: nothing.
+func OnPull(f func(image string)) FindOption { return func(o *findOptions) { o.onPull = f } }
 
 // ReferenceError is an image reference that does not parse.
 type ReferenceError struct {
@@ -103,8 +109,14 @@ func (s *Store) Find(ctx context.Context, image string, opts ...FindOption) (v1.
 	if slices.Contains(o.insecure, ref.Context().RegistryStr()) {
 		ropts = append(slices.Clone(ropts), WithInsecure())
 	}
-	if o.pull {
+	pull := func() (v1.Image, error) {
+		if o.onPull != nil {
+			o.onPull(image)
+		}
 		return Resolve(ctx, image, ropts...)
+	}
+	if o.pull {
+		return pull()
 	}
 	if o.registryFirst {
 		ro := newResolveOptions(ropts)
@@ -117,10 +129,15 @@ func (s *Store) Find(ctx context.Context, image string, opts ...FindOption) (v1.
 		}
 		return nil, fmt.Errorf("image %s is neither in its registry (%v) nor in kiln's local store: build it first (kiln build --push, or kiln up)", ref, rerr)
 	}
-	if img, err := s.local(ref); err == nil {
+	img, err := s.local(ref)
+	switch {
+	case err == nil:
 		return img, nil
+	case !errors.Is(err, publish.ErrNotFound):
+		// Built here, but unreadable: pulling would run something else.
+		return nil, fmt.Errorf("image %s in kiln's local store: %w (build it again, or give --pull)", image, err)
 	}
-	return Resolve(ctx, image, ropts...)
+	return pull()
 }
 
 // local finds ref in the store: a digest reference by its digest, else by

@@ -30,11 +30,14 @@ type RunFlags struct {
 	Platform string
 	ReadOnly bool
 	Secrets  []string
+	// Registry is applied when the project is opened (Option).
+	Registry RegistryFlags
 }
 
 // Add adds the flags to fl.
 func (f *RunFlags) Add(fl *pflag.FlagSet) {
 	fl.IntVarP(&f.Port, "port", "p", 8080, "port the watchdog listens on")
+	f.Registry.Add(fl)
 	fl.StringArrayVarP(&f.Env, "env", "e", nil, "environment variable KEY=VALUE for the function; repeatable")
 	fl.BoolVar(&f.Pull, "pull", false, "pull from the registry even if the local image store has the image")
 	fl.StringSliceVar(&f.Insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP (loopback always is); repeatable")
@@ -61,7 +64,7 @@ func (p *Project) Run(ctx context.Context, image string, f RunFlags, stdout, std
 	if err != nil {
 		return usage.Errorf("--platform %q: %w", f.Platform, err)
 	}
-	fopts := []imagestore.FindOption{imagestore.WithInsecureRegistries(f.Insecure), imagestore.WithResolveOptions(imagestore.WithPlatform(*platform))}
+	fopts := append(p.findOptions(), imagestore.WithInsecureRegistries(f.Insecure), imagestore.WithResolveOptions(imagestore.WithPlatform(*platform)))
 	if f.Pull {
 		fopts = append(fopts, imagestore.Pull())
 	}

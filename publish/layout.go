@@ -55,6 +55,10 @@ func NewLayout(dir string) *Layout { return &Layout{dir: dir} }
 
 const refNameAnnotation = "org.opencontainers.image.ref.name"
 
+// ErrNotFound is what Lookup and Image return, wrapped, when the layout
+// has no such image.
+var ErrNotFound = errors.New("no such image")
+
 // Publish implements Publisher. When it returns, index.json names the
 // image under ref.Name().
 func (l *Layout) Publish(ctx context.Context, img v1.Image, ref name.Reference) (name.Digest, error) {
@@ -339,15 +343,23 @@ func (l *Layout) rebuildIndex() (*v1.IndexManifest, error) {
 // Lookup returns the image stored under ref's name, as Publish stored it.
 func (l *Layout) Lookup(ref name.Reference) (v1.Image, error) {
 	m, err := l.index(context.Background())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s is not in %s: %w", ref.Name(), l.dir, ErrNotFound)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading OCI layout %s: %w", l.dir, err)
 	}
 	for _, d := range m.Manifests {
 		if d.Annotations[refNameAnnotation] == ref.Name() && d.MediaType.IsImage() {
-			return l.Image(d.Digest)
+			img, err := l.Image(d.Digest)
+			if errors.Is(err, ErrNotFound) {
+				// Named, but its manifest is gone: damaged, not absent.
+				return nil, fmt.Errorf("%s names image %s in %s, whose manifest is missing", ref.Name(), d.Digest, l.dir)
+			}
+			return img, err
 		}
 	}
-	return nil, fmt.Errorf("%s is not in %s", ref.Name(), l.dir)
+	return nil, fmt.Errorf("%s is not in %s: %w", ref.Name(), l.dir, ErrNotFound)
 }
 
 // Image returns the image whose manifest has digest h, read from the
@@ -355,8 +367,11 @@ func (l *Layout) Lookup(ref name.Reference) (v1.Image, error) {
 func (l *Layout) Image(h v1.Hash) (v1.Image, error) {
 	path := l.blobPath(h)
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("reading OCI layout %s: image %s: %w", l.dir, h, ErrNotFound)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("reading OCI layout %s: no image %s: %w", l.dir, h, err)
+		return nil, fmt.Errorf("reading OCI layout %s: %w", l.dir, err)
 	}
 	defer f.Close()
 	vr, err := newVerifyingReader(f, h, -1, path)

@@ -10,6 +10,7 @@ func newDeployCmd(g *globals) *cobra.Command {
 	var sf project.StackFlags
 	var df project.DeployFlags
 	var insecure []string
+	var rf project.RegistryFlags
 	var output string
 	cmd := &cobra.Command{
 		Use:   "deploy",
@@ -36,7 +37,7 @@ printed instead.`,
 			if err != nil {
 				return err
 			}
-			p, err := g.project(g.renderer(false).event)
+			p, err := g.project(g.renderer(false).event, rf.Option())
 			if err != nil {
 				return err
 			}
@@ -57,6 +58,7 @@ printed instead.`,
 	fl := cmd.Flags()
 	sf.Add(fl)
 	df.Add(fl)
+	rf.Add(fl)
 	fl.StringVar(&output, "output", "", `print manifests instead of deploying: "k8s" (Deployment + Service) or "crd" (openfaas.com/v1 Function)`)
 	fl.StringSliceVar(&insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP (loopback always is); repeatable")
 	return cmd

@@ -9,6 +9,7 @@ import (
 func newPushCmd(g *globals) *cobra.Command {
 	var sf project.StackFlags
 	var insecure []string
+	var rf project.RegistryFlags
 	var digestFile string
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -25,7 +26,7 @@ skip_build functions are left alone; an image with no registry or owner (no
 			if err != nil {
 				return err
 			}
-			p, err := g.project(g.renderer(false).event)
+			p, err := g.project(g.renderer(false).event, rf.Option())
 			if err != nil {
 				return err
 			}
@@ -38,6 +39,7 @@ skip_build functions are left alone; an image with no registry or owner (no
 	}
 	fl := cmd.Flags()
 	sf.Add(fl)
+	rf.Add(fl)
 	fl.StringSliceVar(&insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP (loopback always is); repeatable")
 	fl.StringVar(&digestFile, "digest-file", "", "write NAME@DIGEST lines of the pushed images to this file")
 	fl.BoolVar(&asJSON, "json", false, "print the results as JSON")

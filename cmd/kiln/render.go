@@ -70,6 +70,8 @@ func (r *renderer) event(e project.Event) {
 		fmt.Fprintf(r.g.stdout, "Deployed %s (%s). %d %s.\nURL: %s\n", e.Function, e.Image, e.Code, statusText[e.Code], e.URL)
 	case project.Ready:
 		r.warnf("%s ready in %d ms: %s", e.Function, e.Took.Milliseconds(), e.URL)
+	case project.Pulling:
+		r.warnf("pulling %s", e.Image)
 	case project.Serving:
 		r.warnf("local gateway on %s; Ctrl-C stops every function", e.URL)
 	case project.GatewayStopping:

@@ -23,7 +23,7 @@ after SIGTERM (healthcheck_interval) is 1s unless the image or --env sets it.`,
   kiln run oci:./out --port 9000 --env write_timeout=20s`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.project(g.renderer(false).event)
+			p, err := g.project(g.renderer(false).event, f.Registry.Option())
 			if err != nil {
 				return err
 			}
