@@ -61,10 +61,11 @@ func WithTransport(t http.RoundTripper) RegistryOption { return func(r *Registry
 // DefaultTimeout.
 func WithTimeout(d time.Duration) RegistryOption { return func(r *Registry) { r.timeout = d } }
 
-// WithRetries sets how many times in all the requests and uploads of one
-// operation (an existence check, a layer's upload, the manifest's) are
-// tried again after a network fault or a 408, 429 or 5xx answer, with
-// exponential backoff from 200 ms. The default is DefaultRetries.
+// WithRetries sets how many times a request, and an operation (an
+// existence check, a layer's upload, the manifest's), is tried again after
+// a network fault or a 408, 429 or 5xx answer, with exponential backoff
+// from 200 ms; an operation and its requests retry 4n times at most in
+// all. The default is DefaultRetries.
 func WithRetries(n int) RegistryOption { return func(r *Registry) { r.retries = n } }
 
 // Registry publishes to an OCI distribution registry. Layers go up in
@@ -116,17 +117,17 @@ func (r *Registry) remoteOptions(ctx context.Context) []remote.Option {
 }
 
 // try runs op, and again after a network fault or a temporary answer of
-// the registry, as long as the operation's budget of retries lasts; the
-// requests op makes draw on the same budget.
+// the registry, up to r.retries times, as long as the operation's budget
+// lasts: the requests op makes draw on the same budget.
 func (r *Registry) try(ctx context.Context, what string, op func(ctx context.Context) error) error {
 	b := newBudget(r.retries)
 	ctx = withBudget(ctx, b)
-	for {
+	for n := 1; ; n++ {
 		err := op(ctx)
 		if err == nil || !retryable(err) {
 			return err
 		}
-		delay, again := b.spend(ctx, what, err.Error())
+		delay, again := retryAfter(ctx, b, n, r.retries, what, err.Error())
 		if !again {
 			return err
 		}

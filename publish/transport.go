@@ -57,9 +57,9 @@ func (e *SilentError) Unwrap() error { return e.Err }
 // 408, 429 or 5xx, is tried again up to retries times in all, waiting 200
 // ms, then three times longer each time. Each retry is logged through
 // log/slog with the request's context, saying what failed and when the
-// next try comes. Registry shares this budget between the requests of one
-// upload and the upload's own retries, so a push makes a bounded number of
-// requests.
+// next try comes. Registry also tries whole uploads again, and caps the
+// retries of one upload and its requests together, so a push makes a
+// bounded number of requests.
 func NewTransport(timeout time.Duration, retries int) http.RoundTripper {
 	t := remote.DefaultTransport.(*http.Transport).Clone()
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
@@ -146,11 +146,8 @@ var retryStatus = []int{http.StatusRequestTimeout, http.StatusTooManyRequests, h
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	b, ok := ctx.Value(budgetKey{}).(*budget)
-	if !ok {
-		b = newBudget(t.retries)
-	}
-	for {
+	b, _ := ctx.Value(budgetKey{}).(*budget)
+	for n := 1; ; n++ {
 		resp, err := t.next.RoundTrip(req)
 		var why string
 		switch {
@@ -164,7 +161,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil && req.GetBody == nil {
 			return resp, err // a streamed body: the upload as a whole is tried again
 		}
-		delay, again := b.spend(ctx, req.Method+" "+req.URL.Redacted(), why)
+		delay, again := retryAfter(ctx, b, n, t.retries, req.Method+" "+req.URL.Redacted(), why)
 		if !again {
 			return resp, err
 		}
@@ -199,37 +196,48 @@ func retryable(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }
 
-// budget is the retries one operation may still make.
+// budget is the retries one operation (a layer's upload, the manifest's)
+// may still make, its requests' and its own together: four times the
+// retries of one request.
 type budget struct {
-	mu          sync.Mutex
-	used, limit int
+	mu   sync.Mutex
+	left int
 }
 
 type budgetKey struct{}
 
-func newBudget(retries int) *budget { return &budget{limit: retries} }
+func newBudget(retries int) *budget { return &budget{left: 4 * retries} }
 
 func withBudget(ctx context.Context, b *budget) context.Context {
 	return context.WithValue(ctx, budgetKey{}, b)
 }
 
-// spend takes one retry, if any is left, logs it and returns how long to
-// wait before it.
-func (b *budget) spend(ctx context.Context, what, why string) (time.Duration, bool) {
+func (b *budget) take() bool {
+	if b == nil {
+		return true
+	}
 	b.mu.Lock()
-	if b.used >= b.limit {
-		b.mu.Unlock()
+	defer b.mu.Unlock()
+	if b.left <= 0 {
+		return false
+	}
+	b.left--
+	return true
+}
+
+// retryAfter decides on retry n of at most limit of what, which failed
+// with why: when one is left, of these and of the operation's budget b
+// (nil for none), it logs it and returns how long to wait before it.
+func retryAfter(ctx context.Context, b *budget, n, limit int, what, why string) (time.Duration, bool) {
+	if n > limit || !b.take() {
 		return 0, false
 	}
-	b.used++
-	n := b.used
-	b.mu.Unlock()
 	delay := firstBackoff
 	for range n - 1 {
 		delay *= 3
 	}
 	slog.WarnContext(ctx, "registry request failed; trying again", "request", what, "error", why,
-		"retry", fmt.Sprintf("%d of %d", n, b.limit), "in", delay)
+		"retry", fmt.Sprintf("%d of %d", n, limit), "in", delay)
 	return delay, true
 }
 
