@@ -44,6 +44,8 @@ func (f StackFlags) Selection() Selection {
 // build, push, up, dev, deploy and run.
 type RegistryFlags struct {
 	Timeout time.Duration
+	// Insecure names registry hosts spoken to over plain HTTP.
+	Insecure []string
 }
 
 // Add adds the flags to fl.
@@ -58,7 +60,7 @@ func (f RegistryFlags) Option() Option { return WithRegistryTimeout(f.Timeout) }
 type BuildFlags struct {
 	Registry                RegistryFlags
 	Platform                string
-	Insecure, BuildArgs     []string
+	BuildArgs               []string
 	BuildOptions, CopyExtra []string
 	BuildLabels             []string
 	Parallel                int
@@ -72,7 +74,6 @@ type BuildFlags struct {
 func (f *BuildFlags) Add(fl *pflag.FlagSet) {
 	f.Registry.Add(fl)
 	fl.StringVar(&f.Platform, "platform", "linux/"+runtime.GOARCH, "platform to build for, OS/ARCH[/VARIANT]")
-	fl.StringSliceVar(&f.Insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP (loopback always is); repeatable")
 	fl.StringArrayVarP(&f.BuildArgs, "build-arg", "b", nil, "build argument KEY=VALUE (e.g. GOFLAGS=-mod=vendor), over the stack's build_args; repeatable")
 	fl.StringArrayVarP(&f.BuildOptions, "build-option", "o", nil, "build option of ./template/<lang>/template.yml whose Debian packages join the runtime base; repeatable")
 	fl.StringArrayVar(&f.CopyExtra, "copy-extra", nil, "project path copied into every function's build, as configuration.copy; repeatable")
@@ -132,7 +133,7 @@ func (f BuildFlags) Settings(getenv func(string) string) (BuildSettings, error) 
 		}
 		args["NATIVE"] = "true"
 	}
-	return BuildSettings{Platform: *platform, Epoch: epoch, BuildArgs: args, BuildOptions: f.BuildOptions, CopyExtra: f.CopyExtra, Insecure: f.Insecure}, nil
+	return BuildSettings{Platform: *platform, Epoch: epoch, BuildArgs: args, BuildOptions: f.BuildOptions, CopyExtra: f.CopyExtra, Insecure: f.Registry.Insecure}, nil
 }
 
 // DeployFlags are faas-cli's deploy flags, shared by deploy, up and dev.
