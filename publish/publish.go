@@ -154,8 +154,10 @@ func (r *Registry) Publish(ctx context.Context, img v1.Image, ref name.Reference
 	if err == nil && desc.Digest == digest {
 		return dref, nil
 	}
-	var silent *SilentError
-	if errors.As(err, &silent) {
+	// No answer at all (silence, refused or dropped connections, retried
+	// already): the uploads would meet the same.
+	var answer *transport.Error
+	if err != nil && !errors.As(err, &answer) {
 		return name.Digest{}, pushError(ref, err)
 	}
 	if err := r.sendLayers(ctx, img, ref.Context()); err != nil {
