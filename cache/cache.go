@@ -26,6 +26,9 @@ type entry struct {
 	layers.Descriptor
 	// Name is the step's name, shown by `kiln cache ls`.
 	Name string `json:"name"`
+	// Key is the key the entry is for (hex): a key file copied over
+	// another names another key, and is not used.
+	Key string `json:"key"`
 }
 
 func (s *Store) keysDir() string  { return filepath.Join(s.dir, "layers", "v1", "keys") }
@@ -48,6 +51,11 @@ func (s *Store) Get(ctx context.Context, key v1.Hash) (v1.Layer, error) {
 	var e entry
 	if err := json.Unmarshal(b, &e); err != nil || e.Digest.Hex == "" {
 		s.dropLayer(ctx, key, v1.Hash{}, "unreadable entry")
+		return nil, ErrNotFound
+	}
+	if e.Key != key.Hex {
+		// Its blob may be another entry's: keep it.
+		s.dropLayer(ctx, key, v1.Hash{}, fmt.Sprintf("the entry is for key %q", e.Key))
 		return nil, ErrNotFound
 	}
 	if err := verify(s.blobPath(e.Digest), e.Descriptor); err != nil {
@@ -96,7 +104,7 @@ func (s *Store) Put(ctx context.Context, key v1.Hash, name string, build func(io
 	if err := os.Rename(tmp.Name(), s.blobPath(desc.Digest)); err != nil {
 		return nil, fmt.Errorf("caching %s: %w", name, err)
 	}
-	b, err := json.Marshal(entry{Descriptor: desc, Name: name})
+	b, err := json.Marshal(entry{Descriptor: desc, Name: name, Key: key.Hex})
 	if err != nil {
 		return nil, err
 	}

@@ -243,3 +243,48 @@ func TestDefaultDir(t *testing.T) {
 		t.Error("DefaultDir(no env) = nil error, want one naming --cache-dir")
 	}
 }
+
+// TestSwappedKeyFile copies the key file of one entry over another's: the
+// entry names another valid blob, and must not be used.
+func TestSwappedKeyFile(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, key("a"), "layer a", tarOf("A")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Put(ctx, key("b"), "layer b", tarOf("B"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := os.ReadFile(s.keyPath(key("b")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.keyPath(key("a")), kb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, key("a")); !errors.Is(err, ErrNotFound) {
+		d, _ := got.Digest()
+		t.Errorf("Get(a) with b's key file = %s, %v; want ErrNotFound", d, err)
+	}
+	// b's own entry and blob are untouched.
+	got, err := s.Get(ctx, key("b"))
+	if err != nil {
+		t.Fatalf("Get(b) = %v", err)
+	}
+	if gd, bd := mustLayerDigest(t, got), mustLayerDigest(t, b); gd != bd {
+		t.Errorf("Get(b) = %s, want %s", gd, bd)
+	}
+}
+
+func mustLayerDigest(t *testing.T, l v1.Layer) v1.Hash {
+	t.Helper()
+	d, err := l.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}

@@ -203,7 +203,11 @@ func (s *Store) touch(path string) {
 // succeeds: no reader, concurrent writer or crash sees half an entry. When
 // several processes fill one key at once, the first to finish wins and the
 // others use its entry.
-func (s *Store) Tree(ctx context.Context, k Kind, key string, fill func(dir string) error) (*Lease, error) {
+func (s *Store) Tree(ctx context.Context, k Kind, key string, fill func(dir string) error, opts ...TreeOption) (*Lease, error) {
+	var o treeOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	spec := k.spec()
 	if spec.shape != shapeDir {
 		return nil, fmt.Errorf("cache: %s entries are not directories", k)
@@ -216,6 +220,13 @@ func (s *Store) Tree(ctx context.Context, k Kind, key string, fill func(dir stri
 		lock, err := hold(path, true)
 		switch {
 		case err == nil:
+			if o.sealed {
+				if err := checkSeal(path); err != nil {
+					lock.Close()
+					s.drop(ctx, k, path, err.Error())
+					break
+				}
+			}
 			s.touch(path)
 			return &Lease{Path: path, lock: lock}, nil
 		case errors.Is(err, errStale):
@@ -225,7 +236,7 @@ func (s *Store) Tree(ctx context.Context, k Kind, key string, fill func(dir stri
 		case !errors.Is(err, fs.ErrNotExist):
 			return nil, fmt.Errorf("reading cache entry %s: %w", path, err)
 		}
-		lease, err := s.fillTree(ctx, k, path, fill)
+		lease, err := s.fillTree(ctx, k, path, fill, o)
 		if errors.Is(err, errStale) {
 			continue // another process's entry appeared first
 		}
@@ -234,7 +245,7 @@ func (s *Store) Tree(ctx context.Context, k Kind, key string, fill func(dir stri
 	return nil, fmt.Errorf("reading cache entry %s: it keeps being removed", path)
 }
 
-func (s *Store) fillTree(ctx context.Context, k Kind, path string, fill func(dir string) error) (*Lease, error) {
+func (s *Store) fillTree(ctx context.Context, k Kind, path string, fill func(dir string) error, o treeOptions) (*Lease, error) {
 	if err := s.makeParent(k, path); err != nil {
 		return nil, err
 	}
@@ -256,6 +267,11 @@ func (s *Store) fillTree(ctx context.Context, k Kind, path string, fill func(dir
 	// taken a shortcut; what it left is not kept.
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if o.sealed {
+		if err := seal(tmp); err != nil {
+			return nil, err
+		}
 	}
 	if !k.spec().volatile {
 		if err := syncTree(tmp); err != nil {

@@ -876,3 +876,47 @@ func TestPruneWaitsForImageWriters(t *testing.T) {
 		t.Errorf("Prune() kept %s once the writer was done: %v", s.rel(path), err)
 	}
 }
+
+// TestSealedTree edits a file of a sealed tree: the next use fills the
+// entry again; an unchanged tree is used as it is.
+func TestSealedTree(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir())
+	fills := 0
+	fill := func(dir string) error {
+		fills++
+		return os.WriteFile(filepath.Join(dir, "served"), []byte("original"), 0o644)
+	}
+	use := func() string {
+		t.Helper()
+		l, err := s.Tree(ctx, Rootfs, "img", fill, Sealed())
+		if err != nil {
+			t.Fatalf("Tree() = %v", err)
+		}
+		defer l.Close()
+		b, err := os.ReadFile(filepath.Join(l.Path, "served"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	use()
+	if got := use(); got != "original" || fills != 1 {
+		t.Fatalf("unchanged sealed tree: content %q after %d fills, want original after 1", got, fills)
+	}
+	l, err := s.Tree(ctx, Rootfs, "img", fill, Sealed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(l.Path, "served")
+	l.Close()
+	if err := os.WriteFile(path, []byte("tampered"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := getAttr(filepath.Dir(path), sealAttr); errors.Is(err, errors.ErrUnsupported) {
+		t.Skip("no extended attributes here: trees are not sealed")
+	}
+	if got := use(); got != "original" || fills != 2 {
+		t.Errorf("edited sealed tree: content %q after %d fills, want original after 2", got, fills)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -47,7 +48,9 @@ func WithKeychain(k authn.Keychain) ResolveOption {
 }
 
 // WithTransport sets the HTTP transport for registry requests.
-// Default: remote's default transport.
+// Default: publish.NewTransport with publish.DefaultTimeout and
+// publish.DefaultRetries, which bounds how long a silent registry is
+// waited for and logs each retry.
 func WithTransport(t http.RoundTripper) ResolveOption {
 	return func(o *resolveOptions) { o.transport = t }
 }
@@ -103,15 +106,13 @@ func fromRegistry(ctx context.Context, ref string, o *resolveOptions) (v1.Image,
 	if err != nil {
 		return nil, err
 	}
-	ropts := []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(o.keychain),
-		remote.WithPlatform(o.platform),
+	t := o.transport
+	if t == nil {
+		t = publish.NewTransport(publish.DefaultTimeout, publish.DefaultRetries)
 	}
-	if o.transport != nil {
-		ropts = append(ropts, remote.WithTransport(o.transport))
-	}
-	return remote.Image(r, ropts...)
+	// The transport retries, and logs it; go-containerregistry does not.
+	return remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(o.keychain), remote.WithPlatform(o.platform),
+		remote.WithTransport(t), remote.WithRetryBackoff(remote.Backoff{Duration: time.Second, Steps: 1}))
 }
 
 // fromLayout reads spec, which is DIR, DIR:NAME or DIR@DIGEST.

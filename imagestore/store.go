@@ -2,6 +2,7 @@ package imagestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/kiln-build/kiln/publish"
 )
@@ -40,38 +40,12 @@ func (s *Store) Lookup(ref name.Reference) (v1.Image, error) {
 	return s.layout.Lookup(ref)
 }
 
-// Names lists the names of the stored images, sorted; none when the store
-// has not been written yet.
-func (s *Store) Names() ([]string, error) {
-	p, err := layout.FromPath(s.dir)
-	if err != nil {
-		return nil, nil
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		return nil, err
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, d := range m.Manifests {
-		if n := d.Annotations[publish.RefNameAnnotation]; n != "" {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	return slices.Compact(names), nil
-}
+// Names lists the names of the stored images, sorted.
+func (s *Store) Names(ctx context.Context) ([]string, error) { return s.layout.Names(ctx) }
 
 // Image returns the stored image with digest h.
 func (s *Store) Image(h v1.Hash) (v1.Image, error) {
-	p, err := layout.FromPath(s.dir)
-	if err != nil {
-		return nil, fmt.Errorf("reading OCI layout %s: %w", s.dir, err)
-	}
-	return p.Image(h)
+	return s.layout.Image(h)
 }
 
 // FindOption configures Find.
@@ -82,6 +56,7 @@ type findOptions struct {
 	registryFirst bool
 	insecure      []string
 	resolve       []ResolveOption
+	onPull        func(string)
 }
 
 // Pull skips the local store: the image comes from its registry. Default:
@@ -103,6 +78,10 @@ func WithInsecureRegistries(hosts []string) FindOption {
 func WithResolveOptions(opts ...ResolveOption) FindOption {
 	return func(o *findOptions) { o.resolve = append(o.resolve, opts...) }
 }
+
+// OnPull sets what is told, before it happens, that an image is pulled
+// from its registry. Default: nothing.
+func OnPull(f func(image string)) FindOption { return func(o *findOptions) { o.onPull = f } }
 
 // ReferenceError is an image reference that does not parse.
 type ReferenceError struct {
@@ -133,8 +112,14 @@ func (s *Store) Find(ctx context.Context, image string, opts ...FindOption) (v1.
 	if slices.Contains(o.insecure, ref.Context().RegistryStr()) {
 		ropts = append(slices.Clone(ropts), WithInsecure())
 	}
-	if o.pull {
+	pull := func() (v1.Image, error) {
+		if o.onPull != nil {
+			o.onPull(image)
+		}
 		return Resolve(ctx, image, ropts...)
+	}
+	if o.pull {
+		return pull()
 	}
 	if o.registryFirst {
 		ro := newResolveOptions(ropts)
@@ -147,10 +132,15 @@ func (s *Store) Find(ctx context.Context, image string, opts ...FindOption) (v1.
 		}
 		return nil, fmt.Errorf("image %s is neither in its registry (%v) nor in kiln's local store: build it first (kiln build --push, or kiln up)", ref, rerr)
 	}
-	if img, err := s.local(ref); err == nil {
+	img, err := s.local(ref)
+	switch {
+	case err == nil:
 		return img, nil
+	case !errors.Is(err, publish.ErrNotFound):
+		// Built here, but unreadable: pulling would run something else.
+		return nil, fmt.Errorf("image %s in kiln's local store: %w (build it again, or give --pull)", image, err)
 	}
-	return Resolve(ctx, image, ropts...)
+	return pull()
 }
 
 // local finds ref in the store: a digest reference by its digest, else by

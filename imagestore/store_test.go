@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -92,9 +94,9 @@ func mustRef(t *testing.T, s string) name.Reference {
 	return ref
 }
 
-func TestStoreNames(t *testing.T) {
+func TestStoreListNames(t *testing.T) {
 	s := Open(t.TempDir())
-	if names, err := s.Names(); err != nil || names != nil {
+	if names, err := s.Names(context.Background()); err != nil || names != nil {
 		t.Fatalf("Names() of an empty store = %v, %v, want none", names, err)
 	}
 	for _, n := range []string{"hello:dev", "ghcr.io/me/world:1", "hello:dev"} {
@@ -103,7 +105,56 @@ func TestStoreNames(t *testing.T) {
 		}
 	}
 	want := []string{"ghcr.io/me/world:1", "index.docker.io/library/hello:dev"}
-	if names, err := s.Names(); err != nil || !slices.Equal(names, want) {
+	if names, err := s.Names(context.Background()); err != nil || !slices.Equal(names, want) {
 		t.Errorf("Names() = %v, %v, want %v", names, err, want)
+	}
+}
+
+// TestStoreNames: a name without a registry means Docker Hub, in the
+// local store as in docker; a name found locally is never pulled, and a
+// pull is told before it happens.
+func TestStoreNames(t *testing.T) {
+	ctx := context.Background()
+	s := Open(t.TempDir())
+	img := labelled(t, "local")
+	if _, err := s.Publisher().Publish(ctx, img, mustRef(t, "user/fn")); err != nil {
+		t.Fatal(err)
+	}
+	for _, image := range []string{"user/fn", "user/fn:latest", "docker.io/user/fn", "index.docker.io/user/fn:latest", "user/fn@" + digestOf(t, img).String()} {
+		var pulled []string
+		got, err := s.Find(ctx, image, OnPull(func(image string) { pulled = append(pulled, image) }))
+		if err != nil {
+			t.Errorf("Find(%s) = %v", image, err)
+			continue
+		}
+		if digestOf(t, got) != digestOf(t, img) || len(pulled) != 0 {
+			t.Errorf("Find(%s) = %s, pulled %v; want the local image, no pull", image, digestOf(t, got), pulled)
+		}
+	}
+
+	srv := httptest.NewServer(registry.New())
+	t.Cleanup(srv.Close)
+	remoteRef := strings.TrimPrefix(srv.URL, "http://") + "/fn:1"
+	if err := remote.Write(mustRef(t, remoteRef), labelled(t, "remote")); err != nil {
+		t.Fatal(err)
+	}
+	var pulled []string
+	if _, err := s.Find(ctx, remoteRef, OnPull(func(image string) { pulled = append(pulled, image) })); err != nil {
+		t.Fatal(err)
+	}
+	if len(pulled) != 1 || pulled[0] != remoteRef {
+		t.Errorf("Find(%s) told pulls %v, want [%s]", remoteRef, pulled, remoteRef)
+	}
+
+	// A local image whose manifest is gone is an error, not a pull.
+	if _, err := s.Publisher().Publish(ctx, img, mustRef(t, remoteRef)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(s.Dir(), "blobs", "sha256", digestOf(t, img).Hex)); err != nil {
+		t.Fatal(err)
+	}
+	pulled = nil
+	if _, err := s.Find(ctx, remoteRef, OnPull(func(image string) { pulled = append(pulled, image) })); err == nil || len(pulled) != 0 {
+		t.Errorf("Find(damaged local %s) = %v, pulled %v; want an error and no pull", remoteRef, err, pulled)
 	}
 }

@@ -83,6 +83,8 @@ func (r *Text) Event(e project.Event) {
 		fmt.Fprintf(r.stdout, "Deployed %s (%s). %d %s.\nURL: %s\n", e.Function, e.Image, e.Code, statusText[e.Code], e.URL)
 	case project.Ready:
 		r.Warnf("%s ready in %d ms: %s", e.Function, e.Took.Milliseconds(), e.URL)
+	case project.Pulling:
+		r.Warnf("pulling %s", e.Image)
 	case project.Serving:
 		r.Warnf("local gateway on %s; Ctrl-C stops every function", e.URL)
 	case project.GatewayLogin:

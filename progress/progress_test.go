@@ -33,6 +33,7 @@ func TestText(t *testing.T) {
 		{"rebuilt", false, dev.Rebuilt{Function: "fn", Layers: []builder.LayerReport{layer, {Name: "watchdog", Cached: true}}}, "", "kiln: fn: rebuilt layers: handler binary (1.234s)\n"},
 		{"failed, serving", false, dev.Failed{Function: "fn", Err: errors.New("handler.go:3: syntax error"), Serving: true}, "", "kiln: handler.go:3: syntax error\nkiln: fn keeps serving the last good version\n"},
 		{"failed first", false, dev.Failed{Function: "fn", Err: errors.New("boom")}, "", "kiln: boom\nkiln: fn waits for a change that fixes it\n"},
+		{"pulling", false, project.Pulling{Image: "ghcr.io/me/fn:1"}, "", "kiln: pulling ghcr.io/me/fn:1\n"},
 		{"live", false, dev.Live{Function: "fn", Took: 420 * time.Millisecond}, "", "kiln: fn: edit → ready in 420 ms\n"},
 	}
 	for _, tc := range tests {

@@ -47,7 +47,12 @@ func (p *Project) LocalStore() Output {
 }
 
 // Registry is the output that pushes images to their registries.
-func Registry() Output { return Output{Publisher: publish.NewRegistry(), Name: "registry"} }
+func (p *Project) Registry() Output { return Output{Publisher: p.registry(), Name: "registry"} }
+
+// registry is a registry publisher with the project's registry timeout.
+func (p *Project) registry() *publish.Registry {
+	return publish.NewRegistry(publish.WithTransport(p.transport))
+}
 
 // ParseOutput reads an --output value: "" for the local image store,
 // "registry", "oci:DIR" or "tar:FILE".
@@ -55,7 +60,7 @@ func (p *Project) ParseOutput(s string) (Output, error) {
 	if s == "" {
 		return p.LocalStore(), nil
 	}
-	pub, err := publish.ParseOutput(s, publish.NewRegistry())
+	pub, err := publish.ParseOutput(s, p.registry())
 	if err != nil {
 		return Output{}, usage.Wrap(err)
 	}
@@ -161,7 +166,7 @@ func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, 
 		return Result{}, fmt.Errorf("publishing %s: %w", fn.Name, err)
 	}
 	p.emit(Published{Function: fn.Name, Output: out.Name, Build: built, Publish: time.Since(start) - built})
-	im, err := Describe(t.Ref.Context().Name(), res.Image)
+	im, err := Describe(RepoAsNamed(t.Image, t.Ref), res.Image)
 	if err != nil {
 		return Result{}, err
 	}

@@ -80,11 +80,11 @@ func (p *Project) FindImages(ctx context.Context, st *Stack, insecure []string) 
 		if err != nil {
 			return nil, st.FuncError(fn, "image", "%v", err)
 		}
-		img, err := p.images.Find(ctx, image, imagestore.RegistryFirst(), imagestore.WithInsecureRegistries(insecure))
+		img, err := p.images.Find(ctx, image, append(p.findOptions(), imagestore.RegistryFirst(), imagestore.WithInsecureRegistries(insecure))...)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", n, err)
 		}
-		im, err := Describe(ref.Context().Name(), img)
+		im, err := Describe(RepoAsNamed(image, ref), img)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", n, err)
 		}
@@ -96,7 +96,7 @@ func (p *Project) FindImages(ctx context.Context, st *Stack, insecure []string) 
 // Push pushes the selected functions' images from the local image store
 // to their registries.
 func (p *Project) Push(ctx context.Context, st *Stack, insecure []string) ([]Result, error) {
-	reg := publish.NewRegistry()
+	reg := p.registry()
 	var results []Result
 	for _, n := range st.Names {
 		fn := st.Functions[n]
@@ -122,7 +122,7 @@ func (p *Project) Push(ctx context.Context, st *Stack, insecure []string) ([]Res
 		if err != nil {
 			return nil, fmt.Errorf("pushing %s: %w", n, err)
 		}
-		results = append(results, Result{Name: n, Image: dref.Context().Name() + "@" + dref.DigestStr(), Digest: dref.DigestStr(), Output: "registry"})
+		results = append(results, Result{Name: n, Image: RepoAsNamed(image, ref) + "@" + dref.DigestStr(), Digest: dref.DigestStr(), Output: "registry"})
 	}
 	return results, nil
 }

@@ -48,6 +48,10 @@ type Deployed struct {
 	Code                 int
 }
 
+// Pulling: an image is not in the local image store (or --pull says to
+// skip it) and comes from its registry.
+type Pulling struct{ Image string }
+
 // Serving: the local gateway serves its functions on URL until stopped.
 type Serving struct{ URL string }
 
@@ -99,6 +103,7 @@ func (LayerDone) EventKind() string       { return "layer" }
 func (Published) EventKind() string       { return "published" }
 func (Skipped) EventKind() string         { return "skipped" }
 func (Deployed) EventKind() string        { return "deployed" }
+func (Pulling) EventKind() string         { return "pulling" }
 func (Serving) EventKind() string         { return "serving" }
 func (GatewayStopping) EventKind() string { return "gateway-stopping" }
 func (GatewayLogin) EventKind() string    { return "gateway-login" }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kiln-build/kiln/deploy"
 	"github.com/kiln-build/kiln/internal/usage"
+	"github.com/kiln-build/kiln/publish"
 	"github.com/kiln-build/kiln/stack"
 )
 
@@ -39,10 +40,27 @@ func (f StackFlags) Selection() Selection {
 	return Selection(f)
 }
 
+// RegistryFlags are the flags of every command that talks to registries:
+// build, push, up, dev, deploy and run.
+type RegistryFlags struct {
+	Timeout time.Duration
+	// Insecure names registry hosts spoken to over plain HTTP.
+	Insecure []string
+}
+
+// Add adds the flags to fl.
+func (f *RegistryFlags) Add(fl *pflag.FlagSet) {
+	fl.DurationVar(&f.Timeout, "registry-timeout", publish.DefaultTimeout, "fail when a registry sends nothing for this long (connecting, answering, or in a transfer); large blobs take as long as they need")
+}
+
+// Option is the project option of the flags.
+func (f RegistryFlags) Option() Option { return WithRegistryTimeout(f.Timeout) }
+
 // BuildFlags are the flags that shape a build, shared by build, up and dev.
 type BuildFlags struct {
+	Registry                RegistryFlags
 	Platform                string
-	Insecure, BuildArgs     []string
+	BuildArgs               []string
 	BuildOptions, CopyExtra []string
 	BuildLabels             []string
 	Parallel                int
@@ -54,8 +72,8 @@ type BuildFlags struct {
 
 // Add adds the flags to fl.
 func (f *BuildFlags) Add(fl *pflag.FlagSet) {
+	f.Registry.Add(fl)
 	fl.StringVar(&f.Platform, "platform", "linux/"+runtime.GOARCH, "platform to build for, OS/ARCH[/VARIANT]")
-	fl.StringSliceVar(&f.Insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP (loopback always is); repeatable")
 	fl.StringArrayVarP(&f.BuildArgs, "build-arg", "b", nil, "build argument KEY=VALUE (e.g. GOFLAGS=-mod=vendor), over the stack's build_args; repeatable")
 	fl.StringArrayVarP(&f.BuildOptions, "build-option", "o", nil, "build option of ./template/<lang>/template.yml whose Debian packages join the runtime base; repeatable")
 	fl.StringArrayVar(&f.CopyExtra, "copy-extra", nil, "project path copied into every function's build, as configuration.copy; repeatable")
@@ -79,7 +97,7 @@ func (f BuildFlags) Options() ([]Option, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []Option{WithLabels(labels), WithNoCache(f.NoCache)}, nil
+	return []Option{WithLabels(labels), WithNoCache(f.NoCache), f.Registry.Option()}, nil
 }
 
 // Settings checks the flags and turns them into build settings; getenv
@@ -115,7 +133,7 @@ func (f BuildFlags) Settings(getenv func(string) string) (BuildSettings, error) 
 		}
 		args["NATIVE"] = "true"
 	}
-	return BuildSettings{Platform: *platform, Epoch: epoch, BuildArgs: args, BuildOptions: f.BuildOptions, CopyExtra: f.CopyExtra, Insecure: f.Insecure}, nil
+	return BuildSettings{Platform: *platform, Epoch: epoch, BuildArgs: args, BuildOptions: f.BuildOptions, CopyExtra: f.CopyExtra, Insecure: f.Registry.Insecure}, nil
 }
 
 // DeployFlags are faas-cli's deploy flags, shared by deploy, up and dev.
@@ -315,7 +333,7 @@ func (f UpFlags) Open(ctx context.Context, cacheDir string, getenv func(string) 
 	if err != nil {
 		return nil, err
 	}
-	out := Registry()
+	out := p.Registry()
 	if local {
 		out = p.LocalStore()
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -104,3 +105,28 @@ func TestParsePublish(t *testing.T) {
 		}
 	}
 }
+
+func TestRepoAsNamed(t *testing.T) {
+	for image, want := range map[string]string{
+		"user/fn":                       "user/fn",
+		"user/fn:dev":                   "user/fn",
+		"fn":                            "fn",
+		"localhost:5000/fn:1":           "localhost:5000/fn",
+		"localhost:5000/team/fn":        "localhost:5000/team/fn",
+		"ghcr.io/me/fn@sha256:" + hex64: "ghcr.io/me/fn",
+	} {
+		ref, err := name.ParseReference(image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := RepoAsNamed(image, ref); got != want {
+			t.Errorf("RepoAsNamed(%q) = %q, want %q", image, got, want)
+		}
+	}
+	ref, _ := name.ParseReference("user/fn")
+	if got := RepoAsNamed("", ref); got != "index.docker.io/user/fn" {
+		t.Errorf("RepoAsNamed(\"\") = %q, want the full name", got)
+	}
+}
+
+const hex64 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -180,7 +180,7 @@ func (p *Project) ServeLocal(ctx context.Context, st *Stack, images map[string]I
 // else in their registry.
 func (p *Project) runner() gateway.Runner {
 	return func(ctx context.Context, in gateway.Instance) error {
-		img, err := p.images.Find(ctx, in.Image)
+		img, err := p.images.Find(ctx, in.Image, p.findOptions()...)
 		if err != nil {
 			return err
 		}

@@ -3,11 +3,15 @@ package project
 import (
 	"io"
 	"maps"
+	"net/http"
 	"sync"
+	"time"
 
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/imagestore"
+	"github.com/kiln-build/kiln/internal/usage"
+	"github.com/kiln-build/kiln/publish"
 )
 
 // Project runs kiln's workflow with one cache and one local image store.
@@ -16,6 +20,8 @@ type Project struct {
 	cache  *cache.Store
 	images *imagestore.Store
 	opts   options
+	// transport carries every registry request: pushes, checks, pulls.
+	transport http.RoundTripper
 
 	builderOnce sync.Once
 	builder     *builder.Builder
@@ -26,13 +32,14 @@ type Project struct {
 type Option func(*options) error
 
 type options struct {
-	getenv         func(string) string
-	toolEnv        []string
-	progress       Progress
-	version        string
-	labels         map[string]string
-	noCache        bool
-	stdout, stderr io.Writer
+	getenv          func(string) string
+	toolEnv         []string
+	progress        Progress
+	version         string
+	labels          map[string]string
+	noCache         bool
+	registryTimeout time.Duration
+	stdout, stderr  io.Writer
 }
 
 // WithGetenv sets where kiln's own settings (KILN_*, SOURCE_DATE_EPOCH,
@@ -70,6 +77,20 @@ func WithNoCache(on bool) Option {
 	return func(o *options) error { o.noCache = on; return nil }
 }
 
+// WithRegistryTimeout sets how long a registry may send nothing (not
+// reached, not answering, or stopped in the middle of a transfer) before
+// the push or pull fails (--registry-timeout). Default
+// publish.DefaultTimeout.
+func WithRegistryTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return usage.Errorf("--registry-timeout %s: want more than 0", d)
+		}
+		o.registryTimeout = d
+		return nil
+	}
+}
+
 // WithFunctionOutput sets where functions served by the local gateway
 // write their logs. Default: discarded.
 func WithFunctionOutput(stdout, stderr io.Writer) Option {
@@ -85,6 +106,8 @@ func New(cacheDir string, opts ...Option) (*Project, error) {
 		labels:  map[string]string{},
 		stdout:  io.Discard,
 		stderr:  io.Discard,
+
+		registryTimeout: publish.DefaultTimeout,
 	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -101,7 +124,8 @@ func New(cacheDir string, opts ...Option) (*Project, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Project{cache: store, images: imagestore.Open(store.Dir()), opts: o}, nil
+	return &Project{cache: store, images: imagestore.Open(store.Dir()), opts: o,
+		transport: publish.NewTransport(o.registryTimeout, publish.DefaultRetries)}, nil
 }
 
 // Cache is the project's layer cache.
@@ -113,6 +137,15 @@ func (p *Project) Images() *imagestore.Store { return p.images }
 func (p *Project) emit(e Event) {
 	if p.opts.progress != nil {
 		p.opts.progress(e)
+	}
+}
+
+// findOptions are how the project finds images: with its transport, and
+// saying when an image is pulled.
+func (p *Project) findOptions() []imagestore.FindOption {
+	return []imagestore.FindOption{
+		imagestore.WithResolveOptions(imagestore.WithTransport(p.transport)),
+		imagestore.OnPull(func(image string) { p.emit(Pulling{Image: image}) }),
 	}
 }
 

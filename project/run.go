@@ -32,18 +32,19 @@ type RunFlags struct {
 	Publish  string
 	Env      []string
 	Pull     bool
-	Insecure []string
 	Platform string
 	ReadOnly bool
 	Secrets  []string
+	// Registry is applied when the project is opened (Option).
+	Registry RegistryFlags
 }
 
 // Add adds the flags to fl.
 func (f *RunFlags) Add(fl *pflag.FlagSet) {
 	fl.StringVarP(&f.Publish, "port", "p", "8080", "where the function is served: PORT (on 127.0.0.1), HOST:CONTAINER or IP:HOST:CONTAINER, as docker run -p; CONTAINER is the watchdog's 8080")
+	f.Registry.Add(fl)
 	fl.StringArrayVarP(&f.Env, "env", "e", nil, "environment variable KEY=VALUE for the function; repeatable")
 	fl.BoolVar(&f.Pull, "pull", false, "pull from the registry even if the local image store has the image")
-	fl.StringSliceVar(&f.Insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP (loopback always is); repeatable")
 	fl.StringVar(&f.Platform, "platform", "linux/"+runtime.GOARCH, "platform to pick from a multi-platform image")
 	fl.BoolVar(&f.ReadOnly, "read-only", false, "read-only root filesystem with a tmpfs on /tmp, as readonly_root_filesystem")
 	fl.StringArrayVar(&f.Secrets, "secret", nil, "NAME=FILE: FILE is mounted read-only at /var/openfaas/secrets/NAME; repeatable")
@@ -68,7 +69,7 @@ func (p *Project) Run(ctx context.Context, image string, f RunFlags, stdout, std
 	if err != nil {
 		return usage.Errorf("--platform %q: %w", f.Platform, err)
 	}
-	fopts := []imagestore.FindOption{imagestore.WithInsecureRegistries(f.Insecure), imagestore.WithResolveOptions(imagestore.WithPlatform(*platform))}
+	fopts := append(p.findOptions(), imagestore.WithInsecureRegistries(f.Registry.Insecure), imagestore.WithResolveOptions(imagestore.WithPlatform(*platform)))
 	if f.Pull {
 		fopts = append(fopts, imagestore.Pull())
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -40,7 +41,11 @@ type BuildSettings struct {
 // Target is one function to build and the reference to publish it under.
 type Target struct {
 	Function languages.Function
-	Ref      name.Reference
+	// Ref is the reference the image is published under; a name without
+	// a registry means Docker Hub, as in docker and faas-cli.
+	Ref name.Reference
+	// Image is the reference as the user wrote it, which results print.
+	Image string
 	// Copies are configuration.copy paths: when set, the handler is staged
 	// with them into a temporary folder that is built instead.
 	Copies []string
@@ -78,7 +83,7 @@ func DirTarget(d Dir, s BuildSettings) (Target, error) {
 		return Target{}, err
 	}
 	fn := languages.Function{Name: fnName, Dir: dir, Lang: d.Lang, BuildArgs: args, Packages: packages, Platform: s.Platform, Epoch: s.Epoch}
-	return Target{Function: fn, Ref: ref, Copies: s.CopyExtra}, nil
+	return Target{Function: fn, Ref: ref, Image: d.Image, Copies: s.CopyExtra}, nil
 }
 
 // Targets returns the targets of a build: those of the handler folder d
@@ -188,9 +193,25 @@ func stackTarget(ctx context.Context, st *Stack, fnName string, s BuildSettings)
 	return Target{
 		Function: languages.Function{Name: fnName, Dir: dir, Lang: sfn.Lang, BuildArgs: args, Packages: packages, Platform: s.Platform, Epoch: s.Epoch},
 		Ref:      ref,
+		Image:    image,
 		Copies:   append(slices.Clone(st.Configuration.Copy), s.CopyExtra...),
 		Secrets:  secrets,
 	}, nil
+}
+
+// RepoAsNamed returns the repository of image, a reference as the user
+// wrote it, without its tag or digest: "user/fn:dev" gives "user/fn",
+// where ref.Context().Name() would give "index.docker.io/user/fn". An
+// empty image gives ref's full name.
+func RepoAsNamed(image string, ref name.Reference) string {
+	if image == "" {
+		return ref.Context().Name()
+	}
+	image, _, _ = strings.Cut(image, "@")
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		image = image[:i]
+	}
+	return image
 }
 
 // additionalPackages lists the Debian packages added to the runtime base,

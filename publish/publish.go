@@ -5,26 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/match"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/internal/atomicfile"
 )
 
@@ -58,12 +52,20 @@ type RegistryOption func(*Registry)
 // config.json and its credential helpers (authn.DefaultKeychain).
 func WithKeychain(k authn.Keychain) RegistryOption { return func(r *Registry) { r.keychain = k } }
 
-// WithTransport sets the HTTP transport. The default is remote.DefaultTransport.
+// WithTransport sets the HTTP transport. The default is NewTransport with
+// the timeout and retries of the other options.
 func WithTransport(t http.RoundTripper) RegistryOption { return func(r *Registry) { r.transport = t } }
 
-// WithRetries sets how many times a request that met a network fault (a
-// refused, reset or dropped connection, a timeout) is tried again, with
-// exponential backoff from 200 ms. The default is 3.
+// WithTimeout sets how long a registry may send nothing before a push
+// fails with a *SilentError (see NewTransport). The default is
+// DefaultTimeout.
+func WithTimeout(d time.Duration) RegistryOption { return func(r *Registry) { r.timeout = d } }
+
+// WithRetries sets how many times a request, and an operation (an
+// existence check, a layer's upload, the manifest's), is tried again after
+// a network fault or a 408, 429 or 5xx answer, with exponential backoff
+// from 200 ms; an operation and its requests retry 4n times at most in
+// all. The default is DefaultRetries.
 func WithRetries(n int) RegistryOption { return func(r *Registry) { r.retries = n } }
 
 // Registry publishes to an OCI distribution registry. Layers go up in
@@ -72,6 +74,7 @@ func WithRetries(n int) RegistryOption { return func(r *Registry) { r.retries = 
 type Registry struct {
 	keychain  authn.Keychain
 	transport http.RoundTripper
+	timeout   time.Duration
 	retries   int
 
 	// homes records, per registry, a repository that holds each blob this
@@ -89,35 +92,49 @@ var _ Publisher = (*Registry)(nil)
 
 // NewRegistry returns a registry publisher.
 func NewRegistry(opts ...RegistryOption) *Registry {
-	r := &Registry{keychain: authn.DefaultKeychain, transport: remote.DefaultTransport, retries: 3,
+	r := &Registry{keychain: authn.DefaultKeychain, timeout: DefaultTimeout, retries: DefaultRetries,
 		homes: map[string]map[v1.Hash]name.Repository{}, uploading: map[string]map[v1.Hash]chan struct{}{}}
 	for _, opt := range opts {
 		opt(r)
 	}
+	if r.transport == nil {
+		r.transport = NewTransport(r.timeout, r.retries)
+	}
 	return r
 }
 
+// remoteOptions leave retries to kiln: to the transport for single
+// requests, and to try for whole uploads, which log them.
 func (r *Registry) remoteOptions(ctx context.Context) []remote.Option {
 	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(r.keychain),
 		remote.WithTransport(r.transport),
 		remote.WithJobs(4),
-		remote.WithRetryBackoff(remote.Backoff{Duration: 200 * time.Millisecond, Factor: 3, Jitter: 0.1, Steps: r.retries + 1}),
-		remote.WithRetryPredicate(retryable),
+		remote.WithRetryBackoff(remote.Backoff{Duration: firstBackoff, Factor: 3, Steps: 1}),
+		remote.WithRetryPredicate(func(error) bool { return false }),
 	}
 }
 
-// retryable adds a refused connection (a registry restarting) to the
-// network faults go-containerregistry retries by default.
-func retryable(err error) bool {
-	var temp interface{ Temporary() bool }
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
+// try runs op, and again after a network fault or a temporary answer of
+// the registry, up to r.retries times, as long as the operation's budget
+// lasts: the requests op makes draw on the same budget.
+func (r *Registry) try(ctx context.Context, what string, op func(ctx context.Context) error) error {
+	b := newBudget(r.retries)
+	ctx = withBudget(ctx, b)
+	for n := 1; ; n++ {
+		err := op(ctx)
+		if err == nil || !retryable(err) {
+			return err
+		}
+		delay, again := retryAfter(ctx, b, n, r.retries, what, err.Error())
+		if !again {
+			return err
+		}
+		if err := sleep(ctx, delay); err != nil {
+			return err
+		}
 	}
-	return (errors.As(err, &temp) && temp.Temporary()) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }
 
 // Publish implements Publisher.
@@ -127,15 +144,29 @@ func (r *Registry) Publish(ctx context.Context, img v1.Image, ref name.Reference
 		return name.Digest{}, err
 	}
 	dref := ref.Context().Digest(digest.String())
-	opts := r.remoteOptions(ctx)
 	// An unchanged image is already there under this tag: one HEAD, no upload.
-	if desc, err := remote.Head(ref, opts...); err == nil && desc.Digest == digest {
+	var desc *v1.Descriptor
+	err = r.try(ctx, "HEAD "+ref.String(), func(ctx context.Context) error {
+		var err error
+		desc, err = remote.Head(ref, r.remoteOptions(ctx)...)
+		return err
+	})
+	if err == nil && desc.Digest == digest {
 		return dref, nil
 	}
-	if err := r.sendLayers(ctx, img, ref.Context(), opts); err != nil {
+	// No answer at all (silence, refused or dropped connections, retried
+	// already): the uploads would meet the same.
+	var answer *transport.Error
+	if err != nil && !errors.As(err, &answer) {
 		return name.Digest{}, pushError(ref, err)
 	}
-	if err := remote.Write(ref, r.mounting(img, ref.Context()), opts...); err != nil {
+	if err := r.sendLayers(ctx, img, ref.Context()); err != nil {
+		return name.Digest{}, pushError(ref, err)
+	}
+	err = r.try(ctx, "pushing the manifest of "+ref.String(), func(ctx context.Context) error {
+		return remote.Write(ref, r.mounting(img, ref.Context()), r.remoteOptions(ctx)...)
+	})
+	if err != nil {
 		return name.Digest{}, pushError(ref, err)
 	}
 	r.remember(img, ref.Context())
@@ -143,6 +174,10 @@ func (r *Registry) Publish(ctx context.Context, img v1.Image, ref name.Reference
 }
 
 func pushError(ref name.Reference, err error) error {
+	var silent *SilentError
+	if errors.As(err, &silent) {
+		return fmt.Errorf("pushing %s: %w", ref, silent)
+	}
 	var te *transport.Error
 	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
 		return fmt.Errorf("pushing %s: %s refused the credentials kiln found (log in with: docker login %s): %w", ref, ref.Context().RegistryStr(), ref.Context().RegistryStr(), err)
@@ -155,7 +190,7 @@ func pushError(ref name.Reference, err error) error {
 // those another push is sending; remote.Write then mounts those. Each
 // layer this push owns is released to the waiting ones as soon as it is
 // up, or when its upload failed (they then send it themselves).
-func (r *Registry) sendLayers(ctx context.Context, img v1.Image, repo name.Repository, opts []remote.Option) error {
+func (r *Registry) sendLayers(ctx context.Context, img v1.Image, repo name.Repository) error {
 	ls, err := img.Layers()
 	if err != nil {
 		return err
@@ -202,7 +237,10 @@ func (r *Registry) sendLayers(ctx context.Context, img v1.Image, repo name.Repos
 	g.SetLimit(4)
 	for _, l := range owned {
 		g.Go(func() error {
-			err := remote.WriteLayer(repo, l, append(slices.Clone(opts), remote.WithContext(gctx))...)
+			d, _ := l.Digest()
+			err := r.try(gctx, "uploading layer "+d.String()+" to "+repo.String(), func(ctx context.Context) error {
+				return remote.WriteLayer(repo, l, r.remoteOptions(ctx)...)
+			})
 			release(l, err == nil)
 			return err
 		})
@@ -284,71 +322,6 @@ func (m *mountingImage) Layers() ([]v1.Layer, error) {
 		}
 	}
 	return out, nil
-}
-
-// Layout publishes into an OCI image layout directory, replacing the image
-// previously stored under the same reference name.
-type Layout struct {
-	dir string
-}
-
-var _ Publisher = (*Layout)(nil)
-
-// NewLayout returns a publisher writing to the layout at dir, created if
-// absent.
-func NewLayout(dir string) *Layout { return &Layout{dir: dir} }
-
-// RefNameAnnotation names an image in an OCI layout's index: the
-// reference it was published under.
-const RefNameAnnotation = "org.opencontainers.image.ref.name"
-
-// Publish implements Publisher.
-func (l *Layout) Publish(ctx context.Context, img v1.Image, ref name.Reference) (name.Digest, error) {
-	digest, err := img.Digest()
-	if err != nil {
-		return name.Digest{}, err
-	}
-	// Held while writing: a prune of kiln's cache then removes no blob
-	// this image is about to name (see cache.LockImages).
-	lock, err := cache.LockImages(l.dir)
-	if err != nil {
-		return name.Digest{}, err
-	}
-	defer lock.Close()
-	p, err := layout.FromPath(l.dir)
-	if err != nil {
-		if p, err = layout.Write(l.dir, empty.Index); err != nil {
-			return name.Digest{}, fmt.Errorf("creating OCI layout %s: %w", l.dir, err)
-		}
-	}
-	tag := ref.Identifier()
-	annotations := map[string]string{RefNameAnnotation: ref.Name()}
-	if err := p.ReplaceImage(img, match.Annotation(RefNameAnnotation, ref.Name()), layout.WithAnnotations(annotations)); err != nil {
-		return name.Digest{}, fmt.Errorf("writing %s to OCI layout %s: %w", tag, l.dir, err)
-	}
-	return ref.Context().Digest(digest.String()), nil
-}
-
-// Lookup returns the image stored under ref's name, as Publish stored it.
-func (l *Layout) Lookup(ref name.Reference) (v1.Image, error) {
-	p, err := layout.FromPath(l.dir)
-	if err != nil {
-		return nil, fmt.Errorf("reading OCI layout %s: %w", l.dir, err)
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		return nil, err
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range m.Manifests {
-		if d.Annotations[RefNameAnnotation] == ref.Name() && d.MediaType.IsImage() {
-			return idx.Image(d.Digest)
-		}
-	}
-	return nil, fmt.Errorf("%s is not in %s", ref.Name(), l.dir)
 }
 
 // Tarball publishes a docker-loadable tarball (`docker load -i FILE`).

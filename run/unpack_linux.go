@@ -73,6 +73,9 @@ const maxStacked = (4096 - 1 - len("lowerdir=,upperdir=rw/upper,workdir=rw/work,
 // an entry of kind cache.Rootfs (<cacheDir>/rootfs/<manifest digest hex>),
 // which is synced to disk before it is renamed into place.
 //
+// Either way the tree is sealed (cache.Sealed): an entry whose files were
+// changed since it was unpacked is unpacked again before it is used.
+//
 // Either way: entry names and hardlink targets that leave the layer are an
 // error; symlinks are resolved inside the layer (or flattened rootfs), never
 // on the host. Ownership and device nodes are applied only when running as
@@ -194,7 +197,7 @@ func unpackLayer(ctx context.Context, store *cache.Store, l v1.Layer, diffID v1.
 			return fmt.Errorf("content has diff id sha256:%s, not %s", got, diffID)
 		}
 		return nil
-	})
+	}, cache.Sealed())
 }
 
 // flatten applies the layers of img in order into a rootfs in the cache
@@ -238,7 +241,7 @@ func flattenIn(ctx context.Context, store *cache.Store, img v1.Image) (*cache.Le
 			}
 		}
 		return nil
-	})
+	}, cache.Sealed())
 }
 
 // unpacker applies layers to root.

@@ -415,8 +415,9 @@ func TestFlattenReuse(t *testing.T) {
 	if want := filepath.Join(cache, "rootfs", d.Hex); first != want {
 		t.Errorf("flatten() = %s, want %s", first, want)
 	}
-	// A mark the second call must find: it reuses, it does not unpack.
-	if err := os.WriteFile(filepath.Join(first, "mark"), nil, 0o644); err != nil {
+	// The same directory the second time: it reuses, it does not unpack.
+	before, err := os.Stat(first)
+	if err != nil {
 		t.Fatal(err)
 	}
 	second, err := flatten(context.Background(), img, cache)
@@ -426,8 +427,20 @@ func TestFlattenReuse(t *testing.T) {
 	if second != first {
 		t.Errorf("flatten() = %s, want %s", second, first)
 	}
-	if _, err := os.Stat(filepath.Join(second, "mark")); err != nil {
+	if after, err := os.Stat(second); err != nil || !os.SameFile(before, after) {
 		t.Errorf("flatten() unpacked again: %v", err)
+	}
+	// A file added since: the tree is checked before reuse, and unpacked
+	// again.
+	if err := os.WriteFile(filepath.Join(first, "mark"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	third, err := flatten(context.Background(), img, cache)
+	if err != nil {
+		t.Fatalf("flatten() = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(third, "mark")); err == nil {
+		t.Errorf("flatten() reused a rootfs changed since it was unpacked")
 	}
 }
 

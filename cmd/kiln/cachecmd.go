@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -16,7 +17,7 @@ import (
 func newCacheCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cache",
-		Short: "List or prune kiln's cache",
+		Short: "List, prune or verify kiln's cache",
 	}
 	var asJSON bool
 	ls := &cobra.Command{
@@ -88,7 +89,23 @@ images themselves and the local gateway's secrets go only with --all.`,
 	}
 	prune.Flags().DurationVar(&olderThan, "older-than", 7*24*time.Hour, "remove what was last used longer ago than this")
 	prune.Flags().BoolVar(&all, "all", false, "remove everything kiln cached, local images and secrets included")
-	cmd.AddCommand(ls, prune)
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Check every cached layer, image blob, download and unpacked rootfs; change nothing",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := g.project(nil)
+			if err != nil {
+				return err
+			}
+			v, err := p.Cache().Verify(cmd.Context())
+			for _, pr := range v.Problems {
+				fmt.Fprintf(g.stdout, "%s\t%s: %s\n", pr.Kind, pr.Path, pr.Reason)
+			}
+			return errors.Join(err, v.Err())
+		},
+	}
+	cmd.AddCommand(ls, prune, verify)
 	return cmd
 }
 

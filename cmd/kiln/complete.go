@@ -31,7 +31,7 @@ func addCompletions(g *globals, root *cobra.Command) {
 		if len(args) > 0 || err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		names, _ := p.Images().Names()
+		names, _ := p.Images().Names(cmd.Context())
 		return names, cobra.ShellCompDirectiveNoFileComp
 	}
 	for _, cmd := range root.Commands() {

@@ -9,7 +9,7 @@ import (
 func newDeployCmd(g *globals) *cobra.Command {
 	var sf project.StackFlags
 	var df project.DeployFlags
-	var insecure []string
+	var rf project.RegistryFlags
 	var output string
 	cmd := &cobra.Command{
 		Use:   "deploy",
@@ -36,11 +36,11 @@ printed instead.`,
 			if err != nil {
 				return err
 			}
-			p, err := g.project(g.renderer(false).Event)
+			p, err := g.project(g.renderer(false).Event, rf.Option())
 			if err != nil {
 				return err
 			}
-			images, err := p.FindImages(cmd.Context(), st, insecure)
+			images, err := p.FindImages(cmd.Context(), st, rf.Insecure)
 			if err != nil {
 				return err
 			}
@@ -57,7 +57,7 @@ printed instead.`,
 	fl := cmd.Flags()
 	sf.Add(fl)
 	df.Add(fl)
+	rf.Add(fl)
 	fl.StringVar(&output, "output", "", `print manifests instead of deploying: "k8s" (Deployment + Service) or "crd" (openfaas.com/v1 Function)`)
-	fl.StringSliceVar(&insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP (loopback always is); repeatable")
 	return cmd
 }

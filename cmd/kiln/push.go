@@ -8,7 +8,7 @@ import (
 
 func newPushCmd(g *globals) *cobra.Command {
 	var sf project.StackFlags
-	var insecure []string
+	var rf project.RegistryFlags
 	var digestFile string
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -25,11 +25,11 @@ skip_build functions are left alone; an image with no registry or owner (no
 			if err != nil {
 				return err
 			}
-			p, err := g.project(g.renderer(false).Event)
+			p, err := g.project(g.renderer(false).Event, rf.Option())
 			if err != nil {
 				return err
 			}
-			results, err := p.Push(cmd.Context(), st, insecure)
+			results, err := p.Push(cmd.Context(), st, rf.Insecure)
 			if err != nil {
 				return err
 			}
@@ -38,7 +38,7 @@ skip_build functions are left alone; an image with no registry or owner (no
 	}
 	fl := cmd.Flags()
 	sf.Add(fl)
-	fl.StringSliceVar(&insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP (loopback always is); repeatable")
+	rf.Add(fl)
 	fl.StringVar(&digestFile, "digest-file", "", "write NAME@DIGEST lines of the pushed images to this file")
 	fl.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	return cmd

@@ -25,7 +25,7 @@ image or --env sets it.`,
   kiln run oci:./out -p 9000:8080 --env write_timeout=20s`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.project(g.renderer(false).Event)
+			p, err := g.project(g.renderer(false).Event, f.Registry.Option())
 			if err != nil {
 				return err
 			}

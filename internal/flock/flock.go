@@ -58,8 +58,8 @@ func (l *Lock) Close() error {
 	return err
 }
 
-// Exclusive opens path and takes an exclusive lock on it, waiting for
-// every other holder to let go.
+// Exclusive opens path and takes an exclusive lock on it, waiting for every
+// other holder to let go.
 func Exclusive(path string) (*Lock, error) {
 	return take(path, true, true)
 }

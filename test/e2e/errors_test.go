@@ -260,7 +260,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 // TestRunErrors checks that `kiln run` of an image it cannot get fails
-// with a one-line cause naming the image.
+// with a one-line cause naming the image, after saying that it pulls.
 func TestRunErrors(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "no-layout")
 	refused := "127.0.0.1:" + strconv.Itoa(freePort(t)) + "/e2e/absent:v1"
@@ -275,6 +275,7 @@ func TestRunErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := kiln(t, kilnOpts{cache: t.TempDir()}, "run", tc.image, "--port", strconv.Itoa(freePort(t)))
+			r.stderr = strings.TrimPrefix(r.stderr, "kiln: pulling "+tc.image+"\n")
 			checkOneLineError(t, r, 1, tc.want, false)
 		})
 	}

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -414,4 +416,24 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// VerifyTag checks, blob by blob, that repo:tag is whole: its manifest,
+// config and every layer are there and hash to their digests and sizes.
+func (r *Registry) VerifyTag(ctx context.Context, repo, tag string) error {
+	m, err := r.Manifest(ctx, repo, tag)
+	if err != nil {
+		return err
+	}
+	for _, d := range append([]Descriptor{m.Config}, m.Layers...) {
+		b, err := r.Blob(ctx, repo, d.Digest)
+		if err != nil {
+			return fmt.Errorf("%s:%s: %w", repo, tag, err)
+		}
+		sum := sha256.Sum256(b)
+		if got := "sha256:" + hex.EncodeToString(sum[:]); got != d.Digest || int64(len(b)) != d.Size {
+			return fmt.Errorf("%s:%s: blob %s is %d bytes hashing to %s, want %d bytes", repo, tag, d.Digest, len(b), got, d.Size)
+		}
+	}
+	return nil
 }
