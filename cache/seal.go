@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/kiln-build/kiln/internal/xattr"
 )
 
 // TreeOption configures Tree.
@@ -38,7 +40,7 @@ func seal(dir string) error {
 	if err != nil {
 		return fmt.Errorf("sealing %s: %w", dir, err)
 	}
-	if err := setAttr(dir, sealAttr, d); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+	if err := xattr.Set(dir, sealAttr, d); err != nil && !errors.Is(err, errors.ErrUnsupported) {
 		return fmt.Errorf("sealing %s: %w", dir, err)
 	}
 	return nil
@@ -46,7 +48,10 @@ func seal(dir string) error {
 
 // checkSeal compares the tree at dir with its seal.
 func checkSeal(dir string) error {
-	want, err := getAttr(dir, sealAttr)
+	want, err := xattr.Get(dir, sealAttr)
+	if errors.Is(err, xattr.ErrNoAttr) {
+		err = errNoSeal
+	}
 	if errors.Is(err, errors.ErrUnsupported) {
 		return nil
 	}

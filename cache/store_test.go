@@ -25,6 +25,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/kiln-build/kiln/internal/xattr"
 )
 
 // clock is a settable clock for WithClock.
@@ -913,7 +915,7 @@ func TestSealedTree(t *testing.T) {
 	if err := os.WriteFile(path, []byte("tampered"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := getAttr(filepath.Dir(path), sealAttr); errors.Is(err, errors.ErrUnsupported) {
+	if _, err := xattr.Get(filepath.Dir(path), sealAttr); errors.Is(err, errors.ErrUnsupported) {
 		t.Skip("no extended attributes here: trees are not sealed")
 	}
 	if got := use(); got != "original" || fills != 2 {

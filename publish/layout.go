@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -25,6 +26,7 @@ import (
 	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/internal/atomicfile"
 	"github.com/kiln-build/kiln/internal/flock"
+	"github.com/kiln-build/kiln/internal/xattr"
 )
 
 // Layout publishes into an OCI image layout directory, replacing the image
@@ -154,7 +156,7 @@ func (l *Layout) writeBlob(ctx context.Context, h v1.Hash, size int64, open func
 		return err
 	}
 	defer rc.Close()
-	return atomicfile.WriteFrom(path, func(w io.Writer) error {
+	err = atomicfile.WriteFrom(path, func(w io.Writer) error {
 		vr, err := newVerifyingReader(rc, h, size, path)
 		if err != nil {
 			return err
@@ -162,21 +164,58 @@ func (l *Layout) writeBlob(ctx context.Context, h v1.Hash, size int64, open func
 		_, err = io.Copy(w, vr)
 		return err
 	})
+	if err == nil {
+		markVerified(path, h)
+	}
+	return err
 }
 
-// checkBlob hashes the file at path and compares it with h and size.
+// verifiedAttr marks a blob that hashed to its digest, with the size,
+// modification time and inode it had then: while they are unchanged, a
+// later publish of an image that shares the blob need not hash it again (a
+// dev loop republishes every layer of the image on each edit). Reads
+// verify blobs regardless.
+const verifiedAttr = "user.kiln.verified"
+
+// stamp names the state of the blob file fi for verifiedAttr.
+func stamp(h v1.Hash, fi fs.FileInfo) string {
+	var ino uint64
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = st.Ino
+	}
+	return fmt.Sprintf("%s %d %d %d", h.Hex, fi.Size(), fi.ModTime().UnixNano(), ino)
+}
+
+// markVerified records that the blob at path is whole, where the
+// filesystem keeps extended attributes.
+func markVerified(path string, h v1.Hash) {
+	if fi, err := os.Stat(path); err == nil {
+		xattr.Set(path, verifiedAttr, stamp(h, fi))
+	}
+}
+
+// checkBlob compares the file at path with h and size: by its verified
+// mark when that still matches the file, else by hashing it.
 func checkBlob(path string, h v1.Hash, size int64) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() == size {
+		if mark, err := xattr.Get(path, verifiedAttr); err == nil && mark == stamp(h, fi) {
+			return nil
+		}
+	}
 	vr, err := newVerifyingReader(f, h, size, path)
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(io.Discard, vr)
-	return err
+	if _, err := io.Copy(io.Discard, vr); err != nil {
+		return err
+	}
+	markVerified(path, h)
+	return nil
 }
 
 // BlobError is a blob whose content does not match its digest or size.
