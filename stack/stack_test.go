@@ -42,8 +42,9 @@ func readKeyValues(t *testing.T, path string) map[string]string {
 
 // TestParse runs every folder under testdata. Each holds a stack.yml, and
 // optionally env (the environment, KEY=VALUE lines) and options
-// (envsubst=false). A folder with a want-error file ("LINE [KEY]") must fail
-// there; the others must decode to want.json (rewritten with -update).
+// (envsubst=false). A folder with a want-error file ("LINE [KEY]", then
+// optionally a line the message must contain) must fail there; the others
+// must decode to want.json (rewritten with -update), warnings included.
 func TestParse(t *testing.T) {
 	dirs, err := os.ReadDir("testdata")
 	if err != nil {
@@ -83,7 +84,8 @@ func TestParse(t *testing.T) {
 				}
 				return
 			}
-			lineStr, key, _ := strings.Cut(strings.TrimSpace(string(want)), " ")
+			first, wantMsg, _ := strings.Cut(strings.TrimSpace(string(want)), "\n")
+			lineStr, key, _ := strings.Cut(first, " ")
 			line, _ := strconv.Atoi(lineStr)
 			var se *Error
 			if !errors.As(err, &se) {
@@ -94,6 +96,9 @@ func TestParse(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), path+":"+lineStr+":") {
 				t.Errorf("Read(%s) = %q, want it to start with file:line", path, err)
+			}
+			if !strings.Contains(err.Error(), wantMsg) {
+				t.Errorf("Read(%s) = %q, want it to contain %q", path, err, wantMsg)
 			}
 		})
 	}
