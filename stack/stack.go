@@ -269,11 +269,11 @@ func Parse(path string, data []byte, opts ...Option) (*File, error) {
 			}
 		case "provider":
 			providerLine = key.Line
-			if _, err := p.decodeMapping("provider", val, map[string]any{"name": &f.Provider.Name, "gateway": &f.Provider.Gateway}, providerKeys); err != nil {
+			if _, err := p.decodeMapping("provider", val, fields(map[string]any{"name": &f.Provider.Name, "gateway": &f.Provider.Gateway}), providerKeys); err != nil {
 				return nil, err
 			}
 		case "configuration":
-			ps, err := p.decodeMapping("configuration", val, map[string]any{"templates": &f.Configuration.Templates, "copy": &f.Configuration.Copy}, configKeys)
+			ps, err := p.decodeMapping("configuration", val, fields(map[string]any{"templates": &f.Configuration.Templates, "copy": &f.Configuration.Copy}), configKeys)
 			if err != nil {
 				return nil, err
 			}
@@ -488,6 +488,7 @@ func (p *parser) parseFunctions(f *File, val *yaml.Node) error {
 	if err != nil {
 		return err
 	}
+	f.Functions = make(map[string]Function, len(fns))
 	for _, kv := range fns {
 		nameNode, fnNode := kv.k, deref(kv.v)
 		fn := Function{Name: nameNode.Value, Line: nameNode.Line, Lines: map[string]int{}}
@@ -501,16 +502,7 @@ func (p *parser) parseFunctions(f *File, val *yaml.Node) error {
 		if fnNode.Kind != yaml.MappingNode {
 			return &Error{Path: f.Path, Line: fnNode.Line, Key: key, Msg: "want a mapping with lang, handler and image"}
 		}
-		fields := map[string]any{
-			"lang": &fn.Lang, "handler": &fn.Handler, "image": &fn.Image, "fprocess": &fn.FProcess,
-			"environment": &fn.Environment, "environment_file": &fn.EnvironmentFile, "secrets": &fn.Secrets,
-			"skip_build": &fn.SkipBuild, "constraints": &fn.Constraints, "labels": &fn.Labels,
-			"annotations":              &fn.Annotations,
-			"readonly_root_filesystem": &fn.ReadOnlyRootFilesystem, "build_options": &fn.BuildOptions,
-			"namespace": &fn.Namespace, "build_args": &fn.BuildArgs, "platforms": &fn.Platforms,
-			"build_secrets": &fn.BuildSecrets,
-		}
-		ps, err := p.decodeMapping(key, fnNode, fields, functionKeys)
+		ps, err := p.decodeMapping(key, fnNode, fn.field, functionKeys)
 		if err != nil {
 			return err
 		}
@@ -574,24 +566,75 @@ func (p *parser) unsetIn(line int) string {
 // varRE finds the names in ${NAME...} forms.
 var varRE = regexp.MustCompile(`\$\{#?([A-Za-z_][A-Za-z0-9_]*)`)
 
+// fields looks keys up in m, for decodeMapping.
+func fields(m map[string]any) func(string) any {
+	return func(k string) any { return m[k] }
+}
+
+// field returns a pointer to the field that key decodes into, nil for
+// an unknown key.
+func (fn *Function) field(key string) any {
+	switch key {
+	case "lang":
+		return &fn.Lang
+	case "handler":
+		return &fn.Handler
+	case "image":
+		return &fn.Image
+	case "fprocess":
+		return &fn.FProcess
+	case "environment":
+		return &fn.Environment
+	case "environment_file":
+		return &fn.EnvironmentFile
+	case "secrets":
+		return &fn.Secrets
+	case "skip_build":
+		return &fn.SkipBuild
+	case "constraints":
+		return &fn.Constraints
+	case "labels":
+		return &fn.Labels
+	case "annotations":
+		return &fn.Annotations
+	case "readonly_root_filesystem":
+		return &fn.ReadOnlyRootFilesystem
+	case "build_options":
+		return &fn.BuildOptions
+	case "namespace":
+		return &fn.Namespace
+	case "build_args":
+		return &fn.BuildArgs
+	case "platforms":
+		return &fn.Platforms
+	case "build_secrets":
+		return &fn.BuildSecrets
+	case "limits", "requests":
+		// Decoded key by key by the caller.
+		return nil
+	}
+	return nil
+}
+
 // decodeResources decodes a limits or requests entry; null is absent.
 func (p *parser) decodeResources(key string, node *yaml.Node) (*Resources, []pair, error) {
 	if node.Tag == "!!null" {
 		return nil, nil, nil
 	}
 	r := &Resources{}
-	ps, err := p.decodeMapping(key, node, map[string]any{"memory": &r.Memory, "cpu": &r.CPU}, resourceKeys)
+	ps, err := p.decodeMapping(key, node, fields(map[string]any{"memory": &r.Memory, "cpu": &r.CPU}), resourceKeys)
 	if err != nil {
 		return nil, nil, err
 	}
 	return r, ps, nil
 }
 
-// decodeMapping decodes each known key of node into its field, so an error
+// decodeMapping decodes each key of node that field knows (it returns a
+// pointer to decode into, or nil) into its field, so an error
 // names the key and its line, and returns the mapping's entries. Unknown
 // keys are ignored, as faas-cli's non-strict decoding does, with a warning
 // naming the nearest of known.
-func (p *parser) decodeMapping(prefix string, node *yaml.Node, fields map[string]any, known []string) ([]pair, error) {
+func (p *parser) decodeMapping(prefix string, node *yaml.Node, field func(key string) any, known []string) ([]pair, error) {
 	node = deref(node)
 	if node.Kind != yaml.MappingNode {
 		if node.Tag == "!!null" {
@@ -605,8 +648,8 @@ func (p *parser) decodeMapping(prefix string, node *yaml.Node, fields map[string
 	}
 	for _, kv := range ps {
 		k, v := kv.k, kv.v
-		ptr, ok := fields[k.Value]
-		if !ok {
+		ptr := field(k.Value)
+		if ptr == nil {
 			p.unknown(prefix, k, known)
 			continue
 		}
