@@ -31,6 +31,10 @@ type File struct {
 	Warnings []Warning `json:",omitempty"`
 	// functionsLine is where the functions key stands, 0 when absent.
 	functionsLine int
+	// imageErrs are the functions whose image is not a valid reference:
+	// an error only when they are selected, as faas-cli reads the image
+	// only of the functions it works on.
+	imageErrs map[string]error
 }
 
 // Provider is the provider section.
@@ -531,17 +535,24 @@ func (p *parser) parseFunctions(f *File, val *yaml.Node) error {
 			return f.FuncError(fn, "image", "missing")
 		}
 		if err := CheckImage(fn.Image); err != nil {
-			return f.FuncError(fn, "image", "%v%s", err, p.unsetIn(fn.KeyLine("image")))
+			if f.imageErrs == nil {
+				f.imageErrs = map[string]error{}
+			}
+			f.imageErrs[fn.Name] = f.FuncError(fn, "image", "%v%s", err, p.imageHint(fn.Image, fn.KeyLine("image")))
 		}
 		f.Functions[fn.Name] = fn
 	}
 	return nil
 }
 
-// unsetIn names the ${VAR}s of line (before substitution) that were unset
-// or empty, for an error about the value they left.
-func (p *parser) unsetIn(line int) string {
+// imageHint names the ${VAR}s of line (before substitution) that were
+// unset or empty, for an error about the image they left, or says that
+// ${VAR}s were left as written.
+func (p *parser) imageHint(image string, line int) string {
 	if p.raw == nil {
+		if strings.Contains(image, "${") {
+			return "; with --envsubst=false, ${VAR} is left as written"
+		}
 		return ""
 	}
 	lines := bytes.SplitN(p.raw, []byte("\n"), line+1)

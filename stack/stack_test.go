@@ -40,7 +40,8 @@ func readKeyValues(t *testing.T, path string) map[string]string {
 	return out
 }
 
-// TestParse runs every folder under testdata. Each holds a stack.yml, and
+// TestParse runs every folder under testdata through Read and Select, as
+// every command reads a stack file. Each holds a stack.yml, and
 // optionally env (the environment, KEY=VALUE lines) and options
 // (envsubst=false). A folder with a want-error file ("LINE [KEY]", then
 // optionally a line the message must contain) must fail there; the others
@@ -60,6 +61,9 @@ func TestParse(t *testing.T) {
 				opts = append(opts, WithEnvsubst(false))
 			}
 			f, err := Read(context.Background(), path, opts...)
+			if err == nil {
+				_, err = f.Select("", "")
+			}
 			want, rerr := os.ReadFile(filepath.Join(dir, "want-error"))
 			if rerr != nil {
 				if err != nil {

@@ -32,13 +32,17 @@ printed instead.`,
 			if err != nil {
 				return err
 			}
-			st, err := project.LoadStack(cmd.Context(), sf.Selection(), g.getenv)
+			r := g.renderer(false)
+			p, err := g.project(r.event)
 			if err != nil {
 				return err
 			}
-			p, err := g.project(g.renderer(false).event)
+			st, err := p.LoadStack(cmd.Context(), sf.Selection())
 			if err != nil {
 				return err
+			}
+			for _, w := range df.Warnings() {
+				r.event(w)
 			}
 			images, err := p.FindImages(cmd.Context(), st, insecure)
 			if err != nil {

@@ -66,6 +66,8 @@ func (r *renderer) event(e project.Event) {
 		} else {
 			r.logf("skipping %s: %s", e.Function, e.Reason)
 		}
+	case project.Warning:
+		r.warnf("%s", e)
 	case project.Deployed:
 		fmt.Fprintf(r.g.stdout, "Deployed %s (%s). %d %s.\nURL: %s\n", e.Function, e.Image, e.Code, statusText[e.Code], e.URL)
 	case project.Ready:
