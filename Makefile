@@ -7,7 +7,7 @@ ARCHES   := amd64 arm64
 WATCHDOGS := $(foreach a,$(ARCHES),bin/kiln-watchdog-linux-$(a))
 DEMO_PORT ?= 8080
 
-.PHONY: all build test unit e2e bench demo lint clean
+.PHONY: all build test unit e2e fuzz bench demo lint clean
 
 all: build
 
@@ -39,6 +39,11 @@ lint:
 
 unit:
 	$(GO) test -count=1 ./...
+
+## fuzz: the stack parser's fuzz target, 30 s (its time budget; minimising
+## a new input is capped at 5 s of it). To join `make test` later.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s -fuzzminimizetime 5s ./stack/
 
 ## e2e: real registry, real runc, real go; needs build first
 e2e: build

@@ -79,6 +79,8 @@ func (r *Text) Event(e project.Event) {
 		} else {
 			r.Logf("skipping %s: %s", e.Function, e.Reason)
 		}
+	case project.Warning:
+		r.Warnf("%s", e)
 	case project.Deployed:
 		fmt.Fprintf(r.stdout, "Deployed %s (%s). %d %s.\nURL: %s\n", e.Function, e.Image, e.Code, statusText[e.Code], e.URL)
 	case project.Ready:

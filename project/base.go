@@ -10,13 +10,11 @@ import (
 	"runtime"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/pflag"
 
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/internal/atomicfile"
 	"github.com/kiln-build/kiln/internal/usage"
-	"github.com/kiln-build/kiln/publish"
 	"github.com/kiln-build/kiln/runtime-images/bases"
 	"github.com/kiln-build/kiln/runtime-images/debian"
 )
@@ -48,9 +46,9 @@ func (BaseBuilt) EventKind() string { return "base-built" }
 // the flags name an output, publishes it. It returns the base's digest, or
 // NAME@DIGEST of the published image.
 func (p *Project) BuildBase(ctx context.Context, name string, f BaseFlags) (string, error) {
-	platform, err := v1.ParsePlatform(f.Platform)
-	if err != nil || platform.Architecture == "" {
-		return "", usage.Errorf("--platform %q: want OS/ARCH, e.g. linux/arm64", f.Platform)
+	platform, err := ParsePlatform("--platform", f.Platform)
+	if err != nil {
+		return "", err
 	}
 	if (f.Output == "") != (f.Image == "") {
 		return "", usage.Errorf("--output and --image go together")
@@ -75,9 +73,9 @@ func (p *Project) BuildBase(ctx context.Context, name string, f BaseFlags) (stri
 	if f.Output == "" {
 		return res.BaseDigest.String(), nil
 	}
-	ref, err := publish.ParseReference(f.Image, f.Insecure)
+	ref, err := ParseImage("--image", f.Image, f.Insecure)
 	if err != nil {
-		return "", usage.Errorf("--image: %w", err)
+		return "", err
 	}
 	out, err := p.ParseOutput(f.Output)
 	if err != nil {

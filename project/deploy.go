@@ -19,12 +19,12 @@ import (
 // DeploySettings are what a deploy sends beside the stack: faas-cli's
 // deploy flags.
 type DeploySettings struct {
-	Gateway, Token, Namespace, FProcess string
-	Env, Labels, Annotations            map[string]string
-	Secrets, Constraints                []string
-	ReadOnly, TLSNoVerify               bool
-	Timeout                             time.Duration
-	Mode                                deploy.Mode
+	Gateway, Token, Namespace string
+	Env, Labels, Annotations  map[string]string
+	Secrets, Constraints      []string
+	ReadOnly, TLSNoVerify     bool
+	Timeout                   time.Duration
+	Mode                      deploy.Mode
 	// ReadTemplate reads fprocess from ./template/<lang>/template.yml when
 	// the stack and the image set none.
 	ReadTemplate bool
@@ -180,7 +180,7 @@ func (r *remote) Deploy(ctx context.Context, names []string, images map[string]I
 // Deployments returns what is deployed of each named function, in the
 // order of names.
 func Deployments(st *Stack, names []string, images map[string]Image, ds DeploySettings) ([]*deploy.Deployment, error) {
-	o := deploy.Overrides{Secrets: ds.Secrets, Constraints: ds.Constraints, Namespace: ds.Namespace, FProcess: ds.FProcess, ReadOnly: ds.ReadOnly, Network: ds.Network, Env: ds.Env, Labels: ds.Labels, Annotations: ds.Annotations}
+	o := deploy.Overrides{Secrets: ds.Secrets, Constraints: ds.Constraints, Namespace: ds.Namespace, ReadOnly: ds.ReadOnly, Network: ds.Network, Env: ds.Env, Labels: ds.Labels, Annotations: ds.Annotations}
 	templates := "template"
 	if !ds.ReadTemplate {
 		templates = ""

@@ -2,6 +2,7 @@ package project
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -40,6 +41,22 @@ type Published struct {
 type Skipped struct {
 	Function, Reason string
 	Warning          bool
+}
+
+// Warning: something the user gave is accepted but doubtful, such as an
+// unknown key in the stack file (Path and Line say where) or a flag that
+// has no effect.
+type Warning struct {
+	Path string `json:",omitempty"`
+	Line int    `json:",omitempty"`
+	Msg  string
+}
+
+func (w Warning) String() string {
+	if w.Path == "" {
+		return w.Msg
+	}
+	return fmt.Sprintf("%s:%d: %s", w.Path, w.Line, w.Msg)
 }
 
 // Deployed: a gateway accepted a function.
@@ -102,6 +119,7 @@ func (BuildStarted) EventKind() string    { return "build-started" }
 func (LayerDone) EventKind() string       { return "layer" }
 func (Published) EventKind() string       { return "published" }
 func (Skipped) EventKind() string         { return "skipped" }
+func (Warning) EventKind() string         { return "warning" }
 func (Deployed) EventKind() string        { return "deployed" }
 func (Pulling) EventKind() string         { return "pulling" }
 func (Serving) EventKind() string         { return "serving" }

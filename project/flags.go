@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/pflag"
 
 	"github.com/kiln-build/kiln/deploy"
@@ -103,9 +102,9 @@ func (f BuildFlags) Options() ([]Option, error) {
 // Settings checks the flags and turns them into build settings; getenv
 // gives SOURCE_DATE_EPOCH.
 func (f BuildFlags) Settings(getenv func(string) string) (BuildSettings, error) {
-	platform, err := v1.ParsePlatform(f.Platform)
-	if err != nil || platform.OS == "" || platform.Architecture == "" {
-		return BuildSettings{}, usage.Errorf("--platform %q: want OS/ARCH, e.g. linux/arm64", f.Platform)
+	platform, err := ParsePlatform("--platform", f.Platform)
+	if err != nil {
+		return BuildSettings{}, err
 	}
 	epoch, err := SourceDateEpoch(getenv)
 	if err != nil {
@@ -152,7 +151,7 @@ func (f *DeployFlags) Add(fl *pflag.FlagSet) {
 	fl.StringVarP(&f.Gateway, "gateway", "g", deploy.DefaultGateway, "gateway URL (else the stack's provider.gateway, else $OPENFAAS_URL)")
 	fl.StringVarP(&f.Token, "token", "k", "", "bearer token for the gateway (a basic login in faas-cli's config.yml wins)")
 	fl.StringVarP(&f.Namespace, "namespace", "n", "", "namespace to deploy to (over the stack's namespace)")
-	fl.StringVar(&f.FProcess, "fprocess", "", "fprocess for every function (over the stack's)")
+	fl.StringVar(&f.FProcess, "fprocess", "", "accepted for faas-cli; ignored, as faas-cli ignores it with a stack file: set fprocess in the stack file")
 	fl.StringArrayVarP(&f.Env, "env", "e", nil, "environment variable KEY=VALUE, over environment and environment_file; repeatable")
 	fl.StringArrayVarP(&f.Labels, "label", "l", nil, "label KEY=VALUE, over the stack's labels; repeatable")
 	fl.StringArrayVar(&f.Annotations, "annotation", nil, "annotation KEY=VALUE, over the stack's annotations; repeatable")
@@ -169,7 +168,7 @@ func (f *DeployFlags) Add(fl *pflag.FlagSet) {
 
 // Settings checks the flags and turns them into deploy settings.
 func (f DeployFlags) Settings() (DeploySettings, error) {
-	ds := DeploySettings{Gateway: f.Gateway, Token: f.Token, Namespace: f.Namespace, FProcess: f.FProcess, Secrets: f.Secrets, Constraints: f.Constraints, ReadOnly: f.ReadOnly, TLSNoVerify: f.TLSNoVerify, Timeout: f.Timeout, ReadTemplate: f.ReadTemplate, Network: f.Network}
+	ds := DeploySettings{Gateway: f.Gateway, Token: f.Token, Namespace: f.Namespace, Secrets: f.Secrets, Constraints: f.Constraints, ReadOnly: f.ReadOnly, TLSNoVerify: f.TLSNoVerify, Timeout: f.Timeout, ReadTemplate: f.ReadTemplate, Network: f.Network}
 	switch {
 	case f.Update && f.Replace:
 		return ds, usage.Wrap(errors.New("--replace and --update: one of them must be false (--replace --update=false)"))
@@ -189,6 +188,16 @@ func (f DeployFlags) Settings() (DeploySettings, error) {
 	}
 	ds.Annotations, err = ParseKeyValues("--annotation", f.Annotations)
 	return ds, err
+}
+
+// Warnings are the flags given that have no effect: --fprocess, which
+// faas-cli reads only when it deploys without a stack file, and kiln
+// always deploys a stack file's functions.
+func (f DeployFlags) Warnings() []Warning {
+	if f.FProcess == "" {
+		return nil
+	}
+	return []Warning{{Msg: fmt.Sprintf("--fprocess %q is ignored with a stack file, as by faas-cli: set fprocess in the stack file", f.FProcess)}}
 }
 
 // LocalFlags are the local gateway's flags, shared by up and dev.
@@ -321,10 +330,6 @@ func (f UpFlags) Open(ctx context.Context, cacheDir string, getenv func(string) 
 	if err != nil {
 		return nil, err
 	}
-	st, err := LoadStack(ctx, f.Stack.Selection(), getenv)
-	if err != nil {
-		return nil, err
-	}
 	settings, err := f.Build.Settings(getenv)
 	if err != nil {
 		return nil, err
@@ -332,6 +337,13 @@ func (f UpFlags) Open(ctx context.Context, cacheDir string, getenv func(string) 
 	p, err := New(cacheDir, append(append(opts, WithGetenv(getenv)), popts...)...)
 	if err != nil {
 		return nil, err
+	}
+	st, err := p.LoadStack(ctx, f.Stack.Selection())
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range f.Deploy.Warnings() {
+		p.emit(w)
 	}
 	out := p.Registry()
 	if local {

@@ -1,6 +1,7 @@
 package project
 
 import (
+	"context"
 	"maps"
 	"slices"
 	"strings"
@@ -106,6 +107,38 @@ func TestParsePublish(t *testing.T) {
 	}
 }
 
+// TestParseImage: what go-containerregistry takes for a Docker Hub name
+// but is none is a usage error naming the flag.
+func TestParseImage(t *testing.T) {
+	for image, wantErr := range map[string]string{
+		"ghcr.io/me/fn:0.1":    "",
+		"localhost:5000/fn":    "",
+		"fn":                   "",
+		"-x":                   `path segment "-x"`,
+		"/x":                   "empty path segment",
+		"x//y":                 "empty path segment",
+		"x/":                   "empty path segment",
+		"ghcr.io/me/a\x00:b":   "control character",
+		"ghcr.io/me/a\n":       "control character",
+		"ghcr.io/Me/fn":        `path segment "Me"`,
+		"-bad.io/fn":           `"-bad.io" is not a registry host`,
+		"ghcr.io/me/fn:ta g":   "could not parse",
+		"":                     "empty image reference",
+		"ghcr.io/me/fn@sha256": "could not parse",
+	} {
+		_, err := ParseImage("--image", image, nil)
+		if wantErr == "" {
+			if err != nil {
+				t.Errorf("ParseImage(%q) = %v, want nil", image, err)
+			}
+			continue
+		}
+		if !usage.Is(err) || !strings.HasPrefix(err.Error(), "--image: ") || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("ParseImage(%q) = %v, want a usage error naming --image, with %q", image, err, wantErr)
+		}
+	}
+}
+
 func TestRepoAsNamed(t *testing.T) {
 	for image, want := range map[string]string{
 		"user/fn":                       "user/fn",
@@ -130,3 +163,59 @@ func TestRepoAsNamed(t *testing.T) {
 }
 
 const hex64 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func TestParsePlatform(t *testing.T) {
+	for s, wantErr := range map[string]string{
+		"linux/amd64":     "",
+		"linux/arm/v7":    "",
+		"linux/arm64/v8":  "",
+		"linux/amd64/v3":  "",
+		"linux/amd64/v99": `amd64 has no variant "v99" (known: v1, v2, v3, v4)`,
+		"linux/s390x/z15": `s390x has no variant "z15" (known: none)`,
+		"linux":           "want OS/ARCH",
+		"linux/a/b/c":     "want OS/ARCH",
+	} {
+		_, err := ParsePlatform("--platform", s)
+		if wantErr == "" {
+			if err != nil {
+				t.Errorf("ParsePlatform(%q) = %v, want nil", s, err)
+			}
+			continue
+		}
+		if !usage.Is(err) || !strings.HasPrefix(err.Error(), "--platform ") || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("ParsePlatform(%q) = %v, want a usage error naming --platform, with %q", s, err, wantErr)
+		}
+	}
+}
+
+// TestFProcessFlag: as faas-cli, deploying a stack file's functions ignores
+// --fprocess, and kiln says so.
+func TestFProcessFlag(t *testing.T) {
+	writeStack(t, twoFunctions)
+	st, err := LoadStack(context.Background(), Selection{Tag: "latest", Envsubst: true}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := DeployFlags{FProcess: "./other", Update: true}
+	ds, err := df.Settings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := map[string]Image{}
+	if err := WithStackImages(context.Background(), st, images); err != nil {
+		t.Fatal(err)
+	}
+	deps, err := Deployments(st, []string{"fig"}, images, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := deps[0].EnvProcess; got != "figlet" {
+		t.Errorf("Deployments() envProcess = %q with --fprocess ./other, want the stack's figlet", got)
+	}
+	if w := df.Warnings(); len(w) != 1 || !strings.Contains(w[0].Msg, "--fprocess") {
+		t.Errorf("DeployFlags.Warnings() = %v, want one about --fprocess", w)
+	}
+	if w := (DeployFlags{}).Warnings(); w != nil {
+		t.Errorf("DeployFlags{}.Warnings() = %v, want none", w)
+	}
+}

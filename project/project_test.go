@@ -109,7 +109,7 @@ func TestTargets(t *testing.T) {
 	}
 	p, rec := newProject(t, nil)
 	s := BuildSettings{BuildArgs: map[string]string{"GOFLAGS": "-mod=vendor"}}
-	targets, err := p.Targets(context.Background(), Selection{Tag: "latest"}, nil, s)
+	targets, err := p.Targets(context.Background(), Selection{Tag: "latest", Envsubst: true}, nil, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestTargets(t *testing.T) {
 func TestTargetsNoneToBuild(t *testing.T) {
 	writeStack(t, twoFunctions)
 	p, _ := newProject(t, nil)
-	_, err := p.Targets(context.Background(), Selection{Tag: "latest", Filter: "fig"}, nil, BuildSettings{})
+	_, err := p.Targets(context.Background(), Selection{Tag: "latest", Filter: "fig", Envsubst: true}, nil, BuildSettings{})
 	if err == nil || !strings.Contains(err.Error(), "no function to build") {
 		t.Errorf("Targets(fig) = %v, want no function to build", err)
 	}
@@ -158,7 +158,7 @@ func TestTargetsNoneToBuild(t *testing.T) {
 
 func TestWriteManifestsAllOrNothing(t *testing.T) {
 	writeStack(t, twoFunctions+"    limits:\n      memory: lots\n")
-	st, err := LoadStack(context.Background(), Selection{Tag: "latest"}, func(string) string { return "" })
+	st, err := LoadStack(context.Background(), Selection{Tag: "latest", Envsubst: true}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,5 +232,65 @@ func TestJSONLines(t *testing.T) {
 `
 	if diff := cmp.Diff(want, out.String()); diff != "" {
 		t.Errorf("JSONLines (-want +got):\n%s", diff)
+	}
+}
+
+// TestLoadStackNoFunctions: faas-cli reads an empty or missing functions
+// key as no functions and then wants --image and --name; kiln says so at
+// the key's line, after the warnings that may explain it.
+func TestLoadStackNoFunctions(t *testing.T) {
+	for _, tc := range []struct {
+		name, body   string
+		line         int
+		wantWarnings []Event
+	}{
+		{"empty", "provider:\n  name: openfaas\nfunctions:\n", 3, nil},
+		{"empty mapping", "provider:\n  name: openfaas\nfunctions: {}\n", 3, nil},
+		{"misspelt", "provider:\n  name: openfaas\nfunctins:\n  a:\n    image: a\n", 1,
+			[]Event{Warning{Path: "stack.yml", Line: 3, Msg: "functins: unknown key, ignored; did you mean functions?"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			writeStack(t, tc.body)
+			p, rec := newProject(t, nil)
+			_, err := p.LoadStack(context.Background(), Selection{Tag: "latest", Envsubst: true})
+			var se *stack.Error
+			if !errors.As(err, &se) || se.Line != tc.line || se.Key != "functions" || !strings.Contains(err.Error(), "no functions defined") {
+				t.Errorf("LoadStack() = %v, want a stack error at line %d: no functions defined", err, tc.line)
+			}
+			if diff := cmp.Diff(tc.wantWarnings, rec.events); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestLoadStackWarnings: the stack file's warnings are events, and the
+// functions merged from anchors are complete.
+func TestLoadStackWarnings(t *testing.T) {
+	writeStack(t, `provider:
+  name: openfaas
+x-defaults: &defaults
+  lang: go
+  environment:
+    a: b
+functions:
+  hello:
+    <<: *defaults
+    handler: ./hello
+    image: ghcr.io/me/hello
+    enviroment:
+      c: d
+`)
+	p, rec := newProject(t, nil)
+	st, err := p.LoadStack(context.Background(), Selection{Tag: "latest", Envsubst: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fn := st.Functions["hello"]; fn.Lang != "go" || fn.Environment["a"] != "b" {
+		t.Errorf("hello = %+v, want lang and environment from the anchor", fn)
+	}
+	want := []Event{Warning{Path: "stack.yml", Line: 12, Msg: "functions.hello.enviroment: unknown key, ignored; did you mean environment?"}}
+	if diff := cmp.Diff(want, rec.events); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }

@@ -65,9 +65,9 @@ func (p *Project) Run(ctx context.Context, image string, f RunFlags, stdout, std
 	if err != nil {
 		return err
 	}
-	platform, err := v1.ParsePlatform(f.Platform)
+	platform, err := ParsePlatform("--platform", f.Platform)
 	if err != nil {
-		return usage.Errorf("--platform %q: %w", f.Platform, err)
+		return err
 	}
 	fopts := append(p.findOptions(), imagestore.WithInsecureRegistries(f.Registry.Insecure), imagestore.WithResolveOptions(imagestore.WithPlatform(*platform)))
 	if f.Pull {

@@ -25,19 +25,39 @@ type Stack struct {
 }
 
 // LoadStack reads the stack file sel names, substituting ${VAR} from
-// getenv, and selects its functions.
+// getenv, and selects its functions. A file with no functions is an
+// error. The file's warnings are left in st.Warnings; Project.LoadStack
+// emits them.
 func LoadStack(ctx context.Context, sel Selection, getenv func(string) string) (*Stack, error) {
+	st, _, err := loadStack(ctx, sel, getenv)
+	return st, err
+}
+
+// LoadStack is LoadStack with the project's environment, emitting the
+// stack file's warnings as Warning events, even when it then fails.
+func (p *Project) LoadStack(ctx context.Context, sel Selection) (*Stack, error) {
+	st, warnings, err := loadStack(ctx, sel, p.opts.getenv)
+	for _, w := range warnings {
+		p.emit(Warning{Path: w.Path, Line: w.Line, Msg: w.Key + ": " + w.Msg})
+	}
+	return st, err
+}
+
+func loadStack(ctx context.Context, sel Selection, getenv func(string) string) (*Stack, []stack.Warning, error) {
 	format, err := stack.ParseTagFormat(sel.Tag)
 	if err != nil {
-		return nil, usage.Wrap(err)
+		return nil, nil, usage.Wrap(err)
 	}
 	path, err := stack.Find(sel.File)
 	if err != nil {
-		return nil, usage.Wrap(err)
+		return nil, nil, usage.Wrap(err)
 	}
 	sf, err := stack.Read(ctx, path, stack.WithEnv(getenv), stack.WithEnvsubst(sel.Envsubst))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if err := sf.CheckFunctions(); err != nil {
+		return nil, sf.Warnings, err
 	}
 	names, err := sf.Select(sel.Filter, sel.Regex)
 	var nm *stack.NoMatchError
@@ -45,9 +65,9 @@ func LoadStack(ctx context.Context, sel Selection, getenv func(string) string) (
 		err = usage.Wrap(err)
 	}
 	if err != nil {
-		return nil, err
+		return nil, sf.Warnings, err
 	}
-	return &Stack{File: sf, Names: names, Tag: format}, nil
+	return &Stack{File: sf, Names: names, Tag: format}, sf.Warnings, nil
 }
 
 // Image returns the image name of the stack's function n under its tag

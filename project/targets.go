@@ -66,9 +66,9 @@ func DirTarget(d Dir, s BuildSettings) (Target, error) {
 	if err != nil {
 		return Target{}, err
 	}
-	ref, err := publish.ParseReference(d.Image, s.Insecure)
+	ref, err := ParseImage("--image", d.Image, s.Insecure)
 	if err != nil {
-		return Target{}, usage.Errorf("--image: %w", err)
+		return Target{}, err
 	}
 	fnName := d.Name
 	if fnName == "" {
@@ -113,7 +113,7 @@ func (p *Project) Targets(ctx context.Context, sel Selection, d *Dir, s BuildSet
 		}
 		return []Target{t}, nil
 	}
-	st, err := LoadStack(ctx, sel, p.opts.getenv)
+	st, err := p.LoadStack(ctx, sel)
 	if err != nil {
 		return nil, err
 	}

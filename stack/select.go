@@ -11,7 +11,8 @@ import (
 
 // Select returns the names of the functions that --filter or --regex pick,
 // sorted; with neither, every function. As in faas-cli, giving both is an
-// error, and so is matching nothing.
+// error, and so is matching nothing. A picked function whose image is not
+// a valid reference is an Error at its line.
 func (f *File) Select(filter, regex string) ([]string, error) {
 	if filter != "" && regex != "" {
 		return nil, errors.New("pass either --filter or --regex, not both")
@@ -39,7 +40,23 @@ func (f *File) Select(filter, regex string) ([]string, error) {
 		}
 		return nil, &NoMatchError{Flag: flag, Path: f.Path}
 	}
+	for _, n := range names {
+		if err := f.imageErrs[n]; err != nil {
+			return nil, err
+		}
+	}
 	return names, nil
+}
+
+// CheckFunctions returns an Error when the file defines no function:
+// faas-cli then builds or deploys the one its --image, --name and
+// --handler flags describe, which kiln does from a folder instead.
+func (f *File) CheckFunctions() error {
+	if len(f.Functions) > 0 {
+		return nil
+	}
+	line := max(f.functionsLine, 1)
+	return &Error{Path: f.Path, Line: line, Key: "functions", Msg: "no functions defined; to build a folder without a stack file: kiln build DIR --lang LANG --image IMAGE"}
 }
 
 // NoMatchError says --filter or --regex picked no function.

@@ -1,14 +1,15 @@
 package stack
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -25,6 +26,15 @@ type File struct {
 	Provider      Provider
 	Functions     map[string]Function
 	Configuration Configuration
+	// Warnings are what kiln doubts but accepts, such as unknown keys, in
+	// the order of the file; the caller shows them.
+	Warnings []Warning `json:",omitempty"`
+	// functionsLine is where the functions key stands, 0 when absent.
+	functionsLine int
+	// imageErrs are the functions whose image is not a valid reference:
+	// an error only when they are selected, as faas-cli reads the image
+	// only of the functions it works on.
+	imageErrs map[string]error
 }
 
 // Provider is the provider section.
@@ -124,20 +134,6 @@ func (f *File) CopyError(i int, format string, args ...any) *Error {
 	return &Error{Path: f.Path, Line: line, Key: "configuration.copy", Msg: fmt.Sprintf(format, args...)}
 }
 
-// copyLines returns the line of each entry of the configuration mapping's
-// copy list.
-func copyLines(conf *yaml.Node) []int {
-	var lines []int
-	for i := 0; conf.Kind == yaml.MappingNode && i+1 < len(conf.Content); i += 2 {
-		if conf.Content[i].Value == "copy" {
-			for _, item := range conf.Content[i+1].Content {
-				lines = append(lines, item.Line)
-			}
-		}
-	}
-	return lines
-}
-
 // FuncError returns an Error about key of fn in the file.
 func (f *File) FuncError(fn Function, key, format string, args ...any) *Error {
 	k := "functions." + fn.Name
@@ -189,7 +185,8 @@ func newOptions(opts []Option) options {
 }
 
 // Read reads and checks the stack file at path, which may be an http(s)
-// URL.
+// URL. A file, or an answer, over MaxSize is refused with ErrTooLarge
+// before it is read whole.
 func Read(ctx context.Context, path string, opts ...Option) (*File, error) {
 	o := newOptions(opts)
 	var b []byte
@@ -197,7 +194,7 @@ func Read(ctx context.Context, path string, opts ...Option) (*File, error) {
 	if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
 		b, err = fetch(ctx, o.client, path)
 	} else {
-		b, err = os.ReadFile(path)
+		b, err = readFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("stack file %s not found", path)
 		}
@@ -206,22 +203,6 @@ func Read(ctx context.Context, path string, opts ...Option) (*File, error) {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	return Parse(path, b, opts...)
-}
-
-func fetch(ctx context.Context, c *http.Client, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET answered %s", resp.Status)
-	}
-	return io.ReadAll(resp.Body)
 }
 
 // DNSLabel is the DNS-1123 label rule faas-cli and faas-netes enforce on
@@ -233,18 +214,39 @@ var DNSLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 var lineRE = regexp.MustCompile(`line (\d+)`)
 
 // Parse substitutes the environment into data, then checks and decodes
-// it; path is used in errors.
+// it; path is used in errors and warnings. YAML anchors, aliases and
+// merge keys (<<: *defaults) are resolved as yaml.v3, which faas-cli uses,
+// resolves them. Data over MaxSize, or with more YAML than parses within
+// 100 MB, is refused (ErrTooLarge, ErrTooComplex).
 func Parse(path string, data []byte, opts ...Option) (*File, error) {
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%s: %w", path, ErrTooLarge)
+	}
+	if n := countItems(data); n > maxItems {
+		return nil, fmt.Errorf("%s: %w: %d YAML items or ${VAR}s (bytes of \",[{-:?*$\"), at most %d", path, ErrTooComplex, n, maxItems)
+	}
 	o := newOptions(opts)
-	text := string(data)
-	if o.envsubst {
-		var err error
-		if text, err = envsubst.Eval(text, o.getenv); err != nil {
+	p := &parser{path: path, budget: maxExpanded, pairs: map[*yaml.Node][]pair{}, weights: map[*yaml.Node]int{}, open: map[*yaml.Node]bool{}, warned: map[Warning]bool{}}
+	src := data
+	if o.envsubst && bytes.IndexByte(data, '$') >= 0 {
+		unset := map[string]bool{}
+		text, err := envsubst.Eval(string(data), func(k string) string {
+			v := o.getenv(k)
+			if v == "" {
+				unset[k] = true
+			}
+			return v
+		})
+		if err != nil {
 			return nil, &Error{Path: path, Line: substLine(data), Msg: "substituting environment variables: " + err.Error()}
 		}
+		if len(text) > MaxSize {
+			return nil, fmt.Errorf("%s: after substituting ${VAR}s: %w", path, ErrTooLarge)
+		}
+		src, p.raw, p.unset = []byte(text), data, unset
 	}
 	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+	if err := yaml.Unmarshal(src, &doc); err != nil {
 		line := 1
 		if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
 			fmt.Sscan(m[1], &line)
@@ -255,11 +257,14 @@ func Parse(path string, data []byte, opts ...Option) (*File, error) {
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, &Error{Path: path, Line: 1, Msg: "not a stack file: want a mapping with provider and functions"}
 	}
-	root := doc.Content[0]
 	f := &File{Path: path, Functions: map[string]Function{}}
+	top, err := p.mapping("", doc.Content[0])
+	if err != nil {
+		return nil, err
+	}
 	var providerLine int
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		key, val := root.Content[i], root.Content[i+1]
+	for _, kv := range top {
+		key, val := kv.k, deref(kv.v)
 		switch key.Value {
 		case "version":
 			f.Version = val.Value
@@ -268,18 +273,24 @@ func Parse(path string, data []byte, opts ...Option) (*File, error) {
 			}
 		case "provider":
 			providerLine = key.Line
-			if err := decodeMapping(path, "provider", val, map[string]any{"name": &f.Provider.Name, "gateway": &f.Provider.Gateway}); err != nil {
+			if _, err := p.decodeMapping("provider", val, fields(map[string]any{"name": &f.Provider.Name, "gateway": &f.Provider.Gateway}), providerKeys); err != nil {
 				return nil, err
 			}
 		case "configuration":
-			if err := decodeMapping(path, "configuration", val, map[string]any{"templates": &f.Configuration.Templates, "copy": &f.Configuration.Copy}); err != nil {
+			ps, err := p.decodeMapping("configuration", val, fields(map[string]any{"templates": &f.Configuration.Templates, "copy": &f.Configuration.Copy}), configKeys)
+			if err != nil {
 				return nil, err
 			}
-			f.Configuration.copyLines = copyLines(val)
+			if err := p.configuration(f, ps); err != nil {
+				return nil, err
+			}
 		case "functions":
-			if err := f.parseFunctions(val); err != nil {
+			f.functionsLine = key.Line
+			if err := p.parseFunctions(f, val); err != nil {
 				return nil, err
 			}
+		default:
+			p.unknown("", key, topKeys)
 		}
 	}
 	if f.Provider.Name != "openfaas" {
@@ -289,14 +300,16 @@ func Parse(path string, data []byte, opts ...Option) (*File, error) {
 		}
 		return nil, &Error{Path: path, Line: line, Key: "provider.name", Msg: fmt.Sprintf("must be openfaas, got %q", f.Provider.Name)}
 	}
+	f.Warnings = p.warnings
 	return f, nil
 }
 
 // substLine finds the first line where envsubst would choke: a ${ without
 // its closing brace or with an unsupported operator.
 func substLine(data []byte) int {
+	re := regexp.MustCompile(`\$\{[^}]*\}?`)
 	for i, line := range strings.Split(string(data), "\n") {
-		for _, m := range regexp.MustCompile(`\$\{[^}]*\}?`).FindAllString(line, -1) {
+		for _, m := range re.FindAllString(line, -1) {
 			if _, err := envsubst.Eval(m, func(string) string { return "" }); err != nil {
 				return i + 1
 			}
@@ -305,12 +318,183 @@ func substLine(data []byte) int {
 	return 1
 }
 
-func (f *File) parseFunctions(val *yaml.Node) error {
+// parser holds what one Parse learns on its way: warnings, and the
+// expansion of anchors, which is memoised and bounded.
+type parser struct {
+	path string
+	// raw and unset, when ${VAR}s were substituted, are the text before
+	// substitution and the variables found unset or empty, for errors.
+	raw   []byte
+	unset map[string]bool
+	// budget is how many more entries and values anchors may expand to.
+	budget   int
+	pairs    map[*yaml.Node][]pair
+	weights  map[*yaml.Node]int
+	open     map[*yaml.Node]bool
+	warnings []Warning
+	warned   map[Warning]bool
+}
+
+// pair is a key and its value in a mapping.
+type pair struct{ k, v *yaml.Node }
+
+// deref follows aliases to the node they name.
+func deref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func isMerge(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Value == "<<" && n.ShortTag() == "!!merge"
+}
+
+func (p *parser) spend(n int, line int) error {
+	p.budget -= n
+	if p.budget < 0 {
+		return fmt.Errorf("%s:%d: %w: anchors expand to over %d entries", p.path, line, ErrTooComplex, maxExpanded)
+	}
+	return nil
+}
+
+// mapping returns the entries of a mapping node with its merge keys
+// resolved as yaml.v3 does: the mapping's own keys win, then each merged
+// mapping in order, the first one naming a key winning.
+func (p *parser) mapping(prefix string, n *yaml.Node) ([]pair, error) {
+	n = deref(n)
+	if ps, ok := p.pairs[n]; ok {
+		return ps, p.spend(len(ps), n.Line)
+	}
+	if p.open[n] {
+		return nil, &Error{Path: p.path, Line: n.Line, Key: prefix, Msg: "an anchor merges itself"}
+	}
+	p.open[n] = true
+	defer delete(p.open, n)
+	var out, merged []pair
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if isMerge(k) {
+			m := deref(v)
+			from := []*yaml.Node{m}
+			if m.Kind == yaml.SequenceNode {
+				from = m.Content
+			}
+			for _, src := range from {
+				if deref(src).Kind != yaml.MappingNode {
+					return nil, &Error{Path: p.path, Line: v.Line, Key: joinKey(prefix, "<<"), Msg: "merge keys take a mapping (an alias of one) or a list of them"}
+				}
+				ps, err := p.mapping(prefix, src)
+				if err != nil {
+					return nil, err
+				}
+				merged = append(merged, ps...)
+			}
+			continue
+		}
+		seen[k.Value] = true
+		out = append(out, pair{k, v})
+	}
+	for _, kv := range merged {
+		if !seen[kv.k.Value] {
+			seen[kv.k.Value] = true
+			out = append(out, kv)
+		}
+	}
+	p.pairs[n] = out
+	return out, p.spend(len(out), n.Line)
+}
+
+// weight counts the nodes a value decodes to, aliases expanded.
+func (p *parser) weight(n *yaml.Node) (int, error) {
+	if w, ok := p.weights[n]; ok {
+		return w, nil
+	}
+	if p.open[n] {
+		return 0, &Error{Path: p.path, Line: n.Line, Msg: "an anchor contains itself"}
+	}
+	p.open[n] = true
+	defer delete(p.open, n)
+	w := 1
+	if n.Alias != nil {
+		a, err := p.weight(n.Alias)
+		if err != nil {
+			return 0, err
+		}
+		w += a
+	}
+	for _, c := range n.Content {
+		cw, err := p.weight(c)
+		if err != nil {
+			return 0, err
+		}
+		if w += cw; w > maxExpanded {
+			break
+		}
+	}
+	p.weights[n] = w
+	return w, nil
+}
+
+func (p *parser) unknown(prefix string, k *yaml.Node, known []string) {
+	w, ok := unknownKey(p.path, prefix, k.Line, k.Value, known)
+	if ok && !p.warned[w] {
+		p.warned[w] = true
+		p.warnings = append(p.warnings, w)
+	}
+}
+
+func joinKey(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+// configuration checks the configuration's templates for unknown keys and
+// keeps the lines of its copy entries.
+func (p *parser) configuration(f *File, ps []pair) error {
+	for _, kv := range ps {
+		v := deref(kv.v)
+		switch kv.k.Value {
+		case "copy":
+			for _, item := range v.Content {
+				f.Configuration.copyLines = append(f.Configuration.copyLines, item.Line)
+			}
+		case "templates":
+			for _, item := range v.Content {
+				if deref(item).Kind != yaml.MappingNode {
+					continue
+				}
+				tps, err := p.mapping("configuration.templates", item)
+				if err != nil {
+					return err
+				}
+				for _, t := range tps {
+					p.unknown("configuration.templates", t.k, templateKeys)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (p *parser) parseFunctions(f *File, val *yaml.Node) error {
+	if val.Kind == yaml.ScalarNode && val.ShortTag() == "!!null" {
+		// faas-cli reads an empty functions key as no functions.
+		return nil
+	}
 	if val.Kind != yaml.MappingNode {
 		return &Error{Path: f.Path, Line: val.Line, Key: "functions", Msg: "want a mapping of function names"}
 	}
-	for j := 0; j+1 < len(val.Content); j += 2 {
-		nameNode, fnNode := val.Content[j], val.Content[j+1]
+	fns, err := p.mapping("functions", val)
+	if err != nil {
+		return err
+	}
+	f.Functions = make(map[string]Function, len(fns))
+	for _, kv := range fns {
+		nameNode, fnNode := kv.k, deref(kv.v)
 		fn := Function{Name: nameNode.Value, Line: nameNode.Line, Lines: map[string]int{}}
 		key := "functions." + fn.Name
 		if !DNSLabel.MatchString(fn.Name) || len(fn.Name) > 63 {
@@ -322,27 +506,19 @@ func (f *File) parseFunctions(val *yaml.Node) error {
 		if fnNode.Kind != yaml.MappingNode {
 			return &Error{Path: f.Path, Line: fnNode.Line, Key: key, Msg: "want a mapping with lang, handler and image"}
 		}
-		fields := map[string]any{
-			"lang": &fn.Lang, "handler": &fn.Handler, "image": &fn.Image, "fprocess": &fn.FProcess,
-			"environment": &fn.Environment, "environment_file": &fn.EnvironmentFile, "secrets": &fn.Secrets,
-			"skip_build": &fn.SkipBuild, "constraints": &fn.Constraints, "labels": &fn.Labels,
-			"annotations":              &fn.Annotations,
-			"readonly_root_filesystem": &fn.ReadOnlyRootFilesystem, "build_options": &fn.BuildOptions,
-			"namespace": &fn.Namespace, "build_args": &fn.BuildArgs, "platforms": &fn.Platforms,
-			"build_secrets": &fn.BuildSecrets,
-		}
-		if err := decodeMapping(f.Path, key, fnNode, fields); err != nil {
+		ps, err := p.decodeMapping(key, fnNode, fn.field, functionKeys)
+		if err != nil {
 			return err
 		}
-		for i := 0; i+1 < len(fnNode.Content); i += 2 {
-			k, v := fnNode.Content[i], fnNode.Content[i+1]
+		for _, kv := range ps {
+			k, v := kv.k, deref(kv.v)
 			fn.Lines[k.Value] = k.Line
 			if k.Value != "limits" && k.Value != "requests" {
 				continue
 			}
 			// Decoded key by key, so that an error, and a later check of a
 			// quantity, can name limits.memory and its line.
-			r, err := decodeResources(f.Path, key+"."+k.Value, v)
+			r, rps, err := p.decodeResources(key+"."+k.Value, v)
 			if err != nil {
 				return err
 			}
@@ -351,45 +527,149 @@ func (f *File) parseFunctions(val *yaml.Node) error {
 			} else {
 				fn.Requests = r
 			}
-			for j := 0; v.Kind == yaml.MappingNode && j+1 < len(v.Content); j += 2 {
-				fn.Lines[k.Value+"."+v.Content[j].Value] = v.Content[j].Line
+			for _, rkv := range rps {
+				fn.Lines[k.Value+"."+rkv.k.Value] = rkv.k.Line
 			}
 		}
 		if fn.Image == "" {
 			return f.FuncError(fn, "image", "missing")
+		}
+		if err := CheckImage(fn.Image); err != nil {
+			if f.imageErrs == nil {
+				f.imageErrs = map[string]error{}
+			}
+			f.imageErrs[fn.Name] = f.FuncError(fn, "image", "%v%s", err, p.imageHint(fn.Image, fn.KeyLine("image")))
 		}
 		f.Functions[fn.Name] = fn
 	}
 	return nil
 }
 
-// decodeResources decodes a limits or requests entry; null is absent.
-func decodeResources(path, key string, node *yaml.Node) (*Resources, error) {
-	if node.Tag == "!!null" {
-		return nil, nil
+// imageHint names the ${VAR}s of line (before substitution) that were
+// unset or empty, for an error about the image they left, or says that
+// ${VAR}s were left as written.
+func (p *parser) imageHint(image string, line int) string {
+	if p.raw == nil {
+		if strings.Contains(image, "${") {
+			return "; with --envsubst=false, ${VAR} is left as written"
+		}
+		return ""
 	}
-	r := &Resources{}
-	if err := decodeMapping(path, key, node, map[string]any{"memory": &r.Memory, "cpu": &r.CPU}); err != nil {
-		return nil, err
+	lines := bytes.SplitN(p.raw, []byte("\n"), line+1)
+	if line < 1 || line > len(lines) {
+		return ""
 	}
-	return r, nil
+	var names []string
+	for _, m := range varRE.FindAllStringSubmatch(string(lines[line-1]), -1) {
+		if p.unset[m[1]] && !slices.Contains(names, "${"+m[1]+"}") {
+			names = append(names, "${"+m[1]+"}")
+		}
+	}
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return "; " + names[0] + " is unset or empty"
+	}
+	return "; " + strings.Join(names, ", ") + " are unset or empty"
 }
 
-// decodeMapping decodes each known key of node into its field, so an error
-// names the key and its line. Unknown keys are ignored, as faas-cli's
-// non-strict decoding does.
-func decodeMapping(path, prefix string, node *yaml.Node, fields map[string]any) error {
+// varRE finds the names in ${NAME...} forms.
+var varRE = regexp.MustCompile(`\$\{#?([A-Za-z_][A-Za-z0-9_]*)`)
+
+// fields looks keys up in m, for decodeMapping.
+func fields(m map[string]any) func(string) any {
+	return func(k string) any { return m[k] }
+}
+
+// field returns a pointer to the field that key decodes into, nil for
+// an unknown key.
+func (fn *Function) field(key string) any {
+	switch key {
+	case "lang":
+		return &fn.Lang
+	case "handler":
+		return &fn.Handler
+	case "image":
+		return &fn.Image
+	case "fprocess":
+		return &fn.FProcess
+	case "environment":
+		return &fn.Environment
+	case "environment_file":
+		return &fn.EnvironmentFile
+	case "secrets":
+		return &fn.Secrets
+	case "skip_build":
+		return &fn.SkipBuild
+	case "constraints":
+		return &fn.Constraints
+	case "labels":
+		return &fn.Labels
+	case "annotations":
+		return &fn.Annotations
+	case "readonly_root_filesystem":
+		return &fn.ReadOnlyRootFilesystem
+	case "build_options":
+		return &fn.BuildOptions
+	case "namespace":
+		return &fn.Namespace
+	case "build_args":
+		return &fn.BuildArgs
+	case "platforms":
+		return &fn.Platforms
+	case "build_secrets":
+		return &fn.BuildSecrets
+	case "limits", "requests":
+		// Decoded key by key by the caller.
+		return nil
+	}
+	return nil
+}
+
+// decodeResources decodes a limits or requests entry; null is absent.
+func (p *parser) decodeResources(key string, node *yaml.Node) (*Resources, []pair, error) {
+	if node.Tag == "!!null" {
+		return nil, nil, nil
+	}
+	r := &Resources{}
+	ps, err := p.decodeMapping(key, node, fields(map[string]any{"memory": &r.Memory, "cpu": &r.CPU}), resourceKeys)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, ps, nil
+}
+
+// decodeMapping decodes each key of node that field knows (it returns a
+// pointer to decode into, or nil) into its field, so an error
+// names the key and its line, and returns the mapping's entries. Unknown
+// keys are ignored, as faas-cli's non-strict decoding does, with a warning
+// naming the nearest of known.
+func (p *parser) decodeMapping(prefix string, node *yaml.Node, field func(key string) any, known []string) ([]pair, error) {
+	node = deref(node)
 	if node.Kind != yaml.MappingNode {
 		if node.Tag == "!!null" {
-			return nil
+			return nil, nil
 		}
-		return &Error{Path: path, Line: node.Line, Key: prefix, Msg: "want a mapping"}
+		return nil, &Error{Path: p.path, Line: node.Line, Key: prefix, Msg: "want a mapping"}
 	}
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		k, v := node.Content[i], node.Content[i+1]
-		ptr, ok := fields[k.Value]
-		if !ok {
+	ps, err := p.mapping(prefix, node)
+	if err != nil {
+		return nil, err
+	}
+	for _, kv := range ps {
+		k, v := kv.k, kv.v
+		ptr := field(k.Value)
+		if ptr == nil {
+			p.unknown(prefix, k, known)
 			continue
+		}
+		w, err := p.weight(v)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.spend(w, v.Line); err != nil {
+			return nil, err
 		}
 		if err := v.Decode(ptr); err != nil {
 			msg := err.Error()
@@ -398,10 +678,10 @@ func decodeMapping(path, prefix string, node *yaml.Node, fields map[string]any) 
 				msg = lineRE.ReplaceAllString(te.Errors[0], "")
 				msg = strings.TrimPrefix(strings.TrimSpace(strings.TrimPrefix(msg, ":")), ": ")
 			}
-			return &Error{Path: path, Line: v.Line, Key: prefix + "." + k.Value, Msg: msg}
+			return nil, &Error{Path: p.path, Line: v.Line, Key: prefix + "." + k.Value, Msg: msg}
 		}
 	}
-	return nil
+	return ps, nil
 }
 
 // Names returns the function names, sorted.

@@ -40,10 +40,12 @@ func readKeyValues(t *testing.T, path string) map[string]string {
 	return out
 }
 
-// TestParse runs every folder under testdata. Each holds a stack.yml, and
+// TestParse runs every folder under testdata through Read and Select, as
+// every command reads a stack file. Each holds a stack.yml, and
 // optionally env (the environment, KEY=VALUE lines) and options
-// (envsubst=false). A folder with a want-error file ("LINE [KEY]") must fail
-// there; the others must decode to want.json (rewritten with -update).
+// (envsubst=false). A folder with a want-error file ("LINE [KEY]", then
+// optionally a line the message must contain) must fail there; the others
+// must decode to want.json (rewritten with -update), warnings included.
 func TestParse(t *testing.T) {
 	dirs, err := os.ReadDir("testdata")
 	if err != nil {
@@ -59,6 +61,9 @@ func TestParse(t *testing.T) {
 				opts = append(opts, WithEnvsubst(false))
 			}
 			f, err := Read(context.Background(), path, opts...)
+			if err == nil {
+				_, err = f.Select("", "")
+			}
 			want, rerr := os.ReadFile(filepath.Join(dir, "want-error"))
 			if rerr != nil {
 				if err != nil {
@@ -83,7 +88,8 @@ func TestParse(t *testing.T) {
 				}
 				return
 			}
-			lineStr, key, _ := strings.Cut(strings.TrimSpace(string(want)), " ")
+			first, wantMsg, _ := strings.Cut(strings.TrimSpace(string(want)), "\n")
+			lineStr, key, _ := strings.Cut(first, " ")
 			line, _ := strconv.Atoi(lineStr)
 			var se *Error
 			if !errors.As(err, &se) {
@@ -94,6 +100,9 @@ func TestParse(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), path+":"+lineStr+":") {
 				t.Errorf("Read(%s) = %q, want it to start with file:line", path, err)
+			}
+			if !strings.Contains(err.Error(), wantMsg) {
+				t.Errorf("Read(%s) = %q, want it to contain %q", path, err, wantMsg)
 			}
 		})
 	}

@@ -32,13 +32,17 @@ printed instead.`,
 			if err != nil {
 				return err
 			}
-			st, err := project.LoadStack(cmd.Context(), sf.Selection(), g.getenv)
+			r := g.renderer(false)
+			p, err := g.project(r.Event, rf.Option())
 			if err != nil {
 				return err
 			}
-			p, err := g.project(g.renderer(false).Event, rf.Option())
+			st, err := p.LoadStack(cmd.Context(), sf.Selection())
 			if err != nil {
 				return err
+			}
+			for _, w := range df.Warnings() {
+				r.Event(w)
 			}
 			images, err := p.FindImages(cmd.Context(), st, rf.Insecure)
 			if err != nil {

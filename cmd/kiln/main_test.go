@@ -26,7 +26,12 @@ func TestCommandLineErrors(t *testing.T) {
 		{"DIR without --lang", []string{"build", hello, "--image", "x"}, 2, "--lang is required"},
 		{"DIR without --image", []string{"build", hello, "--lang", "go"}, 2, "--image is required"},
 		{"bad platform", []string{"build", hello, "--lang", "go", "--image", "x", "--platform", "amd64"}, 2, "--platform"},
+		{"windows platform", []string{"build", hello, "--lang", "go", "--image", "x", "--platform", "windows/amd64"}, 2, `--platform "windows/amd64": windows is not supported`},
 		{"bad image reference", []string{"build", hello, "--lang", "go", "--image", "Bad:Ref:x"}, 2, `--image: image reference "Bad:Ref:x"`},
+		{"image starting with -", []string{"build", hello, "--lang", "go", "--image", "-x"}, 2, `--image: image reference "-x": path segment "-x"`},
+		{"image starting with /", []string{"build", hello, "--lang", "go", "--image", "/x"}, 2, `--image: image reference "/x": empty path segment`},
+		{"image with //", []string{"build", hello, "--lang", "go", "--image", "x//y"}, 2, `--image: image reference "x//y": empty path segment`},
+		{"unknown platform variant", []string{"build", hello, "--lang", "go", "--image", "x", "--platform", "linux/amd64/v99"}, 2, `--platform "linux/amd64/v99": amd64 has no variant "v99"`},
 		{"bad output", []string{"build", hello, "--lang", "go", "--image", "x", "--output", "docker"}, 2, "--output"},
 		{"push with oci output", []string{"build", hello, "--lang", "go", "--image", "x", "--push", "--output", "oci:x"}, 2, "--push and --output"},
 		{"bad build arg", []string{"build", hello, "--lang", "go", "--image", "x", "-b", "NOEQUALS"}, 2, "--build-arg"},
@@ -99,6 +104,8 @@ func TestStackValueErrors(t *testing.T) {
 		{"constraint flag", head + "    fprocess: figlet\n", []string{"deploy", "--output", "k8s", "--constraint", "nodeless"}, `--constraint "nodeless": want key=value`},
 		{"no fprocess", head + "    lang: cobol\n", []string{"deploy", "--output", "k8s"}, "stack.yml:4: functions.fig.fprocess: no fprocess for lang cobol"},
 		{"copy outside", "configuration:\n  copy:\n    - ./common\n    - ../outside\n" + head + "    fprocess: figlet\n", []string{"build"}, `stack.yml:4: configuration.copy: "../outside": must be a path inside`},
+		{"unset variable in image", "provider:\n  name: openfaas\nfunctions:\n  fig:\n    skip_build: true\n    image: ${REGISTRY}/figlet\n", []string{"deploy", "--output", "k8s"}, `stack.yml:6: functions.fig.image: image reference "/figlet": empty path segment; ${REGISTRY} is unset or empty`},
+		{"no functions", "provider:\n  name: openfaas\nfunctions:\n", []string{"deploy"}, "stack.yml:3: functions: no functions defined"},
 		{"copy missing", "configuration:\n  copy: [./nothere]\n" + head + "    fprocess: figlet\n", []string{"build"}, `stack.yml:2: configuration.copy: "./nothere": ./nothere not found`},
 	}
 	os.Mkdir("common", 0o755)
@@ -191,5 +198,29 @@ func TestReportError(t *testing.T) {
 				t.Errorf("reportError(%v, %v) = %d, %q; want %d, %q", tc.err, tc.interrupted, code, out.String(), tc.wantCode, tc.wantOut)
 			}
 		})
+	}
+}
+
+// TestStackWarnings: the stack file's warnings and a flag with no effect
+// are printed as kiln: FILE:LINE: lines, and the command goes on.
+func TestStackWarnings(t *testing.T) {
+	t.Chdir(t.TempDir())
+	stack := "provider:\n  name: openfaas\nfunctions:\n  fig:\n    skip_build: true\n    image: ghcr.io/openfaas/figlet\n    fprocess: figlet\n    enviroment:\n      a: b\n"
+	if err := os.WriteFile("stack.yml", []byte(stack), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	env := map[string]string{"KILN_CACHE_DIR": t.TempDir()}
+	args := []string{"deploy", "--output", "k8s", "--fprocess", "cat"}
+	if code := reportError(&stderr, execute(context.Background(), newRootCmd(&stdout, &stderr, func(k string) string { return env[k] }), args), false); code != 0 {
+		t.Fatalf("kiln %v exit %d: %s", args, code, stderr.String())
+	}
+	want := "kiln: stack.yml:8: functions.fig.enviroment: unknown key, ignored; did you mean environment?\n" +
+		"kiln: --fprocess \"cat\" is ignored with a stack file, as by faas-cli: set fprocess in the stack file\n"
+	if stderr.String() != want {
+		t.Errorf("kiln %v stderr = %q, want %q", args, stderr.String(), want)
+	}
+	if !strings.Contains(stdout.String(), "value: figlet") {
+		t.Errorf("kiln %v stdout = %q, want the stack's fprocess", args, stdout.String())
 	}
 }

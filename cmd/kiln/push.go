@@ -21,11 +21,11 @@ skip_build functions are left alone; an image with no registry or owner (no
 		Example: `  kiln build -f stack.yml && kiln push -f stack.yml`,
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := project.LoadStack(cmd.Context(), sf.Selection(), g.getenv)
+			p, err := g.project(g.renderer(false).Event, rf.Option())
 			if err != nil {
 				return err
 			}
-			p, err := g.project(g.renderer(false).Event, rf.Option())
+			st, err := p.LoadStack(cmd.Context(), sf.Selection())
 			if err != nil {
 				return err
 			}

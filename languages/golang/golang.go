@@ -265,7 +265,8 @@ type binaryStep struct {
 
 func (s *binaryStep) Name() string { return "handler binary" }
 
-// buildEnv lists what changes the compiler's output besides the source.
+// buildEnv lists what changes the compiler's output besides the source,
+// and the build arguments the templates pass to go.
 func (s *binaryStep) buildEnv() []string {
 	p := s.fn.Platform
 	env := []string{"CGO_ENABLED=0", "GOOS=" + p.OS, "GOARCH=" + p.Architecture, "GOFLAGS=" + s.fn.BuildArgs["GOFLAGS"]}
@@ -274,6 +275,11 @@ func (s *binaryStep) buildEnv() []string {
 	}
 	if p.Architecture == "amd64" && strings.HasPrefix(p.Variant, "v") {
 		env = append(env, "GOAMD64="+p.Variant)
+	}
+	// The templates' ARG GOPROXY reaches go build's environment; unset or
+	// empty, go keeps kiln's environment's.
+	if v := s.fn.BuildArgs["GOPROXY"]; v != "" {
+		env = append(env, "GOPROXY="+v)
 	}
 	return env
 }
