@@ -180,6 +180,10 @@ func setupRoot(s *initSpec, d *detached) error {
 	if err := replaceFile("/etc/resolv.conf", resolv); err != nil {
 		return err
 	}
+	// As a container runtime writes it, for the functions that read it.
+	if err := replaceFile("/etc/hostname", []byte(s.Hostname+"\n")); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return fmt.Errorf("creating working directory: %w", err)
 	}

@@ -25,19 +25,20 @@ import (
 
 // probeInfo is what testdata/probe reports.
 type probeInfo struct {
-	UID      int      `json:"uid"`
-	GID      int      `json:"gid"`
-	Groups   []int    `json:"groups"`
-	Cwd      string   `json:"cwd"`
-	PID      int      `json:"pid"`
-	PPID     int      `json:"ppid"`
-	Hostname string   `json:"hostname"`
-	Env      []string `json:"env"`
-	PIDNS    string   `json:"pidns"`
-	RootFS   string   `json:"rootfs"`
-	TmpMode  string   `json:"tmpMode"`
-	Hosts    string   `json:"hosts"`
-	DevNull  bool     `json:"devNull"`
+	UID         int      `json:"uid"`
+	GID         int      `json:"gid"`
+	Groups      []int    `json:"groups"`
+	Cwd         string   `json:"cwd"`
+	PID         int      `json:"pid"`
+	PPID        int      `json:"ppid"`
+	Hostname    string   `json:"hostname"`
+	Env         []string `json:"env"`
+	PIDNS       string   `json:"pidns"`
+	RootFS      string   `json:"rootfs"`
+	TmpMode     string   `json:"tmpMode"`
+	Hosts       string   `json:"hosts"`
+	EtcHostname string   `json:"etcHostname"`
+	DevNull     bool     `json:"devNull"`
 }
 
 // probeImage is the probe layer with cfg; Entrypoint is "probe", found
@@ -172,6 +173,7 @@ func TestImageConfig(t *testing.T) {
 				{"root filesystem", got.RootFS, "overlay"},
 				{"/tmp mode", got.TmpMode, "dtrwxrwxrwx"},
 				{"/etc/hosts names the host", strings.Contains(got.Hosts, "\t"+hostname), true},
+				{"/etc/hostname", got.EtcHostname, hostname + "\n"},
 				{"/dev/null is a device", got.DevNull, true},
 			}
 			for _, c := range checks {

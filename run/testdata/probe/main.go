@@ -50,7 +50,9 @@ type info struct {
 	RootFS   string   `json:"rootfs"` // filesystem type of /
 	TmpMode  string   `json:"tmpMode"`
 	Hosts    string   `json:"hosts"`
-	DevNull  bool     `json:"devNull"` // /dev/null is a character device
+	// EtcHostname is /etc/hostname, which some runtimes read.
+	EtcHostname string `json:"etcHostname"`
+	DevNull     bool   `json:"devNull"` // /dev/null is a character device
 }
 
 func main() {
@@ -138,6 +140,9 @@ func gather() info {
 	}
 	if b, err := os.ReadFile("/etc/hosts"); err == nil {
 		in.Hosts = string(b)
+	}
+	if b, err := os.ReadFile("/etc/hostname"); err == nil {
+		in.EtcHostname = string(b)
 	}
 	if fi, err := os.Stat("/dev/null"); err == nil {
 		in.DevNull = fi.Mode()&os.ModeCharDevice != 0
