@@ -128,9 +128,12 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		return nil, err
 	}
 	gomod := filepath.Join(fn.Dir, "go.mod")
-	mod, err := os.ReadFile(gomod)
+	mod, err := languages.ReadManifest(fn.Dir, "go.mod")
 	module := ""
+	var se *languages.SourceError
 	switch {
+	case errors.As(err, &se):
+		return nil, se
 	case err != nil && (lay == layoutClassic || lay == layoutHTTP):
 		// As the templates build in GOPATH mode or rewrite the module,
 		// a function needs no go.mod: the build makes one.
@@ -166,7 +169,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		},
 	}
 	if st, err := os.Stat(filepath.Join(fn.Dir, "static")); err == nil && st.IsDir() {
-		files, err := layers.FromDir(filepath.Join(fn.Dir, "static"), staticDir)
+		files, err := languages.HandlerFiles(filepath.Join(fn.Dir, "static"), staticDir, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -316,7 +319,7 @@ func sourceFiles(dir string) ([]layers.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return layers.FromDir(dir, "", layers.WithSkip(func(rel string, d fs.DirEntry) bool {
+	return languages.HandlerFiles(dir, "", func(rel string, d fs.DirEntry) bool {
 		switch {
 		case rel == ".git", rel == "build", rel == "template":
 			return true
@@ -324,7 +327,7 @@ func sourceFiles(dir string) ([]layers.File, error) {
 			return !embeds
 		}
 		return false
-	}))
+	})
 }
 
 func usesEmbed(dir string) (bool, error) {
@@ -336,7 +339,9 @@ func usesEmbed(dir string) (bool, error) {
 		if d.IsDir() && (d.Name() == ".git" || d.Name() == "vendor") {
 			return filepath.SkipDir
 		}
-		if !d.IsDir() && strings.HasSuffix(p, ".go") {
+		// A link's target is a file of the folder, read on its own, or
+		// outside it, which sourceFiles refuses.
+		if d.Type().IsRegular() && strings.HasSuffix(p, ".go") {
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return err
