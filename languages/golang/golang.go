@@ -153,7 +153,11 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		env = slices.Concat([]string{contract.FProcess(fprocess)}, contract.ClassicMode())
 	}
 	goVersion := lazy.New(func(ctx context.Context) (string, error) { return p.goEnv(ctx, "GOVERSION") })
-	bin := &binaryStep{pack: p, fn: fn, layout: lay, module: module, goVersion: goVersion}
+	var replaces []localReplace
+	if mod != nil {
+		replaces = localReplaces(gomod, mod)
+	}
+	bin := &binaryStep{pack: p, fn: fn, layout: lay, module: module, goVersion: goVersion, replaces: replaces}
 	plan := &languages.Plan{
 		Base:   "static",
 		Steps:  []layers.Step{bin},
@@ -264,6 +268,9 @@ type binaryStep struct {
 	module string
 	// goVersion is the go command's GOVERSION, asked once per build.
 	goVersion *lazy.Value[string]
+	// replaces are go.mod's replace directives naming folders, whose
+	// files the compiler reads too.
+	replaces []localReplace
 }
 
 func (s *binaryStep) Name() string { return "handler binary" }
@@ -307,6 +314,11 @@ func (s *binaryStep) Key(ctx context.Context) (v1.Hash, error) {
 	}
 	if err := k.Files(files); err != nil {
 		return v1.Hash{}, fmt.Errorf("hashing %s: %w", s.fn.Dir, err)
+	}
+	// Only a function with such replaces adds to the key, so that the
+	// others' cache entries still match.
+	if err := hashReplaces(k, filepath.Join(s.fn.Dir, "go.mod"), s.replaces); err != nil {
+		return v1.Hash{}, err
 	}
 	return k.Sum(), nil
 }
