@@ -7,7 +7,7 @@ ARCHES   := amd64 arm64
 WATCHDOGS := $(foreach a,$(ARCHES),bin/kiln-watchdog-linux-$(a))
 DEMO_PORT ?= 8080
 
-.PHONY: all build test unit e2e bench demo lint clean
+.PHONY: all build test unit e2e bench demo lint fuzz clean
 
 all: build
 
@@ -54,3 +54,8 @@ demo: build
 
 clean:
 	rm -rf bin
+
+## fuzz: each fuzz target for 30 s (about a minute per line with the build)
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzApplyTar$$' -fuzztime 30s ./run/
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadConfig$$' -fuzztime 30s ./cmd/watchdog/
