@@ -345,3 +345,65 @@ func TestLazyFilesStep(t *testing.T) {
 		})
 	}
 }
+
+// TestHeaderSize checks the header of files of 8 GiB and more, which USTAR
+// cannot encode, without writing their bytes.
+func TestHeaderSize(t *testing.T) {
+	tests := []struct {
+		name string
+		size int64
+		want tar.Format
+	}{
+		{"empty", 0, tar.FormatUSTAR},
+		{"largest USTAR size", 1<<33 - 1, tar.FormatUSTAR},
+		{"8 GiB", 1 << 33, tar.FormatPAX},
+		{"1 TiB", 1 << 40, tar.FormatPAX},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := header(HostFile("home/app/big", 0o644, "big"), tc.size, time.Unix(0, 0))
+			if hdr.Format != tc.want {
+				t.Errorf("header().Format = %v, want %v", hdr.Format, tc.want)
+			}
+			var buf bytes.Buffer
+			if err := tar.NewWriter(&buf).WriteHeader(hdr); err != nil {
+				t.Fatalf("WriteHeader() = %v, want nil", err)
+			}
+			got, err := tar.NewReader(&buf).Next()
+			if err != nil {
+				t.Fatalf("reading the header back: %v", err)
+			}
+			if got.Size != tc.size {
+				t.Errorf("Size read back = %d, want %d", got.Size, tc.size)
+			}
+		})
+	}
+}
+
+// TestWriteTarSparse writes a sparse host file of 8 GiB through WriteTar,
+// reading only its header back.
+func TestWriteTarSparse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads 8 GiB of a sparse file")
+	}
+	src := filepath.Join(t.TempDir(), "big")
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(1 << 33); err != nil {
+		f.Close()
+		t.Skipf("no sparse file here: %v", err)
+	}
+	f.Close()
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(WriteTar(pw, []File{HostFile("big", 0o644, src)})) }()
+	hdr, err := tar.NewReader(pr).Next()
+	pr.Close()
+	if err != nil {
+		t.Fatalf("WriteTar() of an 8 GiB file: %v", err)
+	}
+	if hdr.Size != 1<<33 {
+		t.Errorf("Size = %d, want %d", hdr.Size, int64(1<<33))
+	}
+}

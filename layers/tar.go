@@ -145,31 +145,8 @@ func origin(f File) string {
 }
 
 func writeEntry(tw *tar.Writer, f File, epoch time.Time) error {
-	hdr := &tar.Header{
-		Name:    f.Path,
-		Mode:    tarMode(f.Mode),
-		Uid:     f.UID,
-		Gid:     f.GID,
-		ModTime: epoch,
-		Format:  tar.FormatPAX,
-	}
-	if !needsPAX(f) {
-		hdr.Format = tar.FormatUSTAR
-	}
-	switch f.Mode.Type() {
-	case fs.ModeDir:
-		hdr.Typeflag = tar.TypeDir
-		hdr.Name += "/"
-		return tw.WriteHeader(hdr)
-	case fs.ModeSymlink:
-		hdr.Typeflag = tar.TypeSymlink
-		hdr.Linkname = f.Linkname
-		return tw.WriteHeader(hdr)
-	}
-	hdr.Typeflag = tar.TypeReg
-	if f.Source == "" {
-		hdr.Size = int64(len(f.Data))
-		if err := tw.WriteHeader(hdr); err != nil {
+	if f.Mode.Type() != 0 || f.Source == "" {
+		if err := tw.WriteHeader(header(f, int64(len(f.Data)), epoch)); err != nil {
 			return err
 		}
 		_, err := tw.Write(f.Data)
@@ -187,7 +164,7 @@ func writeEntry(tw *tar.Writer, f File, epoch time.Time) error {
 	if !info.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file", f.Source)
 	}
-	hdr.Size = info.Size()
+	hdr := header(f, info.Size(), epoch)
 	if err := tw.WriteHeader(hdr); err != nil {
 		return err
 	}
@@ -201,15 +178,43 @@ func writeEntry(tw *tar.Writer, f File, epoch time.Time) error {
 	return nil
 }
 
+// header returns the tar header of f, a regular file holding size bytes
+// or a directory or link (size unused).
+func header(f File, size int64, epoch time.Time) *tar.Header {
+	hdr := &tar.Header{
+		Name:    f.Path,
+		Mode:    tarMode(f.Mode),
+		Uid:     f.UID,
+		Gid:     f.GID,
+		ModTime: epoch,
+	}
+	switch f.Mode.Type() {
+	case fs.ModeDir:
+		hdr.Typeflag = tar.TypeDir
+		hdr.Name += "/"
+	case fs.ModeSymlink:
+		hdr.Typeflag = tar.TypeSymlink
+		hdr.Linkname = f.Linkname
+	default:
+		hdr.Typeflag = tar.TypeReg
+		hdr.Size = size
+	}
+	hdr.Format = tar.FormatUSTAR
+	if needsPAX(hdr) {
+		hdr.Format = tar.FormatPAX
+	}
+	return hdr
+}
+
+// maxUSTARSize is the largest size the USTAR header's 11 octal digits hold:
+// 8 GiB less one byte.
+const maxUSTARSize = 1<<33 - 1
+
 // needsPAX reports whether an entry does not fit the USTAR header, which
 // keeps the common case byte-compatible with every tar reader.
-func needsPAX(f File) bool {
-	name := f.Path
-	if f.Mode.IsDir() {
-		name += "/"
-	}
-	return len(name) > 100 || len(f.Linkname) > 100 || !isASCII(name) || !isASCII(f.Linkname) ||
-		f.UID > 0o7777777 || f.GID > 0o7777777
+func needsPAX(hdr *tar.Header) bool {
+	return len(hdr.Name) > 100 || len(hdr.Linkname) > 100 || !isASCII(hdr.Name) || !isASCII(hdr.Linkname) ||
+		hdr.Uid > 0o7777777 || hdr.Gid > 0o7777777 || hdr.Size > maxUSTARSize
 }
 
 func isASCII(s string) bool {

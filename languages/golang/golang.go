@@ -128,9 +128,12 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		return nil, err
 	}
 	gomod := filepath.Join(fn.Dir, "go.mod")
-	mod, err := os.ReadFile(gomod)
+	mod, err := languages.ReadManifest(fn.Dir, "go.mod")
 	module := ""
+	var se *languages.SourceError
 	switch {
+	case errors.As(err, &se):
+		return nil, se
 	case err != nil && (lay == layoutClassic || lay == layoutHTTP):
 		// As the templates build in GOPATH mode or rewrite the module,
 		// a function needs no go.mod: the build makes one.
@@ -150,7 +153,11 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		env = slices.Concat([]string{contract.FProcess(fprocess)}, contract.ClassicMode())
 	}
 	goVersion := lazy.New(func(ctx context.Context) (string, error) { return p.goEnv(ctx, "GOVERSION") })
-	bin := &binaryStep{pack: p, fn: fn, layout: lay, module: module, goVersion: goVersion}
+	var replaces []localReplace
+	if mod != nil {
+		replaces = localReplaces(gomod, mod)
+	}
+	bin := &binaryStep{pack: p, fn: fn, layout: lay, module: module, goVersion: goVersion, replaces: replaces}
 	plan := &languages.Plan{
 		Base:   "static",
 		Steps:  []layers.Step{bin},
@@ -166,7 +173,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		},
 	}
 	if st, err := os.Stat(filepath.Join(fn.Dir, "static")); err == nil && st.IsDir() {
-		files, err := layers.FromDir(filepath.Join(fn.Dir, "static"), staticDir)
+		files, err := languages.HandlerFiles(filepath.Join(fn.Dir, "static"), staticDir, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -261,6 +268,9 @@ type binaryStep struct {
 	module string
 	// goVersion is the go command's GOVERSION, asked once per build.
 	goVersion *lazy.Value[string]
+	// replaces are go.mod's replace directives naming folders, whose
+	// files the compiler reads too.
+	replaces []localReplace
 }
 
 func (s *binaryStep) Name() string { return "handler binary" }
@@ -311,6 +321,11 @@ func (s *binaryStep) Key(ctx context.Context) (v1.Hash, error) {
 	if err := k.Files(files); err != nil {
 		return v1.Hash{}, fmt.Errorf("hashing %s: %w", s.fn.Dir, err)
 	}
+	// Only a function with such replaces adds to the key, so that the
+	// others' cache entries still match.
+	if err := hashReplaces(k, filepath.Join(s.fn.Dir, "go.mod"), s.replaces); err != nil {
+		return v1.Hash{}, err
+	}
 	return k.Sum(), nil
 }
 
@@ -322,7 +337,7 @@ func sourceFiles(dir string) ([]layers.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return layers.FromDir(dir, "", layers.WithSkip(func(rel string, d fs.DirEntry) bool {
+	return languages.HandlerFiles(dir, "", func(rel string, d fs.DirEntry) bool {
 		switch {
 		case rel == ".git", rel == "build", rel == "template":
 			return true
@@ -330,7 +345,7 @@ func sourceFiles(dir string) ([]layers.File, error) {
 			return !embeds
 		}
 		return false
-	}))
+	})
 }
 
 func usesEmbed(dir string) (bool, error) {
@@ -342,7 +357,9 @@ func usesEmbed(dir string) (bool, error) {
 		if d.IsDir() && (d.Name() == ".git" || d.Name() == "vendor") {
 			return filepath.SkipDir
 		}
-		if !d.IsDir() && strings.HasSuffix(p, ".go") {
+		// A link's target is a file of the folder, read on its own, or
+		// outside it, which sourceFiles refuses.
+		if d.Type().IsRegular() && strings.HasSuffix(p, ".go") {
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return err

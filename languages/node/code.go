@@ -29,13 +29,13 @@ func (s *codeStep) Name() string { return "handler code" }
 
 // files lists the handler folder as it goes into the image.
 func (s *codeStep) files() ([]layers.File, error) {
-	return layers.FromDir(s.fn.Dir, functionDir, layers.WithSkip(func(rel string, d fs.DirEntry) bool {
+	return languages.HandlerFiles(s.fn.Dir, functionDir, func(rel string, d fs.DirEntry) bool {
 		switch rel {
 		case "node_modules", ".git", "build", "template", "package.json", "npm-shrinkwrap.json", "package-lock.json":
 			return true
 		}
 		return false
-	}))
+	})
 }
 
 // testsEnabled says whether npm test runs: when package.json defines a

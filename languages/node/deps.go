@@ -41,7 +41,11 @@ type manifest struct {
 
 func readManifest(dir string) (*manifest, error) {
 	path := filepath.Join(dir, "package.json")
-	data, err := os.ReadFile(path)
+	data, err := languages.ReadManifest(dir, "package.json")
+	var se *languages.SourceError
+	if errors.As(err, &se) {
+		return nil, se
+	}
 	if err != nil {
 		return nil, &languages.SourceError{Path: path, Reason: "missing: a Node handler folder needs a package.json (run: npm init -y)"}
 	}
@@ -59,12 +63,22 @@ func readManifest(dir string) (*manifest, error) {
 	}
 	m := &manifest{packageJSON: data, testScript: pkg.Scripts["test"], devDeps: len(pkg.DevDependencies) > 0}
 	for _, name := range lockfiles {
-		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+		b, err := languages.ReadManifest(dir, name)
+		if errors.As(err, &se) {
+			return nil, se
+		}
+		if err == nil {
 			m.lockName, m.lock = name, b
 			break
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, ".npmrc")); err == nil {
+	// .npmrc may hold a registry token: the install reads it, no layer
+	// carries it (languages.HandlerFiles leaves it out).
+	b, err := languages.ReadManifest(dir, ".npmrc")
+	if errors.As(err, &se) {
+		return nil, se
+	}
+	if err == nil {
 		m.npmrc = b
 	}
 	return m, nil

@@ -155,8 +155,17 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if stdlib != nil {
 		plan.Steps = append(plan.Steps, stdlib)
 	}
-	requirements := filepath.Join(fn.Dir, "requirements.txt")
-	if _, err := os.Stat(requirements); err == nil {
+	// requirements.txt and pip.conf are read where they are, and only
+	// while they stay in the folder.
+	var se *languages.SourceError
+	if _, err := languages.ManifestPath(fn.Dir, "pip.conf"); errors.As(err, &se) {
+		return nil, se
+	}
+	_, err = languages.ManifestPath(fn.Dir, "requirements.txt")
+	if errors.As(err, &se) {
+		return nil, se
+	}
+	if err == nil {
 		plan.Steps = append(plan.Steps, &requirementsStep{pack: p, fn: fn, target: target})
 	}
 	plan.Steps = append(plan.Steps,
@@ -304,7 +313,7 @@ func (s *codeStep) Key(ctx context.Context) (v1.Hash, error) {
 // requirements layer carries so that a change to it leaves this layer
 // alone.
 func codeFiles(dir string) ([]layers.File, error) {
-	return layers.FromDir(dir, functionDir, layers.WithSkip(func(rel string, d fs.DirEntry) bool {
+	return languages.HandlerFiles(dir, functionDir, func(rel string, d fs.DirEntry) bool {
 		name := path.Base(rel)
 		switch {
 		case rel == ".git", rel == "build", rel == "template", rel == ".venv", rel == ".tox", rel == "requirements.txt":
@@ -315,7 +324,7 @@ func codeFiles(dir string) ([]layers.File, error) {
 			return true
 		}
 		return false
-	}))
+	})
 }
 
 // checkResult is what check.py prints.

@@ -57,6 +57,12 @@ func (s *requirementsStep) Key(ctx context.Context) (v1.Hash, error) {
 	for _, name := range pipSettings {
 		k.String(name + "=" + s.pack.getenv(name))
 	}
+	if conf, ok := s.handlerPipConf(); ok {
+		k.String("handler pip.conf")
+		if err := k.File(conf); err != nil {
+			return v1.Hash{}, fmt.Errorf("hashing %s: %w", conf, err)
+		}
+	}
 	for _, conf := range s.pipConfigFiles() {
 		if _, err := os.Stat(conf); err != nil {
 			continue
@@ -67,6 +73,14 @@ func (s *requirementsStep) Key(ctx context.Context) (v1.Hash, error) {
 		}
 	}
 	return k.Sum(), nil
+}
+
+// handlerPipConf returns the handler folder's pip.conf, which the install
+// reads (PIP_CONFIG_FILE) and no layer carries: it may hold an index's
+// credentials. Plan has checked that it does not lead out of the folder.
+func (s *requirementsStep) handlerPipConf() (string, bool) {
+	p, err := languages.ManifestPath(s.fn.Dir, "pip.conf")
+	return p, err == nil
 }
 
 // pipConfigFiles lists where pip reads its configuration on Linux.
@@ -154,6 +168,9 @@ func (s *requirementsStep) install(ctx context.Context, h host, requirements, st
 	// A user install (pip.conf's user = true) cannot be combined with
 	// --target.
 	cmd.Env = append(append([]string(nil), s.pack.opts.env...), "PIP_USER=0")
+	if conf, ok := s.handlerPipConf(); ok {
+		cmd.Env = append(cmd.Env, "PIP_CONFIG_FILE="+conf)
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
