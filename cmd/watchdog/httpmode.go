@@ -77,6 +77,10 @@ func (c *childProcess) stop(grace time.Duration) {
 }
 
 // proxy forwards each request to the function's server.
+// maxEarlyDrain is how much of a body the function never read is taken
+// before the watchdog answers for it.
+const maxEarlyDrain = 8 << 20
+
 type proxy struct {
 	upstream    string // upstream_url without a trailing slash
 	execTimeout time.Duration
@@ -161,6 +165,10 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			internalError(w, http.StatusGatewayTimeout, start, fmt.Sprintf("function did not answer within exec_timeout of %s", timeout))
 		default:
 			p.logger.Printf("calling function: %s %s: %v", r.Method, requestURI(r), err)
+			// A caller still sending its body reads the answer only once
+			// the body is taken: up to a bound, past which the connection
+			// closes as net/http closes it.
+			io.Copy(io.Discard, io.LimitReader(r.Body, maxEarlyDrain))
 			internalError(w, http.StatusInternalServerError, start, fmt.Sprintf("calling function: %v", err))
 		}
 		return
