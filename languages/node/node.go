@@ -40,11 +40,11 @@ const (
 	LangNode   = "node"
 )
 
-// majors maps a lang to the Node major version its image runs. Node 18 is
-// past its end of life and has no pinned build: node18 functions run on 20,
-// whose template behaves the same. Plain "node" takes the newest.
+// majors maps a lang to the Node major version its image runs: the one
+// its name says (Node 18 is past its end of life, but node18 functions
+// still get it). Plain "node", the classic template, takes the newest.
 var majors = map[string]string{
-	LangNode18: "20",
+	LangNode18: "18",
 	LangNode20: "20",
 	LangNode22: "22",
 	LangNode:   "22",

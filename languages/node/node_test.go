@@ -456,9 +456,16 @@ func TestUnsupportedPlatform(t *testing.T) {
 	}
 }
 
-func TestLockPinsBothMajors(t *testing.T) {
+// TestLockPinsEveryMajor: every lang runs the Node major its name says,
+// node the newest, each pinned by sha512 for amd64 and arm64.
+func TestLockPinsEveryMajor(t *testing.T) {
 	p := newPack(t, WithCacheDir(t.TempDir()))
-	for _, major := range []string{"20", "22"} {
+	want := map[string]string{LangNode18: "18", LangNode20: "20", LangNode22: "22", LangNode: "22"}
+	for _, l := range Langs() {
+		major, ok := majors[l.Name]
+		if !ok || major != want[l.Name] {
+			t.Errorf("majors[%s] = %q, want %q", l.Name, major, want[l.Name])
+		}
 		for _, arch := range []string{"amd64", "arm64"} {
 			rt, err := p.runtime(major, arch)
 			if err != nil {
@@ -467,6 +474,24 @@ func TestLockPinsBothMajors(t *testing.T) {
 			if _, err := rt.sha512(); err != nil || !strings.HasPrefix(rt.Version, major+".") {
 				t.Errorf("runtime(%s, %s) = %s %s (%v), want a sha512-pinned %s.x", major, arch, rt.Version, rt.Integrity, err, major)
 			}
+		}
+	}
+}
+
+// TestPlanRuntime: Plan labels the image with the Node its lang names.
+func TestPlanRuntime(t *testing.T) {
+	p := newPack(t, WithCacheDir(t.TempDir()))
+	dir := function(t, nil)
+	for lang, want := range map[string]string{LangNode18: "18.", LangNode20: "20.", LangNode22: "22.", LangNode: "22."} {
+		plan, err := p.Plan(context.Background(), languages.Function{Dir: dir, Lang: lang, Platform: linuxAMD64})
+		if err != nil {
+			t.Fatalf("Plan(%s) = %v", lang, err)
+		}
+		if got := plan.Labels["dev.kiln.node.version"]; !strings.HasPrefix(got, want) {
+			t.Errorf("Plan(%s) node version = %q, want %sx", lang, got, want)
+		}
+		if got := plan.Steps[0].Name(); !strings.HasPrefix(got, "node "+want) {
+			t.Errorf("Plan(%s).Steps[0] = %q, want node %sx", lang, got, want)
 		}
 	}
 }

@@ -137,6 +137,9 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if err != nil {
 		return nil, err
 	}
+	if err := checkVersionArg(fn); err != nil {
+		return nil, err
+	}
 	plan := &languages.Plan{
 		Base: baseName,
 		Env: slices.Concat([]string{contract.FProcess(fprocess(mode)), "KILN_PYTHON_API=" + mode}, contract.HTTPMode(port), []string{
@@ -164,6 +167,18 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		&codeStep{pack: p, fn: fn, mode: mode},
 	)
 	return plan, nil
+}
+
+// checkVersionArg refuses a PYTHON_VERSION build argument, the templates'
+// choice of Python (3.12 by default), that asks for another Python than
+// the image's: kiln has one, and a function asking for another would run
+// on what it did not ask for.
+func checkVersionArg(fn languages.Function) error {
+	v, ok := fn.BuildArgs["PYTHON_VERSION"]
+	if !ok || v == "" || v == pythonVersion || strings.HasPrefix(v, pythonVersion+".") {
+		return nil
+	}
+	return fmt.Errorf("build arg PYTHON_VERSION=%s: kiln's Python functions run on Debian bookworm's CPython %s, the only Python it provides; drop the build argument or set it to %s", v, pythonVersion, pythonVersion)
 }
 
 // fprocess is the command that starts the server for an API mode.

@@ -404,3 +404,32 @@ func TestHostInterpreter(t *testing.T) {
 		t.Errorf("%s says it is %q (%v), want %s", h.Executable, out, err, h.Version)
 	}
 }
+
+// TestPythonVersionArg: a PYTHON_VERSION build argument, the templates'
+// way to choose their Python, builds when it names the image's 3.11 and
+// fails, naming what kiln has, when it asks for another.
+func TestPythonVersionArg(t *testing.T) {
+	dir := function(t, map[string]string{"handler.py": "def handle(req):\n    return req\n"})
+	tests := []struct {
+		version string
+		wantErr bool
+	}{
+		{"", false},
+		{"3.11", false},
+		{"3.11.2", false},
+		{"3.12", true},
+		{"3.1", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.version, func(t *testing.T) {
+			fn := languages.Function{Dir: dir, Lang: LangHTTP, Platform: linuxAMD64, BuildArgs: map[string]string{"PYTHON_VERSION": tc.version}}
+			_, err := newPack(t).Plan(context.Background(), fn)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Plan(PYTHON_VERSION=%s) = %v, want an error: %v", tc.version, err, tc.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "PYTHON_VERSION="+tc.version) || err != nil && !strings.Contains(err.Error(), "CPython 3.11") {
+				t.Errorf("Plan() = %v, want it to name PYTHON_VERSION=%s and CPython 3.11", err, tc.version)
+			}
+		})
+	}
+}
