@@ -7,10 +7,11 @@
 //   - python3-flask: handle(req), req the body as str (bytes when RAW_BODY
 //     is true or 1), the return value taken as Flask takes a view's (§2.5);
 //     GET and POST.
-//   - python3 and python, the classic templates: handle(req) as
-//     python3-flask, since that is the signature their handlers have;
-//     unlike the classic watchdog's fork per request, one process serves
-//     every request, with the methods of python3-http.
+//   - python3 and python, the classic templates: handle(req), req the
+//     body as str, its return value printed unless None. The image sets no
+//     mode, so the watchdog forks python3 index.py per request, body on
+//     stdin, as the classic watchdog does (§3.8); index.py is then
+//     shim/classic.py.
 //
 // kiln supplies the server (shim/index.py, standard library only, one
 // thread per request) on 127.0.0.1 and env http_port (5000), in place of

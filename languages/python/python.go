@@ -29,6 +29,8 @@ import (
 var (
 	//go:embed shim/index.py
 	serverScript []byte
+	//go:embed shim/classic.py
+	classicScript []byte
 	//go:embed shim/check.py
 	checkScript []byte
 )
@@ -140,15 +142,25 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if err := checkVersionArg(fn); err != nil {
 		return nil, err
 	}
+	pythonEnv := []string{
+		// The layers are root's: the function cannot write bytecode
+		// next to them, and need not try on every import.
+		"PYTHONDONTWRITEBYTECODE=1",
+		// print() reaches the logs at once, not when a buffer fills.
+		"PYTHONUNBUFFERED=1",
+	}
+	entry := layers.FilesStep("python server", []layers.File{layers.Bytes(serverPath, 0o644, serverScript)}, languages.LayerOptions(fn.Epoch)...)
+	env := slices.Concat([]string{contract.FProcess(fprocess(mode)), "KILN_PYTHON_API=" + mode}, contract.HTTPMode(port), pythonEnv)
+	if mode == "classic" {
+		// The classic template: python3 index.py forked per request
+		// behind the classic watchdog, which is told by the absence of
+		// a mode.
+		entry = layers.FilesStep("python classic entry point", []layers.File{layers.Bytes(serverPath, 0o644, classicScript)}, languages.LayerOptions(fn.Epoch)...)
+		env = slices.Concat([]string{contract.FProcess(fprocess(mode))}, contract.ClassicMode(), pythonEnv)
+	}
 	plan := &languages.Plan{
-		Base: baseName,
-		Env: slices.Concat([]string{contract.FProcess(fprocess(mode)), "KILN_PYTHON_API=" + mode}, contract.HTTPMode(port), []string{
-			// The layers are root's: the function cannot write bytecode
-			// next to them, and need not try on every import.
-			"PYTHONDONTWRITEBYTECODE=1",
-			// print() reaches the logs at once, not when a buffer fills.
-			"PYTHONUNBUFFERED=1",
-		}),
+		Base:   baseName,
+		Env:    env,
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.python.version": pythonVersion},
 	}
 	stdlib, err := p.stdlibStepFor(fn, fn.Platform.Architecture)
@@ -162,10 +174,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if _, err := os.Stat(requirements); err == nil {
 		plan.Steps = append(plan.Steps, &requirementsStep{pack: p, fn: fn, target: target})
 	}
-	plan.Steps = append(plan.Steps,
-		layers.FilesStep("python server", []layers.File{layers.Bytes(serverPath, 0o644, serverScript)}, languages.LayerOptions(fn.Epoch)...),
-		&codeStep{pack: p, fn: fn, mode: mode},
-	)
+	plan.Steps = append(plan.Steps, entry, &codeStep{pack: p, fn: fn, mode: mode})
 	return plan, nil
 }
 
@@ -181,8 +190,14 @@ func checkVersionArg(fn languages.Function) error {
 	return fmt.Errorf("build arg PYTHON_VERSION=%s: kiln's Python functions run on Debian bookworm's CPython %s, the only Python it provides; drop the build argument or set it to %s", v, pythonVersion, pythonVersion)
 }
 
-// fprocess is the command that starts the server for an API mode.
-func fprocess(mode string) string { return "python3 /" + serverPath + " " + mode }
+// fprocess is the command that starts the server for an API mode, or, in
+// the classic mode, the entry point that answers one request.
+func fprocess(mode string) string {
+	if mode == "classic" {
+		return "python3 /" + serverPath
+	}
+	return "python3 /" + serverPath + " " + mode
+}
 
 func signature(mode string) string {
 	if mode == "http" {
