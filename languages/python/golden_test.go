@@ -63,6 +63,7 @@ func TestGolden(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	serverWheels(t, wheels)
 	env := append(os.Environ(), wheelhouse.Env(wheels)...)
 	toolchain := map[string]string{
 		"python": packtest.Version(t, env, "python3", "-c", "import platform; print(platform.python_version())"),
@@ -72,6 +73,7 @@ func TestGolden(t *testing.T) {
 		{"python-http", LangHTTP},
 		{"python-flask", LangFlask},
 		{"python-classic", LangPython3},
+		{"python-flask-request", LangFlask},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -27,6 +27,10 @@ import (
 )
 
 var (
+	// serverScript is kiln's former standard-library server. No image
+	// carries it any longer: the stdlib step still compiles the modules
+	// it imports (http.server, email, json, ...), until that step learns
+	// the imports of flask.py with Flask and waitress in place.
 	//go:embed shim/index.py
 	serverScript []byte
 	//go:embed shim/classic.py
@@ -149,7 +153,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		// print() reaches the logs at once, not when a buffer fills.
 		"PYTHONUNBUFFERED=1",
 	}
-	entry := layers.FilesStep("python server", []layers.File{layers.Bytes(serverPath, 0o644, serverScript)}, languages.LayerOptions(fn.Epoch)...)
+	entry := layers.FilesStep("python server", []layers.File{layers.Bytes(serverPath, 0o644, flaskScript)}, languages.LayerOptions(fn.Epoch)...)
 	env := slices.Concat([]string{contract.FProcess(fprocess(mode)), "KILN_PYTHON_API=" + mode}, contract.HTTPMode(port), pythonEnv)
 	if mode == "classic" {
 		// The classic template: python3 index.py forked per request
@@ -169,6 +173,9 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	}
 	if stdlib != nil {
 		plan.Steps = append(plan.Steps, stdlib)
+	}
+	if mode != "classic" {
+		plan.Steps = append(plan.Steps, &serverPackagesStep{pack: p, fn: fn, target: target})
 	}
 	requirements := filepath.Join(fn.Dir, "requirements.txt")
 	if _, err := os.Stat(requirements); err == nil {

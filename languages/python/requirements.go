@@ -54,25 +54,34 @@ func (s *requirementsStep) Key(ctx context.Context) (v1.Hash, error) {
 	if err := k.File(filepath.Join(s.fn.Dir, "requirements.txt")); err != nil {
 		return v1.Hash{}, fmt.Errorf("hashing requirements.txt: %w", err)
 	}
-	for _, name := range pipSettings {
-		k.String(name + "=" + s.pack.getenv(name))
+	if err := s.pack.keyPipSettings(k); err != nil {
+		return v1.Hash{}, err
 	}
-	for _, conf := range s.pipConfigFiles() {
+	return k.Sum(), nil
+}
+
+// keyPipSettings adds to k the pip settings from the environment and the
+// pip.conf files.
+func (p *Pack) keyPipSettings(k *layers.Key) error {
+	for _, name := range pipSettings {
+		k.String(name + "=" + p.getenv(name))
+	}
+	for _, conf := range p.pipConfigFiles() {
 		if _, err := os.Stat(conf); err != nil {
 			continue
 		}
 		k.String(conf)
 		if err := k.File(conf); err != nil {
-			return v1.Hash{}, fmt.Errorf("hashing %s: %w", conf, err)
+			return fmt.Errorf("hashing %s: %w", conf, err)
 		}
 	}
-	return k.Sum(), nil
+	return nil
 }
 
 // pipConfigFiles lists where pip reads its configuration on Linux.
-func (s *requirementsStep) pipConfigFiles() []string {
+func (p *Pack) pipConfigFiles() []string {
 	var files []string
-	dirs := s.pack.getenv("XDG_CONFIG_DIRS")
+	dirs := p.getenv("XDG_CONFIG_DIRS")
 	if dirs == "" {
 		dirs = "/etc/xdg"
 	}
@@ -80,15 +89,15 @@ func (s *requirementsStep) pipConfigFiles() []string {
 		files = append(files, filepath.Join(d, "pip", "pip.conf"))
 	}
 	files = append(files, "/etc/pip.conf")
-	if home := s.pack.getenv("HOME"); home != "" {
+	if home := p.getenv("HOME"); home != "" {
 		files = append(files, filepath.Join(home, ".pip", "pip.conf"))
-		config := s.pack.getenv("XDG_CONFIG_HOME")
+		config := p.getenv("XDG_CONFIG_HOME")
 		if config == "" {
 			config = filepath.Join(home, ".config")
 		}
 		files = append(files, filepath.Join(config, "pip", "pip.conf"))
 	}
-	if f := s.pack.getenv("PIP_CONFIG_FILE"); f != "" && f != os.DevNull {
+	if f := p.getenv("PIP_CONFIG_FILE"); f != "" && f != os.DevNull {
 		files = append(files, f)
 	}
 	return files
@@ -110,7 +119,7 @@ func (s *requirementsStep) Build(ctx context.Context, w io.Writer) error {
 	}
 	// The scaffold's requirements.txt is empty: no need to start pip.
 	if some {
-		if err := s.install(ctx, h, requirements, staging); err != nil {
+		if err := s.pack.pipInstall(ctx, h, s.target, s.fn.Dir, requirements, staging); err != nil {
 			return err
 		}
 	}
@@ -118,7 +127,7 @@ func (s *requirementsStep) Build(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	if h.compiles() {
-		s.compile(ctx, h, staging)
+		s.pack.compile(ctx, h, staging, packagesDir)
 	}
 	files, err := layers.FromDir(staging, packagesDir)
 	if err != nil {
@@ -128,7 +137,9 @@ func (s *requirementsStep) Build(ctx context.Context, w io.Writer) error {
 	return layers.WriteTar(w, files, languages.LayerOptions(s.fn.Epoch)...)
 }
 
-func (s *requirementsStep) install(ctx context.Context, h host, requirements, staging string) error {
+// pipInstall runs pip install --target staging for the requirements file,
+// in dir, for the image's Python and platform; extra arguments follow.
+func (p *Pack) pipInstall(ctx context.Context, h host, t target, dir, requirements, staging string, extra ...string) error {
 	args := []string{"-m", "pip", "install",
 		"--target", staging,
 		"--requirement", requirements,
@@ -139,21 +150,22 @@ func (s *requirementsStep) install(ctx context.Context, h host, requirements, st
 		"--no-input",
 		"--progress-bar", "off",
 	}
-	if !h.native(s.target) {
+	args = append(args, extra...)
+	if !h.native(t) {
 		args = append(args,
 			"--python-version", pythonVersion,
 			"--implementation", "cp",
 			"--abi", "cp"+strings.ReplaceAll(pythonVersion, ".", ""),
 			// pip widens a manylinux_2_X tag to every older glibc.
-			"--platform", "manylinux_"+glibcVersion+"_"+s.target.machine,
+			"--platform", "manylinux_"+glibcVersion+"_"+t.machine,
 			"--only-binary=:all:",
 		)
 	}
-	cmd := exec.CommandContext(ctx, h.python(s.pack.opts.python), args...)
-	cmd.Dir = s.fn.Dir
+	cmd := exec.CommandContext(ctx, h.python(p.opts.python), args...)
+	cmd.Dir = dir
 	// A user install (pip.conf's user = true) cannot be combined with
 	// --target.
-	cmd.Env = append(append([]string(nil), s.pack.opts.env...), "PIP_USER=0")
+	cmd.Env = append(append([]string(nil), p.opts.env...), "PIP_USER=0")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -256,9 +268,10 @@ func fixScripts(dir string) error {
 // compile writes the packages' bytecode with unchecked hashes, as the
 // handler's. A file the compiler refuses (a Python 2 example shipped in a
 // package) is left to the interpreter, which never imports it either.
-func (s *requirementsStep) compile(ctx context.Context, h host, staging string) {
-	cmd := exec.CommandContext(ctx, h.python(s.pack.opts.python), "-I", "-m", "compileall", "-q", "-q",
-		"--invalidation-mode", "unchecked-hash", "-d", "/"+packagesDir, staging)
-	cmd.Env = append(append([]string(nil), s.pack.opts.env...), "PYTHONHASHSEED=0")
+// imageDir is where staging goes in the image.
+func (p *Pack) compile(ctx context.Context, h host, staging, imageDir string) {
+	cmd := exec.CommandContext(ctx, h.python(p.opts.python), "-I", "-m", "compileall", "-q", "-q",
+		"--invalidation-mode", "unchecked-hash", "-d", "/"+imageDir, staging)
+	cmd.Env = append(append([]string(nil), p.opts.env...), "PYTHONHASHSEED=0")
 	_ = cmd.Run()
 }
