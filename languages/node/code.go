@@ -193,7 +193,7 @@ func (s *codeStep) check(ctx context.Context, stage string) error {
 		se.Reason = fmt.Sprintf("requires %q, which is not installed: add it to package.json (npm install %s)", res.Module, res.Module)
 		se.Detail = ""
 	case "export":
-		se.Reason = "module.exports must be a function (event, context), but handler.js " + res.Message
+		se.Reason = "module.exports must be a function " + signature(s.fn.Lang) + ", but handler.js " + res.Message
 	default:
 		se.Reason = "loading handler.js failed: " + res.Message
 	}

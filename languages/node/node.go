@@ -28,6 +28,8 @@ var (
 	serverJS []byte
 	//go:embed shim/check.js
 	checkJS []byte
+	//go:embed shim/classic.js
+	classicJS []byte
 )
 
 // The lang values this pack builds.
@@ -38,11 +40,11 @@ const (
 	LangNode   = "node"
 )
 
-// majors maps a lang to the Node major version its image runs. Node 18 is
-// past its end of life and has no pinned build: node18 functions run on 20,
-// whose template behaves the same. Plain "node" takes the newest.
+// majors maps a lang to the Node major version its image runs: the one
+// its name says (Node 18 is past its end of life, but node18 functions
+// still get it). Plain "node", the classic template, takes the newest.
 var majors = map[string]string{
-	LangNode18: "20",
+	LangNode18: "18",
 	LangNode20: "20",
 	LangNode22: "22",
 	LangNode:   "22",
@@ -168,7 +170,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(fn.Dir, "handler.js")); err != nil {
-		return nil, &languages.SourceError{Path: filepath.Join(fn.Dir, "handler.js"), Reason: "missing: a Node handler folder needs a handler.js whose module.exports is a function (event, context)"}
+		return nil, &languages.SourceError{Path: filepath.Join(fn.Dir, "handler.js"), Reason: "missing: a Node handler folder needs a handler.js whose module.exports is a function " + signature(fn.Lang)}
 	}
 	rt, err := p.runtime(major, fn.Platform.Architecture)
 	if err != nil {
@@ -180,23 +182,38 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	}
 	deps := &depsStep{pack: p, fn: fn, manifest: manifest, runtime: rt, tools: lazy.New(p.hostTools)}
 	code := &codeStep{pack: p, fn: fn, deps: deps}
+	entry := layers.FilesStep("node server", []layers.File{layers.Bytes(serverPath, 0o644, serverJS)}, languages.LayerOptions(fn.Epoch)...)
+	env := slices.Concat([]string{contract.FProcess(fprocess)}, contract.HTTPMode(port), []string{
+		"exec_timeout=10s",
+		"write_timeout=15s",
+		"read_timeout=15s",
+		contract.RawLogs,
+		"NPM_CONFIG_LOGLEVEL=warn",
+	})
+	if classic(fn.Lang) {
+		// The classic template: node index.js forked per request behind
+		// the classic watchdog, which is told by the absence of a mode.
+		entry = layers.FilesStep("node classic entry point", []layers.File{layers.Bytes(serverPath, 0o644, classicJS)}, languages.LayerOptions(fn.Epoch)...)
+		env = slices.Concat([]string{contract.FProcess(fprocess)}, contract.ClassicMode(), []string{"NPM_CONFIG_LOGLEVEL=warn"})
+	}
 	return &languages.Plan{
-		Base: "node",
-		Steps: []layers.Step{
-			newRuntimeStep(p, rt),
-			deps,
-			layers.FilesStep("node server", []layers.File{layers.Bytes(serverPath, 0o644, serverJS)}, languages.LayerOptions(fn.Epoch)...),
-			code,
-		},
-		Env: slices.Concat([]string{contract.FProcess(fprocess)}, contract.HTTPMode(port), []string{
-			"exec_timeout=10s",
-			"write_timeout=15s",
-			"read_timeout=15s",
-			contract.RawLogs,
-			"NPM_CONFIG_LOGLEVEL=warn",
-		}),
+		Base:   "node",
+		Steps:  []layers.Step{newRuntimeStep(p, rt), deps, entry, code},
+		Env:    env,
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.node.version": rt.Version},
 	}, nil
+}
+
+// classic reports whether a lang is the classic node template's, whose
+// handler is called once per process with (content, callback).
+func classic(lang string) bool { return lang == LangNode }
+
+// signature is the handler's signature under a lang, for messages.
+func signature(lang string) string {
+	if classic(lang) {
+		return "(context, callback), or one returning a promise"
+	}
+	return "(event, context)"
 }
 
 // hostTools are the versions of the host's node and npm, which install

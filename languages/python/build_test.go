@@ -75,7 +75,7 @@ func TestBuild(t *testing.T) {
 	for _, l := range first.Layers {
 		names = append(names, l.Name)
 	}
-	if want := []string{"test base", "watchdog", "requirements", "python server", "handler code"}; !slices.Equal(names, want) {
+	if want := []string{"test base", "watchdog", "flask and waitress", "requirements", "python server", "handler code"}; !slices.Equal(names, want) {
 		t.Errorf("Build() layers = %v, want %v", names, want)
 	}
 	time.Sleep(1100 * time.Millisecond)

@@ -7,22 +7,30 @@
 //   - python3-flask: handle(req), req the body as str (bytes when RAW_BODY
 //     is true or 1), the return value taken as Flask takes a view's (§2.5);
 //     GET and POST.
-//   - python3 and python, the classic templates: handle(req) as
-//     python3-flask, since that is the signature their handlers have;
-//     unlike the classic watchdog's fork per request, one process serves
-//     every request, with the methods of python3-http.
+//   - python3 and python, the classic templates: handle(req), req the
+//     body as str, its return value printed unless None. The image sets no
+//     mode, so the watchdog forks python3 index.py per request, body on
+//     stdin, as the classic watchdog does (§3.8); index.py is then
+//     shim/classic.py.
 //
-// kiln supplies the server (shim/index.py, standard library only, one
-// thread per request) on 127.0.0.1 and env http_port (5000), in place of
-// the templates' Flask and waitress, so an image carries only what the
-// function asks for. The image's Python is Debian's 3.11 (the "python"
-// runtime base).
+// python3-http and python3-flask run on Flask and waitress, as the
+// templates do: kiln's server (shim/flask.py, ours, written from the
+// contract) calls handle inside a Flask request context, so handlers may
+// use flask's request, Response and streaming. Flask, waitress and their
+// dependencies are pinned with hashes in shim/server-requirements.txt and
+// installed by pip into /home/app/server-packages, a layer of its own
+// shared by every such function built on a host. The server listens on
+// 127.0.0.1 and env http_port (5000). The image's Python is Debian's 3.11
+// (the "python" runtime base); a PYTHON_VERSION build argument asking for
+// another is refused.
 //
 // Layers, bottom first: bytecode for the standard library modules the
-// server imports, compiled from the base's own Debian packages (Debian
+// stdlib server shim/index.py imports (a stand-in list; see stdlib.go),
+// compiled from the base's own Debian packages (Debian
 // ships none: its postinst compiles it, and no postinst runs in a kiln
 // base; without it every start compiles http.server and the rest, 0.3 s),
-// the requirements (pip install --target, keyed by
+// Flask and waitress (python3-http and python3-flask), the requirements
+// (pip install --target, keyed by
 // requirements.txt, the Python version, the platform and the pip settings
 // that change what resolves), the server, and the handler folder. An edit
 // of handler.py changes only the last. The handler folder is compiled by

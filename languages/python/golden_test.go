@@ -53,7 +53,8 @@ func (stdlibDebs) Unpack(ctx context.Context, p languages.Deb, dir string) ([]la
 // compares their images with testdata/<case>/golden.json, which records
 // the host's Python and pip, whose bytecode and installs the images hold:
 // on others the comparison is skipped. kiln-greeting comes from a local
-// wheelhouse, the standard library from made-up packages.
+// wheelhouse, the standard library from made-up packages. python-classic
+// is the classic python3 template's function.
 func TestGolden(t *testing.T) {
 	needPython(t)
 	wheels := t.TempDir()
@@ -62,6 +63,7 @@ func TestGolden(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	serverWheels(t, wheels)
 	env := append(os.Environ(), wheelhouse.Env(wheels)...)
 	toolchain := map[string]string{
 		"python": packtest.Version(t, env, "python3", "-c", "import platform; print(platform.python_version())"),
@@ -70,6 +72,8 @@ func TestGolden(t *testing.T) {
 	tests := []struct{ name, lang string }{
 		{"python-http", LangHTTP},
 		{"python-flask", LangFlask},
+		{"python-classic", LangPython3},
+		{"python-flask-request", LangFlask},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

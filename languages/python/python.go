@@ -27,8 +27,14 @@ import (
 )
 
 var (
+	// serverScript is kiln's former standard-library server. No image
+	// carries it any longer: the stdlib step still compiles the modules
+	// it imports (http.server, email, json, ...), until that step learns
+	// the imports of flask.py with Flask and waitress in place.
 	//go:embed shim/index.py
 	serverScript []byte
+	//go:embed shim/classic.py
+	classicScript []byte
 	//go:embed shim/check.py
 	checkScript []byte
 )
@@ -137,15 +143,28 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if err != nil {
 		return nil, err
 	}
+	if err := checkVersionArg(fn); err != nil {
+		return nil, err
+	}
+	pythonEnv := []string{
+		// The layers are root's: the function cannot write bytecode
+		// next to them, and need not try on every import.
+		"PYTHONDONTWRITEBYTECODE=1",
+		// print() reaches the logs at once, not when a buffer fills.
+		"PYTHONUNBUFFERED=1",
+	}
+	entry := layers.FilesStep("python server", []layers.File{layers.Bytes(serverPath, 0o644, flaskScript)}, languages.LayerOptions(fn.Epoch)...)
+	env := slices.Concat([]string{contract.FProcess(fprocess(mode)), "KILN_PYTHON_API=" + mode}, contract.HTTPMode(port), pythonEnv)
+	if mode == "classic" {
+		// The classic template: python3 index.py forked per request
+		// behind the classic watchdog, which is told by the absence of
+		// a mode.
+		entry = layers.FilesStep("python classic entry point", []layers.File{layers.Bytes(serverPath, 0o644, classicScript)}, languages.LayerOptions(fn.Epoch)...)
+		env = slices.Concat([]string{contract.FProcess(fprocess(mode))}, contract.ClassicMode(), pythonEnv)
+	}
 	plan := &languages.Plan{
-		Base: baseName,
-		Env: slices.Concat([]string{contract.FProcess(fprocess(mode)), "KILN_PYTHON_API=" + mode}, contract.HTTPMode(port), []string{
-			// The layers are root's: the function cannot write bytecode
-			// next to them, and need not try on every import.
-			"PYTHONDONTWRITEBYTECODE=1",
-			// print() reaches the logs at once, not when a buffer fills.
-			"PYTHONUNBUFFERED=1",
-		}),
+		Base:   baseName,
+		Env:    env,
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.python.version": pythonVersion},
 	}
 	stdlib, err := p.stdlibStepFor(fn, fn.Platform.Architecture)
@@ -154,6 +173,9 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	}
 	if stdlib != nil {
 		plan.Steps = append(plan.Steps, stdlib)
+	}
+	if mode != "classic" {
+		plan.Steps = append(plan.Steps, &serverPackagesStep{pack: p, fn: fn, target: target})
 	}
 	// requirements.txt and pip.conf are read where they are, and only
 	// while they stay in the folder.
@@ -168,15 +190,30 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if err == nil {
 		plan.Steps = append(plan.Steps, &requirementsStep{pack: p, fn: fn, target: target})
 	}
-	plan.Steps = append(plan.Steps,
-		layers.FilesStep("python server", []layers.File{layers.Bytes(serverPath, 0o644, serverScript)}, languages.LayerOptions(fn.Epoch)...),
-		&codeStep{pack: p, fn: fn, mode: mode},
-	)
+	plan.Steps = append(plan.Steps, entry, &codeStep{pack: p, fn: fn, mode: mode})
 	return plan, nil
 }
 
-// fprocess is the command that starts the server for an API mode.
-func fprocess(mode string) string { return "python3 /" + serverPath + " " + mode }
+// checkVersionArg refuses a PYTHON_VERSION build argument, the templates'
+// choice of Python (3.12 by default), that asks for another Python than
+// the image's: kiln has one, and a function asking for another would run
+// on what it did not ask for.
+func checkVersionArg(fn languages.Function) error {
+	v, ok := fn.BuildArgs["PYTHON_VERSION"]
+	if !ok || v == "" || v == pythonVersion || strings.HasPrefix(v, pythonVersion+".") {
+		return nil
+	}
+	return fmt.Errorf("build arg PYTHON_VERSION=%s: kiln's Python functions run on Debian bookworm's CPython %s, the only Python it provides; drop the build argument or set it to %s", v, pythonVersion, pythonVersion)
+}
+
+// fprocess is the command that starts the server for an API mode, or, in
+// the classic mode, the entry point that answers one request.
+func fprocess(mode string) string {
+	if mode == "classic" {
+		return "python3 /" + serverPath
+	}
+	return "python3 /" + serverPath + " " + mode
+}
 
 func signature(mode string) string {
 	if mode == "http" {

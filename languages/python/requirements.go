@@ -54,8 +54,8 @@ func (s *requirementsStep) Key(ctx context.Context) (v1.Hash, error) {
 	if err := k.File(filepath.Join(s.fn.Dir, "requirements.txt")); err != nil {
 		return v1.Hash{}, fmt.Errorf("hashing requirements.txt: %w", err)
 	}
-	for _, name := range pipSettings {
-		k.String(name + "=" + s.pack.getenv(name))
+	if err := s.pack.keyPipSettings(k); err != nil {
+		return v1.Hash{}, err
 	}
 	if conf, ok := s.handlerPipConf(); ok {
 		k.String("handler pip.conf")
@@ -63,16 +63,25 @@ func (s *requirementsStep) Key(ctx context.Context) (v1.Hash, error) {
 			return v1.Hash{}, fmt.Errorf("hashing %s: %w", conf, err)
 		}
 	}
-	for _, conf := range s.pipConfigFiles() {
+	return k.Sum(), nil
+}
+
+// keyPipSettings adds to k the pip settings from the environment and the
+// pip.conf files.
+func (p *Pack) keyPipSettings(k *layers.Key) error {
+	for _, name := range pipSettings {
+		k.String(name + "=" + p.getenv(name))
+	}
+	for _, conf := range p.pipConfigFiles() {
 		if _, err := os.Stat(conf); err != nil {
 			continue
 		}
 		k.String(conf)
 		if err := k.File(conf); err != nil {
-			return v1.Hash{}, fmt.Errorf("hashing %s: %w", conf, err)
+			return fmt.Errorf("hashing %s: %w", conf, err)
 		}
 	}
-	return k.Sum(), nil
+	return nil
 }
 
 // handlerPipConf returns the handler folder's pip.conf, which the install
@@ -84,9 +93,9 @@ func (s *requirementsStep) handlerPipConf() (string, bool) {
 }
 
 // pipConfigFiles lists where pip reads its configuration on Linux.
-func (s *requirementsStep) pipConfigFiles() []string {
+func (p *Pack) pipConfigFiles() []string {
 	var files []string
-	dirs := s.pack.getenv("XDG_CONFIG_DIRS")
+	dirs := p.getenv("XDG_CONFIG_DIRS")
 	if dirs == "" {
 		dirs = "/etc/xdg"
 	}
@@ -94,15 +103,15 @@ func (s *requirementsStep) pipConfigFiles() []string {
 		files = append(files, filepath.Join(d, "pip", "pip.conf"))
 	}
 	files = append(files, "/etc/pip.conf")
-	if home := s.pack.getenv("HOME"); home != "" {
+	if home := p.getenv("HOME"); home != "" {
 		files = append(files, filepath.Join(home, ".pip", "pip.conf"))
-		config := s.pack.getenv("XDG_CONFIG_HOME")
+		config := p.getenv("XDG_CONFIG_HOME")
 		if config == "" {
 			config = filepath.Join(home, ".config")
 		}
 		files = append(files, filepath.Join(config, "pip", "pip.conf"))
 	}
-	if f := s.pack.getenv("PIP_CONFIG_FILE"); f != "" && f != os.DevNull {
+	if f := p.getenv("PIP_CONFIG_FILE"); f != "" && f != os.DevNull {
 		files = append(files, f)
 	}
 	return files
@@ -124,7 +133,8 @@ func (s *requirementsStep) Build(ctx context.Context, w io.Writer) error {
 	}
 	// The scaffold's requirements.txt is empty: no need to start pip.
 	if some {
-		if err := s.install(ctx, h, requirements, staging); err != nil {
+		conf, _ := s.handlerPipConf()
+		if err := s.pack.pipInstall(ctx, h, s.target, s.fn.Dir, requirements, staging, conf); err != nil {
 			return err
 		}
 	}
@@ -132,7 +142,7 @@ func (s *requirementsStep) Build(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	if h.compiles() {
-		s.compile(ctx, h, staging)
+		s.pack.compile(ctx, h, staging, packagesDir)
 	}
 	files, err := layers.FromDir(staging, packagesDir)
 	if err != nil {
@@ -142,7 +152,10 @@ func (s *requirementsStep) Build(ctx context.Context, w io.Writer) error {
 	return layers.WriteTar(w, files, languages.LayerOptions(s.fn.Epoch)...)
 }
 
-func (s *requirementsStep) install(ctx context.Context, h host, requirements, staging string) error {
+// pipInstall runs pip install --target staging for the requirements file,
+// in dir, for the image's Python and platform; extra arguments follow.
+// conf, when not "", is the handler's pip.conf (PIP_CONFIG_FILE).
+func (p *Pack) pipInstall(ctx context.Context, h host, t target, dir, requirements, staging, conf string, extra ...string) error {
 	args := []string{"-m", "pip", "install",
 		"--target", staging,
 		"--requirement", requirements,
@@ -153,22 +166,23 @@ func (s *requirementsStep) install(ctx context.Context, h host, requirements, st
 		"--no-input",
 		"--progress-bar", "off",
 	}
-	if !h.native(s.target) {
+	args = append(args, extra...)
+	if !h.native(t) {
 		args = append(args,
 			"--python-version", pythonVersion,
 			"--implementation", "cp",
 			"--abi", "cp"+strings.ReplaceAll(pythonVersion, ".", ""),
 			// pip widens a manylinux_2_X tag to every older glibc.
-			"--platform", "manylinux_"+glibcVersion+"_"+s.target.machine,
+			"--platform", "manylinux_"+glibcVersion+"_"+t.machine,
 			"--only-binary=:all:",
 		)
 	}
-	cmd := exec.CommandContext(ctx, h.python(s.pack.opts.python), args...)
-	cmd.Dir = s.fn.Dir
+	cmd := exec.CommandContext(ctx, h.python(p.opts.python), args...)
+	cmd.Dir = dir
 	// A user install (pip.conf's user = true) cannot be combined with
 	// --target.
-	cmd.Env = append(append([]string(nil), s.pack.opts.env...), "PIP_USER=0")
-	if conf, ok := s.handlerPipConf(); ok {
+	cmd.Env = append(append([]string(nil), p.opts.env...), "PIP_USER=0")
+	if conf != "" {
 		cmd.Env = append(cmd.Env, "PIP_CONFIG_FILE="+conf)
 	}
 	var out bytes.Buffer
@@ -273,9 +287,10 @@ func fixScripts(dir string) error {
 // compile writes the packages' bytecode with unchecked hashes, as the
 // handler's. A file the compiler refuses (a Python 2 example shipped in a
 // package) is left to the interpreter, which never imports it either.
-func (s *requirementsStep) compile(ctx context.Context, h host, staging string) {
-	cmd := exec.CommandContext(ctx, h.python(s.pack.opts.python), "-I", "-m", "compileall", "-q", "-q",
-		"--invalidation-mode", "unchecked-hash", "-d", "/"+packagesDir, staging)
-	cmd.Env = append(append([]string(nil), s.pack.opts.env...), "PYTHONHASHSEED=0")
+// imageDir is where staging goes in the image.
+func (p *Pack) compile(ctx context.Context, h host, staging, imageDir string) {
+	cmd := exec.CommandContext(ctx, h.python(p.opts.python), "-I", "-m", "compileall", "-q", "-q",
+		"--invalidation-mode", "unchecked-hash", "-d", "/"+imageDir, staging)
+	cmd.Env = append(append([]string(nil), p.opts.env...), "PYTHONHASHSEED=0")
 	_ = cmd.Run()
 }

@@ -183,6 +183,28 @@ func TestNode22(t *testing.T) {
 	}
 }
 
+// TestNode18 builds node-hello for node18 and runs it: the image runs
+// Node 18, the major the lang names (the official build, pinned in the
+// pack's lock), and routes as node18's Express 4 template does.
+func TestNode18(t *testing.T) {
+	needBinaries(t, "node", "npm")
+	o := kilnOpts{cache: warmCache}
+	image := "kiln.local/e2e/node18-hello:v1"
+	b := buildJSON(t, o, sample(nodeHello), "--lang", "node18", "--image", image)
+	if names := layerNames(b.Layers); !slices.Contains(names, "node 18.20.8 runtime") {
+		t.Errorf("kiln build layers = %v, want node 18.20.8 runtime", names)
+	}
+	_, ports := runFunction(t, o.cache, image)
+	a, err := call(http.MethodGet, ports.http, "/", "")
+	if err != nil || a.status != 200 || a.body != "Hello from kiln on Node 18, in 1m" {
+		t.Errorf("GET / = %d %q (%v), want 200 %q", a.status, a.body, err, "Hello from kiln on Node 18, in 1m")
+	}
+	a, err = call("PROPFIND", ports.http, "/", "")
+	if err != nil || a.status != 404 {
+		t.Errorf("PROPFIND / = %d %q (%v), want 404 (node18 routes a fixed set of methods)", a.status, a.body, err)
+	}
+}
+
 // TestNodeBuildErrors: the user's mistakes come back as one line naming
 // the file (and line), with the tool's output below, and exit code 1.
 func TestNodeBuildErrors(t *testing.T) {

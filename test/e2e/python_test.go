@@ -32,9 +32,9 @@ const (
 // uncompressed.
 const maxPythonImage = 50 << 20
 
-// pythonWheelhouse writes kiln-greeting 1.0 and 1.1 as wheels into a new
-// folder and returns the environment that makes pip install from there and
-// from nowhere else.
+// pythonWheelhouse writes kiln-greeting 1.0 and 1.1 as wheels, and puts the
+// pinned Flask and waitress wheels, into a new folder and returns the
+// environment that makes pip install from there and from nowhere else.
 func pythonWheelhouse(t *testing.T) []string {
 	t.Helper()
 	dir := t.TempDir()
@@ -44,6 +44,15 @@ func pythonWheelhouse(t *testing.T) []string {
 		}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Flask, waitress and their dependencies, which the python3-http and
+	// python3-flask server runs on, pinned by the pack: downloaded once.
+	pins, err := os.ReadFile(filepath.Join(repoRoot, "languages", "python", "shim", "server-requirements.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wheelhouse.Pinned(dir, pins); err != nil {
+		t.Fatal(err)
 	}
 	return wheelhouse.Env(dir)
 }
@@ -126,7 +135,7 @@ func TestPythonFunctions(t *testing.T) {
 			for _, l := range rep.Layers {
 				took += float64(l.Duration) / 1e9
 			}
-			if got, want := layerNames(rep.Layers), []string{"watchdog", "python standard library bytecode", "requirements", "python server", "handler code"}; !isSuffix(got, want) {
+			if got, want := layerNames(rep.Layers), []string{"watchdog", "python standard library bytecode", "flask and waitress", "requirements", "python server", "handler code"}; !isSuffix(got, want) {
 				t.Errorf("layers = %v, want them to end with %v", got, want)
 			}
 			pushed(t, reg, repo, "v1", rep.Digest)

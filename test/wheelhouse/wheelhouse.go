@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -65,4 +66,60 @@ func Write(dir, project, version string, files map[string]string) (string, error
 // Env is the environment that makes pip install from dir and nowhere else.
 func Env(dir string) []string {
 	return []string{"PIP_NO_INDEX=1", "PIP_FIND_LINKS=" + dir, "PIP_CONFIG_FILE=" + os.DevNull}
+}
+
+// Pinned puts into dir the wheels a hash-pinned requirements file names,
+// as pip downloads them for the host's Python from the index pip is
+// configured with (PyPI by default). The download happens once per
+// requirements file and machine: the wheels are kept in a folder of the
+// system's temporary folder named by the file's hash, and copied from
+// there.
+func Pinned(dir string, requirements []byte) error {
+	sum := sha256.Sum256(requirements)
+	cached := filepath.Join(os.TempDir(), fmt.Sprintf("kiln-wheelhouse-%x", sum[:8]))
+	if _, err := os.Stat(cached); err != nil {
+		if err := download(cached, requirements); err != nil {
+			return err
+		}
+	}
+	wheels, err := filepath.Glob(filepath.Join(cached, "*.whl"))
+	if err != nil {
+		return err
+	}
+	for _, w := range wheels {
+		b, err := os.ReadFile(w)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(w)), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// download runs pip download into a new folder and renames it to dir, so
+// that a failed or concurrent download leaves no half folder behind.
+func download(dir string, requirements []byte) error {
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	req := filepath.Join(tmp, "requirements.txt")
+	if err := os.WriteFile(req, requirements, 0o644); err != nil {
+		return err
+	}
+	wheels := filepath.Join(tmp, "wheels")
+	cmd := exec.Command("python3", "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes", "--only-binary=:all:", "--disable-pip-version-check", "-r", req, "-d", wheels)
+	cmd.Env = os.Environ()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("pip download: %w: %s", err, out)
+	}
+	if err := os.Rename(wheels, dir); err != nil && !os.IsExist(err) {
+		if _, statErr := os.Stat(dir); statErr != nil {
+			return err
+		}
+	}
+	return nil
 }
