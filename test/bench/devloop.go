@@ -74,6 +74,9 @@ func (b *bench) devSuite(ctx context.Context, w io.Writer) error {
 	}); err != nil {
 		return err
 	}
+	if err := serverWheels(wheels); err != nil {
+		return err
+	}
 	cases := []*devCase{
 		{title: "Go (golang-middleware)", sample: "go-hello", lang: "golang-middleware", buildArgs: map[string]string{"TEST_ENABLED": "false"},
 			handler: "handler.go", old: `"Hello from kiln")`, edit: `"Hello from kiln (dev edit %d)")`, marker: "(dev edit %d)", target: time.Second},

@@ -121,6 +121,9 @@ func (b *bench) pythonCase() (*langCase, error) {
 	if err := os.MkdirAll(wheels, 0o755); err != nil {
 		return nil, err
 	}
+	if err := serverWheels(wheels); err != nil {
+		return nil, err
+	}
 	for i := 0; i <= b.cfg.runs; i++ {
 		v := fmt.Sprintf("1.%d", i)
 		if _, err := wheelhouse.Write(wheels, "kiln_greeting", v, map[string]string{
@@ -256,4 +259,15 @@ func printLangs(w io.Writer, results []*langResult, runs int) {
 			fmt.Fprintf(w, "- %s, %s: %s\n", r.c.title, c.name, strings.Join(s, ", "))
 		}
 	}
+}
+
+// serverWheels puts into the wheelhouse the Flask and waitress wheels the
+// Python pack pins for python3-http's server, as the e2e suite does: the
+// benchmark's pip reads no package index.
+func serverWheels(wheels string) error {
+	pins, err := os.ReadFile(filepath.Join("languages", "python", "shim", "server-requirements.txt"))
+	if err != nil {
+		return fmt.Errorf("the Python server's pins: %w", err)
+	}
+	return wheelhouse.Pinned(wheels, pins)
 }
