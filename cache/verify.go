@@ -114,14 +114,9 @@ func (s *Store) Verify(ctx context.Context) (*Verification, error) {
 				}
 				p := filepath.Join(dir, de.Name())
 				v.Checked[k]++
-				f, err := os.Open(p)
-				if err != nil {
+				if got, err := fileDigest(p, want); err != nil {
 					bad(k, p, "%v", err)
-					continue
-				}
-				got, err := digestOf(f, want)
-				f.Close()
-				if err != nil || got != want {
+				} else if got != want {
 					bad(k, p, "content is %s", got)
 				}
 			}
@@ -165,14 +160,9 @@ func (s *Store) verifyBlobs(ctx context.Context, k Kind, root string, v *Verific
 			}
 			p := filepath.Join(root, alg.Name(), b.Name())
 			v.Checked[k]++
-			f, err := os.Open(p)
-			if err != nil {
+			if got, err := fileDigest(p, want); err != nil {
 				bad(k, p, "%v", err)
-				continue
-			}
-			got, err := digestOf(f, want)
-			f.Close()
-			if err != nil || got != want {
+			} else if got != want {
 				bad(k, p, "blob %s hashes to %s:%s", v1.Hash{Algorithm: want.Algorithm, Hex: want.Hex}, got.Algorithm, got.Hex)
 			}
 		}
@@ -185,4 +175,14 @@ func readDir(dir string) ([]fs.DirEntry, error) {
 		return nil, nil
 	}
 	return des, err
+}
+
+// fileDigest hashes the file at path as want asks.
+func fileDigest(path string, want Digest) (Digest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Digest{}, err
+	}
+	defer f.Close()
+	return digestOf(f, want)
 }
