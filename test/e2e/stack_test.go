@@ -579,10 +579,11 @@ func blobsHolding(t *testing.T, dir, s string) []string {
 	return found
 }
 
-// TestStackDev: kiln dev --local rebuilds on save and swaps with no failed
-// request; a build error keeps the last good version serving.
-func TestStackDev(t *testing.T) {
-	dir := stackProject(t, map[string]string{"hello": goHello}, `provider:
+// devProject is a stack of one golang-middleware function, hello, with
+// its tests off so that a rebuild is quick.
+func devProject(t *testing.T) string {
+	t.Helper()
+	return stackProject(t, map[string]string{"hello": goHello}, `provider:
   name: openfaas
 functions:
   hello:
@@ -592,6 +593,12 @@ functions:
     build_args:
       TEST_ENABLED: false
 `)
+}
+
+// TestStackDev: kiln dev --local rebuilds on save and swaps with no failed
+// request; a build error keeps the last good version serving.
+func TestStackDev(t *testing.T) {
+	dir := devProject(t)
 	port := freePort(t)
 	dev := startProcess(t, kilnCommand(t.Context(), kilnOpts{cache: warmCache, dir: dir}, "dev", "--local", "--port", strconv.Itoa(port)))
 	waitFunction(t, dev, port, "hello")
@@ -891,16 +898,7 @@ functions:
 // TestStackDevFirstBuildFails: kiln dev whose first build fails says so
 // and waits; the fix is built and served.
 func TestStackDevFirstBuildFails(t *testing.T) {
-	dir := stackProject(t, map[string]string{"hello": goHello}, `provider:
-  name: openfaas
-functions:
-  hello:
-    lang: golang-middleware
-    handler: ./hello
-    image: `+unusedRegistry(t)+`/hello
-    build_args:
-      TEST_ENABLED: false
-`)
+	dir := devProject(t)
 	editFile(t, filepath.Join(dir, "hello"), "handler.go", "package function", "package function oops")
 	port := freePort(t)
 	dev := startProcess(t, kilnCommand(t.Context(), kilnOpts{cache: warmCache, dir: dir}, "dev", "--local", "--port", strconv.Itoa(port)))
