@@ -3,7 +3,6 @@ package dev
 import (
 	"context"
 	"encoding/json"
-	"slices"
 	"time"
 
 	"github.com/kiln-build/kiln/builder"
@@ -132,7 +131,7 @@ func (l *Loop) first(ctx context.Context) (map[string]project.Image, error) {
 	if len(live) == 0 {
 		return images, nil
 	}
-	return images, l.to.Deploy(ctx, slices.Clip(live), images)
+	return images, l.to.Deploy(ctx, live, images)
 }
 
 // Watching: the loop watches these functions' folders.
