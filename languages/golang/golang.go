@@ -286,12 +286,16 @@ func (s *binaryStep) buildEnv() []string {
 	if p.Architecture == "amd64" && strings.HasPrefix(p.Variant, "v") {
 		env = append(env, "GOAMD64="+p.Variant)
 	}
-	// The templates' ARG GOPROXY reaches go build's environment; unset or
-	// empty, go keeps kiln's environment's.
+	return append(env, s.proxyEnv()...)
+}
+
+// proxyEnv passes the templates' ARG GOPROXY to go build and go test;
+// unset or empty, go keeps kiln's environment's.
+func (s *binaryStep) proxyEnv() []string {
 	if v := s.fn.BuildArgs["GOPROXY"]; v != "" {
-		env = append(env, "GOPROXY="+v)
+		return []string{"GOPROXY=" + v}
 	}
-	return env
+	return nil
 }
 
 func (s *binaryStep) Key(ctx context.Context) (v1.Hash, error) {
@@ -440,7 +444,7 @@ func (s *binaryStep) test(ctx context.Context, dir, goWork string) error {
 	}
 	cmd := exec.CommandContext(ctx, s.pack.opts.goBin, "test", "-count=1", "./...")
 	cmd.Dir = dir
-	cmd.Env = append(append([]string(nil), s.pack.opts.env...), "CGO_ENABLED=0", "GOWORK="+goWork, "GOFLAGS="+s.fn.BuildArgs["GOFLAGS"])
+	cmd.Env = append(append(append([]string(nil), s.pack.opts.env...), "CGO_ENABLED=0", "GOWORK="+goWork, "GOFLAGS="+s.fn.BuildArgs["GOFLAGS"]), s.proxyEnv()...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return &languages.SourceError{Path: s.fn.Dir, Reason: "go test failed (skip with --build-arg TEST_ENABLED=false)", Detail: strings.TrimSpace(string(out))}
