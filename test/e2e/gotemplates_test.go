@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -31,16 +32,7 @@ func TestGoClassic(t *testing.T) {
 	r := mustKiln(t, kilnOpts{cache: warmCache}, "build", sample(goClassic), "--lang", "go", "--image", image, "--push")
 	pushed(t, reg, "e2e/go-classic", "v1", digestOf(t, r.stdout))
 
-	env := imageEnv(t, image)
-	if !slices.Contains(env, "fprocess=./handler") {
-		t.Errorf("image env = %q, want fprocess=./handler", env)
-	}
-	if i := slices.IndexFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "mode=") }); i >= 0 {
-		t.Errorf("image env has %s, want no mode: the classic watchdog's contract", env[i])
-	}
-	if i := slices.IndexFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "upstream_url=") }); i >= 0 {
-		t.Errorf("image env has %s, want none: classic go serves no HTTP", env[i])
-	}
+	checkClassicEnv(t, image, "./handler")
 
 	p, ports := runFunction(t, t.TempDir(), image)
 	tests := []struct {
@@ -151,8 +143,8 @@ func TestGoNeither(t *testing.T) {
 	}
 }
 
-// imageEnv returns the environment of the image ref in a registry.
-func imageEnv(t *testing.T, ref string) []string {
+// remoteImage reads the image ref from its registry.
+func remoteImage(t *testing.T, ref string) v1.Image {
 	t.Helper()
 	r, err := name.ParseReference(ref)
 	if err != nil {
@@ -162,9 +154,31 @@ func imageEnv(t *testing.T, ref string) []string {
 	if err != nil {
 		t.Fatalf("remote.Image(%s) = %v", ref, err)
 	}
-	cf, err := img.ConfigFile()
+	return img
+}
+
+// imageEnv returns the environment of the image ref in a registry.
+func imageEnv(t *testing.T, ref string) []string {
+	t.Helper()
+	cf, err := remoteImage(t, ref).ConfigFile()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cf.Config.Env
+}
+
+// checkClassicEnv wants the image ref to set fprocess and neither mode
+// nor upstream_url: the classic watchdog's contract, which makes kiln's
+// watchdog fork fprocess per request.
+func checkClassicEnv(t *testing.T, ref, fprocess string) {
+	t.Helper()
+	env := imageEnv(t, ref)
+	if !slices.Contains(env, "fprocess="+fprocess) {
+		t.Errorf("image env = %q, want fprocess=%s", env, fprocess)
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "mode=") || strings.HasPrefix(kv, "upstream_url=") {
+			t.Errorf("image env has %s, want no mode and no upstream: the classic watchdog's contract", kv)
+		}
+	}
 }

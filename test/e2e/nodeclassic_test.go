@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -27,15 +26,7 @@ func TestNodeClassic(t *testing.T) {
 	r := mustKiln(t, kilnOpts{cache: warmCache}, "build", sample(nodeClassic), "--lang", "node", "--image", image, "--push")
 	pushed(t, reg, "e2e/node-classic", "v1", digestOf(t, r.stdout))
 
-	env := imageEnv(t, image)
-	if !slices.Contains(env, "fprocess=node index.js") {
-		t.Errorf("image env = %q, want fprocess=node index.js", env)
-	}
-	for _, kv := range env {
-		if strings.HasPrefix(kv, "mode=") || strings.HasPrefix(kv, "upstream_url=") {
-			t.Errorf("image env has %s, want no mode and no upstream: the classic watchdog's contract", kv)
-		}
-	}
+	checkClassicEnv(t, image, "node index.js")
 
 	p, ports := runFunction(t, t.TempDir(), image)
 	tests := []struct {

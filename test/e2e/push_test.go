@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/kiln-build/kiln/test/registrytest"
@@ -149,15 +147,7 @@ func TestPushAndRebuild(t *testing.T) {
 // go-containerregistry's validate.Image.
 func validateRemote(t *testing.T, ref string) {
 	t.Helper()
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := remote.Image(r)
-	if err != nil {
-		t.Fatalf("remote.Image(%s) = %v", ref, err)
-	}
-	if err := validate.Image(img); err != nil {
+	if err := validate.Image(remoteImage(t, ref)); err != nil {
 		t.Errorf("validate.Image(%s) = %v, want nil", ref, err)
 	}
 }

@@ -14,9 +14,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/kiln-build/kiln/test/registrytest"
 	"github.com/kiln-build/kiln/test/wheelhouse"
 )
@@ -60,15 +57,7 @@ func pythonWheelhouse(t *testing.T) []string {
 // imageSizes returns the sum of ref's layers, compressed and uncompressed.
 func imageSizes(t *testing.T, ref string) (compressed, uncompressed int64) {
 	t.Helper()
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := remote.Image(r)
-	if err != nil {
-		t.Fatalf("remote.Image(%s) = %v", ref, err)
-	}
-	ls, err := img.Layers()
+	ls, err := remoteImage(t, ref).Layers()
 	if err != nil {
 		t.Fatal(err)
 	}

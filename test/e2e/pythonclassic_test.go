@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -27,15 +26,7 @@ func TestPythonClassic(t *testing.T) {
 	r := mustKiln(t, o, "build", sample(pyClassic), "--lang", "python3", "--image", image, "--push")
 	pushed(t, reg, "e2e/python-classic", "v1", digestOf(t, r.stdout))
 
-	env := imageEnv(t, image)
-	if !slices.Contains(env, "fprocess=python3 /home/app/index.py") {
-		t.Errorf("image env = %q, want fprocess=python3 /home/app/index.py", env)
-	}
-	for _, kv := range env {
-		if strings.HasPrefix(kv, "mode=") || strings.HasPrefix(kv, "upstream_url=") {
-			t.Errorf("image env has %s, want no mode and no upstream: the classic watchdog's contract", kv)
-		}
-	}
+	checkClassicEnv(t, image, "python3 /home/app/index.py")
 
 	p, ports := runFunction(t, t.TempDir(), image)
 	tests := []struct {
