@@ -1,5 +1,7 @@
 // Package gateway is kiln's local OpenFaaS gateway: it runs each deployed
-// function on free loopback ports and serves, on loopback, the part of the
+// function through a Runner, reaching each instance on a loopback
+// listener of its own (Instance.Listener, as a pod's IP), and serves, on
+// loopback, the part of the
 // gateway API that tools use: /function/<name>[.<namespace>][/path]
 // (proxied), /async-function/<name>[/path] (202, then the answer to
 // X-Callback-Url), /system/functions (list, deploy, update, delete),

@@ -33,9 +33,13 @@ type Instance struct {
 	// Image is the image reference the deployment names.
 	Image string
 	// Env is the function's environment: the deployment's envVars and
-	// fprocess, the watchdog's port, metrics_port, bind_address, http_port
-	// and upstream_url, OPENFAAS_NAME and OPENFAAS_NAMESPACE.
+	// fprocess, the watchdog's port (contract.WatchdogPort), OPENFAAS_NAME
+	// and OPENFAAS_NAMESPACE.
 	Env []string
+	// Listener is where the gateway reaches the instance: the runner
+	// serves the watchdog's port on it, as a pod's IP serves it. It stays
+	// the gateway's, open from one run of the instance to the next.
+	Listener *net.TCPListener
 	// Stdout and Stderr take the function's output, prefixed by its name.
 	Stdout, Stderr io.Writer
 	// Secrets maps each secret the deployment names to the file that
@@ -165,7 +169,7 @@ func stop(replicas []*instance, wait bool) {
 
 // instance is one replica of a function: one process tree of the runner.
 type instance struct {
-	port   int
+	addr   string // host:port of its Listener
 	proxy  *httputil.ReverseProxy
 	cancel context.CancelFunc
 	done   chan struct{} // closed once the instance is gone for good
@@ -337,16 +341,11 @@ func (g *Gateway) Remove(name string) error {
 // startReplicas starts n instances of d at once and waits until each is
 // healthy; if one fails, it stops the others and returns its error.
 func (g *Gateway) startReplicas(ctx context.Context, d deploy.Deployment, secretFiles map[string]string, n int) ([]*instance, error) {
-	// All ports at once, so that no two replicas get the same.
-	ports, err := freePorts(3 * n)
-	if err != nil {
-		return nil, err
-	}
 	out := make([]*instance, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { out[i], errs[i] = g.start(ctx, d, secretFiles, ports[3*i:3*i+3]) })
+		wg.Go(func() { out[i], errs[i] = g.start(ctx, d, secretFiles) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -358,45 +357,28 @@ func (g *Gateway) startReplicas(ctx context.Context, d deploy.Deployment, secret
 	return out, nil
 }
 
-// freePorts reserves n distinct free loopback ports.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+// start starts one instance of d and waits until it is healthy.
+func (g *Gateway) start(ctx context.Context, d deploy.Deployment, secretFiles map[string]string) (*instance, error) {
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, fmt.Errorf("starting %s: %w", d.Service, err)
 	}
-	return ports, nil
-}
-
-// start starts one instance of d on ports (its watchdog's, metrics' and
-// upstream's) and waits until it is healthy.
-func (g *Gateway) start(ctx context.Context, d deploy.Deployment, secretFiles map[string]string, ports []int) (*instance, error) {
-	port, metrics, upstream := ports[0], ports[1], ports[2]
 	env := map[string]string{"healthcheck_interval": "1s"}
 	maps.Copy(env, d.EnvVars)
 	if d.EnvProcess != "" {
 		env[contract.EnvFProcess] = d.EnvProcess
 	}
-	env[contract.EnvPort] = strconv.Itoa(port)
-	env[contract.EnvMetricsPort] = strconv.Itoa(metrics)
-	env[contract.EnvHTTPPort] = strconv.Itoa(upstream)
-	env[contract.EnvUpstreamURL] = contract.UpstreamURL(upstream)
-	// The functions share the host's network: only the gateway may serve
-	// beyond loopback.
-	env["bind_address"] = "127.0.0.1"
+	// As on OpenFaaS, where probes and the gateway expect it there.
+	env[contract.EnvPort] = strconv.Itoa(contract.WatchdogPort)
 	env["OPENFAAS_NAME"] = d.Service
 	env["OPENFAAS_NAMESPACE"] = d.Namespace
 	var envList []string
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		envList = append(envList, k+"="+env[k])
 	}
-	target := &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(port)}
+	target := &url.URL{Scheme: "http", Host: l.Addr().String()}
 	runCtx, cancel := context.WithCancel(g.ctx)
-	in := &instance{port: port, cancel: cancel, done: make(chan struct{}), firstHealthy: make(chan struct{})}
+	in := &instance{addr: l.Addr().String(), cancel: cancel, done: make(chan struct{}), firstHealthy: make(chan struct{})}
 	in.proxy = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
@@ -427,8 +409,9 @@ func (g *Gateway) start(ctx context.Context, d deploy.Deployment, secretFiles ma
 	go func() {
 		defer g.all.Done()
 		defer close(in.done)
+		defer l.Close()
 		defer cancel()
-		spec := Instance{Name: d.Service, Image: d.Image, Env: envList, Stdout: stdout, Stderr: stderr, Secrets: secretFiles, ReadOnlyRoot: d.ReadOnlyRootFilesystem}
+		spec := Instance{Name: d.Service, Image: d.Image, Env: envList, Listener: l, Stdout: stdout, Stderr: stderr, Secrets: secretFiles, ReadOnlyRoot: d.ReadOnlyRootFilesystem}
 		in.err = g.supervise(runCtx, in, spec, stdout, stderr)
 	}()
 	if err := waitReady(ctx, in, g.healthTimeout); err != nil {
@@ -479,7 +462,7 @@ func (g *Gateway) supervise(ctx context.Context, in *instance, spec Instance, st
 // marks it ready; it gives up, false, once exited is closed.
 func pollHealth(in *instance, exited <-chan struct{}) bool {
 	client := &http.Client{Timeout: time.Second}
-	url := "http://127.0.0.1:" + strconv.Itoa(in.port) + contract.HealthPath
+	url := "http://" + in.addr + contract.HealthPath
 	for {
 		select {
 		case <-exited:

@@ -55,18 +55,21 @@ func (f *fakeRunner) run(ctx context.Context, in Instance) error {
 	})
 	crashed := make(chan struct{})
 	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { close(crashed) })
-	mux.HandleFunc("/port", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, envOf(in, "port")) })
+	mux.HandleFunc("/port", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, in.Listener.Addr().String()) })
 	mux.HandleFunc("/log", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(in.Stdout, "logged %s\n", r.URL.RawQuery) })
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "ns=%s bind=%s xff=%s xfh=%s", envOf(in, "OPENFAAS_NAMESPACE"), envOf(in, "bind_address"), r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Host"))
+		fmt.Fprintf(w, "ns=%s port=%s xff=%s xfh=%s", envOf(in, "OPENFAAS_NAMESPACE"), envOf(in, "port"), r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Host"))
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "v=%s path=%s query=%s call=%s start=%s", envOf(in, "VERSION"), r.URL.Path, r.URL.RawQuery, r.Header.Get("X-Call-Id"), r.Header.Get("X-Start-Time"))
 	})
-	srv := &http.Server{Addr: "127.0.0.1:" + envOf(in, "port"), Handler: mux}
-	fmt.Fprintf(in.Stdout, "listening on %s\n", srv.Addr)
+	srv := &http.Server{Handler: mux}
+	fmt.Fprintf(in.Stdout, "listening on %s\n", in.Listener.Addr())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	l := &runListener{TCPListener: in.Listener}
+	// As a run's init: the next run of the instance accepts again.
+	_ = in.Listener.SetDeadline(time.Time{})
+	go func() { errc <- srv.Serve(l) }()
 	select {
 	case err := <-errc:
 		return err
@@ -77,6 +80,30 @@ func (f *fakeRunner) run(ctx context.Context, in Instance) error {
 	}
 	time.Sleep(200 * time.Millisecond)
 	return srv.Shutdown(context.Background())
+}
+
+// runListener is one run's view of an instance's listener, which the
+// gateway keeps open between runs: Close stops this run's accepting
+// without closing it.
+type runListener struct {
+	*net.TCPListener
+	closed atomic.Bool
+}
+
+func (l *runListener) Accept() (net.Conn, error) {
+	c, err := l.TCPListener.Accept()
+	if l.closed.Load() {
+		if c != nil {
+			c.Close()
+		}
+		return nil, net.ErrClosed
+	}
+	return c, err
+}
+
+func (l *runListener) Close() error {
+	l.closed.Store(true)
+	return l.TCPListener.SetDeadline(time.Now())
 }
 
 func do(t *testing.T, method, url string, body any) (int, string, http.Header) {
@@ -268,7 +295,7 @@ func TestGatewayContract(t *testing.T) {
 		{"create what exists", "POST", "/system/functions", d, nil, 500, "already exists"},
 		{"trailing garbage", "POST", "/system/functions", json.RawMessage(`{"service":"x","image":"y"} trailing`), nil, 400, "after the JSON value"},
 		{"default namespace", "GET", "/system/function/echo", nil, nil, 200, `"namespace":"openfaas-fn"`},
-		{"namespace in the environment, loopback bind", "GET", "/function/echo/env", nil, nil, 200, "ns=openfaas-fn bind=127.0.0.1"},
+		{"namespace and the watchdog's port in the environment", "GET", "/function/echo/env", nil, nil, 200, "ns=openfaas-fn port=8080"},
 		{"X-Forwarded-For added", "GET", "/function/echo/env", nil, nil, 200, "xff=127.0.0.1"},
 		{"X-Forwarded-* kept", "GET", "/function/echo/env", nil, http.Header{"X-Forwarded-For": {"10.1.1.1"}, "X-Forwarded-Host": {"example.com"}}, 200, "xff=10.1.1.1 xfh=example.com"},
 		{"name.namespace", "GET", "/function/echo.openfaas-fn/x", nil, nil, 200, "path=/x"},

@@ -84,14 +84,17 @@ func TestParsePublish(t *testing.T) {
 		want    Binding
 		wantErr string
 	}{
-		{"8080", Binding{"127.0.0.1", 8080}, ""},
-		{"9000:8080", Binding{"127.0.0.1", 9000}, ""},
-		{"0.0.0.0:9000:8080", Binding{"0.0.0.0", 9000}, ""},
+		{"8080", Binding{"127.0.0.1", 8080, 8080}, ""},
+		{"9000", Binding{"127.0.0.1", 9000, 8080}, ""},
+		{"9000:8080", Binding{"127.0.0.1", 9000, 8080}, ""},
+		{"9001:8081", Binding{"127.0.0.1", 9001, 8081}, ""},
+		{"0.0.0.0:9000:8080", Binding{"0.0.0.0", 9000, 8080}, ""},
 		{"::1:9000:8080", Binding{}, "want PORT, HOST:CONTAINER or IP:HOST:CONTAINER"},
-		{"9000:80", Binding{}, "the container port must be the watchdog's 8080, not 80"},
 		{"localhost:9000:8080", Binding{}, `"localhost" is not an IP address`},
-		{"0", Binding{}, "--port 0: want 1-65535"},
+		{"0", Binding{}, "--port 0: 0 is not a port: want 1-65535"},
+		{"9000:70000", Binding{}, "--port 9000:70000: 70000 is not a port"},
 		{"http", Binding{}, `"http" is not a port`},
+		{"9000:", Binding{}, `"" is not a port`},
 	}
 	for _, tc := range tests {
 		got, err := ParsePublish(tc.in)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kiln-build/kiln/deploy"
 	"github.com/kiln-build/kiln/gateway"
+	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/run"
 )
@@ -61,7 +62,7 @@ func (p *Project) StartLocal(ls LocalSettings) (*Local, error) {
 	if secretsDir == "" {
 		secretsDir = filepath.Join(p.cache.Dir(), "secrets")
 	}
-	opts := []gateway.Option{gateway.WithOutput(p.opts.stdout, p.opts.stderr), gateway.WithSecretsDir(secretsDir), gateway.WithVersion(p.opts.version), gateway.WithAllowedHosts(ls.AllowedHosts...)}
+	opts := []gateway.Option{gateway.WithOutput(p.opts.stdout, p.opts.stderr), gateway.WithSecretsDir(secretsDir), gateway.WithVersion(p.opts.version), gateway.WithAllowedHosts(ls.AllowedHosts...), gateway.WithAllowedHosts(functionsGatewayNames()...)}
 	var login GatewayLogin
 	var password string
 	if !ls.NoAuth {
@@ -175,6 +176,20 @@ func (p *Project) ServeLocal(ctx context.Context, st *Stack, images map[string]I
 	return nil
 }
 
+// inClusterGatewayNames are the names functions call the gateway by in
+// an OpenFaaS cluster; inside a local run they lead to the host, where the
+// local gateway is.
+var inClusterGatewayNames = []string{"gateway", "gateway.openfaas"}
+
+// functionsGatewayNames are the names, besides loopback ones, under which
+// functions call the local gateway: the in-cluster ones and run's
+// HostAliases. No web page can be served under them (no public domain ends
+// in .internal or .openfaas, and gateway has no dot), so allowing them
+// opens no door to DNS rebinding.
+func functionsGatewayNames() []string {
+	return append(slices.Clone(inClusterGatewayNames), run.HostAliases...)
+}
+
 // runner runs instances with run.Image, finding images in the local image
 // store, by digest or by name (as faas-cli deploys send the stack's tag),
 // else in their registry.
@@ -188,7 +203,10 @@ func (p *Project) runner() gateway.Runner {
 		for _, secret := range slices.Sorted(maps.Keys(in.Secrets)) {
 			mounts = append(mounts, run.Mount{Source: in.Secrets[secret], Target: "/var/openfaas/secrets/" + secret, ReadOnly: true})
 		}
-		opts := []run.Option{run.WithCacheDir(p.cache.Dir()), run.WithEnv(in.Env), run.WithStdout(in.Stdout), run.WithStderr(in.Stderr), run.WithMounts(mounts)}
+		opts := []run.Option{
+			run.WithCacheDir(p.cache.Dir()), run.WithEnv(in.Env), run.WithStdout(in.Stdout), run.WithStderr(in.Stderr), run.WithMounts(mounts),
+			run.WithPublish(in.Listener, contract.WatchdogPort), run.WithHostNames(inClusterGatewayNames...),
+		}
 		if in.ReadOnlyRoot {
 			opts = append(opts, run.WithReadOnlyRoot())
 		}

@@ -27,9 +27,9 @@ import (
 
 // RunFlags are the flags of `kiln run`.
 type RunFlags struct {
-	// Publish is -p: PORT, HOST:CONTAINER or IP:HOST:CONTAINER, as docker
-	// run takes it.
-	Publish  string
+	// Publish is -p, repeatable: PORT (the watchdog's, served on PORT),
+	// HOST:CONTAINER or IP:HOST:CONTAINER, as docker run takes it.
+	Publish  []string
 	Env      []string
 	Pull     bool
 	Platform string
@@ -41,7 +41,7 @@ type RunFlags struct {
 
 // Add adds the flags to fl.
 func (f *RunFlags) Add(fl *pflag.FlagSet) {
-	fl.StringVarP(&f.Publish, "port", "p", "8080", "where the function is served: PORT (on 127.0.0.1), HOST:CONTAINER or IP:HOST:CONTAINER, as docker run -p; CONTAINER is the watchdog's 8080")
+	fl.StringArrayVarP(&f.Publish, "port", "p", []string{"8080"}, "where the function is served: PORT (the watchdog's, on 127.0.0.1:PORT), HOST:CONTAINER or IP:HOST:CONTAINER, as docker run -p; repeatable, e.g. -p 8081:8081 for the watchdog's metrics")
 	f.Registry.Add(fl)
 	fl.StringArrayVarP(&f.Env, "env", "e", nil, "environment variable KEY=VALUE for the function; repeatable")
 	fl.BoolVar(&f.Pull, "pull", false, "pull from the registry even if the local image store has the image")
@@ -54,9 +54,13 @@ func (f *RunFlags) Add(fl *pflag.FlagSet) {
 // --pull), else in its registry, or read from oci:DIR or tar:FILE, until
 // ctx is done or the function exits. Its logs go to stdout and stderr.
 func (p *Project) Run(ctx context.Context, image string, f RunFlags, stdout, stderr io.Writer) error {
-	pub, err := ParsePublish(f.Publish)
-	if err != nil {
-		return err
+	var pubs []Binding
+	for _, v := range f.Publish {
+		pub, err := ParsePublish(v)
+		if err != nil {
+			return err
+		}
+		pubs = append(pubs, pub)
 	}
 	if _, err := ParseKeyValues("--env", f.Env); err != nil {
 		return err
@@ -85,8 +89,16 @@ func (p *Project) Run(ctx context.Context, image string, f RunFlags, stdout, std
 	if err != nil {
 		return err
 	}
-	env = append(env, "bind_address="+pub.IP)
-	opts := []run.Option{run.WithCacheDir(p.cache.Dir()), run.WithPort(pub.Port), run.WithEnv(env), run.WithStdout(stdout), run.WithStderr(stderr), run.WithMounts(mounts)}
+	env = append(env, contract.EnvPort+"="+strconv.Itoa(contract.WatchdogPort))
+	opts := []run.Option{run.WithCacheDir(p.cache.Dir()), run.WithEnv(env), run.WithStdout(stdout), run.WithStderr(stderr), run.WithMounts(mounts)}
+	for i, pub := range pubs {
+		l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.ParseIP(pub.IP), Port: pub.Port})
+		if err != nil {
+			return fmt.Errorf("--port %s: %w", f.Publish[i], err)
+		}
+		defer l.Close()
+		opts = append(opts, run.WithPublish(l, pub.Container))
+	}
 	if f.ReadOnly {
 		opts = append(opts, run.WithReadOnlyRoot())
 	}
@@ -134,20 +146,23 @@ func secretMounts(flags []string) ([]run.Mount, error) {
 	return mounts, nil
 }
 
-// Binding is where `kiln run` serves a function.
+// Binding is where `kiln run` serves a port of a function: on IP:Port of
+// the host.
 type Binding struct {
-	IP   string
-	Port int
+	IP        string
+	Port      int
+	Container int
 }
 
-// ParsePublish reads -p as docker run does: PORT, HOST:CONTAINER or
-// IP:HOST:CONTAINER. The function shares the host's network, so CONTAINER
-// must be the port the image's watchdog serves, 8080, and the watchdog
-// listens on HOST instead. Without an IP it binds 127.0.0.1 only, so a
-// function under development is not served to the network by accident.
+// ParsePublish reads -p: HOST:CONTAINER or IP:HOST:CONTAINER as docker run
+// does, and PORT as kiln always has, for PORT:8080, the port the watchdog
+// serves (Run makes it listen there, whatever the image says). Without an
+// IP it binds 127.0.0.1 only, so a function under development is not
+// served to the network by accident.
 func ParsePublish(s string) (Binding, error) {
 	parts := strings.Split(s, ":")
-	pub := Binding{IP: "127.0.0.1"}
+	pub := Binding{IP: "127.0.0.1", Container: contract.WatchdogPort}
+	container := strconv.Itoa(contract.WatchdogPort)
 	var host string
 	switch len(parts) {
 	case 1:
@@ -155,24 +170,32 @@ func ParsePublish(s string) (Binding, error) {
 	case 2, 3:
 		if len(parts) == 3 {
 			if net.ParseIP(parts[0]) == nil {
-				return pub, usage.Errorf("--port %s: %q is not an IP address", s, parts[0])
+				return Binding{}, usage.Errorf("--port %s: %q is not an IP address", s, parts[0])
 			}
 			pub.IP = parts[0]
 		}
-		host = parts[len(parts)-2]
-		if c := parts[len(parts)-1]; c != strconv.Itoa(contract.WatchdogPort) {
-			return pub, usage.Errorf("--port %s: the container port must be the watchdog's %d, not %s", s, contract.WatchdogPort, c)
-		}
+		host, container = parts[len(parts)-2], parts[len(parts)-1]
 	default:
-		return pub, usage.Errorf("--port %s: want PORT, HOST:CONTAINER or IP:HOST:CONTAINER", s)
+		return Binding{}, usage.Errorf("--port %s: want PORT, HOST:CONTAINER or IP:HOST:CONTAINER", s)
 	}
-	port, err := strconv.Atoi(host)
-	if err != nil {
-		return pub, usage.Errorf("--port %s: %q is not a port", s, host)
+	var err error
+	if pub.Port, err = publishedPort(s, host); err != nil {
+		return Binding{}, err
 	}
-	if err := CheckPort(port); err != nil {
-		return pub, err
+	if pub.Container, err = publishedPort(s, container); err != nil {
+		return Binding{}, err
 	}
-	pub.Port = port
 	return pub, nil
+}
+
+// publishedPort reads one port of -p value s.
+func publishedPort(s, port string) (int, error) {
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return 0, usage.Errorf("--port %s: %q is not a port", s, port)
+	}
+	if n < 1 || n > 65535 {
+		return 0, usage.Errorf("--port %s: %d is not a port: want 1-65535", s, n)
+	}
+	return n, nil
 }

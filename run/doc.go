@@ -7,13 +7,20 @@
 //	rootfs, err := run.Unpack(ctx, img, cacheDir)        // each layer extracted once, shared by images
 //	err = run.Image(ctx, img, run.WithCacheDir(cacheDir)) // unpack, then run until exit or ctx done
 //
-// Image starts the entrypoint in its own mount, PID, UTS and IPC namespaces
-// and a user namespace (container root is not host root), on the host network,
+// Image starts the entrypoint in its own mount, PID, UTS, IPC and network
+// namespaces and a user namespace (container root is not host root),
 // confined as a container runtime confines a container, whoever runs kiln
 // (see Sandbox): Docker's 14 default capabilities at most, no_new_privs,
 // Docker's default seccomp profile, masked and read-only /proc and /sys
 // paths, and a /dev that holds only the standard devices, where no other
 // device node can be opened.
+//
+// The network namespace is the run's alone, as a pod's is: two runs of one
+// image both listen on 8080 and never see each other. WithPublish serves a
+// port of it on a host listener. slirp4netns, where installed, gives it
+// outbound network, DNS through the host's resolver, and the host's
+// loopback under HostAliases (host.kiln.internal); /etc/hosts,
+// /etc/resolv.conf and /etc/hostname are written as a runtime writes them.
 //
 // Overlayfs stacks the cached layer directories, read-only, under a writable
 // layer of the run's own, so a run never changes the cache, and a new image

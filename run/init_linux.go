@@ -1,7 +1,6 @@
 package run
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,6 +87,18 @@ func startContainer() (int, error) {
 		unix.Close(mountsFD)
 		m.scratch, m.lower, m.binds = fds[0], fds[1], fds[2:]
 	}
+	if err := loopbackUp(); err != nil {
+		return 0, err
+	}
+	fds := make([]int, len(s.Publish))
+	for i := range fds {
+		fds[i] = s.PublishFD + i
+	}
+	// Before the entrypoint starts, which must not inherit the listeners;
+	// until it listens, a connection is reset, as by a closed port.
+	if err := publish(fds, s.Publish); err != nil {
+		return 0, err
+	}
 	if err := setupRoot(&s, &m); err != nil {
 		return 0, err
 	}
@@ -145,11 +156,10 @@ func setupRoot(s *initSpec, d *detached) error {
 			return err
 		}
 	}
-	// Host network: the host's name resolution applies. Read now, while
-	// the host's files are still in reach; written after the root change,
-	// where the image's symlinks cannot point at the host.
-	hosts, _ := os.ReadFile("/etc/hosts")
-	resolv, _ := os.ReadFile("/etc/resolv.conf")
+	// The host's resolver settings, read while the host's files are in
+	// reach; the run's are written after the root change, where the
+	// image's symlinks cannot point at the host.
+	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
 	if err := pivot(root); err != nil {
 		return err
 	}
@@ -168,16 +178,14 @@ func setupRoot(s *initSpec, d *detached) error {
 	if err := os.Chmod("/tmp", os.ModeSticky|0o777); err != nil {
 		return fmt.Errorf("making /tmp writable: %w", err)
 	}
-	if len(hosts) > 0 && !bytes.HasSuffix(hosts, []byte("\n")) {
-		hosts = append(hosts, '\n')
+	var extra []string
+	if s.Network {
+		extra = s.HostNames
 	}
-	// Some runtimes (Java's InetAddress.getLocalHost) fail when the
-	// hostname does not resolve.
-	hosts = append(hosts, "127.0.0.1\t"+s.Hostname+"\n"...)
-	if err := replaceFile("/etc/hosts", hosts); err != nil {
+	if err := replaceFile("/etc/hosts", etcHosts(s.Hostname, s.Network, extra)); err != nil {
 		return err
 	}
-	if err := replaceFile("/etc/resolv.conf", resolv); err != nil {
+	if err := replaceFile("/etc/resolv.conf", resolvConf(hostResolv, s.Network)); err != nil {
 		return err
 	}
 	// As a container runtime writes it, for the functions that read it.

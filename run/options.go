@@ -4,14 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
+	"regexp"
 	"time"
-
-	"github.com/kiln-build/kiln/internal/contract"
 )
+
+// hostName is what a name in /etc/hosts may be.
+var hostName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
 
 // InitArg is the first argument that makes a program act as the container
 // init: Image starts the running executable again with it, and that
@@ -30,7 +32,8 @@ type Option func(*options)
 
 type options struct {
 	cacheDir string
-	port     int
+	publish  []published
+	aliases  []string
 	env      []string
 	stdout   io.Writer
 	stderr   io.Writer
@@ -55,10 +58,32 @@ func WithCacheDir(dir string) Option {
 	return func(o *options) { o.cacheDir = dir }
 }
 
-// WithPort sets the port the function's watchdog listens on, through the
-// `port` environment variable, overriding the image's. Default: the image's.
-func WithPort(port int) Option {
-	return func(o *options) { o.port = port }
+// HostAliases are the names under which a run reaches the host's loopback
+// services (a local database, the local gateway): kiln's own, then the ones
+// Docker Desktop and Podman give, which functions already use.
+var HostAliases = []string{"host.kiln.internal", "host.docker.internal", "host.containers.internal"}
+
+// published is a container port served on a host listener.
+type published struct {
+	listener *net.TCPListener
+	port     int
+}
+
+// WithPublish serves port of the container's loopback on l, a listener on
+// the host that the caller opened (so a port already taken fails there, and
+// the caller knows the address): each connection l accepts is joined to
+// one made to port inside. l stays the caller's: it is not closed, and may
+// serve one run after another. Default: nothing is published, the run's
+// ports are its own.
+func WithPublish(l *net.TCPListener, port int) Option {
+	return func(o *options) { o.publish = append(o.publish, published{l, port}) }
+}
+
+// WithHostNames adds names that, inside, lead to the host's loopback, as
+// HostAliases do (for the local gateway: gateway, gateway.openfaas).
+// Without network (see ErrNoNetwork) they are not written. Default: none.
+func WithHostNames(names ...string) Option {
+	return func(o *options) { o.aliases = append(o.aliases, names...) }
 }
 
 // WithEnv adds KEY=VALUE environment variables; they win over the image's.
@@ -119,10 +144,18 @@ func newOptions(opts []Option) (*options, error) {
 	switch {
 	case o.cacheDir == "":
 		return nil, errors.New("no cache directory: WithCacheDir is required")
-	case o.port < 0 || o.port > 65535:
-		return nil, fmt.Errorf("port %d: out of range", o.port)
 	case o.grace <= 0:
 		return nil, fmt.Errorf("grace period %s: must be positive", o.grace)
+	}
+	for _, p := range o.publish {
+		if p.listener == nil || p.port < 1 || p.port > 65535 {
+			return nil, fmt.Errorf("publishing port %d: want a listener and a port in 1-65535", p.port)
+		}
+	}
+	for _, name := range o.aliases {
+		if !hostName.MatchString(name) {
+			return nil, fmt.Errorf("host name %q: want letters, digits, '-' and '.'", name)
+		}
 	}
 	for i, m := range o.mounts {
 		switch {
@@ -137,9 +170,6 @@ func newOptions(opts []Option) (*options, error) {
 	}
 	o.userNS = o.userNS || os.Geteuid() != 0
 	o.shift = !o.userNS && !o.noShift
-	if o.port != 0 {
-		o.env = append(o.env, contract.EnvPort+"="+strconv.Itoa(o.port))
-	}
 	return o, nil
 }
 

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"net"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -14,9 +15,13 @@ func TestNewOptions(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "cache dir only", opts: []Option{WithCacheDir("/c")}},
-		{name: "port becomes env, after WithEnv", opts: []Option{WithCacheDir("/c"), WithPort(8080), WithEnv([]string{"port=1", "A=b"})}, wantEnv: []string{"port=1", "A=b", "port=8080"}},
-		{name: "no cache dir", opts: []Option{WithPort(8080)}, wantErr: true},
-		{name: "port out of range", opts: []Option{WithCacheDir("/c"), WithPort(70000)}, wantErr: true},
+		{name: "env in order", opts: []Option{WithCacheDir("/c"), WithEnv([]string{"port=1", "A=b"}), WithEnv([]string{"port=2"})}, wantEnv: []string{"port=1", "A=b", "port=2"}},
+		{name: "no cache dir", opts: []Option{WithEnv([]string{"A=b"})}, wantErr: true},
+		{name: "publish without a listener", opts: []Option{WithCacheDir("/c"), WithPublish(nil, 8080)}, wantErr: true},
+		{name: "publish port out of range", opts: []Option{WithCacheDir("/c"), WithPublish(&net.TCPListener{}, 70000)}, wantErr: true},
+		{name: "host names", opts: []Option{WithCacheDir("/c"), WithHostNames("gateway", "gateway.openfaas")}},
+		{name: "host name with a space", opts: []Option{WithCacheDir("/c"), WithHostNames("a b")}, wantErr: true},
+		{name: "host name with a newline", opts: []Option{WithCacheDir("/c"), WithHostNames("a\n1.2.3.4 evil")}, wantErr: true},
 		{name: "no grace period", opts: []Option{WithCacheDir("/c"), WithGracePeriod(0)}, wantErr: true},
 	}
 	for _, tc := range tests {

@@ -46,9 +46,18 @@ type initSpec struct {
 	// Sandbox confines the run; CapMask holds its capabilities and Seccomp
 	// its filter, assembled here so that a faulty profile fails the run
 	// before it starts.
-	Sandbox *Sandbox          `json:"sandbox"`
-	CapMask uint64            `json:"capMask"`
-	Seccomp []unix.SockFilter `json:"seccomp"`
+	// Network: slirp4netns connects the run's network namespace to the
+	// outside; else it has its loopback alone.
+	Network bool `json:"network,omitempty"`
+	// HostNames lead to the host's loopback, besides HostAliases.
+	HostNames []string `json:"hostNames,omitempty"`
+	// Publish lists the ports served on the listeners the init gets from
+	// PublishFD on, in order.
+	Publish   []int             `json:"publish,omitempty"`
+	PublishFD int               `json:"publishFD,omitempty"`
+	Sandbox   *Sandbox          `json:"sandbox"`
+	CapMask   uint64            `json:"capMask"`
+	Seccomp   []unix.SockFilter `json:"seccomp"`
 }
 
 // initStatus is the init's answer: empty once the entrypoint started.
@@ -66,7 +75,7 @@ const (
 
 // Image runs img: it unpacks it (see Unpack), then runs its entrypoint with
 // the image's environment, user and working directory, in new mount, PID,
-// UTS and IPC namespaces on the host network, confined by DefaultSandbox.
+// UTS, IPC and network namespaces, confined by DefaultSandbox.
 // As root, the run also gets a user namespace of its own, where the image's
 // ids 0 to 65535 are unprivileged host ids (root's /etc/subuid range, else
 // from 0x70000000), so that root in the container is not root on the host;
@@ -159,19 +168,20 @@ func newSpec(img v1.Image, rootfs *Rootfs, o *options) (*initSpec, error) {
 		return nil, err
 	}
 	return &initSpec{
-		Sandbox:  sb,
-		CapMask:  capMask,
-		Seccomp:  sockFilters(filter),
-		Lower:    rootfs.Dir,
-		Layers:   rootfs.Layers,
-		Args:     args,
-		Env:      envlist.Merge(defaults, c.Env, o.env),
-		User:     id,
-		Dir:      dir,
-		Hostname: hostname,
-		UserNS:   o.userNS,
-		Mounts:   o.mounts,
-		ReadOnly: o.readOnly,
+		Sandbox:   sb,
+		CapMask:   capMask,
+		Seccomp:   sockFilters(filter),
+		Lower:     rootfs.Dir,
+		Layers:    rootfs.Layers,
+		Args:      args,
+		Env:       envlist.Merge(defaults, c.Env, o.env),
+		User:      id,
+		Dir:       dir,
+		Hostname:  hostname,
+		HostNames: o.aliases,
+		UserNS:    o.userNS,
+		Mounts:    o.mounts,
+		ReadOnly:  o.readOnly,
 	}, nil
 }
 
@@ -201,6 +211,23 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 		defer initSock.Close()
 		files = append(files, initSock) // mountsFD
 	}
+	spec.Publish, spec.PublishFD = nil, 3+len(files)
+	for _, p := range o.publish {
+		// A duplicate, closed once the init has its own.
+		f, err := p.listener.File()
+		if err != nil {
+			return fmt.Errorf("publishing port %d: %w", p.port, err)
+		}
+		defer f.Close()
+		files = append(files, f)
+		spec.Publish = append(spec.Publish, p.port)
+	}
+
+	slirp, err := exec.LookPath("slirp4netns")
+	if err != nil && o.stderr != nil {
+		// Now: once the init runs, o.stderr is being written.
+		fmt.Fprintf(o.stderr, "kiln: %v\n", ErrNoNetwork)
+	}
 
 	// /proc/self/exe rather than os.Executable: it still works when the
 	// binary was replaced on disk while running.
@@ -211,7 +238,7 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 	cmd.Stderr = o.stderr
 	cmd.ExtraFiles = files
 	attr := &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
+		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET,
 		// The run must not outlive us, even if we are killed.
 		Pdeathsig: syscall.SIGKILL,
 		// Ctrl-C reaches us alone; the run gets SIGTERM through ctx, as
@@ -243,11 +270,11 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 			// credentials, and expects them to bypass file permissions
 			// (its work dir has mode 0) as root's would.
 			// It also needs SETPCAP to drop the others from its
-			// bounding set.
+			// bounding set, and NET_ADMIN to bring up its loopback.
 			attr.AmbientCaps = []uintptr{
 				unix.CAP_SYS_ADMIN, unix.CAP_SYS_CHROOT,
 				unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER, unix.CAP_CHOWN,
-				unix.CAP_SETPCAP,
+				unix.CAP_SETPCAP, unix.CAP_NET_ADMIN,
 			}
 		}
 	}
@@ -270,6 +297,16 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 			_ = cmd.Wait()
 			return err
 		}
+	}
+	if slirp != "" {
+		net, err := startNetwork(ctx, slirp, cmd.Process.Pid, spec.UserNS)
+		if err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return err
+		}
+		defer net.stop()
+		spec.Network = true
 	}
 	// A failed write means the init died; Wait says why.
 	_ = json.NewEncoder(specW).Encode(spec)

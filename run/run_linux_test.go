@@ -39,6 +39,8 @@ type probeInfo struct {
 	Hosts       string   `json:"hosts"`
 	EtcHostname string   `json:"etcHostname"`
 	DevNull     bool     `json:"devNull"`
+	Resolv      string   `json:"resolv"`
+	NetNS       string   `json:"netns"`
 }
 
 // probeImage is the probe layer with cfg; Entrypoint is "probe", found
@@ -81,6 +83,10 @@ func withoutShift() Option {
 
 func TestImageConfig(t *testing.T) {
 	requireNamespaces(t)
+	hostNetNS, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
 	hostNS, err := os.Readlink("/proc/self/ns/pid")
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +120,7 @@ func TestImageConfig(t *testing.T) {
 	}, {
 		name: "env: options win over the image",
 		cfg:  v1.Config{Env: []string{"FROM_IMAGE=yes", "OVERRIDE=image", "port=1"}},
-		opts: []Option{WithEnv([]string{"OVERRIDE=option"}), WithPort(9999)},
+		opts: []Option{WithEnv([]string{"OVERRIDE=option", "port=9999"})},
 		want: want{Cwd: "/", Groups: []int{}, Env: []string{"FROM_IMAGE=yes", "OVERRIDE=option", "port=9999"}},
 	}, {
 		name: "user namespace, root",
@@ -168,11 +174,14 @@ func TestImageConfig(t *testing.T) {
 				// Our init is PID 1 of the new namespace.
 				{"parent pid", got.PPID, 1},
 				{"pid namespace is the host's", got.PIDNS == hostNS, false},
+				{"network namespace is the host's", got.NetNS == hostNetNS, false},
 				{"hostname", got.Hostname, hostname},
 				{"HOSTNAME set", slices.Contains(got.Env, "HOSTNAME="+hostname), true},
 				{"root filesystem", got.RootFS, "overlay"},
 				{"/tmp mode", got.TmpMode, "dtrwxrwxrwx"},
-				{"/etc/hosts names the host", strings.Contains(got.Hosts, "\t"+hostname), true},
+				{"/etc/hosts names the run", strings.Contains(got.Hosts, slirpGuest+"\t"+hostname+"\n"), true},
+				{"/etc/hosts names the host", strings.Contains(got.Hosts, slirpHost+"\thost.kiln.internal "), true},
+				{"resolv.conf names slirp4netns's resolver", strings.HasPrefix(got.Resolv, "nameserver "+slirpDNS+"\n"), true},
 				{"/etc/hostname", got.EtcHostname, hostname + "\n"},
 				{"/dev/null is a device", got.DevNull, true},
 			}
@@ -268,14 +277,16 @@ func TestImageExitStatus(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
+// listenLoopback is a listener on a free loopback port, closed when the
+// test ends.
+func listenLoopback(t *testing.T) *net.TCPListener {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() { l.Close() })
+	return l
 }
 
 // waitFor polls cond until it holds or the time is up.
@@ -293,17 +304,17 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 func TestImageServesAndStops(t *testing.T) {
 	requireNamespaces(t)
 	token := fmt.Sprintf("kiln-run-test-serve-%d", time.Now().UnixNano())
-	port := freePort(t)
-	img := probeImage(t, v1.Config{Cmd: []string{"serve", token}, Env: []string{"port=1"}})
+	l := listenLoopback(t)
+	img := probeImage(t, v1.Config{Cmd: []string{"serve", token}, Env: []string{"port=8080"}})
 	var stdout, stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- Image(ctx, img, WithCacheDir(t.TempDir()), WithPort(port), WithStdout(&stdout), WithStderr(&stderr))
+		done <- Image(ctx, img, WithCacheDir(t.TempDir()), WithPublish(l, 8080), WithStdout(&stdout), WithStderr(&stderr))
 	}()
 
-	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
+	url := "http://" + l.Addr().String() + "/"
 	client := &http.Client{Timeout: time.Second}
 	var got probeInfo
 	waitFor(t, "probe answering on "+url, 15*time.Second, func() bool {
@@ -319,7 +330,7 @@ func TestImageServesAndStops(t *testing.T) {
 		defer resp.Body.Close()
 		return json.NewDecoder(resp.Body).Decode(&got) == nil
 	})
-	if want := "port=" + strconv.Itoa(port); !slices.Contains(got.Env, want) {
+	if want := "port=8080"; !slices.Contains(got.Env, want) {
 		t.Errorf("served env = %v, want it to hold %s", got.Env, want)
 	}
 	waitFor(t, "sleeper started", 5*time.Second, func() bool { return len(processesWith(t, token)) == 2 })

@@ -2,13 +2,13 @@ package run
 
 import (
 	"context"
-	"github.com/kiln-build/kiln/imagestore"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kiln-build/kiln/imagestore"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -43,15 +43,14 @@ func TestStartTime(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Resolve(%s) = %v", ref, err)
 		}
-		port, upstream := freePort(t), freePort(t)
+		l := listenLoopback(t)
 		w := &firstWrite{started: make(chan struct{})}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		start := time.Now()
 		go func() {
-			done <- Image(ctx, img, WithCacheDir(cache), WithPort(port), WithStdout(w), WithStderr(w),
-				WithGracePeriod(2*time.Second),
-				WithEnv([]string{"http_port=" + strconv.Itoa(upstream), "upstream_url=http://127.0.0.1:" + strconv.Itoa(upstream)}))
+			done <- Image(ctx, img, WithCacheDir(cache), WithPublish(l, 8080), WithStdout(w), WithStderr(w),
+				WithGracePeriod(2*time.Second), WithEnv([]string{"port=8080"}))
 		}()
 		select {
 		case <-w.started:

@@ -16,8 +16,9 @@ import (
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/kiln-build/kiln/cache"
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-build/kiln/cache"
 )
 
 // OCI layer whiteouts: ".wh.NAME" deletes NAME from the layers below,

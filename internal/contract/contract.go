@@ -52,11 +52,6 @@ const (
 	EnvPrefixLogs = "prefix_logs"
 	// EnvPort is the port the watchdog listens on.
 	EnvPort = "port"
-	// EnvMetricsPort is the port of the watchdog's metrics.
-	EnvMetricsPort = "metrics_port"
-	// EnvHTTPPort is the port the function's server listens on; the
-	// watchdog passes it on to the process it starts.
-	EnvHTTPPort = "http_port"
 )
 
 // RawLogs is the environment entry that makes the watchdog pass the
@@ -71,7 +66,7 @@ func FProcess(command string) string { return EnvFProcess + "=" + command }
 // HTTPMode returns the environment entries that make the watchdog proxy
 // every request to a server the function runs on 127.0.0.1:port.
 func HTTPMode(port int) []string {
-	return []string{EnvMode + "=http", EnvUpstreamURL + "=" + UpstreamURL(port)}
+	return []string{EnvMode + "=http", EnvUpstreamURL + "=http://127.0.0.1:" + strconv.Itoa(port)}
 }
 
 // ClassicMode returns the environment entries that make the watchdog start
@@ -80,9 +75,6 @@ func HTTPMode(port int) []string {
 // the classic templates do, it sets no mode: that is how the watchdog
 // tells a classic image.
 func ClassicMode() []string { return nil }
-
-// UpstreamURL returns the upstream_url of a server on 127.0.0.1:port.
-func UpstreamURL(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
 
 // JavaTrustStore is where the java base keeps a JKS trust store of its CA
 // bundle's certificates, and what the Java pack links the runtime's

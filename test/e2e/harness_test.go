@@ -468,7 +468,8 @@ func (p functionPorts) env() []string {
 func runFunction(t *testing.T, cache, image string, extraEnv ...string) (*process, functionPorts) {
 	t.Helper()
 	ports := newFunctionPorts(t)
-	args := []string{"run", image, "--port", strconv.Itoa(ports.http)}
+	// The metrics port inside is published on the same port outside.
+	args := []string{"run", image, "--port", strconv.Itoa(ports.http), "-p", fmt.Sprintf("%d:%d", ports.metrics, ports.metrics)}
 	for _, kv := range append(ports.env(), extraEnv...) {
 		args = append(args, "--env", kv)
 	}

@@ -10,6 +10,7 @@
 //	probe stubborn             ignore SIGTERM and sleep
 //	probe write                write files in /, /tmp and /etc and print what it wrote
 //	probe exit N               exit with status N
+//	probe get URL              print the body of an HTTP GET of URL
 //	probe cat FILE             print FILE
 //	probe append FILE          append a line to FILE, creating it
 //	probe tree DIR             print the tree under DIR as JSON, as the tests' listTree does
@@ -22,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -53,11 +55,13 @@ type info struct {
 	// EtcHostname is /etc/hostname, which some runtimes read.
 	EtcHostname string `json:"etcHostname"`
 	DevNull     bool   `json:"devNull"` // /dev/null is a character device
+	Resolv      string `json:"resolv"`
+	NetNS       string `json:"netns"`
 }
 
 func main() {
 	if len(os.Args) < 2 {
-		fail(fmt.Errorf("usage: probe info|serve|spawn|sleep|stubborn|write|exit|cat|append|tree"))
+		fail(fmt.Errorf("usage: probe info|serve|spawn|sleep|stubborn|write|exit|get|cat|append|tree"))
 	}
 	switch os.Args[1] {
 	case "info":
@@ -88,6 +92,8 @@ func main() {
 			fail(err)
 		}
 		os.Exit(n)
+	case "get":
+		get(arg(2))
 	case "cat":
 		b, err := os.ReadFile(arg(2))
 		fail(err)
@@ -135,6 +141,10 @@ func gather() info {
 	in.Hostname, _ = os.Hostname()
 	in.Env = os.Environ()
 	in.PIDNS, _ = os.Readlink("/proc/self/ns/pid")
+	in.NetNS, _ = os.Readlink("/proc/self/ns/net")
+	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		in.Resolv = string(b)
+	}
 	if fi, err := os.Stat("/tmp"); err == nil {
 		in.TmpMode = fi.Mode().String()
 	}
@@ -164,6 +174,18 @@ func sleeper(token string) (*exec.Cmd, error) {
 	}
 	cmd := exec.Command(self, "sleep", token)
 	return cmd, cmd.Start()
+}
+
+func get(url string) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		fail(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(os.Stdout, resp.Body); err != nil {
+		fail(err)
+	}
 }
 
 func serve(token string) {
