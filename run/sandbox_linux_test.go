@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -78,8 +79,21 @@ func TestSandboxEscapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A service on the host's loopback alone.
+	host := listenLoopback(t)
+	go func() {
+		for {
+			c, err := host.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
 	escapes := [][]string{
 		{"mknod", major, minor},
+		{"hostloopback", strconv.Itoa(host.Addr().(*net.TCPAddr).Port)},
+		{"netadmin"},
 		{"mount"},
 		{"umount"},
 		{"sysrq"},

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -315,6 +316,39 @@ var escapes = map[string]func(args []string) error{
 			return nil
 		}
 		return fmt.Errorf("read /proc/kcore: %d bytes, %v", n, err)
+	},
+	// hostloopback PORT: reach a service the host serves on its loopback
+	// alone, as 127.0.0.1: the run's loopback must be its own.
+	"hostloopback": func(args []string) error {
+		if len(args) != 1 {
+			return nil
+		}
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+args[0], 2*time.Second)
+		if err != nil {
+			return fmt.Errorf("dial the host's 127.0.0.1:%s: %w", args[0], err)
+		}
+		c.Close()
+		fmt.Println("escaped: reached the host's loopback")
+		return nil
+	},
+	// netadmin: change the run's network, as only CAP_NET_ADMIN may: take
+	// its loopback down.
+	"netadmin": func([]string) error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		ifr, err := unix.NewIfreq("lo")
+		if err != nil {
+			return err
+		}
+		ifr.SetUint16(unix.IFF_LOOPBACK)
+		if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+			return fmt.Errorf("take loopback down: %w", err)
+		}
+		fmt.Println("escaped: took the loopback down")
+		return nil
 	},
 	"ptrace": func([]string) error {
 		if err := unix.PtraceAttach(1); err != nil {
