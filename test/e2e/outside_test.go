@@ -18,7 +18,7 @@ import (
 func TestOutsideHandlerFolder(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{
-		"stack.yml": "version: 1.0\nprovider:\n  name: openfaas\nconfiguration:\n  copy:\n    - ./common\nfunctions:\n  fn:\n    lang: go\n    handler: ./fn\n    image: " + unusedRegistry(t) + "/e2e/outside:latest\n",
+		"stack.yml":     "version: 1.0\nprovider:\n  name: openfaas\nconfiguration:\n  copy:\n    - ./common\nfunctions:\n  fn:\n    lang: go\n    handler: ./fn\n    image: " + unusedRegistry(t) + "/e2e/outside:latest\n",
 		"fn/go.mod":     "module handler/function\n\ngo 1.22\n\nrequire example.com/lib v0.0.0\n\nreplace example.com/lib => ../lib\n",
 		"fn/handler.go": "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/lib\"\n)\n\nfunc main() { fmt.Println(lib.V) }\n",
 		"lib/go.mod":    "module example.com/lib\n\ngo 1.22\n",
