@@ -122,6 +122,8 @@ func (n Named) Files(skip func(rel string, d fs.DirEntry) bool) ([]layers.File, 
 		return nil, n.errorf("%s not found", n.Path)
 	}
 	switch {
+	case info.IsDir() && n.Rel == ".":
+		return HandlerFiles(n.Path, "", skip)
 	case info.IsDir():
 		files, err := HandlerFiles(n.Path, n.Rel, skip)
 		if err != nil {
