@@ -7,4 +7,10 @@
 // interface, which the wiring fills. Each pack also declares its lang
 // values (Lang: fprocess, `kiln new` templates), which the registry in
 // languages/packs lists for the CLI and deploy.
+//
+// A pack reads the handler folder through HandlerFiles and ReadManifest,
+// which refuse links out of it, and files outside it only as a manifest
+// names them (Name: go.mod's replace, package.json's file:, pip's -r): it
+// stages them with the folder (Stage) so that the tools read exactly what
+// the layer's key covers.
 package languages

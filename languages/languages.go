@@ -27,6 +27,10 @@ type Function struct {
 	Name string
 	// Dir is the absolute path of the handler folder.
 	Dir string
+	// Origin is the user's handler folder when Dir is a staged copy of it
+	// (configuration.copy), "" otherwise: the paths its manifests name
+	// outside the folder (Name) are relative to the user's.
+	Origin string
 	// Lang is the stack file's lang value.
 	Lang string
 	// Platform is the platform the image runs on.

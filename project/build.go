@@ -139,7 +139,9 @@ func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, 
 		if err := stack.Stage(fn.Dir, staged, cwd, t.Copies); err != nil {
 			return Result{}, fmt.Errorf("building %s: %w", fn.Name, err)
 		}
-		fn.Dir = staged
+		// What go.mod, package.json or requirements.txt name outside
+		// the folder is beside the user's, not the copy.
+		fn.Origin, fn.Dir = fn.Dir, staged
 	}
 	if len(t.Secrets) > 0 {
 		dir, err := stageSecrets(t.Secrets)

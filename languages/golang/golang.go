@@ -155,7 +155,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	goVersion := lazy.New(func(ctx context.Context) (string, error) { return p.goEnv(ctx, "GOVERSION") })
 	var replaces []localReplace
 	if mod != nil {
-		replaces = localReplaces(gomod, mod)
+		replaces = localReplaces(mod)
 	}
 	bin := &binaryStep{pack: p, fn: fn, layout: lay, module: module, goVersion: goVersion, replaces: replaces}
 	plan := &languages.Plan{
@@ -269,7 +269,8 @@ type binaryStep struct {
 	// goVersion is the go command's GOVERSION, asked once per build.
 	goVersion *lazy.Value[string]
 	// replaces are go.mod's replace directives naming folders, whose
-	// files the compiler reads too.
+	// files the compiler reads too: the build stages them beside the
+	// handler folder's copy.
 	replaces []localReplace
 }
 
@@ -327,8 +328,14 @@ func (s *binaryStep) Key(ctx context.Context) (v1.Hash, error) {
 	}
 	// Only a function with such replaces adds to the key, so that the
 	// others' cache entries still match.
-	if err := hashReplaces(k, filepath.Join(s.fn.Dir, "go.mod"), s.replaces); err != nil {
-		return v1.Hash{}, err
+	if len(s.replaces) > 0 {
+		replaced, err := replacedFiles(s.fn, s.replaces)
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		if err := k.Files(replaced); err != nil {
+			return v1.Hash{}, fmt.Errorf("hashing what go.mod replaces: %w", err)
+		}
 	}
 	return k.Sum(), nil
 }
@@ -342,14 +349,30 @@ func sourceFiles(dir string) ([]layers.File, error) {
 		return nil, err
 	}
 	return languages.HandlerFiles(dir, "", func(rel string, d fs.DirEntry) bool {
-		switch {
-		case rel == ".git", rel == "build", rel == "template":
-			return true
-		case rel == "static":
-			return !embeds
-		}
-		return false
+		return notSource(rel) || (rel == "static" && !embeds)
 	})
+}
+
+// notSource reports whether rel, in the handler folder, is left out of
+// the build: the repository, faas-cli's build folder and templates.
+func notSource(rel string) bool { return rel == ".git" || rel == "build" || rel == "template" }
+
+// stage copies what go reads into the build's scratch folder: the handler
+// folder (static files too, which its tests may read) and the folders
+// go.mod's replaces name, at the same places relative to one another, so
+// that go.mod's relative paths resolve among the copies and go never
+// reads the user's tree beyond what the key covers. It returns the
+// handler folder's copy.
+func (s *binaryStep) stage() (string, error) {
+	files, err := languages.HandlerFiles(s.fn.Dir, "", func(rel string, d fs.DirEntry) bool { return notSource(rel) })
+	if err != nil {
+		return "", err
+	}
+	replaced, err := replacedFiles(s.fn, s.replaces)
+	if err != nil {
+		return "", err
+	}
+	return languages.Stage(filepath.Join(s.fn.ScratchDir, "src"), append(files, replaced...))
 }
 
 func usesEmbed(dir string) (bool, error) {
@@ -386,13 +409,17 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 			return err
 		}
 	}
+	src, err := s.stage()
+	if err != nil {
+		return err
+	}
 	out := filepath.Join(s.fn.ScratchDir, "handler")
 	args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", out}
-	dir := s.fn.Dir
+	dir := src
 	env := append(append([]string(nil), s.pack.opts.env...), s.buildEnv()...)
 	// The function's tests run where its package is, without the
 	// workspace unless they need kiln's templates-sdk package.
-	testDir, testWork := s.fn.Dir, "off"
+	testDir, testWork := src, "off"
 	if s.layout == layoutMain {
 		env = append(env, "GOWORK=off")
 	} else {
@@ -400,7 +427,7 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		ws, err := writeWorkspace(s.fn, s.layout, s.module, goVersion)
+		ws, err := writeWorkspace(s.fn.ScratchDir, src, s.layout, s.module, goVersion)
 		if err != nil {
 			return err
 		}
@@ -421,10 +448,10 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 		if stderr.Len() == 0 {
 			return fmt.Errorf("running go build: %w", err)
 		}
-		return &languages.SourceError{Path: s.fn.Dir, Reason: "go build failed", Detail: strings.TrimSpace(stderr.String())}
+		return &languages.SourceError{Path: s.fn.Dir, Reason: "go build failed", Detail: languages.Unstage(strings.TrimSpace(stderr.String()), src, s.fn.Dir, dir)}
 	}
 	// Tests run after the build so that a compile error reads as one.
-	if err := s.test(ctx, testDir, testWork); err != nil {
+	if err := s.test(ctx, testDir, testWork, src); err != nil {
 		return err
 	}
 	return layers.WriteTar(w, []layers.File{layers.HostFile(binaryPath, 0o755, out)}, languages.LayerOptions(s.fn.Epoch)...)
@@ -433,8 +460,8 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 // test runs the function's own tests in dir, with GOWORK=goWork, as the
 // template's build does, when it has any and TEST_ENABLED is not false.
 // They run for the host, not the target platform, and only when the binary
-// is rebuilt.
-func (s *binaryStep) test(ctx context.Context, dir, goWork string) error {
+// is rebuilt. src is the handler folder's staged copy.
+func (s *binaryStep) test(ctx context.Context, dir, goWork, src string) error {
 	if v, ok := s.fn.BuildArgs["TEST_ENABLED"]; ok && (v == "false" || v == "0") {
 		return nil
 	}
@@ -447,7 +474,7 @@ func (s *binaryStep) test(ctx context.Context, dir, goWork string) error {
 	cmd.Env = append(append(append([]string(nil), s.pack.opts.env...), "CGO_ENABLED=0", "GOWORK="+goWork, "GOFLAGS="+s.fn.BuildArgs["GOFLAGS"]), s.proxyEnv()...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return &languages.SourceError{Path: s.fn.Dir, Reason: "go test failed (skip with --build-arg TEST_ENABLED=false)", Detail: strings.TrimSpace(string(out))}
+		return &languages.SourceError{Path: s.fn.Dir, Reason: "go test failed (skip with --build-arg TEST_ENABLED=false)", Detail: languages.Unstage(strings.TrimSpace(string(out)), src, s.fn.Dir, dir)}
 	}
 	return nil
 }
@@ -481,15 +508,16 @@ type workspace struct {
 	function string
 }
 
-// writeWorkspace lays out the main module beside the function's, joined by
-// a go.work as the OpenFaaS templates do, so that the function keeps its
-// own go.mod and go.sum untouched. A classic or golang-http function
-// without a go.mod is copied into the main module's function folder, where
-// the templates put it too; golang-http's templates-sdk package comes from
-// a replace directive in the go.work, to kiln's own copy of it.
-func writeWorkspace(fn languages.Function, lay layout, module, goVersion string) (workspace, error) {
-	work := filepath.Join(fn.ScratchDir, "main")
-	ws := workspace{dir: work, goWork: filepath.Join(work, "go.work"), function: fn.Dir}
+// writeWorkspace lays out the main module in scratch beside the function's
+// staged copy src, joined by a go.work as the OpenFaaS templates do, so
+// that the function keeps its own go.mod and go.sum. A classic or
+// golang-http function without a go.mod is copied into the main module's
+// function folder, where the templates put it too; golang-http's
+// templates-sdk package comes from a replace directive in the go.work, to
+// kiln's own copy of it.
+func writeWorkspace(scratch, src string, lay layout, module, goVersion string) (workspace, error) {
+	work := filepath.Join(scratch, "main")
+	ws := workspace{dir: work, goWork: filepath.Join(work, "go.work"), function: src}
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return ws, err
 	}
@@ -502,7 +530,7 @@ func writeWorkspace(fn languages.Function, lay layout, module, goVersion string)
 		// middleware binaries.
 		return ws, writeFiles(work, map[string]string{
 			"go.mod":  "module handler\n\ngo " + lang + "\n",
-			"go.work": fmt.Sprintf("go %s\n\nuse (\n\t.\n\t%q\n)\n", lang, fn.Dir),
+			"go.work": fmt.Sprintf("go %s\n\nuse (\n\t.\n\t%q\n)\n", lang, src),
 			"main.go": string(middlewareMain),
 		})
 	}
@@ -512,11 +540,11 @@ func writeWorkspace(fn languages.Function, lay layout, module, goVersion string)
 	shim := shims[lay]
 	if module == "" {
 		ws.function = filepath.Join(work, "function")
-		if err := copyDir(fn.Dir, ws.function); err != nil {
-			return ws, fmt.Errorf("copying %s to the build's main module: %w", fn.Dir, err)
+		if err := copyDir(src, ws.function); err != nil {
+			return ws, fmt.Errorf("copying the function into the build's main module: %w", err)
 		}
 	} else {
-		gowork += fmt.Sprintf("\t%q\n", fn.Dir)
+		gowork += fmt.Sprintf("\t%q\n", src)
 		shim = bytes.Replace(shim, []byte(strconv.Quote(mainModule+"/function")), []byte(strconv.Quote(module)), 1)
 	}
 	gowork += ")\n"
@@ -548,8 +576,7 @@ func writeFiles(dir string, files map[string]string) error {
 	return nil
 }
 
-// copyDir copies the handler folder src to dst, leaving out what
-// sourceFiles leaves out of the binary's key: .git, build and template.
+// copyDir copies the handler folder's staged copy src to dst.
 func copyDir(src, dst string) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -558,9 +585,6 @@ func copyDir(src, dst string) error {
 		rel, err := filepath.Rel(src, p)
 		if err != nil {
 			return err
-		}
-		if d.IsDir() && (rel == ".git" || rel == "build" || rel == "template") {
-			return filepath.SkipDir
 		}
 		target := filepath.Join(dst, rel)
 		switch {

@@ -2,6 +2,7 @@ package golang
 
 import (
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,18 +16,15 @@ import (
 type localReplace struct {
 	// Path is the target as go.mod writes it: "../lib".
 	Path string
-	// Dir is the absolute folder it names.
-	Dir string
 	// Line is its line in go.mod.
 	Line int
 }
 
-// localReplaces returns the replace directives of the go.mod at gomod
-// (content mod) that name a folder, in file order, as go reads them: a
-// target starting with ./ or ../, or an absolute one, relative to the
-// handler folder. golang.org/x/mod is no dependency of kiln, and these few
-// lines read what go.mod's grammar allows for replace.
-func localReplaces(gomod string, mod []byte) []localReplace {
+// localReplaces returns the replace directives of go.mod's content mod
+// that name a folder, in file order, as go reads them: a target starting
+// with ./ or ../, or an absolute one. golang.org/x/mod is no dependency of
+// kiln, and these few lines read what go.mod's grammar allows for replace.
+func localReplaces(mod []byte) []localReplace {
 	var out []localReplace
 	block := false
 	for i, line := range strings.Split(string(mod), "\n") {
@@ -62,14 +60,9 @@ func localReplaces(gomod string, mod []byte) []localReplace {
 		if t, err := strconv.Unquote(target); err == nil {
 			target = t
 		}
-		if !isDirectoryPath(target) {
-			continue
+		if isDirectoryPath(target) {
+			out = append(out, localReplace{Path: target, Line: i + 1})
 		}
-		dir := target
-		if !filepath.IsAbs(dir) {
-			dir = filepath.Join(filepath.Dir(gomod), filepath.FromSlash(target))
-		}
-		out = append(out, localReplace{Path: target, Dir: dir, Line: i + 1})
 	}
 	return out
 }
@@ -81,28 +74,29 @@ func isDirectoryPath(p string) bool {
 		strings.HasPrefix(p, "/") || filepath.IsAbs(p)
 }
 
-// replacedFiles lists the files of a replaced folder that go build may
-// read, under the same rule as the handler folder's: links leaving it are
-// refused. A missing folder is a *SourceError on go.mod's line.
-func replacedFiles(gomod string, r localReplace) ([]layers.File, error) {
-	if err := languages.CheckHandlerDir(r.Dir); err != nil {
-		return nil, &languages.SourceError{Path: gomod, Line: r.Line, Reason: fmt.Sprintf("replace => %s: %s is not a folder", r.Path, r.Dir)}
-	}
-	return languages.HandlerFiles(r.Dir, "", nil)
-}
-
-// hashReplaces adds the replaced folders' files to k: their target as
-// written, then every entry.
-func hashReplaces(k *layers.Key, gomod string, replaces []localReplace) error {
+// replacedFiles lists the files go build may read of the folders go.mod's
+// replaces name, placed relative to the handler folder (languages.Named):
+// the folder as named, never through a link, and its files under the
+// handler folder's rule. An absolute target (which the binary would
+// record, and a build elsewhere lacks), a missing folder or one reached
+// through a link is a *SourceError on go.mod's line.
+func replacedFiles(fn languages.Function, replaces []localReplace) ([]layers.File, error) {
+	gomod := filepath.Join(fn.Dir, "go.mod")
+	var files []layers.File
 	for _, r := range replaces {
-		files, err := replacedFiles(gomod, r)
+		label := "replace => " + r.Path
+		named, err := languages.Name(fn, gomod, r.Line, label, fn.Dir, r.Path)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		k.String("replace " + r.Path)
-		if err := k.Files(files); err != nil {
-			return fmt.Errorf("hashing %s: %w", r.Dir, err)
+		if !named.IsDir() {
+			return nil, &languages.SourceError{Path: gomod, Line: r.Line, Reason: fmt.Sprintf("%s: %s is not a folder", label, named.Path)}
 		}
+		more, err := named.Files(func(rel string, d fs.DirEntry) bool { return rel == ".git" })
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, more...)
 	}
-	return nil
+	return files, nil
 }

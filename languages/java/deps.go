@@ -69,8 +69,18 @@ func (b *build) dependencies(ctx context.Context) (*deps, error) {
 	default:
 		return &deps{key: "none"}, nil
 	}
-	key := layers.NewKey("java/deps/v1").String(string(pom)).String(b.jdk.build).String(b.fn.Platform.String()).Sum()
-	dir, err := b.cached(ctx, "deps", key, func(dir string) error { return b.resolve(ctx, buildFile, pom, dir) })
+	k := layers.NewKey("java/deps/v1").String(string(pom)).String(b.jdk.build).String(b.fn.Platform.String())
+	settings := b.settings()
+	if settings != "" {
+		// Its mirrors and repositories decide what resolves. The key is a
+		// digest: the credentials it may hold are in no cache file.
+		k.String("handler settings.xml")
+		if err := k.File(settings); err != nil {
+			return nil, fmt.Errorf("hashing %s: %w", settings, err)
+		}
+	}
+	key := k.Sum()
+	dir, err := b.cached(ctx, "deps", key, func(dir string) error { return b.resolve(ctx, buildFile, pom, settings, dir) })
 	if err != nil {
 		return nil, err
 	}
@@ -102,10 +112,22 @@ func isSnapshot(jar string) bool {
 	return strings.Contains(jar, "-SNAPSHOT") || timestampedSnapshot.MatchString(jar)
 }
 
+// settings returns the handler folder's settings.xml, "" when it has none.
+// Plan has checked that it does not lead out of the folder.
+func (b *build) settings() string {
+	p, err := languages.ManifestPath(b.fn.Dir, "settings.xml")
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
 // resolve runs `mvn dependency:copy-dependencies` on a copy of the pom in a
 // staging folder: nothing is written into the user's folder, and the user's
-// Maven configuration (settings.xml, .mvn/) applies.
-func (b *build) resolve(ctx context.Context, buildFile string, pom []byte, dir string) error {
+// Maven configuration (~/.m2/settings.xml, .mvn/) applies. The handler
+// folder's settings.xml, when given, takes the place of the user's, as mvn
+// -s does: it is read where it is, never copied.
+func (b *build) resolve(ctx context.Context, buildFile string, pom []byte, settings, dir string) error {
 	mvn, err := lookPath("mvn", b.pack.getenv("PATH"))
 	if err != nil {
 		return &languages.SourceError{Path: buildFile, Reason: "resolving dependencies needs Maven: install it (mvn on PATH); kiln runs it with your settings.xml"}
@@ -122,8 +144,12 @@ func (b *build) resolve(ctx context.Context, buildFile string, pom []byte, dir s
 			return fmt.Errorf("copying %s: %w", mvnDir, err)
 		}
 	}
-	out, err := b.run(ctx, stage, mvn, "-B", "-q", "-Dstyle.color=never", "-f", filepath.Join(stage, "pom.xml"),
-		"dependency:copy-dependencies", "-DincludeScope=runtime", "-DoutputDirectory="+filepath.Join(dir, "jars"))
+	args := []string{"-B", "-q", "-Dstyle.color=never", "-f", filepath.Join(stage, "pom.xml")}
+	if settings != "" {
+		args = append(args, "-s", settings)
+	}
+	args = append(args, "dependency:copy-dependencies", "-DincludeScope=runtime", "-DoutputDirectory="+filepath.Join(dir, "jars"))
+	out, err := b.run(ctx, stage, mvn, args...)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

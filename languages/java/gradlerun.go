@@ -91,6 +91,13 @@ func (b *build) gradleDepsKey(gradle string) (v1.Hash, error) {
 			return v1.Hash{}, err
 		}
 	}
+	// The Maven fallback reads it (resolveGradle).
+	if settings := b.settings(); settings != "" {
+		k.String("handler settings.xml")
+		if err := k.File(settings); err != nil {
+			return v1.Hash{}, err
+		}
+	}
 	if catalog := filepath.Join(b.fn.Dir, "gradle"); isDir(catalog) {
 		files, err := layers.FromDir(catalog, "gradle")
 		if err != nil {
@@ -150,7 +157,7 @@ func (b *build) resolveGradle(ctx context.Context, gradle, dir string) error {
 					if len(coords) == 0 {
 						return os.MkdirAll(filepath.Join(dir, "jars"), 0o755)
 					}
-					return b.resolve(ctx, buildFile, generatedPom(coords), dir)
+					return b.resolve(ctx, buildFile, generatedPom(coords), b.settings(), dir)
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package java
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -167,6 +168,14 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	mainClass, err := findMain(fn)
 	if err != nil {
 		return nil, err
+	}
+	// The build files and Maven's settings.xml are read where they are,
+	// and only while they stay in the folder.
+	for _, name := range append([]string{"pom.xml", "settings.xml"}, gradleFiles...) {
+		var se *languages.SourceError
+		if _, err := languages.ManifestPath(fn.Dir, name); errors.As(err, &se) {
+			return nil, se
+		}
 	}
 	args, err := readBuildArgs(fn)
 	if err != nil {

@@ -35,8 +35,11 @@ type manifest struct {
 	lockName    string // "" without a lockfile
 	lock        []byte
 	npmrc       []byte
-	testScript  string
-	devDeps     bool
+	// locals are the folders and tarballs the dependencies name by path
+	// (localDeps), which npm reads beside package.json.
+	locals     []languages.Named
+	testScript string
+	devDeps    bool
 }
 
 func readManifest(dir string) (*manifest, error) {
@@ -111,15 +114,15 @@ func (s *depsStep) Key(ctx context.Context) (v1.Hash, error) {
 	return s.key(ctx, false)
 }
 
-// key covers what npm's result depends on: the manifest, the target, npm
-// and the node it runs on.
+// key covers what npm's result depends on: the manifest, the local
+// dependencies' files, the target, npm and the node it runs on.
 func (s *depsStep) key(ctx context.Context, dev bool) (v1.Hash, error) {
 	tools, err := s.tools.Get(ctx)
 	if err != nil {
 		return v1.Hash{}, err
 	}
 	m := s.manifest
-	return layers.NewKey("node/deps/v1").
+	k := layers.NewKey("node/deps/v1").
 		String(string(m.packageJSON)).
 		String(m.lockName).
 		String(string(m.lock)).
@@ -129,8 +132,19 @@ func (s *depsStep) key(ctx context.Context, dev bool) (v1.Hash, error) {
 		String(tools.node).
 		String(tools.npm).
 		String(fmt.Sprint(dev)).
-		String(s.fn.Epoch.UTC().Format(time.RFC3339)).
-		Sum(), nil
+		String(s.fn.Epoch.UTC().Format(time.RFC3339))
+	// Only a function with local dependencies adds to the key, so that
+	// the others' cache entries still match.
+	if len(m.locals) > 0 {
+		files, err := localFiles(m.locals)
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		if err := k.String("local dependencies").Files(files); err != nil {
+			return v1.Hash{}, fmt.Errorf("hashing the local dependencies: %w", err)
+		}
+	}
+	return k.Sum(), nil
 }
 
 func (s *depsStep) Build(ctx context.Context, w io.Writer) error {
@@ -185,14 +199,15 @@ func (s *depsStep) install(ctx context.Context, dev bool) (string, error) {
 		return "", err
 	}
 	l, err := store.Tree(ctx, cache.NodeModules, key.Hex, func(stage string) error {
-		return s.installIn(ctx, stage, dev)
+		_, err := s.installIn(ctx, stage, dev)
+		return err
 	})
 	if err != nil {
 		return "", err
 	}
 	// Its last use, stamped now, keeps Prune off it for the build.
 	l.Close()
-	return l.Path, nil
+	return s.manifest.stagedDir(l.Path), nil
 }
 
 // installFresh installs once per build into its scratch folder, which the
@@ -205,30 +220,51 @@ func (s *depsStep) installFresh(ctx context.Context, dev bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := s.installIn(ctx, stage, dev); err != nil {
+	dir, err := s.installIn(ctx, stage, dev)
+	if err != nil {
 		return "", err
 	}
 	if s.fresh == nil {
 		s.fresh = map[bool]string{}
 	}
-	s.fresh[dev] = stage
-	return stage, nil
+	s.fresh[dev] = dir
+	return dir, nil
 }
 
-// installIn runs npm in stage, a new folder, and checks what it installed.
-func (s *depsStep) installIn(ctx context.Context, stage string, dev bool) error {
+// stagedDir returns where installIn stages package.json under stage, and
+// npm writes node_modules: stage itself, unless local dependencies climb
+// out of the handler folder (languages.StagedDir).
+func (m *manifest) stagedDir(stage string) string {
+	var rels []layers.File
+	for _, n := range m.locals {
+		rels = append(rels, layers.Dir(n.Rel, 0o755))
+	}
+	return languages.StagedDir(stage, rels)
+}
+
+// installIn stages the manifest and the local dependencies in stage, a new
+// folder, runs npm there and checks what it installed. It returns the
+// folder holding node_modules. .npmrc, which may hold a token, is there
+// for npm only: it is removed once npm is done.
+func (s *depsStep) installIn(ctx context.Context, stage string, dev bool) (string, error) {
 	m := s.manifest
-	write := map[string][]byte{"package.json": m.packageJSON}
+	files := []layers.File{layers.Bytes("package.json", 0o644, m.packageJSON)}
 	if m.lockName != "" {
-		write[m.lockName] = m.lock
+		files = append(files, layers.Bytes(m.lockName, 0o644, m.lock))
 	}
 	if m.npmrc != nil {
-		write[".npmrc"] = m.npmrc
+		files = append(files, layers.Bytes(".npmrc", 0o600, m.npmrc))
 	}
-	for name, data := range write {
-		if err := os.WriteFile(filepath.Join(stage, name), data, 0o644); err != nil {
-			return err
-		}
+	locals, err := localFiles(m.locals)
+	if err != nil {
+		return "", err
+	}
+	dir, err := languages.Stage(stage, append(files, locals...))
+	if err != nil {
+		return "", err
+	}
+	if m.npmrc != nil {
+		defer os.Remove(filepath.Join(dir, ".npmrc"))
 	}
 	args := []string{"install", "--no-package-lock"}
 	if m.lockName != "" {
@@ -239,16 +275,21 @@ func (s *depsStep) installIn(ctx context.Context, stage string, dev bool) error 
 	if !dev {
 		args = append(args, "--omit=dev")
 	}
+	if len(m.locals) > 0 {
+		// npm links a local folder into node_modules by default, and the
+		// link would point out of the function's folder in the image.
+		args = append(args, "--install-links")
+	}
 	args = append(args, "--no-audit", "--no-fund", "--os=linux", "--cpu="+npmCPU(s.runtime.Arch), "--libc=glibc")
-	out, err := s.pack.command(ctx, s.pack.opts.npm, stage, args...).CombinedOutput()
+	out, err := s.pack.command(ctx, s.pack.opts.npm, dir, args...).CombinedOutput()
 	if err != nil {
-		return s.npmError(args, out, err)
+		return "", s.npmError(args, []byte(languages.Unstage(string(out), dir, s.fn.Dir, dir)), err)
 	}
 	tools, err := s.tools.Get(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return s.checkNative(filepath.Join(stage, "node_modules"), tools.node)
+	return dir, s.checkNative(filepath.Join(dir, "node_modules"), tools.node)
 }
 
 // npmError turns a failed npm run into the user's mistake it reports.

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -69,5 +70,43 @@ func TestHandlerInputs(t *testing.T) {
 				t.Errorf("files() = %v, want no .npmrc", paths)
 			}
 		})
+	}
+}
+
+// TestNpmrcUsedNotKept builds a function whose .npmrc holds a token: npm
+// reads it, and neither the image nor kiln's cache keeps it.
+func TestNpmrcUsedNotKept(t *testing.T) {
+	reg, _ := fakeRegistry(t)
+	needTools(t)
+	cacheDir := t.TempDir()
+	b := builderIn(t, cacheDir, newPack(t, WithCacheDir(cacheDir), WithEnv(os.Environ()), WithRegistry(reg)))
+	const token = "s3cret-npm-token"
+	dir := function(t, map[string]string{".npmrc": "//registry.example/:_authToken=" + token + "\n"})
+	res, err := b.Build(context.Background(), languages.Function{Name: "fn", Dir: dir, Lang: LangNode20, Platform: linuxAMD64})
+	if err != nil {
+		t.Fatalf("Build() = %v", err)
+	}
+	ls, err := res.Image.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range ls {
+		for _, p := range layerPaths(t, l) {
+			if strings.HasSuffix(p, ".npmrc") {
+				t.Errorf("layer %q holds %s", res.Layers[i].Name, p)
+			}
+		}
+	}
+	err = filepath.WalkDir(cacheDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), token) {
+			t.Errorf("kiln's cache keeps the token in %s", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -180,6 +180,9 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 	if err != nil {
 		return nil, err
 	}
+	if manifest.locals, err = localDeps(fn, manifest.packageJSON); err != nil {
+		return nil, err
+	}
 	deps := &depsStep{pack: p, fn: fn, manifest: manifest, runtime: rt, tools: lazy.New(p.hostTools)}
 	code := &codeStep{pack: p, fn: fn, deps: deps}
 	entry := layers.FilesStep("node server", []layers.File{layers.Bytes(serverPath, 0o644, serverJS)}, languages.LayerOptions(fn.Epoch)...)

@@ -188,7 +188,11 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		return nil, se
 	}
 	if err == nil {
-		plan.Steps = append(plan.Steps, &requirementsStep{pack: p, fn: fn, target: target})
+		refs, err := requirementRefs(fn)
+		if err != nil {
+			return nil, err
+		}
+		plan.Steps = append(plan.Steps, &requirementsStep{pack: p, fn: fn, target: target, refs: refs})
 	}
 	plan.Steps = append(plan.Steps, entry, &codeStep{pack: p, fn: fn, mode: mode})
 	return plan, nil

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -33,6 +34,9 @@ type requirementsStep struct {
 	pack   *Pack
 	fn     languages.Function
 	target target
+	// refs are what requirements.txt names by path (requirementRefs),
+	// which pip reads too.
+	refs []languages.Named
 }
 
 func (s *requirementsStep) Name() string { return "requirements" }
@@ -41,7 +45,8 @@ func (s *requirementsStep) Name() string { return "requirements" }
 // Python (it builds what has no wheel, and compiles the bytecode) and the
 // pip settings from the environment and pip.conf files. What an unpinned
 // requirement resolves to is fixed by the first build: pin versions, as a
-// lock file would. Files it names (-r, -c, local paths) are not covered.
+// lock file would. The files it names (-r, -c, local projects, -f
+// folders) are covered.
 func (s *requirementsStep) Key(ctx context.Context) (v1.Hash, error) {
 	h, err := s.pack.hostPython(ctx)
 	if err != nil {
@@ -61,6 +66,17 @@ func (s *requirementsStep) Key(ctx context.Context) (v1.Hash, error) {
 		k.String("handler pip.conf")
 		if err := k.File(conf); err != nil {
 			return v1.Hash{}, fmt.Errorf("hashing %s: %w", conf, err)
+		}
+	}
+	// Only requirements naming files add to the key, so that the others'
+	// cache entries still match.
+	if len(s.refs) > 0 {
+		files, err := refFiles(s.refs)
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		if err := k.String("named by requirements").Files(files); err != nil {
+			return v1.Hash{}, fmt.Errorf("hashing what requirements.txt names: %w", err)
 		}
 	}
 	return k.Sum(), nil
@@ -133,8 +149,7 @@ func (s *requirementsStep) Build(ctx context.Context, w io.Writer) error {
 	}
 	// The scaffold's requirements.txt is empty: no need to start pip.
 	if some {
-		conf, _ := s.handlerPipConf()
-		if err := s.pack.pipInstall(ctx, h, s.target, s.fn.Dir, requirements, staging, conf); err != nil {
+		if err := s.install(ctx, h, requirements, staging); err != nil {
 			return err
 		}
 	}
@@ -150,6 +165,31 @@ func (s *requirementsStep) Build(ctx context.Context, w io.Writer) error {
 	}
 	files = append(files, layers.HostFile(functionDir+"/requirements.txt", 0o644, requirements))
 	return layers.WriteTar(w, files, languages.LayerOptions(s.fn.Epoch)...)
+}
+
+// install stages requirements.txt and what it names in the scratch folder,
+// at the same places relative to each other, and runs pip there, so that
+// pip reads what the key covers and nothing else of the host; the
+// handler's pip.conf is read where it is.
+func (s *requirementsStep) install(ctx context.Context, h host, requirements, staging string) error {
+	refs, err := refFiles(s.refs)
+	if err != nil {
+		return err
+	}
+	files := append([]layers.File{layers.HostFile("requirements.txt", 0o644, requirements)}, refs...)
+	src, err := languages.Stage(filepath.Join(s.fn.ScratchDir, "requirements"), files)
+	if err != nil {
+		return err
+	}
+	conf, _ := s.handlerPipConf()
+	err = s.pack.pipInstall(ctx, h, s.target, src, filepath.Join(src, "requirements.txt"), staging, conf)
+	var se *languages.SourceError
+	if errors.As(err, &se) {
+		// Name the user's files, not the copies.
+		se.Path = languages.Unstage(se.Path, src, s.fn.Dir, "")
+		se.Detail = languages.Unstage(se.Detail, src, s.fn.Dir, src)
+	}
+	return err
 }
 
 // pipInstall runs pip install --target staging for the requirements file,
