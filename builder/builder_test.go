@@ -375,7 +375,7 @@ func TestConcurrentBuildsShareALayer(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
-			if _, _, err := b.layer(context.Background(), step); err != nil {
+			if _, _, err := b.layer(context.Background(), step, nil); err != nil {
 				t.Errorf("layer() = %v", err)
 			}
 		})
@@ -391,12 +391,12 @@ func TestNoCache(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	step := &countingStep{}
-	if _, cached, err := newBuilder(t, dir).layer(ctx, step); err != nil || cached {
+	if _, cached, err := newBuilder(t, dir).layer(ctx, step, nil); err != nil || cached {
 		t.Fatalf("first layer() = cached %v, %v", cached, err)
 	}
 	b := newBuilder(t, dir, WithNoCache())
 	for i := range 2 {
-		if _, cached, err := b.layer(ctx, step); err != nil || cached != (i == 1) {
+		if _, cached, err := b.layer(ctx, step, nil); err != nil || cached != (i == 1) {
 			t.Errorf("layer() #%d with no cache = cached %v, %v, want %v", i+1, cached, err, i == 1)
 		}
 	}

@@ -16,7 +16,7 @@ type upFlags struct {
 
 // open reads the stack and opens the project, with progress rendered.
 func (f *upFlags) open(cmd *cobra.Command, g *globals, local bool) (*project.Up, *progress.Text, error) {
-	r := g.renderer(f.Build.Quiet)
+	r := g.renderer(true, f.Build.Quiet)
 	u, err := f.Open(cmd.Context(), g.cacheDir, g.getenv, local, g.options(r.Event)...)
 	return u, r, err
 }
