@@ -28,7 +28,8 @@
 // Live, the default on a terminal, keeps a line per running step at the
 // bottom, with its bytes so far and its seconds, redrawn in place at most
 // ten times a second; finished steps print above it as in Plain, and it
-// is gone when no step runs.
+// is gone when no step runs. kiln dev --local prints Plain lines instead:
+// its functions log to the same terminal while it rebuilds.
 //
 // Quiet prints results and warnings only. JSON writes every event but the
 // results as a JSON object per line (project.JSONLines). Warnings, which
