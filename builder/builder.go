@@ -21,6 +21,7 @@ import (
 	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/internal/envlist"
+	"github.com/kiln-build/kiln/internal/step"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -242,18 +243,21 @@ func (b *Builder) resolve(ctx context.Context, steps []layers.Step) ([]v1.Layer,
 	reports := make([]LayerReport, len(steps))
 	errs := make([]error, len(steps))
 	var wg sync.WaitGroup
-	for i, step := range steps {
+	for i, st := range steps {
 		wg.Go(func() {
 			start := time.Now()
-			l, cached, err := b.layer(ctx, step)
+			s := step.Start(ctx, "layer "+st.Name())
+			l, cached, err := b.layer(ctx, st, s)
 			if err != nil || l == nil {
+				s.Finish(step.Result{Err: err, Empty: err == nil})
 				errs[i] = err
 				return
 			}
 			out[i] = l
 			d, _ := l.Digest()
 			size, _ := l.Size()
-			reports[i] = LayerReport{Name: step.Name(), Digest: d, Size: size, Cached: cached, Duration: time.Since(start)}
+			s.Finish(step.Result{Bytes: size, Cached: cached})
+			reports[i] = LayerReport{Name: st.Name(), Digest: d, Size: size, Cached: cached, Duration: time.Since(start)}
 		})
 	}
 	wg.Wait()
@@ -300,9 +304,10 @@ func withLayers(steps []layers.Step, ls []v1.Layer, n int) (kept []layers.Step, 
 }
 
 // layer returns step's layer and whether it came from the cache; nil and
-// no error when the step adds no layer.
-func (b *Builder) layer(ctx context.Context, step layers.Step) (v1.Layer, bool, error) {
-	stepKey, err := step.Key(ctx)
+// no error when the step adds no layer. The bytes of the tar built count
+// as the progress of report.
+func (b *Builder) layer(ctx context.Context, st layers.Step, report *step.Step) (v1.Layer, bool, error) {
+	stepKey, err := st.Key(ctx)
 	if errors.Is(err, layers.ErrNoLayer) {
 		return nil, false, nil
 	}
@@ -338,7 +343,7 @@ func (b *Builder) layer(ctx context.Context, step layers.Step) (v1.Layer, bool, 
 	b.flights[k] = f
 	b.mu.Unlock()
 
-	f.layer, f.err = b.store.Put(ctx, k, step.Name(), func(w io.Writer) error { return step.Build(ctx, w) })
+	f.layer, f.err = b.store.Put(ctx, k, st.Name(), func(w io.Writer) error { return st.Build(ctx, report.Writer(w)) })
 	b.mu.Lock()
 	delete(b.flights, k)
 	if f.err == nil && b.opts.noCache {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/internal/step"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/languages/golang"
 	"github.com/kiln-build/kiln/layers"
@@ -375,7 +377,7 @@ func TestConcurrentBuildsShareALayer(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
-			if _, _, err := b.layer(context.Background(), step); err != nil {
+			if _, _, err := b.layer(context.Background(), step, nil); err != nil {
 				t.Errorf("layer() = %v", err)
 			}
 		})
@@ -391,12 +393,12 @@ func TestNoCache(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	step := &countingStep{}
-	if _, cached, err := newBuilder(t, dir).layer(ctx, step); err != nil || cached {
+	if _, cached, err := newBuilder(t, dir).layer(ctx, step, nil); err != nil || cached {
 		t.Fatalf("first layer() = cached %v, %v", cached, err)
 	}
 	b := newBuilder(t, dir, WithNoCache())
 	for i := range 2 {
-		if _, cached, err := b.layer(ctx, step); err != nil || cached != (i == 1) {
+		if _, cached, err := b.layer(ctx, step, nil); err != nil || cached != (i == 1) {
 			t.Errorf("layer() #%d with no cache = cached %v, %v, want %v", i+1, cached, err, i == 1)
 		}
 	}
@@ -487,5 +489,55 @@ func TestLateSteps(t *testing.T) {
 	_, err = newBuilder(t, t.TempDir(), WithPack(pack)).Build(ctx, fn)
 	if err == nil || err.Error() != missing.Error() {
 		t.Errorf("Build() = %v, want %q once", err, missing)
+	}
+}
+
+// TestLayerSteps: each layer is a step of the context's sink, which ends
+// with its compressed size, cached on a second build; a step that adds no
+// layer ends empty, and one whose key fails ends failed.
+func TestLayerSteps(t *testing.T) {
+	fn := languages.Function{Name: "fn", Lang: "steps", Platform: linuxAMD64}
+	b := newBuilder(t, t.TempDir(), WithPack(stepsPack{steps: []layers.Step{&lateStep{name: "top"}, &lateStep{name: "skipped", skip: true}}}))
+	for i, cached := range []bool{false, true} {
+		var mu sync.Mutex
+		ends := map[string]step.Event{}
+		ctx := step.WithSink(context.Background(), func(e step.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if e.State != step.Started && e.State != step.Running {
+				ends[e.Step] = e
+			}
+		})
+		res, err := b.Build(ctx, fn)
+		if err != nil {
+			t.Fatalf("Build() = %v", err)
+		}
+		for _, l := range res.Layers {
+			e := ends["layer "+l.Name]
+			if e.State != step.Done || e.Bytes != l.Size || e.Cached != l.Cached || (cached && !e.Cached) {
+				t.Errorf("build %d: step %q ended %+v, want done with %d bytes, cached %v", i+1, "layer "+l.Name, e, l.Size, cached || l.Cached)
+			}
+		}
+		if e := ends["layer skipped"]; e.State != step.Done || !e.Empty {
+			t.Errorf("step of a layer with nothing ended %+v, want done and empty", e)
+		}
+		if len(ends) != len(res.Layers)+1 {
+			t.Errorf("steps ended: %v, want one per layer and the empty one", slices.Collect(maps.Keys(ends)))
+		}
+	}
+
+	missing := errors.New("no such tool")
+	b = newBuilder(t, t.TempDir(), WithPack(stepsPack{steps: []layers.Step{&lateStep{name: "a", err: missing}}}))
+	var mu sync.Mutex
+	var failed []string
+	ctx := step.WithSink(context.Background(), func(e step.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if e.State == step.Failed && errors.Is(e.Err, missing) {
+			failed = append(failed, e.Step)
+		}
+	})
+	if _, err := b.Build(ctx, fn); err == nil || !slices.Equal(failed, []string{"layer a"}) {
+		t.Errorf("Build() = %v, failed steps %v; want the error and layer a failed", err, failed)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/builder"
+	"github.com/kiln-build/kiln/internal/step"
 	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/languages/packs"
@@ -39,6 +40,18 @@ type Output struct {
 	// Name is how results name the output: "local", "registry", "oci:DIR"
 	// or "tar:FILE".
 	Name string
+}
+
+// step names the publish step to out: push, store (the local image
+// store) or write (an OCI layout or a tarball).
+func (out Output) step() string {
+	switch out.Name {
+	case "registry":
+		return "push"
+	case "local":
+		return "store"
+	}
+	return "write"
 }
 
 // LocalStore is the output into the project's local image store.
@@ -123,6 +136,9 @@ func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, 
 	start := time.Now()
 	fn := t.Function
 	p.emit(BuildStarted{Function: fn.Name, Lang: fn.Lang, Platform: fn.Platform.String()})
+	if p.opts.progress != nil {
+		ctx = step.WithSink(ctx, func(e step.Event) { p.emit(stepEvent(fn.Name, e)) })
+	}
 	if !slices.Contains(b.Langs(), fn.Lang) {
 		return Result{}, fmt.Errorf("building %s: %w", fn.Name, unknownLang(fn.Lang, "lang", b.Langs()))
 	}
@@ -163,7 +179,7 @@ func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, 
 		publishMu.Lock()
 		defer publishMu.Unlock()
 	}
-	dref, err := out.Publish(ctx, res.Image, t.Ref)
+	dref, err := publish.Reporting(out.Publisher, out.step()).Publish(ctx, res.Image, t.Ref)
 	if err != nil {
 		return Result{}, fmt.Errorf("publishing %s: %w", fn.Name, err)
 	}

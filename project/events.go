@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/builder"
+	"github.com/kiln-build/kiln/internal/step"
 )
 
 // Event is a step of the workflow, for a progress display.
@@ -28,6 +29,52 @@ type BuildStarted struct {
 type LayerDone struct {
 	Function string
 	Layer    builder.LayerReport
+}
+
+// StepStarted: a step of a function's build began: a layer, a compile, a
+// download, a publish. ID tells apart steps of one name.
+type StepStarted struct {
+	Function, Step string
+	ID             uint64
+}
+
+// StepProgress: a running step moved Bytes so far, of Total when known
+// (else 0). A step sends it at most every step.ProgressEvery.
+type StepProgress struct {
+	Function, Step string
+	ID             uint64
+	Bytes, Total   int64
+}
+
+// StepDone: a step of a function's build ended. Bytes are those it moved
+// (downloaded, written, uploaded; a layer's compressed size); Count is how
+// many Unit it handled ("layer" for a publish), Unit "" when it counts
+// nothing. Cached: it came from the cache; Empty: it had nothing to do.
+// Err is why it failed, "" when it did not.
+type StepDone struct {
+	Function, Step string
+	ID             uint64
+	Took           time.Duration
+	Bytes          int64
+	Count          int    `json:",omitempty"`
+	Unit           string `json:",omitempty"`
+	Cached, Empty  bool
+	Err            string `json:",omitempty"`
+}
+
+// stepEvent turns a step's event into the function's.
+func stepEvent(function string, e step.Event) Event {
+	switch e.State {
+	case step.Started:
+		return StepStarted{Function: function, Step: e.Step, ID: e.ID}
+	case step.Running:
+		return StepProgress{Function: function, Step: e.Step, ID: e.ID, Bytes: e.Bytes, Total: e.Total}
+	}
+	d := StepDone{Function: function, Step: e.Step, ID: e.ID, Took: e.Took, Bytes: e.Bytes, Count: e.Count, Unit: e.Unit, Cached: e.Cached, Empty: e.Empty}
+	if e.Err != nil {
+		d.Err = e.Err.Error()
+	}
+	return d
 }
 
 // Published: a function's image was built and published.
@@ -117,6 +164,9 @@ func JSONLines(w io.Writer) Progress {
 
 func (BuildStarted) EventKind() string    { return "build-started" }
 func (LayerDone) EventKind() string       { return "layer" }
+func (StepStarted) EventKind() string     { return "step-started" }
+func (StepProgress) EventKind() string    { return "step-progress" }
+func (StepDone) EventKind() string        { return "step-done" }
 func (Published) EventKind() string       { return "published" }
 func (Skipped) EventKind() string         { return "skipped" }
 func (Warning) EventKind() string         { return "warning" }

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kiln-build/kiln/deploy"
+	"github.com/kiln-build/kiln/internal/step"
 	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/stack"
 )
@@ -232,6 +233,27 @@ func TestJSONLines(t *testing.T) {
 `
 	if diff := cmp.Diff(want, out.String()); diff != "" {
 		t.Errorf("JSONLines (-want +got):\n%s", diff)
+	}
+}
+
+func TestStepEvent(t *testing.T) {
+	tests := []struct {
+		name string
+		in   step.Event
+		want Event
+	}{
+		{"started", step.Event{ID: 1, Step: "compile", State: step.Started}, StepStarted{Function: "fn", Step: "compile", ID: 1}},
+		{"running", step.Event{ID: 2, Step: "download tzdata", State: step.Running, Bytes: 5, Total: 9}, StepProgress{Function: "fn", Step: "download tzdata", ID: 2, Bytes: 5, Total: 9}},
+		{"done", step.Event{ID: 3, Step: "push", State: step.Done, Bytes: 7, Count: 2, Unit: "layer", Took: time.Second}, StepDone{Function: "fn", Step: "push", ID: 3, Bytes: 7, Count: 2, Unit: "layer", Took: time.Second}},
+		{"cached", step.Event{ID: 4, Step: "layer watchdog", State: step.Done, Bytes: 7, Cached: true}, StepDone{Function: "fn", Step: "layer watchdog", ID: 4, Bytes: 7, Cached: true}},
+		{"failed", step.Event{ID: 5, Step: "compile", State: step.Failed, Err: errors.New("exit status 1")}, StepDone{Function: "fn", Step: "compile", ID: 5, Err: "exit status 1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, stepEvent("fn", tc.in)); diff != "" {
+				t.Errorf("stepEvent() (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

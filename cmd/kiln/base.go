@@ -36,7 +36,7 @@ func newBaseBuildCmd(g *globals) *cobra.Command {
   kiln base build static --image base/static --output oci:./static`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.project(g.renderer(false).Event)
+			p, err := g.project(g.renderer(false, false).Event)
 			if err != nil {
 				return err
 			}

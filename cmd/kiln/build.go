@@ -90,6 +90,6 @@ func (f *buildFlags) open(g *globals) (*project.Project, project.BuildSettings, 
 		}
 		f.output = "registry"
 	}
-	p, err := g.project(g.renderer(f.build.Quiet).Event, popts...)
+	p, err := g.project(g.renderer(true, f.build.Quiet).Event, popts...)
 	return p, settings, err
 }

@@ -32,7 +32,7 @@ printed instead.`,
 			if err != nil {
 				return err
 			}
-			r := g.renderer(false)
+			r := g.renderer(false, false)
 			p, err := g.project(r.Event, rf.Option())
 			if err != nil {
 				return err

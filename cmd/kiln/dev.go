@@ -31,7 +31,7 @@ first build fails waits for the fix.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			u, r, err := f.open(cmd, g, f.Local.Local)
+			u, r, err := f.open(cmd, g, f.Local.Local, f.Local.Local)
 			if err != nil {
 				return err
 			}

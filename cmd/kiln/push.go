@@ -21,7 +21,7 @@ skip_build functions are left alone; an image with no registry or owner (no
 		Example: `  kiln build -f stack.yml && kiln push -f stack.yml`,
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.project(g.renderer(false).Event, rf.Option())
+			p, err := g.project(g.renderer(false, false).Event, rf.Option())
 			if err != nil {
 				return err
 			}

@@ -10,15 +10,10 @@ import (
 	"github.com/kiln-build/kiln/project"
 )
 
-// renderer is the progress renderer of a command: progress lines only to
-// a terminal (unless --quiet), with -v or --progress plain; JSON lines with
-// --progress json.
-func (g *globals) renderer(quiet bool) *progress.Text {
-	opts := []progress.Option{progress.WithProgress(g.verbose || g.progress == "plain" || (g.progress == "auto" && g.terminal() && !quiet))}
-	if g.progress == "json" {
-		opts = append(opts, progress.WithJSON(project.JSONLines(g.stderr)))
-	}
-	return progress.New(g.stdout, g.stderr, opts...)
+// renderer is the progress renderer of a command: builds says that it
+// builds, whose steps show without a terminal too (progress.Choose).
+func (g *globals) renderer(builds, quiet bool) *progress.Text {
+	return progress.New(g.stdout, g.stderr, progress.Choose(g.progress, g.stderr, g.verbose, quiet, builds))
 }
 
 // printResults writes --digest-file and prints NAME@DIGEST lines, or JSON.

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/project"
@@ -47,12 +46,6 @@ func (g *globals) options(progress project.Progress) []project.Option {
 	}
 }
 
-// terminal reports whether stderr is a terminal: progress goes only there.
-func (g *globals) terminal() bool {
-	f, ok := g.stderr.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
 func newRootCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
 	g := &globals{stdout: stdout, stderr: stderr, getenv: getenv}
 	root := &cobra.Command{
@@ -82,7 +75,7 @@ behind kiln's watchdog, which follows the OpenFaaS watchdog contract.`,
 	root.SetVersionTemplate(versionLine())
 	root.PersistentFlags().StringVar(&g.cacheDir, "cache-dir", "", "cache directory (default $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln)")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what kiln does to stderr")
-	root.PersistentFlags().StringVar(&g.progress, "progress", "auto", "progress on stderr: auto (on a terminal), plain (always) or json (a JSON object per line)")
+	root.PersistentFlags().StringVar(&g.progress, "progress", "auto", "progress on stderr: auto (live on a terminal, else as plain for builds), plain (a line per finished step) or json (a JSON object per line)")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usage.Wrap(err) })
 	root.AddCommand(newBuildCmd(g), newRunCmd(g), newBaseCmd(g), newCacheCmd(g), newVersionCmd(g))
 	root.AddCommand(newDeployCmd(g), newUpCmd(g), newDevCmd(g), newNewCmd(g), newPushCmd(g))

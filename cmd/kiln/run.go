@@ -28,11 +28,11 @@ image or --env sets it.`,
   kiln run oci:./out -p 9000:8080 --env write_timeout=20s`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.project(g.renderer(false).Event, f.Registry.Option())
+			p, err := g.project(g.renderer(false, false).Event, f.Registry.Option())
 			if err != nil {
 				return err
 			}
-			g.renderer(false).Logf("running %s on %s", args[0], strings.Join(f.Publish, ", "))
+			g.renderer(false, false).Logf("running %s on %s", args[0], strings.Join(f.Publish, ", "))
 			return p.Run(cmd.Context(), args[0], f, g.stdout, g.stderr)
 		},
 	}

@@ -14,9 +14,16 @@ type upFlags struct {
 	digestFile           string
 }
 
-// open reads the stack and opens the project, with progress rendered.
-func (f *upFlags) open(cmd *cobra.Command, g *globals, local bool) (*project.Up, *progress.Text, error) {
-	r := g.renderer(f.Build.Quiet)
+// open reads the stack and opens the project, with progress rendered;
+// logging says that functions log to the terminal while builds run (kiln
+// dev --local), which a live display would garble: their steps print as
+// plain lines.
+func (f *upFlags) open(cmd *cobra.Command, g *globals, local, logging bool) (*project.Up, *progress.Text, error) {
+	mode := progress.Choose(g.progress, g.stderr, g.verbose, f.Build.Quiet, true)
+	if mode == progress.Live && logging {
+		mode = progress.Plain
+	}
+	r := progress.New(g.stdout, g.stderr, mode)
 	u, err := f.Open(cmd.Context(), g.cacheDir, g.getenv, local, g.options(r.Event)...)
 	return u, r, err
 }
@@ -41,7 +48,7 @@ in faas-cli's config.yml so that faas-cli and kiln deploy log in.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			u, _, err := f.open(cmd, g, f.Local.Local || f.skipPush)
+			u, _, err := f.open(cmd, g, f.Local.Local || f.skipPush, false)
 			if err != nil {
 				return err
 			}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/internal/lazy"
+	"github.com/kiln-build/kiln/internal/step"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -444,7 +445,10 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.Stdout = &stderr
-	if err := cmd.Run(); err != nil {
+	compile := step.Start(ctx, "compile")
+	err = cmd.Run()
+	compile.End(err)
+	if err != nil {
 		if stderr.Len() == 0 {
 			return fmt.Errorf("running go build: %w", err)
 		}
@@ -472,7 +476,9 @@ func (s *binaryStep) test(ctx context.Context, dir, goWork, src string) error {
 	cmd := exec.CommandContext(ctx, s.pack.opts.goBin, "test", "-count=1", "./...")
 	cmd.Dir = dir
 	cmd.Env = append(append(append([]string(nil), s.pack.opts.env...), "CGO_ENABLED=0", "GOWORK="+goWork, "GOFLAGS="+s.fn.BuildArgs["GOFLAGS"]), s.proxyEnv()...)
+	test := step.Start(ctx, "test")
 	out, err := cmd.CombinedOutput()
+	test.End(err)
 	if err != nil {
 		return &languages.SourceError{Path: s.fn.Dir, Reason: "go test failed (skip with --build-arg TEST_ENABLED=false)", Detail: languages.Unstage(strings.TrimSpace(string(out)), src, s.fn.Dir, dir)}
 	}

@@ -8,8 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/kiln-build/kiln/internal/step"
 )
 
 // jdk is the host JDK whose javac, jdeps and jlink the build runs.
@@ -85,10 +88,20 @@ func lookPath(name, path string) (string, error) {
 	return "", exec.ErrNotFound
 }
 
-// run runs a JDK or build tool and returns its combined output.
+// run runs a JDK or build tool and returns its combined output. Each
+// run but a version query is a step named after the tool, javac's
+// "compile".
 func (b *build) run(ctx context.Context, dir, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(append([]string(nil), b.pack.opts.env...), "JAVA_HOME="+b.jdk.home)
-	return cmd.CombinedOutput()
+	var s *step.Step
+	if tool := filepath.Base(name); tool == "javac" {
+		s = step.Start(ctx, "compile")
+	} else if !slices.Contains(args, "--version") {
+		s = step.Start(ctx, tool)
+	}
+	out, err := cmd.CombinedOutput()
+	s.End(err)
+	return out, err
 }

@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/step"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -203,7 +204,9 @@ func (s *codeStep) check(ctx context.Context, stage string) error {
 // test runs npm test, as the template's build does.
 func (s *codeStep) test(ctx context.Context, stage string) error {
 	cmd := s.pack.command(ctx, s.pack.opts.npm, stage, "test")
+	test := step.Start(ctx, "test")
 	out, err := cmd.CombinedOutput()
+	test.End(err)
 	if err != nil {
 		return &languages.SourceError{Path: filepath.Join(s.fn.Dir, "package.json"), Reason: "npm test failed (skip with --build-arg TEST_ENABLED=false)", Detail: strings.TrimSpace(string(out))}
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/internal/lazy"
+	"github.com/kiln-build/kiln/internal/step"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -281,7 +282,9 @@ func (s *depsStep) installIn(ctx context.Context, stage string, dev bool) (strin
 		args = append(args, "--install-links")
 	}
 	args = append(args, "--no-audit", "--no-fund", "--os=linux", "--cpu="+npmCPU(s.runtime.Arch), "--libc=glibc")
+	install := step.Start(ctx, "npm "+args[0])
 	out, err := s.pack.command(ctx, s.pack.opts.npm, dir, args...).CombinedOutput()
+	install.End(err)
 	if err != nil {
 		return "", s.npmError(args, []byte(languages.Unstage(string(out), dir, s.fn.Dir, dir)), err)
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/internal/lazy"
+	"github.com/kiln-build/kiln/internal/step"
 	"github.com/kiln-build/kiln/layers"
 )
 
@@ -235,7 +236,10 @@ func (p *Pack) fetch(ctx context.Context, url, path string) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(f, resp.Body)
+	s := step.Start(ctx, "download "+url[strings.LastIndexByte(url, '/')+1:])
+	s.SetTotal(max(resp.ContentLength, 0))
+	_, err = io.Copy(s.Writer(f), resp.Body)
+	s.End(err)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

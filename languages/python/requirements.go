@@ -17,6 +17,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/step"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -227,7 +228,10 @@ func (p *Pack) pipInstall(ctx context.Context, h host, t target, dir, requiremen
 	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	install := step.Start(ctx, "pip install")
+	err := cmd.Run()
+	install.End(err)
+	if err != nil {
 		if out.Len() == 0 {
 			return fmt.Errorf("running pip install: %w", err)
 		}
@@ -332,5 +336,8 @@ func (p *Pack) compile(ctx context.Context, h host, staging, imageDir string) {
 	cmd := exec.CommandContext(ctx, h.python(p.opts.python), "-I", "-m", "compileall", "-q", "-q",
 		"--invalidation-mode", "unchecked-hash", "-d", "/"+imageDir, staging)
 	cmd.Env = append(append([]string(nil), p.opts.env...), "PYTHONHASHSEED=0")
+	// Its errors are left to the interpreter: the step is done either way.
+	s := step.Start(ctx, "compile")
 	_ = cmd.Run()
+	s.End(nil)
 }

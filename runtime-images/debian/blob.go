@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/internal/step"
 )
 
 // blob is a file whose size and SHA256 are known before it is fetched.
@@ -33,19 +34,23 @@ func (f *Fetcher) fetchBlob(ctx context.Context, b blob) (string, error) {
 		return "", fmt.Errorf("%s: sha256 %q is not hex", b.what, b.sha256)
 	}
 	l, err := f.store.File(ctx, cache.DebianFiles, b.sha256+b.ext, cache.SHA256(b.sha256, b.size), func(path string) error {
-		return f.get(ctx, b.url, func(r io.Reader) error {
+		s := step.Start(ctx, "download "+b.what)
+		s.SetTotal(b.size)
+		err := f.get(ctx, b.url, func(r io.Reader) error {
 			// Truncated first: a retry starts afresh.
 			file, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
 			if err != nil {
 				return err
 			}
 			// One byte more than expected shows an oversized body.
-			_, err = io.Copy(file, io.LimitReader(r, b.size+1))
+			_, err = io.Copy(s.Writer(file), io.LimitReader(r, b.size+1))
 			if cerr := file.Close(); err == nil {
 				err = cerr
 			}
 			return err
 		})
+		s.End(err)
+		return err
 	})
 	var de *cache.DigestError
 	if errors.As(err, &de) {

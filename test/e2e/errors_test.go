@@ -41,7 +41,7 @@ func TestBuildErrors(t *testing.T) {
 		repo  string
 		image string // default reg.Host/repo:v1
 		code  int
-		want  []string // in the first line of stderr
+		want  []string // in the error line of stderr
 		// detail, when set, must follow the first line (compiler output).
 		detail  []string
 		maxTook time.Duration
