@@ -67,7 +67,10 @@ func TestHandlerSettings(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(home, ".m2"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(home, ".m2", "settings.xml"), []byte(handlerSettings("file:///nonexistent/kiln-test-repo")), 0o644); err != nil {
+	// Inside the test's folders: Maven makes the folder of a file://
+	// repository it fails to read from.
+	missing := filepath.Join(t.TempDir(), "no-such-repo")
+	if err := os.WriteFile(filepath.Join(home, ".m2", "settings.xml"), []byte(handlerSettings("file://"+missing)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	env := append(os.Environ(), "MAVEN_OPTS=-Duser.home="+home)
