@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,12 +164,23 @@ functions:
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
 )
 
 func Handle(w http.ResponseWriter, r *http.Request) {
+	if u := r.URL.Query().Get("call"); u != "" {
+		resp, err := http.Get(u)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		io.Copy(w, resp.Body)
+		return
+	}
 	secret, err := os.ReadFile("/var/openfaas/secrets/api-key")
 	mounts, _ := os.ReadFile("/proc/self/mounts")
 	root := "?"
@@ -202,6 +214,12 @@ func Handle(w http.ResponseWriter, r *http.Request) {
 		t.Errorf("POST /function/%s/some/path = %+v, %v", hello, a, err)
 	}
 	waitFunction(t, up, port, plain)
+	// One function calls another through the gateway, by its in-cluster
+	// name.
+	path := "/function/" + probe + "?call=" + url.QueryEscape(fmt.Sprintf("http://gateway.openfaas:%d/function/%s", port, hello))
+	if a, err := call(http.MethodGet, port, path, ""); err != nil || a.body != "Hello from kiln" {
+		t.Errorf("GET %s = %+v, %v, want %s's answer", path, a, err, hello)
+	}
 	// As faas-cli does: the login from its config.yml, which kiln wrote.
 	login := map[string]string{"Authorization": gatewayLogin(t, openfaasConfig, port)}
 	a, err = callAs(http.MethodGet, port, "/system/functions", "", login)
