@@ -7,7 +7,7 @@ ARCHES   := amd64 arm64
 WATCHDOGS := $(foreach a,$(ARCHES),bin/kiln-watchdog-linux-$(a))
 DEMO_PORT ?= 8080
 
-.PHONY: all build test unit e2e fuzz bench demo lint clean
+.PHONY: all build test unit unit-nonroot e2e fuzz bench demo lint clean
 
 all: build
 
@@ -30,7 +30,7 @@ bin/kiln-watchdog-linux-%: FORCE
 FORCE:
 
 ## test: static checks, unit tests, the fuzz targets, then the end-to-end suite
-test: lint unit fuzz e2e
+test: lint unit unit-nonroot fuzz e2e
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
@@ -43,6 +43,16 @@ lint:
 
 unit:
 	$(GO) test -count=1 ./...
+
+## unit-nonroot: the run package's tests (sandbox, escapes, network) again
+## as an unprivileged user, nobody, as most users run kiln: about 30 s.
+unit-nonroot:
+	@if [ "$$(id -u)" != 0 ]; then echo "unit-nonroot: not root, so make unit ran them unprivileged"; exit 0; fi; \
+	dir=$$(mktemp -d) && chmod 755 "$$dir" && \
+	$(GO) test -c -o "$$dir/run.test" ./run && CGO_ENABLED=0 $(GO) build -o "$$dir/probe" ./run/testdata/probe && \
+	cd /tmp && setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env HOME="$$dir" TMPDIR=/tmp KILN_TEST_PROBE="$$dir/probe" "$$dir/run.test" -test.count=1; \
+	rc=$$?; rm -rf "$$dir"; exit $$rc
 
 ## fuzz: the stack parser, the layer unpacker's tar reading and the
 ## watchdog's configuration, 30 s each (minimising a new input is capped at

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,9 +37,9 @@ const (
 // networkReadyTimeout bounds slirp4netns's start.
 const networkReadyTimeout = 10 * time.Second
 
-// ErrNoNetwork says why a run has its loopback alone: Image still runs it,
-// and writes this on the run's stderr.
-var ErrNoNetwork = errors.New("slirp4netns not found: the function has no network beyond its own loopback and published ports (install slirp4netns)")
+// ErrNoNetwork is what a run lacks when slirp4netns is not installed, or
+// fails: Image still runs it, and writes why on the run's stderr.
+var ErrNoNetwork = errors.New("the function has no network beyond its own loopback and published ports")
 
 // network is a run's slirp4netns, serving its namespace until stop.
 type network struct {
@@ -67,12 +68,15 @@ func startNetwork(ctx context.Context, bin string, pid int, userNS bool) (*netwo
 	args := []string{
 		"--configure", "--mtu=65520", "--cidr=" + slirpCIDR,
 		"--ready-fd=3", "--exit-fd=4",
-		// Its own empty root and no capabilities, and a syscall filter:
-		// it parses the function's packets.
-		"--enable-sandbox", "--enable-seccomp",
+		// A syscall filter: it parses the function's packets.
+		"--enable-seccomp",
 	}
 	if userNS {
 		args = append(args, "--userns-path=/proc/"+strconv.Itoa(pid)+"/ns/user")
+	} else {
+		// Its own empty root, and no capabilities. (Without root, its
+		// sandbox cannot set its ids, and it has no privileges to drop.)
+		args = append(args, "--enable-sandbox")
 	}
 	args = append(args, "--netns-type=path", "/proc/"+strconv.Itoa(pid)+"/ns/net", "tap0")
 	n := &network{exitW: exitW}
@@ -129,6 +133,18 @@ func (n *network) stop() {
 
 func lastLine(s string) string {
 	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// syncWriter serialises writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 // limitedWriter keeps the first n bytes written to it and drops the rest.

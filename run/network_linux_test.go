@@ -106,7 +106,7 @@ func TestRunWithoutSlirp4netns(t *testing.T) {
 	if err := Image(context.Background(), img, WithCacheDir(t.TempDir()), WithStdout(&stdout), WithStderr(&stderr), WithHostNames("gateway")); err != nil {
 		t.Fatalf("Image() = %v, stderr:\n%s", err, stderr.String())
 	}
-	if want := "kiln: " + ErrNoNetwork.Error() + "\n"; stderr.String() != want {
+	if want := "kiln: slirp4netns not found (install slirp4netns): " + ErrNoNetwork.Error() + "\n"; stderr.String() != want {
 		t.Errorf("stderr = %q, want %q", stderr.String(), want)
 	}
 	var got probeInfo

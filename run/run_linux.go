@@ -223,10 +223,20 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 		spec.Publish = append(spec.Publish, p.port)
 	}
 
+	// The init writes to stderr from a goroutine of exec's, unless it is
+	// a file; kiln's own warnings go to it too.
+	stderr := o.stderr
+	if _, isFile := stderr.(*os.File); stderr != nil && !isFile {
+		stderr = &syncWriter{w: stderr}
+	}
+	warn := func(err error) {
+		if stderr != nil {
+			fmt.Fprintf(stderr, "kiln: %v\n", err)
+		}
+	}
 	slirp, err := exec.LookPath("slirp4netns")
-	if err != nil && o.stderr != nil {
-		// Now: once the init runs, o.stderr is being written.
-		fmt.Fprintf(o.stderr, "kiln: %v\n", ErrNoNetwork)
+	if err != nil {
+		warn(fmt.Errorf("slirp4netns not found (install slirp4netns): %w", ErrNoNetwork))
 	}
 
 	// /proc/self/exe rather than os.Executable: it still works when the
@@ -235,7 +245,7 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 	cmd.Args[0] = os.Args[0]
 	cmd.Env = []string{}
 	cmd.Stdout = o.stdout
-	cmd.Stderr = o.stderr
+	cmd.Stderr = stderr
 	cmd.ExtraFiles = files
 	attr := &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET,
@@ -300,13 +310,19 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 	}
 	if slirp != "" {
 		net, err := startNetwork(ctx, slirp, cmd.Process.Pid, spec.UserNS)
-		if err != nil {
+		switch {
+		case ctx.Err() != nil:
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
-			return err
+			return ctx.Err()
+		case err != nil:
+			// Such as /dev/net/tun closed to the user: the function
+			// still runs, confined to its loopback, and the user knows.
+			warn(fmt.Errorf("%w: %w", err, ErrNoNetwork))
+		default:
+			defer net.stop()
+			spec.Network = true
 		}
-		defer net.stop()
-		spec.Network = true
 	}
 	// A failed write means the init died; Wait says why.
 	_ = json.NewEncoder(specW).Encode(spec)
