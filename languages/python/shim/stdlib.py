@@ -14,8 +14,8 @@ does not depend on timing:
              on which waitress stops its loop and joins its threads
     classic  index.py answers one request read from stdin, and returns
 
-The standard library modules loaded by then (sys.modules) that SOURCES
-holds are compiled to OUT/<dir>/__pycache__/<name>.<tag>.pyc as
+The standard library modules loaded by then (sys.modules), but for those
+frozen in the interpreter, that SOURCES holds are compiled to OUT/<dir>/__pycache__/<name>.<tag>.pyc as
 unchecked-hash bytecode, which does not depend on file times. The paths
 written are printed, relative to OUT, one a line.
 """
@@ -93,11 +93,19 @@ def run_probe(kind, app, report):
         run_main(index)
     else:
         raise SystemExit("unknown kind %r" % kind)
-    files = sorted({m.__file__ for m in list(sys.modules.values()) if isinstance(getattr(m, "__file__", None), str)})
+    files = sorted({m.__file__ for m in list(sys.modules.values()) if isinstance(getattr(m, "__file__", None), str) and not frozen(m)})
     import json
 
     with open(report, "w") as f:
         json.dump(files, f)
+
+
+def frozen(module):
+    """Reports whether module is one of those CPython keeps in the
+    interpreter itself (os, site, codecs, ...), as Debian's python3.11
+    does: no bytecode file is read for them."""
+    spec = getattr(module, "__spec__", None)
+    return getattr(spec, "origin", None) == "frozen"
 
 
 def run_main(index):
