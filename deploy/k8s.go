@@ -24,7 +24,8 @@ const (
 )
 
 // KubernetesManifests renders d as a Deployment and a Service, shaped as
-// faas-netes would create them: HTTP probes on /_/health:8080, the
+// faas-netes would create them: HTTP probes on /_/health:8080 (or the
+// paths ReadyPathAnnotation and HealthPathAnnotation name), the
 // function's resources, a non-root user, and for a read-only root an
 // emptyDir on /tmp. Secrets are mounted at /var/openfaas/secrets.
 func KubernetesManifests(d *Deployment) ([]byte, error) {
@@ -50,9 +51,13 @@ func KubernetesManifests(d *Deployment) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	probe := &corev1.Probe{
-		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: contract.HealthPath, Port: intstr.FromInt32(contract.WatchdogPort)}},
-		PeriodSeconds: 2, TimeoutSeconds: 1, FailureThreshold: 3,
+	readiness, err := probe(annotations, ReadyPathAnnotation)
+	if err != nil {
+		return nil, err
+	}
+	liveness, err := probe(annotations, HealthPathAnnotation)
+	if err != nil {
+		return nil, err
 	}
 	env := []corev1.EnvVar{}
 	if d.EnvProcess != "" {
@@ -70,8 +75,8 @@ func KubernetesManifests(d *Deployment) ([]byte, error) {
 		Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: contract.WatchdogPort, Protocol: corev1.ProtocolTCP}},
 		Env:            env,
 		Resources:      res,
-		ReadinessProbe: probe,
-		LivenessProbe:  probe,
+		ReadinessProbe: readiness,
+		LivenessProbe:  liveness,
 		SecurityContext: &corev1.SecurityContext{
 			RunAsNonRoot: &nonRoot, RunAsUser: &user, AllowPrivilegeEscalation: &noEscalation,
 			ReadOnlyRootFilesystem: &d.ReadOnlyRootFilesystem,
@@ -163,6 +168,32 @@ func resourceRequirements(d *Deployment) (corev1.ResourceRequirements, error) {
 		*r.out = list
 	}
 	return rr, nil
+}
+
+// The annotations that set the probes' paths, as OpenFaaS Pro reads them.
+// faas-netes CE, whose probes the manifests otherwise repeat, probes
+// /_/health for both: a function whose of-watchdog ready_path should hold
+// traffic back sets ReadyPathAnnotation to /_/ready.
+const (
+	ReadyPathAnnotation  = "com.openfaas.ready.http.path"
+	HealthPathAnnotation = "com.openfaas.health.http.path"
+)
+
+// probe returns an HTTP probe on the watchdog's port, as the OpenFaaS
+// chart sets faas-netes' (period 2 s, timeout 1 s), on /_/health or the
+// path the annotation names.
+func probe(annotations map[string]string, annotation string) (*corev1.Probe, error) {
+	path := contract.HealthPath
+	if p, ok := annotations[annotation]; ok {
+		if !strings.HasPrefix(p, "/") {
+			return nil, &FieldError{Field: "annotations." + annotation, Value: p, Msg: "want a path starting with /"}
+		}
+		path = p
+	}
+	return &corev1.Probe{
+		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromInt32(contract.WatchdogPort)}},
+		PeriodSeconds: 2, TimeoutSeconds: 1, FailureThreshold: 3,
+	}, nil
 }
 
 // FieldError is a deployment value that Kubernetes objects cannot hold.

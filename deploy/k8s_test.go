@@ -103,6 +103,49 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 }
 
+// TestProbePaths: faas-netes CE's /_/health for both probes, unless the
+// annotations OpenFaaS Pro reads name others.
+func TestProbePaths(t *testing.T) {
+	tests := []struct {
+		name                string
+		annotations         map[string]string
+		readiness, liveness string
+		wantErr             string
+	}{
+		{"none", nil, "/_/health", "/_/health", ""},
+		{"of-watchdog's /_/ready", map[string]string{ReadyPathAnnotation: "/_/ready"}, "/_/ready", "/_/health", ""},
+		{"both", map[string]string{ReadyPathAnnotation: "/_/ready", HealthPathAnnotation: "/live"}, "/_/ready", "/live", ""},
+		{"not a path", map[string]string{ReadyPathAnnotation: "ready"}, "", "", `annotations.com.openfaas.ready.http.path "ready": want a path starting with /`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := sampleDeployment()
+			d.Annotations = &tc.annotations
+			out, err := KubernetesManifests(d)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("KubernetesManifests() = %v, want %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var dep appsv1.Deployment
+			if err := yaml.Unmarshal(bytes.Split(out, []byte("---\n"))[0], &dep); err != nil {
+				t.Fatal(err)
+			}
+			c := dep.Spec.Template.Spec.Containers[0]
+			if got := c.ReadinessProbe.HTTPGet.Path; got != tc.readiness {
+				t.Errorf("readiness probe path = %s, want %s", got, tc.readiness)
+			}
+			if got := c.LivenessProbe.HTTPGet.Path; got != tc.liveness {
+				t.Errorf("liveness probe path = %s, want %s", got, tc.liveness)
+			}
+		})
+	}
+}
+
 func TestFunctionCRD(t *testing.T) {
 	out, err := FunctionCRD(sampleDeployment())
 	if err != nil {

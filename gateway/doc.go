@@ -10,12 +10,16 @@
 // /system/namespaces, /system/info and /healthz (GET and HEAD).
 //
 // A function runs as one or more replicas, each its own instance, and
-// requests go to the ready ones in turn. An update starts the new
-// instances beside the old ones and routes to them only once each one's
-// /_/health answers 200; the old ones then get SIGTERM and drain, so
+// requests go to the ready ones in turn. Ready is asked as a Kubernetes
+// readiness probe asks: the watchdog's /_/ready, which answers from the
+// function's ready_path and max_inflight (/_/health for a classic image,
+// whose /_/ready is the function's; the com.openfaas.ready.http.path
+// annotation's path when set), until its first 200, then every 2 s. An
+// update starts the new instances beside the old ones and routes to them
+// only once each one is ready; the old ones then get SIGTERM and drain, so
 // callers see no failed request across a redeploy. An instance that exits
-// once it was healthy is started again after a back-off; a function with
-// no ready instance answers 503 meanwhile.
+// once it was ready is started again after a back-off; a function with no
+// ready instance answers 503 meanwhile.
 //
 // As OpenFaaS's gateway, it asks for basic auth on /system/* and /ui/
 // (WithBasicAuth) and leaves /function/* open. Beyond OpenFaaS, since it

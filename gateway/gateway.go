@@ -23,6 +23,7 @@ import (
 
 	"github.com/kiln-build/kiln/deploy"
 	"github.com/kiln-build/kiln/internal/contract"
+	"github.com/kiln-build/kiln/internal/envlist"
 	"github.com/kiln-build/kiln/stack"
 )
 
@@ -80,6 +81,7 @@ var restartDelay, maxRestartDelay = time.Second, 30 * time.Second
 // Gateway serves the local gateway API and owns the running functions.
 type Gateway struct {
 	run           Runner
+	imageEnv      func(ctx context.Context, image string) ([]string, error)
 	stdout        io.Writer
 	stderr        io.Writer
 	healthTimeout time.Duration
@@ -117,6 +119,7 @@ const ScaleMinLabel = "com.openfaas.scale.min"
 type function struct {
 	dep         deploy.Deployment
 	secrets     map[string]string
+	readyPath   string // readinessPath's answer for dep
 	created     time.Time
 	invocations *atomic.Int64
 	replicas    []*instance
@@ -152,6 +155,13 @@ func (fn *function) notReady() string {
 			return "it exited (" + *p + ") and is starting again"
 		}
 	}
+	for _, in := range fn.replicas {
+		select {
+		case <-in.firstReady:
+			return in.readyPath + " does not answer 200"
+		default:
+		}
+	}
 	return "it is starting"
 }
 
@@ -169,18 +179,21 @@ func stop(replicas []*instance, wait bool) {
 
 // instance is one replica of a function: one process tree of the runner.
 type instance struct {
-	addr   string // host:port of its Listener
-	proxy  *httputil.ReverseProxy
-	cancel context.CancelFunc
-	done   chan struct{} // closed once the instance is gone for good
-	err    error         // why it stopped, once done is closed
-	// ready is whether the instance answers: healthy, and not exited
-	// since. lastExit is why it last exited, for the 503 meanwhile.
+	addr string // host:port of its Listener
+	// readyPath is where its readiness is asked (readinessPath).
+	readyPath string
+	proxy     *httputil.ReverseProxy
+	cancel    context.CancelFunc
+	done      chan struct{} // closed once the instance is gone for good
+	err       error         // why it stopped, once done is closed
+	// ready is whether the instance takes requests: its readiness path
+	// answers 200, and it has not exited since. lastExit is why it last
+	// exited, for the 503 until it is ready again.
 	ready    atomic.Bool
 	lastExit atomic.Pointer[string]
-	// firstHealthy is closed the first time the instance is healthy.
-	firstHealthy     chan struct{}
-	firstHealthyOnce sync.Once
+	// firstReady is closed the first time the instance is ready.
+	firstReady     chan struct{}
+	firstReadyOnce sync.Once
 }
 
 // Option configures a Gateway.
@@ -200,9 +213,18 @@ func WithSecretsDir(dir string) Option { return func(g *Gateway) { g.secrets.dir
 // WithVersion sets the version /system/info reports. Default: "dev".
 func WithVersion(v string) Option { return func(g *Gateway) { g.version = v } }
 
-// WithHealthTimeout sets how long a new instance may take to answer
-// /_/health with 200. Default: 60s.
+// WithHealthTimeout sets how long a new instance may take to be ready
+// (readinessPath answering 200). Default: 60s.
 func WithHealthTimeout(d time.Duration) Option { return func(g *Gateway) { g.healthTimeout = d } }
+
+// WithImageEnv sets how the gateway reads an image's own environment, under
+// the deployment's: its watchdog mode tells whether the image has a
+// /_/ready of its own (readinessPath). Default: none, and an image whose
+// deployment sets no mode is taken for one on the classic watchdog's
+// contract, probed on /_/health.
+func WithImageEnv(f func(ctx context.Context, image string) ([]string, error)) Option {
+	return func(g *Gateway) { g.imageEnv = f }
+}
 
 // New returns a gateway that starts functions with run.
 func New(run Runner, opts ...Option) *Gateway {
@@ -261,6 +283,10 @@ func (g *Gateway) Deploy(ctx context.Context, d deploy.Deployment, mode Mode) er
 	if err != nil {
 		return err
 	}
+	readyPath, err := g.readinessPath(ctx, d)
+	if err != nil {
+		return err
+	}
 	g.deployMu.Lock()
 	defer g.deployMu.Unlock()
 	g.mu.RLock()
@@ -272,12 +298,12 @@ func (g *Gateway) Deploy(ctx context.Context, d deploy.Deployment, mode Mode) er
 	case mode == Create && old != nil:
 		return ErrExists
 	}
-	fn := &function{dep: d, secrets: secretFiles, created: time.Now().UTC(), invocations: new(atomic.Int64), next: new(atomic.Uint64)}
+	fn := &function{dep: d, secrets: secretFiles, readyPath: readyPath, created: time.Now().UTC(), invocations: new(atomic.Int64), next: new(atomic.Uint64)}
 	if old != nil {
 		replicas = len(old.replicas)
 		fn.created, fn.invocations, fn.next = old.created, old.invocations, old.next
 	}
-	if fn.replicas, err = g.startReplicas(ctx, d, secretFiles, replicas); err != nil {
+	if fn.replicas, err = g.startReplicas(ctx, fn, replicas); err != nil {
 		return err
 	}
 	g.mu.Lock()
@@ -307,7 +333,7 @@ func (g *Gateway) Scale(ctx context.Context, name, ns string, replicas uint64) e
 	cur := len(fn.replicas)
 	switch {
 	case n > cur:
-		added, err := g.startReplicas(ctx, fn.dep, fn.secrets, n-cur)
+		added, err := g.startReplicas(ctx, fn, n-cur)
 		if err != nil {
 			return err
 		}
@@ -338,14 +364,14 @@ func (g *Gateway) Remove(name string) error {
 	return nil
 }
 
-// startReplicas starts n instances of d at once and waits until each is
-// healthy; if one fails, it stops the others and returns its error.
-func (g *Gateway) startReplicas(ctx context.Context, d deploy.Deployment, secretFiles map[string]string, n int) ([]*instance, error) {
+// startReplicas starts n instances of fn at once and waits until each is
+// ready; if one fails, it stops the others and returns its error.
+func (g *Gateway) startReplicas(ctx context.Context, fn *function, n int) ([]*instance, error) {
 	out := make([]*instance, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { out[i], errs[i] = g.start(ctx, d, secretFiles) })
+		wg.Go(func() { out[i], errs[i] = g.start(ctx, fn) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -357,8 +383,9 @@ func (g *Gateway) startReplicas(ctx context.Context, d deploy.Deployment, secret
 	return out, nil
 }
 
-// start starts one instance of d and waits until it is healthy.
-func (g *Gateway) start(ctx context.Context, d deploy.Deployment, secretFiles map[string]string) (*instance, error) {
+// start starts one instance of fn and waits until it is ready.
+func (g *Gateway) start(ctx context.Context, fn *function) (*instance, error) {
+	d, secretFiles := fn.dep, fn.secrets
 	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, fmt.Errorf("starting %s: %w", d.Service, err)
@@ -378,7 +405,7 @@ func (g *Gateway) start(ctx context.Context, d deploy.Deployment, secretFiles ma
 	}
 	target := &url.URL{Scheme: "http", Host: l.Addr().String()}
 	runCtx, cancel := context.WithCancel(g.ctx)
-	in := &instance{addr: l.Addr().String(), cancel: cancel, done: make(chan struct{}), firstHealthy: make(chan struct{})}
+	in := &instance{addr: l.Addr().String(), readyPath: fn.readyPath, cancel: cancel, done: make(chan struct{}), firstReady: make(chan struct{})}
 	in.proxy = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
@@ -422,16 +449,16 @@ func (g *Gateway) start(ctx context.Context, d deploy.Deployment, secretFiles ma
 	return in, nil
 }
 
-// supervise runs the instance until ctx is done. Once it has been
-// healthy, an exit starts it again after a back-off; one that exits
-// before that has failed to deploy, which supervise returns.
-// stdout and stderr are spec's, flushed at every exit.
+// supervise runs the instance until ctx is done. Once it has been ready,
+// an exit starts it again after a back-off; one that exits before that
+// has failed to deploy, which supervise returns. stdout and stderr are
+// spec's, flushed at every exit.
 func (g *Gateway) supervise(ctx context.Context, in *instance, spec Instance, stdout, stderr *prefixWriter) error {
 	delay := restartDelay
 	for {
-		healthy := make(chan bool, 1)
+		wasReady := make(chan bool, 1)
 		exited := make(chan struct{})
-		go func() { healthy <- pollHealth(in, exited) }()
+		go func() { wasReady <- probeReadiness(in, exited) }()
 		err := g.run(ctx, spec)
 		why := "it exited"
 		if err != nil {
@@ -440,11 +467,11 @@ func (g *Gateway) supervise(ctx context.Context, in *instance, spec Instance, st
 		// Before ready turns false, so that a 503 meanwhile says why.
 		in.lastExit.Store(&why)
 		close(exited)
-		wasHealthy := <-healthy
+		ready := <-wasReady
 		in.ready.Store(false)
 		stdout.Flush()
 		stderr.Flush()
-		if ctx.Err() != nil || !wasHealthy {
+		if ctx.Err() != nil || !ready {
 			return err
 		}
 		fmt.Fprintf(stderr, "kiln: %s; starting it again in %s\n", why, delay)
@@ -458,49 +485,113 @@ func (g *Gateway) supervise(ctx context.Context, in *instance, spec Instance, st
 	}
 }
 
-// pollHealth polls the instance's /_/health until it answers 200, then
-// marks it ready; it gives up, false, once exited is closed.
-func pollHealth(in *instance, exited <-chan struct{}) bool {
-	client := &http.Client{Timeout: time.Second}
-	url := "http://" + in.addr + contract.HealthPath
+// readinessPath returns the path the gateway asks whether an instance of d
+// takes requests: d's deploy.ReadyPathAnnotation when set, else the watchdog's
+// /_/ready, which of-watchdog answers from the function's ready_path and
+// max_inflight and where /_/health says only that the process is up. An
+// image on the classic watchdog's contract (no mode, in the deployment's
+// environment over the image's) has no /_/ready of its own: there it
+// reaches the function, so /_/health is asked.
+func (g *Gateway) readinessPath(ctx context.Context, d deploy.Deployment) (string, error) {
+	if d.Annotations != nil {
+		if p, ok := (*d.Annotations)[deploy.ReadyPathAnnotation]; ok {
+			if !strings.HasPrefix(p, "/") {
+				return "", &ValidationError{fmt.Sprintf("annotation %s=%q: want a path starting with /", deploy.ReadyPathAnnotation, p)}
+			}
+			return p, nil
+		}
+	}
+	var env []string
+	if g.imageEnv != nil {
+		var err error
+		if env, err = g.imageEnv(ctx, d.Image); err != nil {
+			return "", fmt.Errorf("starting %s: %w", d.Service, err)
+		}
+	}
+	mode := envlist.Get(env, contract.EnvMode)
+	if m, ok := d.EnvVars[contract.EnvMode]; ok {
+		mode = m
+	}
+	if mode == "" || mode == "classic" {
+		return contract.HealthPath, nil
+	}
+	return contract.ReadyPath, nil
+}
+
+// The readiness probe's timing after an instance's first readiness, as
+// the OpenFaaS chart sets faas-netes' probes: every readyPeriod, with a
+// timeout of readyTimeout; readyFailures failures in a row take the
+// instance out of service, one success brings it back. Until the first
+// readiness the probe asks every readyFirstPeriod, so that a new
+// instance serves as soon as it can.
+var (
+	readyFirstPeriod = 20 * time.Millisecond
+	readyPeriod      = 2 * time.Second
+	readyTimeout     = time.Second
+	readyFailures    = 3
+)
+
+// probeReadiness asks the instance's readiness path, as a Kubernetes
+// readiness probe does, until exited is closed, and sets in.ready: only a
+// ready instance gets requests. It reports whether the instance was ever
+// ready.
+func probeReadiness(in *instance, exited <-chan struct{}) bool {
+	client := &http.Client{Timeout: readyTimeout}
+	url := "http://" + in.addr + in.readyPath
+	ask := func() bool {
+		resp, err := client.Get(url)
+		if err != nil {
+			return false
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	wasReady, failures := false, 0
+	period := readyFirstPeriod
 	for {
 		select {
 		case <-exited:
-			return false
+			return wasReady
 		default:
 		}
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				in.ready.Store(true)
-				in.firstHealthyOnce.Do(func() { close(in.firstHealthy) })
-				return true
+		switch {
+		case ask():
+			failures = 0
+			in.lastExit.Store(nil)
+			in.ready.Store(true)
+			if !wasReady {
+				wasReady, period = true, readyPeriod
+				in.firstReadyOnce.Do(func() { close(in.firstReady) })
+			}
+		case wasReady:
+			if failures++; failures >= readyFailures {
+				in.ready.Store(false)
 			}
 		}
 		select {
 		case <-exited:
-			return false
-		case <-time.After(20 * time.Millisecond):
+			return wasReady
+		case <-time.After(period):
 		}
 	}
 }
 
-// waitReady waits for a new instance's first health, or its exit.
+// waitReady waits for a new instance's first readiness, or its exit.
 func waitReady(ctx context.Context, in *instance, timeout time.Duration) error {
 	select {
-	case <-in.firstHealthy:
+	case <-in.firstReady:
 		return nil
 	case <-in.done:
 		if in.err != nil {
 			// %v: the function's exit code is not kiln's.
 			return fmt.Errorf("it exited: %v", in.err)
 		}
-		return errors.New("it exited before it was healthy")
+		return errors.New("it exited before it was ready")
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(timeout):
-		return fmt.Errorf("/_/health did not answer 200 within %s", timeout)
+		return fmt.Errorf("%s did not answer 200 within %s", in.readyPath, timeout)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kiln-build/kiln/deploy"
 	"github.com/kiln-build/kiln/gateway"
+	"github.com/kiln-build/kiln/imagestore"
 	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/run"
@@ -62,7 +63,10 @@ func (p *Project) StartLocal(ls LocalSettings) (*Local, error) {
 	if secretsDir == "" {
 		secretsDir = filepath.Join(p.cache.Dir(), "secrets")
 	}
-	opts := []gateway.Option{gateway.WithOutput(p.opts.stdout, p.opts.stderr), gateway.WithSecretsDir(secretsDir), gateway.WithVersion(p.opts.version), gateway.WithAllowedHosts(ls.AllowedHosts...), gateway.WithAllowedHosts(functionsGatewayNames()...)}
+	opts := []gateway.Option{
+		gateway.WithOutput(p.opts.stdout, p.opts.stderr), gateway.WithSecretsDir(secretsDir), gateway.WithVersion(p.opts.version),
+		gateway.WithAllowedHosts(ls.AllowedHosts...), gateway.WithAllowedHosts(functionsGatewayNames()...), gateway.WithImageEnv(p.imageEnv),
+	}
 	var login GatewayLogin
 	var password string
 	if !ls.NoAuth {
@@ -218,6 +222,22 @@ func (p *Project) runner() gateway.Runner {
 		slog.DebugContext(ctx, "unpacked", "function", in.Name, "duration", time.Since(start))
 		return run.Image(ctx, img, opts...)
 	}
+}
+
+// imageEnv returns the environment of an image as the runner finds it:
+// the gateway reads the watchdog's mode there, to know where to ask
+// whether an instance is ready.
+func (p *Project) imageEnv(ctx context.Context, image string) ([]string, error) {
+	// No OnPull: the runner reports the pull.
+	img, err := p.images.Find(ctx, image, imagestore.WithResolveOptions(imagestore.WithTransport(p.transport)))
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading the image config of %s: %w", image, err)
+	}
+	return cf.Config.Env, nil
 }
 
 // ConfigDir is kiln's config folder: $XDG_CONFIG_HOME/kiln, else

@@ -21,9 +21,15 @@ const (
 // WatchdogPath is where every image carries the watchdog, its entrypoint.
 const WatchdogPath = "/usr/bin/fwatchdog"
 
-// HealthPath is the watchdog's health endpoint, which probes and the local
-// gateway poll.
+// HealthPath is the watchdog's health endpoint: 200 once the function's
+// process is up. Kubernetes probes it, as faas-netes sets them.
 const HealthPath = "/_/health"
+
+// ReadyPath is the watchdog's readiness endpoint: 503 while unhealthy,
+// 429 at max_inflight, else the answer of the function's ready_path when
+// set. The local gateway routes only to instances whose ReadyPath answers
+// 200 (but for classic images, whose /_/ready is the function's).
+const ReadyPath = "/_/ready"
 
 // Path is the PATH of every base, Debian's default.
 const Path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

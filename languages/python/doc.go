@@ -25,11 +25,12 @@
 // another is refused.
 //
 // Layers, bottom first: bytecode for the standard library modules the
-// stdlib server shim/index.py imports (a stand-in list; see stdlib.go),
-// compiled from the base's own Debian packages (Debian
-// ships none: its postinst compiles it, and no postinst runs in a kiln
-// base; without it every start compiles http.server and the rest, 0.3 s),
-// Flask and waitress (python3-http and python3-flask), the requirements
+// entry point loads (the server with Flask and waitress until its first
+// answer, or the classic index.py), learnt by running it at build time
+// with the host's Python (shim/stdlib.py) and compiled from the base's own
+// Debian packages (Debian ships none: its postinst compiles it, and no
+// postinst runs in a kiln base; without it every start compiles inspect,
+// logging, email and the rest), Flask and waitress with their bytecode (python3-http and python3-flask), the requirements
 // (pip install --target, keyed by
 // requirements.txt, the Python version, the platform and the pip settings
 // that change what resolves), the server, and the handler folder. An edit

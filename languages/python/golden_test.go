@@ -16,7 +16,8 @@ import (
 )
 
 // stdlibDebs stands in for the base's standard library packages: its lock
-// pins the two the step needs, each holding modules the server imports.
+// pins the two the step needs, each holding modules the server imports,
+// and encodings, which the classic entry point imports too.
 type stdlibDebs struct{}
 
 func (stdlibDebs) Locked(base, arch string) ([]languages.Deb, error) {
@@ -31,7 +32,7 @@ func (stdlibDebs) Versions(ctx context.Context, base, arch, name string) ([]lang
 }
 
 func (stdlibDebs) Unpack(ctx context.Context, p languages.Deb, dir string) ([]layers.File, error) {
-	paths := []string{"json/__init__.py"}
+	paths := []string{"encodings/__init__.py", "json/__init__.py"}
 	if strings.HasSuffix(p.Name, "-stdlib") {
 		paths = []string{"http/server.py", "email/__init__.py"}
 	}

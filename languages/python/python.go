@@ -27,12 +27,6 @@ import (
 )
 
 var (
-	// serverScript is kiln's former standard-library server. No image
-	// carries it any longer: the stdlib step still compiles the modules
-	// it imports (http.server, email, json, ...), until that step learns
-	// the imports of flask.py with Flask and waitress in place.
-	//go:embed shim/index.py
-	serverScript []byte
 	//go:embed shim/classic.py
 	classicScript []byte
 	//go:embed shim/check.py
@@ -167,7 +161,11 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		Env:    env,
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.python.version": pythonVersion},
 	}
-	stdlib, err := p.stdlibStepFor(fn, fn.Platform.Architecture)
+	stdlibEntry := "server"
+	if mode == "classic" {
+		stdlibEntry = "classic"
+	}
+	stdlib, err := p.stdlibStepFor(fn, target, stdlibEntry)
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,13 @@ func (l *lockedBuffer) String() string {
 // returns its base URL and its stderr.
 func startServer(t *testing.T, mode, handler string, env ...string) (string, *lockedBuffer) {
 	t.Helper()
+	return startApp(t, newApp(t, handler), mode, env...)
+}
+
+// newApp lays out /home/app as the image has it, with handler as
+// function/handler.py, and returns its folder.
+func newApp(t *testing.T, handler string) string {
+	t.Helper()
 	needPython(t)
 	app := t.TempDir()
 	write(t, filepath.Join(app, "index.py"), string(flaskScript))
@@ -62,6 +69,13 @@ func startServer(t *testing.T, mode, handler string, env ...string) (string, *lo
 	}
 	write(t, filepath.Join(app, "function", "__init__.py"), "")
 	write(t, filepath.Join(app, "function", "handler.py"), handler)
+	return app
+}
+
+// startApp runs app's index.py with the host's python3 in mode, and
+// returns its base URL and its stderr.
+func startApp(t *testing.T, app, mode string, env ...string) (string, *lockedBuffer) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -663,7 +677,7 @@ func TestServerStartErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			app := t.TempDir()
-			write(t, filepath.Join(app, "index.py"), string(serverScript))
+			write(t, filepath.Join(app, "index.py"), string(flaskScript))
 			write(t, filepath.Join(app, "function", "handler.py"), tc.handler)
 			cmd := exec.Command("python3", "-B", filepath.Join(app, "index.py"), "flask")
 			cmd.Env = append(os.Environ(), "http_port=1")
@@ -679,36 +693,18 @@ func TestServerStartErrors(t *testing.T) {
 }
 
 // TestPackagesOnPath: requirements in packages/ are importable, after the
-// standard library, and their .pth files are read.
+// standard library (a json.py there would stop the server), and their .pth
+// files are read.
 func TestPackagesOnPath(t *testing.T) {
-	needPython(t)
-	app := t.TempDir()
+	app := newApp(t, "import json, kilndep, pthdep\n\ndef handle(event, context):\n    return {'body': {'v': kilndep.VALUE, 'pth': pthdep.X}}\n")
 	write(t, filepath.Join(app, "packages", "kilndep", "__init__.py"), "VALUE = 'from packages'\n")
 	write(t, filepath.Join(app, "packages", "json.py"), "raise SystemExit('shadowed the standard library')\n")
 	write(t, filepath.Join(app, "packages", "extra.pth"), "extra\n")
 	write(t, filepath.Join(app, "packages", "extra", "pthdep.py"), "X = 1\n")
-	write(t, filepath.Join(app, "index.py"), string(serverScript))
-	write(t, filepath.Join(app, "function", "handler.py"), "import kilndep, pthdep, json\n\ndef handle(event, context):\n    return {'body': {'v': kilndep.VALUE, 'json': json.__file__.startswith('"+app+"')}}\n")
-	check := exec.Command("python3", "-B", "-c", `
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("index", "index.py")
-index = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(index)
-h = index.load_handler()
-class E: path = "/"
-print(json.dumps(index.http_response(h(E(), None)).body.decode()))
-`)
-	check.Dir = app
-	out, err := check.CombinedOutput()
-	if err != nil {
-		t.Fatalf("loading the handler with packages/: %v\n%s", err, out)
-	}
-	var body string
-	if err := json.Unmarshal(out, &body); err != nil {
-		t.Fatalf("output %q: %v", out, err)
-	}
-	if diff := cmp.Diff(`{"json":false,"v":"from packages"}`+"\n", body); diff != "" {
-		t.Errorf("handler result (-want +got):\n%s", diff)
+	url, _ := startApp(t, app, "http")
+	r := do(t, "GET", url+"/", "", nil)
+	if diff := cmp.Diff(`{"pth":1,"v":"from packages"}`+"\n", r.body); diff != "" {
+		t.Errorf("GET / body (-want +got):\n%s", diff)
 	}
 }
 

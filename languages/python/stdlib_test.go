@@ -4,18 +4,24 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path"
 	"strings"
 	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/languages/languagestest"
 	"github.com/kiln-build/kiln/layers"
+	"github.com/kiln-build/kiln/test/wheelhouse"
 )
 
-// TestStdlibStep compiles the modules the server imports from a base's
-// standard library packages (here a fake Debian's, whose sources mark
-// themselves): they and only they get bytecode, in the base's __pycache__
-// folders, the same bytes on every build.
+// TestStdlibStep runs each entry point as the image would and compiles the
+// standard library modules it loads from a base's packages (here a fake
+// Debian's, whose sources mark themselves): they and only they get
+// bytecode, in the base's __pycache__ folders, the same bytes on every
+// build.
 func TestStdlibStep(t *testing.T) {
 	needPython(t)
 	p := newPack(t, WithEnv(nil))
@@ -26,33 +32,62 @@ func TestStdlibStep(t *testing.T) {
 	if !h.compiles() {
 		t.Skipf("the host's Python is %s, not the image's %s: no bytecode is made", h.Minor, pythonVersion)
 	}
+	wheels := t.TempDir()
+	serverWheels(t, wheels)
+	env := append(os.Environ(), wheelhouse.Env(wheels)...)
 	src := func(marker string) string { return "MARKER = " + marker + "\n" }
 	minimal := languagestest.NewDeb("libpython3.11-minimal", "3.11.2-6", "amd64", "bookworm", map[string]string{
-		"usr/lib/python3.11/json/__init__.py": src("'json-marker'"),
+		// Every start loads encodings and os, which is frozen in the
+		// interpreter.
+		"usr/lib/python3.11/encodings/__init__.py": src("'encodings-marker'"),
+		"usr/lib/python3.11/os.py":                 src("'os-marker'"),
+		"usr/lib/python3.11/json/__init__.py":      src("'json-marker'"),
 	})
 	stdlib := languagestest.NewDeb("libpython3.11-stdlib", "3.11.2-6", "amd64", "bookworm", map[string]string{
-		"usr/lib/python3.11/http/server.py":      src("'server-marker'"),
+		// Flask's start imports logging and inspect, its first answer
+		// werkzeug's routing.
+		"usr/lib/python3.11/logging/__init__.py": src("'logging-marker'"),
+		"usr/lib/python3.11/inspect.py":          src("'inspect-marker'"),
 		"usr/lib/python3.11/tkinter/__init__.py": src("'tk'"),
 	})
-	p = newPack(t, WithEnv(nil), WithDebian(&languagestest.Debian{Bases: map[string][]languagestest.Deb{baseName: {minimal, stdlib}}}))
-	step := &stdlibStep{pack: p, fn: languages.Function{ScratchDir: t.TempDir()}, pkgs: []languages.Deb{minimal.Deb, stdlib.Deb}}
-	files, first := build(t, step)
-	for _, want := range []struct{ path, marker string }{
-		{"usr/lib/python3.11/json/__pycache__/__init__.cpython-311.pyc", "json-marker"},
-		{"usr/lib/python3.11/http/__pycache__/server.cpython-311.pyc", "server-marker"},
-	} {
-		if !strings.Contains(files[want.path], want.marker) {
-			t.Errorf("%s: missing, or not compiled from the package's source (no %q in it); layer: %v", want.path, want.marker, keysOf(files))
-		}
+	pyc := func(rel string) string {
+		dir, file := path.Split(rel)
+		return "usr/lib/python3.11/" + dir + "__pycache__/" + strings.TrimSuffix(file, ".py") + ".cpython-311.pyc"
 	}
-	for path := range files {
-		if strings.Contains(path, "tkinter") || !strings.HasSuffix(path, ".pyc") && !strings.HasSuffix(path, "/") {
-			t.Errorf("layer holds %s: want only bytecode of the modules the server imports", path)
-		}
+	tests := []struct {
+		entry     string
+		want, not []string
+	}{
+		{"server", []string{"encodings/__init__.py", "json/__init__.py", "logging/__init__.py", "inspect.py"}, []string{"os.py", "tkinter/__init__.py"}},
+		// The classic entry point imports neither json nor logging.
+		{"classic", []string{"encodings/__init__.py"}, []string{"os.py", "json/__init__.py", "logging/__init__.py", "tkinter/__init__.py"}},
 	}
-	step.fn.ScratchDir = t.TempDir()
-	if _, second := build(t, step); !bytes.Equal(first, second) {
-		t.Errorf("the layer built twice differs")
+	for _, tc := range tests {
+		t.Run(tc.entry, func(t *testing.T) {
+			p := newPack(t, WithEnv(env), WithDebian(&languagestest.Debian{Bases: map[string][]languagestest.Deb{baseName: {minimal, stdlib}}}))
+			step := &stdlibStep{pack: p, fn: languages.Function{ScratchDir: t.TempDir()}, target: target{machine: h.Machine}, entry: tc.entry, pkgs: []languages.Deb{minimal.Deb, stdlib.Deb}}
+			files, first := build(t, step)
+			for _, rel := range tc.want {
+				marker := strings.TrimSuffix(strings.TrimSuffix(rel, "/__init__.py"), ".py") + "-marker"
+				if !strings.Contains(files[pyc(rel)], marker) {
+					t.Errorf("%s: missing, or not compiled from the package's source (no %q in it); layer: %v", pyc(rel), marker, keysOf(files))
+				}
+			}
+			for _, rel := range tc.not {
+				if _, ok := files[pyc(rel)]; ok {
+					t.Errorf("layer holds %s: the %s entry point does not import it, or it is frozen in the interpreter", pyc(rel), tc.entry)
+				}
+			}
+			for name := range files {
+				if !strings.HasSuffix(name, ".pyc") && !strings.HasSuffix(name, "/") {
+					t.Errorf("layer holds %s: want only bytecode", name)
+				}
+			}
+			step.fn.ScratchDir = t.TempDir()
+			if _, second := build(t, step); !bytes.Equal(first, second) {
+				t.Errorf("the layer built twice differs")
+			}
+		})
 	}
 
 	t.Run("the base's lock", func(t *testing.T) {
@@ -62,7 +97,7 @@ func TestStdlibStep(t *testing.T) {
 			languagestest.NewDeb("libpython3.11-minimal", "3.11.2-6", "arm64", "bookworm", nil),
 			other, minimal, stdlib,
 		}}}
-		got, err := newPack(t, WithEnv(nil), WithDebian(debian)).stdlibStepFor(languages.Function{}, "arm64")
+		got, err := newPack(t, WithEnv(nil), WithDebian(debian)).stdlibStepFor(languages.Function{Platform: v1.Platform{OS: "linux", Architecture: "arm64"}}, target{machine: "aarch64"}, "server")
 		if err != nil || got == nil || len(got.pkgs) != 2 {
 			t.Fatalf("stdlibStepFor() = %+v, %v; want the lock's two packages", got, err)
 		}
@@ -74,10 +109,10 @@ func TestStdlibStep(t *testing.T) {
 		if got.pkgs[1].SHA256 != other.SHA256 {
 			t.Errorf("stdlibStepFor() package %+v, want %+v", got.pkgs[1], other.Deb)
 		}
-		if _, err := newPack(t, WithEnv(nil), WithDebian(&languagestest.Debian{Bases: map[string][]languagestest.Deb{baseName: {other}}})).stdlibStepFor(languages.Function{}, "arm64"); err == nil || !strings.Contains(err.Error(), "has no libpython3.11-minimal for arm64") {
+		if _, err := newPack(t, WithEnv(nil), WithDebian(&languagestest.Debian{Bases: map[string][]languagestest.Deb{baseName: {other}}})).stdlibStepFor(languages.Function{Platform: v1.Platform{OS: "linux", Architecture: "arm64"}}, target{machine: "aarch64"}, "server"); err == nil || !strings.Contains(err.Error(), "has no libpython3.11-minimal for arm64") {
 			t.Errorf("stdlibStepFor() without libpython3.11-minimal in the lock = %v, want an error naming it", err)
 		}
-		if none, _ := newPack(t, WithEnv(nil)).stdlibStepFor(languages.Function{}, "amd64"); none != nil {
+		if none, _ := newPack(t, WithEnv(nil)).stdlibStepFor(languages.Function{Platform: linuxAMD64}, target{machine: "x86_64"}, "server"); none != nil {
 			t.Errorf("stdlibStepFor() without a Debian source = %+v, want nil", none)
 		}
 	})
@@ -92,7 +127,7 @@ func TestStdlibStepOtherPython(t *testing.T) {
 	}
 	p := newPack(t, WithEnv(nil), WithDebian(&languagestest.Debian{Bases: map[string][]languagestest.Deb{baseName: debs}}))
 	p.host = &host{Version: "3.12.4", Minor: "3.12", Machine: "x86_64", Libc: "glibc", OS: "linux"}
-	step, err := p.stdlibStepFor(languages.Function{ScratchDir: t.TempDir()}, "amd64")
+	step, err := p.stdlibStepFor(languages.Function{ScratchDir: t.TempDir(), Platform: linuxAMD64}, target{machine: "x86_64"}, "server")
 	if err != nil || step == nil {
 		t.Fatalf("stdlibStepFor() = %v, %v; want a step", step, err)
 	}

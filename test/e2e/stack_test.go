@@ -269,6 +269,56 @@ func Handle(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// TestStackUpLocalReadyPath: with of-watchdog's ready_path, the local
+// gateway sends a new instance no request until the watchdog's /_/ready,
+// which asks the function's ready_path, answers 200: here the function's
+// sixth answer.
+func TestStackUpLocalReadyPath(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "warm"), 0o755)
+	os.WriteFile(filepath.Join(dir, "warm", "go.mod"), []byte("module handler/function\n\ngo 1.24.0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "warm", "handler.go"), []byte(`package function
+
+import (
+	"fmt"
+	"net/http"
+	"sync/atomic"
+)
+
+var asks atomic.Int64
+
+// Handle warms up: its ready_path answers 503 five times.
+func Handle(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/ready" {
+		if asks.Add(1) <= 5 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		return
+	}
+	fmt.Fprintf(w, "ready asked %d times", asks.Load())
+}
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "stack.yml"), []byte(`provider:
+  name: openfaas
+functions:
+  warm:
+    lang: golang-middleware
+    handler: ./warm
+    image: `+unusedRegistry(t)+`/warm
+    build_args:
+      TEST_ENABLED: "false"
+    environment:
+      ready_path: /ready
+`), 0o644)
+	port := freePort(t)
+	up := startProcess(t, kilnCommand(t.Context(), kilnOpts{cache: warmCache, dir: dir}, "up", "--local", "--no-auth", "--port", strconv.Itoa(port)))
+	a := waitFunction(t, up, port, "warm")
+	var asked int
+	if _, err := fmt.Sscanf(a.body, "ready asked %d times", &asked); err != nil || asked < 6 {
+		t.Errorf("first answer through the gateway = %q, want it after /ready answered 200, its sixth ask", a.body)
+	}
+}
+
 // TestStackUpLocalAuth: the local gateway asks for the login faas-cli's
 // config.yml holds (OPENFAAS_CONFIG honoured) on /system/*, answers 403
 // to another Host and to another site's page, leaves /function/* open,
