@@ -232,18 +232,12 @@ func (b *bench) javaImage(ctx context.Context, rt *javaRuntime) error {
 // process start to the first 200 on GET /, then stops it with SIGTERM and
 // waits for it to exit.
 func (b *bench) firstOK(ctx context.Context, image, cache string) (time.Duration, error) {
-	ports, err := freePorts(3)
+	// The run's other ports are its own, in its network namespace.
+	watchdog, err := registrytest.FreePort()
 	if err != nil {
 		return 0, err
 	}
-	watchdog, metrics, function := ports[0], ports[1], ports[2]
-	// Ports of their own rather than 8080-8082, so that no other function
-	// on this machine answers in its place; java-hello honours http_port.
-	cmd := exec.CommandContext(ctx, b.cfg.kiln, "run", image, "--port", strconv.Itoa(watchdog),
-		"--env", "metrics_port="+strconv.Itoa(metrics),
-		"--env", "http_port="+strconv.Itoa(function),
-		"--env", "upstream_url=http://127.0.0.1:"+strconv.Itoa(function),
-		"--cache-dir", cache)
+	cmd := exec.CommandContext(ctx, b.cfg.kiln, "run", image, "--port", strconv.Itoa(watchdog), "--cache-dir", cache)
 	cmd.Env = b.env()
 	client := localClient()
 	url := fmt.Sprintf("http://127.0.0.1:%d/", watchdog)
@@ -268,24 +262,6 @@ func (b *bench) firstOK(ctx context.Context, image, cache string) (time.Duration
 		}
 		time.Sleep(devPoll)
 	}
-}
-
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for tries := 0; len(ports) < n; tries++ {
-		if tries == 10*n {
-			return nil, fmt.Errorf("no %d distinct free ports in %d tries", n, tries)
-		}
-		p, err := registrytest.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(ports, p) {
-			ports = append(ports, p)
-		}
-	}
-	return ports, nil
 }
 
 // failure is err in one line, for a table cell or the log: kiln's own
