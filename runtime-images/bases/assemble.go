@@ -97,30 +97,37 @@ func Assemble(ctx context.Context, r *Recipe, arch string, f Fetcher, opts ...Op
 	if _, err := platformOf(arch); err != nil {
 		return nil, err
 	}
+	var merged []string
+	if r.MergedUsr {
+		merged = mergedDirs(arch)
+	}
 	b := &builder.Base{Name: r.Name}
-	hasCA := false
+	hasCA, hasPasswd := false, false
 	for _, p := range pkgs {
 		spec := r.spec(p.Name)
 		b.Steps = append(b.Steps, &packageStep{
-			base:  r.Name,
-			pkg:   p.Package(),
-			drop:  append(slices.Clone(r.Drop), spec.Drop...),
-			hooks: hooksFor(p.Name, r),
-			dl:    f,
-			epoch: o.epoch,
+			base:   r.Name,
+			pkg:    p.Package(),
+			drop:   append(slices.Clone(r.Drop), spec.Drop...),
+			hooks:  hooksFor(p.Name, r),
+			merged: merged,
+			dl:     f,
+			epoch:  o.epoch,
 		})
 		hasCA = hasCA || p.Name == "ca-certificates"
+		hasPasswd = hasPasswd || (r.Configure && p.Name == "base-passwd")
 	}
-	b.Steps = append(b.Steps, layers.FilesStep(r.Name+": users, /tmp, /"+contract.AppDir, systemFiles(), layers.WithEpoch(o.epoch)))
+	b.Steps = append(b.Steps, layers.FilesStep(r.Name+": users, /tmp, /"+contract.AppDir, systemFiles(!hasPasswd, merged), layers.WithEpoch(o.epoch)))
 	var extra []string
 	for _, p := range o.extra {
 		b.Steps = append(b.Steps, &packageStep{
-			base:  r.Name + " extra",
-			pkg:   p.Package(),
-			drop:  slices.Clone(r.Drop),
-			hooks: hooksFor(p.Name, r),
-			dl:    f,
-			epoch: o.epoch,
+			base:   r.Name + " extra",
+			pkg:    p.Package(),
+			drop:   slices.Clone(r.Drop),
+			hooks:  hooksFor(p.Name, r),
+			merged: merged,
+			dl:     f,
+			epoch:  o.epoch,
 		})
 		extra = append(extra, p.Name+"="+p.Version)
 	}
@@ -128,8 +135,12 @@ func Assemble(ctx context.Context, r *Recipe, arch string, f Fetcher, opts ...Op
 	if hasCA {
 		env = append(env, "SSL_CERT_FILE="+CABundle)
 	}
+	user := contract.User
+	if r.User != "" {
+		user = r.User
+	}
 	b.Config = v1.Config{
-		User:       contract.User,
+		User:       user,
 		WorkingDir: "/" + contract.AppDir,
 		Env:        append(env, r.Env...),
 		Labels:     map[string]string{LabelRecipe: r.Name, LabelLock: lockDigest},

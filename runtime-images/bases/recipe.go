@@ -51,6 +51,17 @@ type Recipe struct {
 	// bundle's certificates: a slash-separated path without a leading
 	// slash, "etc/ssl/certs/java/cacerts" as on Debian.
 	JavaTrustStore string `yaml:"java_truststore,omitempty"`
+	// MergedUsr lays the base out as bookworm's debootstrap does: /bin,
+	// /sbin, /lib (and the architecture's other lib directories) are links
+	// into /usr, and what packages ship there is moved to /usr.
+	MergedUsr bool `yaml:"merged_usr,omitempty"`
+	// Configure does what the packages' maintainer scripts do on a first
+	// install, for the packages kiln knows (see configureHooks): /etc/passwd
+	// from base-passwd, the alternatives links, base-files' directories.
+	Configure bool `yaml:"configure,omitempty"`
+	// User is the image config's user, numeric UID:GID; the function's
+	// (the image contract's) when empty.
+	User string `yaml:"user,omitempty"`
 
 	// Lock pins the packages; nil until one is made.
 	Lock *LockFile `yaml:"-"`
@@ -172,6 +183,15 @@ func (r *Recipe) validate() error {
 	}
 	if p := r.JavaTrustStore; p != "" && (strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "." || strings.HasPrefix(p, "../")) {
 		return bad("java_truststore", "%q is not a clean path without a leading slash", p)
+	}
+	if u := r.User; u != "" {
+		uid, gid, ok := strings.Cut(u, ":")
+		if _, err := strconv.ParseUint(uid, 10, 32); !ok || err != nil {
+			return bad("user", "%q is not a numeric UID:GID", u)
+		}
+		if _, err := strconv.ParseUint(gid, 10, 32); err != nil {
+			return bad("user", "%q is not a numeric UID:GID", u)
+		}
 	}
 	for i, kv := range r.Env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {

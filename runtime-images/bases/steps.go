@@ -17,14 +17,17 @@ import (
 
 // packageStep builds the layer of one pinned package: its files without
 // documentation or what the recipe drops, its status.d entry, and what its
-// hooks generate.
+// hooks generate, which replaces what the package ships at those paths.
 type packageStep struct {
 	base  string
 	pkg   debian.Package
 	drop  []string
 	hooks []hook
-	dl    Fetcher
-	epoch time.Time
+	// merged lists the top-level directories moved into /usr (mergeUsr);
+	// none when the base's /usr is not merged.
+	merged []string
+	dl     Fetcher
+	epoch  time.Time
 }
 
 var _ layers.Step = (*packageStep)(nil)
@@ -41,6 +44,9 @@ func (s *packageStep) Key(ctx context.Context) (v1.Hash, error) {
 		Strings(s.pkg.Name, s.pkg.Version, s.pkg.Architecture, s.pkg.Filename, strconv.FormatInt(s.pkg.Size, 10), s.pkg.SHA256).
 		Strings(s.drop...).
 		String(s.epoch.Format(time.RFC3339Nano))
+	if len(s.merged) > 0 {
+		k.String("merged-usr/v1").Strings(s.merged...)
+	}
 	for _, h := range s.hooks {
 		k.String(h.id)
 	}
@@ -64,14 +70,19 @@ func (s *packageStep) Build(ctx context.Context, w io.Writer) error {
 	if c.Package != s.pkg.Name || c.Version != s.pkg.Version {
 		return fmt.Errorf("building the layer of %s: the file holds %s %s", s.pkg, c.Package, c.Version)
 	}
-	files := dropPaths(c.Files, s.drop)
+	all := c.Files
+	if len(s.merged) > 0 {
+		all = mergeUsr(all, s.merged)
+	}
+	var generated []layers.File
 	for _, h := range s.hooks {
-		generated, err := h.run(c.Files)
+		g, err := h.run(all)
 		if err != nil {
 			return fmt.Errorf("building the layer of %s: %s: %w", s.pkg, h.id, err)
 		}
-		files = append(files, generated...)
+		generated = append(generated, g...)
 	}
+	files := replaceFiles(dropPaths(all, s.drop), generated)
 	return layers.WriteTar(w, files, layers.WithEpoch(s.epoch))
 }
 
@@ -102,9 +113,9 @@ func dropped(p string, patterns []string) bool {
 	return false
 }
 
-// hook generates files from a package's contents, as its maintainer
-// scripts would on a real system. id names the hook and its version in
-// step keys.
+// hook generates files from a package's contents (its paths as in the
+// image: under /usr when the base merges it), as its maintainer scripts
+// would on a real system. id names the hook and its version in step keys.
 type hook struct {
 	id  string
 	run func(files []layers.File) ([]layers.File, error)
@@ -132,6 +143,9 @@ func hooksFor(pkg string, r *Recipe) []hook {
 		}
 		return hooks
 	default:
+		if r.Configure {
+			return configureHooks(pkg, r)
+		}
 		return nil
 	}
 }

@@ -15,23 +15,41 @@ import (
 // fileMode is the mode of generated regular files.
 const fileMode fs.FileMode = 0o644
 
-// systemFiles returns what a base needs beside its packages: users and
-// groups, name service configuration, /tmp and the function's home.
-func systemFiles() []layers.File {
-	passwd := strings.Join([]string{
-		"root:x:0:0:root:/root:/sbin/nologin",
-		"nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin",
-		// The function's user, under two names: nonroot, as in
-		// distroless images, and app, as in OpenFaaS templates.
+// functionUsers returns the /etc/passwd and /etc/group lines of the
+// function's user, under two names: nonroot, as in distroless images, and
+// app, as in OpenFaaS templates.
+func functionUsers() (passwd, group []string) {
+	passwd = []string{
 		fmt.Sprintf("nonroot:x:%d:%d:nonroot:/%s:/sbin/nologin", contract.UID, contract.GID, contract.AppDir),
 		fmt.Sprintf("app:x:%d:%d:app:/%s:/sbin/nologin", contract.UID, contract.GID, contract.AppDir),
-	}, "\n") + "\n"
-	group := strings.Join([]string{
-		"root:x:0:",
-		"nobody:x:65534:",
+	}
+	group = []string{
 		fmt.Sprintf("nonroot:x:%d:", contract.GID),
 		fmt.Sprintf("app:x:%d:", contract.GID),
-	}, "\n") + "\n"
+	}
+	return passwd, group
+}
+
+// systemFiles returns what a base needs beside its packages: users and
+// groups (unless base-passwd's configure hook writes them, with the same
+// function user), name service configuration, /tmp, the function's home,
+// and the links of a merged /usr (mergedDirs) when merged is not empty.
+func systemFiles(users bool, merged []string) []layers.File {
+	var files []layers.File
+	if users {
+		fnPasswd, fnGroup := functionUsers()
+		passwd := strings.Join(append([]string{
+			"root:x:0:0:root:/root:/sbin/nologin",
+			"nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin",
+		}, fnPasswd...), "\n") + "\n"
+		group := strings.Join(append([]string{
+			"root:x:0:",
+			"nobody:x:65534:",
+		}, fnGroup...), "\n") + "\n"
+		files = append(files,
+			layers.Bytes("etc/passwd", fileMode, []byte(passwd)),
+			layers.Bytes("etc/group", fileMode, []byte(group)))
+	}
 	// Go's resolver and glibc both read the hosts line; without the file,
 	// glibc would try DNS before /etc/hosts.
 	nsswitch := strings.Join([]string{
@@ -45,13 +63,12 @@ func systemFiles() []layers.File {
 		"ethers:    files",
 		"rpc:       files",
 	}, "\n") + "\n"
-	return []layers.File{
-		layers.Bytes("etc/passwd", fileMode, []byte(passwd)),
-		layers.Bytes("etc/group", fileMode, []byte(group)),
+	files = append(files,
 		layers.Bytes("etc/nsswitch.conf", fileMode, []byte(nsswitch)),
-		{Path: "tmp", Mode: fs.ModeDir | fs.ModeSticky | 0o777},
-		{Path: contract.AppDir, Mode: fs.ModeDir | 0o755, UID: contract.UID, GID: contract.GID},
-	}
+		layers.File{Path: "tmp", Mode: fs.ModeDir | fs.ModeSticky | 0o777},
+		layers.File{Path: contract.AppDir, Mode: fs.ModeDir | 0o755, UID: contract.UID, GID: contract.GID},
+	)
+	return append(files, usrLinks(merged)...)
 }
 
 // caBundle concatenates the certificates under usr/share/ca-certificates
