@@ -71,8 +71,9 @@ func WithEpoch(t time.Time) Option {
 
 // Assemble returns the base the recipe makes for a Debian architecture
 // ("amd64", "arm64"), from its lock, ready for the builder: its steps
-// build the layers, bottom first (one per package in name order, one of
-// generated system files, then one per extra package), and its config
+// build the layers, bottom first (one per package in name order, /etc/shells
+// when the recipe configures debianutils, one of generated system files,
+// then one per extra package), and its config
 // starts the image's. The steps' keys cover everything that decides their
 // bytes. Nothing is downloaded here: the steps fetch their package through
 // f when the builder runs them.
@@ -116,6 +117,13 @@ func Assemble(ctx context.Context, r *Recipe, arch string, f Fetcher, opts ...Op
 		})
 		hasCA = hasCA || p.Name == "ca-certificates"
 		hasPasswd = hasPasswd || (r.Configure && p.Name == "base-passwd")
+	}
+	if r.Configure && slices.ContainsFunc(pkgs, func(p LockedPackage) bool { return p.Name == "debianutils" }) {
+		all := make([]debian.Package, len(pkgs))
+		for i, p := range pkgs {
+			all[i] = p.Package()
+		}
+		b.Steps = append(b.Steps, &shellsStep{base: r.Name, pkgs: all, merged: merged, dl: f, epoch: o.epoch})
 	}
 	b.Steps = append(b.Steps, layers.FilesStep(r.Name+": users, /tmp, /"+contract.AppDir, systemFiles(!hasPasswd, merged), layers.WithEpoch(o.epoch)))
 	var extra []string

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/kiln-build/kiln/runtime-images/debian"
 )
 
@@ -121,37 +123,44 @@ func TestStaticBase(t *testing.T) {
 				t.Errorf("/etc/os-release is missing")
 			}
 
-			var compressed, uncompressed int64
-			layers, err := img.Layers()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, l := range layers {
-				size, err := l.Size()
-				if err != nil {
-					t.Fatal(err)
-				}
-				compressed += size
-				rc, err := l.Uncompressed()
-				if err != nil {
-					t.Fatal(err)
-				}
-				n, err := io.Copy(io.Discard, rc)
-				rc.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-				uncompressed += n
-			}
+			nLayers, compressed, uncompressed := imageSizes(t, img)
 			var content int64
 			for _, e := range files {
 				content += int64(len(e.Content))
 			}
 			t.Logf("static/%s: %d layers, %d packages, %d certificates; %d bytes compressed, %d bytes of tar, %d bytes of file content",
-				arch, len(layers), len(locked(t, r, arch)), n, compressed, uncompressed, content)
+				arch, nLayers, len(locked(t, r, arch)), n, compressed, uncompressed, content)
 			for _, p := range locked(t, r, arch) {
 				t.Logf("  %s %s (%s)", p.Name, p.Version, p.Suite)
 			}
 		})
 	}
+}
+
+// imageSizes returns the number of an image's layers and their sizes,
+// compressed and as tar streams.
+func imageSizes(t *testing.T, img v1.Image) (n int, compressed, uncompressed int64) {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range layers {
+		size, err := l.Size()
+		if err != nil {
+			t.Fatal(err)
+		}
+		compressed += size
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		size, err = io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		uncompressed += size
+	}
+	return len(layers), compressed, uncompressed
 }

@@ -53,6 +53,7 @@ func TestParseRecipe(t *testing.T) {
 		field string // "" for a valid recipe
 	}{
 		{"valid", good, ""},
+		{"valid with a shell's fields", good + "merged_usr: true\nconfigure: true\nuser: \"0:0\"\n", ""},
 		{"unknown field", good + "packges: []\n", ""},
 		{"no suites", "architectures: [amd64]\npackages: [{name: a}]\n", "suites"},
 		{"no architectures", "suites: [bookworm]\npackages: [{name: a}]\n", "architectures"},
@@ -65,11 +66,14 @@ func TestParseRecipe(t *testing.T) {
 		{"env without =", good + "env: [JAVA_HOME]\n", "env[0]"},
 		{"absolute trust store", good + "java_truststore: /etc/ssl/certs/java/cacerts\n", "java_truststore"},
 		{"unclean trust store", good + "java_truststore: etc/../cacerts\n", "java_truststore"},
+		{"user by name", good + "user: root\n", "user"},
+		{"user without a group", good + "user: \"0\"\n", "user"},
+		{"negative group", good + "user: \"0:-1\"\n", "user"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := ParseRecipe("test", []byte(tc.yaml))
-			if tc.name == "valid" {
+			if tc.field == "" && tc.name != "unknown field" {
 				if err != nil {
 					t.Fatalf("ParseRecipe() = %v", err)
 				}
