@@ -11,6 +11,12 @@
 // /etc/group with the function's non-root user, /tmp and the function's
 // folder, as the image contract (internal/contract) says.
 //
+// One base is not distroless: the debian recipe is a bookworm system to
+// build on (FROM in a Dockerfile), with a shell. Its recipe merges /usr as
+// debootstrap does and asks for the configure hooks, which do what the
+// maintainer scripts of the packages kiln knows would do on a first
+// install (configure.go), since kiln never runs them: it only unpacks.
+//
 // Assembling needs no index and no keyring: the lock is the only source
 // of what goes into a base, so a base builds the same on any machine, at
 // any time, for as long as the mirror keeps the files.
