@@ -58,6 +58,11 @@ type Result struct {
 	Image      v1.Image
 	BaseDigest v1.Hash
 	Layers     []LayerReport
+	// Outside lists the files and folders outside the handler folder
+	// that the build read, as the function's manifests name them
+	// (languages.Plan.Named), sorted: what a watcher watches beside the
+	// folder.
+	Outside []string
 }
 
 // Option configures a Builder.
@@ -156,6 +161,8 @@ func (e *UnknownLangError) Error() string {
 }
 
 // Build builds fn's image. fn.ScratchDir and fn.NoCache are set by Build.
+// When the build fails after its plan, Build returns with the error a
+// Result that holds only Outside: a fix may come from there.
 func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, error) {
 	pack, ok := b.opts.packs[fn.Lang]
 	if !ok {
@@ -173,6 +180,28 @@ func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, er
 	if err != nil {
 		return nil, err
 	}
+	res, err := b.build(ctx, fn, plan)
+	if err != nil {
+		return &Result{Outside: outside(plan)}, err
+	}
+	res.Outside = outside(plan)
+	return res, nil
+}
+
+// outside lists what plan names outside the handler folder, sorted.
+func outside(plan *languages.Plan) []string {
+	var out []string
+	for _, n := range plan.Named {
+		if n.Outside() {
+			out = append(out, n.Path)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// build builds fn's image as plan says.
+func (b *Builder) build(ctx context.Context, fn languages.Function, plan *languages.Plan) (*Result, error) {
 	packages := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(fn.Packages), plan.Packages...))))
 	base, err := b.opts.bases.Base(ctx, plan.Base, fn.Platform, packages)
 	if err != nil {

@@ -431,9 +431,11 @@ func (s *lateStep) Build(ctx context.Context, w io.Writer) error {
 	return layers.WriteTar(w, []layers.File{layers.Bytes(s.name, 0o644, []byte(s.name))})
 }
 
-// stepsPack plans the given steps and finishes the plan with a label.
+// stepsPack plans the given steps, naming named, and finishes the plan
+// with a label.
 type stepsPack struct {
 	steps []layers.Step
+	named []languages.Named
 }
 
 func (p stepsPack) Langs() []string { return []string{"steps"} }
@@ -444,6 +446,7 @@ func (p stepsPack) Plan(ctx context.Context, fn languages.Function) (*languages.
 		Steps:  p.steps,
 		Env:    []string{"fprocess=./x"},
 		Labels: map[string]string{"early": "1"},
+		Named:  p.named,
 		Finish: func(ctx context.Context, pl *languages.Plan) error {
 			pl.Labels["late"] = fmt.Sprint(len(pl.Steps))
 			pl.Env = append(pl.Env, "LATE=1")
@@ -489,6 +492,32 @@ func TestLateSteps(t *testing.T) {
 	_, err = newBuilder(t, t.TempDir(), WithPack(pack)).Build(ctx, fn)
 	if err == nil || err.Error() != missing.Error() {
 		t.Errorf("Build() = %v, want %q once", err, missing)
+	}
+}
+
+// TestOutside: a build reports what its manifests name outside the
+// handler folder, once each, sorted, and still does when a step fails.
+func TestOutside(t *testing.T) {
+	ctx := context.Background()
+	fn := languages.Function{Name: "fn", Lang: "steps", Platform: linuxAMD64}
+	named := []languages.Named{
+		{Path: "/src/lib", Rel: "../lib"},
+		{Path: "/src/fn/deps/base.txt", Rel: "deps/base.txt"},
+		{Path: "/base.txt", Rel: "../../base.txt"},
+		{Path: "/src/lib", Rel: "../lib"},
+	}
+	want := []string{"/base.txt", "/src/lib"}
+	res, err := newBuilder(t, t.TempDir(), WithPack(stepsPack{steps: []layers.Step{&lateStep{name: "top"}}, named: named})).Build(ctx, fn)
+	if err != nil {
+		t.Fatalf("Build() = %v", err)
+	}
+	if !slices.Equal(res.Outside, want) {
+		t.Errorf("Build().Outside = %v, want %v", res.Outside, want)
+	}
+	broken := errors.New("the compiler refused ../lib")
+	res, err = newBuilder(t, t.TempDir(), WithPack(stepsPack{steps: []layers.Step{&lateStep{name: "top", err: broken}}, named: named})).Build(ctx, fn)
+	if !errors.Is(err, broken) || res == nil || !slices.Equal(res.Outside, want) || res.Image != nil {
+		t.Errorf("Build() = %+v, %v; want only Outside %v, and the step's error", res, err, want)
 	}
 }
 

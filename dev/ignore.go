@@ -10,10 +10,12 @@ import (
 
 // ignoredNames are never a source change: VCS data, faas-cli's build
 // output and the files editors write beside the one being saved (vim's
-// .swp/.swx and its 4913 write probe, backup~ files, emacs' .#locks).
+// .swp/.swx and its 4913 write probe, backup~ files, emacs' .#locks),
+// and the folders of installed packages, which builds leave out.
 func ignoredName(name string, isDir bool) bool {
 	if isDir {
-		return name == ".git" || name == "build" || name == "template" || name == "node_modules" || name == "__pycache__"
+		return name == ".git" || name == "build" || name == "template" || name == "node_modules" || name == "__pycache__" ||
+			name == ".venv" || name == ".tox"
 	}
 	return strings.HasSuffix(name, ".swp") || strings.HasSuffix(name, ".swx") || strings.HasSuffix(name, "~") ||
 		strings.HasPrefix(name, ".#") || name == "4913" || name == ".DS_Store"

@@ -3,6 +3,8 @@ package dev
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/kiln-build/kiln/builder"
@@ -10,11 +12,13 @@ import (
 )
 
 // Loop builds a stack's functions and makes them live, then rebuilds a
-// function when its handler folder changes and makes the new image live.
+// function when its handler folder changes, or a file or folder outside
+// it that its last build read (a Go replace, npm file:, pip -r,
+// configuration.copy), and makes the new image live.
 // A function whose build fails, the first time or later, is reported and
 // waits for the next change; the last good version, if any, keeps serving.
 type Loop struct {
-	p        *project.Project
+	p        Builder
 	st       *project.Stack
 	targets  []project.Target
 	out      project.Output
@@ -23,6 +27,15 @@ type Loop struct {
 	progress project.Progress
 	watch    []Option
 }
+
+// Builder builds a stack's targets and publishes them, as
+// *project.Project does.
+type Builder interface {
+	BuildEach(ctx context.Context, targets []project.Target, out project.Output, parallel int) ([]project.Result, []error, error)
+	BuildOne(ctx context.Context, t project.Target, out project.Output) (project.Result, error)
+}
+
+var _ Builder = (*project.Project)(nil)
 
 // LoopOption configures a Loop.
 type LoopOption func(*Loop)
@@ -41,9 +54,9 @@ func WithWatchOptions(opts ...Option) LoopOption {
 }
 
 // NewLoop returns a loop over the targets of st's selected functions (the
-// others, skip_build ones, are deployed by their stack image): each build
-// is published to out and deployed with to.
-func NewLoop(p *project.Project, st *project.Stack, targets []project.Target, out project.Output, to project.Deployer, opts ...LoopOption) *Loop {
+// others, skip_build ones, are deployed by their stack image): each
+// target is built by p into out and deployed with to.
+func NewLoop(p Builder, st *project.Stack, targets []project.Target, out project.Output, to project.Deployer, opts ...LoopOption) *Loop {
 	l := &Loop{p: p, st: st, targets: targets, out: out, to: to, parallel: 1}
 	for _, opt := range opts {
 		opt(l)
@@ -61,7 +74,11 @@ func (l *Loop) emit(e project.Event) {
 // Changes are handled one at a time. It returns an error only when the
 // first deploy fails or the folders cannot be watched.
 func (l *Loop) Run(ctx context.Context) error {
-	images, err := l.first(ctx)
+	results, errs, err := l.p.BuildEach(ctx, l.targets, l.out, l.parallel)
+	if err != nil {
+		return err
+	}
+	images, err := l.first(ctx, results, errs)
 	if err != nil {
 		return err
 	}
@@ -73,14 +90,19 @@ func (l *Loop) Run(ctx context.Context) error {
 		byName[t.Function.Name] = t
 		names = append(names, t.Function.Name)
 	}
-	changes, err := Watch(ctx, dirs, l.watch...)
+	w, err := Watch(ctx, dirs, l.watch...)
 	if err != nil {
 		return err
 	}
+	read := map[string][]string{}
+	for i, t := range l.targets {
+		watchOutside(ctx, w, read, t.Function.Name, results[i].Outside, errs[i] == nil)
+	}
 	l.emit(Watching{Functions: names})
-	for c := range changes {
+	for c := range w.Changes() {
 		l.emit(Changed{Function: c.Function, Paths: c.Paths})
 		r, err := l.p.BuildOne(ctx, byName[c.Function], l.out)
+		watchOutside(ctx, w, read, c.Function, r.Outside, err == nil)
 		if err != nil {
 			l.emit(Failed{Function: c.Function, Err: err, Serving: images[c.Function].Ref != ""})
 			continue
@@ -96,14 +118,25 @@ func (l *Loop) Run(ctx context.Context) error {
 	return nil
 }
 
-// first builds every target and deploys what built, with the functions
-// that are not built; a function that did not build is reported and waits
-// for a change.
-func (l *Loop) first(ctx context.Context) (map[string]project.Image, error) {
-	results, errs, err := l.p.BuildEach(ctx, l.targets, l.out, l.parallel)
-	if err != nil {
-		return nil, err
+// watchOutside has w watch what a build of function read outside its
+// handler folder; read holds, per function, what its last good build
+// read. A failed build may have stopped before it knew all of it, so what
+// the last good one read stays watched beside it.
+func watchOutside(ctx context.Context, w *Watcher, read map[string][]string, function string, outside []string, ok bool) {
+	if ok {
+		read[function] = outside
+	} else {
+		outside = append(slices.Clone(read[function]), outside...)
 	}
+	if err := w.SetOutside(function, outside); err != nil {
+		slog.WarnContext(ctx, "watching what a build read outside its folder", "function", function, "error", err)
+	}
+}
+
+// first deploys what the first build built, with the functions that are
+// not built; a function that did not build is reported and waits for a
+// change.
+func (l *Loop) first(ctx context.Context, results []project.Result, errs []error) (map[string]project.Image, error) {
 	images := map[string]project.Image{}
 	built := map[string]bool{}
 	for i, t := range l.targets {
@@ -137,7 +170,7 @@ func (l *Loop) first(ctx context.Context) (map[string]project.Image, error) {
 // Watching: the loop watches these functions' folders.
 type Watching struct{ Functions []string }
 
-// Changed: a function's folder changed.
+// Changed: what a function's build reads changed.
 type Changed struct {
 	Function string
 	Paths    []string

@@ -70,6 +70,10 @@ type Plan struct {
 	// Packages are Debian packages the pack adds to the runtime base,
 	// beside the function's own.
 	Packages []string
+	// Named are the files and folders the function's manifests name
+	// (Name), which the steps read and their keys cover: `kiln dev`
+	// watches those outside the handler folder. Default none.
+	Named []Named
 	// Finish, when set, completes Env and Labels with what only the
 	// steps' work tells, such as the version of the compiler that ran, so
 	// that Plan itself starts no tool. The builder calls it once every

@@ -107,6 +107,9 @@ func (n Named) errorf(format string, args ...any) *SourceError {
 	return &SourceError{Path: n.Manifest, Line: n.Line, Reason: n.Label + ": " + fmt.Sprintf(format, args...)}
 }
 
+// Outside reports whether n is outside the handler folder.
+func (n Named) Outside() bool { return climbs(filepath.FromSlash(n.Rel)) }
+
 // IsDir reports whether n names a folder.
 func (n Named) IsDir() bool {
 	info, err := os.Lstat(n.Path)

@@ -32,6 +32,11 @@ type Result struct {
 	Layers []builder.LayerReport `json:"layers"`
 	// FProcess is the one the image's config sets, for deploy.
 	FProcess string `json:"-"`
+	// Outside lists the files and folders outside the handler folder
+	// that the build read: what its manifests name (builder.Result) and
+	// its configuration.copy paths. A failed build reports what it knew
+	// of them, for `kiln dev` to watch for the fix.
+	Outside []string `json:"-"`
 }
 
 // Output is where built images go.
@@ -142,6 +147,7 @@ func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, 
 	if !slices.Contains(b.Langs(), fn.Lang) {
 		return Result{}, fmt.Errorf("building %s: %w", fn.Name, unknownLang(fn.Lang, "lang", b.Langs()))
 	}
+	var copied []string
 	if len(t.Copies) > 0 {
 		staged, err := os.MkdirTemp("", "kiln-stage-")
 		if err != nil {
@@ -152,8 +158,9 @@ func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, 
 		if err != nil {
 			return Result{}, err
 		}
+		copied = copiedPaths(cwd, fn.Dir, t.Copies)
 		if err := stack.Stage(fn.Dir, staged, cwd, t.Copies); err != nil {
-			return Result{}, fmt.Errorf("building %s: %w", fn.Name, err)
+			return Result{Name: fn.Name, Outside: copied}, fmt.Errorf("building %s: %w", fn.Name, err)
 		}
 		// What go.mod, package.json or requirements.txt name outside
 		// the folder is beside the user's, not the copy.
@@ -168,8 +175,13 @@ func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, 
 		fn.SecretsDir = dir
 	}
 	res, err := b.Build(ctx, fn)
+	var outside []string
+	if res != nil {
+		outside = res.Outside
+	}
+	outside = slices.Compact(slices.Sorted(slices.Values(append(copied, outside...))))
 	if err != nil {
-		return Result{}, fmt.Errorf("building %s: %w", fn.Name, unstage(err, fn.Dir, t.Function.Dir))
+		return Result{Name: fn.Name, Outside: outside}, fmt.Errorf("building %s: %w", fn.Name, unstage(err, fn.Dir, t.Function.Dir))
 	}
 	for _, l := range res.Layers {
 		p.emit(LayerDone{Function: fn.Name, Layer: l})
@@ -188,7 +200,26 @@ func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, 
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Name: fn.Name, Image: im.Ref, Digest: dref.DigestStr(), Output: out.Name, Layers: res.Layers, FProcess: im.FProcess}, nil
+	return Result{Name: fn.Name, Image: im.Ref, Digest: dref.DigestStr(), Output: out.Name, Layers: res.Layers, FProcess: im.FProcess, Outside: outside}, nil
+}
+
+// copiedPaths returns the configuration.copy paths that exist, as
+// absolute paths, but those inside the handler folder: what the build
+// reads outside it. stack.Stage reports the others.
+func copiedPaths(cwd, handler string, copies []string) []string {
+	var out []string
+	for _, c := range copies {
+		rel, err := stack.CopyPath(cwd, c)
+		if err != nil {
+			continue
+		}
+		p := filepath.Join(cwd, rel)
+		if r, err := filepath.Rel(handler, p); err == nil && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // unstage points a source error at the user's handler folder instead of

@@ -154,16 +154,19 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		env = slices.Concat([]string{contract.FProcess(fprocess)}, contract.ClassicMode())
 	}
 	goVersion := lazy.New(func(ctx context.Context) (string, error) { return p.goEnv(ctx, "GOVERSION") })
-	var replaces []localReplace
+	var replaced []languages.Named
 	if mod != nil {
-		replaces = localReplaces(mod)
+		if replaced, err = resolveReplaces(fn, localReplaces(mod)); err != nil {
+			return nil, err
+		}
 	}
-	bin := &binaryStep{pack: p, fn: fn, layout: lay, module: module, goVersion: goVersion, replaces: replaces}
+	bin := &binaryStep{pack: p, fn: fn, layout: lay, module: module, goVersion: goVersion, replaced: replaced}
 	plan := &languages.Plan{
 		Base:   "static",
 		Steps:  []layers.Step{bin},
 		Env:    env,
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang},
+		Named:  replaced,
 		Finish: func(ctx context.Context, plan *languages.Plan) error {
 			v, err := goVersion.Get(ctx)
 			if err != nil {
@@ -269,10 +272,10 @@ type binaryStep struct {
 	module string
 	// goVersion is the go command's GOVERSION, asked once per build.
 	goVersion *lazy.Value[string]
-	// replaces are go.mod's replace directives naming folders, whose
+	// replaced are the folders go.mod's replace directives name, whose
 	// files the compiler reads too: the build stages them beside the
 	// handler folder's copy.
-	replaces []localReplace
+	replaced []languages.Named
 }
 
 func (s *binaryStep) Name() string { return "handler binary" }
@@ -329,8 +332,8 @@ func (s *binaryStep) Key(ctx context.Context) (v1.Hash, error) {
 	}
 	// Only a function with such replaces adds to the key, so that the
 	// others' cache entries still match.
-	if len(s.replaces) > 0 {
-		replaced, err := replacedFiles(s.fn, s.replaces)
+	if len(s.replaced) > 0 {
+		replaced, err := replacedFiles(s.replaced)
 		if err != nil {
 			return v1.Hash{}, err
 		}
@@ -369,7 +372,7 @@ func (s *binaryStep) stage() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	replaced, err := replacedFiles(s.fn, s.replaces)
+	replaced, err := replacedFiles(s.replaced)
 	if err != nil {
 		return "", err
 	}

@@ -74,15 +74,14 @@ func isDirectoryPath(p string) bool {
 		strings.HasPrefix(p, "/") || filepath.IsAbs(p)
 }
 
-// replacedFiles lists the files go build may read of the folders go.mod's
-// replaces name, placed relative to the handler folder (languages.Named):
-// the folder as named, never through a link, and its files under the
-// handler folder's rule. An absolute target (which the binary would
-// record, and a build elsewhere lacks), a missing folder or one reached
-// through a link is a *SourceError on go.mod's line.
-func replacedFiles(fn languages.Function, replaces []localReplace) ([]layers.File, error) {
+// resolveReplaces resolves the folders go.mod's replaces name, relative
+// to the handler folder (languages.Named): as named, never through a
+// link. An absolute target (which the binary would record, and a build
+// elsewhere lacks), a missing folder, a file or a folder reached through a
+// link is a *SourceError on go.mod's line.
+func resolveReplaces(fn languages.Function, replaces []localReplace) ([]languages.Named, error) {
 	gomod := filepath.Join(fn.Dir, "go.mod")
-	var files []layers.File
+	var out []languages.Named
 	for _, r := range replaces {
 		label := "replace => " + r.Path
 		named, err := languages.Name(fn, gomod, r.Line, label, fn.Dir, r.Path)
@@ -92,6 +91,17 @@ func replacedFiles(fn languages.Function, replaces []localReplace) ([]layers.Fil
 		if !named.IsDir() {
 			return nil, &languages.SourceError{Path: gomod, Line: r.Line, Reason: fmt.Sprintf("%s: %s is not a folder", label, named.Path)}
 		}
+		out = append(out, named)
+	}
+	return out, nil
+}
+
+// replacedFiles lists the files go build may read of the replaced
+// folders, placed relative to the handler folder, under the handler
+// folder's rule.
+func replacedFiles(replaced []languages.Named) ([]layers.File, error) {
+	var files []layers.File
+	for _, named := range replaced {
 		more, err := named.Files(func(rel string, d fs.DirEntry) bool { return rel == ".git" })
 		if err != nil {
 			return nil, err

@@ -61,7 +61,8 @@ func replaceFunction(t *testing.T, parent string) string {
 // TestReplaceKey checks that the binary's key covers the folder go.mod's
 // replace names, and only it of what is outside the handler folder: an
 // edit there rebuilds the binary, one elsewhere does not. A folder that is
-// gone or is a link is an error on go.mod's line.
+// gone or is a link is an error on go.mod's line, from the plan or the
+// key.
 func TestReplaceKey(t *testing.T) {
 	parent := t.TempDir()
 	dir := replaceFunction(t, parent)
@@ -71,7 +72,7 @@ func TestReplaceKey(t *testing.T) {
 		t.Helper()
 		pl, err := p.Plan(context.Background(), languages.Function{Dir: dir, Lang: LangMain, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}})
 		if err != nil {
-			t.Fatalf("Plan() = %v", err)
+			return v1.Hash{}, err
 		}
 		bin := pl.Steps[0].(*binaryStep)
 		bin.goVersion = lazy.New(func(context.Context) (string, error) { return "go1.26.0", nil })
@@ -133,6 +134,20 @@ func TestReplaceKey(t *testing.T) {
 	}
 }
 
+// TestReplaceNamed: the plan names the replaced folder, outside the
+// handler folder, for `kiln dev` to watch.
+func TestReplaceNamed(t *testing.T) {
+	parent := t.TempDir()
+	dir := replaceFunction(t, parent)
+	pl, err := newPack(t).Plan(context.Background(), languages.Function{Dir: dir, Lang: LangMain, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}})
+	if err != nil {
+		t.Fatalf("Plan() = %v", err)
+	}
+	if len(pl.Named) != 1 || pl.Named[0].Path != filepath.Join(parent, "lib") || pl.Named[0].Rel != "../lib" || !pl.Named[0].Outside() {
+		t.Errorf("Plan().Named = %+v, want ../lib, outside", pl.Named)
+	}
+}
+
 // TestReplaceRefused: go.mod's replace names a folder as a relative path,
 // reached without links; anything else is one line on go.mod's line.
 func TestReplaceRefused(t *testing.T) {
@@ -164,10 +179,10 @@ func TestReplaceRefused(t *testing.T) {
 				tc.setup(t, parent)
 			}
 			fn := languages.Function{Dir: dir, Lang: LangMain, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}}
-			_, err := replacedFiles(fn, []localReplace{{Path: tc.target, Line: 7}})
+			_, err := resolveReplaces(fn, []localReplace{{Path: tc.target, Line: 7}})
 			want := filepath.Join(dir, "go.mod") + ":7: replace => " + tc.target + ": "
 			if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), tc.wantReason) || strings.Contains(err.Error(), "\n") {
-				t.Errorf("replacedFiles() = %v, want one line starting %q, saying %q", err, want, tc.wantReason)
+				t.Errorf("resolveReplaces() = %v, want one line starting %q, saying %q", err, want, tc.wantReason)
 			}
 		})
 	}

@@ -136,6 +136,9 @@ func TestLocalDepsBuild(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Build() = %v", err)
 				}
+				if want := []string{filepath.Join(parent, "lib")}; !slices.Equal(res.Outside, want) {
+					t.Errorf("Build().Outside = %v, want %v", res.Outside, want)
+				}
 				ls, err := res.Image.Layers()
 				if err != nil {
 					t.Fatal(err)

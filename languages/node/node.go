@@ -204,6 +204,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 		Steps:  []layers.Step{newRuntimeStep(p, rt), deps, entry, code},
 		Env:    env,
 		Labels: map[string]string{"dev.kiln.lang": fn.Lang, "dev.kiln.node.version": rt.Version},
+		Named:  manifest.locals,
 	}, nil
 }
 

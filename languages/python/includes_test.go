@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -139,6 +140,28 @@ func TestRequirementRefs(t *testing.T) {
 				t.Errorf("requirementRefs() mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestIncludesNamed: the plan names what requirements.txt includes, for
+// `kiln dev` to watch those outside the handler folder.
+func TestIncludesNamed(t *testing.T) {
+	dir := includesFunction(t, "-r ../common/requirements.txt\n-c constraints.txt\n")
+	parent := filepath.Dir(dir)
+	pl, _ := plan(t, newPack(t), dir, LangHTTP, linuxAMD64)
+	var outside, inside []string
+	for _, n := range pl.Named {
+		if n.Outside() {
+			outside = append(outside, n.Path)
+		} else {
+			inside = append(inside, n.Rel)
+		}
+	}
+	if want := []string{filepath.Join(parent, "common", "requirements.txt"), filepath.Join(parent, "common", "more.txt")}; !slices.Equal(outside, want) {
+		t.Errorf("Plan().Named outside = %v, want %v", outside, want)
+	}
+	if want := []string{"constraints.txt"}; !slices.Equal(inside, want) {
+		t.Errorf("Plan().Named inside = %v, want %v", inside, want)
 	}
 }
 

@@ -191,6 +191,7 @@ func (p *Pack) Plan(ctx context.Context, fn languages.Function) (*languages.Plan
 			return nil, err
 		}
 		plan.Steps = append(plan.Steps, &requirementsStep{pack: p, fn: fn, target: target, refs: refs})
+		plan.Named = refs
 	}
 	plan.Steps = append(plan.Steps, entry, &codeStep{pack: p, fn: fn, mode: mode})
 	return plan, nil

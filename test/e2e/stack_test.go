@@ -664,7 +664,9 @@ functions:
 }
 
 // TestStackDev: kiln dev --local rebuilds on save and swaps with no failed
-// request; a build error keeps the last good version serving.
+// request, on an edit in the handler folder and, once go.mod replaces a
+// module with ../lib, in ../lib; a build error keeps the last good
+// version serving.
 func TestStackDev(t *testing.T) {
 	dir := devProject(t)
 	port := freePort(t)
@@ -705,20 +707,15 @@ func TestStackDev(t *testing.T) {
 	})
 	defer func() { close(stop); wg.Wait() }()
 
-	var latencies []string
-	for i, greeting := range []string{"Hello from kiln dev", "Hello again from kiln dev"} {
-		old := "Hello from kiln\")"
-		if i > 0 {
-			old = "Hello from kiln dev\")"
-		}
-		editFile(t, filepath.Join(dir, "hello"), "handler.go", old, greeting+"\")")
+	waitSeen := func(greeting string) {
+		t.Helper()
 		deadline := time.Now().Add(readyTimeout)
 		for {
 			seenMu.Lock()
 			ok := seen[greeting]
 			seenMu.Unlock()
 			if ok {
-				break
+				return
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("the new answer %q never came\n%s", greeting, dev)
@@ -726,10 +723,37 @@ func TestStackDev(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	var latencies []string
+	for i, greeting := range []string{"Hello from kiln dev", "Hello again from kiln dev"} {
+		old := "Hello from kiln\")"
+		if i > 0 {
+			old = "Hello from kiln dev\")"
+		}
+		editFile(t, filepath.Join(dir, "hello"), "handler.go", old, greeting+"\")")
+		waitSeen(greeting)
+	}
+	// go.mod now replaces a module with ../lib: kiln dev watches that
+	// folder too, from the build that named it.
+	if err := os.MkdirAll(filepath.Join(dir, "lib"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "lib", "go.mod"), []byte("module example.com/lib\n\ngo 1.22\n"))
+	writeFile(t, filepath.Join(dir, "lib", "lib.go"), []byte("package lib\n\nconst Greeting = \"Hello from ../lib\"\n"))
+	writeFile(t, filepath.Join(dir, "hello", "go.mod"), []byte("module handler/function\n\ngo 1.24.0\n\nrequire example.com/lib v0.0.0\n\nreplace example.com/lib => ../lib\n"))
+	writeFile(t, filepath.Join(dir, "hello", "handler.go"), []byte("package function\n\nimport (\n\t\"fmt\"\n\t\"net/http\"\n\n\t\"example.com/lib\"\n)\n\n"+
+		"// Handle answers with the greeting of ../lib.\nfunc Handle(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, lib.Greeting) }\n"))
+	waitSeen("Hello from ../lib")
+	editFile(t, filepath.Join(dir, "lib"), "lib.go", "Hello from", "Hello again from")
+	waitSeen("Hello again from ../lib")
+	if !strings.Contains(dev.stderr.String(), "hello: ../lib/lib.go changed") {
+		t.Errorf("kiln dev did not report the edit in ../lib\n%s", dev.stderr)
+	}
+
 	// A build error: reported, and the last good version keeps answering.
+	failed := strings.Count(dev.stderr.String(), "keeps serving the last good version")
 	editFile(t, filepath.Join(dir, "hello"), "handler.go", "package function", "package function oops")
 	deadline = time.Now().Add(readyTimeout)
-	for !strings.Contains(dev.stderr.String(), "keeps serving the last good version") {
+	for strings.Count(dev.stderr.String(), "keeps serving the last good version") == failed {
 		if time.Now().After(deadline) {
 			t.Fatalf("no build error reported\n%s", dev)
 		}
@@ -739,7 +763,7 @@ func TestStackDev(t *testing.T) {
 		t.Errorf("the build error does not name the handler folder\n%s", dev.stderr)
 	}
 	a, err := call(http.MethodGet, port, "/function/hello", "")
-	if err != nil || a.body != "Hello again from kiln dev" {
+	if err != nil || a.body != "Hello again from ../lib" {
 		t.Errorf("after a build error, /function/hello = %+v, %v", a, err)
 	}
 	for _, m := range regexp.MustCompile(`edit → ready in (\d+) ms`).FindAllStringSubmatch(dev.stderr.String(), -1) {
