@@ -37,13 +37,6 @@ func InitMain() {
 	// Credentials (capabilities, no_new_privs, seccomp) are per thread and
 	// the entrypoint is forked from this one: stay on it.
 	runtime.LockOSThread()
-	// The init's other threads keep the privileges this one drops: no
-	// process of the run may trace it or read its memory. The entrypoint,
-	// a new program, is dumpable again.
-	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", InitArg, err)
-		os.Exit(initFailed)
-	}
 	// Catch signals before anything else: as PID 1 of a namespace, the
 	// init would otherwise ignore them. Those that arrive before the
 	// entrypoint exists wait in the channel and are passed on once it does.
@@ -53,7 +46,7 @@ func InitMain() {
 	syscall.CloseOnExec(statusFD)
 
 	status := os.NewFile(statusFD, "status")
-	pid, err := startContainer()
+	c, err := startContainer()
 	if err != nil {
 		if json.NewEncoder(status).Encode(initStatus{Error: err.Error()}) != nil {
 			// No parent to tell: started by hand, most likely.
@@ -62,17 +55,50 @@ func InitMain() {
 		os.Exit(initFailed)
 	}
 	_ = json.NewEncoder(status).Encode(initStatus{})
+	code := supervise(c.pid, sigs)
+	if c.step != nil {
+		// A step's second answer: its layer, written or not.
+		var st initStatus
+		if err := c.step.finish(code == 0); err != nil {
+			st.Error = err.Error()
+		}
+		_ = json.NewEncoder(status).Encode(st)
+	}
 	status.Close()
-	os.Exit(supervise(pid, sigs))
+	os.Exit(code)
 }
 
-func startContainer() (int, error) {
+// container is a started run.
+type container struct {
+	pid  int
+	step *stepState // a step's, else nil
+}
+
+func startContainer() (*container, error) {
 	f := os.NewFile(specFD, "spec")
 	var s initSpec
 	err := json.NewDecoder(f).Decode(&s)
 	f.Close()
 	if err != nil {
-		return 0, fmt.Errorf("reading the run spec: %w", err)
+		return nil, fmt.Errorf("reading the run spec: %w", err)
+	}
+	if s.SubIDs {
+		// newuidmap has mapped the caller to root and its subordinate
+		// ids to the others (the parent sends the spec after): become
+		// that root, with the capabilities the parent made ambient.
+		if err := syscall.Setresgid(0, 0, 0); err != nil {
+			return nil, fmt.Errorf("becoming the container's root group: %w", err)
+		}
+		if err := syscall.Setresuid(0, 0, 0); err != nil {
+			return nil, fmt.Errorf("becoming the container's root: %w", err)
+		}
+	}
+	// The init's other threads keep the privileges this one drops: no
+	// process of the run may trace it or read its memory. The entrypoint,
+	// a new program, is dumpable again. (Not earlier: newuidmap must
+	// read the init's /proc entry, which this makes root's.)
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("making the init undumpable: %w", err)
 	}
 	// Docker's umask: the caller's may be stricter, and it would leak into
 	// the files the init and the entrypoint create.
@@ -82,13 +108,13 @@ func startContainer() (int, error) {
 		syscall.CloseOnExec(mountsFD)
 		fds, err := recvFDs(mountsFD, 2+len(s.Mounts))
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		unix.Close(mountsFD)
 		m.scratch, m.lower, m.binds = fds[0], fds[1], fds[2:]
 	}
 	if err := loopbackUp(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	fds := make([]int, len(s.Publish))
 	for i := range fds {
@@ -97,12 +123,19 @@ func startContainer() (int, error) {
 	// Before the entrypoint starts, which must not inherit the listeners;
 	// until it listens, a connection is reset, as by a closed port.
 	if err := publish(fds, s.Publish); err != nil {
-		return 0, err
+		return nil, err
+	}
+	if s.Step {
+		syscall.CloseOnExec(s.LayerFD)
 	}
 	if err := setupRoot(&s, &m); err != nil {
-		return 0, err
+		return nil, err
 	}
-	return startEntrypoint(&s)
+	pid, err := startEntrypoint(&s)
+	if err != nil {
+		return nil, err
+	}
+	return &container{pid: pid, step: m.step}, nil
 }
 
 // detached are the mounts the parent made for a shifted init, which may not
@@ -111,6 +144,8 @@ type detached struct {
 	scratch int
 	lower   int
 	binds   []int
+	// step is a step's upper directory, found by mountOverlay.
+	step *stepState
 }
 
 // setupRoot builds the container's root and changes into it. It works in
@@ -192,6 +227,13 @@ func setupRoot(s *initSpec, d *detached) error {
 	if err := replaceFile("/etc/hostname", []byte(s.Hostname+"\n")); err != nil {
 		return err
 	}
+	if s.Step {
+		// All that setup wrote is there now; the working directory, made
+		// next, is the step's own, as with Docker.
+		if err := d.step.traceSetup(); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return fmt.Errorf("creating working directory: %w", err)
 	}
@@ -250,9 +292,16 @@ func mountOverlay(s *initSpec, d *detached) (string, error) {
 		lowers[i] = "l/" + l
 	}
 	opts := "lowerdir=" + strings.Join(lowers, ":") + ",upperdir=rw/upper,workdir=rw/work"
-	if s.UserNS || s.Shifted {
-		// trusted.* attributes are off limits in a user namespace.
+	if s.UserNS || s.Shifted || s.SubIDs {
+		// trusted.* attributes are off limits in a user namespace. (With
+		// them go the redirects and metacopy a step must not have.)
 		opts += ",userxattr"
+	} else if s.Step {
+		// A step's upper directory becomes a layer, which can hold
+		// neither a renamed directory's redirect nor a file whose data
+		// stayed below: a directory moved is copied (EXDEV, as mv and
+		// cp handle), and a changed file is copied up whole.
+		opts += ",redirect_dir=nofollow,metacopy=off"
 	}
 	mount := func() error {
 		// The root of the merged tree takes the upper root's owner and
@@ -283,6 +332,13 @@ func mountOverlay(s *initSpec, d *detached) (string, error) {
 		if err := mount(); err != nil {
 			return "", fmt.Errorf("mounting overlay: %w", err)
 		}
+	}
+	if s.Step {
+		st, err := openUpper("rw/upper", s.LayerFD, s.Epoch)
+		if err != nil {
+			return "", err
+		}
+		d.step = st
 	}
 	return "merged", nil
 }

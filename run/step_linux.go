@@ -1,0 +1,223 @@
+package run
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/internal/envlist"
+	"github.com/kiln-build/kiln/layers"
+)
+
+// stepHostname is the hostname of a step, BuildKit's.
+const stepHostname = "buildkitsandbox"
+
+// Step runs one Dockerfile RUN on the stage whose layers are lower (bottom
+// first) and returns its filesystem changes as a gzip-compressed layer,
+// held in memory; StepTo writes the uncompressed tar instead, for a
+// caller that stores it (cache.Store.Put).
+func Step(ctx context.Context, lower []v1.Layer, spec StepSpec, opts ...Option) (v1.Layer, error) {
+	var buf bytes.Buffer
+	if _, err := layers.Compress(&buf, func(w io.Writer) error {
+		return StepTo(ctx, lower, spec, w, opts...)
+	}); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(b)), nil
+	})
+}
+
+// StepTo runs one Dockerfile RUN, as Step does, and writes its layer, an
+// uncompressed OCI layer tar, to w.
+//
+// The lower layers are unpacked through the cache as Image unpacks an
+// image's (each once, shared with images), stacked read-only under a fresh
+// upper directory, and the command runs in the sandbox Image uses (Docker's
+// capabilities, seccomp profile, no_new_privs, masked paths), with network
+// as Docker gives RUN by default. Root runs it with the container's ids 0
+// to 65535 on unprivileged host ids, as Image does; without root it needs
+// the caller's subordinate ids (/etc/subuid, /etc/subgid, and newuidmap),
+// so that the container has a root and other users, and says so if they
+// are missing.
+//
+// The layer is the upper directory, read in the container's user
+// namespace: owners are the container's ids, deleted paths whiteouts
+// (.wh.NAME), replaced directories opaque (.wh..wh..opq), times clamped
+// to spec.Epoch, entries in name order, hard links kept. Mountpoints and
+// the files the sandbox writes (/etc/hosts, /etc/resolv.conf,
+// /etc/hostname) leave no trace unless the command changed them. A
+// command that exits non-zero writes nothing and returns an *ExitError.
+func StepTo(ctx context.Context, lower []v1.Layer, spec StepSpec, w io.Writer, opts ...Option) error {
+	o, err := newOptions(opts)
+	if err != nil {
+		return err
+	}
+	if len(spec.Args) == 0 {
+		return errors.New("step: no command")
+	}
+	if len(lower) == 0 {
+		return errors.New("step: no layers to run on")
+	}
+	store, err := cache.Open(o.cacheDir)
+	if err != nil {
+		return err
+	}
+	img, err := mutate.AppendLayers(empty.Image, lower...)
+	if err != nil {
+		return fmt.Errorf("stacking the step's layers: %w", err)
+	}
+	rootfs, release, err := unpack(ctx, store, img)
+	if err != nil {
+		return err
+	}
+	defer release()
+	is, err := newStepSpec(ctx, store, rootfs, spec, o)
+	if err != nil {
+		return err
+	}
+	defer is.release()
+	scratch, remove, err := store.TempDir("step-")
+	if err != nil {
+		return fmt.Errorf("creating scratch space: %w", err)
+	}
+	defer remove()
+	is.Scratch = scratch
+	err = startShifted(ctx, is.initSpec, o, w)
+	var exit *ExitError
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("step %s: %w", commandLine(spec.Args), ctx.Err())
+	case errors.As(err, &exit):
+		return fmt.Errorf("step %s: exit code %d: %w", commandLine(spec.Args), exit.Code, err)
+	case err != nil:
+		return fmt.Errorf("step %s: %w", commandLine(spec.Args), err)
+	}
+	return nil
+}
+
+// stepInit is a step's init spec, with the cache mounts it holds.
+type stepInit struct {
+	*initSpec
+	leases []*cache.Lease
+}
+
+func (s *stepInit) release() {
+	for _, l := range s.leases {
+		l.Close()
+	}
+}
+
+func newStepSpec(ctx context.Context, store *cache.Store, rootfs *Rootfs, spec StepSpec, o *options) (*stepInit, error) {
+	id, err := lookupUser(rootfs.paths(), spec.User)
+	if err != nil {
+		return nil, err
+	}
+	dir := spec.Workdir
+	if dir == "" {
+		dir = "/"
+	}
+	sb := DefaultSandbox()
+	capMask, err := sb.capabilityMask()
+	if err != nil {
+		return nil, err
+	}
+	filter, err := sb.filter()
+	if err != nil {
+		return nil, err
+	}
+	s := &stepInit{initSpec: &initSpec{
+		Sandbox:  sb,
+		CapMask:  capMask,
+		Seccomp:  sockFilters(filter),
+		Lower:    rootfs.Dir,
+		Layers:   rootfs.Layers,
+		Args:     spec.Args,
+		User:     id,
+		Dir:      dir,
+		Hostname: stepHostname,
+		Step:     true,
+		Epoch:    spec.Epoch.Unix(),
+	}}
+	if spec.Epoch.IsZero() {
+		s.Epoch = 0
+	}
+	var env []string
+	nSSH := 0
+	for _, m := range spec.Mounts {
+		cacheDir := ""
+		if m.Type == MountCache {
+			l, err := cacheMount(ctx, store, m)
+			if err != nil {
+				s.release()
+				return nil, err
+			}
+			s.leases = append(s.leases, l)
+			cacheDir = l.Path
+		}
+		mnt, err := m.resolve(cacheDir, nSSH)
+		if err != nil {
+			s.release()
+			return nil, err
+		}
+		if m.Type == MountSSH {
+			nSSH++
+			if nSSH == 1 {
+				env = append(env, "SSH_AUTH_SOCK="+mnt.Target)
+			}
+		}
+		s.Mounts = append(s.Mounts, mnt)
+	}
+	defaults := []string{"PATH=" + defaultPath, "HOSTNAME=" + stepHostname, "HOME=" + id.Home}
+	s.Env = envlist.Merge(defaults, spec.Env, env)
+	switch {
+	case os.Geteuid() != 0:
+		ids, err := lookupSubIDs("/etc/subuid", "/etc/subgid")
+		if err != nil {
+			s.release()
+			return nil, err
+		}
+		s.SubIDs, s.ids = true, ids
+	case !o.noShift:
+		s.Shifted = true
+	}
+	return s, nil
+}
+
+// cacheMount returns the directory of a cache mount, made empty the first
+// time, keyed by its id, else its target, as BuildKit keys them.
+func cacheMount(ctx context.Context, store *cache.Store, m StepMount) (*cache.Lease, error) {
+	id := m.ID
+	if id == "" {
+		id = m.Target
+	}
+	if id == "" {
+		return nil, errors.New("cache mount: want an id or a target")
+	}
+	sum := sha256.Sum256([]byte(id))
+	l, err := store.Tree(ctx, cache.MountCaches, hex.EncodeToString(sum[:]), func(dir string) error {
+		return os.Chmod(dir, 0o755)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache mount %s: %w", id, err)
+	}
+	return l, nil
+}
+
+// commandLine shows args as the error messages quote a step.
+func commandLine(args []string) string {
+	return fmt.Sprintf("%q", strings.Join(args, " "))
+}
