@@ -292,16 +292,13 @@ func mountOverlay(s *initSpec, d *detached) (string, error) {
 		lowers[i] = "l/" + l
 	}
 	opts := "lowerdir=" + strings.Join(lowers, ":") + ",upperdir=rw/upper,workdir=rw/work"
-	if s.UserNS || s.Shifted || s.SubIDs {
-		// trusted.* attributes are off limits in a user namespace. (With
-		// them go the redirects and metacopy a step must not have.)
+	if s.UserNS || s.Shifted || s.SubIDs || s.Step {
+		// trusted.* attributes are off limits in a user namespace, and a
+		// step's init reads the upper directory's attributes without
+		// CAP_SYS_ADMIN, which the sandbox drops. (With them go the
+		// directory redirects and metacopy files a layer could not
+		// hold: a directory moved is copied, as mv does on EXDEV.)
 		opts += ",userxattr"
-	} else if s.Step {
-		// A step's upper directory becomes a layer, which can hold
-		// neither a renamed directory's redirect nor a file whose data
-		// stayed below: a directory moved is copied (EXDEV, as mv and
-		// cp handle), and a changed file is copied up whole.
-		opts += ",redirect_dir=nofollow,metacopy=off"
 	}
 	mount := func() error {
 		// The root of the merged tree takes the upper root's owner and

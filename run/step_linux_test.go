@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -85,11 +86,6 @@ func TestStepLayer(t *testing.T) {
 		"symlink", "f", "/srv/app/s", ";",
 		"chown", "1000:2000", "/srv/app/f")
 	spec.Epoch = epoch
-	var out syncBuffer
-	l, err := Step(ctx, stepBase(t), spec, stepOptions(t, t.TempDir(), &out)...)
-	if err != nil {
-		t.Fatalf("Step() = %v\n%s", err, out.String())
-	}
 	e := epoch.Unix()
 	want := []string{
 		fmt.Sprintf("5 data/ 755 0:0 %d", e),
@@ -104,7 +100,44 @@ func TestStepLayer(t *testing.T) {
 		fmt.Sprintf("1 srv/app/g 644 1000:2000 %d -> srv/app/f", e),
 		fmt.Sprintf("2 srv/app/s 777 0:0 %d -> f", e),
 	}
-	if diff := cmp.Diff(want, layerEntries(t, l)); diff != "" {
-		t.Errorf("Step() layer entries (-want +got):\n%s", diff)
+	for name, opts := range stepModes(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var digests []v1.Hash
+			// Twice, in caches of their own: a deterministic command
+			// gives one layer.
+			for range 2 {
+				var out syncBuffer
+				l, err := Step(ctx, stepBase(t), spec, append(stepOptions(t, t.TempDir(), &out), opts...)...)
+				if err != nil {
+					t.Fatalf("Step() = %v\n%s", err, out.String())
+				}
+				if diff := cmp.Diff(want, layerEntries(t, l)); diff != "" {
+					t.Errorf("Step() layer entries (-want +got):\n%s", diff)
+				}
+				d, err := l.Digest()
+				if err != nil {
+					t.Fatal(err)
+				}
+				digests = append(digests, d)
+			}
+			if digests[0] != digests[1] {
+				t.Errorf("Step() twice = layers %s and %s, want one digest", digests[0], digests[1])
+			}
+		})
 	}
+}
+
+// stepModes are the ways a step runs: as root with the container's ids
+// shifted (the default) or, on a cache without idmapped mounts, without a
+// user namespace; without root, with the caller's subordinate ids.
+func stepModes(t *testing.T) map[string][]Option {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if _, err := lookupSubIDs("/etc/subuid", "/etc/subgid"); err != nil {
+			t.Skipf("no subordinate ids: %v", err)
+		}
+		return map[string][]Option{"subordinate ids": nil}
+	}
+	return map[string][]Option{"shifted": nil, "unshifted": {withoutShift()}}
 }
