@@ -3,10 +3,14 @@ package run
 import (
 	"archive/tar"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,4 +144,111 @@ func stepModes(t *testing.T) map[string][]Option {
 		return map[string][]Option{"subordinate ids": nil}
 	}
 	return map[string][]Option{"shifted": nil, "unshifted": {withoutShift()}}
+}
+
+func TestStepConfig(t *testing.T) {
+	requireNamespaces(t)
+	ctx := context.Background()
+	for name, opts := range stepModes(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			spec := probeStep("info")
+			spec.Env = append(spec.Env, "GREETING=hello")
+			spec.User = "app"
+			spec.Workdir = "/srv/work"
+			var out syncBuffer
+			cacheDir := t.TempDir()
+			l, err := Step(ctx, stepBase(t), spec, append(stepOptions(t, cacheDir, &out), opts...)...)
+			if err != nil {
+				t.Fatalf("Step() = %v\n%s", err, out.String())
+			}
+			var got probeInfo
+			if err := json.Unmarshal([]byte(out.String()), &got); err != nil {
+				t.Fatalf("probe info printed %q: %v", out.String(), err)
+			}
+			if got.UID != 1000 || got.GID != 1000 || got.Cwd != "/srv/work" || got.Hostname != stepHostname {
+				t.Errorf("Step() ran as %d:%d in %s on %s, want 1000:1000 in /srv/work on %s", got.UID, got.GID, got.Cwd, got.Hostname, stepHostname)
+			}
+			for _, kv := range []string{"GREETING=hello", "HOME=/home/app", "HOSTNAME=" + stepHostname} {
+				if !slices.Contains(got.Env, kv) {
+					t.Errorf("Step() env = %q, want %s in it", got.Env, kv)
+				}
+			}
+			// The working directory is the step's own, as with Docker.
+			want := []string{"5 srv/ 755 0:0 0", "5 srv/work/ 755 0:0 0"}
+			if diff := cmp.Diff(want, layerEntries(t, l)); diff != "" {
+				t.Errorf("Step() layer entries (-want +got):\n%s", diff)
+			}
+
+			spec = probeStep("exit", "3")
+			_, err = Step(ctx, stepBase(t), spec, append(stepOptions(t, cacheDir, &out), opts...)...)
+			var exit *ExitError
+			if !errors.As(err, &exit) || exit.Code != 3 || !strings.Contains(err.Error(), "exit code 3") {
+				t.Errorf("Step(exit 3) = %v, want an *ExitError naming exit code 3", err)
+			}
+		})
+	}
+}
+
+func TestStepMounts(t *testing.T) {
+	requireNamespaces(t)
+	ctx := context.Background()
+	host := t.TempDir()
+	secret := filepath.Join(host, "token")
+	if err := os.WriteFile(secret, []byte("s3cr3t"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(host, "context")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte("package main"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, opts := range stepModes(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cacheDir := t.TempDir()
+			mounts := []StepMount{
+				{Type: MountSecret, ID: "token", Source: secret},
+				// Its parents are missing: they leave no trace either.
+				{Type: MountSecret, ID: "other", Source: secret, Target: "/etc/app/conf/token"},
+				{Type: MountCache, Target: "/root/.cache/go-build"},
+				{Type: MountBind, Source: src, Target: "/src"},
+			}
+			spec := StepSpec{Mounts: mounts}
+			want := map[int]string{0: "s3cr3t", 1: "s3cr3t", 2: "package main", 5: "appended\nappended\n"}
+			var out syncBuffer
+			for i, args := range [][]string{
+				{"cat", "/run/secrets/token"},
+				{"cat", "/etc/app/conf/token"},
+				{"cat", "/src/main.go"},
+				{"append", "/root/.cache/go-build/log"},
+				{"append", "/root/.cache/go-build/log"},
+				{"cat", "/root/.cache/go-build/log"},
+			} {
+				out = syncBuffer{}
+				spec.Args = append([]string{"probe"}, args...)
+				l, err := Step(ctx, stepBase(t), spec, append(stepOptions(t, cacheDir, &out), opts...)...)
+				if err != nil {
+					t.Fatalf("Step(%q) = %v\n%s", args, err, out.String())
+				}
+				if got := layerEntries(t, l); len(got) != 0 {
+					t.Errorf("Step(%q) layer = %q, want no trace of the mounts", args, got)
+				}
+				if w, ok := want[i]; ok && out.String() != w {
+					t.Errorf("Step(%q) printed %q, want %q", args, out.String(), w)
+				}
+			}
+			// Read-only, and so are secrets.
+			spec.Args = []string{"probe", "fs", "write", "/src/new", "x"}
+			if _, err := Step(ctx, stepBase(t), spec, append(stepOptions(t, cacheDir, io.Discard), opts...)...); err == nil {
+				t.Errorf("Step(write into a bind mount) = nil, want an error")
+			}
+			spec.Args = []string{"probe", "fs", "write", "/run/secrets/token", "x"}
+			if _, err := Step(ctx, stepBase(t), spec, append(stepOptions(t, cacheDir, io.Discard), opts...)...); err == nil {
+				t.Errorf("Step(write a secret) = nil, want an error")
+			}
+		})
+	}
 }
