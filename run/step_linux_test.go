@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -250,5 +252,63 @@ func TestStepMounts(t *testing.T) {
 				t.Errorf("Step(write a secret) = nil, want an error")
 			}
 		})
+	}
+}
+
+// TestStepNetwork: a step reaches the network as Docker's RUN does (here,
+// a service of the host's loopback, through slirp4netns) and an SSH agent
+// bound from the host.
+func TestStepNetwork(t *testing.T) {
+	requireNamespaces(t)
+	host := listenLoopback(t)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "host says hello")
+	})}
+	go srv.Serve(host)
+	t.Cleanup(func() { srv.Close() })
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	agent, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Close() })
+	go func() {
+		for {
+			c, err := agent.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "agent here")
+			c.Close()
+		}
+	}()
+	url := fmt.Sprintf("http://host.kiln.internal:%d/", host.Addr().(*net.TCPAddr).Port)
+	for name, opts := range stepModes(t) {
+		for _, tc := range []struct {
+			name string
+			args []string
+			want string
+		}{
+			{"http", []string{"get", url}, "host says hello"},
+			{"ssh agent", []string{"dial", "/run/buildkit/ssh_agent.0"}, "agent here"},
+			{"ssh env", []string{"info"}, "SSH_AUTH_SOCK=/run/buildkit/ssh_agent.0"},
+		} {
+			t.Run(name+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				spec := probeStep(tc.args...)
+				spec.Mounts = []StepMount{{Type: MountSSH, Source: sock}}
+				var out syncBuffer
+				l, err := Step(context.Background(), stepBase(t), spec, append(stepOptions(t, t.TempDir(), &out), opts...)...)
+				if err != nil {
+					t.Fatalf("Step() = %v\n%s", err, out.String())
+				}
+				if !strings.Contains(out.String(), tc.want) {
+					t.Errorf("Step(%q) printed %q, want %q in it", tc.args, out.String(), tc.want)
+				}
+				if got := layerEntries(t, l); len(got) != 0 {
+					t.Errorf("Step(%q) layer = %q, want none", tc.args, got)
+				}
+			})
+		}
 	}
 }

@@ -14,6 +14,7 @@
 //	probe cat FILE             print FILE
 //	probe append FILE          append a line to FILE, creating it
 //	probe tree DIR             print the tree under DIR as JSON, as the tests' listTree does
+//	probe dial SOCKET          print what a unix socket's server says
 //	probe fs OP ARGS [; OP ARGS]...
 //	                           change files, one operation after another: write PATH
 //	                           TEXT, rm PATH (recursive), mkdir PATH, chown UID:GID PATH,
@@ -111,6 +112,11 @@ func main() {
 		fail(f.Close())
 	case "tree":
 		fail(json.NewEncoder(os.Stdout).Encode(tree(arg(2))))
+	case "dial":
+		c, err := net.Dial("unix", arg(2))
+		fail(err)
+		_, err = io.Copy(os.Stdout, c)
+		fail(err)
 	case "fs":
 		for _, op := range splitOps(os.Args[2:]) {
 			fail(fsOp(op))
