@@ -312,3 +312,22 @@ func TestStepNetwork(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStep times a trivial step, from the call to its layer, on
+// layers already unpacked.
+func BenchmarkStep(b *testing.B) {
+	if nsErr != nil {
+		b.Skip(nsErr)
+	}
+	base, err := newLayer(dirEntry("data", 0o755))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cacheDir := b.TempDir()
+	spec := probeStep("fs", "write", "/data/f", "x")
+	for b.Loop() {
+		if _, err := Step(context.Background(), []v1.Layer{probeLayer, base}, spec, WithCacheDir(cacheDir)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
