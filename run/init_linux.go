@@ -57,6 +57,9 @@ func InitMain() {
 	_ = json.NewEncoder(status).Encode(initStatus{})
 	code := supervise(c.pid, sigs)
 	if c.step != nil {
+		// What the command left running must not write while its layer
+		// is read: the kernel would kill it when the init exits anyway.
+		killAll()
 		// A step's second answer: its layer, written or not.
 		var st initStatus
 		if err := c.step.finish(code == 0); err != nil {
@@ -207,11 +210,15 @@ func setupRoot(s *initSpec, d *detached) error {
 	if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
 		return fmt.Errorf("setting hostname: %w", err)
 	}
-	if err := os.MkdirAll("/tmp", 0o755); err != nil {
-		return fmt.Errorf("creating /tmp: %w", err)
-	}
-	if err := os.Chmod("/tmp", os.ModeSticky|0o777); err != nil {
-		return fmt.Errorf("making /tmp writable: %w", err)
+	if !s.Step {
+		// A step's /tmp is the stage's, as with Docker: its layer must
+		// not change it.
+		if err := os.MkdirAll("/tmp", 0o755); err != nil {
+			return fmt.Errorf("creating /tmp: %w", err)
+		}
+		if err := os.Chmod("/tmp", os.ModeSticky|0o777); err != nil {
+			return fmt.Errorf("making /tmp writable: %w", err)
+		}
 	}
 	var extra []string
 	if s.Network {
@@ -641,6 +648,21 @@ func startEntrypoint(s *initSpec) (int, error) {
 		return 0, fmt.Errorf("executing %s: %w", argv0, err)
 	}
 	return pid, nil
+}
+
+// killAll kills every other process of the PID namespace and reaps them.
+func killAll() {
+	_ = syscall.Kill(-1, syscall.SIGKILL)
+	for {
+		var ws syscall.WaitStatus
+		_, err := syscall.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return // ECHILD: none left
+		}
+	}
 }
 
 // supervise passes signals on to the entrypoint, reaps every child (orphans

@@ -231,17 +231,15 @@ func start(ctx context.Context, spec *initSpec, o *options, layer io.Writer) err
 		defer initSock.Close()
 		files = append(files, initSock) // mountsFD
 	}
-	var layerR *os.File
+	var layerR, layerW *os.File
 	if spec.Step {
-		r, w, err := os.Pipe()
-		if err != nil {
+		if layerR, layerW, err = os.Pipe(); err != nil {
 			return fmt.Errorf("creating layer pipe: %w", err)
 		}
-		defer r.Close()
-		defer w.Close()
-		layerR = r
+		defer layerR.Close()
+		defer layerW.Close()
 		spec.LayerFD = 3 + len(files)
-		files = append(files, w)
+		files = append(files, layerW)
 	}
 	spec.Publish, spec.PublishFD = nil, 3+len(files)
 	for _, p := range o.publish {
@@ -346,8 +344,9 @@ func start(ctx context.Context, spec *initSpec, o *options, layer io.Writer) err
 	}
 	specR.Close()
 	statusW.Close()
-	if layerR != nil {
-		files[spec.LayerFD-3].Close()
+	if layerW != nil {
+		// The init's copy alone: the layer ends when it closes it.
+		layerW.Close()
 	}
 	if spec.SubIDs {
 		if err := spec.ids.mapInto(cmd.Process.Pid); err != nil {

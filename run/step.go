@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -102,4 +103,24 @@ func (m StepMount) resolve(cacheDir string, n int) (Mount, error) {
 	}
 	out.Target = path.Clean(target)
 	return out, nil
+}
+
+// StepExitError reports that a step's command exited with a non-zero
+// status.
+type StepExitError struct {
+	Args []string
+	// Code is the exit status, or 128+N when signal N ended the command.
+	Code int
+}
+
+func (e *StepExitError) Error() string {
+	return fmt.Sprintf("step %s: exit code %d", commandLine(e.Args), e.Code)
+}
+
+// ExitCode returns Code.
+func (e *StepExitError) ExitCode() int { return e.Code }
+
+// commandLine shows args as the error messages quote a step.
+func commandLine(args []string) string {
+	return fmt.Sprintf("%q", strings.Join(args, " "))
 }

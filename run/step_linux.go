@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -60,7 +59,12 @@ func Step(ctx context.Context, lower []v1.Layer, spec StepSpec, opts ...Option) 
 // to spec.Epoch, entries in name order, hard links kept. Mountpoints and
 // the files the sandbox writes (/etc/hosts, /etc/resolv.conf,
 // /etc/hostname) leave no trace unless the command changed them. A
-// command that exits non-zero writes nothing and returns an *ExitError.
+// command that exits non-zero writes nothing and returns a
+// *StepExitError. Processes the command leaves running are killed when it
+// exits.
+//
+// Of the options, WithCacheDir (required), WithStdout, WithStderr and
+// WithGracePeriod apply; the others configure Image alone.
 func StepTo(ctx context.Context, lower []v1.Layer, spec StepSpec, w io.Writer, opts ...Option) error {
 	o, err := newOptions(opts)
 	if err != nil {
@@ -102,7 +106,7 @@ func StepTo(ctx context.Context, lower []v1.Layer, spec StepSpec, w io.Writer, o
 	case ctx.Err() != nil:
 		return fmt.Errorf("step %s: %w", commandLine(spec.Args), ctx.Err())
 	case errors.As(err, &exit):
-		return fmt.Errorf("step %s: exit code %d: %w", commandLine(spec.Args), exit.Code, err)
+		return &StepExitError{Args: spec.Args, Code: exit.Code}
 	case err != nil:
 		return fmt.Errorf("step %s: %w", commandLine(spec.Args), err)
 	}
@@ -215,9 +219,4 @@ func cacheMount(ctx context.Context, store *cache.Store, m StepMount) (*cache.Le
 		return nil, fmt.Errorf("cache mount %s: %w", id, err)
 	}
 	return l, nil
-}
-
-// commandLine shows args as the error messages quote a step.
-func commandLine(args []string) string {
-	return fmt.Sprintf("%q", strings.Join(args, " "))
 }

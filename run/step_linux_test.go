@@ -184,9 +184,9 @@ func TestStepConfig(t *testing.T) {
 
 			spec = probeStep("exit", "3")
 			_, err = Step(ctx, stepBase(t), spec, append(stepOptions(t, cacheDir, &out), opts...)...)
-			var exit *ExitError
-			if !errors.As(err, &exit) || exit.Code != 3 || !strings.Contains(err.Error(), "exit code 3") {
-				t.Errorf("Step(exit 3) = %v, want an *ExitError naming exit code 3", err)
+			var exit *StepExitError
+			if !errors.As(err, &exit) || exit.Code != 3 || err.Error() != `step "probe exit 3": exit code 3` {
+				t.Errorf("Step(exit 3) = %v, want a *StepExitError naming exit code 3", err)
 			}
 		})
 	}
@@ -329,5 +329,29 @@ func BenchmarkStep(b *testing.B) {
 		if _, err := Step(context.Background(), []v1.Layer{probeLayer, base}, spec, WithCacheDir(cacheDir)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestStepLeftovers: what a step's command leaves running is killed before
+// the layer is read, and /tmp stays the stage's.
+func TestStepLeftovers(t *testing.T) {
+	requireNamespaces(t)
+	const token = "kiln-step-test-leftover"
+	spec := probeStep("spawn", token)
+	var out syncBuffer
+	if _, err := Step(context.Background(), stepBase(t), spec, stepOptions(t, t.TempDir(), &out)...); err != nil {
+		t.Fatalf("Step() = %v\n%s", err, out.String())
+	}
+	if left := processesWith(t, "sleep "+token); len(left) > 0 {
+		t.Errorf("Step() left %q running", left)
+	}
+	spec = probeStep("fs", "write", "/tmp/x", "x")
+	l, err := Step(context.Background(), stepBase(t), spec, stepOptions(t, t.TempDir(), &out)...)
+	if err != nil {
+		t.Fatalf("Step() = %v\n%s", err, out.String())
+	}
+	want := []string{"5 tmp/ 755 0:0 0", "0 tmp/x 644 0:0 0 x"}
+	if diff := cmp.Diff(want, layerEntries(t, l)); diff != "" {
+		t.Errorf("Step() layer entries (-want +got):\n%s", diff)
 	}
 }
