@@ -194,6 +194,11 @@ func setupRoot(s *initSpec, d *detached) error {
 			return err
 		}
 	}
+	for i, f := range s.From {
+		if err := mountFrom(root, fmt.Sprintf("from%d", i), f); err != nil {
+			return err
+		}
+	}
 	// The host's resolver settings, read while the host's files are in
 	// reach; the run's are written after the root change, where the
 	// image's symlinks cannot point at the host.
@@ -345,6 +350,41 @@ func mountOverlay(s *initSpec, d *detached) (string, error) {
 		d.step = st
 	}
 	return "merged", nil
+}
+
+// mountFrom stacks f's layers, from the lower directory mountOverlay
+// attached, over a writable layer on a tmpfs in dir, which the run
+// discards, and binds f.Source of that tree at f.Target.
+func mountFrom(root, dir string, f fromMount) error {
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("mounting %s: %w", f.Target, err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("mounting %s: %w", f.Target, err)
+	}
+	merged := filepath.Join(dir, "merged")
+	for _, d := range []string{"upper", "work", "merged"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			return fmt.Errorf("mounting %s: %w", f.Target, err)
+		}
+	}
+	lowers := make([]string, len(f.Layers))
+	for i, l := range f.Layers {
+		lowers[i] = "l/" + l
+	}
+	opts := "lowerdir=" + strings.Join(lowers, ":") + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work,userxattr"
+	flags := uintptr(unix.MS_NODEV | unix.MS_NOSUID)
+	if f.ReadOnly {
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount("overlay", merged, "overlay", flags, opts); err != nil {
+		return fmt.Errorf("mounting %s: stacking its layers: %w", f.Target, err)
+	}
+	src, err := resolveIn(merged, f.Source, true)
+	if err != nil {
+		return fmt.Errorf("mounting %s: source %s: %w", f.Target, f.Source, err)
+	}
+	return bindMount(root, Mount{Source: src, Target: f.Target, ReadOnly: f.ReadOnly}, -1)
 }
 
 func mountProc(root string) error {

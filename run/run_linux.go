@@ -53,9 +53,11 @@ type initSpec struct {
 	// Step: the run is a build step, whose init writes the upper
 	// directory as a layer tar on LayerFD once the command succeeded,
 	// clamping times to Epoch (Unix seconds).
-	Step    bool  `json:"step,omitempty"`
-	LayerFD int   `json:"layerFD,omitempty"`
-	Epoch   int64 `json:"epoch,omitempty"`
+	Step bool `json:"step,omitempty"`
+	// From are a step's bind mounts of other stages' trees, after Mounts.
+	From    []fromMount `json:"from,omitempty"`
+	LayerFD int         `json:"layerFD,omitempty"`
+	Epoch   int64       `json:"epoch,omitempty"`
 	// Sandbox confines the run; CapMask holds its capabilities and Seccomp
 	// its filter, assembled here so that a faulty profile fails the run
 	// before it starts.
@@ -71,6 +73,15 @@ type initSpec struct {
 	Sandbox   *Sandbox          `json:"sandbox"`
 	CapMask   uint64            `json:"capMask"`
 	Seccomp   []unix.SockFilter `json:"seccomp"`
+}
+
+// fromMount binds Source of the tree that Layers (in Lower, top first)
+// make, over a discarded writable layer, at Target.
+type fromMount struct {
+	Layers   []string `json:"layers"`
+	Source   string   `json:"source"`
+	Target   string   `json:"target"`
+	ReadOnly bool     `json:"readOnly,omitempty"`
 }
 
 // initStatus is the init's answer: empty once the entrypoint started.

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // StepSpec is one Dockerfile RUN: what Step runs on the stage's layers.
@@ -43,8 +45,9 @@ const (
 	// else Target.
 	MountCache MountType = "cache"
 	// MountBind binds Source, a host file or directory (the build
-	// context, another stage's tree), read-only unless ReadWrite; writes
-	// land on the host.
+	// context), read-only unless ReadWrite; writes land on the host. With
+	// From, it binds Source of the tree From's layers make instead
+	// (BuildKit's from=), where writes, if ReadWrite, are discarded.
 	MountBind MountType = "bind"
 	// MountSSH binds Source, the host's SSH agent socket
 	// (SSH_AUTH_SOCK), at /run/buildkit/ssh_agent.<n> or Target and sets
@@ -57,8 +60,12 @@ type StepMount struct {
 	Type MountType
 	// ID names a secret or a cache (see the types).
 	ID string
-	// Source is the host path, for secret, bind and ssh mounts.
+	// Source is the host path, for secret, bind and ssh mounts; for a
+	// bind mount with From, the path in From's tree (default /).
 	Source string
+	// From are the layers, bottom first, of the stage or image a bind
+	// mount shows.
+	From []v1.Layer
 	// Target is the path in the container.
 	Target string
 	// ReadWrite makes a bind mount writable; cache mounts always are.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -113,16 +114,45 @@ func StepTo(ctx context.Context, lower []v1.Layer, spec StepSpec, w io.Writer, o
 	return nil
 }
 
-// stepInit is a step's init spec, with the cache mounts it holds.
+// stepInit is a step's init spec, with the cache entries it holds until
+// release.
 type stepInit struct {
 	*initSpec
-	leases []*cache.Lease
+	releases []func()
 }
 
 func (s *stepInit) release() {
-	for _, l := range s.leases {
-		l.Close()
+	for _, f := range s.releases {
+		f()
 	}
+}
+
+// from unpacks the layers of a bind mount with From into the cache, next
+// to the step's own, where the init finds them.
+func (s *stepInit) from(ctx context.Context, store *cache.Store, rootfs *Rootfs, m StepMount) (fromMount, error) {
+	f := fromMount{Source: m.Source, Target: m.Target, ReadOnly: !m.ReadWrite}
+	if f.Source == "" {
+		f.Source = "/"
+	}
+	if !path.IsAbs(f.Target) {
+		return f, fmt.Errorf("bind mount: target %q must be an absolute path", f.Target)
+	}
+	img, err := mutate.AppendLayers(empty.Image, m.From...)
+	if err != nil {
+		return f, fmt.Errorf("bind mount %s: %w", f.Target, err)
+	}
+	r, release, err := unpack(ctx, store, img)
+	if err != nil {
+		return f, fmt.Errorf("bind mount %s: %w", f.Target, err)
+	}
+	s.releases = append(s.releases, release)
+	if r.Dir != rootfs.Dir {
+		// Flattened: too many layers to stack, or whiteouts that
+		// cannot be written here.
+		return f, fmt.Errorf("bind mount %s: its layers cannot be stacked next to the step's", f.Target)
+	}
+	f.Layers = r.Layers
+	return f, nil
 }
 
 func newStepSpec(ctx context.Context, store *cache.Store, rootfs *Rootfs, spec StepSpec, o *options) (*stepInit, error) {
@@ -162,6 +192,15 @@ func newStepSpec(ctx context.Context, store *cache.Store, rootfs *Rootfs, spec S
 	var env []string
 	nSSH := 0
 	for _, m := range spec.Mounts {
+		if m.Type == MountBind && len(m.From) > 0 {
+			f, err := s.from(ctx, store, rootfs, m)
+			if err != nil {
+				s.release()
+				return nil, err
+			}
+			s.From = append(s.From, f)
+			continue
+		}
 		cacheDir := ""
 		if m.Type == MountCache {
 			l, err := cacheMount(ctx, store, m)
@@ -169,7 +208,7 @@ func newStepSpec(ctx context.Context, store *cache.Store, rootfs *Rootfs, spec S
 				s.release()
 				return nil, err
 			}
-			s.leases = append(s.leases, l)
+			s.releases = append(s.releases, func() { l.Close() })
 			cacheDir = l.Path
 		}
 		mnt, err := m.resolve(cacheDir, nSSH)

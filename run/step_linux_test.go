@@ -207,11 +207,17 @@ func TestStepMounts(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte("package main"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	stage, err := newLayer(dirEntry("out", 0o755), fileEntry("out/app", 0o755, "built"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, opts := range stepModes(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			cacheDir := t.TempDir()
 			mounts := []StepMount{
+				// Another stage's tree, writable, its writes discarded.
+				{Type: MountBind, From: []v1.Layer{probeLayer, stage}, Source: "/out", Target: "/stage", ReadWrite: true},
 				{Type: MountSecret, ID: "token", Source: secret},
 				// Its parents are missing: they leave no trace either.
 				{Type: MountSecret, ID: "other", Source: secret, Target: "/etc/app/conf/token"},
@@ -219,7 +225,7 @@ func TestStepMounts(t *testing.T) {
 				{Type: MountBind, Source: src, Target: "/src"},
 			}
 			spec := StepSpec{Mounts: mounts}
-			want := map[int]string{0: "s3cr3t", 1: "s3cr3t", 2: "package main", 5: "appended\nappended\n"}
+			want := map[int]string{0: "s3cr3t", 1: "s3cr3t", 2: "package main", 5: "appended\nappended\n", 6: "built", 8: "built"}
 			var out syncBuffer
 			for i, args := range [][]string{
 				{"cat", "/run/secrets/token"},
@@ -228,6 +234,9 @@ func TestStepMounts(t *testing.T) {
 				{"append", "/root/.cache/go-build/log"},
 				{"append", "/root/.cache/go-build/log"},
 				{"cat", "/root/.cache/go-build/log"},
+				{"cat", "/stage/app"},
+				{"fs", "write", "/stage/app", "changed"},
+				{"cat", "/stage/app"},
 			} {
 				out = syncBuffer{}
 				spec.Args = append([]string{"probe"}, args...)
