@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -199,6 +200,24 @@ func setupRoot(s *initSpec, d *detached) error {
 			return err
 		}
 	}
+	if err := mountSecrets(root, s.Secrets); err != nil {
+		return err
+	}
+	for _, t := range s.Tmpfs {
+		p, err := mountpoint(root, t)
+		if err != nil {
+			return err
+		}
+		// World-writable, sticky, as BuildKit mounts it.
+		if err := unix.Mount("tmpfs", p, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+			return fmt.Errorf("mounting a tmpfs at %s: %w", t, err)
+		}
+	}
+	for _, o := range s.Owners {
+		if err := own(root, o); err != nil {
+			return err
+		}
+	}
 	// The host's resolver settings, read while the host's files are in
 	// reach; the run's are written after the root change, where the
 	// image's symlinks cannot point at the host.
@@ -385,6 +404,57 @@ func mountFrom(root, dir string, f fromMount) error {
 		return fmt.Errorf("mounting %s: source %s: %w", f.Target, f.Source, err)
 	}
 	return bindMount(root, Mount{Source: src, Target: f.Target, ReadOnly: f.ReadOnly}, -1)
+}
+
+// mountSecrets writes secrets on a tmpfs of the scratch directory, with
+// their owners and modes, and binds each at its target, read-only: they
+// never reach a disk, nor the container's writable layer.
+func mountSecrets(root string, secrets []secretFile) error {
+	if len(secrets) == 0 {
+		return nil
+	}
+	if err := os.Mkdir("secrets", 0o700); err != nil {
+		return fmt.Errorf("mounting secrets: %w", err)
+	}
+	if err := unix.Mount("tmpfs", "secrets", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700"); err != nil {
+		return fmt.Errorf("mounting secrets: %w", err)
+	}
+	for i, sec := range secrets {
+		p := filepath.Join("secrets", strconv.Itoa(i))
+		if err := os.WriteFile(p, sec.Data, 0o600); err != nil {
+			return fmt.Errorf("writing secret %s: %w", sec.Target, err)
+		}
+		if err := os.Chown(p, sec.UID, sec.GID); err != nil {
+			return fmt.Errorf("secret %s: %w", sec.Target, err)
+		}
+		if err := os.Chmod(p, fs.FileMode(sec.Mode)); err != nil {
+			return fmt.Errorf("secret %s: %w", sec.Target, err)
+		}
+		if err := bindMount(root, Mount{Source: p, Target: sec.Target, ReadOnly: true}, -1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// own gives the mounted directory o.Target its owner and mode if it is
+// empty, as a cache mount is when it is new.
+func own(root string, o owner) error {
+	p, err := resolveIn(root, o.Target, true)
+	if err != nil {
+		return fmt.Errorf("resolving %s: %w", o.Target, err)
+	}
+	names, err := readNames(p)
+	if err != nil || len(names) > 0 {
+		return err
+	}
+	if err := os.Chown(p, o.UID, o.GID); err != nil {
+		return fmt.Errorf("owning %s: %w", o.Target, err)
+	}
+	if err := os.Chmod(p, fs.FileMode(o.Mode)); err != nil {
+		return fmt.Errorf("owning %s: %w", o.Target, err)
+	}
+	return nil
 }
 
 func mountProc(root string) error {

@@ -54,10 +54,15 @@ type initSpec struct {
 	// directory as a layer tar on LayerFD once the command succeeded,
 	// clamping times to Epoch (Unix seconds).
 	Step bool `json:"step,omitempty"`
-	// From are a step's bind mounts of other stages' trees, after Mounts.
-	From    []fromMount `json:"from,omitempty"`
-	LayerFD int         `json:"layerFD,omitempty"`
-	Epoch   int64       `json:"epoch,omitempty"`
+	// From are a step's bind mounts of other stages' trees, after Mounts;
+	// then come its Secrets and Tmpfs mounts, and Owners apply to its
+	// cache mounts that are empty.
+	From    []fromMount  `json:"from,omitempty"`
+	Secrets []secretFile `json:"secrets,omitempty"`
+	Tmpfs   []string     `json:"tmpfs,omitempty"`
+	Owners  []owner      `json:"owners,omitempty"`
+	LayerFD int          `json:"layerFD,omitempty"`
+	Epoch   int64        `json:"epoch,omitempty"`
 	// Sandbox confines the run; CapMask holds its capabilities and Seccomp
 	// its filter, assembled here so that a faulty profile fails the run
 	// before it starts.
@@ -82,6 +87,23 @@ type fromMount struct {
 	Source   string   `json:"source"`
 	Target   string   `json:"target"`
 	ReadOnly bool     `json:"readOnly,omitempty"`
+}
+
+// secretFile is a secret a step reads at Target.
+type secretFile struct {
+	Target string `json:"target"`
+	Data   []byte `json:"data"`
+	UID    int    `json:"uid"`
+	GID    int    `json:"gid"`
+	Mode   uint32 `json:"mode"`
+}
+
+// owner is who owns the directory Target, with what mode, if it is empty.
+type owner struct {
+	Target string `json:"target"`
+	UID    int    `json:"uid"`
+	GID    int    `json:"gid"`
+	Mode   uint32 `json:"mode"`
 }
 
 // initStatus is the init's answer: empty once the entrypoint started.

@@ -2,6 +2,7 @@ package run
 
 import (
 	"fmt"
+	"io/fs"
 	"path"
 	"path/filepath"
 	"strings"
@@ -37,12 +38,14 @@ type MountType string
 
 // The mount types of RUN --mount.
 const (
-	// MountSecret binds Source, a host file, read-only at
-	// /run/secrets/<ID> or Target.
+	// MountSecret puts the content of Source, a host file, read-only at
+	// /run/secrets/<ID> or Target, owned by UID:GID with Mode (default
+	// 0400), on a tmpfs: never on disk in the container.
 	MountSecret MountType = "secret"
 	// MountCache binds a directory of kiln's cache (kind
 	// cache.MountCaches), kept between steps and builds, keyed by ID or
-	// else Target.
+	// else Target; UID, GID and Mode (default 0755) apply when it is
+	// empty, as when it is new.
 	MountCache MountType = "cache"
 	// MountBind binds Source, a host file or directory (the build
 	// context), read-only unless ReadWrite; writes land on the host. With
@@ -50,9 +53,11 @@ const (
 	// (BuildKit's from=), where writes, if ReadWrite, are discarded.
 	MountBind MountType = "bind"
 	// MountSSH binds Source, the host's SSH agent socket
-	// (SSH_AUTH_SOCK), at /run/buildkit/ssh_agent.<n> or Target and sets
-	// SSH_AUTH_SOCK to it.
+	// (SSH_AUTH_SOCK), at /run/buildkit/ssh_agent.<n> or Target; the
+	// first sets SSH_AUTH_SOCK.
 	MountSSH MountType = "ssh"
+	// MountTmpfs puts an empty tmpfs at Target.
+	MountTmpfs MountType = "tmpfs"
 )
 
 // StepMount is one RUN --mount.
@@ -70,46 +75,37 @@ type StepMount struct {
 	Target string
 	// ReadWrite makes a bind mount writable; cache mounts always are.
 	ReadWrite bool
+	// UID, GID and Mode own secrets and new cache directories, in the
+	// container's ids; Mode 0 is the type's default.
+	UID, GID int
+	Mode     fs.FileMode
 }
 
 // sshAgentDir is where BuildKit puts SSH agent sockets.
 const sshAgentDir = "/run/buildkit"
 
-// resolve returns m as a Mount, its target defaulted as BuildKit does;
-// cacheDir is the directory of a cache mount, found by the caller. n counts
-// the ssh mounts before this one.
-func (m StepMount) resolve(cacheDir string, n int) (Mount, error) {
-	target := m.Target
-	out := Mount{ReadOnly: true}
-	switch m.Type {
-	case MountSecret:
-		if target == "" {
-			if m.ID == "" {
-				return out, fmt.Errorf("secret mount: want an id or a target")
-			}
-			target = "/run/secrets/" + m.ID
-		}
-		out.Source = m.Source
-	case MountSSH:
-		if target == "" {
-			target = fmt.Sprintf("%s/ssh_agent.%d", sshAgentDir, n)
-		}
-		out.Source = m.Source
-	case MountBind:
-		out.Source, out.ReadOnly = m.Source, !m.ReadWrite
-	case MountCache:
-		out.Source, out.ReadOnly = cacheDir, false
-	default:
-		return out, fmt.Errorf("mount type %q: want secret, cache, bind or ssh", m.Type)
+// target returns m's target, defaulted as BuildKit does; n counts the ssh
+// mounts before this one.
+func (m StepMount) target(n int) (string, error) {
+	t := m.Target
+	switch {
+	case t != "":
+	case m.Type == MountSecret && m.ID != "":
+		t = "/run/secrets/" + m.ID
+	case m.Type == MountSSH:
+		t = fmt.Sprintf("%s/ssh_agent.%d", sshAgentDir, n)
 	}
-	if target == "" || !path.IsAbs(target) {
-		return out, fmt.Errorf("%s mount: target %q must be an absolute path", m.Type, target)
+	if !path.IsAbs(t) {
+		return "", fmt.Errorf("%s mount: target %q must be an absolute path", m.Type, t)
 	}
-	if m.Type != MountCache && (out.Source == "" || !filepath.IsAbs(out.Source)) {
-		return out, fmt.Errorf("%s mount %s: source %q must be an absolute host path", m.Type, target, out.Source)
+	if path.Clean(t) == "/" {
+		return "", fmt.Errorf("%s mount: target / would hide the stage", m.Type)
 	}
-	out.Target = path.Clean(target)
-	return out, nil
+	needsSource := m.Type == MountSecret || m.Type == MountSSH || m.Type == MountBind && len(m.From) == 0
+	if needsSource && !filepath.IsAbs(m.Source) {
+		return "", fmt.Errorf("%s mount %s: source %q must be an absolute host path", m.Type, t, m.Source)
+	}
+	return path.Clean(t), nil
 }
 
 // StepExitError reports that a step's command exited with a non-zero

@@ -8,8 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"path"
+	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -127,15 +128,62 @@ func (s *stepInit) release() {
 	}
 }
 
+// mount adds m to the spec; nSSH counts the ssh mounts before it.
+func (s *stepInit) mount(ctx context.Context, store *cache.Store, rootfs *Rootfs, m StepMount, nSSH int) error {
+	target, err := m.target(nSSH)
+	if err != nil {
+		return err
+	}
+	switch m.Type {
+	case MountSecret:
+		data, err := os.ReadFile(m.Source)
+		if err != nil {
+			return fmt.Errorf("secret %s: %w", m.ID, err)
+		}
+		s.Secrets = append(s.Secrets, secretFile{Target: target, Data: data, UID: m.UID, GID: m.GID, Mode: modeOr(m.Mode, 0o400)})
+	case MountSSH:
+		s.Mounts = append(s.Mounts, Mount{Source: m.Source, Target: target})
+	case MountBind:
+		if len(m.From) == 0 {
+			s.Mounts = append(s.Mounts, Mount{Source: filepath.Clean(m.Source), Target: target, ReadOnly: !m.ReadWrite})
+			return nil
+		}
+		f, err := s.from(ctx, store, rootfs, m)
+		if err != nil {
+			return err
+		}
+		f.Target = target
+		s.From = append(s.From, f)
+	case MountCache:
+		l, err := cacheMount(ctx, store, m)
+		if err != nil {
+			return err
+		}
+		s.releases = append(s.releases, func() { l.Close() })
+		s.Mounts = append(s.Mounts, Mount{Source: l.Path, Target: target})
+		s.Owners = append(s.Owners, owner{Target: target, UID: m.UID, GID: m.GID, Mode: modeOr(m.Mode, 0o755)})
+	case MountTmpfs:
+		s.Tmpfs = append(s.Tmpfs, target)
+	default:
+		return fmt.Errorf("mount type %q: want secret, cache, bind, ssh or tmpfs", m.Type)
+	}
+	return nil
+}
+
+// modeOr returns m as permission bits, or def if m is 0.
+func modeOr(m fs.FileMode, def uint32) uint32 {
+	if m == 0 {
+		return def
+	}
+	return uint32(m.Perm())
+}
+
 // from unpacks the layers of a bind mount with From into the cache, next
 // to the step's own, where the init finds them.
 func (s *stepInit) from(ctx context.Context, store *cache.Store, rootfs *Rootfs, m StepMount) (fromMount, error) {
 	f := fromMount{Source: m.Source, Target: m.Target, ReadOnly: !m.ReadWrite}
 	if f.Source == "" {
 		f.Source = "/"
-	}
-	if !path.IsAbs(f.Target) {
-		return f, fmt.Errorf("bind mount: target %q must be an absolute path", f.Target)
 	}
 	img, err := mutate.AppendLayers(empty.Image, m.From...)
 	if err != nil {
@@ -192,37 +240,16 @@ func newStepSpec(ctx context.Context, store *cache.Store, rootfs *Rootfs, spec S
 	var env []string
 	nSSH := 0
 	for _, m := range spec.Mounts {
-		if m.Type == MountBind && len(m.From) > 0 {
-			f, err := s.from(ctx, store, rootfs, m)
-			if err != nil {
-				s.release()
-				return nil, err
-			}
-			s.From = append(s.From, f)
-			continue
-		}
-		cacheDir := ""
-		if m.Type == MountCache {
-			l, err := cacheMount(ctx, store, m)
-			if err != nil {
-				s.release()
-				return nil, err
-			}
-			s.releases = append(s.releases, func() { l.Close() })
-			cacheDir = l.Path
-		}
-		mnt, err := m.resolve(cacheDir, nSSH)
-		if err != nil {
+		if err := s.mount(ctx, store, rootfs, m, nSSH); err != nil {
 			s.release()
 			return nil, err
 		}
 		if m.Type == MountSSH {
-			nSSH++
-			if nSSH == 1 {
-				env = append(env, "SSH_AUTH_SOCK="+mnt.Target)
+			if nSSH == 0 {
+				env = append(env, "SSH_AUTH_SOCK="+s.Mounts[len(s.Mounts)-1].Target)
 			}
+			nSSH++
 		}
-		s.Mounts = append(s.Mounts, mnt)
 	}
 	defaults := []string{"PATH=" + defaultPath, "HOSTNAME=" + stepHostname, "HOME=" + id.Home}
 	s.Env = envlist.Merge(defaults, spec.Env, env)

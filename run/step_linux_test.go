@@ -364,3 +364,52 @@ func TestStepLeftovers(t *testing.T) {
 		t.Errorf("Step() layer entries (-want +got):\n%s", diff)
 	}
 }
+
+// TestStepMountsOwned: a step as a user reads a secret and fills a cache
+// that mounts give that user, and writes on a tmpfs; none of it stays.
+func TestStepMountsOwned(t *testing.T) {
+	requireNamespaces(t)
+	secret := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(secret, []byte("s3cr3t"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, opts := range stepModes(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cacheDir := t.TempDir()
+			spec := StepSpec{User: "app", Mounts: []StepMount{
+				{Type: MountSecret, ID: "token", Source: secret, UID: 1000},
+				{Type: MountCache, ID: "npm", Target: "/home/app/.npm", UID: 1000, GID: 1000},
+				{Type: MountTmpfs, Target: "/scratch"},
+			}}
+			for _, tc := range []struct {
+				args []string
+				want string
+			}{
+				{[]string{"cat", "/run/secrets/token"}, "s3cr3t"},
+				{[]string{"append", "/home/app/.npm/log"}, ""},
+				{[]string{"cat", "/home/app/.npm/log"}, "appended\n"},
+				{[]string{"fs", "mkdir", "/scratch/a", ";", "write", "/scratch/a/b", "x"}, ""},
+			} {
+				var out syncBuffer
+				spec.Args = append([]string{"probe"}, tc.args...)
+				l, err := Step(context.Background(), stepBase(t), spec, append(stepOptions(t, cacheDir, &out), opts...)...)
+				if err != nil {
+					t.Fatalf("Step(%q) = %v\n%s", tc.args, err, out.String())
+				}
+				if out.String() != tc.want {
+					t.Errorf("Step(%q) printed %q, want %q", tc.args, out.String(), tc.want)
+				}
+				if got := layerEntries(t, l); len(got) != 0 {
+					t.Errorf("Step(%q) layer = %q, want no trace of the mounts", tc.args, got)
+				}
+			}
+			// Without root, the cache holds a file of a subordinate id,
+			// which only the container's root may remove.
+			spec.User, spec.Args = "", []string{"probe", "fs", "rm", "/home/app/.npm/log"}
+			if _, err := Step(context.Background(), stepBase(t), spec, append(stepOptions(t, cacheDir, io.Discard), opts...)...); err != nil {
+				t.Errorf("Step(rm) = %v", err)
+			}
+		})
+	}
+}
