@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/internal/envlist"
@@ -39,7 +40,7 @@ func Step(ctx context.Context, lower []v1.Layer, spec StepSpec, opts ...Option) 
 	b := buf.Bytes()
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(b)), nil
-	})
+	}, tarball.WithMediaType(types.OCILayer))
 }
 
 // StepTo runs one Dockerfile RUN, as Step does, and writes its layer, an

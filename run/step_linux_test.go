@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
 
 // stepBase is the probe layer under a layer with files to change.
@@ -120,6 +121,9 @@ func TestStepLayer(t *testing.T) {
 				}
 				if diff := cmp.Diff(want, layerEntries(t, l)); diff != "" {
 					t.Errorf("Step() layer entries (-want +got):\n%s", diff)
+				}
+				if err := validate.Layer(l); err != nil {
+					t.Errorf("validate.Layer() = %v", err)
 				}
 				d, err := l.Digest()
 				if err != nil {
