@@ -42,7 +42,7 @@ type upperTrace map[string]traceEntry
 func traceUpper(root string) (upperTrace, error) {
 	t := upperTrace{}
 	err := walkUpper(root, "", func(rel string, st *unix.Stat_t) error {
-		e, err := traceOf(filepath.Join(root, rel), st)
+		e, err := traceOf(root, rel, st)
 		t[rel] = e
 		return err
 	})
@@ -52,18 +52,21 @@ func traceUpper(root string) (upperTrace, error) {
 	return t, nil
 }
 
-func traceOf(p string, st *unix.Stat_t) (traceEntry, error) {
-	e := traceEntry{
-		ino: int64(st.Ino), size: st.Size, mode: st.Mode, uid: st.Uid, gid: st.Gid,
-		mtime: st.Mtim, ctime: st.Ctim,
-	}
+func traceOf(root, rel string, st *unix.Stat_t) (traceEntry, error) {
+	p := filepath.Join(root, rel)
+	e := traceEntry{ino: int64(st.Ino), mode: st.Mode, uid: st.Uid, gid: st.Gid}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
+		// A directory is the names in it, less runtimeFiles, not its
+		// times: what changed in it is in the layer anyway, and brings
+		// the directory along.
 		names, err := readNames(p)
 		if err != nil {
 			return e, err
 		}
+		names = slices.DeleteFunc(names, func(n string) bool { return runtimeFiles[path.Join(rel, n)] })
 		e.sum = sha256.Sum256([]byte(strings.Join(names, "/")))
+		return e, nil
 	case unix.S_IFREG:
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -71,16 +74,25 @@ func traceOf(p string, st *unix.Stat_t) (traceEntry, error) {
 		}
 		e.sum = sha256.Sum256(b)
 	}
+	e.size, e.mtime, e.ctime = st.Size, st.Mtim, st.Ctim
 	return e, nil
 }
 
-// unchanged reports whether rel is still as setup left it.
+// runtimeFiles are the files the sandbox writes for the run, which Docker
+// binds over the image's: what a RUN does to them is not kept.
+var runtimeFiles = map[string]bool{"etc/hosts": true, "etc/resolv.conf": true, "etc/hostname": true}
+
+// unchanged reports whether rel is still as setup left it, or is one of
+// runtimeFiles.
 func (t upperTrace) unchanged(root, rel string, st *unix.Stat_t) bool {
+	if runtimeFiles[rel] {
+		return true
+	}
 	before, ok := t[rel]
 	if !ok {
 		return false
 	}
-	now, err := traceOf(filepath.Join(root, rel), st)
+	now, err := traceOf(root, rel, st)
 	return err == nil && now == before
 }
 
