@@ -50,6 +50,8 @@ type initSpec struct {
 	// as root does; it mounts the layers itself, as with UserNS.
 	SubIDs bool    `json:"subIDs,omitempty"`
 	ids    *subIDs `json:"-"`
+	// offline: the run has its loopback alone, wanted so.
+	offline bool
 	// Step: the run is a build step, whose init writes the upper
 	// directory as a layer tar on LayerFD once the command succeeded,
 	// clamping times to Epoch (Unix seconds).
@@ -297,9 +299,11 @@ func start(ctx context.Context, spec *initSpec, o *options, layer io.Writer) err
 			fmt.Fprintf(stderr, "kiln: %v\n", err)
 		}
 	}
-	slirp, err := exec.LookPath("slirp4netns")
-	if err != nil {
-		warn(fmt.Errorf("slirp4netns not found (install slirp4netns): %w", ErrNoNetwork))
+	slirp := ""
+	if !spec.offline {
+		if slirp, err = exec.LookPath("slirp4netns"); err != nil {
+			warn(fmt.Errorf("slirp4netns not found (install slirp4netns): %w", ErrNoNetwork))
+		}
 	}
 
 	// /proc/self/exe rather than os.Executable: it still works when the

@@ -24,6 +24,9 @@ type StepSpec struct {
 	User string
 	// Workdir is the working directory, created if missing. Default: /.
 	Workdir string
+	// NoNetwork gives the command its loopback alone (RUN
+	// --network=none). Default: outbound network, as Docker's default.
+	NoNetwork bool
 	// Mounts are the RUN's --mount flags; none of them leaves a trace in
 	// the layer.
 	Mounts []StepMount

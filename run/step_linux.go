@@ -234,6 +234,7 @@ func newStepSpec(ctx context.Context, store *cache.Store, rootfs *Rootfs, spec S
 		Hostname: stepHostname,
 		Step:     true,
 		Epoch:    spec.Epoch.Unix(),
+		offline:  spec.NoNetwork,
 	}}
 	if spec.Epoch.IsZero() {
 		s.Epoch = 0

@@ -307,11 +307,14 @@ func TestStepNetwork(t *testing.T) {
 			{"http", []string{"get", url}, "host says hello"},
 			{"ssh agent", []string{"dial", "/run/buildkit/ssh_agent.0"}, "agent here"},
 			{"ssh env", []string{"info"}, "SSH_AUTH_SOCK=/run/buildkit/ssh_agent.0"},
+			// No slirp4netns: no address for the host in /etc/hosts.
+			{"none", []string{"info"}, `"hosts":"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\tbuildkitsandbox\n"`},
 		} {
 			t.Run(name+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
 				spec := probeStep(tc.args...)
 				spec.Mounts = []StepMount{{Type: MountSSH, Source: sock}}
+				spec.NoNetwork = tc.name == "none"
 				var out syncBuffer
 				l, err := Step(context.Background(), stepBase(t), spec, append(stepOptions(t, t.TempDir(), &out), opts...)...)
 				if err != nil {

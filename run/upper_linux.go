@@ -99,26 +99,43 @@ func (t upperTrace) unchanged(root, rel string, st *unix.Stat_t) bool {
 // walkUpper calls fn for each entry under root/rel, parents first, in name
 // order.
 func walkUpper(root, rel string, fn func(rel string, st *unix.Stat_t) error) error {
-	names, err := readNames(filepath.Join(root, rel))
+	ps, err := listUpper(root, rel)
 	if err != nil {
 		return err
 	}
-	for _, name := range names {
-		r := path.Join(rel, name)
-		var st unix.Stat_t
-		if err := unix.Lstat(filepath.Join(root, r), &st); err != nil {
-			return &os.PathError{Op: "lstat", Path: r, Err: err}
-		}
-		if err := fn(r, &st); err != nil {
+	for _, p := range ps {
+		if err := fn(p.rel, &p.st); err != nil {
 			return err
 		}
-		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			if err := walkUpper(root, r, fn); err != nil {
+		if p.st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			if err := walkUpper(root, p.rel, fn); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// pending is an entry of the upper directory, with its stat.
+type pending struct {
+	rel string
+	st  unix.Stat_t
+}
+
+// listUpper lists the directory root/rel, in name order.
+func listUpper(root, rel string) ([]pending, error) {
+	names, err := readNames(filepath.Join(root, rel))
+	if err != nil {
+		return nil, err
+	}
+	ps := make([]pending, len(names))
+	for i, name := range names {
+		ps[i].rel = path.Join(rel, name)
+		if err := unix.Lstat(filepath.Join(root, ps[i].rel), &ps[i].st); err != nil {
+			return nil, &os.PathError{Op: "lstat", Path: ps[i].rel, Err: err}
+		}
+	}
+	return ps, nil
 }
 
 func readNames(dir string) ([]string, error) {
@@ -165,34 +182,12 @@ func writeUpper(w io.Writer, root string, trace upperTrace, epoch time.Time) err
 	return bw.Flush()
 }
 
-// pending is an entry of the upper directory, with its stat.
-type pending struct {
-	rel string
-	st  unix.Stat_t
-}
-
-// entries lists the directory rel, in name order.
-func (u *upperWriter) entries(rel string) ([]pending, error) {
-	names, err := readNames(filepath.Join(u.root, rel))
-	if err != nil {
-		return nil, err
-	}
-	ps := make([]pending, len(names))
-	for i, name := range names {
-		ps[i].rel = path.Join(rel, name)
-		if err := unix.Lstat(filepath.Join(u.root, ps[i].rel), &ps[i].st); err != nil {
-			return nil, &os.PathError{Op: "lstat", Path: ps[i].rel, Err: err}
-		}
-	}
-	return ps, nil
-}
-
 // scan marks the directories under rel that belong in the layer: those
 // the command changed, and those holding something that does. A directory
 // only setup made (a mountpoint's parent, a copied-up /etc) is written
 // only when the command put something in it.
 func (u *upperWriter) scan(rel string) (bool, error) {
-	ps, err := u.entries(rel)
+	ps, err := listUpper(u.root, rel)
 	if err != nil {
 		return false, err
 	}
@@ -216,7 +211,7 @@ func (u *upperWriter) scan(rel string) (bool, error) {
 
 // dir writes what belongs in the layer of the directory rel.
 func (u *upperWriter) dir(rel string) error {
-	ps, err := u.entries(rel)
+	ps, err := listUpper(u.root, rel)
 	if err != nil {
 		return err
 	}
