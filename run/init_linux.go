@@ -56,7 +56,7 @@ func InitMain() {
 		os.Exit(initFailed)
 	}
 	_ = json.NewEncoder(status).Encode(initStatus{})
-	code := supervise(c.pid, sigs)
+	code := supervise(c.pid, sigs, c.step != nil)
 	if c.step != nil {
 		// What the command left running must not write while its layer
 		// is read: the kernel would kill it when the init exits anyway.
@@ -777,9 +777,15 @@ func killAll() {
 
 // supervise passes signals on to the entrypoint, reaps every child (orphans
 // are re-parented to PID 1) and returns the entrypoint's status.
-func supervise(pid int, sigs <-chan os.Signal) int {
+// A step's command is stopped at once: a cancelled build has nothing to
+// wait for.
+func supervise(pid int, sigs <-chan os.Signal, step bool) int {
 	go func() {
 		for sig := range sigs {
+			if step && (sig == syscall.SIGTERM || sig == syscall.SIGINT) {
+				_ = syscall.Kill(-1, syscall.SIGKILL)
+				continue
+			}
 			_ = syscall.Kill(pid, sig.(syscall.Signal))
 		}
 	}()

@@ -64,10 +64,10 @@ func Step(ctx context.Context, lower []v1.Layer, spec StepSpec, opts ...Option) 
 // /etc/hostname) leave no trace unless the command changed them. A
 // command that exits non-zero writes nothing and returns a
 // *StepExitError. Processes the command leaves running are killed when it
-// exits.
+// exits, and all of them at once when ctx ends.
 //
-// Of the options, WithCacheDir (required), WithStdout, WithStderr and
-// WithGracePeriod apply; the others configure Image alone.
+// Of the options, WithCacheDir (required), WithStdout and WithStderr
+// apply; the others configure Image alone.
 func StepTo(ctx context.Context, lower []v1.Layer, spec StepSpec, w io.Writer, opts ...Option) error {
 	o, err := newOptions(opts)
 	if err != nil {

@@ -43,7 +43,7 @@ func stepBase(t *testing.T) []v1.Layer {
 // the command's output.
 func stepOptions(t *testing.T, cacheDir string, out io.Writer) []Option {
 	t.Helper()
-	return []Option{WithCacheDir(cacheDir), WithStdout(out), WithStderr(out), WithGracePeriod(5 * time.Second)}
+	return []Option{WithCacheDir(cacheDir), WithStdout(out), WithStderr(out)}
 }
 
 // layerEntries lists a layer's entries: type, name, mode, owner, time
@@ -420,5 +420,22 @@ func TestStepMountsOwned(t *testing.T) {
 				t.Errorf("Step(rm) = %v", err)
 			}
 		})
+	}
+}
+
+// TestStepCancelled: a step whose context ends stops at once, with an
+// error, and writes no layer.
+func TestStepCancelled(t *testing.T) {
+	requireNamespaces(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := Step(ctx, stepBase(t), probeStep("stubborn"), stepOptions(t, t.TempDir(), io.Discard)...)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Step(cancelled) = %v, want %v", err, context.DeadlineExceeded)
+	}
+	// Killed at once, not after a grace period.
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Step(cancelled) took %s", d)
 	}
 }
