@@ -59,10 +59,11 @@ func Step(ctx context.Context, lower []v1.Layer, spec StepSpec, opts ...Option) 
 // The layer is the upper directory, read in the container's user
 // namespace: owners are the container's ids, deleted paths whiteouts
 // (.wh.NAME), replaced directories opaque (.wh..wh..opq), times clamped
-// to spec.Epoch, entries in name order, hard links kept. Mountpoints and
-// the files the sandbox writes (/etc/hosts, /etc/resolv.conf,
-// /etc/hostname) leave no trace unless the command changed them. A
-// command that exits non-zero writes nothing and returns a
+// to spec.Epoch, entries in name order, hard links kept. Mountpoints
+// leave no trace, and what the command does to /etc/hosts,
+// /etc/resolv.conf and /etc/hostname, which the sandbox writes, is not
+// kept, as Docker binds them over the stage's. A command that exits
+// non-zero writes nothing and returns a
 // *StepExitError. Processes the command leaves running are killed when it
 // exits, and all of them at once when ctx ends.
 //
