@@ -28,6 +28,8 @@ func stepBase(t *testing.T) []v1.Layer {
 		dirEntry("data", 0o755),
 		fileEntry("data/keep", 0o644, "keep"),
 		fileEntry("data/gone", 0o644, "gone"),
+		dirEntry("data/drop", 0o755),
+		fileEntry("data/drop/f", 0o644, "f"),
 		dirEntry("data/old", 0o755),
 		fileEntry("data/old/a", 0o644, "a"),
 		fileEntry("data/old/b", 0o644, "b"),
@@ -87,7 +89,8 @@ func TestStepLayer(t *testing.T) {
 	epoch := time.Unix(1_600_000_000, 0)
 	spec := probeStep("fs",
 		"write", "/data/new", "new", ";",
-		"rm", "/data/gone", ";",
+		"rm", "/data/gone", ";", "rm", "/data/drop", ";",
+		"link", "/data/keep", "/data/keep2", ";",
 		"rm", "/data/old", ";", "mkdir", "/data/old", ";", "write", "/data/old/c", "c", ";",
 		"mkdir", "/srv/app", ";", "write", "/srv/app/f", "f", ";", "link", "/srv/app/f", "/srv/app/g", ";",
 		"symlink", "f", "/srv/app/s", ";",
@@ -98,7 +101,11 @@ func TestStepLayer(t *testing.T) {
 	e := epoch.Unix()
 	want := []string{
 		fmt.Sprintf("5 data/ 755 0:0 %d", e),
+		fmt.Sprintf("0 data/.wh.drop 0 0:0 %d", e),
 		fmt.Sprintf("0 data/.wh.gone 0 0:0 %d", e),
+		// A hard link to a file of the layers below: both names.
+		fmt.Sprintf("0 data/keep 644 0:0 %d keep", e),
+		fmt.Sprintf("1 data/keep2 644 0:0 %d -> data/keep", e),
 		fmt.Sprintf("0 data/new 644 0:0 %d new", e),
 		fmt.Sprintf("5 data/old/ 755 0:0 %d", e),
 		fmt.Sprintf("0 data/old/.wh..wh..opq 0 0:0 %d", e),
