@@ -411,7 +411,7 @@ func start(ctx context.Context, spec *initSpec, o *options, layer io.Writer) err
 			// still runs, confined to its loopback, and the user knows.
 			warn(fmt.Errorf("%w: %w", err, ErrNoNetwork))
 		default:
-			defer net.stop()
+			defer net.end()
 			spec.Network = true
 		}
 	}
