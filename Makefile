@@ -44,15 +44,21 @@ lint:
 unit:
 	$(GO) test -count=1 ./...
 
-## unit-nonroot: the run package's tests (sandbox, escapes, network) again
-## as an unprivileged user, nobody, as most users run kiln: about 30 s.
+## unit-nonroot: the run package's tests (sandbox, escapes, network, RUN
+## steps) again as an unprivileged user, nobody, as most users run kiln:
+## about 30 s. nobody gets subordinate ids for the steps meanwhile
+## (300000-365535 in /etc/subuid and /etc/subgid, removed after) unless it
+## has some.
 unit-nonroot:
 	@if [ "$$(id -u)" != 0 ]; then echo "unit-nonroot: not root, so make unit ran them unprivileged"; exit 0; fi; \
 	dir=$$(mktemp -d) && chmod 755 "$$dir" && \
 	$(GO) test -c -o "$$dir/run.test" ./run && CGO_ENABLED=0 $(GO) build -o "$$dir/probe" ./run/testdata/probe && \
+	added=; for f in /etc/subuid /etc/subgid; do \
+		grep -qs '^nobody:' $$f || { echo 'nobody:300000:65536' >> $$f; added="$$added $$f"; }; \
+	done; \
 	cd /tmp && setpriv --reuid=65534 --regid=65534 --clear-groups \
 		env HOME="$$dir" TMPDIR=/tmp KILN_TEST_PROBE="$$dir/probe" "$$dir/run.test" -test.count=1; \
-	rc=$$?; rm -rf "$$dir"; exit $$rc
+	rc=$$?; rm -rf "$$dir"; for f in $$added; do sed -i '/^nobody:300000:65536$$/d' $$f; done; exit $$rc
 
 ## fuzz: the stack parser, the layer unpacker's tar reading and the
 ## watchdog's configuration, 30 s each (minimising a new input is capped at

@@ -35,6 +35,11 @@ const (
 	// Rootfs are whole images flattened into one tree:
 	// rootfs/<manifest digest> (Tree).
 	Rootfs
+	// MountCaches are the directories of Dockerfile RUN
+	// --mount=type=cache: mounts/<key>, made empty once (Tree) and then
+	// written by every step that mounts them, as BuildKit's cache mounts
+	// are.
+	MountCaches
 	// Images is the local image store, the OCI layout images/ that
 	// `kiln build` without --push writes and `kiln run` reads. An entry
 	// is an image its index.json names.
@@ -93,6 +98,7 @@ var kindSpecs = map[Kind]kindSpec{
 	DebianFiles:  {name: "debian", noun: "debian files", dir: "debian/sha256", shape: shapeFile, depth: 1},
 	RootfsLayers: {name: "rootfs-layers", noun: "unpacked layers", dir: "rootfs/layers", shape: shapeDir, depth: 1, private: true, volatile: true},
 	Rootfs:       {name: "rootfs", noun: "flattened images", dir: "rootfs", shape: shapeDir, depth: 1, private: true},
+	MountCaches:  {name: "mount-caches", noun: "RUN cache mounts", dir: "mounts", shape: shapeDir, depth: 1, private: true},
 	Images:       {name: "images", noun: "local images", dir: "images", shape: shapeImages},
 	Secrets:      {name: "secrets", noun: "secrets", dir: "secrets", shape: shapeSecrets},
 	Temp:         {name: "tmp", noun: "temporary files", dir: "tmp", legacy: []string{"run", "node/tmp", "layers/v1/tmp"}, shape: shapeTemp, private: true},
@@ -101,7 +107,7 @@ var kindSpecs = map[Kind]kindSpec{
 
 // Kinds returns every kind, in the order Usage lists them.
 func Kinds() []Kind {
-	return []Kind{Layers, JavaOutputs, NodeModules, NodeRuntimes, DebianFiles, RootfsLayers, Rootfs, Images, Secrets, Temp, Other}
+	return []Kind{Layers, JavaOutputs, NodeModules, NodeRuntimes, DebianFiles, RootfsLayers, Rootfs, MountCaches, Images, Secrets, Temp, Other}
 }
 
 func (k Kind) spec() kindSpec { return kindSpecs[k] }

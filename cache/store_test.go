@@ -180,6 +180,7 @@ func fillEveryKind(t *testing.T, s *Store) map[Kind]int {
 		return os.Symlink("tool", filepath.Join(d, "usr/bin/link"))
 	})
 	mustTree(t, s, Rootfs, key("image").Hex, files(map[string][]byte{"etc/passwd": randomBytes(t, 12000)}))
+	mustTree(t, s, MountCaches, key("go-build").Hex, files(map[string][]byte{"ab/cd-a": randomBytes(t, 8000)}))
 	writeImages(t, filepath.Join(dir, "images"), "hello:dev")
 	if err := os.MkdirAll(filepath.Join(dir, "secrets"), 0o700); err != nil {
 		t.Fatal(err)
@@ -209,7 +210,7 @@ func fillEveryKind(t *testing.T, s *Store) map[Kind]int {
 	}
 	return map[Kind]int{
 		Layers: 1, JavaOutputs: 1, NodeModules: 1, NodeRuntimes: 1, DebianFiles: 1,
-		RootfsLayers: 1, Rootfs: 1, Images: 1, Secrets: 1, Temp: 3, Other: 1,
+		RootfsLayers: 1, Rootfs: 1, MountCaches: 1, Images: 1, Secrets: 1, Temp: 3, Other: 1,
 	}
 }
 
@@ -297,6 +298,7 @@ func TestPruneByAge(t *testing.T) {
 		{NodeRuntimes, fileCase(NodeRuntimes), 1},
 		{DebianFiles, fileCase(DebianFiles), 1},
 		{Rootfs, treeCase(Rootfs, ""), 1},
+		{MountCaches, treeCase(MountCaches, ""), 1},
 		{RootfsLayers, func(t *testing.T, s *Store, c *clock) paths {
 			p := treeCase(RootfsLayers, "")(t, s, c)
 			// An earlier boot's entry goes whatever its age.

@@ -32,6 +32,15 @@
 // PID 1 of the namespace is that init, so when it exits the kernel kills every
 // process left in the namespace: a run never leaves a process behind.
 //
-// Only Linux can run images; Unpack and Image return errors.ErrUnsupported
+// Step runs one Dockerfile RUN the same way, on a stage's layers, and
+// returns what the command changed as an OCI layer: the overlay's upper
+// directory, read from inside the run (so owners are the container's ids),
+// whiteouts and opaque directories as OCI markers, times clamped to the
+// step's epoch, and no trace of the sandbox's own files or of RUN --mount
+// mountpoints. Without root a step maps the caller's subordinate ids
+// (/etc/subuid, newuidmap), so that its container has a root and the other
+// users a package manager needs.
+//
+// Only Linux can run images; Unpack, Image and Step return errors.ErrUnsupported
 // elsewhere.
 package run

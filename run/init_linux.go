@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -37,13 +38,6 @@ func InitMain() {
 	// Credentials (capabilities, no_new_privs, seccomp) are per thread and
 	// the entrypoint is forked from this one: stay on it.
 	runtime.LockOSThread()
-	// The init's other threads keep the privileges this one drops: no
-	// process of the run may trace it or read its memory. The entrypoint,
-	// a new program, is dumpable again.
-	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", InitArg, err)
-		os.Exit(initFailed)
-	}
 	// Catch signals before anything else: as PID 1 of a namespace, the
 	// init would otherwise ignore them. Those that arrive before the
 	// entrypoint exists wait in the channel and are passed on once it does.
@@ -53,7 +47,7 @@ func InitMain() {
 	syscall.CloseOnExec(statusFD)
 
 	status := os.NewFile(statusFD, "status")
-	pid, err := startContainer()
+	c, err := startContainer()
 	if err != nil {
 		if json.NewEncoder(status).Encode(initStatus{Error: err.Error()}) != nil {
 			// No parent to tell: started by hand, most likely.
@@ -62,17 +56,53 @@ func InitMain() {
 		os.Exit(initFailed)
 	}
 	_ = json.NewEncoder(status).Encode(initStatus{})
+	code := supervise(c.pid, sigs, c.step != nil)
+	if c.step != nil {
+		// What the command left running must not write while its layer
+		// is read: the kernel would kill it when the init exits anyway.
+		killAll()
+		// A step's second answer: its layer, written or not.
+		var st initStatus
+		if err := c.step.finish(code == 0); err != nil {
+			st.Error = err.Error()
+		}
+		_ = json.NewEncoder(status).Encode(st)
+	}
 	status.Close()
-	os.Exit(supervise(pid, sigs))
+	os.Exit(code)
 }
 
-func startContainer() (int, error) {
+// container is a started run.
+type container struct {
+	pid  int
+	step *stepState // a step's, else nil
+}
+
+func startContainer() (*container, error) {
 	f := os.NewFile(specFD, "spec")
 	var s initSpec
 	err := json.NewDecoder(f).Decode(&s)
 	f.Close()
 	if err != nil {
-		return 0, fmt.Errorf("reading the run spec: %w", err)
+		return nil, fmt.Errorf("reading the run spec: %w", err)
+	}
+	if s.SubIDs {
+		// newuidmap has mapped the caller to root and its subordinate
+		// ids to the others (the parent sends the spec after): become
+		// that root, with the capabilities the parent made ambient.
+		if err := syscall.Setresgid(0, 0, 0); err != nil {
+			return nil, fmt.Errorf("becoming the container's root group: %w", err)
+		}
+		if err := syscall.Setresuid(0, 0, 0); err != nil {
+			return nil, fmt.Errorf("becoming the container's root: %w", err)
+		}
+	}
+	// The init's other threads keep the privileges this one drops: no
+	// process of the run may trace it or read its memory. The entrypoint,
+	// a new program, is dumpable again. (Not earlier: newuidmap must
+	// read the init's /proc entry, which this makes root's.)
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("making the init undumpable: %w", err)
 	}
 	// Docker's umask: the caller's may be stricter, and it would leak into
 	// the files the init and the entrypoint create.
@@ -82,13 +112,13 @@ func startContainer() (int, error) {
 		syscall.CloseOnExec(mountsFD)
 		fds, err := recvFDs(mountsFD, 2+len(s.Mounts))
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		unix.Close(mountsFD)
 		m.scratch, m.lower, m.binds = fds[0], fds[1], fds[2:]
 	}
 	if err := loopbackUp(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	fds := make([]int, len(s.Publish))
 	for i := range fds {
@@ -97,12 +127,19 @@ func startContainer() (int, error) {
 	// Before the entrypoint starts, which must not inherit the listeners;
 	// until it listens, a connection is reset, as by a closed port.
 	if err := publish(fds, s.Publish); err != nil {
-		return 0, err
+		return nil, err
+	}
+	if s.Step {
+		syscall.CloseOnExec(s.LayerFD)
 	}
 	if err := setupRoot(&s, &m); err != nil {
-		return 0, err
+		return nil, err
 	}
-	return startEntrypoint(&s)
+	pid, err := startEntrypoint(&s)
+	if err != nil {
+		return nil, err
+	}
+	return &container{pid: pid, step: m.step}, nil
 }
 
 // detached are the mounts the parent made for a shifted init, which may not
@@ -111,6 +148,8 @@ type detached struct {
 	scratch int
 	lower   int
 	binds   []int
+	// step is a step's upper directory, found by mountOverlay.
+	step *stepState
 }
 
 // setupRoot builds the container's root and changes into it. It works in
@@ -156,6 +195,29 @@ func setupRoot(s *initSpec, d *detached) error {
 			return err
 		}
 	}
+	for i, f := range s.From {
+		if err := mountFrom(root, fmt.Sprintf("from%d", i), f); err != nil {
+			return err
+		}
+	}
+	if err := mountSecrets(root, s.Secrets); err != nil {
+		return err
+	}
+	for _, t := range s.Tmpfs {
+		p, err := mountpoint(root, t)
+		if err != nil {
+			return err
+		}
+		// World-writable, sticky, as BuildKit mounts it.
+		if err := unix.Mount("tmpfs", p, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+			return fmt.Errorf("mounting a tmpfs at %s: %w", t, err)
+		}
+	}
+	for _, o := range s.Owners {
+		if err := own(root, o); err != nil {
+			return err
+		}
+	}
 	// The host's resolver settings, read while the host's files are in
 	// reach; the run's are written after the root change, where the
 	// image's symlinks cannot point at the host.
@@ -172,11 +234,15 @@ func setupRoot(s *initSpec, d *detached) error {
 	if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
 		return fmt.Errorf("setting hostname: %w", err)
 	}
-	if err := os.MkdirAll("/tmp", 0o755); err != nil {
-		return fmt.Errorf("creating /tmp: %w", err)
-	}
-	if err := os.Chmod("/tmp", os.ModeSticky|0o777); err != nil {
-		return fmt.Errorf("making /tmp writable: %w", err)
+	if !s.Step {
+		// A step's /tmp is the stage's, as with Docker: its layer must
+		// not change it.
+		if err := os.MkdirAll("/tmp", 0o755); err != nil {
+			return fmt.Errorf("creating /tmp: %w", err)
+		}
+		if err := os.Chmod("/tmp", os.ModeSticky|0o777); err != nil {
+			return fmt.Errorf("making /tmp writable: %w", err)
+		}
 	}
 	var extra []string
 	if s.Network {
@@ -191,6 +257,13 @@ func setupRoot(s *initSpec, d *detached) error {
 	// As a container runtime writes it, for the functions that read it.
 	if err := replaceFile("/etc/hostname", []byte(s.Hostname+"\n")); err != nil {
 		return err
+	}
+	if s.Step {
+		// All that setup wrote is there now; the working directory, made
+		// next, is the step's own, as with Docker.
+		if err := d.step.traceSetup(); err != nil {
+			return err
+		}
 	}
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return fmt.Errorf("creating working directory: %w", err)
@@ -250,8 +323,12 @@ func mountOverlay(s *initSpec, d *detached) (string, error) {
 		lowers[i] = "l/" + l
 	}
 	opts := "lowerdir=" + strings.Join(lowers, ":") + ",upperdir=rw/upper,workdir=rw/work"
-	if s.UserNS || s.Shifted {
-		// trusted.* attributes are off limits in a user namespace.
+	if s.UserNS || s.Shifted || s.SubIDs || s.Step {
+		// trusted.* attributes are off limits in a user namespace, and a
+		// step's init reads the upper directory's attributes without
+		// CAP_SYS_ADMIN, which the sandbox drops. (With them go the
+		// directory redirects and metacopy files a layer could not
+		// hold: a directory moved is copied, as mv does on EXDEV.)
 		opts += ",userxattr"
 	}
 	mount := func() error {
@@ -284,7 +361,100 @@ func mountOverlay(s *initSpec, d *detached) (string, error) {
 			return "", fmt.Errorf("mounting overlay: %w", err)
 		}
 	}
+	if s.Step {
+		st, err := openUpper("rw/upper", s.LayerFD, s.Epoch)
+		if err != nil {
+			return "", err
+		}
+		d.step = st
+	}
 	return "merged", nil
+}
+
+// mountFrom stacks f's layers, from the lower directory mountOverlay
+// attached, over a writable layer on a tmpfs in dir, which the run
+// discards, and binds f.Source of that tree at f.Target.
+func mountFrom(root, dir string, f fromMount) error {
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("mounting %s: %w", f.Target, err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("mounting %s: %w", f.Target, err)
+	}
+	merged := filepath.Join(dir, "merged")
+	for _, d := range []string{"upper", "work", "merged"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			return fmt.Errorf("mounting %s: %w", f.Target, err)
+		}
+	}
+	lowers := make([]string, len(f.Layers))
+	for i, l := range f.Layers {
+		lowers[i] = "l/" + l
+	}
+	opts := "lowerdir=" + strings.Join(lowers, ":") + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work,userxattr"
+	flags := uintptr(unix.MS_NODEV | unix.MS_NOSUID)
+	if f.ReadOnly {
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount("overlay", merged, "overlay", flags, opts); err != nil {
+		return fmt.Errorf("mounting %s: stacking its layers: %w", f.Target, err)
+	}
+	src, err := resolveIn(merged, f.Source, true)
+	if err != nil {
+		return fmt.Errorf("mounting %s: source %s: %w", f.Target, f.Source, err)
+	}
+	return bindMount(root, Mount{Source: src, Target: f.Target, ReadOnly: f.ReadOnly}, -1)
+}
+
+// mountSecrets writes secrets on a tmpfs of the scratch directory, with
+// their owners and modes, and binds each at its target, read-only: they
+// never reach a disk, nor the container's writable layer.
+func mountSecrets(root string, secrets []secretFile) error {
+	if len(secrets) == 0 {
+		return nil
+	}
+	if err := os.Mkdir("secrets", 0o700); err != nil {
+		return fmt.Errorf("mounting secrets: %w", err)
+	}
+	if err := unix.Mount("tmpfs", "secrets", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700"); err != nil {
+		return fmt.Errorf("mounting secrets: %w", err)
+	}
+	for i, sec := range secrets {
+		p := filepath.Join("secrets", strconv.Itoa(i))
+		if err := os.WriteFile(p, sec.Data, 0o600); err != nil {
+			return fmt.Errorf("writing secret %s: %w", sec.Target, err)
+		}
+		if err := os.Chown(p, sec.UID, sec.GID); err != nil {
+			return fmt.Errorf("secret %s: %w", sec.Target, err)
+		}
+		if err := os.Chmod(p, fs.FileMode(sec.Mode)); err != nil {
+			return fmt.Errorf("secret %s: %w", sec.Target, err)
+		}
+		if err := bindMount(root, Mount{Source: p, Target: sec.Target, ReadOnly: true}, -1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// own gives the mounted directory o.Target its owner and mode if it is
+// empty, as a cache mount is when it is new.
+func own(root string, o owner) error {
+	p, err := resolveIn(root, o.Target, true)
+	if err != nil {
+		return fmt.Errorf("resolving %s: %w", o.Target, err)
+	}
+	names, err := readNames(p)
+	if err != nil || len(names) > 0 {
+		return err
+	}
+	if err := os.Chown(p, o.UID, o.GID); err != nil {
+		return fmt.Errorf("owning %s: %w", o.Target, err)
+	}
+	if err := os.Chmod(p, fs.FileMode(o.Mode)); err != nil {
+		return fmt.Errorf("owning %s: %w", o.Target, err)
+	}
+	return nil
 }
 
 func mountProc(root string) error {
@@ -590,11 +760,32 @@ func startEntrypoint(s *initSpec) (int, error) {
 	return pid, nil
 }
 
+// killAll kills every other process of the PID namespace and reaps them.
+func killAll() {
+	_ = syscall.Kill(-1, syscall.SIGKILL)
+	for {
+		var ws syscall.WaitStatus
+		_, err := syscall.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return // ECHILD: none left
+		}
+	}
+}
+
 // supervise passes signals on to the entrypoint, reaps every child (orphans
 // are re-parented to PID 1) and returns the entrypoint's status.
-func supervise(pid int, sigs <-chan os.Signal) int {
+// A step's command is stopped at once: a cancelled build has nothing to
+// wait for.
+func supervise(pid int, sigs <-chan os.Signal, step bool) int {
 	go func() {
 		for sig := range sigs {
+			if step && (sig == syscall.SIGTERM || sig == syscall.SIGINT) {
+				_ = syscall.Kill(-1, syscall.SIGKILL)
+				continue
+			}
 			_ = syscall.Kill(pid, sig.(syscall.Signal))
 		}
 	}()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 
@@ -27,6 +28,16 @@ func Image(ctx context.Context, img v1.Image, opts ...Option) error {
 		return err
 	}
 	return fmt.Errorf("running an image: %w", errors.ErrUnsupported)
+}
+
+// Step needs Linux namespaces; elsewhere it returns errors.ErrUnsupported.
+func Step(ctx context.Context, lower []v1.Layer, spec StepSpec, opts ...Option) (v1.Layer, error) {
+	return nil, fmt.Errorf("running a step: %w", errors.ErrUnsupported)
+}
+
+// StepTo needs Linux namespaces; elsewhere it returns errors.ErrUnsupported.
+func StepTo(ctx context.Context, lower []v1.Layer, spec StepSpec, w io.Writer, opts ...Option) error {
+	return fmt.Errorf("running a step: %w", errors.ErrUnsupported)
 }
 
 // InitMain exists only on Linux; elsewhere it exits with status 125.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -43,6 +44,27 @@ type initSpec struct {
 	// so it sets the user's groups and ids as root does; the layers and
 	// the sources of Mounts come as detached, idmapped mounts on mountsFD.
 	Shifted bool `json:"shifted,omitempty"`
+	// SubIDs: the init runs in a user namespace where newuidmap and
+	// newgidmap mapped the caller to root and its subordinate ids (ids)
+	// to the others, so it becomes root there and sets the user's ids,
+	// as root does; it mounts the layers itself, as with UserNS.
+	SubIDs bool    `json:"subIDs,omitempty"`
+	ids    *subIDs `json:"-"`
+	// offline: the run has its loopback alone, wanted so.
+	offline bool
+	// Step: the run is a build step, whose init writes the upper
+	// directory as a layer tar on LayerFD once the command succeeded,
+	// clamping times to Epoch (Unix seconds).
+	Step bool `json:"step,omitempty"`
+	// From are a step's bind mounts of other stages' trees, after Mounts;
+	// then come its Secrets and Tmpfs mounts, and Owners apply to its
+	// cache mounts that are empty.
+	From    []fromMount  `json:"from,omitempty"`
+	Secrets []secretFile `json:"secrets,omitempty"`
+	Tmpfs   []string     `json:"tmpfs,omitempty"`
+	Owners  []owner      `json:"owners,omitempty"`
+	LayerFD int          `json:"layerFD,omitempty"`
+	Epoch   int64        `json:"epoch,omitempty"`
 	// Sandbox confines the run; CapMask holds its capabilities and Seccomp
 	// its filter, assembled here so that a faulty profile fails the run
 	// before it starts.
@@ -58,6 +80,32 @@ type initSpec struct {
 	Sandbox   *Sandbox          `json:"sandbox"`
 	CapMask   uint64            `json:"capMask"`
 	Seccomp   []unix.SockFilter `json:"seccomp"`
+}
+
+// fromMount binds Source of the tree that Layers (in Lower, top first)
+// make, over a discarded writable layer, at Target.
+type fromMount struct {
+	Layers   []string `json:"layers"`
+	Source   string   `json:"source"`
+	Target   string   `json:"target"`
+	ReadOnly bool     `json:"readOnly,omitempty"`
+}
+
+// secretFile is a secret a step reads at Target.
+type secretFile struct {
+	Target string `json:"target"`
+	Data   []byte `json:"data"`
+	UID    int    `json:"uid"`
+	GID    int    `json:"gid"`
+	Mode   uint32 `json:"mode"`
+}
+
+// owner is who owns the directory Target, with what mode, if it is empty.
+type owner struct {
+	Target string `json:"target"`
+	UID    int    `json:"uid"`
+	GID    int    `json:"gid"`
+	Mode   uint32 `json:"mode"`
 }
 
 // initStatus is the init's answer: empty once the entrypoint started.
@@ -122,14 +170,20 @@ func Image(ctx context.Context, img v1.Image, opts ...Option) error {
 	defer remove()
 	spec.Scratch = scratch
 	spec.Shifted = o.shift
-	err = start(ctx, spec, o)
-	if errors.Is(err, errNoIDMap) {
+	return startShifted(ctx, spec, o, nil)
+}
+
+// startShifted starts spec, and again without the user namespace of a
+// shifted run if the cache's filesystem has no idmapped mounts.
+func startShifted(ctx context.Context, spec *initSpec, o *options, layer io.Writer) error {
+	err := start(ctx, spec, o, layer)
+	if spec.Shifted && errors.Is(err, errNoIDMap) {
 		// The cache's filesystem (overlayfs, when kiln itself runs in a
 		// container) has no idmapped mounts: the image's files could
 		// not belong to its users. Confined all the same, without the
 		// user namespace.
 		spec.Shifted = false
-		err = start(ctx, spec, o)
+		err = start(ctx, spec, o, layer)
 	}
 	return err
 }
@@ -185,7 +239,8 @@ func newSpec(img v1.Image, rootfs *Rootfs, o *options) (*initSpec, error) {
 	}, nil
 }
 
-func start(ctx context.Context, spec *initSpec, o *options) error {
+// start runs spec; a step's layer tar goes to layer.
+func start(ctx context.Context, spec *initSpec, o *options, layer io.Writer) error {
 	specR, specW, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("creating spec pipe: %w", err)
@@ -211,6 +266,16 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 		defer initSock.Close()
 		files = append(files, initSock) // mountsFD
 	}
+	var layerR, layerW *os.File
+	if spec.Step {
+		if layerR, layerW, err = os.Pipe(); err != nil {
+			return fmt.Errorf("creating layer pipe: %w", err)
+		}
+		defer layerR.Close()
+		defer layerW.Close()
+		spec.LayerFD = 3 + len(files)
+		files = append(files, layerW)
+	}
 	spec.Publish, spec.PublishFD = nil, 3+len(files)
 	for _, p := range o.publish {
 		// A duplicate, closed once the init has its own.
@@ -234,9 +299,11 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 			fmt.Fprintf(stderr, "kiln: %v\n", err)
 		}
 	}
-	slirp, err := exec.LookPath("slirp4netns")
-	if err != nil {
-		warn(fmt.Errorf("slirp4netns not found (install slirp4netns): %w", ErrNoNetwork))
+	slirp := ""
+	if !spec.offline {
+		if slirp, err = exec.LookPath("slirp4netns"); err != nil {
+			warn(fmt.Errorf("slirp4netns not found (install slirp4netns): %w", ErrNoNetwork))
+		}
 	}
 
 	// /proc/self/exe rather than os.Executable: it still works when the
@@ -268,6 +335,19 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 		attr.GidMappingsEnableSetgroups = true
 		// Host root is not mapped: become the namespace's root.
 		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
+	}
+	if spec.SubIDs {
+		// No mapping yet: newuidmap writes it once the init exists. The
+		// init, unmapped until then, keeps what it needs to become the
+		// namespace's root and build the container as ambient
+		// capabilities.
+		attr.Cloneflags |= syscall.CLONE_NEWUSER
+		attr.AmbientCaps = []uintptr{
+			unix.CAP_SETUID, unix.CAP_SETGID,
+			unix.CAP_SYS_ADMIN, unix.CAP_SYS_CHROOT,
+			unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER, unix.CAP_CHOWN,
+			unix.CAP_SETPCAP, unix.CAP_NET_ADMIN,
+		}
 	}
 	if spec.UserNS {
 		attr.Cloneflags |= syscall.CLONE_NEWUSER
@@ -301,6 +381,17 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 	}
 	specR.Close()
 	statusW.Close()
+	if layerW != nil {
+		// The init's copy alone: the layer ends when it closes it.
+		layerW.Close()
+	}
+	if spec.SubIDs {
+		if err := spec.ids.mapInto(cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return err
+		}
+	}
 	if spec.Shifted {
 		if err := sendMounts(cmd.Process.Pid, spec, mountsSock); err != nil {
 			_ = cmd.Process.Kill()
@@ -309,7 +400,7 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 		}
 	}
 	if slirp != "" {
-		net, err := startNetwork(ctx, slirp, cmd.Process.Pid, spec.UserNS)
+		net, err := startNetwork(ctx, slirp, cmd.Process.Pid, spec.UserNS || spec.SubIDs)
 		switch {
 		case ctx.Err() != nil:
 			_ = cmd.Process.Kill()
@@ -320,7 +411,7 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 			// still runs, confined to its loopback, and the user knows.
 			warn(fmt.Errorf("%w: %w", err, ErrNoNetwork))
 		default:
-			defer net.stop()
+			defer net.end()
 			spec.Network = true
 		}
 	}
@@ -328,7 +419,15 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 	_ = json.NewEncoder(specW).Encode(spec)
 	specW.Close()
 	var st initStatus
-	statusErr := json.NewDecoder(statusR).Decode(&st)
+	dec := json.NewDecoder(statusR)
+	statusErr := dec.Decode(&st)
+	var layerErr error
+	if layerR != nil && statusErr == nil && st.Error == "" {
+		layerErr = receiveLayer(layer, layerR, dec)
+		if layerErr != nil {
+			_ = cmd.Process.Kill()
+		}
+	}
 	waitErr := cmd.Wait()
 
 	stopped := ctx.Err() != nil
@@ -348,10 +447,30 @@ func start(ctx context.Context, spec *initSpec, o *options) error {
 		}
 		code = 128 + int(ws.Signal())
 	}
+	if code == 0 && layerErr != nil {
+		return layerErr
+	}
 	if code == 0 || stopped && (code == 128+int(syscall.SIGTERM) || code == 128+int(syscall.SIGINT)) {
 		return nil
 	}
 	return &ExitError{Code: code}
+}
+
+// receiveLayer copies the layer tar the init of a step writes on r to w,
+// then reads the init's second answer from dec, which says whether the
+// whole layer was written. A command that failed sends no layer.
+func receiveLayer(w io.Writer, r io.Reader, dec *json.Decoder) error {
+	if _, err := io.Copy(w, r); err != nil {
+		return fmt.Errorf("receiving the step's layer: %w", err)
+	}
+	var st initStatus
+	if err := dec.Decode(&st); err != nil {
+		return fmt.Errorf("receiving the step's layer: the init exited: %w", err)
+	}
+	if st.Error != "" {
+		return fmt.Errorf("making the step's layer: %s", st.Error)
+	}
+	return nil
 }
 
 // sendMounts makes the mounts a shifted init cannot make itself, since it

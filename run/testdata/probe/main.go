@@ -14,6 +14,11 @@
 //	probe cat FILE             print FILE
 //	probe append FILE          append a line to FILE, creating it
 //	probe tree DIR             print the tree under DIR as JSON, as the tests' listTree does
+//	probe dial SOCKET          print what a unix socket's server says
+//	probe fs OP ARGS [; OP ARGS]...
+//	                           change files, one operation after another: write PATH
+//	                           TEXT, rm PATH (recursive), mkdir PATH, chown UID:GID PATH,
+//	                           link OLD NEW, symlink TARGET NEW, rename OLD NEW
 //	probe escape HOW [ARGS]    try one way out of the sandbox (see escapes) and print
 //	                           "blocked: REASON" or "escaped: WHAT"; exit 0 either way
 package main
@@ -107,6 +112,15 @@ func main() {
 		fail(f.Close())
 	case "tree":
 		fail(json.NewEncoder(os.Stdout).Encode(tree(arg(2))))
+	case "dial":
+		c, err := net.Dial("unix", arg(2))
+		fail(err)
+		_, err = io.Copy(os.Stdout, c)
+		fail(err)
+	case "fs":
+		for _, op := range splitOps(os.Args[2:]) {
+			fail(fsOp(op))
+		}
 	case "escape":
 		try, ok := escapes[arg(2)]
 		if !ok {
@@ -117,6 +131,48 @@ func main() {
 		}
 	default:
 		fail(fmt.Errorf("unknown mode %q", os.Args[1]))
+	}
+}
+
+// splitOps splits args at ";" tokens.
+func splitOps(args []string) [][]string {
+	ops := [][]string{nil}
+	for _, a := range args {
+		if a == ";" {
+			ops = append(ops, nil)
+			continue
+		}
+		ops[len(ops)-1] = append(ops[len(ops)-1], a)
+	}
+	return ops
+}
+
+func fsOp(op []string) error {
+	want := map[string]int{"write": 3, "rm": 2, "mkdir": 2, "chown": 3, "link": 3, "symlink": 3, "rename": 3}
+	if len(op) == 0 || want[op[0]] != len(op) {
+		return fmt.Errorf("fs: bad operation %q", op)
+	}
+	switch op[0] {
+	case "write":
+		return os.WriteFile(op[1], []byte(op[2]), 0o644)
+	case "rm":
+		return os.RemoveAll(op[1])
+	case "mkdir":
+		return os.MkdirAll(op[1], 0o755)
+	case "chown":
+		u, g, _ := strings.Cut(op[1], ":")
+		uid, err1 := strconv.Atoi(u)
+		gid, err2 := strconv.Atoi(g)
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		return os.Lchown(op[2], uid, gid)
+	case "link":
+		return os.Link(op[1], op[2])
+	case "symlink":
+		return os.Symlink(op[1], op[2])
+	default:
+		return os.Rename(op[1], op[2])
 	}
 }
 
