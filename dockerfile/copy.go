@@ -1,0 +1,568 @@
+package dockerfile
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/patternmatcher"
+
+	"github.com/kiln-build/kiln/layers"
+)
+
+// copySpec is a COPY or an ADD, after expansion.
+type copySpec struct {
+	add        bool
+	srcs       []string
+	contents   []instructions.SourceContent
+	dest       string
+	from       string
+	chown      string
+	chmod      string
+	excludes   []string
+	checksum   string
+	unpack     *bool
+	parents    bool
+	keepGitDir *bool
+}
+
+func copyFromCopy(c *instructions.CopyCommand) copySpec {
+	return copySpec{srcs: c.SourcePaths, contents: c.SourceContents, dest: c.DestPath, from: c.From,
+		chown: c.Chown, chmod: c.Chmod, excludes: c.ExcludePatterns, parents: c.Parents}
+}
+
+func copyFromAdd(c *instructions.AddCommand) copySpec {
+	return copySpec{add: true, srcs: c.SourcePaths, contents: c.SourceContents, dest: c.DestPath,
+		chown: c.Chown, chmod: c.Chmod, excludes: c.ExcludePatterns, checksum: c.Checksum, unpack: c.Unpack, keepGitDir: c.KeepGitDir}
+}
+
+// createdBy is the history line, as BuildKit writes it.
+func (c copySpec) createdBy() string {
+	var b strings.Builder
+	if c.add {
+		b.WriteString("ADD")
+	} else {
+		b.WriteString("COPY")
+	}
+	if c.chown != "" {
+		b.WriteString(" --chown=" + c.chown)
+	}
+	if c.chmod != "" {
+		b.WriteString(" --chmod=" + c.chmod)
+	}
+	for _, s := range c.srcs {
+		b.WriteString(" " + s)
+	}
+	for _, s := range c.contents {
+		b.WriteString(" <<" + s.Path)
+	}
+	b.WriteString(" " + c.dest)
+	return b.String()
+}
+
+// source is one thing copied: a file, named by its base name, or the
+// contents of a directory.
+type source struct {
+	name string
+	dir  bool
+	// files are the file itself (Path is its name), or what the directory
+	// holds, with paths relative to it.
+	files []layers.File
+}
+
+// copy runs a COPY or an ADD.
+func (st *stage) copy(ctx context.Context, c copySpec) error {
+	switch {
+	case c.parents:
+		return errors.New("COPY --parents is not supported by kiln")
+	case c.keepGitDir != nil:
+		return errors.New("ADD --keep-git-dir is not supported by kiln")
+	}
+	var mode fs.FileMode
+	if c.chmod != "" {
+		m, err := strconv.ParseUint(c.chmod, 8, 32)
+		if err != nil || m > 0o7777 {
+			return fmt.Errorf("--chmod=%s: not an octal mode between 0 and 7777", c.chmod)
+		}
+		mode = fileMode(int64(m))
+	}
+	srcs, err := st.sources(ctx, c)
+	if err != nil {
+		return err
+	}
+	createdBy := c.createdBy()
+	dest := st.workdirPath(c.dest)
+	destIsDir := strings.HasSuffix(c.dest, "/") || c.dest == "." || strings.HasSuffix(c.dest, "/.")
+	k := st.stepKey("copy").String(createdBy).String(dest).Strings(c.excludes...)
+	if destIsDir {
+		k.String("dir")
+	}
+	for _, s := range srcs {
+		k.String(s.name).String(strconv.FormatBool(s.dir))
+		if err := k.Files(s.files); err != nil {
+			return fmt.Errorf("hashing %s: %w", s.name, err)
+		}
+	}
+	return st.layerStep(ctx, k.Sum(), createdBy, func(ctx context.Context, w io.Writer) error {
+		files, err := st.placeCopy(ctx, c, srcs, dest, destIsDir, mode)
+		if err != nil {
+			return err
+		}
+		return layers.WriteTar(w, files, layers.WithEpoch(st.b.opts.Epoch))
+	})
+}
+
+// placeCopy lays the sources out at their destination, with the owner
+// and mode asked for, and the folders above them as the stage has them.
+func (st *stage) placeCopy(ctx context.Context, c copySpec, srcs []source, dest string, destIsDir bool, mode fs.FileMode) ([]layers.File, error) {
+	fsys, err := st.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	uid, gid, chown := 0, 0, c.chown != ""
+	if chown {
+		if uid, gid, err = st.owner(ctx, c.chown); err != nil {
+			return nil, fmt.Errorf("--chown=%s: %w", c.chown, err)
+		}
+	}
+	target, err := fsys.resolve(dest, false)
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := fsys.get(target); ok && e.hdr.Typeflag == tar.TypeSymlink {
+		if t, err := fsys.resolve(dest, true); err == nil {
+			if e, ok := fsys.get(t); ok && e.hdr.Typeflag == tar.TypeDir {
+				target = t
+			}
+		}
+	}
+	if e, ok := fsys.get(target); ok && e.hdr.Typeflag == tar.TypeDir {
+		destIsDir = true
+	}
+	if len(srcs) > 1 && !destIsDir {
+		return nil, fmt.Errorf("%s %s: with more than one source file, the destination must be a directory and end with a /", copyName(c), c.dest)
+	}
+	var out []layers.File
+	own := func(f layers.File) layers.File {
+		if chown {
+			f.UID, f.GID = uid, gid
+		}
+		if mode != 0 {
+			f.Mode = f.Mode.Type() | mode
+		}
+		return f
+	}
+	for _, s := range srcs {
+		switch {
+		case s.dir:
+			if target != "" {
+				if _, ok := fsys.get(target); !ok {
+					out = append(out, own(layers.Dir(target, 0o755)))
+				}
+			}
+			for _, f := range s.files {
+				f.Path = path.Join(target, f.Path)
+				out = append(out, own(f))
+			}
+		case c.add && (c.unpack == nil || *c.unpack) && s.files[0].Source != "" && !isURL(s.name):
+			extracted, isArchive, err := st.extract(s.files[0].Source, target)
+			if err != nil {
+				return nil, fmt.Errorf("ADD %s: %w", s.name, err)
+			}
+			if isArchive {
+				for _, f := range extracted {
+					out = append(out, own(f))
+				}
+				continue
+			}
+			fallthrough
+		default:
+			f := s.files[0]
+			f.Path = target
+			if destIsDir {
+				f.Path = path.Join(target, s.name)
+			}
+			out = append(out, own(f))
+		}
+	}
+	return withParents(out, fsys, uid, gid), nil
+}
+
+// withParents lists the folders above files: as the stage has them, or
+// created 0755 for owner uid:gid.
+func withParents(files []layers.File, fsys *stageFS, uid, gid int) []layers.File {
+	listed := map[string]bool{}
+	for _, f := range files {
+		listed[strings.Trim(f.Path, "/")] = true
+	}
+	for _, f := range files {
+		for dir := path.Dir(strings.Trim(f.Path, "/")); dir != "." && dir != "/" && !listed[dir]; dir = path.Dir(dir) {
+			listed[dir] = true
+			d := layers.File{Path: dir, Mode: fs.ModeDir | 0o755, UID: uid, GID: gid}
+			if e, ok := fsys.get(dir); ok && e.hdr.Typeflag == tar.TypeDir {
+				d = layers.File{Path: dir, Mode: fs.ModeDir | fileMode(e.hdr.Mode), UID: e.hdr.Uid, GID: e.hdr.Gid}
+			}
+			files = append(files, d)
+		}
+	}
+	return files
+}
+
+func copyName(c copySpec) string {
+	if c.add {
+		return "ADD"
+	}
+	return "COPY"
+}
+
+// fileMode turns tar mode bits into an fs.FileMode's permission bits.
+func fileMode(m int64) fs.FileMode {
+	mode := fs.FileMode(m).Perm()
+	if m&0o4000 != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		mode |= fs.ModeSticky
+	}
+	return mode
+}
+
+// sources lists what c copies: from the build context, a URL, another
+// stage or an image, and inline heredocs.
+func (st *stage) sources(ctx context.Context, c copySpec) ([]source, error) {
+	var out []source
+	var from *stageFS
+	if c.from != "" {
+		var err error
+		if from, err = st.fromSource(ctx, c.from, c.srcs); err != nil {
+			return nil, err
+		}
+	}
+	excludes, err := excludeMatcher(c.excludes)
+	if err != nil {
+		return nil, err
+	}
+	for _, src := range c.srcs {
+		var ss []source
+		var err error
+		switch {
+		case isURL(src):
+			if !c.add {
+				return nil, fmt.Errorf("COPY %s: COPY cannot fetch a URL; ADD can", src)
+			}
+			var s source
+			s, err = st.fetch(ctx, src, c.checksum)
+			ss = []source{s}
+		case from != nil:
+			ss, err = fsSources(from, src, excludes)
+		default:
+			if c.checksum != "" {
+				return nil, fmt.Errorf("ADD --checksum needs an http or https source, not %s", src)
+			}
+			ss, err = st.b.contextSources(src, excludes)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ss...)
+	}
+	for _, hd := range c.contents {
+		out = append(out, source{name: path.Base(hd.Path), files: []layers.File{layers.Bytes(path.Base(hd.Path), 0o644, []byte(hd.Data))}})
+	}
+	return out, nil
+}
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+func excludeMatcher(patterns []string) (*patternmatcher.PatternMatcher, error) {
+	if len(patterns) == 0 {
+		return nil, nil
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return nil, fmt.Errorf("--exclude: %w", err)
+	}
+	return pm, nil
+}
+
+func excluded(pm *patternmatcher.PatternMatcher, rel string) bool {
+	if pm == nil {
+		return false
+	}
+	ok, _ := pm.MatchesOrParentMatches(rel)
+	return ok
+}
+
+func hasWildcards(s string) bool {
+	return strings.ContainsAny(s, "*?[")
+}
+
+// cleanRel turns a source as written into a slash path relative to the
+// root it is read from; "" is the root.
+func cleanRel(src string) string {
+	return strings.TrimPrefix(path.Clean("/"+filepath.ToSlash(src)), "/")
+}
+
+// contextSources finds src in the build context, leaving out what
+// .dockerignore and --exclude leave out.
+func (b *build) contextSources(src string, excludes *patternmatcher.PatternMatcher) ([]source, error) {
+	root := b.opts.Context
+	hidden := func(rel string) bool { return excluded(b.df.ignore, rel) || excluded(excludes, rel) }
+	rel := cleanRel(src)
+	if !hasWildcards(rel) {
+		if rel != "" && hidden(rel) {
+			return nil, fmt.Errorf("%s: not found in the build context (.dockerignore or --exclude leaves it out)", src)
+		}
+		s, err := hostSource(root, rel, hidden)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: not found in the build context", src)
+		}
+		return []source{s}, err
+	}
+	var out []source
+	err := filepath.WalkDir(filepath.Join(root, filepath.FromSlash(literalPrefix(rel))), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		r, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		r = filepath.ToSlash(r)
+		if r == "." {
+			return nil
+		}
+		if hidden(r) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if ok, _ := path.Match(rel, r); ok {
+			s, err := hostSource(root, r, hidden)
+			if err != nil {
+				return err
+			}
+			out = append(out, s)
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("matching %s in the build context: %w", src, err)
+	}
+	return out, nil
+}
+
+// literalPrefix is the folder part of a pattern before its first wildcard.
+func literalPrefix(pattern string) string {
+	var dirs []string
+	for _, part := range strings.Split(pattern, "/") {
+		if hasWildcards(part) {
+			break
+		}
+		dirs = append(dirs, part)
+	}
+	if len(dirs) == len(strings.Split(pattern, "/")) {
+		dirs = dirs[:len(dirs)-1]
+	}
+	return strings.Join(dirs, "/")
+}
+
+// hostSource reads rel under root: a file, or a directory's contents. A
+// named symlink is followed, within root.
+func hostSource(root, rel string, hidden func(string) bool) (source, error) {
+	p := filepath.Join(root, filepath.FromSlash(rel))
+	info, err := os.Lstat(p)
+	if err != nil {
+		return source{}, err
+	}
+	if info.Mode()&fs.ModeSymlink != 0 {
+		resolved, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return source{}, err
+		}
+		absRoot, err := filepath.EvalSymlinks(root)
+		if err != nil {
+			return source{}, err
+		}
+		if r, err := filepath.Rel(absRoot, resolved); err != nil || strings.HasPrefix(r, "..") {
+			return source{}, fmt.Errorf("%s: links outside the build context", rel)
+		}
+		p = resolved
+		if info, err = os.Stat(p); err != nil {
+			return source{}, err
+		}
+	}
+	name := path.Base("/" + rel)
+	if info.IsDir() {
+		files, err := layers.FromDir(p, "", layers.WithSkip(func(r string, _ fs.DirEntry) bool {
+			return hidden(path.Join(rel, r))
+		}))
+		if err != nil {
+			return source{}, err
+		}
+		return source{name: name, dir: true, files: files}, nil
+	}
+	if !info.Mode().IsRegular() {
+		return source{}, fmt.Errorf("%s: not a regular file or a directory", rel)
+	}
+	mode := info.Mode().Perm() | info.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)
+	return source{name: name, files: []layers.File{layers.HostFile(name, mode, p)}}, nil
+}
+
+// fromSource reads the stage or image that --from names, keeping the
+// content of what srcs reach.
+func (st *stage) fromSource(ctx context.Context, from string, srcs []string) (*stageFS, error) {
+	var ls = st.layers[:0:0]
+	if i, ok := st.b.df.stageIndex(from); ok {
+		if i >= st.index {
+			return nil, fmt.Errorf("--from=%s names a stage that is not before this one", from)
+		}
+		src, err := st.b.stage(ctx, i)
+		if err != nil {
+			return nil, err
+		}
+		ls = src.layers
+	} else {
+		if st.b.opts.Bases == nil {
+			return nil, fmt.Errorf("--from=%s: no base image resolver", from)
+		}
+		img, err := st.b.opts.Bases.Resolve(ctx, from, st.platform)
+		if err != nil {
+			return nil, fmt.Errorf("--from=%s: %w", from, err)
+		}
+		if ls, err = img.Layers(); err != nil {
+			return nil, fmt.Errorf("--from=%s: %w", from, err)
+		}
+	}
+	prefixes := make([]string, len(srcs))
+	for i, s := range srcs {
+		prefixes[i] = literalPrefix(cleanRel(s) + "/x")
+	}
+	for range 8 {
+		dir, err := os.MkdirTemp(st.b.scratch, "from-")
+		if err != nil {
+			return nil, err
+		}
+		fsys := newStageFS(dir, func(p string) bool { return underAny(p, prefixes) })
+		if err := fsys.apply(ctx, ls); err != nil {
+			return nil, fmt.Errorf("--from=%s: %w", from, err)
+		}
+		// A named source may be a link to elsewhere: read again with
+		// its target kept.
+		grown := false
+		for _, s := range srcs {
+			rel := cleanRel(s)
+			if hasWildcards(rel) {
+				continue
+			}
+			if r, err := fsys.resolve(rel, true); err == nil && !underAny(r, prefixes) {
+				prefixes = append(prefixes, r)
+				grown = true
+			}
+		}
+		if !grown {
+			return fsys, nil
+		}
+		os.RemoveAll(dir)
+	}
+	return nil, fmt.Errorf("--from=%s: too many links to follow", from)
+}
+
+func underAny(p string, prefixes []string) bool {
+	for _, pre := range prefixes {
+		if pre == "" || p == pre || strings.HasPrefix(p, pre+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// fsSources finds src in a stage's or an image's filesystem.
+func fsSources(fsys *stageFS, src string, excludes *patternmatcher.PatternMatcher) ([]source, error) {
+	rel := cleanRel(src)
+	if !hasWildcards(rel) {
+		r, err := fsys.resolve(rel, true)
+		if err != nil {
+			return nil, err
+		}
+		if r != "" {
+			if _, ok := fsys.get(r); !ok {
+				return nil, fmt.Errorf("%s: not found", src)
+			}
+		}
+		return []source{fsSource(fsys, r, path.Base("/"+rel), excludes)}, nil
+	}
+	var names []string
+	for p := range fsys.entries {
+		if ok, _ := path.Match(rel, p); ok && !excluded(excludes, p) {
+			names = append(names, p)
+		}
+	}
+	slices.Sort(names)
+	out := make([]source, len(names))
+	for i, p := range names {
+		out[i] = fsSource(fsys, p, path.Base(p), excludes)
+	}
+	return out, nil
+}
+
+func fsSource(fsys *stageFS, p, name string, excludes *patternmatcher.PatternMatcher) source {
+	if e, ok := fsys.get(p); ok && e.hdr.Typeflag != tar.TypeDir {
+		f, _ := fsFile(e, name)
+		return source{name: name, files: []layers.File{f}}
+	}
+	s := source{name: name, dir: true}
+	prefix := p + "/"
+	if p == "" {
+		prefix = ""
+	}
+	for q, e := range fsys.entries {
+		if !strings.HasPrefix(q, prefix) || excluded(excludes, q) {
+			continue
+		}
+		if f, ok := fsFile(e, strings.TrimPrefix(q, prefix)); ok {
+			s.files = append(s.files, f)
+		}
+	}
+	return s
+}
+
+// fsFile turns a filesystem entry into a layer entry at p; devices and
+// pipes are left out.
+func fsFile(e *fsEntry, p string) (layers.File, bool) {
+	h := e.hdr
+	f := layers.File{Path: p, Mode: fileMode(h.Mode), UID: h.Uid, GID: h.Gid}
+	switch h.Typeflag {
+	case tar.TypeDir:
+		f.Mode |= fs.ModeDir
+	case tar.TypeSymlink:
+		f.Mode, f.Linkname = fs.ModeSymlink|0o777, h.Linkname
+	case tar.TypeReg, tar.TypeLink:
+		f.Source = e.content
+		if f.Source == "" {
+			return f, false
+		}
+	default:
+		return f, false
+	}
+	return f, true
+}
