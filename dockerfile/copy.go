@@ -46,7 +46,8 @@ func copyFromAdd(c *instructions.AddCommand) copySpec {
 		chown: c.Chown, chmod: c.Chmod, excludes: c.ExcludePatterns, checksum: c.Checksum, unpack: c.Unpack, keepGitDir: c.KeepGitDir}
 }
 
-// createdBy is the history line, as BuildKit writes it.
+// createdBy is the history line, as BuildKit writes it (with its mark of
+// a layer made by BuildKit's file operations).
 func (c copySpec) createdBy() string {
 	var b strings.Builder
 	if c.add {
@@ -66,7 +67,7 @@ func (c copySpec) createdBy() string {
 	for _, s := range c.contents {
 		b.WriteString(" <<" + s.Path)
 	}
-	b.WriteString(" " + c.dest)
+	b.WriteString(" " + c.dest + " # buildkit")
 	return b.String()
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -42,8 +43,9 @@ func (st *stage) stepKey(kind string) *layers.Key {
 // or made by write (an uncompressed tar) and stored. createdBy is its
 // history entry.
 func (st *stage) layerStep(ctx context.Context, key v1.Hash, createdBy string, write func(ctx context.Context, w io.Writer) error) error {
-	s := step.Start(ctx, createdBy)
-	l, cached, err := st.layer(ctx, key, createdBy, s, write)
+	name := strings.TrimSuffix(createdBy, " # buildkit")
+	s := step.Start(ctx, name)
+	l, cached, err := st.layer(ctx, key, name, s, write)
 	if err != nil {
 		s.End(err)
 		return err
@@ -119,18 +121,18 @@ func normaliseTar(r io.Reader, w io.Writer, epoch time.Time) error {
 func (st *stage) image() (v1.Image, error) {
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	adds := make([]mutate.Addendum, len(st.layers))
+	ls := make([]v1.Layer, len(st.layers))
 	for i, l := range st.layers {
 		mt, err := l.MediaType()
 		if err != nil {
 			return nil, err
 		}
+		ls[i] = l
 		if mt == types.DockerLayer {
-			mt = types.OCILayer
+			ls[i] = ociLayer{l}
 		}
-		adds[i] = mutate.Addendum{Layer: l, MediaType: mt}
 	}
-	img, err := mutate.Append(img, adds...)
+	img, err := mutate.AppendLayers(img, ls...)
 	if err != nil {
 		return nil, fmt.Errorf("stacking layers: %w", err)
 	}
@@ -150,3 +152,9 @@ func (st *stage) image() (v1.Image, error) {
 	}
 	return img, nil
 }
+
+// ociLayer presents a Docker gzip layer of a base image as the OCI layer
+// it is byte for byte, so that the image is OCI throughout.
+type ociLayer struct{ v1.Layer }
+
+func (ociLayer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }

@@ -22,19 +22,19 @@ import (
 type RunSpec struct {
 	// Args is the command, the stage's SHELL already prepended to a
 	// shell-form command.
-	Args []string
+	Args []string `json:"args,omitempty"`
 	// Env is the stage's environment: its ENV and its ARGs.
-	Env []string
+	Env []string `json:"env,omitempty"`
 	// User is USER as written ("app", "1000:1000"); "" is root.
-	User string
+	User string `json:"user,omitempty"`
 	// Workdir is the absolute working directory; the runner creates it if
 	// missing.
-	Workdir string
+	Workdir string `json:"workdir,omitempty"`
 	// Mounts are RUN --mount flags, resolved.
-	Mounts []Mount
+	Mounts []Mount `json:"mounts,omitempty"`
 	// Network is RUN --network: "" (the default network), "none" or
 	// "host".
-	Network string
+	Network string `json:"network,omitempty"`
 }
 
 // MountType is what a RUN --mount mounts.
@@ -58,29 +58,30 @@ const (
 
 // Mount is one RUN --mount.
 type Mount struct {
-	Type MountType
+	Type MountType `json:"type,omitempty"`
 	// Target is the absolute path inside the command's filesystem.
-	Target string
+	Target string `json:"target,omitempty"`
 	// Source is a bind mount's host path.
-	Source string
+	Source string `json:"source,omitempty"`
 	// ID names a cache, a secret or an SSH socket. A cache's ID is its
 	// target when the Dockerfile names none.
-	ID string
+	ID string `json:"id,omitempty"`
 	// Sharing is a cache's sharing mode: shared (default), private or
 	// locked.
-	Sharing string
+	Sharing string `json:"sharing,omitempty"`
 	// ReadOnly is false for bind mounts with rw (the writes are then
 	// dropped) and for caches and tmpfs unless ro.
-	ReadOnly bool
+	ReadOnly bool `json:"readonly,omitempty"`
 	// Required fails the RUN when a secret or SSH socket is missing.
-	Required bool
+	Required bool `json:"required,omitempty"`
 	// Env is the variable a secret is given as, instead of a file.
-	Env string
+	Env string `json:"env,omitempty"`
 	// Mode, UID and GID, when set, own a cache's root or a secret's file.
-	Mode     *fs.FileMode
-	UID, GID *int
+	Mode *fs.FileMode `json:"mode,omitempty"`
+	UID  *int         `json:"uid,omitempty"`
+	GID  *int         `json:"gid,omitempty"`
 	// Size limits a tmpfs, in bytes; 0 is no limit.
-	Size int64
+	Size int64 `json:"size,omitempty"`
 }
 
 // run runs a RUN through the runner, unless its layer is in the cache.

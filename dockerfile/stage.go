@@ -284,8 +284,8 @@ func (st *stage) dispatch(ctx context.Context, c instructions.Command) error {
 		config.Shell = c.Shell
 		st.history(fmt.Sprintf("SHELL %v", c.Shell), false)
 	case *instructions.OnbuildCommand:
+		// BuildKit records ONBUILD in the config only, not in the history.
 		config.OnBuild = append(config.OnBuild, c.Expression)
-		st.history("ONBUILD "+c.Expression, false)
 	case *instructions.HealthCheckCommand:
 		h := c.Health
 		config.Healthcheck = &v1.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}

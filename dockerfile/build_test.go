@@ -1,0 +1,182 @@
+package dockerfile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/kiln-build/kiln/cache"
+)
+
+var update = flag.Bool("update", false, "rewrite the expected.json of every case")
+
+var testEpoch = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// testCase is a case's case.json: the inputs besides its context folder.
+type testCase struct {
+	BuildArgs map[string]string   `json:"build_args,omitempty"`
+	Target    string              `json:"target,omitempty"`
+	Platform  string              `json:"platform,omitempty"`
+	Bases     map[string]baseSpec `json:"bases,omitempty"`
+}
+
+// result is a case's expected.json.
+type result struct {
+	Error    string      `json:"error,omitempty"`
+	Platform string      `json:"platform,omitempty"`
+	Config   *v1.Config  `json:"config,omitempty"`
+	Layers   [][]string  `json:"layers,omitempty"`
+	History  []historyAt `json:"history,omitempty"`
+	Runs     []RunSpec   `json:"runs,omitempty"`
+}
+
+type historyAt struct {
+	CreatedBy  string `json:"created_by"`
+	EmptyLayer bool   `json:"empty_layer,omitempty"`
+}
+
+// TestCases builds every folder under testdata/cases: context/ is the
+// build context (with its Dockerfile), case.json the options and the base
+// images, expected.json the image or the error.
+func TestCases(t *testing.T) {
+	srv := httptest.NewServer(http.FileServer(http.Dir("testdata/http")))
+	defer srv.Close()
+	dirs, err := filepath.Glob("testdata/cases/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			var tc testCase
+			readJSON(t, filepath.Join(dir, "case.json"), &tc)
+			runner := &fakeRunner{}
+			opts := testOptions(t, filepath.Join(dir, "context"), tc, runner)
+			opts.BuildArgs["SERVER"] = srv.URL
+			got := describe(t, context.Background(), opts)
+			got.Runs = runner.specs
+			b, err := json.MarshalIndent(got, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = []byte(strings.ReplaceAll(string(b), srv.URL, "$SERVER"))
+			expected := filepath.Join(dir, "expected.json")
+			if *update {
+				if err := os.WriteFile(expected, append(b, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var want, gotNorm result
+			readJSON(t, expected, &want)
+			if err := json.Unmarshal(b, &gotNorm); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, gotNorm); diff != "" {
+				t.Errorf("Build() differs from expected.json (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func testOptions(t *testing.T, contextDir string, tc testCase, runner StepRunner) Options {
+	t.Helper()
+	store, err := cache.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{
+		Context:       contextDir,
+		BuildArgs:     map[string]string{},
+		Target:        tc.Target,
+		Platform:      v1.Platform{OS: "linux", Architecture: "amd64"},
+		BuildPlatform: v1.Platform{OS: "linux", Architecture: "amd64"},
+		Epoch:         testEpoch,
+		Bases:         fakeBases(tc.Bases),
+		Runner:        runner,
+		Cache:         store,
+	}
+	for k, v := range tc.BuildArgs {
+		opts.BuildArgs[k] = v
+	}
+	if tc.Platform != "" {
+		if opts.Platform, err = parsePlatform(tc.Platform); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return opts
+}
+
+// describe builds and describes the image, or the error.
+func describe(t *testing.T, ctx context.Context, opts Options) result {
+	t.Helper()
+	img, err := Build(ctx, opts)
+	if err != nil {
+		var de *Error
+		if !errors.As(err, &de) {
+			t.Errorf("Build() error %v is not a *dockerfile.Error", err)
+		}
+		return result{Error: err.Error()}
+	}
+	if err := validate.Image(img); err != nil {
+		t.Fatalf("validate.Image() = %v", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cf.Created.Time.Equal(testEpoch) {
+		t.Errorf("config created = %v, want %v", cf.Created, testEpoch)
+	}
+	got := result{Platform: formatPlatform(*cf.Platform()), Config: &cf.Config}
+	ls, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		entries, err := listLayer(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Layers = append(got.Layers, entries)
+	}
+	nonEmpty := 0
+	for _, h := range cf.History {
+		got.History = append(got.History, historyAt{CreatedBy: h.CreatedBy, EmptyLayer: h.EmptyLayer})
+		if !h.EmptyLayer {
+			nonEmpty++
+		}
+		if h.Comment == historyComment && !h.Created.Time.Equal(testEpoch) {
+			t.Errorf("history %q created = %v, want %v", h.CreatedBy, h.Created, testEpoch)
+		}
+	}
+	if nonEmpty != len(ls) {
+		t.Errorf("history has %d entries with a layer, the image %d layers", nonEmpty, len(ls))
+	}
+	return got
+}
+
+func readJSON(t *testing.T, name string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+}
