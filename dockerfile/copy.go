@@ -104,6 +104,9 @@ func (st *stage) copy(ctx context.Context, c copySpec) error {
 	createdBy := c.createdBy()
 	dest := st.workdirPath(c.dest)
 	destIsDir := strings.HasSuffix(c.dest, "/") || c.dest == "." || strings.HasSuffix(c.dest, "/.")
+	if len(srcs) > 1 && !destIsDir {
+		return fmt.Errorf("%s to %s: with more than one source file, the destination must be a directory and end with a /", copyName(c), c.dest)
+	}
 	k := st.stepKey("copy").String(createdBy).String(dest).Strings(c.excludes...)
 	if destIsDir {
 		k.String("dir")
@@ -114,7 +117,7 @@ func (st *stage) copy(ctx context.Context, c copySpec) error {
 			return fmt.Errorf("hashing %s: %w", s.name, err)
 		}
 	}
-	return st.layerStep(ctx, k.Sum(), createdBy, func(ctx context.Context, w io.Writer) error {
+	return st.layerStep(ctx, k.Sum(), strings.TrimSuffix(createdBy, " # buildkit"), createdBy, func(ctx context.Context, w io.Writer) error {
 		files, err := st.placeCopy(ctx, c, srcs, dest, destIsDir, mode)
 		if err != nil {
 			return err
@@ -149,9 +152,6 @@ func (st *stage) placeCopy(ctx context.Context, c copySpec, srcs []source, dest 
 	}
 	if e, ok := fsys.get(target); ok && e.hdr.Typeflag == tar.TypeDir {
 		destIsDir = true
-	}
-	if len(srcs) > 1 && !destIsDir {
-		return nil, fmt.Errorf("%s %s: with more than one source file, the destination must be a directory and end with a /", copyName(c), c.dest)
 	}
 	var out []layers.File
 	own := func(f layers.File) layers.File {
@@ -260,6 +260,8 @@ func (st *stage) sources(ctx context.Context, c copySpec) ([]source, error) {
 		var ss []source
 		var err error
 		switch {
+		case isGit(src):
+			return nil, fmt.Errorf("%s %s: git sources are not supported by kiln", copyName(c), src)
 		case isURL(src):
 			if !c.add {
 				return nil, fmt.Errorf("COPY %s: COPY cannot fetch a URL; ADD can", src)
@@ -284,6 +286,15 @@ func (st *stage) sources(ctx context.Context, c copySpec) ([]source, error) {
 		out = append(out, source{name: path.Base(hd.Path), files: []layers.File{layers.Bytes(path.Base(hd.Path), 0o644, []byte(hd.Data))}})
 	}
 	return out, nil
+}
+
+// isGit tells a git repository, which BuildKit's ADD clones, from a URL.
+func isGit(s string) bool {
+	if strings.HasPrefix(s, "git@") || strings.HasPrefix(s, "git://") {
+		return true
+	}
+	u, _, _ := strings.Cut(s, "#")
+	return isURL(s) && strings.HasSuffix(u, ".git")
 }
 
 func isURL(s string) bool {

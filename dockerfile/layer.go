@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -40,10 +39,9 @@ func (st *stage) stepKey(kind string) *layers.Key {
 }
 
 // layerStep adds the layer of one instruction: from the cache under key,
-// or made by write (an uncompressed tar) and stored. createdBy is its
-// history entry.
-func (st *stage) layerStep(ctx context.Context, key v1.Hash, createdBy string, write func(ctx context.Context, w io.Writer) error) error {
-	name := strings.TrimSuffix(createdBy, " # buildkit")
+// or made by write (an uncompressed tar) and stored. name is the step's
+// name in progress and errors, createdBy its history entry.
+func (st *stage) layerStep(ctx context.Context, key v1.Hash, name, createdBy string, write func(ctx context.Context, w io.Writer) error) error {
 	s := step.Start(ctx, name)
 	l, cached, err := st.layer(ctx, key, name, s, write)
 	if err != nil {

@@ -116,7 +116,7 @@ func (df *dockerfile) target(name string) (int, error) {
 	if i, ok := df.stageIndex(name); ok {
 		return i, nil
 	}
-	return 0, fmt.Errorf("target stage %q is not in %s", name, df.name)
+	return 0, df.errorf(0, "target stage %q is not in the Dockerfile", name)
 }
 
 // stageIndex finds a stage by name or by number, as COPY --from names it.

@@ -127,7 +127,8 @@ func (st *stage) run(ctx context.Context, c *instructions.RunCommand) error {
 		k.Strings(string(m.Type), m.Target, m.ID, m.Sharing, strconv.FormatBool(m.ReadOnly), strconv.FormatBool(m.Required), m.Env)
 		k.String(fmt.Sprint(deref(m.Mode), deref(m.UID), deref(m.GID), m.Size))
 	}
-	return st.layerStep(ctx, k.Sum(), createdBy, func(ctx context.Context, w io.Writer) error {
+	name := "RUN " + strings.Join(c.CmdLine, " ")
+	return st.layerStep(ctx, k.Sum(), name, createdBy, func(ctx context.Context, w io.Writer) error {
 		if st.b.opts.Runner == nil {
 			return errors.New("RUN needs a runner, and none was given")
 		}
@@ -369,7 +370,7 @@ func (st *stage) workdir(ctx context.Context, c *instructions.WorkdirCommand) er
 		return nil
 	}
 	k := st.stepKey("workdir").String(wd).String(st.cfg.Config.User)
-	return st.layerStep(ctx, k.Sum(), createdBy, func(ctx context.Context, w io.Writer) error {
+	return st.layerStep(ctx, k.Sum(), createdBy, createdBy, func(ctx context.Context, w io.Writer) error {
 		fsys, err := st.view(ctx)
 		if err != nil {
 			return err
