@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -94,7 +95,7 @@ func (st *stage) run(ctx context.Context, c *instructions.RunCommand) error {
 		}
 	}
 	spec := RunSpec{
-		Env:     st.env,
+		Env:     slices.Clone(st.env),
 		User:    st.cfg.Config.User,
 		Workdir: st.workdirPath("."),
 		Network: instructions.GetNetwork(c),
