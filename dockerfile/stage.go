@@ -289,7 +289,9 @@ func (st *stage) dispatch(ctx context.Context, c instructions.Command) error {
 	case *instructions.HealthCheckCommand:
 		h := c.Health
 		config.Healthcheck = &v1.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
-		st.history(fmt.Sprintf("HEALTHCHECK %+v", *config.Healthcheck), false)
+		// The history prints BuildKit's type, StartInterval included,
+		// which v1.HealthConfig has no field for.
+		st.history(fmt.Sprintf("HEALTHCHECK %+v", *h), false)
 	case *instructions.CmdCommand:
 		config.Cmd = st.withShell(c.ShellDependantCmdLine)
 		config.ArgsEscaped = true
