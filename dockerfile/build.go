@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -131,7 +134,7 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(scratch)
-	b := &build{opts: opts, df: df, scratch: scratch, stages: map[int]*stage{}}
+	b := &build{opts: opts, df: df, scratch: scratch, stages: map[int]*stage{}, declared: map[string]bool{}}
 	target, err := df.target(opts.Target)
 	if err != nil {
 		return nil, err
@@ -139,6 +142,11 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 	st, err := b.stage(ctx, target)
 	if err != nil {
 		return nil, err
+	}
+	for _, k := range slices.Sorted(maps.Keys(opts.BuildArgs)) {
+		if !b.declared[k] && !slices.Contains(proxyArgs, k) {
+			slog.WarnContext(ctx, "a build arg is not used by the stages built", "arg", k)
+		}
 	}
 	return st.image()
 }

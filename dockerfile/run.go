@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 
@@ -36,6 +37,9 @@ type RunSpec struct {
 	// Network is RUN --network: "" (the default network), "none" or
 	// "host".
 	Network string `json:"network,omitempty"`
+	// Platform is the stage's platform: a runner that cannot run its
+	// binaries returns an error.
+	Platform v1.Platform `json:"platform"`
 }
 
 // MountType is what a RUN --mount mounts.
@@ -95,10 +99,11 @@ func (st *stage) run(ctx context.Context, c *instructions.RunCommand) error {
 		}
 	}
 	spec := RunSpec{
-		Env:     slices.Clone(st.env),
-		User:    st.cfg.Config.User,
-		Workdir: st.workdirPath("."),
-		Network: instructions.GetNetwork(c),
+		Env:      slices.Clone(st.env),
+		User:     st.cfg.Config.User,
+		Workdir:  st.workdirPath("."),
+		Network:  instructions.GetNetwork(c),
+		Platform: st.platform,
 	}
 	if spec.Network == instructions.NetworkDefault {
 		spec.Network = ""
@@ -123,7 +128,7 @@ func (st *stage) run(ctx context.Context, c *instructions.RunCommand) error {
 		spec.Mounts = append(spec.Mounts, mount)
 	}
 	createdBy := "RUN " + runHistory(args, st.args, st.env) + " # buildkit"
-	k.Strings(spec.Args...).Strings(spec.Env...).String(spec.User).String(spec.Workdir).String(spec.Network)
+	k.Strings(spec.Args...).Strings(spec.Env...).String(spec.User).String(spec.Workdir).String(spec.Network).String(formatPlatform(spec.Platform))
 	for _, m := range spec.Mounts {
 		k.Strings(string(m.Type), m.Target, m.ID, m.Sharing, strconv.FormatBool(m.ReadOnly), strconv.FormatBool(m.Required), m.Env)
 		k.String(fmt.Sprint(deref(m.Mode), deref(m.UID), deref(m.GID), m.Size))
@@ -133,7 +138,11 @@ func (st *stage) run(ctx context.Context, c *instructions.RunCommand) error {
 		if st.b.opts.Runner == nil {
 			return errors.New("RUN needs a runner, and none was given")
 		}
-		l, err := st.b.opts.Runner.Run(ctx, st.layers, spec)
+		// Proxy settings reach the command without being in its key
+		// or its history, as BuildKit passes them.
+		run := spec
+		run.Env = append(slices.Clone(spec.Env), st.b.proxyEnv()...)
+		l, err := st.b.opts.Runner.Run(ctx, st.layers, run)
 		if err != nil {
 			return err
 		}
@@ -144,6 +153,19 @@ func (st *stage) run(ctx context.Context, c *instructions.RunCommand) error {
 		defer rc.Close()
 		return normaliseTar(rc, w, st.b.opts.Epoch)
 	})
+}
+
+// proxyArgs are the build args BuildKit gives every RUN undeclared.
+var proxyArgs = []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"}
+
+func (b *build) proxyEnv() []string {
+	var env []string
+	for _, k := range proxyArgs {
+		if v, ok := b.opts.BuildArgs[k]; ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 func deref[T any](p *T) any {

@@ -33,6 +33,9 @@ type build struct {
 	// globalArgs are the automatic platform args and the ARGs before the
 	// first FROM, with build args applied: what FROM lines expand with.
 	globalArgs []string
+	// declared are the ARGs the built stages and the global scope name,
+	// to warn of build args nothing uses.
+	declared map[string]bool
 }
 
 // stage is the state of a stage while its instructions run.
@@ -91,6 +94,7 @@ func (b *build) initArgs() error {
 	b.globalArgs = platformArgs(b.opts.Platform, b.opts.BuildPlatform)
 	for _, a := range b.df.metaArgs {
 		for _, kv := range a.Args {
+			b.declared[kv.Key] = true
 			v, ok := b.opts.BuildArgs[kv.Key]
 			if !ok && kv.Value != nil {
 				var err error
@@ -328,6 +332,7 @@ func (st *stage) expand(word string) (string, error) {
 func (st *stage) arg(c *instructions.ArgCommand) error {
 	var parts []string
 	for _, kv := range c.Args {
+		st.b.declared[kv.Key] = true
 		var value *string
 		if v, ok := st.b.opts.BuildArgs[kv.Key]; ok {
 			value = &v
