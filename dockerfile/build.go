@@ -139,6 +139,9 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := b.initArgs(); err != nil {
+		return nil, err
+	}
 	st, err := b.stage(ctx, target)
 	if err != nil {
 		return nil, err

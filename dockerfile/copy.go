@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/patternmatcher"
 
@@ -443,7 +444,7 @@ func hostSource(root, rel string, hidden func(string) bool) (source, error) {
 // fromSource reads the stage or image that --from names, keeping the
 // content of what srcs reach.
 func (st *stage) fromSource(ctx context.Context, from string, srcs []string) (*stageFS, error) {
-	var ls = st.layers[:0:0]
+	var ls []v1.Layer
 	if i, ok := st.b.df.stageIndex(from); ok {
 		if i >= st.index {
 			return nil, fmt.Errorf("--from=%s names a stage that is not before this one", from)

@@ -144,9 +144,10 @@ func (df *dockerfile) wrap(line int, err error) error {
 		line = le.Locations[0][0].Start.Line
 		err = le.Unwrap()
 	}
+	// An error in another stage keeps its own line.
 	var de *Error
 	if errors.As(err, &de) {
-		return err
+		return de
 	}
 	return &Error{File: df.name, Line: line, Err: errors.New(firstLine(err.Error()))}
 }

@@ -28,8 +28,6 @@ type build struct {
 	df      *dockerfile
 	scratch string
 	stages  map[int]*stage
-	// building marks the stages being built, to refuse cycles.
-	building []int
 	// globalArgs are the automatic platform args and the ARGs before the
 	// first FROM, with build args applied: what FROM lines expand with.
 	globalArgs []string
@@ -60,20 +58,11 @@ type argValue struct {
 	value *string
 }
 
-// stage returns stage i, built.
+// stage returns stage i, built. A stage only names stages before it, so
+// there are no cycles.
 func (b *build) stage(ctx context.Context, i int) (*stage, error) {
 	if st, ok := b.stages[i]; ok {
 		return st, nil
-	}
-	if slices.Contains(b.building, i) {
-		return nil, b.df.wrap(b.df.stages[i].Location[0].Start.Line, fmt.Errorf("stage %q depends on itself", b.df.stages[i].Name))
-	}
-	b.building = append(b.building, i)
-	defer func() { b.building = b.building[:len(b.building)-1] }()
-	if b.globalArgs == nil {
-		if err := b.initArgs(); err != nil {
-			return nil, err
-		}
 	}
 	st, err := b.from(ctx, i)
 	if err != nil {
