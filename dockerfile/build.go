@@ -15,6 +15,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kiln-build/kiln/cache"
 )
@@ -134,7 +135,7 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(scratch)
-	b := &build{opts: opts, df: df, scratch: scratch, stages: map[int]*stage{}, declared: map[string]bool{}}
+	b := &build{opts: opts, df: df, scratch: scratch, stages: map[int]*stageFlight{}, declared: map[string]bool{}}
 	target, err := df.target(opts.Target)
 	if err != nil {
 		return nil, err
@@ -142,8 +143,21 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 	if err := b.initArgs(); err != nil {
 		return nil, err
 	}
-	st, err := b.stage(ctx, target)
-	if err != nil {
+	// The stages the target needs start together, as in BuildKit; the
+	// target waits for each where it uses it.
+	deps := map[int]bool{}
+	b.deps(target, deps)
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range deps {
+		g.Go(func() error { _, err := b.stage(gctx, i); return err })
+	}
+	var st *stage
+	g.Go(func() error {
+		var err error
+		st, err = b.stage(gctx, target)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	for _, k := range slices.Sorted(maps.Keys(opts.BuildArgs)) {

@@ -180,3 +180,39 @@ func readJSON(t *testing.T, name string, v any) {
 		t.Fatalf("%s: %v", name, err)
 	}
 }
+
+// barrierRunner fails a RUN unless another starts while it waits.
+type barrierRunner struct {
+	fakeRunner
+	arrived chan struct{}
+}
+
+func (r *barrierRunner) Run(ctx context.Context, lower []v1.Layer, spec RunSpec) (v1.Layer, error) {
+	select {
+	case r.arrived <- struct{}{}:
+	case <-r.arrived:
+	case <-time.After(5 * time.Second):
+		return nil, errors.New("ran alone: the other stage's RUN did not start meanwhile")
+	}
+	return r.fakeRunner.Run(ctx, lower, spec)
+}
+
+// TestStagesBuildTogether builds two independent stages at once.
+func TestStagesBuildTogether(t *testing.T) {
+	dir := writeContext(t, map[string]string{"Dockerfile": `FROM scratch AS a
+RUN echo a > /a
+FROM scratch AS b
+RUN echo b > /b
+FROM scratch
+COPY --from=a /a /a
+COPY --from=b /b /b
+`})
+	runner := &barrierRunner{arrived: make(chan struct{})}
+	opts := testOptions(t, dir, testCase{}, runner)
+	if _, err := Build(context.Background(), opts); err != nil {
+		t.Fatalf("Build() = %v", err)
+	}
+	if got := runner.runs(); got != 2 {
+		t.Errorf("Build() ran %d RUNs, want 2", got)
+	}
+}

@@ -22,7 +22,8 @@ type dockerfile struct {
 	name     string
 	stages   []instructions.Stage
 	metaArgs []instructions.ArgCommand
-	lex      *shell.Lex
+	// escape is the escape character (the escape directive).
+	escape rune
 	// ignore is the context's .dockerignore, nil when there is none.
 	ignore *patternmatcher.PatternMatcher
 }
@@ -46,7 +47,7 @@ func parse(opts Options) (*dockerfile, error) {
 	if err != nil {
 		return nil, df.wrap(0, err)
 	}
-	df.lex = shell.NewLex(res.EscapeToken)
+	df.escape = res.EscapeToken
 	for _, node := range res.AST.Children {
 		cmd, err := instructions.ParseInstruction(node)
 		if err != nil {
@@ -107,6 +108,10 @@ func readIgnore(opts Options) (*patternmatcher.PatternMatcher, error) {
 	}
 	return nil, nil
 }
+
+// lex returns a shell lexer for ARG and ENV expansion; a lexer is not safe
+// for concurrent use, and stages build concurrently.
+func (df *dockerfile) lex() *shell.Lex { return shell.NewLex(df.escape) }
 
 // target returns the index of the stage called name, or of the last stage.
 func (df *dockerfile) target(name string) (int, error) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -27,13 +28,23 @@ type build struct {
 	opts    Options
 	df      *dockerfile
 	scratch string
-	stages  map[int]*stage
+
+	mu sync.Mutex
+	// stages are the stages built or being built.
+	stages map[int]*stageFlight
 	// globalArgs are the automatic platform args and the ARGs before the
 	// first FROM, with build args applied: what FROM lines expand with.
 	globalArgs []string
 	// declared are the ARGs the built stages and the global scope name,
-	// to warn of build args nothing uses.
+	// to warn of build args nothing uses; under mu.
 	declared map[string]bool
+}
+
+// stageFlight is a stage being built, which others wait for.
+type stageFlight struct {
+	done chan struct{}
+	st   *stage
+	err  error
 }
 
 // stage is the state of a stage while its instructions run.
@@ -58,12 +69,66 @@ type argValue struct {
 	value *string
 }
 
-// stage returns stage i, built. A stage only names stages before it, so
-// there are no cycles.
+// stage returns stage i, built once however many stages need it. A stage
+// only names stages before it, so there are no cycles.
 func (b *build) stage(ctx context.Context, i int) (*stage, error) {
-	if st, ok := b.stages[i]; ok {
-		return st, nil
+	b.mu.Lock()
+	f, ok := b.stages[i]
+	if !ok {
+		f = &stageFlight{done: make(chan struct{})}
+		b.stages[i] = f
 	}
+	b.mu.Unlock()
+	if ok {
+		select {
+		case <-f.done:
+			return f.st, f.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f.st, f.err = b.buildStage(ctx, i)
+	close(f.done)
+	return f.st, f.err
+}
+
+// deps lists the stages stage i needs, and theirs, in no order.
+func (b *build) deps(i int, seen map[int]bool) {
+	def := b.df.stages[i]
+	add := func(name string) {
+		if j, ok := b.df.stageIndex(name); ok && j < i && !seen[j] {
+			seen[j] = true
+			b.deps(j, seen)
+		}
+	}
+	if base, _, err := b.df.lex().ProcessWord(def.BaseName, shell.EnvsFromSlice(b.globalArgs)); err == nil {
+		if j, ok := b.df.stageIndex(base); ok && j < i && strings.EqualFold(b.df.stages[j].Name, base) {
+			add(base)
+		}
+	}
+	for _, c := range def.Commands {
+		switch c := c.(type) {
+		case *instructions.CopyCommand:
+			if c.From != "" {
+				add(c.From)
+			}
+		case *instructions.RunCommand:
+			for _, m := range instructions.GetMounts(c) {
+				if m.From != "" {
+					add(m.From)
+				}
+			}
+		}
+	}
+}
+
+func (b *build) declare(key string) {
+	b.mu.Lock()
+	b.declared[key] = true
+	b.mu.Unlock()
+}
+
+func (b *build) buildStage(ctx context.Context, i int) (*stage, error) {
 	st, err := b.from(ctx, i)
 	if err != nil {
 		return nil, err
@@ -73,7 +138,6 @@ func (b *build) stage(ctx context.Context, i int) (*stage, error) {
 			return nil, b.df.wrap(line(c), err)
 		}
 	}
-	b.stages[i] = st
 	return st, nil
 }
 
@@ -83,11 +147,11 @@ func (b *build) initArgs() error {
 	b.globalArgs = platformArgs(b.opts.Platform, b.opts.BuildPlatform)
 	for _, a := range b.df.metaArgs {
 		for _, kv := range a.Args {
-			b.declared[kv.Key] = true
+			b.declare(kv.Key)
 			v, ok := b.opts.BuildArgs[kv.Key]
 			if !ok && kv.Value != nil {
 				var err error
-				v, _, err = b.df.lex.ProcessWord(*kv.Value, shell.EnvsFromSlice(b.globalArgs))
+				v, _, err = b.df.lex().ProcessWord(*kv.Value, shell.EnvsFromSlice(b.globalArgs))
 				if err != nil {
 					return b.df.wrap(line(&a), err)
 				}
@@ -106,7 +170,7 @@ func (b *build) from(ctx context.Context, i int) (*stage, error) {
 	def := b.df.stages[i]
 	at := def.Location[0].Start.Line
 	env := shell.EnvsFromSlice(b.globalArgs)
-	base, _, err := b.df.lex.ProcessWord(def.BaseName, env)
+	base, _, err := b.df.lex().ProcessWord(def.BaseName, env)
 	if err != nil {
 		return nil, b.df.wrap(at, err)
 	}
@@ -115,7 +179,7 @@ func (b *build) from(ctx context.Context, i int) (*stage, error) {
 	}
 	platform := b.opts.Platform
 	if def.Platform != "" {
-		p, _, err := b.df.lex.ProcessWord(def.Platform, env)
+		p, _, err := b.df.lex().ProcessWord(def.Platform, env)
 		if err != nil {
 			return nil, b.df.wrap(at, err)
 		}
@@ -312,7 +376,7 @@ func (st *stage) dispatch(ctx context.Context, c instructions.Command) error {
 
 // expand expands $VARS in one word with the stage's environment.
 func (st *stage) expand(word string) (string, error) {
-	s, _, err := st.b.df.lex.ProcessWord(word, shell.EnvsFromSlice(st.env))
+	s, _, err := st.b.df.lex().ProcessWord(word, shell.EnvsFromSlice(st.env))
 	return s, err
 }
 
@@ -321,7 +385,7 @@ func (st *stage) expand(word string) (string, error) {
 func (st *stage) arg(c *instructions.ArgCommand) error {
 	var parts []string
 	for _, kv := range c.Args {
-		st.b.declared[kv.Key] = true
+		st.b.declare(kv.Key)
 		var value *string
 		if v, ok := st.b.opts.BuildArgs[kv.Key]; ok {
 			value = &v
@@ -354,7 +418,7 @@ func (st *stage) expose(c *instructions.ExposeCommand) error {
 	}
 	var words, ports []string
 	for _, raw := range c.Ports {
-		ws, err := st.b.df.lex.ProcessWords(raw, shell.EnvsFromSlice(st.env))
+		ws, err := st.b.df.lex().ProcessWords(raw, shell.EnvsFromSlice(st.env))
 		if err != nil {
 			return err
 		}
