@@ -197,7 +197,24 @@ func (st *stage) placeCopy(ctx context.Context, c copySpec, srcs []source, dest 
 			out = append(out, own(f))
 		}
 	}
-	return withParents(out, fsys, uid, gid), nil
+	return withParents(lastWins(out), fsys, uid, gid), nil
+}
+
+// lastWins keeps the last entry of each path: a later source overwrites
+// an earlier one, as in BuildKit.
+func lastWins(files []layers.File) []layers.File {
+	at := map[string]int{}
+	var out []layers.File
+	for _, f := range files {
+		p := strings.Trim(path.Clean("/"+f.Path), "/")
+		if i, ok := at[p]; ok {
+			out[i] = f
+			continue
+		}
+		at[p] = len(out)
+		out = append(out, f)
+	}
+	return out
 }
 
 // withParents lists the folders above files: as the stage has them, or

@@ -91,7 +91,7 @@ func (fsys *stageFS) applyLayer(l v1.Layer, n int) error {
 			target := strings.TrimPrefix(path.Clean("/"+hdr.Linkname), "/")
 			if t, ok := fsys.entries[target]; ok {
 				h := *t.hdr
-				h.Name, h.Mode = hdr.Name, t.hdr.Mode
+				h.Name = hdr.Name
 				e = &fsEntry{hdr: &h, content: t.content, layer: n}
 			}
 		case tar.TypeReg:
@@ -196,7 +196,7 @@ func (fsys *stageFS) read(p string) ([]byte, bool) {
 // /etc/passwd and /etc/group, for names in --chown and USER. It is kept
 // and brought up to date as layers are added.
 func (st *stage) view(ctx context.Context) (*stageFS, error) {
-	if st.fs == nil || st.fs.applied > len(st.layers) {
+	if st.fs == nil {
 		dir, err := os.MkdirTemp(st.b.scratch, "fs-")
 		if err != nil {
 			return nil, err
