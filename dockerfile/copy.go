@@ -98,15 +98,34 @@ func (st *stage) copy(ctx context.Context, c copySpec) error {
 		}
 		mode = fileMode(int64(m))
 	}
-	srcs, err := st.sources(ctx, c)
+	createdBy := c.createdBy()
+	name := strings.TrimSuffix(createdBy, " # buildkit")
+	dest := st.workdirPath(c.dest)
+	destIsDir := strings.HasSuffix(c.dest, "/") || c.dest == "." || strings.HasSuffix(c.dest, "/.")
+	if c.from != "" {
+		return st.copyFrom(ctx, c, name, createdBy, dest, destIsDir, mode)
+	}
+	srcs, err := st.sources(ctx, c, nil)
 	if err != nil {
 		return err
 	}
-	createdBy := c.createdBy()
-	dest := st.workdirPath(c.dest)
-	destIsDir := strings.HasSuffix(c.dest, "/") || c.dest == "." || strings.HasSuffix(c.dest, "/.")
+	key, err := st.copyKey(c, createdBy, dest, destIsDir, srcs)
+	if err != nil {
+		return err
+	}
+	return st.layerStep(ctx, key, name, createdBy, func(ctx context.Context, w io.Writer) error {
+		files, err := st.placeCopy(ctx, c, srcs, dest, destIsDir, mode)
+		if err != nil {
+			return err
+		}
+		return layers.WriteTar(w, files, layers.WithEpoch(st.b.opts.Epoch))
+	})
+}
+
+// copyKey is the key of a COPY or ADD by the content of what it copies.
+func (st *stage) copyKey(c copySpec, createdBy, dest string, destIsDir bool, srcs []source) (v1.Hash, error) {
 	if len(srcs) > 1 && !destIsDir {
-		return fmt.Errorf("%s to %s: with more than one source file, the destination must be a directory and end with a /", copyName(c), c.dest)
+		return v1.Hash{}, fmt.Errorf("%s to %s: with more than one source file, the destination must be a directory and end with a /", copyName(c), c.dest)
 	}
 	k := st.stepKey("copy").String(createdBy).String(dest).Strings(c.excludes...)
 	if destIsDir {
@@ -115,16 +134,71 @@ func (st *stage) copy(ctx context.Context, c copySpec) error {
 	for _, s := range srcs {
 		k.String(s.name).String(strconv.FormatBool(s.dir))
 		if err := k.Files(s.files); err != nil {
-			return fmt.Errorf("hashing %s: %w", s.name, err)
+			return v1.Hash{}, fmt.Errorf("hashing %s: %w", s.name, err)
 		}
 	}
-	return st.layerStep(ctx, k.Sum(), strings.TrimSuffix(createdBy, " # buildkit"), createdBy, func(ctx context.Context, w io.Writer) error {
+	return k.Sum(), nil
+}
+
+// copyFrom runs a COPY --from. Reading a stage's or an image's files to
+// learn their content means unpacking its layers, so the step is first
+// looked up by the layers it reads from; only when they changed are the
+// files read, and the step then hits by their content if they are the
+// same (a stage that ran again and wrote the same bytes). The layer is
+// stored under both keys.
+func (st *stage) copyFrom(ctx context.Context, c copySpec, name, createdBy, dest string, destIsDir bool, mode fs.FileMode) error {
+	ls, diffIDs, err := st.fromLayers(ctx, c.from)
+	if err != nil {
+		return err
+	}
+	k := st.stepKey("copy-from").String(createdBy).String(dest).Strings(c.excludes...)
+	for _, d := range diffIDs {
+		k.Hash(d)
+	}
+	var byContent *v1.Hash
+	err = st.layerStep(ctx, k.Sum(), name, createdBy, func(ctx context.Context, w io.Writer) error {
+		fsys, err := st.readFS(ctx, c.from, ls, c.srcs)
+		if err != nil {
+			return err
+		}
+		srcs, err := st.sources(ctx, c, fsys)
+		if err != nil {
+			return err
+		}
+		key, err := st.copyKey(c, createdBy, dest, destIsDir, srcs)
+		if err != nil {
+			return err
+		}
+		if !st.b.opts.NoCache {
+			if l, err := st.b.opts.Cache.Get(ctx, key); err == nil {
+				return copyUncompressed(w, l)
+			}
+		}
+		byContent = &key
 		files, err := st.placeCopy(ctx, c, srcs, dest, destIsDir, mode)
 		if err != nil {
 			return err
 		}
 		return layers.WriteTar(w, files, layers.WithEpoch(st.b.opts.Epoch))
 	})
+	if err != nil || byContent == nil || st.cfg.History[len(st.cfg.History)-1].EmptyLayer {
+		return err
+	}
+	l := st.layers[len(st.layers)-1]
+	if _, err := st.b.opts.Cache.Put(ctx, *byContent, name, func(w io.Writer) error { return copyUncompressed(w, l) }); err != nil {
+		return err
+	}
+	return nil
+}
+
+func copyUncompressed(w io.Writer, l v1.Layer) error {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(w, rc)
+	return err
 }
 
 // placeCopy lays the sources out at their destination, with the owner
@@ -259,17 +333,10 @@ func fileMode(m int64) fs.FileMode {
 	return mode
 }
 
-// sources lists what c copies: from the build context, a URL, another
-// stage or an image, and inline heredocs.
-func (st *stage) sources(ctx context.Context, c copySpec) ([]source, error) {
+// sources lists what c copies: from the build context, a URL, or from,
+// another stage's or an image's files, and inline heredocs.
+func (st *stage) sources(ctx context.Context, c copySpec, from *stageFS) ([]source, error) {
 	var out []source
-	var from *stageFS
-	if c.from != "" {
-		var err error
-		if from, err = st.fromSource(ctx, c.from, c.srcs); err != nil {
-			return nil, err
-		}
-	}
 	excludes, err := excludeMatcher(c.excludes)
 	if err != nil {
 		return nil, err
@@ -458,31 +525,40 @@ func hostSource(root, rel string, hidden func(string) bool) (source, error) {
 	return source{name: name, files: []layers.File{layers.HostFile(name, mode, p)}}, nil
 }
 
-// fromSource reads the stage or image that --from names, keeping the
-// content of what srcs reach.
-func (st *stage) fromSource(ctx context.Context, from string, srcs []string) (*stageFS, error) {
-	var ls []v1.Layer
+// fromLayers returns the layers of the stage or image --from names, and
+// their diff IDs.
+func (st *stage) fromLayers(ctx context.Context, from string) ([]v1.Layer, []v1.Hash, error) {
 	if i, ok := st.b.df.stageIndex(from); ok {
 		if i >= st.index {
-			return nil, fmt.Errorf("--from=%s names a stage that is not before this one", from)
+			return nil, nil, fmt.Errorf("--from=%s names a stage that is not before this one", from)
 		}
 		src, err := st.b.stage(ctx, i)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		ls = src.layers
-	} else {
-		if st.b.opts.Bases == nil {
-			return nil, fmt.Errorf("--from=%s: no base image resolver", from)
-		}
-		img, err := st.b.opts.Bases.Resolve(ctx, from, st.platform)
-		if err != nil {
-			return nil, fmt.Errorf("--from=%s: %w", from, err)
-		}
-		if ls, err = img.Layers(); err != nil {
-			return nil, fmt.Errorf("--from=%s: %w", from, err)
-		}
+		return src.layers, src.diffIDs, nil
 	}
+	if st.b.opts.Bases == nil {
+		return nil, nil, fmt.Errorf("--from=%s: no base image resolver", from)
+	}
+	img, err := st.b.opts.Bases.Resolve(ctx, from, st.platform)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--from=%s: %w", from, err)
+	}
+	ls, err := img.Layers()
+	if err != nil {
+		return nil, nil, fmt.Errorf("--from=%s: %w", from, err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, nil, fmt.Errorf("--from=%s: %w", from, err)
+	}
+	return ls, cf.RootFS.DiffIDs, nil
+}
+
+// readFS reads the layers ls of what --from names, keeping the content of
+// what srcs reach.
+func (st *stage) readFS(ctx context.Context, from string, ls []v1.Layer, srcs []string) (*stageFS, error) {
 	prefixes := make([]string, len(srcs))
 	for i, s := range srcs {
 		prefixes[i] = literalPrefix(cleanRel(s) + "/x")
