@@ -2,8 +2,10 @@ package dockerfile
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -143,5 +145,70 @@ func TestCacheDirsAgree(t *testing.T) {
 	}
 	if digests[0] != digests[1] {
 		t.Errorf("Build() with two cache dirs = %s and %s, want one digest", digests[0], digests[1])
+	}
+}
+
+// countingBases counts how often the layers of the images it resolves are
+// read.
+type countingBases struct {
+	fakeBases
+	reads atomic.Int32
+}
+
+func (b *countingBases) Resolve(ctx context.Context, ref string, platform v1.Platform) (v1.Image, error) {
+	img, err := b.fakeBases.Resolve(ctx, ref, platform)
+	if err != nil {
+		return nil, err
+	}
+	return &countingImage{Image: img, reads: &b.reads}, nil
+}
+
+type countingImage struct {
+	v1.Image
+	reads *atomic.Int32
+}
+
+func (i *countingImage) Layers() ([]v1.Layer, error) {
+	ls, err := i.Image.Layers()
+	for n, l := range ls {
+		ls[n] = &countingLayer{Layer: l, reads: i.reads}
+	}
+	return ls, err
+}
+
+type countingLayer struct {
+	v1.Layer
+	reads *atomic.Int32
+}
+
+func (l *countingLayer) Uncompressed() (io.ReadCloser, error) {
+	l.reads.Add(1)
+	return l.Layer.Uncompressed()
+}
+
+// TestRebuildReadsNoLayer rebuilds a Dockerfile whose steps read the
+// base's files (a WORKDIR, a --chown by name, a COPY --from an image):
+// the second build finds every step by key and reads no layer.
+func TestRebuildReadsNoLayer(t *testing.T) {
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM example/tools:1\nWORKDIR /w\nCOPY --chown=app x.txt .\nCOPY --from=example/tools:1 /usr/bin/tool /tool\n",
+		"x.txt":      "x\n",
+	})
+	bases := &countingBases{fakeBases: fakeBases{"example/tools:1": {Files: map[string]string{
+		"usr/bin/tool": "tool",
+		"etc/passwd":   "app:x:10:10::/:/bin/sh\n",
+	}}}}
+	opts := testOptions(t, dir, testCase{}, &fakeRunner{})
+	opts.Bases = bases
+	d1 := buildDigest(t, opts)
+	if bases.reads.Load() == 0 {
+		t.Fatal("the first build read no layer of the image")
+	}
+	bases.reads.Store(0)
+	if d2 := buildDigest(t, opts); d2 != d1 {
+		t.Errorf("rebuild = %s, want %s", d2, d1)
+	}
+	if got := bases.reads.Load(); got != 0 {
+		t.Errorf("the rebuild read the image's layers %d times, want 0", got)
 	}
 }
