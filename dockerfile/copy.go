@@ -416,23 +416,28 @@ func cleanRel(src string) string {
 }
 
 // contextSources finds src in the build context, leaving out what
-// .dockerignore and --exclude leave out.
+// .dockerignore leaves out (paths from the context's root) and what
+// --exclude does (paths from the folder copied, or the pattern's folder).
 func (b *build) contextSources(src string, excludes *patternmatcher.PatternMatcher) ([]source, error) {
 	root := b.opts.Context
-	hidden := func(rel string) bool { return excluded(b.df.ignore, rel) || excluded(excludes, rel) }
+	ignored := func(rel string) bool { return excluded(b.df.ignore, rel) }
 	rel := cleanRel(src)
 	if !hasWildcards(rel) {
-		if rel != "" && hidden(rel) {
-			return nil, fmt.Errorf("%s: not found in the build context (.dockerignore or --exclude leaves it out)", src)
+		if rel != "" && ignored(rel) {
+			return nil, fmt.Errorf("%s: not found in the build context (.dockerignore leaves it out)", src)
 		}
-		s, err := hostSource(root, rel, hidden)
+		if rel != "" && excluded(excludes, path.Base(rel)) {
+			return nil, nil
+		}
+		s, err := hostSource(root, rel, ignored, excludes)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s: not found in the build context", src)
 		}
 		return []source{s}, err
 	}
+	prefix := literalPrefix(rel)
 	var out []source
-	err := filepath.WalkDir(filepath.Join(root, filepath.FromSlash(literalPrefix(rel))), func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(root, filepath.FromSlash(prefix)), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -444,18 +449,20 @@ func (b *build) contextSources(src string, excludes *patternmatcher.PatternMatch
 		if r == "." {
 			return nil
 		}
-		if hidden(r) {
+		if ignored(r) {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
 			return nil
 		}
 		if ok, _ := path.Match(rel, r); ok {
-			s, err := hostSource(root, r, hidden)
-			if err != nil {
-				return err
+			if !excluded(excludes, strings.TrimPrefix(r, prefix+"/")) {
+				s, err := hostSource(root, r, ignored, excludes)
+				if err != nil {
+					return err
+				}
+				out = append(out, s)
 			}
-			out = append(out, s)
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
@@ -483,9 +490,10 @@ func literalPrefix(pattern string) string {
 	return strings.Join(dirs, "/")
 }
 
-// hostSource reads rel under root: a file, or a directory's contents. A
-// named symlink is followed, within root.
-func hostSource(root, rel string, hidden func(string) bool) (source, error) {
+// hostSource reads rel under root: a file, or a directory's contents
+// without what ignored (from root) or excludes (from the directory) match.
+// A named symlink is followed, within root.
+func hostSource(root, rel string, ignored func(string) bool, excludes *patternmatcher.PatternMatcher) (source, error) {
 	p := filepath.Join(root, filepath.FromSlash(rel))
 	info, err := os.Lstat(p)
 	if err != nil {
@@ -511,7 +519,7 @@ func hostSource(root, rel string, hidden func(string) bool) (source, error) {
 	name := path.Base("/" + rel)
 	if info.IsDir() {
 		files, err := layers.FromDir(p, "", layers.WithSkip(func(r string, _ fs.DirEntry) bool {
-			return hidden(path.Join(rel, r))
+			return ignored(path.Join(rel, r)) || excluded(excludes, r)
 		}))
 		if err != nil {
 			return source{}, err
@@ -617,9 +625,10 @@ func fsSources(fsys *stageFS, src string, excludes *patternmatcher.PatternMatche
 		}
 		return []source{fsSource(fsys, r, path.Base("/"+rel), excludes)}, nil
 	}
+	prefix := literalPrefix(rel)
 	var names []string
 	for p := range fsys.entries {
-		if ok, _ := path.Match(rel, p); ok && !excluded(excludes, p) {
+		if ok, _ := path.Match(rel, p); ok && !excluded(excludes, strings.TrimPrefix(p, prefix+"/")) {
 			names = append(names, p)
 		}
 	}
@@ -642,7 +651,7 @@ func fsSource(fsys *stageFS, p, name string, excludes *patternmatcher.PatternMat
 		prefix = ""
 	}
 	for q, e := range fsys.entries {
-		if !strings.HasPrefix(q, prefix) || excluded(excludes, q) {
+		if !strings.HasPrefix(q, prefix) || excluded(excludes, strings.TrimPrefix(q, prefix)) {
 			continue
 		}
 		if f, ok := fsFile(e, strings.TrimPrefix(q, prefix)); ok {
