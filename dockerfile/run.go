@@ -385,37 +385,3 @@ func writeTree(dir string, files []layers.File) error {
 	}
 	return nil
 }
-
-// workdir sets the working directory and creates it, owned by USER, when
-// the stage lacks it.
-func (st *stage) workdir(ctx context.Context, c *instructions.WorkdirCommand) error {
-	wd := st.workdirPath(c.Path)
-	st.cfg.Config.WorkingDir = wd
-	createdBy := "WORKDIR " + wd
-	if wd == "/" {
-		st.history(createdBy, false)
-		return nil
-	}
-	k := st.stepKey("workdir").String(wd).String(st.cfg.Config.User)
-	return st.layerStep(ctx, k.Sum(), createdBy, createdBy, func(ctx context.Context, w io.Writer) error {
-		fsys, err := st.view(ctx)
-		if err != nil {
-			return err
-		}
-		rel, err := fsys.resolve(wd, true)
-		if err != nil {
-			return err
-		}
-		if _, ok := fsys.get(rel); ok {
-			return layers.WriteTar(w, nil)
-		}
-		uid, gid := 0, 0
-		if u := st.cfg.Config.User; u != "" {
-			if uid, gid, err = st.owner(ctx, u); err != nil {
-				return fmt.Errorf("WORKDIR %s: USER %s: %w", wd, u, err)
-			}
-		}
-		d := layers.File{Path: rel, Mode: fs.ModeDir | 0o755, UID: uid, GID: gid}
-		return layers.WriteTar(w, withParents([]layers.File{d}, fsys, uid, gid), layers.WithEpoch(st.b.opts.Epoch))
-	})
-}
