@@ -105,10 +105,11 @@ func cleanRel(src string) string {
 // --exclude does (paths from the folder copied, or the pattern's folder).
 func (b *build) contextSources(src string, excludes *patternmatcher.PatternMatcher) ([]source, error) {
 	root := b.opts.Context
-	ignored := func(rel string) bool { return excluded(b.df.ignore, rel) }
+	ignored := b.ignored
 	rel := cleanRel(src)
 	if !hasWildcards(rel) {
-		if rel != "" && ignored(rel) {
+		info, err := os.Stat(filepath.Join(root, filepath.FromSlash(rel)))
+		if rel != "" && ignored(rel, err == nil && info.IsDir()) {
 			return nil, fmt.Errorf("%s: not found in the build context (.dockerignore leaves it out)", src)
 		}
 		if rel != "" && excluded(excludes, path.Base(rel)) {
@@ -134,7 +135,7 @@ func (b *build) contextSources(src string, excludes *patternmatcher.PatternMatch
 		if r == "." {
 			return nil
 		}
-		if ignored(r) {
+		if ignored(r, d.IsDir()) {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
@@ -160,6 +161,16 @@ func (b *build) contextSources(src string, excludes *patternmatcher.PatternMatch
 	return out, nil
 }
 
+// ignored says whether .dockerignore leaves out rel. A folder is never
+// left out whole when a pattern brings back ("!") some of what others
+// leave out: its files are tested one by one.
+func (b *build) ignored(rel string, dir bool) bool {
+	if b.df.ignore == nil || (dir && b.df.ignore.Exclusions()) {
+		return false
+	}
+	return excluded(b.df.ignore, rel)
+}
+
 // literalPrefix is the folder part of a pattern before its first wildcard.
 func literalPrefix(pattern string) string {
 	var dirs []string
@@ -178,7 +189,7 @@ func literalPrefix(pattern string) string {
 // hostSource reads rel under root: a file, or a directory's contents
 // without what ignored (from root) or excludes (from the directory) match.
 // A named symlink is followed, within root.
-func hostSource(root, rel string, ignored func(string) bool, excludes *patternmatcher.PatternMatcher) (source, error) {
+func hostSource(root, rel string, ignored func(rel string, dir bool) bool, excludes *patternmatcher.PatternMatcher) (source, error) {
 	p := filepath.Join(root, filepath.FromSlash(rel))
 	info, err := os.Lstat(p)
 	if err != nil {
@@ -203,8 +214,8 @@ func hostSource(root, rel string, ignored func(string) bool, excludes *patternma
 	}
 	name := path.Base("/" + rel)
 	if info.IsDir() {
-		files, err := layers.FromDir(p, "", layers.WithSkip(func(r string, _ fs.DirEntry) bool {
-			return ignored(path.Join(rel, r)) || excluded(excludes, r)
+		files, err := layers.FromDir(p, "", layers.WithSkip(func(r string, d fs.DirEntry) bool {
+			return ignored(path.Join(rel, r), d.IsDir()) || excluded(excludes, r)
 		}))
 		if err != nil {
 			return source{}, err
