@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -69,7 +70,8 @@ type Options struct {
 	BuildPlatform v1.Platform
 	// Epoch is SOURCE_DATE_EPOCH: the creation time of the image and its
 	// history, and the latest modification time in its layers. The
-	// default is the Unix epoch.
+	// default is the build arg SOURCE_DATE_EPOCH, as BuildKit reads it,
+	// else the Unix epoch.
 	Epoch time.Time
 	// Bases resolves FROM images. Required unless every stage starts
 	// from scratch or another stage.
@@ -121,6 +123,13 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 	}
 	if opts.Epoch.IsZero() {
 		opts.Epoch = time.Unix(0, 0)
+		if v, ok := opts.BuildArgs["SOURCE_DATE_EPOCH"]; ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("--build-arg SOURCE_DATE_EPOCH=%s: not a number of seconds", v)
+			}
+			opts.Epoch = time.Unix(n, 0)
+		}
 	}
 	opts.Epoch = opts.Epoch.UTC()
 	if opts.HTTPClient == nil {
@@ -161,7 +170,7 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 		return nil, err
 	}
 	for _, k := range slices.Sorted(maps.Keys(opts.BuildArgs)) {
-		if !b.declared[k] && !slices.Contains(proxyArgs, k) {
+		if !b.declared[k] && !slices.Contains(proxyArgs, k) && k != "SOURCE_DATE_EPOCH" {
 			slog.WarnContext(ctx, "a build arg is not used by the stages built", "arg", k)
 		}
 	}

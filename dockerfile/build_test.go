@@ -216,3 +216,27 @@ COPY --from=b /b /b
 		t.Errorf("Build() ran %d RUNs, want 2", got)
 	}
 }
+
+// TestSourceDateEpochArg takes the epoch from the build arg when the
+// options give none.
+func TestSourceDateEpochArg(t *testing.T) {
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY a.txt /\n", "a.txt": "a\n"})
+	opts := testOptions(t, dir, testCase{}, &fakeRunner{})
+	opts.Epoch = time.Time{}
+	opts.BuildArgs["SOURCE_DATE_EPOCH"] = "86400"
+	img, err := Build(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Build() = %v", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Unix(86400, 0).UTC(); !cf.Created.Time.Equal(want) {
+		t.Errorf("created = %v, want %v", cf.Created.Time, want)
+	}
+	opts.BuildArgs["SOURCE_DATE_EPOCH"] = "yesterday"
+	if _, err := Build(context.Background(), opts); err == nil {
+		t.Error("Build() with SOURCE_DATE_EPOCH=yesterday succeeded, want an error")
+	}
+}
