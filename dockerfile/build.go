@@ -103,13 +103,13 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Build builds the image the Dockerfile describes.
-func Build(ctx context.Context, opts Options) (v1.Image, error) {
+// withDefaults checks the options and fills in their defaults.
+func (opts Options) withDefaults() (Options, error) {
 	if opts.Context == "" {
-		return nil, errors.New("building a Dockerfile: no build context")
+		return opts, errors.New("building a Dockerfile: no build context")
 	}
 	if opts.Cache == nil {
-		return nil, errors.New("building a Dockerfile: no cache")
+		return opts, errors.New("building a Dockerfile: no cache")
 	}
 	if opts.Dockerfile == "" {
 		opts.Dockerfile = filepath.Join(opts.Context, "Dockerfile")
@@ -126,7 +126,7 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 		if v, ok := opts.BuildArgs["SOURCE_DATE_EPOCH"]; ok {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				return nil, fmt.Errorf("--build-arg SOURCE_DATE_EPOCH=%s: not a number of seconds", v)
+				return opts, fmt.Errorf("--build-arg SOURCE_DATE_EPOCH=%s: not a number of seconds", v)
 			}
 			opts.Epoch = time.Unix(n, 0)
 		}
@@ -134,6 +134,15 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 	opts.Epoch = opts.Epoch.UTC()
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = http.DefaultClient
+	}
+	return opts, nil
+}
+
+// Build builds the image the Dockerfile describes.
+func Build(ctx context.Context, opts Options) (v1.Image, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	df, err := parse(opts)
 	if err != nil {
