@@ -119,7 +119,7 @@ func testOptions(t *testing.T, contextDir string, tc testCase, runner StepRunner
 		opts.BuildArgs[k] = v
 	}
 	if tc.Platform != "" {
-		if opts.Platform, err = parsePlatform(tc.Platform); err != nil {
+		if opts.Platform, err = parsePlatform(tc.Platform, v1.Platform{}); err != nil {
 			t.Fatal(err)
 		}
 	}

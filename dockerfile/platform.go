@@ -8,11 +8,16 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// parsePlatform reads os/arch[/variant], as FROM --platform writes it.
-func parsePlatform(s string) (v1.Platform, error) {
+// parsePlatform reads os/arch[/variant], as FROM --platform writes it;
+// an OS alone ("linux") takes the architecture of def, as BuildKit takes
+// its own.
+func parsePlatform(s string, def v1.Platform) (v1.Platform, error) {
 	parts := strings.Split(s, "/")
+	if len(parts) == 1 && parts[0] != "" {
+		return v1.Platform{OS: parts[0], Architecture: def.Architecture, Variant: def.Variant}, nil
+	}
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return v1.Platform{}, fmt.Errorf("%q is not os/arch[/variant]", s)
+		return v1.Platform{}, fmt.Errorf("%q is not os[/arch[/variant]]", s)
 	}
 	p := v1.Platform{OS: parts[0], Architecture: parts[1]}
 	if len(parts) == 3 {

@@ -187,7 +187,7 @@ func (b *build) from(ctx context.Context, i int) (*stage, error) {
 		if err != nil {
 			return nil, b.df.wrap(at, err)
 		}
-		if platform, err = parsePlatform(p); err != nil {
+		if platform, err = parsePlatform(p, b.opts.Platform); err != nil {
 			return nil, b.df.errorf(at, "FROM --platform=%s: %v", def.Platform, err)
 		}
 	}
