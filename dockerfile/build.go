@@ -144,7 +144,7 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	df, err := parse(opts)
+	df, err := parse(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -2,8 +2,10 @@ package dockerfile
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,8 +31,8 @@ type dockerfile struct {
 }
 
 // parse reads and parses the Dockerfile opts names, and the ignore file
-// that goes with it.
-func parse(opts Options) (*dockerfile, error) {
+// that goes with it. The parser's warnings go to the context's logger.
+func parse(ctx context.Context, opts Options) (*dockerfile, error) {
 	name := opts.Dockerfile
 	if rel, err := filepath.Rel(opts.Context, name); err == nil && !strings.HasPrefix(rel, "..") {
 		name = rel
@@ -48,6 +50,13 @@ func parse(opts Options) (*dockerfile, error) {
 		return nil, df.wrap(0, err)
 	}
 	df.escape = res.EscapeToken
+	for _, w := range res.Warnings {
+		at := 0
+		if w.Location != nil {
+			at = w.Location.Start.Line
+		}
+		slog.WarnContext(ctx, w.Short, "file", df.name, "line", at)
+	}
 	for _, node := range res.AST.Children {
 		cmd, err := instructions.ParseInstruction(node)
 		if err != nil {
