@@ -156,6 +156,8 @@ type baseSpec struct {
 	// content starting with "-> " a symlink.
 	Files  map[string]string `json:"files"`
 	Config v1.Config         `json:"config"`
+	// NoHistory leaves the image's history empty.
+	NoHistory bool `json:"no_history,omitempty"`
 }
 
 // fakeBases resolves the bases a case describes.
@@ -192,7 +194,9 @@ func (b fakeBases) Resolve(ctx context.Context, ref string, platform v1.Platform
 	cf = cf.DeepCopy()
 	cf.Config = spec.Config
 	cf.OS, cf.Architecture, cf.Variant = platform.OS, platform.Architecture, platform.Variant
-	cf.History = []v1.History{{CreatedBy: "base " + ref}}
+	if !spec.NoHistory {
+		cf.History = []v1.History{{CreatedBy: "base " + ref}}
+	}
 	return mutate.ConfigFile(img, cf)
 }
 

@@ -252,6 +252,18 @@ func (st *stage) fromImage(img v1.Image) error {
 	st.cfg = cf.DeepCopy()
 	st.layers = ls
 	st.diffIDs = slices.Clone(cf.RootFS.DiffIDs)
+	// A base whose history names fewer layers than it has gets entries
+	// for the missing ones, as BuildKit adds, so that the history and
+	// the layers line up.
+	withLayer := 0
+	for _, h := range st.cfg.History {
+		if !h.EmptyLayer {
+			withLayer++
+		}
+	}
+	if missing := len(ls) - withLayer; missing > 0 {
+		st.cfg.History = append(make([]v1.History, missing), st.cfg.History...)
+	}
 	return nil
 }
 
