@@ -7,12 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/internal/step"
 )
 
 // writeContext writes files into a new build context.
@@ -236,5 +239,34 @@ func BenchmarkUnchangedRebuild(b *testing.B) {
 		if _, err := Build(context.Background(), opts); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestStepEvents reports each layer step of a rebuild as cached, by the
+// name of its instruction.
+func TestStepEvents(t *testing.T) {
+	dir := writeContext(t, map[string]string{"Dockerfile": cacheDockerfile, "input.txt": "input\n"})
+	opts := testOptions(t, dir, testCase{}, &fakeRunner{})
+	if _, err := Build(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	done := map[string]bool{}
+	ctx := step.WithSink(context.Background(), func(e step.Event) {
+		if e.State == step.Done {
+			mu.Lock()
+			done[e.Step] = e.Cached
+			mu.Unlock()
+		}
+	})
+	if _, err := Build(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{
+		"RUN echo compiled > /app": true, "COPY . /src/": true, "RUN echo tested > /tested": true,
+		"COPY /app /app": true, "RUN echo packaged > /packaged": true,
+	}
+	if diff := cmp.Diff(want, done); diff != "" {
+		t.Errorf("steps done and cached (-want +got):\n%s", diff)
 	}
 }
