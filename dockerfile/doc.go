@@ -14,4 +14,9 @@
 // IDs of its secrets (never their values). Keys chain on content, not on
 // earlier keys, so a step that runs again and writes the same bytes lets
 // the steps after it hit.
+//
+// Progress goes where the rest of kiln's does: each layer step (and each
+// ADD download) is an internal/step step of the context's sink, cached or
+// built; the parser's warnings and unused build args go to the context's
+// slog logger. The package prints nothing.
 package dockerfile
