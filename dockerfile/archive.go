@@ -77,7 +77,7 @@ func (st *stage) fetch(ctx context.Context, src, checksum string) (source, error
 			return source{}, fmt.Errorf("ADD %s: --checksum=%s does not match the content, sha256:%s", src, checksum, got)
 		}
 	}
-	return source{name: name, files: []layers.File{layers.HostFile(name, 0o600, f.Name())}}, nil
+	return source{name: name, fetched: true, files: []layers.File{layers.HostFile(name, 0o600, f.Name())}}, nil
 }
 
 // extract lists the archive at file as entries under dest, and reports

@@ -73,6 +73,8 @@ func (c copySpec) createdBy() string {
 type source struct {
 	name string
 	dir  bool
+	// fetched marks a download of ADD <url>.
+	fetched bool
 	// files are the file itself (Path is its name), or what the directory
 	// holds, with paths relative to it.
 	files []layers.File
@@ -229,7 +231,7 @@ func (st *stage) placeCopy(ctx context.Context, c copySpec, srcs []source, dest 
 		if chown {
 			f.UID, f.GID = uid, gid
 		}
-		if mode != 0 {
+		if mode != 0 && f.Mode&fs.ModeSymlink == 0 {
 			f.Mode = f.Mode.Type() | mode
 		}
 		return f
@@ -246,7 +248,7 @@ func (st *stage) placeCopy(ctx context.Context, c copySpec, srcs []source, dest 
 				f.Path = path.Join(target, f.Path)
 				out = append(out, own(f))
 			}
-		case c.add && (c.unpack == nil || *c.unpack) && s.files[0].Source != "" && !isURL(s.name):
+		case s.files[0].Source != "" && unpack(c, s):
 			extracted, isArchive, err := st.extract(s.files[0].Source, target)
 			if err != nil {
 				return nil, fmt.Errorf("ADD %s: %w", s.name, err)
@@ -285,6 +287,18 @@ func lastWins(files []layers.File) []layers.File {
 		out = append(out, f)
 	}
 	return out
+}
+
+// unpack says whether ADD extracts s, if an archive: a local file unless
+// --unpack=false, a download only with --unpack=true, as in BuildKit.
+func unpack(c copySpec, s source) bool {
+	if !c.add {
+		return false
+	}
+	if c.unpack != nil {
+		return *c.unpack
+	}
+	return !s.fetched
 }
 
 // withParents lists the folders above files: as the stage has them, or
