@@ -161,7 +161,7 @@ func (st *stage) copyFrom(ctx context.Context, c copySpec, name, createdBy, dest
 		}
 		srcs, err := st.sources(ctx, c, fsys)
 		if err != nil {
-			return err
+			return fmt.Errorf("--from=%s: %w", c.from, err)
 		}
 		key, err := st.copyKey(c, createdBy, dest, destIsDir, srcs)
 		if err != nil {
