@@ -77,7 +77,15 @@ func (st *stage) layer(ctx context.Context, key v1.Hash, name string, s *step.St
 			return nil, false, err
 		}
 	}
-	l, err := c.Put(ctx, key, name, func(w io.Writer) error { return write(ctx, s.Writer(w)) })
+	// The step's own error reads better than the store's wrapping of it.
+	var werr error
+	l, err := c.Put(ctx, key, name, func(w io.Writer) error {
+		werr = write(ctx, s.Writer(w))
+		return werr
+	})
+	if werr != nil {
+		return nil, false, fmt.Errorf("%s: %w", name, werr)
+	}
 	return l, false, err
 }
 
