@@ -265,8 +265,13 @@ func (st *stage) fromLayers(ctx context.Context, from string) ([]v1.Layer, []v1.
 func (st *stage) readFS(ctx context.Context, from string, ls []v1.Layer, srcs []string) (*stageFS, error) {
 	prefixes := make([]string, len(srcs))
 	for i, s := range srcs {
-		prefixes[i] = literalPrefix(cleanRel(s) + "/x")
+		prefixes[i] = cleanRel(s)
+		if hasWildcards(prefixes[i]) {
+			prefixes[i] = literalPrefix(prefixes[i])
+		}
 	}
+	// Each pass may find a named source to be a link elsewhere; a few
+	// passes cover any sensible chain of links.
 	for range 8 {
 		dir, err := os.MkdirTemp(st.b.scratch, "from-")
 		if err != nil {
