@@ -1,0 +1,1 @@
+module handler/function
