@@ -144,23 +144,62 @@ func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, 
 	if p.opts.progress != nil {
 		ctx = step.WithSink(ctx, func(e step.Event) { p.emit(stepEvent(fn.Name, e)) })
 	}
+	var img v1.Image
+	var built []builder.LayerReport
+	var outside []string
+	if tmpl, ok := dockerfileTemplate(fn, b.Langs()); ok {
+		var err error
+		if img, err = p.buildDockerfile(ctx, t, tmpl); err != nil {
+			return Result{Name: fn.Name}, fmt.Errorf("building %s: %w", fn.Name, err)
+		}
+	} else {
+		var err error
+		if img, built, outside, err = p.buildPack(ctx, b, t); err != nil {
+			return Result{Name: fn.Name, Outside: outside}, fmt.Errorf("building %s: %w", fn.Name, err)
+		}
+	}
+	for _, l := range built {
+		p.emit(LayerDone{Function: fn.Name, Layer: l})
+	}
+	buildTime := time.Since(start)
+	if serial {
+		publishMu.Lock()
+		defer publishMu.Unlock()
+	}
+	dref, err := publish.Reporting(out.Publisher, out.step()).Publish(ctx, img, t.Ref)
+	if err != nil {
+		return Result{}, fmt.Errorf("publishing %s: %w", fn.Name, err)
+	}
+	p.emit(Published{Function: fn.Name, Output: out.Name, Build: buildTime, Publish: time.Since(start) - buildTime})
+	im, err := Describe(RepoAsNamed(t.Image, t.Ref), img)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Name: fn.Name, Image: im.Ref, Digest: dref.DigestStr(), Output: out.Name, Layers: built, FProcess: im.FProcess, Outside: outside}, nil
+}
+
+// buildPack builds t with its language pack. It returns the image, its
+// layers, and what the build read outside the handler folder, the last
+// even when the build fails.
+func (p *Project) buildPack(ctx context.Context, b *builder.Builder, t Target) (v1.Image, []builder.LayerReport, []string, error) {
+	fn := t.Function
 	if !slices.Contains(b.Langs(), fn.Lang) {
-		return Result{}, fmt.Errorf("building %s: %w", fn.Name, unknownLang(fn.Lang, "lang", b.Langs()))
+		return nil, nil, nil, unknownLang(fn.Lang, "lang", b.Langs())
 	}
 	var copied []string
 	if len(t.Copies) > 0 {
 		staged, err := os.MkdirTemp("", "kiln-stage-")
 		if err != nil {
-			return Result{}, err
+			return nil, nil, nil, err
 		}
 		defer os.RemoveAll(staged)
 		cwd, err := os.Getwd()
 		if err != nil {
-			return Result{}, err
+			return nil, nil, nil, err
 		}
 		copied = copiedPaths(cwd, fn.Dir, t.Copies)
 		if err := stack.Stage(fn.Dir, staged, cwd, t.Copies); err != nil {
-			return Result{Name: fn.Name, Outside: copied}, fmt.Errorf("building %s: %w", fn.Name, err)
+			return nil, nil, copied, err
 		}
 		// What go.mod, package.json or requirements.txt name outside
 		// the folder is beside the user's, not the copy.
@@ -169,7 +208,7 @@ func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, 
 	if len(t.Secrets) > 0 {
 		dir, err := stageSecrets(t.Secrets)
 		if err != nil {
-			return Result{}, fmt.Errorf("building %s: %w", fn.Name, err)
+			return nil, nil, nil, err
 		}
 		defer os.RemoveAll(dir)
 		fn.SecretsDir = dir
@@ -181,26 +220,9 @@ func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, 
 	}
 	outside = slices.Compact(slices.Sorted(slices.Values(append(copied, outside...))))
 	if err != nil {
-		return Result{Name: fn.Name, Outside: outside}, fmt.Errorf("building %s: %w", fn.Name, unstage(err, fn.Dir, t.Function.Dir))
+		return nil, nil, outside, unstage(err, fn.Dir, t.Function.Dir)
 	}
-	for _, l := range res.Layers {
-		p.emit(LayerDone{Function: fn.Name, Layer: l})
-	}
-	built := time.Since(start)
-	if serial {
-		publishMu.Lock()
-		defer publishMu.Unlock()
-	}
-	dref, err := publish.Reporting(out.Publisher, out.step()).Publish(ctx, res.Image, t.Ref)
-	if err != nil {
-		return Result{}, fmt.Errorf("publishing %s: %w", fn.Name, err)
-	}
-	p.emit(Published{Function: fn.Name, Output: out.Name, Build: built, Publish: time.Since(start) - built})
-	im, err := Describe(RepoAsNamed(t.Image, t.Ref), res.Image)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{Name: fn.Name, Image: im.Ref, Digest: dref.DigestStr(), Output: out.Name, Layers: res.Layers, FProcess: im.FProcess, Outside: outside}, nil
+	return res.Image, res.Layers, outside, nil
 }
 
 // copiedPaths returns the configuration.copy paths that exist, as

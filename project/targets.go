@@ -99,7 +99,8 @@ func (p *Project) Targets(ctx context.Context, sel Selection, d *Dir, s BuildSet
 		case d.Image == "":
 			return nil, usage.Errorf("--image is required with DIR")
 		}
-		if l, ok := packs.Lookup(d.Lang); !ok || l.DeployOnly {
+		_, viaDockerfile := dockerfileTemplate(languages.Function{Lang: d.Lang}, BuiltLangs())
+		if l, ok := packs.Lookup(d.Lang); !viaDockerfile && (!ok || l.DeployOnly) {
 			err := unknownLang(d.Lang, "--lang", BuiltLangs())
 			var ue *builder.UnknownLangError
 			if errors.As(err, &ue) {

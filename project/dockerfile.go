@@ -1,0 +1,273 @@
+package project
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/kiln-build/kiln/dockerfile"
+	"github.com/kiln-build/kiln/imagestore"
+	"github.com/kiln-build/kiln/languages"
+	"github.com/kiln-build/kiln/layers"
+	"github.com/kiln-build/kiln/run"
+	"github.com/kiln-build/kiln/stack"
+)
+
+// LangDockerfile is the lang of a function whose handler folder holds a
+// Dockerfile, built as it is, as faas-cli builds it.
+const LangDockerfile = "dockerfile"
+
+// dockerfileTemplate says whether fn builds through the Dockerfile
+// engine: lang dockerfile (tmpl ""), or a lang kiln has no pack for whose
+// template folder, tmpl (./template/<lang>, as faas-cli template pull
+// writes it), holds a Dockerfile.
+func dockerfileTemplate(fn languages.Function, builtIn []string) (tmpl string, ok bool) {
+	if fn.Lang == LangDockerfile {
+		return "", true
+	}
+	if slices.Contains(builtIn, fn.Lang) {
+		return "", false
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	tmpl = filepath.Join(cwd, "template", fn.Lang)
+	if _, err := os.Stat(filepath.Join(tmpl, "Dockerfile")); err != nil {
+		return "", false
+	}
+	return tmpl, true
+}
+
+// dockerfileContext lays out t's build context in scratch as faas-cli lays
+// out ./build/<fn>: the template folder tmpl, with the handler folder and
+// the copy paths in function/; for lang dockerfile (tmpl "") the handler
+// folder itself, with the copy paths, which needs no copy when there are
+// none.
+func dockerfileContext(t Target, tmpl, scratch string) (string, error) {
+	fn := t.Function
+	cwd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	if tmpl == "" {
+		if _, err := os.Stat(filepath.Join(fn.Dir, "Dockerfile")); err != nil {
+			return "", fmt.Errorf("lang dockerfile: %s holds no Dockerfile", fn.Dir)
+		}
+		if len(t.Copies) == 0 {
+			return fn.Dir, nil
+		}
+		return scratch, stack.Stage(fn.Dir, scratch, cwd, t.Copies)
+	}
+	if err := os.CopyFS(scratch, os.DirFS(tmpl)); err != nil {
+		return "", fmt.Errorf("laying out template %s: %w", tmpl, err)
+	}
+	return scratch, stack.Stage(fn.Dir, filepath.Join(scratch, "function"), cwd, t.Copies)
+}
+
+// buildDockerfile builds t's image through the Dockerfile engine, from
+// the template folder tmpl ("" for lang dockerfile), its RUN steps in
+// run's sandbox.
+func (p *Project) buildDockerfile(ctx context.Context, t Target, tmpl string) (v1.Image, error) {
+	scratch, err := os.MkdirTemp("", "kiln-context-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(scratch)
+	dir, err := dockerfileContext(t, tmpl, scratch)
+	if err != nil {
+		return nil, err
+	}
+	fn := t.Function
+	return dockerfile.Build(ctx, dockerfile.Options{
+		Context:   dir,
+		BuildArgs: fn.BuildArgs,
+		Platform:  fn.Platform,
+		Epoch:     fn.Epoch,
+		Bases:     &dockerfileBases{p: p},
+		Runner:    &sandboxRunner{cacheDir: p.cache.Dir(), secrets: t.Secrets, epoch: fn.Epoch},
+		Cache:     p.cache,
+		NoCache:   p.opts.noCache,
+	})
+}
+
+// dockerfileBases resolves FROM images as every other image is found: the
+// local image store first, then the registry. The watchdog images
+// OpenFaaS's templates copy fwatchdog from are kiln's own watchdog, which
+// keeps their contract (the classic one's when no mode is set), so a
+// template builds offline.
+type dockerfileBases struct {
+	p    *Project
+	once sync.Once
+}
+
+func (b *dockerfileBases) Resolve(ctx context.Context, ref string, platform v1.Platform) (v1.Image, error) {
+	if isOpenFaaSWatchdog(ref) {
+		b.once.Do(func() {
+			b.p.emit(Warning{Msg: ref + " is kiln's own watchdog, which keeps its contract (the classic one where no mode is set): nothing is pulled"})
+		})
+		return b.watchdogImage(platform)
+	}
+	opts := append(b.p.findOptions(), imagestore.WithResolveOptions(imagestore.WithPlatform(platform)))
+	// A registry image reads its layers later, with the context it was
+	// found with: the publish reads them after the engine's stages, whose
+	// context is then done, have ended.
+	return b.p.images.Find(context.WithoutCancel(ctx), ref, opts...)
+}
+
+// watchdogRepositories are the repositories of OpenFaaS's watchdog images,
+// on both registries it publishes to.
+var watchdogRepositories = []string{
+	"index.docker.io/openfaas/of-watchdog", "index.docker.io/openfaas/classic-watchdog",
+	"ghcr.io/openfaas/of-watchdog", "ghcr.io/openfaas/classic-watchdog",
+}
+
+// isOpenFaaSWatchdog reports whether ref names one of OpenFaaS's watchdog
+// images, at any tag or digest.
+func isOpenFaaSWatchdog(ref string) bool {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return false
+	}
+	repo := r.Context().RegistryStr() + "/" + r.Context().RepositoryStr()
+	for _, w := range watchdogRepositories {
+		if repo == w {
+			return true
+		}
+	}
+	return false
+}
+
+// openFaaSWatchdogPath is where OpenFaaS's watchdog images keep the
+// watchdog, which templates COPY --from.
+const openFaaSWatchdogPath = "fwatchdog"
+
+// watchdogImage is an image holding only kiln's watchdog for platform, at
+// /fwatchdog, as OpenFaaS's watchdog images hold theirs.
+func (b *dockerfileBases) watchdogImage(platform v1.Platform) (v1.Image, error) {
+	path, err := watchdogFinder(b.p.opts.getenv)(platform)
+	if err != nil {
+		return nil, err
+	}
+	var tar bytes.Buffer
+	if err := layers.WriteTar(&tar, []layers.File{layers.HostFile(openFaaSWatchdogPath, 0o755, path)}); err != nil {
+		return nil, err
+	}
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(tar.Bytes())), nil })
+	if err != nil {
+		return nil, err
+	}
+	img, err := mutate.AppendLayers(empty.Image, l)
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture, cf.Variant = platform.OS, platform.Architecture, platform.Variant
+	return mutate.ConfigFile(img, cf)
+}
+
+// sandboxRunner runs the RUN steps of a Dockerfile in run's sandbox.
+type sandboxRunner struct {
+	cacheDir string
+	// secrets maps build secret IDs to their files.
+	secrets map[string]string
+	epoch   time.Time
+}
+
+func (r *sandboxRunner) Run(ctx context.Context, lower []v1.Layer, spec dockerfile.RunSpec) (v1.Layer, error) {
+	if spec.Platform.Architecture != runtime.GOARCH {
+		return nil, fmt.Errorf("RUN for %s: kiln runs commands for this machine's linux/%s only", spec.Platform, runtime.GOARCH)
+	}
+	if spec.Network == "host" {
+		return nil, errors.New("RUN --network=host is not supported: each RUN has a network of its own")
+	}
+	step := run.StepSpec{Args: spec.Args, Env: spec.Env, User: spec.User, Workdir: spec.Workdir, NoNetwork: spec.Network == "none", Epoch: r.epoch}
+	for _, m := range spec.Mounts {
+		sm := run.StepMount{Type: run.MountType(m.Type), ID: m.ID, Source: m.Source, Target: m.Target, ReadWrite: !m.ReadOnly}
+		if m.UID != nil {
+			sm.UID = *m.UID
+		}
+		if m.GID != nil {
+			sm.GID = *m.GID
+		}
+		if m.Mode != nil {
+			sm.Mode = *m.Mode
+		}
+		switch m.Type {
+		case dockerfile.MountSecret:
+			file, ok := r.secrets[m.ID]
+			if !ok {
+				if m.Required {
+					return nil, fmt.Errorf("secret %s: not given (build_secrets in the stack file)", m.ID)
+				}
+				continue
+			}
+			if m.Env != "" {
+				b, err := os.ReadFile(file)
+				if err != nil {
+					return nil, fmt.Errorf("secret %s: %w", m.ID, err)
+				}
+				step.Env = append(step.Env, m.Env+"="+string(b))
+				continue
+			}
+			sm.Source = file
+		case dockerfile.MountSSH:
+			sock := os.Getenv("SSH_AUTH_SOCK")
+			if sock == "" {
+				if m.Required {
+					return nil, errors.New("RUN --mount=type=ssh: SSH_AUTH_SOCK is not set")
+				}
+				continue
+			}
+			sm.Source = sock
+		}
+		step.Mounts = append(step.Mounts, sm)
+	}
+	var out tailBuffer
+	l, err := run.Step(ctx, lower, step, run.WithCacheDir(r.cacheDir), run.WithStdout(&out), run.WithStderr(&out))
+	var exit *run.StepExitError
+	if errors.As(err, &exit) {
+		if last := out.lastLine(); last != "" {
+			return nil, fmt.Errorf("exit code %d: %s", exit.Code, last)
+		}
+		return nil, fmt.Errorf("exit code %d", exit.Code)
+	}
+	return l, err
+}
+
+// tailBuffer keeps the last 4 KiB written to it.
+type tailBuffer struct {
+	b []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 4096 {
+		t.b = t.b[len(t.b)-4096:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) lastLine() string {
+	s := strings.TrimRight(string(t.b), "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
