@@ -157,7 +157,7 @@ type UnknownLangError struct {
 }
 
 func (e *UnknownLangError) Error() string {
-	return fmt.Sprintf("lang %q is not one kiln builds; it builds: %s", e.Lang, strings.Join(e.Known, ", "))
+	return fmt.Sprintf("lang %q is not one kiln builds, and ./template/%s/ holds no faas-cli template (faas-cli template pull, or faas-cli template store pull %s, fetches it); kiln builds: %s", e.Lang, e.Lang, e.Lang, strings.Join(e.Known, ", "))
 }
 
 // Build builds fn's image. fn.ScratchDir and fn.NoCache are set by Build.

@@ -283,9 +283,9 @@ func stageSecrets(secrets map[string]string) (string, error) {
 // Dockerfile template, which kiln does not run.
 func unknownLang(lang, what string, known []string) error {
 	if info, err := os.Stat(filepath.Join("template", lang)); err == nil && info.IsDir() {
-		return fmt.Errorf("%s %q is a faas-cli Dockerfile template (./template/%s/); kiln builds without Docker and natively knows only: %s", what, lang, lang, strings.Join(known, ", "))
+		return fmt.Errorf("%s %q: its template folder ./template/%s/ holds no Dockerfile", what, lang, lang)
 	}
-	return &builder.UnknownLangError{Lang: lang, Known: known}
+	return &builder.UnknownLangError{Lang: lang, Known: slices.Sorted(slices.Values(append(slices.Clone(known), LangDockerfile)))}
 }
 
 // BuiltLangs lists the langs kiln builds, sorted.

@@ -43,7 +43,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{"shrinkwrap", []string{"build", hello, "--lang", "go", "--image", "x", "--shrinkwrap"}, 2, "--shrinkwrap: kiln builds without a Docker build context"},
 		{"missing stack file", []string{"build", "-f", "/nonexistent/stack.yml"}, 1, "stack file /nonexistent/stack.yml not found"},
 		{"run without image", []string{"run"}, 2, "accepts 1 arg"},
-		{"unknown lang", []string{"build", hello, "--lang", "cobol", "--image", "x"}, 2, `--lang: lang "cobol" is not one kiln builds; it builds: `},
+		{"unknown lang", []string{"build", hello, "--lang", "cobol", "--image", "x"}, 2, `--lang: lang "cobol" is not one kiln builds, and ./template/cobol/ holds no faas-cli template (faas-cli template pull, or faas-cli template store pull cobol, fetches it); kiln builds: dockerfile, go, `},
 		{"unknown base", []string{"base", "build", "nope"}, 2, `"nope"`},
 		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate" for "kiln"`},
 		{"build two dirs", []string{"build", hello, hello}, 2, "accepts at most 1 arg(s)"},
