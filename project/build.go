@@ -147,7 +147,7 @@ func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, 
 	var img v1.Image
 	var built []builder.LayerReport
 	var outside []string
-	if tmpl, ok := dockerfileTemplate(fn, b.Langs()); ok {
+	if tmpl, ok := p.viaDockerfile(fn, b.Langs()); ok {
 		var err error
 		if img, err = p.buildDockerfile(ctx, t, tmpl); err != nil {
 			return Result{Name: fn.Name}, fmt.Errorf("building %s: %w", fn.Name, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -40,18 +41,44 @@ func dockerfileTemplate(fn languages.Function, builtIn []string) (tmpl string, o
 	if fn.Lang == LangDockerfile {
 		return "", true
 	}
-	if slices.Contains(builtIn, fn.Lang) {
+	tmpl, ok = templateDockerfile(fn.Lang)
+	if !ok || slices.Contains(builtIn, fn.Lang) {
 		return "", false
 	}
+	return tmpl, true
+}
+
+// templateDockerfile returns lang's template folder, ./template/<lang>,
+// as faas-cli template pull writes it, when it holds a Dockerfile.
+func templateDockerfile(lang string) (string, bool) {
 	cwd, err := os.Getwd()
 	if err != nil {
 		return "", false
 	}
-	tmpl = filepath.Join(cwd, "template", fn.Lang)
+	tmpl := filepath.Join(cwd, "template", lang)
 	if _, err := os.Stat(filepath.Join(tmpl, "Dockerfile")); err != nil {
 		return "", false
 	}
 	return tmpl, true
+}
+
+// viaDockerfile says whether fn builds through the Dockerfile engine, and
+// from which template folder ("" for lang dockerfile): WithTemplates
+// takes the template even for a lang kiln has a pack for, for which it
+// says otherwise, once per lang, that the template is left aside.
+func (p *Project) viaDockerfile(fn languages.Function, builtIn []string) (string, bool) {
+	if !p.opts.templates {
+		tmpl, ok := dockerfileTemplate(fn, builtIn)
+		if !ok && slices.Contains(builtIn, fn.Lang) {
+			if _, has := templateDockerfile(fn.Lang); has {
+				if _, said := p.templateNotice.LoadOrStore(fn.Lang, true); !said {
+					p.emit(Warning{Msg: fmt.Sprintf("lang %s: built with kiln's own %s pack, not ./template/%s/Dockerfile (--use-template builds through the template)", fn.Lang, fn.Lang, fn.Lang)})
+				}
+			}
+		}
+		return tmpl, ok
+	}
+	return dockerfileTemplate(fn, nil)
 }
 
 // dockerfileContext lays out t's build context in scratch as faas-cli lays
@@ -94,7 +121,7 @@ func (p *Project) buildDockerfile(ctx context.Context, t Target, tmpl string) (v
 		return nil, err
 	}
 	fn := t.Function
-	return dockerfile.Build(ctx, dockerfile.Options{
+	img, err := dockerfile.Build(ctx, dockerfile.Options{
 		Context:   dir,
 		BuildArgs: fn.BuildArgs,
 		Platform:  fn.Platform,
@@ -104,6 +131,20 @@ func (p *Project) buildDockerfile(ctx context.Context, t Target, tmpl string) (v
 		Cache:     p.cache,
 		NoCache:   p.opts.noCache,
 	})
+	if err != nil || len(p.opts.labels) == 0 {
+		return img, err
+	}
+	// --build-label, as docker build --label adds it.
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cfg := cf.Config.DeepCopy()
+	if cfg.Labels == nil {
+		cfg.Labels = map[string]string{}
+	}
+	maps.Copy(cfg.Labels, p.opts.labels)
+	return mutate.Config(img, *cfg)
 }
 
 // dockerfileBases resolves FROM images as every other image is found: the
@@ -117,7 +158,7 @@ type dockerfileBases struct {
 }
 
 func (b *dockerfileBases) Resolve(ctx context.Context, ref string, platform v1.Platform) (v1.Image, error) {
-	if isOpenFaaSWatchdog(ref) {
+	if isOpenFaaSWatchdog(ref) && !b.p.opts.realWatchdog {
 		b.once.Do(func() {
 			b.p.emit(Warning{Msg: ref + " is kiln's own watchdog, which keeps its contract (the classic one where no mode is set): nothing is pulled"})
 		})

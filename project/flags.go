@@ -65,6 +65,8 @@ type BuildFlags struct {
 	Parallel                int
 	Native, NoCache, Quiet  bool
 	Shrinkwrap              bool
+	UseTemplate             bool
+	NoWatchdogSubstitute    bool
 	// Accepted for faas-cli's scripts; nothing in kiln needs them.
 	squash, pull, disableStackPull bool
 }
@@ -81,6 +83,8 @@ func (f *BuildFlags) Add(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.Native, "native", false, "compile Java functions with GraalVM's native-image (same as --build-arg NATIVE=true)")
 	fl.BoolVar(&f.NoCache, "no-cache", false, "rebuild every layer instead of taking it from kiln's cache")
 	fl.BoolVar(&f.Quiet, "quiet", false, "print no build progress, only the results")
+	fl.BoolVar(&f.UseTemplate, "use-template", false, "build through ./template/<lang>/Dockerfile, as faas-cli does, even a lang kiln has a pack for")
+	fl.BoolVar(&f.NoWatchdogSubstitute, "no-watchdog-substitute", false, "pull OpenFaaS's of-watchdog and classic-watchdog images where Dockerfiles name them, instead of kiln's own watchdog")
 	fl.BoolVar(&f.Shrinkwrap, "shrinkwrap", false, "faas-cli's Docker build context; kiln has none (use --output oci:DIR for the image)")
 	fl.BoolVar(&f.squash, "squash", false, "accepted for faas-cli; no effect: kiln keeps layers apart so an edit uploads one")
 	fl.BoolVar(&f.pull, "pull", false, "accepted for faas-cli; no effect: kiln's bases are pinned by digest in its lock")
@@ -96,7 +100,7 @@ func (f BuildFlags) Options() ([]Option, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []Option{WithLabels(labels), WithNoCache(f.NoCache), f.Registry.Option()}, nil
+	return []Option{WithLabels(labels), WithNoCache(f.NoCache), WithTemplates(f.UseTemplate), WithRealWatchdog(f.NoWatchdogSubstitute), f.Registry.Option()}, nil
 }
 
 // Settings checks the flags and turns them into build settings; getenv

@@ -26,18 +26,26 @@ type Project struct {
 	builderOnce sync.Once
 	builder     *builder.Builder
 	builderErr  error
+	// templateNotice holds the langs whose left-aside template was said.
+	templateNotice sync.Map
 }
 
 // Option configures a Project.
 type Option func(*options) error
 
 type options struct {
-	getenv          func(string) string
-	toolEnv         []string
-	progress        Progress
-	version         string
-	labels          map[string]string
-	noCache         bool
+	getenv   func(string) string
+	toolEnv  []string
+	progress Progress
+	version  string
+	labels   map[string]string
+	noCache  bool
+	// templates: langs kiln has a pack for build through their
+	// ./template/<lang>/Dockerfile when there is one.
+	templates bool
+	// realWatchdog: OpenFaaS's watchdog images are pulled, not kiln's
+	// watchdog put in their place.
+	realWatchdog    bool
 	registryTimeout time.Duration
 	stdout, stderr  io.Writer
 }
@@ -75,6 +83,21 @@ func WithLabels(labels map[string]string) Option {
 // (--no-cache). Default: the cache is used.
 func WithNoCache(on bool) Option {
 	return func(o *options) error { o.noCache = on; return nil }
+}
+
+// WithTemplates builds the functions whose ./template/<lang>/ holds a
+// Dockerfile through it, as faas-cli does, even when kiln has a pack for
+// the lang. Default: kiln's pack, saying once that the template is left
+// aside.
+func WithTemplates(on bool) Option {
+	return func(o *options) error { o.templates = on; return nil }
+}
+
+// WithRealWatchdog pulls OpenFaaS's watchdog images where Dockerfiles
+// name them. Default: kiln's own watchdog, which keeps their contract,
+// stands in for them, and nothing is pulled.
+func WithRealWatchdog(on bool) Option {
+	return func(o *options) error { o.realWatchdog = on; return nil }
 }
 
 // WithRegistryTimeout sets how long a registry may send nothing (not
