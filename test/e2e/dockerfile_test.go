@@ -21,7 +21,7 @@ import (
 // for the registry, a build arg, a secret mount and a cache mount, the
 // classic watchdog copied from OpenFaaS's image (which kiln's own watchdog
 // stands in for), USER, WORKDIR and a .dockerignore. It is pushed, run
-// with kiln run and called; the secret is in no layer; a rebuild with
+// with kiln run and with runc, and called; the secret is in no layer; a rebuild with
 // only an ignored file new uploads nothing; another cache dir gives the same digest; an edit of a copied
 // file runs the steps from that one on, and no earlier one.
 func TestDockerfileFunction(t *testing.T) {
@@ -83,6 +83,13 @@ functions:
 		t.Errorf("POST / = %d %q, %v; want 200 %q\n%s", a.status, a.body, err, want, p)
 	}
 	p.stop(t)
+	// The standard OCI way too: skopeo, umoci, runc.
+	c := startRunc(t, reg.Host+"/fn/hello:1", "1", first, "fprocess=/home/app/handler.sh")
+	a, err = call(http.MethodPost, c.ports.http, "/", "runc")
+	if want := "bonjour from a Dockerfile, you said: runc\n"; err != nil || a.status != 200 || a.body != want {
+		t.Errorf("under runc, POST / = %d %q, %v; want 200 %q\n%s", a.status, a.body, err, want, c.p)
+	}
+	c.terminate(t)
 
 	// .dockerignore leaves *.tmp out of the context: a new one changes
 	// nothing.
