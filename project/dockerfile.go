@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -168,7 +169,37 @@ func (b *dockerfileBases) Resolve(ctx context.Context, ref string, platform v1.P
 	// A registry image reads its layers later, with the context it was
 	// found with: the publish reads them after the engine's stages, whose
 	// context is then done, have ended.
-	return b.p.images.Find(context.WithoutCancel(ctx), ref, opts...)
+	ctx = context.WithoutCancel(ctx)
+	for _, m := range mirrored(ref, b.p.opts.mirrors) {
+		img, err := b.p.images.Find(ctx, m, opts...)
+		if err == nil {
+			return img, nil
+		}
+		slog.DebugContext(ctx, "registry mirror failed", "image", m, "error", err)
+	}
+	return b.p.images.Find(ctx, ref, opts...)
+}
+
+// mirrored returns ref on each mirror when it names a Docker Hub image,
+// as dockerd rewrites it: library/ included.
+func mirrored(ref string, mirrors []string) []string {
+	r, err := name.ParseReference(ref)
+	if err != nil || r.Context().RegistryStr() != name.DefaultRegistry {
+		return nil
+	}
+	var out []string
+	for _, m := range mirrors {
+		out = append(out, m+"/"+r.Context().RepositoryStr()+refSuffix(r))
+	}
+	return out
+}
+
+// refSuffix is r's ":tag" or "@digest".
+func refSuffix(r name.Reference) string {
+	if d, ok := r.(name.Digest); ok {
+		return "@" + d.DigestStr()
+	}
+	return ":" + r.Identifier()
 }
 
 // watchdogRepositories are the repositories of OpenFaaS's watchdog images,

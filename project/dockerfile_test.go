@@ -1,13 +1,23 @@
 package project
 
 import (
+	"context"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/languages"
 )
 
@@ -154,5 +164,65 @@ func TestDockerfileContext(t *testing.T) {
 				t.Errorf("context files (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestMirrored(t *testing.T) {
+	const d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	mirrors := []string{"mirror.example:5000", "proxy.example/hub"}
+	tests := []struct {
+		ref  string
+		want []string
+	}{
+		{"debian:bookworm", []string{"mirror.example:5000/library/debian:bookworm", "proxy.example/hub/library/debian:bookworm"}},
+		{"openfaas/of-watchdog@" + d, []string{"mirror.example:5000/openfaas/of-watchdog@" + d, "proxy.example/hub/openfaas/of-watchdog@" + d}},
+		{"docker.io/library/alpine", []string{"mirror.example:5000/library/alpine:latest", "proxy.example/hub/library/alpine:latest"}},
+		{"ghcr.io/openfaas/of-watchdog:0.10.7", nil},
+		{"127.0.0.1:5000/debian:bookworm", nil},
+	}
+	for _, tc := range tests {
+		if diff := cmp.Diff(tc.want, mirrored(tc.ref, mirrors)); diff != "" {
+			t.Errorf("mirrored(%q) (-want +got):\n%s", tc.ref, diff)
+		}
+	}
+}
+
+// TestResolveFromMirror: a Docker Hub name FROM names comes from the
+// mirror, with no request to Docker Hub.
+func TestResolveFromMirror(t *testing.T) {
+	// Should the mirror be skipped, Docker Hub is asked through a proxy
+	// on a closed loopback port, never on the network.
+	t.Setenv("HTTPS_PROXY", "http://127.0.0.1:1")
+	t.Setenv("HTTP_PROXY", "http://127.0.0.1:1")
+	srv := httptest.NewServer(registry.New())
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img, err := random.Image(256, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(host + "/library/debian:bookworm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ggcrremote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := newProject(t, nil, WithRegistryMirrors([]string{host}))
+	got, err := (&dockerfileBases{p: p}).Resolve(context.Background(), "debian:bookworm", v1.Platform{OS: "linux", Architecture: runtime.GOARCH})
+	if err != nil {
+		t.Fatalf("Resolve() = %v", err)
+	}
+	want, _ := img.Digest()
+	if d, err := got.Digest(); err != nil || d != want {
+		t.Errorf("Resolve() digest = %v, %v; want the mirror's %v", d, err, want)
+	}
+}
+
+func TestRegistryMirrorsRefused(t *testing.T) {
+	for _, m := range []string{"", "https://mirror.example", "mirror.example/", "bad host"} {
+		if _, err := New(t.TempDir(), WithRegistryMirrors([]string{m})); !usage.Is(err) {
+			t.Errorf("WithRegistryMirrors(%q) = %v, want a usage error", m, err)
+		}
 	}
 }

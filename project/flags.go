@@ -67,6 +67,7 @@ type BuildFlags struct {
 	Shrinkwrap              bool
 	UseTemplate             bool
 	NoWatchdogSubstitute    bool
+	RegistryMirrors         []string
 	// Accepted for faas-cli's scripts; nothing in kiln needs them.
 	squash, pull, disableStackPull bool
 }
@@ -85,6 +86,7 @@ func (f *BuildFlags) Add(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.Quiet, "quiet", false, "print no build progress, only the results")
 	fl.BoolVar(&f.UseTemplate, "use-template", false, "build through ./template/<lang>/Dockerfile, as faas-cli does, even a lang kiln has a pack for")
 	fl.BoolVar(&f.NoWatchdogSubstitute, "no-watchdog-substitute", false, "pull OpenFaaS's of-watchdog and classic-watchdog images where Dockerfiles name them, instead of kiln's own watchdog")
+	fl.StringArrayVar(&f.RegistryMirrors, "registry-mirror", nil, "registry HOST[:PORT][/PATH] tried before Docker Hub for the images Dockerfiles' FROM names there; repeatable")
 	fl.BoolVar(&f.Shrinkwrap, "shrinkwrap", false, "faas-cli's Docker build context; kiln has none (use --output oci:DIR for the image)")
 	fl.BoolVar(&f.squash, "squash", false, "accepted for faas-cli; no effect: kiln keeps layers apart so an edit uploads one")
 	fl.BoolVar(&f.pull, "pull", false, "accepted for faas-cli; no effect: kiln's bases are pinned by digest in its lock")
@@ -100,7 +102,7 @@ func (f BuildFlags) Options() ([]Option, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []Option{WithLabels(labels), WithNoCache(f.NoCache), WithTemplates(f.UseTemplate), WithRealWatchdog(f.NoWatchdogSubstitute), f.Registry.Option()}, nil
+	return []Option{WithLabels(labels), WithNoCache(f.NoCache), WithTemplates(f.UseTemplate), WithRealWatchdog(f.NoWatchdogSubstitute), WithRegistryMirrors(f.RegistryMirrors), f.Registry.Option()}, nil
 }
 
 // Settings checks the flags and turns them into build settings; getenv

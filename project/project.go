@@ -4,8 +4,11 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/cache"
@@ -45,7 +48,10 @@ type options struct {
 	templates bool
 	// realWatchdog: OpenFaaS's watchdog images are pulled, not kiln's
 	// watchdog put in their place.
-	realWatchdog    bool
+	realWatchdog bool
+	// mirrors are tried, in order, before Docker Hub for the images FROM
+	// names there.
+	mirrors         []string
 	registryTimeout time.Duration
 	stdout, stderr  io.Writer
 }
@@ -98,6 +104,24 @@ func WithTemplates(on bool) Option {
 // stands in for them, and nothing is pulled.
 func WithRealWatchdog(on bool) Option {
 	return func(o *options) error { o.realWatchdog = on; return nil }
+}
+
+// WithRegistryMirrors sets registries (HOST[:PORT][/PATH]) tried, in
+// order, before Docker Hub for the images Dockerfiles' FROM lines name
+// there, as dockerd's and kaniko's --registry-mirror. Default: none.
+func WithRegistryMirrors(mirrors []string) Option {
+	return func(o *options) error {
+		for _, m := range mirrors {
+			if m == "" || strings.Contains(m, "://") || strings.HasSuffix(m, "/") {
+				return usage.Errorf("--registry-mirror %q: want HOST[:PORT][/PATH], without a scheme", m)
+			}
+			if _, err := name.NewRegistry(strings.SplitN(m, "/", 2)[0]); err != nil {
+				return usage.Errorf("--registry-mirror %q: %v", m, err)
+			}
+		}
+		o.mirrors = mirrors
+		return nil
+	}
 }
 
 // WithRegistryTimeout sets how long a registry may send nothing (not
