@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/kiln-build/kiln/cache/cacherepo"
 	"github.com/kiln-build/kiln/dockerfile"
 	"github.com/kiln-build/kiln/imagestore"
 	"github.com/kiln-build/kiln/languages"
@@ -94,6 +95,17 @@ func (p *Project) buildDockerfile(ctx context.Context, t Target, tmpl string) (v
 		return nil, err
 	}
 	fn := t.Function
+	var c dockerfile.Cache = p.cache
+	if p.opts.cacheRepo != nil {
+		repo := cacherepo.New(p.cache, *p.opts.cacheRepo, cacherepo.WithTransport(p.transport))
+		// The pushes end before the build does, and never fail it.
+		defer func() {
+			for _, w := range repo.Flush(ctx) {
+				p.emit(Warning{Msg: fn.Name + ": " + w.Error()})
+			}
+		}()
+		c = repo
+	}
 	return dockerfile.Build(ctx, dockerfile.Options{
 		Context:   dir,
 		BuildArgs: fn.BuildArgs,
@@ -101,7 +113,7 @@ func (p *Project) buildDockerfile(ctx context.Context, t Target, tmpl string) (v
 		Epoch:     fn.Epoch,
 		Bases:     &dockerfileBases{p: p},
 		Runner:    &sandboxRunner{cacheDir: p.cache.Dir(), secrets: t.Secrets, epoch: fn.Epoch},
-		Cache:     p.cache,
+		Cache:     c,
 		NoCache:   p.opts.noCache,
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/imagestore"
@@ -39,6 +41,7 @@ type options struct {
 	labels          map[string]string
 	noCache         bool
 	registryTimeout time.Duration
+	cacheRepo       *name.Repository
 	stdout, stderr  io.Writer
 }
 
@@ -89,6 +92,13 @@ func WithRegistryTimeout(d time.Duration) Option {
 		o.registryTimeout = d
 		return nil
 	}
+}
+
+// WithCacheRepo keeps the layers of Dockerfile steps in repo too
+// (--cache-repo), in cacherepo's format, so that builds elsewhere reuse
+// them. Default: the local cache only.
+func WithCacheRepo(repo name.Repository) Option {
+	return func(o *options) error { o.cacheRepo = &repo; return nil }
 }
 
 // WithFunctionOutput sets where functions served by the local gateway
