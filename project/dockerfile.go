@@ -97,7 +97,7 @@ func (p *Project) buildDockerfile(ctx context.Context, t Target, tmpl string) (v
 	fn := t.Function
 	var c dockerfile.Cache = p.cache
 	if p.opts.cacheRepo != nil {
-		repo := cacherepo.New(p.cache, *p.opts.cacheRepo, cacherepo.WithTransport(p.transport))
+		repo := cacherepo.New(p.cache, *p.opts.cacheRepo, cacherepo.WithTransport(p.transport), cacherepo.WithPublisher(p.publisher))
 		// The pushes end before the build does, and never fail it.
 		defer func() {
 			for _, w := range repo.Flush(ctx) {

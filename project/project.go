@@ -24,6 +24,8 @@ type Project struct {
 	opts   options
 	// transport carries every registry request: pushes, checks, pulls.
 	transport http.RoundTripper
+	// publisher makes every push.
+	publisher *publish.Registry
 
 	builderOnce sync.Once
 	builder     *builder.Builder
@@ -134,8 +136,9 @@ func New(cacheDir string, opts ...Option) (*Project, error) {
 	if err != nil {
 		return nil, err
 	}
+	transport := publish.NewTransport(o.registryTimeout, publish.DefaultRetries)
 	return &Project{cache: store, images: imagestore.Open(store.Dir()), opts: o,
-		transport: publish.NewTransport(o.registryTimeout, publish.DefaultRetries)}, nil
+		transport: transport, publisher: publish.NewRegistry(publish.WithTransport(transport))}, nil
 }
 
 // Cache is the project's layer cache.

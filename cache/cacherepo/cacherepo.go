@@ -69,6 +69,7 @@ type Option func(*options)
 type options struct {
 	keychain  authn.Keychain
 	transport http.RoundTripper
+	publisher publish.Publisher
 }
 
 // WithKeychain sets where credentials come from. Default:
@@ -80,6 +81,13 @@ func WithKeychain(k authn.Keychain) Option { return func(o *options) { o.keychai
 // publish.DefaultRetries, as kiln's pushes.
 func WithTransport(t http.RoundTripper) Option { return func(o *options) { o.transport = t } }
 
+// WithPublisher sets what pushes the entries. Default: a publish.Registry
+// with the keychain and transport of the other options. Passing the
+// publisher the build's images go through lets their pushes mount the
+// layers the entries uploaded to the same registry instead of sending
+// them again.
+func WithPublisher(p publish.Publisher) Option { return func(o *options) { o.publisher = p } }
+
 // New returns local backed by repo.
 func New(local Local, repo name.Repository, opts ...Option) *Cache {
 	o := options{keychain: authn.DefaultKeychain}
@@ -89,10 +97,12 @@ func New(local Local, repo name.Repository, opts ...Option) *Cache {
 	if o.transport == nil {
 		o.transport = publish.NewTransport(publish.DefaultTimeout, publish.DefaultRetries)
 	}
+	if o.publisher == nil {
+		o.publisher = publish.NewRegistry(publish.WithTransport(o.transport), publish.WithKeychain(o.keychain))
+	}
 	return &Cache{
-		local: local, repo: repo, keychain: o.keychain, transport: o.transport,
-		publisher: publish.NewRegistry(publish.WithTransport(o.transport), publish.WithKeychain(o.keychain)),
-		jobs:      make(chan struct{}, pushes),
+		local: local, repo: repo, keychain: o.keychain, transport: o.transport, publisher: o.publisher,
+		jobs: make(chan struct{}, pushes),
 	}
 }
 

@@ -171,12 +171,29 @@ functions:
 		t.Fatal(err)
 	}
 	cacheRepo := reg.Host + "/cache/hello"
+	mark := reg.Mark()
 	first := mustKiln(t, kilnOpts{cache: t.TempDir(), dir: dir}, "build", "--push", "--cache-repo", cacheRepo, "--progress", "plain")
 	if line := lineWith(first.stderr, "hello: RUN"); line == "" || strings.HasSuffix(line, "(cached)") {
 		t.Fatalf("first build: RUN line %q, want it run:\n%s", line, first.stderr)
 	}
 	if strings.Contains(first.stderr, "cache repository") {
 		t.Errorf("first build warned about the cache repository:\n%s", first.stderr)
+	}
+	// The image's push mounts the layers the cache entries sent.
+	toCache := map[string]bool{}
+	var again []string
+	for _, q := range requestsSince(t, reg, mark) {
+		repo, digest, ok := q.BlobUpload()
+		switch {
+		case !ok:
+		case repo == "cache/hello":
+			toCache[digest] = true
+		case toCache[digest]:
+			again = append(again, digest)
+		}
+	}
+	if len(again) > 0 {
+		t.Errorf("first build sent to the image's repository blobs the cache entries sent: %v", again)
 	}
 
 	repo, err := name.NewRepository(cacheRepo)
@@ -200,7 +217,7 @@ functions:
 	}
 	t.Logf("%d entries in %s: %v", len(tags), cacheRepo, slices.Sorted(maps.Keys(steps)))
 
-	mark := reg.Mark()
+	mark = reg.Mark()
 	second := mustKiln(t, kilnOpts{cache: t.TempDir(), dir: dir}, "build", "--push", "--cache-repo", cacheRepo, "--progress", "plain")
 	if got, want := digestOf(t, second.stdout), digestOf(t, first.stdout); got != want {
 		t.Errorf("fresh cache dir with --cache-repo: digest %s, want %s", got, want)
@@ -216,5 +233,15 @@ functions:
 	}
 	if strings.Contains(second.stderr, "cache repository") {
 		t.Errorf("second build warned about the cache repository:\n%s", second.stderr)
+	}
+
+	// A cache repository that cannot be reached is a warning: the build
+	// runs its steps and gives the same image.
+	unreachable := mustKiln(t, kilnOpts{cache: t.TempDir(), dir: dir}, "build", "--push", "--cache-repo", "127.0.0.1:1/cache", "--progress", "plain")
+	if got, want := digestOf(t, unreachable.stdout), digestOf(t, first.stdout); got != want {
+		t.Errorf("unreachable --cache-repo: digest %s, want %s", got, want)
+	}
+	if !strings.Contains(unreachable.stderr, "cache repository 127.0.0.1:1/cache could not be reached") {
+		t.Errorf("unreachable --cache-repo: no warning:\n%s", unreachable.stderr)
 	}
 }
