@@ -265,3 +265,31 @@ func TestFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestFlushCancelled: Flush stops the pushes still running when its
+// context ends, and reports no warning for them.
+func TestFlushCancelled(t *testing.T) {
+	stalled := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case stalled <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	repo, err := name.NewRepository(strings.TrimPrefix(srv.URL, "http://") + "/cache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := newCache(t, repo)
+	if _, err := c.Put(context.Background(), key("x"), "x", tarOf("x")); err != nil {
+		t.Fatal(err)
+	}
+	<-stalled
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if w := c.Flush(ctx); len(w) != 0 {
+		t.Errorf("Flush(cancelled) = %v, want no warnings", w)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -172,7 +173,9 @@ functions:
 	}
 	cacheRepo := reg.Host + "/cache/hello"
 	mark := reg.Mark()
+	start := time.Now()
 	first := mustKiln(t, kilnOpts{cache: t.TempDir(), dir: dir}, "build", "--push", "--cache-repo", cacheRepo, "--progress", "plain")
+	firstTook := time.Since(start)
 	if line := lineWith(first.stderr, "hello: RUN"); line == "" || strings.HasSuffix(line, "(cached)") {
 		t.Fatalf("first build: RUN line %q, want it run:\n%s", line, first.stderr)
 	}
@@ -218,7 +221,9 @@ functions:
 	t.Logf("%d entries in %s: %v", len(tags), cacheRepo, slices.Sorted(maps.Keys(steps)))
 
 	mark = reg.Mark()
+	start = time.Now()
 	second := mustKiln(t, kilnOpts{cache: t.TempDir(), dir: dir}, "build", "--push", "--cache-repo", cacheRepo, "--progress", "plain")
+	t.Logf("build with --cache-repo: %s cold, %s from the repository in a fresh cache dir", firstTook.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	if got, want := digestOf(t, second.stdout), digestOf(t, first.stdout); got != want {
 		t.Errorf("fresh cache dir with --cache-repo: digest %s, want %s", got, want)
 	}
