@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -101,7 +102,55 @@ func (s *Store) Put(ctx context.Context, key v1.Hash, name string, build func(io
 	if err != nil {
 		return nil, fmt.Errorf("building %s: %w", name, err)
 	}
-	if err := os.Rename(tmp.Name(), s.blobPath(desc.Digest)); err != nil {
+	return s.commit(dir, tmp.Name(), key, name, desc)
+}
+
+// PutCompressed stores under key the gzip-compressed layer r reads, as it
+// is, and returns it: a layer fetched from elsewhere (a cache repository)
+// keeps the digest it had there. The bytes must match desc, their digest
+// and size, and decompress to its diffID; if they do not, or r fails,
+// nothing is stored.
+func (s *Store) PutCompressed(ctx context.Context, key v1.Hash, name string, desc layers.Descriptor, r io.Reader) (v1.Layer, error) {
+	dir, lock, err := s.tempDir("layer-")
+	if err != nil {
+		return nil, fmt.Errorf("caching %s: %w", name, err)
+	}
+	defer func() {
+		os.RemoveAll(dir)
+		lock.Close()
+	}()
+	path := filepath.Join(dir, "blob")
+	tmp, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("caching %s: %w", name, err)
+	}
+	_, err = io.Copy(tmp, r)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = verify(path, desc)
+	}
+	if err == nil {
+		err = verifyDiffID(path, desc.DiffID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("caching %s: %w", name, err)
+	}
+	return s.commit(dir, path, key, name, desc)
+}
+
+// commit renames the whole, synced blob at tmp into place, then writes the
+// key file naming it, in the temporary folder dir first: a key never names
+// a blob that is not whole.
+func (s *Store) commit(dir, tmp string, key v1.Hash, name string, desc layers.Descriptor) (v1.Layer, error) {
+	if err := os.Rename(tmp, s.blobPath(desc.Digest)); err != nil {
 		return nil, fmt.Errorf("caching %s: %w", name, err)
 	}
 	b, err := json.Marshal(entry{Descriptor: desc, Name: name, Key: key.Hex})
@@ -158,6 +207,28 @@ func verify(path string, d layers.Descriptor) error {
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != d.Digest.Hex {
 		return fmt.Errorf("blob %s hashes to %s", d.Digest.Hex, got)
+	}
+	return nil
+}
+
+// verifyDiffID checks that the gzip file at path decompresses to a tar
+// whose sha256 is want.
+func verifyDiffID(path string, want v1.Hash) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("blob is not gzip: %w", err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, zr); err != nil {
+		return fmt.Errorf("decompressing the blob: %w", err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want.Hex {
+		return fmt.Errorf("blob decompresses to sha256:%s, want diffID %s", got, want)
 	}
 	return nil
 }

@@ -288,3 +288,74 @@ func mustLayerDigest(t *testing.T, l v1.Layer) v1.Hash {
 	}
 	return d
 }
+
+// TestPutCompressed stores a layer made elsewhere as it is, and refuses
+// bytes that do not match their descriptor.
+func TestPutCompressed(t *testing.T) {
+	ctx := context.Background()
+	src, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := src.Put(ctx, key("a"), "layer a", tarOf("A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, _ := l.Digest()
+	diffID, _ := l.DiffID()
+	size, _ := l.Size()
+	good := layers.Descriptor{Digest: digest, DiffID: diffID, Size: size}
+	other := mustLayerDigest(t, mustPut(t, src, "b"))
+	tests := []struct {
+		name    string
+		desc    layers.Descriptor
+		wantErr bool
+	}{
+		{"matching", good, false},
+		{"other digest", layers.Descriptor{Digest: other, DiffID: diffID, Size: size}, true},
+		{"other size", layers.Descriptor{Digest: digest, DiffID: diffID, Size: size + 1}, true},
+		{"other diffID", layers.Descriptor{Digest: digest, DiffID: other, Size: size}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc, err := l.Compressed()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			_, err = s.PutCompressed(ctx, key("a"), "layer a", tc.desc, rc)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("PutCompressed() = %v, want error %v", err, tc.wantErr)
+			}
+			got, gerr := s.Get(ctx, key("a"))
+			if tc.wantErr {
+				if !errors.Is(gerr, ErrNotFound) {
+					t.Errorf("Get() after a refused PutCompressed = %v, want ErrNotFound", gerr)
+				}
+				return
+			}
+			if gerr != nil {
+				t.Fatalf("Get() = %v", gerr)
+			}
+			if d := mustLayerDigest(t, got); d != digest {
+				t.Errorf("Get() digest = %s, want %s", d, digest)
+			}
+			if err := validate.Layer(got); err != nil {
+				t.Errorf("validate.Layer(Get()) = %v", err)
+			}
+		})
+	}
+}
+
+func mustPut(t *testing.T, s *Store, content string) v1.Layer {
+	t.Helper()
+	l, err := s.Put(context.Background(), key(content), "layer "+content, tarOf(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}

@@ -67,10 +67,10 @@ func (p *Project) LocalStore() Output {
 // Registry is the output that pushes images to their registries.
 func (p *Project) Registry() Output { return Output{Publisher: p.registry(), Name: "registry"} }
 
-// registry is a registry publisher with the project's registry timeout.
-func (p *Project) registry() *publish.Registry {
-	return publish.NewRegistry(publish.WithTransport(p.transport))
-}
+// registry is the project's registry publisher: one for all its pushes,
+// so that a layer one push sent (a --cache-repo entry's, another
+// function's) is mounted by the others instead of sent again.
+func (p *Project) registry() *publish.Registry { return p.publisher }
 
 // ParseOutput reads an --output value: "" for the local image store,
 // "registry", "oci:DIR" or "tar:FILE".

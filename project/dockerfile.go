@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/kiln-build/kiln/cache/cacherepo"
 	"github.com/kiln-build/kiln/dockerfile"
 	"github.com/kiln-build/kiln/imagestore"
 	"github.com/kiln-build/kiln/languages"
@@ -122,6 +123,17 @@ func (p *Project) buildDockerfile(ctx context.Context, t Target, tmpl string) (v
 		return nil, err
 	}
 	fn := t.Function
+	var c dockerfile.Cache = p.cache
+	if p.opts.cacheRepo != nil {
+		repo := cacherepo.New(p.cache, *p.opts.cacheRepo, cacherepo.WithTransport(p.transport), cacherepo.WithPublisher(p.publisher))
+		// The pushes end before the build does, and never fail it.
+		defer func() {
+			for _, w := range repo.Flush(ctx) {
+				p.emit(Warning{Msg: fn.Name + ": " + w.Error()})
+			}
+		}()
+		c = repo
+	}
 	img, err := dockerfile.Build(ctx, dockerfile.Options{
 		Context:   dir,
 		BuildArgs: fn.BuildArgs,
@@ -129,7 +141,7 @@ func (p *Project) buildDockerfile(ctx context.Context, t Target, tmpl string) (v
 		Epoch:     fn.Epoch,
 		Bases:     &dockerfileBases{p: p},
 		Runner:    &sandboxRunner{cacheDir: p.cache.Dir(), secrets: t.Secrets, epoch: fn.Epoch},
-		Cache:     p.cache,
+		Cache:     c,
 		NoCache:   p.opts.noCache,
 	})
 	if err != nil || len(p.opts.labels) == 0 {

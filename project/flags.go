@@ -62,6 +62,7 @@ type BuildFlags struct {
 	BuildArgs               []string
 	BuildOptions, CopyExtra []string
 	BuildLabels             []string
+	CacheRepo               string
 	Parallel                int
 	Native, NoCache, Quiet  bool
 	Shrinkwrap              bool
@@ -80,6 +81,7 @@ func (f *BuildFlags) Add(fl *pflag.FlagSet) {
 	fl.StringArrayVarP(&f.BuildOptions, "build-option", "o", nil, "build option of ./template/<lang>/template.yml whose Debian packages join the runtime base; repeatable")
 	fl.StringArrayVar(&f.CopyExtra, "copy-extra", nil, "project path copied into every function's build, as configuration.copy; repeatable")
 	fl.StringArrayVar(&f.BuildLabels, "build-label", nil, "image label KEY=VALUE; repeatable")
+	fl.StringVar(&f.CacheRepo, "cache-repo", "", "registry repository `REPO` (e.g. registry.example.com/team/cache) that step layers are read from and pushed to, so other machines and fresh caches reuse them; Dockerfile builds only for now")
 	fl.IntVar(&f.Parallel, "parallel", 1, "build this many stack functions at once")
 	fl.BoolVar(&f.Native, "native", false, "compile Java functions with GraalVM's native-image (same as --build-arg NATIVE=true)")
 	fl.BoolVar(&f.NoCache, "no-cache", false, "rebuild every layer instead of taking it from kiln's cache")
@@ -93,7 +95,8 @@ func (f *BuildFlags) Add(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.disableStackPull, "disable-stack-pull", false, "accepted for faas-cli; no effect: kiln pulls no templates")
 }
 
-// Options are the project options of the flags: labels and --no-cache.
+// Options are the project options of the flags: labels, --no-cache and
+// --cache-repo.
 func (f BuildFlags) Options() ([]Option, error) {
 	if f.Parallel < 1 {
 		return nil, usage.Errorf("--parallel %d: want 1 or more", f.Parallel)
@@ -102,7 +105,15 @@ func (f BuildFlags) Options() ([]Option, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []Option{WithLabels(labels), WithNoCache(f.NoCache), WithTemplates(f.UseTemplate), WithRealWatchdog(f.NoWatchdogSubstitute), WithRegistryMirrors(f.RegistryMirrors), f.Registry.Option()}, nil
+	opts := []Option{WithLabels(labels), WithNoCache(f.NoCache), WithTemplates(f.UseTemplate), WithRealWatchdog(f.NoWatchdogSubstitute), WithRegistryMirrors(f.RegistryMirrors), f.Registry.Option()}
+	if f.CacheRepo != "" {
+		repo, err := ParseRepository("--cache-repo", f.CacheRepo, f.Registry.Insecure)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, WithCacheRepo(repo))
+	}
+	return opts, nil
 }
 
 // Settings checks the flags and turns them into build settings; getenv

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -139,6 +140,48 @@ func TestParseImage(t *testing.T) {
 		if !usage.Is(err) || !strings.HasPrefix(err.Error(), "--image: ") || !strings.Contains(err.Error(), wantErr) {
 			t.Errorf("ParseImage(%q) = %v, want a usage error naming --image, with %q", image, err, wantErr)
 		}
+	}
+}
+
+func TestCacheRepoFlag(t *testing.T) {
+	tests := []struct {
+		name, repo, want, wantErr string
+		insecure                  []string
+	}{
+		{name: "repository", repo: "ghcr.io/me/cache", want: "ghcr.io/me/cache"},
+		{name: "local registry", repo: "127.0.0.1:5000/cache", want: "127.0.0.1:5000/cache"},
+		{name: "insecure", repo: "reg.lan:5000/cache", insecure: []string{"reg.lan:5000"}, want: "reg.lan:5000/cache"},
+		{name: "tag", repo: "ghcr.io/me/cache:v1", wantErr: "without a tag or digest"},
+		{name: "latest", repo: "ghcr.io/me/cache:latest", wantErr: "without a tag or digest"},
+		{name: "digest", repo: "ghcr.io/me/cache@sha256:" + strings.Repeat("a", 64), wantErr: "without a tag or digest"},
+		{name: "upper case", repo: "ghcr.io/Me/cache", wantErr: `path segment "Me"`},
+		{name: "empty segment", repo: "ghcr.io//cache", wantErr: "empty path segment"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			opts, err := BuildFlags{Parallel: 1, CacheRepo: tc.repo, Registry: RegistryFlags{Timeout: time.Minute, Insecure: tc.insecure}}.Options()
+			if tc.wantErr != "" {
+				if !usage.Is(err) || !strings.HasPrefix(err.Error(), "--cache-repo") || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("Options() = %v, want a usage error naming --cache-repo, with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Options() = %v", err)
+			}
+			var o options
+			for _, opt := range opts {
+				if err := opt(&o); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if o.cacheRepo == nil || o.cacheRepo.String() != tc.want {
+				t.Fatalf("cache repo = %v, want %s", o.cacheRepo, tc.want)
+			}
+			if got := o.cacheRepo.Scheme(); len(tc.insecure) > 0 && got != "http" {
+				t.Errorf("cache repo scheme = %s, want http for an insecure registry", got)
+			}
+		})
 	}
 }
 

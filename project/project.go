@@ -25,6 +25,8 @@ type Project struct {
 	opts   options
 	// transport carries every registry request: pushes, checks, pulls.
 	transport http.RoundTripper
+	// publisher makes every push.
+	publisher *publish.Registry
 
 	builderOnce sync.Once
 	builder     *builder.Builder
@@ -53,6 +55,7 @@ type options struct {
 	// names there.
 	mirrors         []string
 	registryTimeout time.Duration
+	cacheRepo       *name.Repository
 	stdout, stderr  io.Writer
 }
 
@@ -138,6 +141,13 @@ func WithRegistryTimeout(d time.Duration) Option {
 	}
 }
 
+// WithCacheRepo keeps the layers of Dockerfile steps in repo too
+// (--cache-repo), in cacherepo's format, so that builds elsewhere reuse
+// them. Default: the local cache only.
+func WithCacheRepo(repo name.Repository) Option {
+	return func(o *options) error { o.cacheRepo = &repo; return nil }
+}
+
 // WithFunctionOutput sets where functions served by the local gateway
 // write their logs. Default: discarded.
 func WithFunctionOutput(stdout, stderr io.Writer) Option {
@@ -171,8 +181,9 @@ func New(cacheDir string, opts ...Option) (*Project, error) {
 	if err != nil {
 		return nil, err
 	}
+	transport := publish.NewTransport(o.registryTimeout, publish.DefaultRetries)
 	return &Project{cache: store, images: imagestore.Open(store.Dir()), opts: o,
-		transport: publish.NewTransport(o.registryTimeout, publish.DefaultRetries)}, nil
+		transport: transport, publisher: publish.NewRegistry(publish.WithTransport(transport))}, nil
 }
 
 // Cache is the project's layer cache.

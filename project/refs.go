@@ -56,3 +56,20 @@ func ParseImage(flag, image string, insecure []string) (name.Reference, error) {
 	}
 	return ref, nil
 }
+
+// ParseRepository reads the flag's repository (--cache-repo): an image
+// reference without a tag or digest, checked as ParseImage checks one.
+// Mistakes are usage errors naming the flag.
+func ParseRepository(flag, repo string, insecure []string) (name.Repository, error) {
+	if err := stack.CheckImage(repo); err != nil {
+		return name.Repository{}, usage.Errorf("%s: %w", flag, err)
+	}
+	ref, err := publish.ParseReference(repo, insecure)
+	if err != nil {
+		return name.Repository{}, usage.Errorf("%s: %w", flag, err)
+	}
+	if _, isDigest := ref.(name.Digest); isDigest || ref.Identifier() != "latest" || strings.HasSuffix(repo, ":latest") {
+		return name.Repository{}, usage.Errorf("%s %q: want a repository without a tag or digest: each entry's tag is its key", flag, repo)
+	}
+	return ref.Context(), nil
+}

@@ -6,12 +6,19 @@ import (
 	"archive/tar"
 	"bytes"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/kiln-build/kiln/cache/cacherepo"
 	"github.com/kiln-build/kiln/test/registrytest"
 )
 
@@ -146,4 +153,107 @@ func lineWith(s, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// TestDockerfileCacheRepo: a build with --cache-repo pushes every step's
+// layer to the repository, tagged with its key; a build with a fresh cache
+// dir and the same --cache-repo then runs no step, uploads nothing and
+// gives the same digest.
+func TestDockerfileCacheRepo(t *testing.T) {
+	reg := startRegistry(t)
+	mustKiln(t, kilnOpts{cache: warmCache}, "base", "build", "debian", "--image", reg.Host+"/debian:bookworm", "--output", "registry")
+
+	dir := stackProject(t, map[string]string{"hello": "dockerfile-hello"}, `provider:
+  name: openfaas
+functions:
+  hello:
+    lang: dockerfile
+    handler: ./hello
+    image: `+reg.Host+`/fn/hello:1
+    build_args:
+      REGISTRY: `+reg.Host+`
+    build_secrets:
+      token: ./token.txt
+`)
+	if err := os.WriteFile(filepath.Join(dir, "token.txt"), []byte("kiln-e2e-secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cacheRepo := reg.Host + "/cache/hello"
+	mark := reg.Mark()
+	start := time.Now()
+	first := mustKiln(t, kilnOpts{cache: t.TempDir(), dir: dir}, "build", "--push", "--cache-repo", cacheRepo, "--progress", "plain")
+	firstTook := time.Since(start)
+	if line := lineWith(first.stderr, "hello: RUN"); line == "" || strings.HasSuffix(line, "(cached)") {
+		t.Fatalf("first build: RUN line %q, want it run:\n%s", line, first.stderr)
+	}
+	if strings.Contains(first.stderr, "cache repository") {
+		t.Errorf("first build warned about the cache repository:\n%s", first.stderr)
+	}
+	// The image's push mounts the layers the cache entries sent.
+	toCache := map[string]bool{}
+	var again []string
+	for _, q := range requestsSince(t, reg, mark) {
+		repo, digest, ok := q.BlobUpload()
+		switch {
+		case !ok:
+		case repo == "cache/hello":
+			toCache[digest] = true
+		case toCache[digest]:
+			again = append(again, digest)
+		}
+	}
+	if len(again) > 0 {
+		t.Errorf("first build sent to the image's repository blobs the cache entries sent: %v", again)
+	}
+
+	repo, err := name.NewRepository(cacheRepo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := remote.List(repo)
+	if err != nil {
+		t.Fatalf("listing %s: %v", cacheRepo, err)
+	}
+	steps := map[string]bool{}
+	for _, tag := range tags {
+		m, err := remoteImage(t, cacheRepo+":"+tag).Manifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Annotations[cacherepo.AnnotationKey] != "sha256:"+tag || len(m.Layers) != 1 {
+			t.Errorf("entry %s: key %q, %d layers; want sha256:%s, 1 layer", tag, m.Annotations[cacherepo.AnnotationKey], len(m.Layers), tag)
+		}
+		steps[m.Annotations[cacherepo.AnnotationStep]] = true
+	}
+	t.Logf("%d entries in %s: %v", len(tags), cacheRepo, slices.Sorted(maps.Keys(steps)))
+
+	mark = reg.Mark()
+	start = time.Now()
+	second := mustKiln(t, kilnOpts{cache: t.TempDir(), dir: dir}, "build", "--push", "--cache-repo", cacheRepo, "--progress", "plain")
+	t.Logf("build with --cache-repo: %s cold, %s from the repository in a fresh cache dir", firstTook.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	if got, want := digestOf(t, second.stdout), digestOf(t, first.stdout); got != want {
+		t.Errorf("fresh cache dir with --cache-repo: digest %s, want %s", got, want)
+	}
+	for _, step := range []string{"WORKDIR /src", "COPY . .", "RUN", "COPY /fwatchdog"} {
+		line := lineWith(second.stderr, "hello: "+step)
+		if line == "" || !strings.HasSuffix(line, "(cached)") {
+			t.Errorf("fresh cache dir with --cache-repo: %s line %q, want (cached):\n%s", step, line, second.stderr)
+		}
+	}
+	if got := registrytest.BlobUploads(requestsSince(t, reg, mark)); len(got) != 0 {
+		t.Errorf("fresh cache dir with --cache-repo uploaded %v, want nothing", got)
+	}
+	if strings.Contains(second.stderr, "cache repository") {
+		t.Errorf("second build warned about the cache repository:\n%s", second.stderr)
+	}
+
+	// A cache repository that cannot be reached is a warning: the build
+	// runs its steps and gives the same image.
+	unreachable := mustKiln(t, kilnOpts{cache: t.TempDir(), dir: dir}, "build", "--push", "--cache-repo", "127.0.0.1:1/cache", "--progress", "plain")
+	if got, want := digestOf(t, unreachable.stdout), digestOf(t, first.stdout); got != want {
+		t.Errorf("unreachable --cache-repo: digest %s, want %s", got, want)
+	}
+	if !strings.Contains(unreachable.stderr, "cache repository 127.0.0.1:1/cache could not be reached") {
+		t.Errorf("unreachable --cache-repo: no warning:\n%s", unreachable.stderr)
+	}
 }
