@@ -70,7 +70,6 @@ type dfBuilder struct {
 	// build builds f from src and pushes it to repo, with cache as the
 	// tool's cache directory (kiln's --cache-dir, buildkitd's --root).
 	build  func(ctx context.Context, f *dfFunction, src, repo, cache string) (dfRun, error)
-	steady map[string]string // function title → warm cache
 }
 
 // dockerfileSuite builds three Dockerfile functions with kiln and with
