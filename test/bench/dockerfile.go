@@ -69,7 +69,7 @@ type dfBuilder struct {
 	name string
 	// build builds f from src and pushes it to repo, with cache as the
 	// tool's cache directory (kiln's --cache-dir, buildkitd's --root).
-	build  func(ctx context.Context, f *dfFunction, src, repo, cache string) (dfRun, error)
+	build func(ctx context.Context, f *dfFunction, src, repo, cache string) (dfRun, error)
 }
 
 // dockerfileSuite builds three Dockerfile functions with kiln and with
