@@ -62,6 +62,9 @@ type dfRun struct {
 	// treeRSS is the largest sum of the RSS of the tool's process tree,
 	// sampled.
 	treeRSS int64
+	// steps are kiln's progress lines, one a step with its time: where a
+	// case that misses the target spends it.
+	steps []string
 }
 
 // dfBuilder is kiln or BuildKit.
@@ -225,7 +228,17 @@ func (b *bench) kilnDockerfile(ctx context.Context, f *dfFunction, src, repo, ca
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		maxRSS = ru.Maxrss << 10
 	}
-	return dfRun{took: took, maxRSS: maxRSS, treeRSS: treeRSS}, nil
+	var steps []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if step, ok := strings.CutPrefix(line, "fn: "); ok {
+			// A long RUN keeps its start and its size and time.
+			if len(step) > 100 {
+				step = step[:50] + " … " + step[len(step)-30:]
+			}
+			steps = append(steps, step)
+		}
+	}
+	return dfRun{took: took, maxRSS: maxRSS, treeRSS: treeRSS, steps: steps}, nil
 }
 
 // buildkitDockerfile starts buildkitd on root, builds f with buildctl and
@@ -459,6 +472,7 @@ type dfResults struct {
 }
 
 func (r *dfResults) print(w io.Writer, runs int) {
+	var missed []string
 	fmt.Fprintf(w, "\n### Dockerfile functions: kiln against BuildKit v0.34.2, %d runs per case (medians)\n\n", runs)
 	fmt.Fprintln(w, "| Dockerfile | case | kiln | BuildKit (buildctl) | BuildKit with buildkitd start+stop | RUN sleeps | kiln beyond RUNs | BuildKit beyond RUNs | met | peak RSS kiln (own / tree) | peak RSS BuildKit (buildkitd / tree) |")
 	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: | ---: | ---: |")
@@ -472,6 +486,9 @@ func (r *dfResults) print(w io.Writer, runs int) {
 				sleep.Seconds(), (kt - sleep).Seconds(), (bt - sleep).Seconds(), yesNo(kt-sleep <= bt-sleep),
 				humanSize(peak(k, func(x dfRun) int64 { return x.maxRSS })), humanSize(peak(k, func(x dfRun) int64 { return x.treeRSS })),
 				humanSize(peak(bk, func(x dfRun) int64 { return x.maxRSS })), humanSize(peak(bk, func(x dfRun) int64 { return x.treeRSS })))
+			if kt > bt && len(k) > 0 {
+				missed = append(missed, fmt.Sprintf("- %s, %s: %s", f.title, c, strings.Join(k[len(k)-1].steps, "; ")))
+			}
 		}
 	}
 	fmt.Fprintln(w, "\n| Dockerfile | image size, compressed (config + layers): kiln | BuildKit | kiln/BuildKit | layers (kiln / BuildKit) |")
@@ -489,7 +506,12 @@ func (r *dfResults) print(w io.Writer, runs int) {
 	fmt.Fprint(w, "BuildKit's compared time is buildctl's alone, with buildkitd already up (started and stopped around each run, untimed); the next column adds its start and stop. ")
 	fmt.Fprintf(w, "Beyond RUNs = wall time minus %s for each sleeping RUN the case must run (dockerfile-sleep: cold and edit); the other RUNs take milliseconds and count as overhead for both. ", runSleep)
 	fmt.Fprint(w, "Met: kiln's time beyond RUNs is no more than BuildKit's. ")
-	fmt.Fprintf(w, "Peak RSS is the largest over the case's runs: kiln's own from rusage (which holds its largest waited-for child), buildkitd's VmHWM; tree = the largest sum of RSS over the process and its descendants, sampled every %s.\n\nRuns in seconds:\n\n", treeSample)
+	fmt.Fprintf(w, "Peak RSS is the largest over the case's runs: kiln's own from rusage (which holds its largest waited-for child), buildkitd's VmHWM; tree = the largest sum of RSS over the process and its descendants, sampled every %s (so it can miss a run of a few tens of ms).\n", treeSample)
+	if len(missed) > 0 {
+		fmt.Fprint(w, "\nkiln's steps in the last run of each case that missed the target:\n\n")
+		fmt.Fprintln(w, strings.Join(missed, "\n"))
+	}
+	fmt.Fprint(w, "\nRuns in seconds:\n\n")
 	for _, f := range r.funcs {
 		for _, c := range dfCases {
 			for _, t := range []string{"kiln", "BuildKit"} {
