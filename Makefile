@@ -72,7 +72,7 @@ fuzz:
 e2e: build
 	KILN_BIN=$(CURDIR)/bin/kiln $(GO) test -count=1 -tags e2e -timeout 20m ./test/e2e/ ./runtime-images/...
 
-## bench: kiln against ko on the same function and registry; prints a table
+## bench: kiln against ko (Go) and BuildKit (Dockerfiles) on one registry; prints tables
 bench: build
 	KILN_BIN=$(CURDIR)/bin/kiln ./test/bench/bench.sh
 

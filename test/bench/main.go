@@ -18,8 +18,14 @@
 //     repository): cold build+push, Handler.java edit → pushed, and the
 //     image size and kiln run → first 200 of the jlink runtime, jlink with a
 //     CDS archive (JAVA_CDS=true) and Debian's full JRE (JAVA_RUNTIME=jre).
+//   - dockerfile: kiln against BuildKit (buildkitd without a daemon
+//     manager, buildctl, its dockerfile.v0 frontend) on the same Dockerfile
+//     functions, base and registry: cold, unchanged and one-file-edit
+//     build+push times, the time beyond the RUN commands' own, image sizes
+//     and peak memory.
 //
-// Run it through make bench, which builds kiln and installs ko.
+// Run it through make bench, which builds kiln and installs ko and
+// BuildKit.
 package main
 
 import (
@@ -51,6 +57,9 @@ func main() {
 	flag.StringVar(&cfg.ko, "ko", ".cache/tools/ko", "ko executable")
 	flag.StringVar(&cfg.function, "function", "testdata/functions/go-main", "plain Go main package both tools build")
 	flag.StringVar(&cfg.samples, "samples", "testdata/functions", "folder of the sample functions")
+	flag.StringVar(&cfg.benchData, "bench-data", "test/bench/testdata", "folder of the benchmark's own Dockerfile functions")
+	flag.StringVar(&cfg.buildkitd, "buildkitd", "", "BuildKit's buildkitd, the dockerfile suite's peer")
+	flag.StringVar(&cfg.buildctl, "buildctl", "", "BuildKit's buildctl")
 	flag.IntVar(&cfg.runs, "runs", 5, "measured runs per case and tool")
 	flag.StringVar(&only, "only", strings.Join(suiteNames, ","), "suites to run, comma-separated")
 	flag.Parse()
@@ -76,18 +85,23 @@ func main() {
 
 type config struct {
 	kiln, ko, function, samples string
+	benchData                   string
+	buildkitd, buildctl         string
 	runs                        int
 	suites                      []string
 }
 
 // suiteNames are the suites, in the order they run.
-var suiteNames = []string{"ko", "langs", "dev", "stack", "java"}
+var suiteNames = []string{"ko", "langs", "dev", "stack", "java", "dockerfile"}
 
 // commandTimeout bounds one build+push.
 const commandTimeout = 5 * time.Minute
 
 func run(ctx context.Context, cfg config, stdout, progress io.Writer) error {
-	for _, p := range []*string{&cfg.kiln, &cfg.ko, &cfg.function, &cfg.samples} {
+	for _, p := range []*string{&cfg.kiln, &cfg.ko, &cfg.function, &cfg.samples, &cfg.benchData, &cfg.buildkitd, &cfg.buildctl} {
+		if *p == "" {
+			continue
+		}
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return err
@@ -117,11 +131,12 @@ func run(ctx context.Context, cfg config, stdout, progress io.Writer) error {
 	// Each suite prints its table as soon as it is done, so a later
 	// failure loses nothing measured.
 	suites := map[string]func(context.Context, io.Writer) error{
-		"ko":    b.koSuite,
-		"langs": b.langSuite,
-		"dev":   b.devSuite,
-		"stack": b.stackSuite,
-		"java":  b.javaSuite,
+		"ko":         b.koSuite,
+		"langs":      b.langSuite,
+		"dev":        b.devSuite,
+		"stack":      b.stackSuite,
+		"java":       b.javaSuite,
+		"dockerfile": b.dockerfileSuite,
 	}
 	for _, name := range cfg.suites {
 		start := time.Now()
