@@ -111,13 +111,13 @@ func (st *stage) copy(ctx context.Context, c copySpec) error {
 	if err != nil {
 		return err
 	}
-	return st.layerStep(ctx, key, name, createdBy, func(ctx context.Context, w io.Writer) error {
+	return st.layerStep(ctx, key, name, createdBy, built(func(ctx context.Context, w io.Writer) error {
 		files, err := st.placeCopy(ctx, c, srcs, dest, destIsDir, mode)
 		if err != nil {
 			return err
 		}
 		return layers.WriteTar(w, files, layers.WithEpoch(st.b.opts.Epoch))
-	})
+	}))
 }
 
 // copyKey is the key of a COPY or ADD by the content of what it copies.
@@ -154,30 +154,30 @@ func (st *stage) copyFrom(ctx context.Context, c copySpec, name, createdBy, dest
 		k.Hash(d)
 	}
 	var byContent *v1.Hash
-	err = st.layerStep(ctx, k.Sum(), name, createdBy, func(ctx context.Context, w io.Writer) error {
+	err = st.layerStep(ctx, k.Sum(), name, createdBy, func(ctx context.Context, w io.Writer) (bool, error) {
 		fsys, err := st.readFS(ctx, c.from, ls, c.srcs)
 		if err != nil {
-			return err
+			return false, err
 		}
 		srcs, err := st.sources(ctx, c, fsys)
 		if err != nil {
-			return fmt.Errorf("--from=%s: %w", c.from, err)
+			return false, fmt.Errorf("--from=%s: %w", c.from, err)
 		}
 		key, err := st.copyKey(c, createdBy, dest, destIsDir, srcs)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if !st.b.opts.NoCache {
 			if l, err := st.b.opts.Cache.Get(ctx, key); err == nil {
-				return copyUncompressed(w, l)
+				return true, copyUncompressed(w, l)
 			}
 		}
 		byContent = &key
 		files, err := st.placeCopy(ctx, c, srcs, dest, destIsDir, mode)
 		if err != nil {
-			return err
+			return false, err
 		}
-		return layers.WriteTar(w, files, layers.WithEpoch(st.b.opts.Epoch))
+		return false, layers.WriteTar(w, files, layers.WithEpoch(st.b.opts.Epoch))
 	})
 	if err != nil || byContent == nil || st.cfg.History[len(st.cfg.History)-1].EmptyLayer {
 		return err

@@ -38,10 +38,20 @@ func (st *stage) stepKey(kind string) *layers.Key {
 	return k
 }
 
+// layerWriter writes the uncompressed tar of a step's layer. reused says
+// the layer came from the cache all the same, under another key (a COPY
+// --from whose files are the same bytes as before).
+type layerWriter func(ctx context.Context, w io.Writer) (reused bool, err error)
+
+// built is the layerWriter of a step that always makes its layer.
+func built(write func(ctx context.Context, w io.Writer) error) layerWriter {
+	return func(ctx context.Context, w io.Writer) (bool, error) { return false, write(ctx, w) }
+}
+
 // layerStep adds the layer of one instruction: from the cache under key,
 // or made by write (an uncompressed tar) and stored. name is the step's
 // name in progress and errors, createdBy its history entry.
-func (st *stage) layerStep(ctx context.Context, key v1.Hash, name, createdBy string, write func(ctx context.Context, w io.Writer) error) error {
+func (st *stage) layerStep(ctx context.Context, key v1.Hash, name, createdBy string, write layerWriter) error {
 	s := step.Start(ctx, name)
 	l, cached, err := st.layer(ctx, key, name, s, write)
 	if err != nil {
@@ -66,7 +76,7 @@ func (st *stage) layerStep(ctx context.Context, key v1.Hash, name, createdBy str
 	return nil
 }
 
-func (st *stage) layer(ctx context.Context, key v1.Hash, name string, s *step.Step, write func(ctx context.Context, w io.Writer) error) (v1.Layer, bool, error) {
+func (st *stage) layer(ctx context.Context, key v1.Hash, name string, s *step.Step, write layerWriter) (v1.Layer, bool, error) {
 	c := st.b.opts.Cache
 	if !st.b.opts.NoCache {
 		l, err := c.Get(ctx, key)
@@ -79,14 +89,15 @@ func (st *stage) layer(ctx context.Context, key v1.Hash, name string, s *step.St
 	}
 	// The step's own error reads better than the store's wrapping of it.
 	var werr error
+	var reused bool
 	l, err := c.Put(ctx, key, name, func(w io.Writer) error {
-		werr = write(ctx, s.Writer(w))
+		reused, werr = write(ctx, s.Writer(w))
 		return werr
 	})
 	if werr != nil {
 		return nil, false, fmt.Errorf("%s: %w", name, werr)
 	}
-	return l, false, err
+	return l, reused, err
 }
 
 // normaliseTar copies the tar stream r to w with every modification time

@@ -134,7 +134,7 @@ func (st *stage) run(ctx context.Context, c *instructions.RunCommand) error {
 		k.String(fmt.Sprint(deref(m.Mode), deref(m.UID), deref(m.GID), m.Size))
 	}
 	name := "RUN " + strings.Join(c.CmdLine, " ")
-	return st.layerStep(ctx, k.Sum(), name, createdBy, func(ctx context.Context, w io.Writer) error {
+	return st.layerStep(ctx, k.Sum(), name, createdBy, built(func(ctx context.Context, w io.Writer) error {
 		if st.b.opts.Runner == nil {
 			return errors.New("RUN needs a runner, and none was given")
 		}
@@ -152,7 +152,7 @@ func (st *stage) run(ctx context.Context, c *instructions.RunCommand) error {
 		}
 		defer rc.Close()
 		return normaliseTar(rc, w, st.b.opts.Epoch)
-	})
+	}))
 }
 
 // proxyArgs are the build args BuildKit gives every RUN undeclared.

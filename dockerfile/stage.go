@@ -537,7 +537,7 @@ func (st *stage) workdir(ctx context.Context, c *instructions.WorkdirCommand) er
 		return nil
 	}
 	k := st.stepKey("workdir").String(wd).String(st.cfg.Config.User)
-	return st.layerStep(ctx, k.Sum(), createdBy, createdBy, func(ctx context.Context, w io.Writer) error {
+	return st.layerStep(ctx, k.Sum(), createdBy, createdBy, built(func(ctx context.Context, w io.Writer) error {
 		fsys, err := st.view(ctx)
 		if err != nil {
 			return err
@@ -557,5 +557,5 @@ func (st *stage) workdir(ctx context.Context, c *instructions.WorkdirCommand) er
 		}
 		d := layers.File{Path: rel, Mode: fs.ModeDir | 0o755, UID: uid, GID: gid}
 		return layers.WriteTar(w, withParents([]layers.File{d}, fsys, uid, gid), layers.WithEpoch(st.b.opts.Epoch))
-	})
+	}))
 }

@@ -120,6 +120,23 @@ functions:
 		t.Errorf("build in another cache dir: digest %s, want %s", got, first)
 	}
 
+	// A new file in the context re-runs the RUN after COPY . ., whose
+	// output is the same bytes: the final stage's COPY --from hits, and
+	// the image is the same.
+	if err := os.WriteFile(filepath.Join(dir, "hello", "NOTES.md"), []byte("copied, unused"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	same := mustKiln(t, o, "build", "--push", "--progress", "plain")
+	if got := digestOf(t, same.stdout); got != first {
+		t.Errorf("a RUN with the same output: digest %s, want %s", got, first)
+	}
+	if line := lineWith(same.stderr, "hello: RUN"); line == "" || strings.HasSuffix(line, "(cached)") {
+		t.Errorf("a new file copied before the RUN did not run it again: %q\n%s", line, same.stderr)
+	}
+	if line := lineWith(same.stderr, "hello: COPY --chown=app:app /out/"); !strings.HasSuffix(line, "(cached)") {
+		t.Errorf("the step after a RUN with the same output: %q, want it cached\n%s", line, same.stderr)
+	}
+
 	editFile(t, filepath.Join(dir, "hello"), "greeting.sh", "from a Dockerfile", "from an edited Dockerfile function")
 	edited := mustKiln(t, o, "build", "--push", "--progress", "plain")
 	if digestOf(t, edited.stdout) == first {
