@@ -221,7 +221,7 @@ func (s *Store) Tree(ctx context.Context, k Kind, key string, fill func(dir stri
 		switch {
 		case err == nil:
 			if o.sealed {
-				if err := checkSeal(path); err != nil {
+				if err := checkSealOnce(path); err != nil {
 					lock.Close()
 					s.drop(ctx, k, path, err.Error())
 					break
@@ -268,8 +268,9 @@ func (s *Store) fillTree(ctx context.Context, k Kind, path string, fill func(dir
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	var sealed string
 	if o.sealed {
-		if err := seal(tmp); err != nil {
+		if sealed, err = seal(tmp); err != nil {
 			return nil, err
 		}
 	}
@@ -285,6 +286,10 @@ func (s *Store) fillTree(ctx context.Context, k Kind, path string, fill func(dir
 		return nil, fmt.Errorf("moving cache entry into place: %w", err)
 	}
 	keep = true
+	if sealed != "" {
+		// Just hashed: the first use need not hash it again.
+		sealChecked.Store(sealCheckKey(path, sealed), struct{}{})
+	}
 	s.touch(path)
 	return &Lease{Path: path, lock: lock}, nil
 }
