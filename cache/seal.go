@@ -43,6 +43,11 @@ var errNoSeal = errors.New("the tree has no seal")
 // path and seal: a tree is hashed once per process, not on every use.
 var sealChecked sync.Map
 
+// ForgetSealChecks makes this process check each sealed tree again at its
+// next use, as a new process would: for tests that edit a tree, and for a
+// long-lived process that wants to notice edits made since.
+func ForgetSealChecks() { sealChecked.Clear() }
+
 func sealCheckKey(dir, seal string) string { return dir + "\x00" + seal }
 
 // seal records the digest of the tree at dir, and returns it.
