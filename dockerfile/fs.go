@@ -54,18 +54,15 @@ func (fsys *stageFS) apply(ctx context.Context, x *layerIndexes, ls []v1.Layer, 
 	if len(diffIDs) != len(ls) {
 		return fmt.Errorf("%d layers and %d diff IDs", len(ls), len(diffIDs))
 	}
-	for ; fsys.applied < len(ls); fsys.applied++ {
-		if err := ctx.Err(); err != nil {
-			return err
+	ixs, err := x.getAll(ctx, ls[fsys.applied:], diffIDs[fsys.applied:])
+	if err != nil {
+		return err
+	}
+	for _, ix := range ixs {
+		if err := fsys.applyIndex(ix, fsys.applied); err != nil {
+			return fmt.Errorf("layer %d: %w", fsys.applied, err)
 		}
-		n := fsys.applied
-		ix, err := x.get(ctx, ls[n], diffIDs[n])
-		if err != nil {
-			return fmt.Errorf("layer %d: %w", n, err)
-		}
-		if err := fsys.applyIndex(ix, n); err != nil {
-			return fmt.Errorf("layer %d: %w", n, err)
-		}
+		fsys.applied++
 	}
 	return nil
 }

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"runtime"
 	"strings"
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 )
 
 // layerIndex lists what a layer's tar holds without the contents of its
@@ -58,37 +60,83 @@ type layerIndexes struct {
 	// diff IDs; nil keeps them for the build only.
 	store Cache
 	mu    sync.Mutex
-	byID  map[v1.Hash]*layerIndex
+	// byID are the indexes made or being made: stages that start
+	// together from one base wait for one read of each layer.
+	byID map[v1.Hash]*indexFlight
+}
+
+type indexFlight struct {
+	done chan struct{}
+	ix   *layerIndex
+	err  error
 }
 
 func newLayerIndexes(store Cache) *layerIndexes {
-	return &layerIndexes{store: store, byID: map[v1.Hash]*layerIndex{}}
+	return &layerIndexes{store: store, byID: map[v1.Hash]*indexFlight{}}
 }
 
 // get returns the index of l, whose diff ID is diffID.
 func (x *layerIndexes) get(ctx context.Context, l v1.Layer, diffID v1.Hash) (*layerIndex, error) {
 	x.mu.Lock()
-	ix, ok := x.byID[diffID]
+	f, ok := x.byID[diffID]
+	if !ok {
+		f = &indexFlight{done: make(chan struct{})}
+		x.byID[diffID] = f
+	}
 	x.mu.Unlock()
 	if ok {
-		return ix, nil
+		select {
+		case <-f.done:
+			return f.ix, f.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
+	f.ix, f.err = x.make(ctx, l, diffID)
+	if f.err != nil {
+		// A later caller tries again (this one may have been cancelled).
+		x.mu.Lock()
+		delete(x.byID, diffID)
+		x.mu.Unlock()
+	}
+	close(f.done)
+	return f.ix, f.err
+}
+
+// getAll returns the indexes of ls, made side by side: on a cold cache
+// each is a decompression of its layer.
+func (x *layerIndexes) getAll(ctx context.Context, ls []v1.Layer, diffIDs []v1.Hash) ([]*layerIndex, error) {
+	out := make([]*layerIndex, len(ls))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i := range ls {
+		g.Go(func() error {
+			ix, err := x.get(gctx, ls[i], diffIDs[i])
+			if err != nil {
+				return fmt.Errorf("layer %s: %w", diffIDs[i], err)
+			}
+			out[i] = ix
+			return nil
+		})
+	}
+	return out, g.Wait()
+}
+
+func (x *layerIndexes) make(ctx context.Context, l v1.Layer, diffID v1.Hash) (*layerIndex, error) {
 	key, _, err := v1.SHA256(strings.NewReader(indexVersion + "\n" + diffID.String()))
 	if err != nil {
 		return nil, err
 	}
-	ix, err = x.load(ctx, key)
-	if err != nil {
-		if ix, err = readIndex(l); err != nil {
-			return nil, err
-		}
-		if err := x.save(ctx, key, diffID, ix); err != nil {
-			return nil, err
-		}
+	if ix, err := x.load(ctx, key); err == nil {
+		return ix, nil
 	}
-	x.mu.Lock()
-	x.byID[diffID] = ix
-	x.mu.Unlock()
+	ix, err := readIndex(l)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.save(ctx, key, diffID, ix); err != nil {
+		return nil, err
+	}
 	return ix, nil
 }
 
