@@ -68,3 +68,46 @@ func TestLayerIndexStored(t *testing.T) {
 		t.Errorf("stored index (-read +loaded):\n%s", diff)
 	}
 }
+
+// TestFetchReadsOnlyHoldingLayers fetches a file of the upper layer: the
+// lower layer's tar is not opened.
+func TestFetchReadsOnlyHoldingLayers(t *testing.T) {
+	ctx := context.Background()
+	opens := map[string]int{}
+	counted := func(name string, l v1.Layer) v1.Layer {
+		cl, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+			opens[name]++
+			return l.Uncompressed()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	ls := []v1.Layer{
+		counted("lower", rawLayer(t, dir("usr/"), file("usr/big"), dir("app/"), file("app/old"))),
+		counted("upper", rawLayer(t, dir("app/"), file("app/new"))),
+	}
+	ids := diffIDs(t, ls)
+	x := newLayerIndexes(nil)
+	if _, err := x.getAll(ctx, ls, ids); err != nil {
+		t.Fatal(err)
+	}
+	clear(opens)
+	fsys := newStageFS(t.TempDir())
+	if err := fsys.apply(ctx, x, ls, ids); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.fetch(ctx, ls, func(p string) bool { return p == "app/new" }); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int{"upper": 1}; !cmp.Equal(want, opens) {
+		t.Errorf("layers opened: %v, want %v", opens, want)
+	}
+	if got, ok := fsys.read("app/new"); !ok || string(got) != "app/new" {
+		t.Errorf("read(app/new) = %q, %v", got, ok)
+	}
+	if _, ok := fsys.read("app/old"); ok {
+		t.Errorf("read(app/old): fetched though not wanted")
+	}
+}
