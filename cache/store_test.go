@@ -930,3 +930,32 @@ func TestSealedTree(t *testing.T) {
 		t.Errorf("edited sealed tree, next process: content %q after %d fills, want original after 2", got, fills)
 	}
 }
+
+// TestTreeFillsOncePerProcess has two Stores of one directory ask for one
+// missing tree at once: the second waits for the first's fill and uses it.
+func TestTreeFillsOncePerProcess(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var fills atomic.Int32
+	fill := func(d string) error {
+		fills.Add(1)
+		time.Sleep(50 * time.Millisecond)
+		return os.WriteFile(filepath.Join(d, "f"), []byte("x"), 0o644)
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		s := openStore(t, dir)
+		wg.Go(func() {
+			l, err := s.Tree(ctx, RootfsLayers, "layer", fill, Sealed())
+			if err != nil {
+				t.Errorf("Tree() = %v", err)
+				return
+			}
+			l.Close()
+		})
+	}
+	wg.Wait()
+	if n := fills.Load(); n != 1 {
+		t.Errorf("two Stores asking at once filled the tree %d times, want 1", n)
+	}
+}
