@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/kiln-build/kiln/internal/xattr"
 )
@@ -25,7 +26,11 @@ type treeOptions struct {
 // entry is used: an entry changed since (a file edited in an unpacked
 // rootfs) is removed and filled again. The digest is kept in an extended
 // attribute of the entry's directory; where the filesystem has none, the
-// tree is not checked. Default: not sealed.
+// tree is not checked. A process checks each tree once, by its path and
+// seal, and trusts it afterwards (see checkSealOnce): hashing a 200 MB
+// rootfs layer on every RUN costs more than the step, and what edits an
+// entry behind the store's back is a person or another program between
+// builds, not the build itself. Default: not sealed.
 func Sealed() TreeOption { return func(o *treeOptions) { o.sealed = true } }
 
 // sealAttr is the extended attribute holding a sealed tree's digest.
@@ -34,14 +39,43 @@ const sealAttr = "user.kiln.tree"
 // errNoSeal is a sealed kind's entry that has no seal.
 var errNoSeal = errors.New("the tree has no seal")
 
-// seal records the digest of the tree at dir.
-func seal(dir string) error {
+// sealChecked holds the trees this process compared with their seal, as
+// path and seal: a tree is hashed once per process, not on every use.
+var sealChecked sync.Map
+
+// ForgetSealChecks makes this process check each sealed tree again at its
+// next use, as a new process would: for tests that edit a tree, and for a
+// long-lived process that wants to notice edits made since.
+func ForgetSealChecks() { sealChecked.Clear() }
+
+func sealCheckKey(dir, seal string) string { return dir + "\x00" + seal }
+
+// seal records the digest of the tree at dir, and returns it.
+func seal(dir string) (string, error) {
 	d, err := treeDigest(dir)
 	if err != nil {
-		return fmt.Errorf("sealing %s: %w", dir, err)
+		return "", fmt.Errorf("sealing %s: %w", dir, err)
 	}
 	if err := xattr.Set(dir, sealAttr, d); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		return fmt.Errorf("sealing %s: %w", dir, err)
+		return "", fmt.Errorf("sealing %s: %w", dir, err)
+	}
+	return d, nil
+}
+
+// checkSealOnce is checkSeal for a tree this process has not yet checked
+// with its current seal.
+func checkSealOnce(dir string) error {
+	want, err := xattr.Get(dir, sealAttr)
+	if err == nil {
+		if _, ok := sealChecked.Load(sealCheckKey(dir, want)); ok {
+			return nil
+		}
+	}
+	if err := checkSeal(dir); err != nil {
+		return err
+	}
+	if want != "" {
+		sealChecked.Store(sealCheckKey(dir, want), struct{}{})
 	}
 	return nil
 }

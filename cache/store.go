@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kiln-build/kiln/internal/flock"
@@ -22,6 +23,10 @@ const grace = time.Minute
 // legacyGrace protects what an older kiln, which takes no locks, may still
 // be writing in the temporary folders it used.
 const legacyGrace = time.Hour
+
+// treeUsers holds a mutex per tree entry path: the process's Stores (a
+// build opens several on one directory) take it around a lookup and fill.
+var treeUsers sync.Map
 
 // Store is kiln's cache in one directory: entries of several kinds (see
 // Kind), which several processes may share.
@@ -202,7 +207,8 @@ func (s *Store) touch(path string) {
 // to disk (unless k is volatile) and renamed into place only if fill
 // succeeds: no reader, concurrent writer or crash sees half an entry. When
 // several processes fill one key at once, the first to finish wins and the
-// others use its entry.
+// others use its entry; within a process, callers of one key wait for the
+// one filling it instead of filling it too.
 func (s *Store) Tree(ctx context.Context, k Kind, key string, fill func(dir string) error, opts ...TreeOption) (*Lease, error) {
 	var o treeOptions
 	for _, opt := range opts {
@@ -216,12 +222,16 @@ func (s *Store) Tree(ctx context.Context, k Kind, key string, fill func(dir stri
 	if err != nil {
 		return nil, err
 	}
+	// Two steps of one build often need the same unpacked layers at once.
+	mu, _ := treeUsers.LoadOrStore(path, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	for range 5 {
 		lock, err := hold(path, true)
 		switch {
 		case err == nil:
 			if o.sealed {
-				if err := checkSeal(path); err != nil {
+				if err := checkSealOnce(path); err != nil {
 					lock.Close()
 					s.drop(ctx, k, path, err.Error())
 					break
@@ -268,8 +278,9 @@ func (s *Store) fillTree(ctx context.Context, k Kind, path string, fill func(dir
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	var sealed string
 	if o.sealed {
-		if err := seal(tmp); err != nil {
+		if sealed, err = seal(tmp); err != nil {
 			return nil, err
 		}
 	}
@@ -285,6 +296,10 @@ func (s *Store) fillTree(ctx context.Context, k Kind, path string, fill func(dir
 		return nil, fmt.Errorf("moving cache entry into place: %w", err)
 	}
 	keep = true
+	if sealed != "" {
+		// Just hashed: the first use need not hash it again.
+		sealChecked.Store(sealCheckKey(path, sealed), struct{}{})
+	}
 	s.touch(path)
 	return &Lease{Path: path, lock: lock}, nil
 }

@@ -881,8 +881,10 @@ func TestPruneWaitsForImageWriters(t *testing.T) {
 	}
 }
 
-// TestSealedTree edits a file of a sealed tree: the next use fills the
-// entry again; an unchanged tree is used as it is.
+// TestSealedTree edits a file of a sealed tree: the process that checked
+// it trusts it still, and the next process's first use (forgetting the
+// checks stands for a new process) fills the entry again; an unchanged
+// tree is used as it is.
 func TestSealedTree(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, t.TempDir())
@@ -920,7 +922,40 @@ func TestSealedTree(t *testing.T) {
 	if _, err := xattr.Get(filepath.Dir(path), sealAttr); errors.Is(err, errors.ErrUnsupported) {
 		t.Skip("no extended attributes here: trees are not sealed")
 	}
+	if got := use(); got != "tampered" || fills != 1 {
+		t.Errorf("edited sealed tree, same process: content %q after %d fills, want tampered after 1 (checked once)", got, fills)
+	}
+	ForgetSealChecks()
 	if got := use(); got != "original" || fills != 2 {
-		t.Errorf("edited sealed tree: content %q after %d fills, want original after 2", got, fills)
+		t.Errorf("edited sealed tree, next process: content %q after %d fills, want original after 2", got, fills)
+	}
+}
+
+// TestTreeFillsOncePerProcess has two Stores of one directory ask for one
+// missing tree at once: the second waits for the first's fill and uses it.
+func TestTreeFillsOncePerProcess(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var fills atomic.Int32
+	fill := func(d string) error {
+		fills.Add(1)
+		time.Sleep(50 * time.Millisecond)
+		return os.WriteFile(filepath.Join(d, "f"), []byte("x"), 0o644)
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		s := openStore(t, dir)
+		wg.Go(func() {
+			l, err := s.Tree(ctx, RootfsLayers, "layer", fill, Sealed())
+			if err != nil {
+				t.Errorf("Tree() = %v", err)
+				return
+			}
+			l.Close()
+		})
+	}
+	wg.Wait()
+	if n := fills.Load(); n != 1 {
+		t.Errorf("two Stores asking at once filled the tree %d times, want 1", n)
 	}
 }

@@ -83,6 +83,12 @@ type Options struct {
 	// HTTPClient fetches ADD <url> sources; the default is
 	// http.DefaultClient.
 	HTTPClient *http.Client
+	// Indexes keeps, by diff ID, what each layer read holds (its tar's
+	// headers), so that later builds list a stage's files without
+	// reading its layers; a local *cache.Store, not a registry, since a
+	// missing index costs a round trip. The default keeps them for the
+	// build only.
+	Indexes Cache
 	// NoCache builds every step again instead of taking it from Cache.
 	NoCache bool
 }
@@ -153,7 +159,7 @@ func Build(ctx context.Context, opts Options) (v1.Image, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(scratch)
-	b := &build{opts: opts, df: df, scratch: scratch, stages: map[int]*stageFlight{}, declared: map[string]bool{}}
+	b := &build{opts: opts, df: df, scratch: scratch, indexes: newLayerIndexes(opts.Indexes), stages: map[int]*stageFlight{}, declared: map[string]bool{}}
 	target, err := df.target(opts.Target)
 	if err != nil {
 		return nil, err

@@ -114,6 +114,7 @@ func testOptions(t *testing.T, contextDir string, tc testCase, runner StepRunner
 		Bases:         fakeBases(tc.Bases),
 		Runner:        runner,
 		Cache:         store,
+		Indexes:       store,
 	}
 	for k, v := range tc.BuildArgs {
 		opts.BuildArgs[k] = v

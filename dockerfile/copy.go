@@ -155,7 +155,7 @@ func (st *stage) copyFrom(ctx context.Context, c copySpec, name, createdBy, dest
 	}
 	var byContent *v1.Hash
 	err = st.layerStep(ctx, k.Sum(), name, createdBy, func(ctx context.Context, w io.Writer) (bool, error) {
-		fsys, err := st.readFS(ctx, c.from, ls, c.srcs)
+		fsys, err := st.readFS(ctx, c.from, ls, diffIDs, c.srcs)
 		if err != nil {
 			return false, err
 		}

@@ -2,6 +2,7 @@ package dockerfile
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,11 +17,11 @@ import (
 )
 
 // stageFS is what a stack of layers holds, seen through its whiteouts:
-// every entry's header, and the content of the regular files it was
-// asked to keep, written under dir.
+// every entry's header, made from the layers' indexes, and the content of
+// the regular files fetched so far (and those the indexes inline), written
+// under dir.
 type stageFS struct {
 	dir     string
-	want    func(p string) bool
 	entries map[string]*fsEntry
 	// applied counts the layers read so far.
 	applied int
@@ -29,9 +30,13 @@ type stageFS struct {
 
 type fsEntry struct {
 	hdr *tar.Header
-	// content is the host file holding a kept regular file's bytes.
+	// content is the host file holding a fetched regular file's bytes.
 	content string
 	layer   int
+	// from and name locate a regular file's bytes: the layer whose tar
+	// holds them (a hard link's are its target's) under that name.
+	from int
+	name string
 }
 
 const (
@@ -39,24 +44,109 @@ const (
 	opaqueMarker   = ".wh..wh..opq"
 )
 
-func newStageFS(dir string, want func(p string) bool) *stageFS {
-	return &stageFS{dir: dir, want: want, entries: map[string]*fsEntry{}}
+func newStageFS(dir string) *stageFS {
+	return &stageFS{dir: dir, entries: map[string]*fsEntry{}}
 }
 
-// apply reads the layers past the ones already applied.
-func (fsys *stageFS) apply(ctx context.Context, ls []v1.Layer) error {
-	for ; fsys.applied < len(ls); fsys.applied++ {
+// apply adds the layers past the ones already applied, from their
+// indexes; diffIDs are the layers' diff IDs.
+func (fsys *stageFS) apply(ctx context.Context, x *layerIndexes, ls []v1.Layer, diffIDs []v1.Hash) error {
+	if len(diffIDs) != len(ls) {
+		return fmt.Errorf("%d layers and %d diff IDs", len(ls), len(diffIDs))
+	}
+	ixs, err := x.getAll(ctx, ls[fsys.applied:], diffIDs[fsys.applied:])
+	if err != nil {
+		return err
+	}
+	for _, ix := range ixs {
+		if err := fsys.applyIndex(ix, fsys.applied); err != nil {
+			return fmt.Errorf("layer %d: %w", fsys.applied, err)
+		}
+		fsys.applied++
+	}
+	return nil
+}
+
+func (fsys *stageFS) applyIndex(ix *layerIndex, n int) error {
+	for _, ie := range ix.Entries {
+		p := cleanName(ie.Name)
+		if p == "" {
+			continue
+		}
+		dir, base := path.Split(p)
+		dir = strings.TrimSuffix(dir, "/")
+		switch {
+		case base == opaqueMarker:
+			fsys.removeBelow(dir, n)
+			continue
+		case strings.HasPrefix(base, whiteoutPrefix):
+			fsys.remove(path.Join(dir, strings.TrimPrefix(base, whiteoutPrefix)))
+			continue
+		}
+		hdr := ie.header()
+		e := &fsEntry{hdr: hdr, layer: n}
+		switch hdr.Typeflag {
+		case tar.TypeLink:
+			if t, ok := fsys.entries[cleanName(hdr.Linkname)]; ok {
+				h := *t.hdr
+				h.Name = hdr.Name
+				e = &fsEntry{hdr: &h, content: t.content, layer: n, from: t.from, name: t.name}
+			}
+		case tar.TypeReg:
+			e.from, e.name = n, p
+			if inlined(p) && hdr.Size <= maxInlined {
+				if err := fsys.keep(e, bytes.NewReader(ie.Data)); err != nil {
+					return err
+				}
+			}
+		}
+		if old, ok := fsys.entries[p]; ok && old.hdr.Typeflag == tar.TypeDir && hdr.Typeflag != tar.TypeDir {
+			fsys.remove(p)
+		}
+		fsys.entries[p] = e
+	}
+	return nil
+}
+
+// keep writes a regular file's bytes under dir as e's content.
+func (fsys *stageFS) keep(e *fsEntry, r io.Reader) error {
+	fsys.files++
+	name := filepath.Join(fsys.dir, strconv.Itoa(fsys.files))
+	if err := writeFile(name, r); err != nil {
+		return err
+	}
+	e.content = name
+	return nil
+}
+
+// fetch reads the content of the regular files want matches from the
+// layers ls that hold them, and only those layers.
+func (fsys *stageFS) fetch(ctx context.Context, ls []v1.Layer, want func(p string) bool) error {
+	need := map[int]map[string][]*fsEntry{}
+	for p, e := range fsys.entries {
+		if e.hdr.Typeflag != tar.TypeReg || e.content != "" || e.name == "" || !want(p) {
+			continue
+		}
+		if need[e.from] == nil {
+			need[e.from] = map[string][]*fsEntry{}
+		}
+		need[e.from][e.name] = append(need[e.from][e.name], e)
+	}
+	for n, names := range need {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := fsys.applyLayer(ls[fsys.applied], fsys.applied); err != nil {
+		if n >= len(ls) {
+			return fmt.Errorf("layer %d: not among the %d layers read", n, len(ls))
+		}
+		if err := fsys.fetchLayer(ls[n], n, names); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (fsys *stageFS) applyLayer(l v1.Layer, n int) error {
+func (fsys *stageFS) fetchLayer(l v1.Layer, n int, names map[string][]*fsEntry) error {
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return fmt.Errorf("reading layer %d: %w", n, err)
@@ -71,42 +161,18 @@ func (fsys *stageFS) applyLayer(l v1.Layer, n int) error {
 		if err != nil {
 			return fmt.Errorf("reading layer %d: %w", n, err)
 		}
-		p := strings.TrimPrefix(path.Clean("/"+hdr.Name), "/")
-		if p == "" {
+		es, ok := names[cleanName(hdr.Name)]
+		if !ok || hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		dir, base := path.Split(p)
-		dir = strings.TrimSuffix(dir, "/")
-		switch {
-		case base == opaqueMarker:
-			fsys.removeBelow(dir, n)
-			continue
-		case strings.HasPrefix(base, whiteoutPrefix):
-			fsys.remove(path.Join(dir, strings.TrimPrefix(base, whiteoutPrefix)))
-			continue
+		// A name the tar holds twice takes its last bytes, as the
+		// index took its last header.
+		if err := fsys.keep(es[0], tr); err != nil {
+			return err
 		}
-		e := &fsEntry{hdr: hdr, layer: n}
-		switch hdr.Typeflag {
-		case tar.TypeLink:
-			target := strings.TrimPrefix(path.Clean("/"+hdr.Linkname), "/")
-			if t, ok := fsys.entries[target]; ok {
-				h := *t.hdr
-				h.Name = hdr.Name
-				e = &fsEntry{hdr: &h, content: t.content, layer: n}
-			}
-		case tar.TypeReg:
-			if fsys.want != nil && fsys.want(p) {
-				fsys.files++
-				e.content = filepath.Join(fsys.dir, strconv.Itoa(fsys.files))
-				if err := writeFile(e.content, tr); err != nil {
-					return err
-				}
-			}
+		for _, e := range es[1:] {
+			e.content = es[0].content
 		}
-		if old, ok := fsys.entries[p]; ok && old.hdr.Typeflag == tar.TypeDir && hdr.Typeflag != tar.TypeDir {
-			fsys.remove(p)
-		}
-		fsys.entries[p] = e
 	}
 }
 
@@ -201,9 +267,9 @@ func (st *stage) view(ctx context.Context) (*stageFS, error) {
 		if err != nil {
 			return nil, err
 		}
-		st.fs = newStageFS(dir, func(p string) bool { return p == "etc/passwd" || p == "etc/group" })
+		st.fs = newStageFS(dir)
 	}
-	if err := st.fs.apply(ctx, st.layers); err != nil {
+	if err := st.fs.apply(ctx, st.b.indexes, st.layers, st.diffIDs); err != nil {
 		return nil, err
 	}
 	return st.fs, nil

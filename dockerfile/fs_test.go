@@ -43,6 +43,19 @@ func rawLayer(t *testing.T, hdrs ...tar.Header) v1.Layer {
 	return l
 }
 
+func diffIDs(t *testing.T, ls []v1.Layer) []v1.Hash {
+	t.Helper()
+	var out []v1.Hash
+	for _, l := range ls {
+		d, err := l.DiffID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
 func dir(name string) tar.Header  { return tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: 0o755} }
 func file(name string) tar.Header { return tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644} }
 func link(name, target string) tar.Header {
@@ -61,8 +74,9 @@ func TestStageFS(t *testing.T) {
 		dir("opt/"), file("opt/.wh..wh..opq"), file("opt/new"),
 		tar.Header{Name: "etc/hard", Typeflag: tar.TypeLink, Linkname: "etc/b"},
 	)
-	fsys := newStageFS(t.TempDir(), func(string) bool { return true })
-	if err := fsys.apply(context.Background(), []v1.Layer{lower, upper}); err != nil {
+	ls := []v1.Layer{lower, upper}
+	fsys := newStageFS(t.TempDir())
+	if err := fsys.apply(context.Background(), newLayerIndexes(nil), ls, diffIDs(t, ls)); err != nil {
 		t.Fatal(err)
 	}
 	var paths []string
@@ -73,6 +87,12 @@ func TestStageFS(t *testing.T) {
 	want := []string{"abs", "etc", "etc/b", "etc/hard", "lib", "loop1", "loop2", "opt", "opt/new", "usr", "usr/lib", "usr/lib/real"}
 	if diff := cmp.Diff(want, paths); diff != "" {
 		t.Errorf("entries after whiteouts (-want +got):\n%s", diff)
+	}
+	if _, ok := fsys.read("etc/hard"); ok {
+		t.Errorf("read(etc/hard) before fetch: the index holds only headers")
+	}
+	if err := fsys.fetch(context.Background(), ls, func(p string) bool { return p == "etc/hard" }); err != nil {
+		t.Fatal(err)
 	}
 	if b, ok := fsys.read("etc/hard"); !ok || string(b) != "etc/b" {
 		t.Errorf("read(etc/hard) = %q, %v; want the content of etc/b", b, ok)

@@ -326,11 +326,11 @@ func (st *stage) bindSource(ctx context.Context, m *instructions.Mount, k *layer
 		}
 		return filepath.Join(st.b.opts.Context, filepath.FromSlash(rel)), nil
 	}
-	ls, _, err := st.fromLayers(ctx, m.From)
+	ls, diffIDs, err := st.fromLayers(ctx, m.From)
 	if err != nil {
 		return "", fmt.Errorf("--mount=type=bind,from=%s: %w", m.From, err)
 	}
-	fsys, err := st.readFS(ctx, m.From, ls, []string{m.Source})
+	fsys, err := st.readFS(ctx, m.From, ls, diffIDs, []string{m.Source})
 	if err != nil {
 		return "", fmt.Errorf("--mount=type=bind,from=%s: %w", m.From, err)
 	}

@@ -260,46 +260,35 @@ func (st *stage) fromLayers(ctx context.Context, from string) ([]v1.Layer, []v1.
 	return ls, cf.RootFS.DiffIDs, nil
 }
 
-// readFS reads the layers ls of what --from names, keeping the content of
-// what srcs reach.
-func (st *stage) readFS(ctx context.Context, from string, ls []v1.Layer, srcs []string) (*stageFS, error) {
-	prefixes := make([]string, len(srcs))
-	for i, s := range srcs {
-		prefixes[i] = cleanRel(s)
-		if hasWildcards(prefixes[i]) {
-			prefixes[i] = literalPrefix(prefixes[i])
+// readFS lists the files of what --from names, from the indexes of its
+// layers ls (diff IDs diffIDs), and reads the content of what srcs reach
+// from the layers that hold it.
+func (st *stage) readFS(ctx context.Context, from string, ls []v1.Layer, diffIDs []v1.Hash, srcs []string) (*stageFS, error) {
+	dir, err := os.MkdirTemp(st.b.scratch, "from-")
+	if err != nil {
+		return nil, err
+	}
+	fsys := newStageFS(dir)
+	if err := fsys.apply(ctx, st.b.indexes, ls, diffIDs); err != nil {
+		return nil, fmt.Errorf("--from=%s: %w", from, err)
+	}
+	prefixes := make([]string, 0, len(srcs))
+	for _, s := range srcs {
+		rel := cleanRel(s)
+		if hasWildcards(rel) {
+			prefixes = append(prefixes, literalPrefix(rel))
+			continue
+		}
+		prefixes = append(prefixes, rel)
+		// A named source may be a link to elsewhere, which is copied.
+		if r, err := fsys.resolve(rel, true); err == nil {
+			prefixes = append(prefixes, r)
 		}
 	}
-	// Each pass may find a named source to be a link elsewhere; a few
-	// passes cover any sensible chain of links.
-	for range 8 {
-		dir, err := os.MkdirTemp(st.b.scratch, "from-")
-		if err != nil {
-			return nil, err
-		}
-		fsys := newStageFS(dir, func(p string) bool { return underAny(p, prefixes) })
-		if err := fsys.apply(ctx, ls); err != nil {
-			return nil, fmt.Errorf("--from=%s: %w", from, err)
-		}
-		// A named source may be a link to elsewhere: read again with
-		// its target kept.
-		grown := false
-		for _, s := range srcs {
-			rel := cleanRel(s)
-			if hasWildcards(rel) {
-				continue
-			}
-			if r, err := fsys.resolve(rel, true); err == nil && !underAny(r, prefixes) {
-				prefixes = append(prefixes, r)
-				grown = true
-			}
-		}
-		if !grown {
-			return fsys, nil
-		}
-		os.RemoveAll(dir)
+	if err := fsys.fetch(ctx, ls, func(p string) bool { return underAny(p, prefixes) }); err != nil {
+		return nil, fmt.Errorf("--from=%s: %w", from, err)
 	}
-	return nil, fmt.Errorf("--from=%s: too many links to follow", from)
+	return fsys, nil
 }
 
 func underAny(p string, prefixes []string) bool {

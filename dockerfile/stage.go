@@ -32,6 +32,8 @@ type build struct {
 	opts    Options
 	df      *dockerfile
 	scratch string
+	// indexes list the files of the layers the build reads.
+	indexes *layerIndexes
 
 	mu sync.Mutex
 	// stages are the stages built or being built.

@@ -142,6 +142,7 @@ func (p *Project) buildDockerfile(ctx context.Context, t Target, tmpl string) (v
 		Bases:     &dockerfileBases{p: p},
 		Runner:    &sandboxRunner{cacheDir: p.cache.Dir(), secrets: t.Secrets, epoch: fn.Epoch},
 		Cache:     c,
+		Indexes:   p.cache,
 		NoCache:   p.opts.noCache,
 	})
 	if err != nil || len(p.opts.labels) == 0 {

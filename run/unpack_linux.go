@@ -12,10 +12,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/kiln-build/kiln/cache"
@@ -146,24 +148,46 @@ func unpackLayers(ctx context.Context, store *cache.Store, img v1.Image, layers 
 	if len(diffIDs) != len(layers) {
 		return nil, nil, fmt.Errorf("image config lists %d diff ids for %d layers", len(diffIDs), len(layers))
 	}
-	r = &Rootfs{}
+	// Top down, each layer once: a layer that is also higher up adds
+	// nothing the higher one does not show, and overlayfs may refuse a
+	// directory twice.
+	var order []int
 	seen := map[string]bool{}
 	for i := len(layers) - 1; i >= 0; i-- {
 		d := diffIDs[i]
 		if d.Algorithm != "sha256" {
-			return nil, leases, fmt.Errorf("layer %d: diff id %s: %w", i, d, errNotStackable)
+			return nil, nil, fmt.Errorf("layer %d: diff id %s: %w", i, d, errNotStackable)
 		}
-		if seen[d.Hex] {
-			// A layer that is also higher up adds nothing the higher one
-			// does not show, and overlayfs may refuse a directory twice.
-			continue
+		if !seen[d.Hex] {
+			seen[d.Hex] = true
+			order = append(order, i)
 		}
-		seen[d.Hex] = true
-		l, err := unpackLayer(ctx, store, layers[i], d)
-		if err != nil {
-			return nil, leases, fmt.Errorf("unpacking layer %d (%s): %w", i, d, err)
+	}
+	// Side by side: on a cold cache each is a decompression.
+	got := make([]*cache.Lease, len(order))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for j, i := range order {
+		g.Go(func() error {
+			l, err := unpackLayer(gctx, store, layers[i], diffIDs[i])
+			if err != nil {
+				return fmt.Errorf("unpacking layer %d (%s): %w", i, diffIDs[i], err)
+			}
+			got[j] = l
+			return nil
+		})
+	}
+	err = g.Wait()
+	for _, l := range got {
+		if l != nil {
+			leases = append(leases, l)
 		}
-		leases = append(leases, l)
+	}
+	if err != nil {
+		return nil, leases, err
+	}
+	r = &Rootfs{}
+	for _, l := range leases {
 		r.Dir = filepath.Dir(l.Path)
 		r.Layers = append(r.Layers, filepath.Base(l.Path))
 	}
