@@ -212,19 +212,14 @@ func newSpec(img v1.Image, rootfs *Rootfs, o *options) (*initSpec, error) {
 	}
 	hostname := d.Hex[:12]
 	defaults := []string{"PATH=" + defaultPath, "HOSTNAME=" + hostname, "HOME=" + id.Home}
-	sb := DefaultSandbox()
-	capMask, err := sb.capabilityMask()
-	if err != nil {
-		return nil, err
-	}
-	filter, err := sb.filter()
+	sb, capMask, seccomp, err := defaultConfinement()
 	if err != nil {
 		return nil, err
 	}
 	return &initSpec{
 		Sandbox:   sb,
 		CapMask:   capMask,
-		Seccomp:   sockFilters(filter),
+		Seccomp:   seccomp,
 		Lower:     rootfs.Dir,
 		Layers:    rootfs.Layers,
 		Args:      args,

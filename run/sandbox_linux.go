@@ -294,3 +294,19 @@ func lastCapability() (int, error) {
 	}
 	return n, nil
 }
+
+// defaultConfinement is DefaultSandbox with its capability mask and
+// seccomp filter, assembled before a run starts, so that a faulty profile
+// fails it there.
+func defaultConfinement() (*Sandbox, uint64, []unix.SockFilter, error) {
+	sb := DefaultSandbox()
+	capMask, err := sb.capabilityMask()
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	filter, err := sb.filter()
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return sb, capMask, sockFilters(filter), nil
+}

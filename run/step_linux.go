@@ -214,19 +214,14 @@ func newStepSpec(ctx context.Context, store *cache.Store, rootfs *Rootfs, spec S
 	if dir == "" {
 		dir = "/"
 	}
-	sb := DefaultSandbox()
-	capMask, err := sb.capabilityMask()
-	if err != nil {
-		return nil, err
-	}
-	filter, err := sb.filter()
+	sb, capMask, seccomp, err := defaultConfinement()
 	if err != nil {
 		return nil, err
 	}
 	s := &stepInit{initSpec: &initSpec{
 		Sandbox:  sb,
 		CapMask:  capMask,
-		Seccomp:  sockFilters(filter),
+		Seccomp:  seccomp,
 		Lower:    rootfs.Dir,
 		Layers:   rootfs.Layers,
 		Args:     spec.Args,

@@ -28,30 +28,15 @@ import (
 // for the registry, a build arg, a secret mount and a cache mount, the
 // classic watchdog copied from OpenFaaS's image (which kiln's own watchdog
 // stands in for), USER, WORKDIR and a .dockerignore. It is pushed, run
-// with kiln run and with runc, and called; the secret is in no layer; a rebuild with
-// only an ignored file new uploads nothing; another cache dir gives the same digest; an edit of a copied
-// file runs the steps from that one on, and no earlier one.
+// with kiln run and with runc, and called; the secret is in no layer; a
+// rebuild with only an ignored file new uploads nothing; another cache dir
+// gives the same digest; a RUN that runs again with the same output lets
+// the next step hit; an edit of a copied file runs the steps from that
+// one on, and no earlier one.
 func TestDockerfileFunction(t *testing.T) {
 	reg := startRegistry(t)
-	mustKiln(t, kilnOpts{cache: warmCache}, "base", "build", "debian", "--image", reg.Host+"/debian:bookworm", "--output", "registry")
-
-	dir := stackProject(t, map[string]string{"hello": "dockerfile-hello"}, `provider:
-  name: openfaas
-functions:
-  hello:
-    lang: dockerfile
-    handler: ./hello
-    image: `+reg.Host+`/fn/hello:1
-    build_args:
-      REGISTRY: `+reg.Host+`
-      GREETING: bonjour
-    build_secrets:
-      token: ./token.txt
-`)
 	const secret = "kiln-e2e-dockerfile-secret"
-	if err := os.WriteFile(filepath.Join(dir, "token.txt"), []byte(secret), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir := dockerfileProject(t, reg, secret)
 	cache := t.TempDir()
 	o := kilnOpts{cache: cache, dir: dir}
 	first := digestOf(t, mustKiln(t, o, "build", "--push").stdout)
@@ -162,6 +147,31 @@ functions:
 	}
 }
 
+// dockerfileProject pushes kiln's debian base to reg and returns a stack
+// project whose function hello is testdata/functions/dockerfile-hello,
+// built FROM that base, with secret as its build secret token.
+func dockerfileProject(t *testing.T, reg *registrytest.Registry, secret string) string {
+	t.Helper()
+	mustKiln(t, kilnOpts{cache: warmCache}, "base", "build", "debian", "--image", reg.Host+"/debian:bookworm", "--output", "registry")
+	dir := stackProject(t, map[string]string{"hello": "dockerfile-hello"}, `provider:
+  name: openfaas
+functions:
+  hello:
+    lang: dockerfile
+    handler: ./hello
+    image: `+reg.Host+`/fn/hello:1
+    build_args:
+      REGISTRY: `+reg.Host+`
+      GREETING: bonjour
+    build_secrets:
+      token: ./token.txt
+`)
+	if err := os.WriteFile(filepath.Join(dir, "token.txt"), []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // lineWith returns the first line of s that starts with prefix, or "".
 func lineWith(s, prefix string) string {
 	for line := range strings.Lines(s) {
@@ -178,23 +188,7 @@ func lineWith(s, prefix string) string {
 // gives the same digest.
 func TestDockerfileCacheRepo(t *testing.T) {
 	reg := startRegistry(t)
-	mustKiln(t, kilnOpts{cache: warmCache}, "base", "build", "debian", "--image", reg.Host+"/debian:bookworm", "--output", "registry")
-
-	dir := stackProject(t, map[string]string{"hello": "dockerfile-hello"}, `provider:
-  name: openfaas
-functions:
-  hello:
-    lang: dockerfile
-    handler: ./hello
-    image: `+reg.Host+`/fn/hello:1
-    build_args:
-      REGISTRY: `+reg.Host+`
-    build_secrets:
-      token: ./token.txt
-`)
-	if err := os.WriteFile(filepath.Join(dir, "token.txt"), []byte("kiln-e2e-secret"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir := dockerfileProject(t, reg, "kiln-e2e-secret")
 	cacheRepo := reg.Host + "/cache/hello"
 	mark := reg.Mark()
 	start := time.Now()
