@@ -3,6 +3,8 @@ package project
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +27,7 @@ import (
 	"github.com/kiln-build/kiln/cache/cacherepo"
 	"github.com/kiln-build/kiln/dockerfile"
 	"github.com/kiln-build/kiln/imagestore"
+	"github.com/kiln-build/kiln/internal/flock"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 	"github.com/kiln-build/kiln/run"
@@ -327,6 +330,15 @@ func (r *sandboxRunner) Run(ctx context.Context, lower []v1.Layer, spec dockerfi
 		}
 		step.Mounts = append(step.Mounts, sm)
 	}
+	locks, err := r.lockCaches(&step, spec.Mounts)
+	defer func() {
+		for _, l := range locks {
+			l.Close()
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
 	var out tailBuffer
 	l, err := run.Step(ctx, lower, step, run.WithCacheDir(r.cacheDir), run.WithStdout(&out), run.WithStderr(&out))
 	var exit *run.StepExitError
@@ -337,6 +349,61 @@ func (r *sandboxRunner) Run(ctx context.Context, lower []v1.Layer, spec dockerfi
 		return nil, fmt.Errorf("exit code %d", exit.Code)
 	}
 	return l, err
+}
+
+// lockCaches applies the sharing modes of the cache mounts of mounts, as
+// BuildKit does, across kiln processes too: a shared cache is used by any
+// number of RUNs at once, a locked one by one at a time, and a private one
+// that another RUN is using is replaced, in step, by an empty one of the
+// RUN's own. It returns the locks, to hold until the RUN ends.
+func (r *sandboxRunner) lockCaches(step *run.StepSpec, mounts []dockerfile.Mount) ([]*flock.Lock, error) {
+	var locks []*flock.Lock
+	for _, m := range mounts {
+		if m.Type != dockerfile.MountCache {
+			continue
+		}
+		id := m.ID
+		if id == "" {
+			id = m.Target
+		}
+		dir := filepath.Join(r.cacheDir, "locks")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return locks, err
+		}
+		path := filepath.Join(dir, "mount-cache-"+sha256Hex(id))
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o600)
+		if err != nil {
+			return locks, err
+		}
+		f.Close()
+		var l *flock.Lock
+		switch m.Sharing {
+		case "locked":
+			l, err = flock.Exclusive(path)
+		case "private":
+			l, err = flock.TryExclusive(path)
+			if errors.Is(err, flock.ErrBusy) {
+				for i := range step.Mounts {
+					if step.Mounts[i].Type == run.MountCache && step.Mounts[i].Target == m.Target {
+						step.Mounts[i] = run.StepMount{Type: run.MountTmpfs, Target: m.Target}
+					}
+				}
+				continue
+			}
+		default:
+			l, err = flock.Shared(path)
+		}
+		if err != nil {
+			return locks, fmt.Errorf("cache mount %s: %w", id, err)
+		}
+		locks = append(locks, l)
+	}
+	return locks, nil
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 // tailBuffer keeps the last 4 KiB written to it.
