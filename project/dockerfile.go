@@ -28,6 +28,7 @@ import (
 	"github.com/kiln-build/kiln/dockerfile"
 	"github.com/kiln-build/kiln/imagestore"
 	"github.com/kiln-build/kiln/internal/flock"
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
 	"github.com/kiln-build/kiln/run"
@@ -172,6 +173,8 @@ func (p *Project) buildDockerfile(ctx context.Context, t Target, tmpl string) (v
 type dockerfileBases struct {
 	p    *Project
 	once sync.Once
+	// found holds a *lazy.Value[v1.Image] per image and platform.
+	found sync.Map
 }
 
 func (b *dockerfileBases) Resolve(ctx context.Context, ref string, platform v1.Platform) (v1.Image, error) {
@@ -181,6 +184,16 @@ func (b *dockerfileBases) Resolve(ctx context.Context, ref string, platform v1.P
 		})
 		return b.watchdogImage(platform)
 	}
+	// Stages FROM one image find it once.
+	v, _ := b.found.LoadOrStore(ref+" "+platform.String(), lazy.New(func(ctx context.Context) (v1.Image, error) {
+		return b.find(ctx, ref, platform)
+	}))
+	return v.(*lazy.Value[v1.Image]).Get(ctx)
+}
+
+// find finds the image ref names for platform: on each mirror, then where
+// it names.
+func (b *dockerfileBases) find(ctx context.Context, ref string, platform v1.Platform) (v1.Image, error) {
 	opts := append(b.p.findOptions(), imagestore.WithResolveOptions(imagestore.WithPlatform(platform)))
 	// A registry image reads its layers later, with the context it was
 	// found with: the publish reads them after the engine's stages, whose
