@@ -1,7 +1,6 @@
 package project
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -22,8 +21,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/cache/cacherepo"
 	"github.com/kiln-build/kiln/dockerfile"
 	"github.com/kiln-build/kiln/imagestore"
@@ -178,12 +177,6 @@ type dockerfileBases struct {
 }
 
 func (b *dockerfileBases) Resolve(ctx context.Context, ref string, platform v1.Platform) (v1.Image, error) {
-	if isOpenFaaSWatchdog(ref) && !b.p.opts.realWatchdog {
-		b.once.Do(func() {
-			b.p.emit(Warning{Msg: ref + " is kiln's own watchdog, which keeps its contract (the classic one where no mode is set): nothing is pulled"})
-		})
-		return b.watchdogImage(platform)
-	}
 	// Stages FROM one image find it once.
 	v, _ := b.found.LoadOrStore(ref+" "+platform.String(), lazy.New(func(ctx context.Context) (v1.Image, error) {
 		return b.find(ctx, ref, platform)
@@ -194,6 +187,12 @@ func (b *dockerfileBases) Resolve(ctx context.Context, ref string, platform v1.P
 // find finds the image ref names for platform: on each mirror, then where
 // it names.
 func (b *dockerfileBases) find(ctx context.Context, ref string, platform v1.Platform) (v1.Image, error) {
+	if isOpenFaaSWatchdog(ref) && !b.p.opts.realWatchdog {
+		b.once.Do(func() {
+			b.p.emit(Warning{Msg: ref + " is kiln's own watchdog, which keeps its contract (the classic one where no mode is set): nothing is pulled"})
+		})
+		return b.watchdogImage(ctx, platform)
+	}
 	opts := append(b.p.findOptions(), imagestore.WithResolveOptions(imagestore.WithPlatform(platform)))
 	// A registry image reads its layers later, with the context it was
 	// found with: the publish reads them after the engine's stages, whose
@@ -260,16 +259,21 @@ const openFaaSWatchdogPath = "fwatchdog"
 
 // watchdogImage is an image holding only kiln's watchdog for platform, at
 // /fwatchdog, as OpenFaaS's watchdog images hold theirs.
-func (b *dockerfileBases) watchdogImage(platform v1.Platform) (v1.Image, error) {
+func (b *dockerfileBases) watchdogImage(ctx context.Context, platform v1.Platform) (v1.Image, error) {
 	path, err := watchdogFinder(b.p.opts.getenv)(platform)
 	if err != nil {
 		return nil, err
 	}
-	var tar bytes.Buffer
-	if err := layers.WriteTar(&tar, []layers.File{layers.HostFile(openFaaSWatchdogPath, 0o755, path)}); err != nil {
+	// In kiln's cache, so that it is compressed once per watchdog.
+	files := []layers.File{layers.HostFile(openFaaSWatchdogPath, 0o755, path)}
+	k := layers.NewKey("openfaas-watchdog-image")
+	if err := k.Files(files); err != nil {
 		return nil, err
 	}
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(tar.Bytes())), nil })
+	l, err := b.p.cache.Get(ctx, k.Sum())
+	if errors.Is(err, cache.ErrNotFound) {
+		l, err = b.p.cache.Put(ctx, k.Sum(), "watchdog", func(w io.Writer) error { return layers.WriteTar(w, files) })
+	}
 	if err != nil {
 		return nil, err
 	}
