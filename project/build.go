@@ -148,9 +148,17 @@ func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, 
 	var built []builder.LayerReport
 	var outside []string
 	if tmpl, ok := p.viaDockerfile(fn, b.Langs()); ok {
+		// The template and the copy paths are read too: kiln dev
+		// watches them.
+		if tmpl != "" {
+			outside = append(outside, tmpl)
+		}
+		if cwd, err := os.Getwd(); err == nil {
+			outside = append(outside, copiedPaths(cwd, fn.Dir, t.Copies)...)
+		}
 		var err error
 		if img, err = p.buildDockerfile(ctx, t, tmpl); err != nil {
-			return Result{Name: fn.Name}, fmt.Errorf("building %s: %w", fn.Name, err)
+			return Result{Name: fn.Name, Outside: outside}, fmt.Errorf("building %s: %w", fn.Name, err)
 		}
 	} else {
 		var err error

@@ -295,3 +295,38 @@ func TestLockCaches(t *testing.T) {
 	}
 	release(locks)
 }
+
+// TestTemplateBuildOutside: a build through a template reports the
+// template folder among what it read, so kiln dev watches it.
+func TestTemplateBuildOutside(t *testing.T) {
+	dir := t.TempDir()
+	for f, content := range map[string]string{
+		"template/text/Dockerfile": "FROM scratch\nCOPY function/ /home/app/\n",
+		"fn/hello.txt":             "hello\n",
+	} {
+		p := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir)
+	p, _ := newProject(t, nil)
+	ref, err := name.ParseReference("kiln.local/text:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := languages.Function{Name: "text", Dir: filepath.Join(dir, "fn"), Lang: "text", Platform: v1.Platform{OS: "linux", Architecture: runtime.GOARCH}}
+	res, err := p.BuildOne(context.Background(), Target{Function: fn, Ref: ref, Image: "kiln.local/text:1"}, p.LocalStore())
+	if err != nil {
+		t.Fatalf("BuildOne() = %v", err)
+	}
+	if want := []string{filepath.Join(dir, "template", "text")}; !slices.Equal(res.Outside, want) {
+		t.Errorf("BuildOne() read outside %v, want %v", res.Outside, want)
+	}
+	if res.Digest == "" {
+		t.Error("BuildOne() gave no digest")
+	}
+}
