@@ -2,8 +2,6 @@ package project
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +24,6 @@ import (
 	"github.com/kiln-build/kiln/cache/cacherepo"
 	"github.com/kiln-build/kiln/dockerfile"
 	"github.com/kiln-build/kiln/imagestore"
-	"github.com/kiln-build/kiln/internal/flock"
 	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
@@ -37,21 +34,6 @@ import (
 // LangDockerfile is the lang of a function whose handler folder holds a
 // Dockerfile, built as it is, as faas-cli builds it.
 const LangDockerfile = "dockerfile"
-
-// dockerfileTemplate says whether fn builds through the Dockerfile
-// engine: lang dockerfile (tmpl ""), or a lang kiln has no pack for whose
-// template folder, tmpl (./template/<lang>, as faas-cli template pull
-// writes it), holds a Dockerfile.
-func dockerfileTemplate(fn languages.Function, builtIn []string) (tmpl string, ok bool) {
-	if fn.Lang == LangDockerfile {
-		return "", true
-	}
-	tmpl, ok = templateDockerfile(fn.Lang)
-	if !ok || slices.Contains(builtIn, fn.Lang) {
-		return "", false
-	}
-	return tmpl, true
-}
 
 // templateDockerfile returns lang's template folder, ./template/<lang>,
 // as faas-cli template pull writes it, when it holds a Dockerfile.
@@ -72,18 +54,20 @@ func templateDockerfile(lang string) (string, bool) {
 // takes the template even for a lang kiln has a pack for, for which it
 // says otherwise, once per lang, that the template is left aside.
 func (p *Project) viaDockerfile(fn languages.Function, builtIn []string) (string, bool) {
-	if !p.opts.templates {
-		tmpl, ok := dockerfileTemplate(fn, builtIn)
-		if !ok && slices.Contains(builtIn, fn.Lang) {
-			if _, has := templateDockerfile(fn.Lang); has {
-				if _, said := p.templateNotice.LoadOrStore(fn.Lang, true); !said {
-					p.emit(Warning{Msg: fmt.Sprintf("lang %s: built with kiln's own %s pack, not ./template/%s/Dockerfile (--use-template builds through the template)", fn.Lang, fn.Lang, fn.Lang)})
-				}
-			}
-		}
-		return tmpl, ok
+	if fn.Lang == LangDockerfile {
+		return "", true
 	}
-	return dockerfileTemplate(fn, nil)
+	tmpl, ok := templateDockerfile(fn.Lang)
+	switch {
+	case !ok:
+		return "", false
+	case p.opts.templates || !slices.Contains(builtIn, fn.Lang):
+		return tmpl, true
+	}
+	if _, said := p.templateNotice.LoadOrStore(fn.Lang, true); !said {
+		p.emit(Warning{Msg: fmt.Sprintf("lang %s: built with kiln's own %s pack, not ./template/%s/Dockerfile (--use-template builds through the template)", fn.Lang, fn.Lang, fn.Lang)})
+	}
+	return "", false
 }
 
 // dockerfileContext lays out t's build context in scratch as faas-cli lays
@@ -143,7 +127,7 @@ func (p *Project) buildDockerfile(ctx context.Context, t Target, tmpl string) (v
 		Platform:  fn.Platform,
 		Epoch:     fn.Epoch,
 		Bases:     &dockerfileBases{p: p},
-		Runner:    &sandboxRunner{cacheDir: p.cache.Dir(), secrets: t.Secrets, epoch: fn.Epoch},
+		Runner:    &sandboxRunner{cacheDir: p.cache.Dir(), secrets: t.Secrets, epoch: fn.Epoch, getenv: p.opts.getenv},
 		Cache:     c,
 		Indexes:   p.cache,
 		NoCache:   p.opts.noCache,
@@ -296,6 +280,8 @@ type sandboxRunner struct {
 	// secrets maps build secret IDs to their files.
 	secrets map[string]string
 	epoch   time.Time
+	// getenv gives the SSH agent's socket, SSH_AUTH_SOCK.
+	getenv func(string) string
 }
 
 func (r *sandboxRunner) Run(ctx context.Context, lower []v1.Layer, spec dockerfile.RunSpec) (v1.Layer, error) {
@@ -307,7 +293,7 @@ func (r *sandboxRunner) Run(ctx context.Context, lower []v1.Layer, spec dockerfi
 	}
 	step := run.StepSpec{Args: spec.Args, Env: spec.Env, User: spec.User, Workdir: spec.Workdir, NoNetwork: spec.Network == "none", Epoch: r.epoch}
 	for _, m := range spec.Mounts {
-		sm := run.StepMount{Type: run.MountType(m.Type), ID: m.ID, Source: m.Source, Target: m.Target, ReadWrite: !m.ReadOnly}
+		sm := run.StepMount{Type: run.MountType(m.Type), ID: m.ID, Source: m.Source, Target: m.Target, ReadWrite: !m.ReadOnly, Sharing: m.Sharing}
 		if m.UID != nil {
 			sm.UID = *m.UID
 		}
@@ -336,7 +322,7 @@ func (r *sandboxRunner) Run(ctx context.Context, lower []v1.Layer, spec dockerfi
 			}
 			sm.Source = file
 		case dockerfile.MountSSH:
-			sock := os.Getenv("SSH_AUTH_SOCK")
+			sock := r.getenv("SSH_AUTH_SOCK")
 			if sock == "" {
 				if m.Required {
 					return nil, errors.New("RUN --mount=type=ssh: SSH_AUTH_SOCK is not set")
@@ -346,15 +332,6 @@ func (r *sandboxRunner) Run(ctx context.Context, lower []v1.Layer, spec dockerfi
 			sm.Source = sock
 		}
 		step.Mounts = append(step.Mounts, sm)
-	}
-	locks, err := r.lockCaches(&step, spec.Mounts)
-	defer func() {
-		for _, l := range locks {
-			l.Close()
-		}
-	}()
-	if err != nil {
-		return nil, err
 	}
 	var out tailBuffer
 	l, err := run.Step(ctx, lower, step, run.WithCacheDir(r.cacheDir), run.WithStdout(&out), run.WithStderr(&out))
@@ -366,61 +343,6 @@ func (r *sandboxRunner) Run(ctx context.Context, lower []v1.Layer, spec dockerfi
 		return nil, fmt.Errorf("exit code %d", exit.Code)
 	}
 	return l, err
-}
-
-// lockCaches applies the sharing modes of the cache mounts of mounts, as
-// BuildKit does, across kiln processes too: a shared cache is used by any
-// number of RUNs at once, a locked one by one at a time, and a private one
-// that another RUN is using is replaced, in step, by an empty one of the
-// RUN's own. It returns the locks, to hold until the RUN ends.
-func (r *sandboxRunner) lockCaches(step *run.StepSpec, mounts []dockerfile.Mount) ([]*flock.Lock, error) {
-	var locks []*flock.Lock
-	for _, m := range mounts {
-		if m.Type != dockerfile.MountCache {
-			continue
-		}
-		id := m.ID
-		if id == "" {
-			id = m.Target
-		}
-		dir := filepath.Join(r.cacheDir, "locks")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return locks, err
-		}
-		path := filepath.Join(dir, "mount-cache-"+sha256Hex(id))
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o600)
-		if err != nil {
-			return locks, err
-		}
-		f.Close()
-		var l *flock.Lock
-		switch m.Sharing {
-		case "locked":
-			l, err = flock.Exclusive(path)
-		case "private":
-			l, err = flock.TryExclusive(path)
-			if errors.Is(err, flock.ErrBusy) {
-				for i := range step.Mounts {
-					if step.Mounts[i].Type == run.MountCache && step.Mounts[i].Target == m.Target {
-						step.Mounts[i] = run.StepMount{Type: run.MountTmpfs, Target: m.Target}
-					}
-				}
-				continue
-			}
-		default:
-			l, err = flock.Shared(path)
-		}
-		if err != nil {
-			return locks, fmt.Errorf("cache mount %s: %w", id, err)
-		}
-		locks = append(locks, l)
-	}
-	return locks, nil
-}
-
-func sha256Hex(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
 }
 
 // tailBuffer keeps the last 4 KiB written to it.

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -18,11 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/kiln-build/kiln/dockerfile"
-	"github.com/kiln-build/kiln/internal/flock"
 	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/languages"
-	"github.com/kiln-build/kiln/run"
 )
 
 func TestIsOpenFaaSWatchdog(t *testing.T) {
@@ -229,71 +225,6 @@ func TestRegistryMirrorsRefused(t *testing.T) {
 			t.Errorf("WithRegistryMirrors(%q) = %v, want a usage error", m, err)
 		}
 	}
-}
-
-// TestLockCaches: cache mounts' sharing modes, as BuildKit has them.
-func TestLockCaches(t *testing.T) {
-	r := &sandboxRunner{cacheDir: t.TempDir()}
-	mount := func(sharing string) []dockerfile.Mount {
-		return []dockerfile.Mount{{Type: dockerfile.MountCache, Target: "/root/.cache", Sharing: sharing}}
-	}
-	step := func() *run.StepSpec {
-		return &run.StepSpec{Mounts: []run.StepMount{{Type: run.MountCache, Target: "/root/.cache"}}}
-	}
-	release := func(locks []*flock.Lock) {
-		for _, l := range locks {
-			l.Close()
-		}
-	}
-
-	// Shared: any number at once.
-	first, err := r.lockCaches(step(), mount("shared"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := r.lockCaches(step(), mount("shared"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	release(second)
-
-	// Private, while another RUN uses the cache: an empty one of its own.
-	s := step()
-	locks, err := r.lockCaches(s, mount("private"))
-	if err != nil || len(locks) != 0 || s.Mounts[0].Type != run.MountTmpfs {
-		t.Errorf("private cache in use: locks %d, %v, mount %+v; want a tmpfs in its place", len(locks), err, s.Mounts[0])
-	}
-
-	// Locked: waits for the other users to let go.
-	got := make(chan []*flock.Lock)
-	go func() {
-		l, err := r.lockCaches(step(), mount("locked"))
-		if err != nil {
-			t.Error(err)
-		}
-		got <- l
-	}()
-	select {
-	case l := <-got:
-		release(l)
-		t.Fatal("a locked cache was taken while another RUN used it")
-	case <-time.After(100 * time.Millisecond):
-	}
-	release(first)
-	select {
-	case l := <-got:
-		release(l)
-	case <-time.After(5 * time.Second):
-		t.Fatal("a locked cache was not taken once free")
-	}
-
-	// Private, with the cache free: the cache itself.
-	s = step()
-	locks, err = r.lockCaches(s, mount("private"))
-	if err != nil || len(locks) != 1 || s.Mounts[0].Type != run.MountCache {
-		t.Errorf("private cache free: locks %d, %v, mount %+v; want the cache, locked", len(locks), err, s.Mounts[0])
-	}
-	release(locks)
 }
 
 // TestTemplateBuildOutside: a build through a template reports the

@@ -99,8 +99,8 @@ func (p *Project) Targets(ctx context.Context, sel Selection, d *Dir, s BuildSet
 		case d.Image == "":
 			return nil, usage.Errorf("--image is required with DIR")
 		}
-		_, viaDockerfile := dockerfileTemplate(languages.Function{Lang: d.Lang}, BuiltLangs())
-		if l, ok := packs.Lookup(d.Lang); !viaDockerfile && (!ok || l.DeployOnly) {
+		_, hasTemplate := templateDockerfile(d.Lang)
+		if l, ok := packs.Lookup(d.Lang); d.Lang != LangDockerfile && !hasTemplate && (!ok || l.DeployOnly) {
 			err := unknownLang(d.Lang, "--lang", BuiltLangs())
 			var ue *builder.UnknownLangError
 			if errors.As(err, &ue) {

@@ -82,7 +82,22 @@ type StepMount struct {
 	// container's ids; Mode 0 is the type's default.
 	UID, GID int
 	Mode     fs.FileMode
+	// Sharing is a cache mount's sharing mode, as BuildKit has them, kept
+	// across kiln processes too: SharingShared (also ""), SharingLocked
+	// or SharingPrivate.
+	Sharing string
 }
+
+// The sharing modes of cache mounts.
+const (
+	// SharingShared: any number of steps use the cache at once.
+	SharingShared = "shared"
+	// SharingLocked: one step at a time; the others wait.
+	SharingLocked = "locked"
+	// SharingPrivate: a step whose cache another step is using gets an
+	// empty one of its own instead, gone after the step.
+	SharingPrivate = "private"
+)
 
 // sshAgentDir is where BuildKit puts SSH agent sockets.
 const sshAgentDir = "/run/buildkit"

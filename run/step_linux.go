@@ -20,6 +20,7 @@ import (
 
 	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/internal/envlist"
+	"github.com/kiln-build/kiln/internal/flock"
 	"github.com/kiln-build/kiln/layers"
 )
 
@@ -157,6 +158,15 @@ func (s *stepInit) mount(ctx context.Context, store *cache.Store, rootfs *Rootfs
 		f.Target = target
 		s.From = append(s.From, f)
 	case MountCache:
+		lock, inUse, err := shareCache(store, m)
+		if err != nil {
+			return err
+		}
+		if inUse {
+			s.Tmpfs = append(s.Tmpfs, target)
+			return nil
+		}
+		s.releases = append(s.releases, func() { lock.Close() })
 		l, err := cacheMount(ctx, store, m)
 		if err != nil {
 			return err
@@ -265,18 +275,66 @@ func newStepSpec(ctx context.Context, store *cache.Store, rootfs *Rootfs, spec S
 	return s, nil
 }
 
-// cacheMount returns the directory of a cache mount, made empty the first
-// time, keyed by its id, else its target, as BuildKit keys them.
-func cacheMount(ctx context.Context, store *cache.Store, m StepMount) (*cache.Lease, error) {
-	id := m.ID
+// cacheKey is a cache mount's key in the store: its id, else its target,
+// as BuildKit keys them.
+func cacheKey(m StepMount) (id, key string, err error) {
+	id = m.ID
 	if id == "" {
 		id = m.Target
 	}
 	if id == "" {
-		return nil, errors.New("cache mount: want an id or a target")
+		return "", "", errors.New("cache mount: want an id or a target")
 	}
 	sum := sha256.Sum256([]byte(id))
-	l, err := store.Tree(ctx, cache.MountCaches, hex.EncodeToString(sum[:]), func(dir string) error {
+	return id, hex.EncodeToString(sum[:]), nil
+}
+
+// shareCache takes the lock m's sharing mode asks for on its cache, on a
+// file of the store's locks folder: shared, or exclusive (waiting) for a
+// locked one. A private one that another step holds is inUse, with no
+// lock: the step gets an empty tmpfs in its place.
+func shareCache(store *cache.Store, m StepMount) (lock *flock.Lock, inUse bool, err error) {
+	id, key, err := cacheKey(m)
+	if err != nil {
+		return nil, false, err
+	}
+	dir := filepath.Join(store.Dir(), "locks")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("cache mount %s: %w", id, err)
+	}
+	path := filepath.Join(dir, "mount-"+key)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o600)
+	if err != nil {
+		return nil, false, fmt.Errorf("cache mount %s: %w", id, err)
+	}
+	f.Close()
+	switch m.Sharing {
+	case "", SharingShared:
+		lock, err = flock.Shared(path)
+	case SharingLocked:
+		lock, err = flock.Exclusive(path)
+	case SharingPrivate:
+		lock, err = flock.TryExclusive(path)
+		if errors.Is(err, flock.ErrBusy) {
+			return nil, true, nil
+		}
+	default:
+		return nil, false, fmt.Errorf("cache mount %s: sharing %q: want shared, locked or private", id, m.Sharing)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("cache mount %s: %w", id, err)
+	}
+	return lock, false, nil
+}
+
+// cacheMount returns the directory of a cache mount, made empty the first
+// time.
+func cacheMount(ctx context.Context, store *cache.Store, m StepMount) (*cache.Lease, error) {
+	id, key, err := cacheKey(m)
+	if err != nil {
+		return nil, err
+	}
+	l, err := store.Tree(ctx, cache.MountCaches, key, func(dir string) error {
 		return os.Chmod(dir, 0o755)
 	})
 	if err != nil {

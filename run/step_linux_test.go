@@ -19,6 +19,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/internal/flock"
 )
 
 // stepBase is the probe layer under a layer with files to change.
@@ -444,5 +447,66 @@ func TestStepCancelled(t *testing.T) {
 	// Killed at once, not after a grace period.
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("Step(cancelled) took %s", d)
+	}
+}
+
+// TestShareCache: cache mounts' sharing modes, as BuildKit has them.
+func TestShareCache(t *testing.T) {
+	store, err := cache.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mount := func(sharing string) StepMount {
+		return StepMount{Type: MountCache, Target: "/root/.cache", Sharing: sharing}
+	}
+
+	// Shared: any number at once.
+	first, inUse, err := shareCache(store, mount(SharingShared))
+	if err != nil || inUse {
+		t.Fatalf("shareCache(shared) = %v, in use %v", err, inUse)
+	}
+	second, inUse, err := shareCache(store, mount(""))
+	if err != nil || inUse {
+		t.Fatalf("shareCache(shared) while shared = %v, in use %v", err, inUse)
+	}
+	second.Close()
+
+	// Private, while another step uses the cache: in use, no lock.
+	if l, inUse, err := shareCache(store, mount(SharingPrivate)); err != nil || !inUse || l != nil {
+		t.Errorf("shareCache(private) in use = %v, %v, %v; want in use, no lock", l, inUse, err)
+	}
+
+	// Locked: waits for the other users to let go.
+	got := make(chan *flock.Lock)
+	go func() {
+		l, _, err := shareCache(store, mount(SharingLocked))
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	select {
+	case l := <-got:
+		l.Close()
+		t.Fatal("a locked cache was taken while another step used it")
+	case <-time.After(100 * time.Millisecond):
+	}
+	first.Close()
+	select {
+	case l := <-got:
+		l.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("a locked cache was not taken once free")
+	}
+
+	// Private, with the cache free: the cache itself.
+	l, inUse, err := shareCache(store, mount(SharingPrivate))
+	if err != nil || inUse || l == nil {
+		t.Errorf("shareCache(private) free = %v, %v, %v; want the cache, locked", l, inUse, err)
+	}
+	l.Close()
+
+	if _, _, err := shareCache(store, mount("sometimes")); err == nil {
+		t.Error("shareCache(sometimes) = nil, want an error")
 	}
 }
