@@ -80,6 +80,9 @@ func testMain(m *testing.M) (code int) {
 	run := time.Now()
 	code = m.Run()
 	fmt.Fprintf(os.Stderr, "cluster: tests took %s\n", time.Since(run).Round(time.Millisecond))
+	if code != 0 {
+		fmt.Fprint(os.Stderr, cluster.Logs())
+	}
 	return code
 }
 

@@ -44,6 +44,7 @@ func TestRestrictedDryRun(t *testing.T) {
 		{name: "restricted", edit: func(*corev1.PodSpec) {}},
 		{name: "privileged", edit: func(s *corev1.PodSpec) {
 			s.Containers[0].SecurityContext.Privileged = &yes
+			s.Containers[0].SecurityContext.AllowPrivilegeEscalation = nil
 		}, refused: "privileged"},
 		{name: "privilege escalation", edit: func(s *corev1.PodSpec) {
 			s.Containers[0].SecurityContext.AllowPrivilegeEscalation = &yes

@@ -26,6 +26,7 @@ ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
 # never leaves a DIR that looks complete.
 mkdir -p "$(dirname "$dir")"
 tmp=$(mktemp -d "$dir.tmp.XXXXXX")
+chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
 (cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$tmp/" \

@@ -199,7 +199,10 @@ func (c *Cluster) path(elem ...string) string {
 }
 
 func (c *Cluster) start(ctx context.Context, o options) error {
-	for _, d := range []string{"logs", "etcd", "containerd/certs.d", "cni/bin", "cni/conf", "kubelet/root", "kubelet/volume-plugins"} {
+	if err := os.Mkdir(c.path("etcd"), 0o700); err != nil {
+		return err
+	}
+	for _, d := range []string{"logs", "containerd/certs.d", "cni/bin", "cni/conf", "kubelet/root", "kubelet/volume-plugins"} {
 		if err := os.MkdirAll(c.path(d), 0o755); err != nil {
 			return err
 		}
@@ -246,6 +249,9 @@ func (c *Cluster) start(ctx context.Context, o options) error {
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-cluster-ip-range="+serviceRange,
 		"--authorization-mode=AlwaysAllow",
+		// Else validation refuses privileged pods before Pod Security
+		// admission can: the tests check that admission does.
+		"--allow-privileged=true",
 		"--cert-dir="+c.path("apiserver-certs"),
 		"--kubelet-client-certificate="+certs.path(adminCert), "--kubelet-client-key="+certs.path(adminKey),
 		"--kubelet-certificate-authority="+certs.path(caCert),
@@ -397,7 +403,7 @@ func (c *Cluster) startKubelet(certs pki, p ports) error {
 	c.procs[kubelet], err = startProc(c.path("logs"), kubelet, c.bins[kubelet],
 		"--config="+config, "--kubeconfig="+c.Kubeconfig, "--root-dir="+c.path("kubelet", "root"),
 		"--cert-dir="+c.path("kubelet", "pki"),
-		"--hostname-override="+c.NodeName, "--node-ip=127.0.0.1")
+		"--hostname-override="+c.NodeName)
 	return err
 }
 

@@ -122,7 +122,8 @@ func (c *Cluster) removeTasks() error {
 // cleanDir removes a cluster's directory once its servers are stopped:
 // containers runc still knows of are killed, processes that name the
 // directory on their command line (containerd's shims) are killed,
-// everything mounted under it is unmounted, and it is removed.
+// everything mounted under it is unmounted, and it is removed, with what
+// the kubelet and containerd left outside it.
 func cleanDir(dir string) error {
 	var errs []error
 	errs = append(errs, deleteRuncContainers(filepath.Join(dir, "containerd", "runc")))
@@ -132,7 +133,50 @@ func cleanDir(dir string) error {
 	} else if err := os.RemoveAll(dir); err != nil {
 		errs = append(errs, fmt.Errorf("removing %s: %w", dir, err))
 	}
+	errs = append(errs, removeLinksInto(containerLogLinks, dir))
+	removeEmptyCgroups(criCgroup)
 	return errors.Join(errs...)
+}
+
+// The kubelet links each container's log from containerLogLinks, a fixed
+// path, and removes the link only when it removes the container; runc
+// makes the pods' cgroups under criCgroup in each hierarchy, since the
+// kubelet runs without per-QoS cgroups.
+const (
+	containerLogLinks = "/var/log/containers"
+	criCgroup         = "k8s.io"
+)
+
+// removeLinksInto removes the symbolic links in linkDir that point under
+// dir.
+func removeLinksInto(linkDir, dir string) error {
+	entries, err := os.ReadDir(linkDir)
+	if err != nil {
+		return nil
+	}
+	var errs []error
+	for _, e := range entries {
+		link := filepath.Join(linkDir, e.Name())
+		target, err := os.Readlink(link)
+		if err != nil || !strings.HasPrefix(target, dir+"/") {
+			continue
+		}
+		if err := os.Remove(link); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeEmptyCgroups removes name from each cgroup v1 hierarchy and the
+// v2 one if it holds no cgroup and no process: the kernel refuses
+// otherwise, so another cluster's pods are safe.
+func removeEmptyCgroups(name string) {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", name))
+	dirs = append(dirs, filepath.Join("/sys/fs/cgroup", name))
+	for _, d := range dirs {
+		_ = syscall.Rmdir(d)
+	}
 }
 
 // deleteRuncContainers force-deletes (kills, then removes) the containers
