@@ -108,16 +108,21 @@ func kilnBuild(t *testing.T, ctx context.Context, dir, ref string) string {
 // completion; a failed or stuck Job fails the test with its pod's state.
 func runJob(t *testing.T, ctx context.Context, name string, c corev1.Container) *batchv1.Job {
 	t.Helper()
+	return runJobIn(t, ctx, metav1.NamespaceDefault, name, func(*corev1.PodSpec) {}, c)
+}
+
+// runJobIn is runJob in namespace ns, with edit applied to the pod spec.
+func runJobIn(t *testing.T, ctx context.Context, ns, name string, edit func(*corev1.PodSpec), c corev1.Container) *batchv1.Job {
+	t.Helper()
 	var backoff int32
 	c.ImagePullPolicy = corev1.PullIfNotPresent
-	job, err := cluster.Client.BatchV1().Jobs(metav1.NamespaceDefault).Create(ctx, &batchv1.Job{
+	spec := corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{c}}
+	edit(&spec)
+	job, err := cluster.Client.BatchV1().Jobs(ns).Create(ctx, &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: name + "-"},
 		Spec: batchv1.JobSpec{
 			BackoffLimit: &backoff,
-			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				RestartPolicy: corev1.RestartPolicyNever,
-				Containers:    []corev1.Container{c},
-			}},
+			Template:     corev1.PodTemplateSpec{Spec: spec},
 		},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -181,4 +186,29 @@ func podState(ctx context.Context, job *batchv1.Job) string {
 		}
 	}
 	return b.String()
+}
+
+// TestHostNetworkReachesRegistry: a pod with hostNetwork, in a namespace
+// without a Pod Security label, reaches the test registry on the host's
+// 127.0.0.1, as a kiln build Job pushing there must; pods without it reach
+// nothing outside their own network namespace.
+func TestHostNetworkReachesRegistry(t *testing.T) {
+	ctx := context.Background()
+	const ns = "kiln-host-network"
+	if err := cluster.Namespace(ctx, ns, nil); err != nil {
+		t.Fatal(err)
+	}
+	job := runJobIn(t, ctx, ns, "wget", func(s *corev1.PodSpec) { s.HostNetwork = true }, corev1.Container{
+		Name:    "main",
+		Image:   busybox,
+		Command: []string{"busybox", "wget", "-q", "-O", "-", "http://" + reg.Host + "/v2/"},
+	})
+	pod := jobPod(t, ctx, job)
+	logs, err := cluster.Client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("reading %s's log: %v", pod.Name, err)
+	}
+	if want := "{}"; strings.TrimSpace(string(logs)) != want {
+		t.Errorf("GET /v2/ from the pod = %q, want %q", logs, want)
+	}
 }

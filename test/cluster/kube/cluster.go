@@ -89,10 +89,10 @@ type Cluster struct {
 	// NodeName is the one node's name.
 	NodeName string
 
-	bins      map[string]string
-	socket    string
-	procs     map[string]*proc
-	closeOnce bool
+	bins   map[string]string
+	socket string
+	procs  map[string]*proc
+	closed bool
 }
 
 // Start brings up a cluster whose files live in a new directory under the
@@ -114,10 +114,10 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		return nil, err
-	}
 	c := &Cluster{Dir: dir, NodeName: "localhost", bins: bins, procs: map[string]*proc{}}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return c, err
+	}
 	if err := c.start(ctx, o); err != nil {
 		return c, fmt.Errorf("starting the test cluster in %s: %w", dir, err)
 	}

@@ -39,10 +39,10 @@ const (
 // unmounts everything under the directory. It goes on past errors and
 // returns them all.
 func (c *Cluster) Close() error {
-	if c == nil || c.closeOnce {
+	if c == nil || c.closed {
 		return nil
 	}
-	c.closeOnce = true
+	c.closed = true
 	var errs []error
 	if p := c.procs[apiserver]; p != nil && p.running() && c.procs[kubelet] != nil {
 		errs = append(errs, c.drain())
