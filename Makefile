@@ -95,7 +95,7 @@ kubernetes:
 ## a fresh machine including the cold Kubernetes build; about 1 minute once
 ## the binaries are cached.
 cluster: build kubernetes
-	KILN_BIN=$(CURDIR)/bin/kiln KILN_K8S_BIN=$(K8S_BIN) $(GO) test -count=1 -tags cluster -timeout 15m ./test/cluster/...
+	KILN_BIN=$(CURDIR)/bin/kiln KILN_K8S_BIN=$(K8S_BIN) $(GO) test -count=1 -v -tags cluster -timeout 15m ./test/cluster/...
 
 clean:
 	rm -rf bin
