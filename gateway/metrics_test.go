@@ -173,9 +173,13 @@ func TestMetrics(t *testing.T) {
 	// slow serves one request at a time: a second one waits for the slot.
 	held := make(chan int, 2)
 	go func() { c, _, _ := do(t, "GET", u+"/function/slow/hold", nil); held <- c }()
-	waitUntil(t, "slow in flight", func() bool { return value(scrape(t, u+"/metrics"), MetricInflight, "function_name", "slow.openfaas-fn") == 1 })
+	waitUntil(t, "slow in flight", func() bool {
+		return value(scrape(t, u+"/metrics"), MetricInflight, "function_name", "slow.openfaas-fn") == 1
+	})
 	go func() { c, _, _ := do(t, "GET", u+"/function/slow/hold", nil); held <- c }()
-	waitUntil(t, "a request queued", func() bool { return value(scrape(t, u+"/metrics"), MetricQueuedNow, "function_name", "slow.openfaas-fn") == 1 })
+	waitUntil(t, "a request queued", func() bool {
+		return value(scrape(t, u+"/metrics"), MetricQueuedNow, "function_name", "slow.openfaas-fn") == 1
+	})
 	time.Sleep(200 * time.Millisecond)
 	f.release <- struct{}{}
 	f.release <- struct{}{}
