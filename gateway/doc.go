@@ -40,8 +40,8 @@
 //	kiln_function_inflight               gauge      requests being served
 //	kiln_function_max_inflight           gauge      max_inflight per instance, 0: none
 //	kiln_function_queued_requests        gauge      requests waiting now
-//	kiln_function_memory_bytes           gauge      {function_name,instance} RSS of its process tree
-//	kiln_function_cpu_seconds_total      counter    {function_name,instance} its user+system CPU
+//	kiln_function_memory_bytes           gauge      {function_name,replica} RSS of its process tree
+//	kiln_function_cpu_seconds_total      counter    {function_name,replica} its user+system CPU
 //
 // The watchdog exports the sizes, in-flight and max_inflight under the
 // same names, so that dashboards (package dashboards) read a cluster too.

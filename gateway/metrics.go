@@ -86,8 +86,8 @@ var (
 	descInflight = prometheus.NewDesc(MetricInflight, "Requests being served by the function's instances.", []string{"function_name"}, nil)
 	descMax      = prometheus.NewDesc(MetricMaxInflight, "The function's max_inflight per instance, 0 for unlimited.", []string{"function_name"}, nil)
 	descQueued   = prometheus.NewDesc(MetricQueuedNow, "Requests waiting for a max_inflight slot or a starting instance.", []string{"function_name"}, nil)
-	descMemory   = prometheus.NewDesc(MetricMemory, "Resident memory of an instance's process tree in bytes.", []string{"function_name", "instance"}, nil)
-	descCPU      = prometheus.NewDesc(MetricCPU, "User and system CPU seconds of an instance's process tree.", []string{"function_name", "instance"}, nil)
+	descMemory   = prometheus.NewDesc(MetricMemory, "Resident memory of an instance's process tree in bytes.", []string{"function_name", "replica"}, nil)
+	descCPU      = prometheus.NewDesc(MetricCPU, "User and system CPU seconds of an instance's process tree.", []string{"function_name", "replica"}, nil)
 )
 
 // stateCollector reads the functions' state at scrape, memory and CPU
