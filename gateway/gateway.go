@@ -913,7 +913,7 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request) {
 	r.Header.Set("X-Start-Time", start)
 	w.Header().Set("X-Call-Id", callID)
 	w.Header().Set("X-Start-Time", start)
-	body := &countingBody{rc: r.Body}
+	body := &countingBody{ReadCloser: r.Body}
 	r.Body = body
 	cw := &countingWriter{ResponseWriter: w}
 	proxied := time.Now()
