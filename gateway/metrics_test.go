@@ -336,6 +336,35 @@ func TestQueueing(t *testing.T) {
 	}
 }
 
+// TestMaxInflight: max_inflight from the deployment's envVars over the
+// image's environment, as the watchdog reads it.
+func TestMaxInflight(t *testing.T) {
+	tests := []struct {
+		name     string
+		image    []string
+		envVars  map[string]string
+		want     int
+		wantPath string
+	}{
+		{"none", nil, nil, 0, "/_/health"},
+		{"the image's", []string{"mode=http", "max_inflight=3"}, nil, 3, "/_/ready"},
+		{"the deployment's over the image's", []string{"max_inflight=3"}, map[string]string{"max_inflight": "2"}, 2, "/_/health"},
+		{"the deployment's 0 over the image's", []string{"max_inflight=3"}, map[string]string{"max_inflight": "0"}, 0, "/_/health"},
+		{"not a number", []string{"max_inflight=many"}, nil, 0, "/_/health"},
+		{"negative", nil, map[string]string{"max_inflight": "-1"}, 0, "/_/health"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := New((&metricsRunner{}).run, imageEnv(tc.image...))
+			defer g.Close()
+			path, got, err := g.readinessPath(context.Background(), deploy.Deployment{Service: "fn", Image: "fn:1", EnvVars: tc.envVars})
+			if err != nil || got != tc.want || path != tc.wantPath {
+				t.Errorf("readinessPath() = %q, %d, %v; want %q, %d", path, got, err, tc.wantPath, tc.want)
+			}
+		})
+	}
+}
+
 // waitUntil polls cond for up to 5 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
