@@ -25,7 +25,9 @@
 // does, when every ready instance serves max_inflight requests (the
 // deployment's envVars over the image's environment) or when the only
 // instance is starting again after an exit; one whose instance waits out
-// its back-off, or fails its readiness, gets 503 at once, with why.
+// its back-off, or fails its readiness, gets 503 at once, with why. A
+// readiness path that answers 429, as the watchdog's /_/ready does at
+// max_inflight, leaves a ready instance in service: busy is not failing.
 //
 // GET /metrics serves, with OpenFaaS's names and labels (function_name is
 // name.namespace), gateway_function_invocation_total{function_name,code},
