@@ -187,7 +187,11 @@ func readBody(contentType string, b []byte, truncated bool) (string, string, any
 		return "", "", nil, false
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil || mt == "" {
+	switch {
+	case contentType == "" && !truncated && json.Valid(b):
+		// Sent without a type, as by many a client: JSON all the same.
+		mt = "application/json"
+	case err != nil || mt == "":
 		mt = "application/octet-stream"
 	}
 	switch {
