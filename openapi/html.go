@@ -41,7 +41,10 @@ type (
 		Responses                                     []responseView
 		TryType, TryBody                              string
 	}
-	paramView    struct{ Name, In, Schema, Description string; Required bool }
+	paramView struct {
+		Name, In, Schema, Description string
+		Required                      bool
+	}
 	mediaView    struct{ Type, Schema, Example string }
 	responseView struct {
 		Code, Description string
