@@ -92,6 +92,9 @@ type Gateway struct {
 	version       string
 	secrets       secrets
 	logs          logBook
+	// observer and openapi are observe.go's.
+	observer func(Exchange)
+	openapi  func(ctx context.Context, function string) ([]byte, error)
 
 	// auth and hosts guard the API (auth.go).
 	auth  *basicAuth
@@ -676,6 +679,7 @@ func (g *Gateway) Handler() http.Handler {
 		system(m+" /system/secrets", g.secretsHTTP)
 	}
 	system("GET /system/logs", g.logsHTTP)
+	system("GET /system/openapi.json", g.openapiHTTP)
 	system("GET /system/functions", g.list)
 	system("POST /system/functions", func(w http.ResponseWriter, r *http.Request) { g.deployHTTP(w, r, Create) })
 	system("PUT /system/functions", func(w http.ResponseWriter, r *http.Request) { g.deployHTTP(w, r, Update) })
@@ -919,6 +923,8 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request) {
 	r.Header.Set("X-Start-Time", start)
 	w.Header().Set("X-Call-Id", callID)
 	w.Header().Set("X-Start-Time", start)
+	w, finish := g.observe(w, r, name)
+	defer finish()
 	body := &countingBody{ReadCloser: r.Body}
 	r.Body = body
 	cw := &countingWriter{ResponseWriter: w}
