@@ -40,6 +40,9 @@ type Build struct {
 	TarPath, OCILayoutPath string
 	// Annotations are set on the image's manifest.
 	Annotations map[string]string
+	// Secrets are build secrets, id to file, that Dockerfile RUN
+	// --mount=type=secret steps read.
+	Secrets map[string]string
 }
 
 // Result is a build's image and where it went.
@@ -81,6 +84,9 @@ func (b Build) Run(ctx context.Context, p *project.Project, s project.BuildSetti
 		return nil, err
 	}
 	t.Ref, t.Image = refs[0], refs[0].String()
+	if len(b.Secrets) > 0 {
+		t.Secrets = b.Secrets
+	}
 	out := project.Output{Publisher: &tee{b: b, refs: refs, registry: p.Registry().Publisher}, Name: "registry"}
 	if b.NoPush {
 		out.Name = "executor"
