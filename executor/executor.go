@@ -2,8 +2,6 @@ package executor
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -209,12 +207,8 @@ func (b Build) dockerfile() (string, error) {
 // (a read-only base-image cache) is not it.
 func CacheDir(getenv func(string) string) string {
 	if d, err := cache.DefaultDir(getenv); err == nil {
-		if err := os.MkdirAll(d, 0o755); err == nil || errors.Is(err, fs.ErrExist) {
-			if f, err := os.CreateTemp(d, ".probe-"); err == nil {
-				f.Close()
-				os.Remove(f.Name())
-				return d
-			}
+		if err := os.MkdirAll(d, 0o755); err == nil && writable(d) {
+			return d
 		}
 	}
 	return filepath.Join(os.TempDir(), "kiln-cache")

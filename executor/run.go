@@ -16,8 +16,9 @@ import (
 
 // Run runs the executor as kaniko's command line f asks: it fetches the
 // context, builds it, publishes the image and writes the digest files.
-// opts are the project options of the caller (progress, tool
-// environment, version); the flags add theirs.
+// opts are the project options of the caller (progress, version); the
+// flags add theirs, and the tools' environment is env.Environ with their
+// caches made writable (ToolEnv).
 func Run(ctx context.Context, f *Flags, env Env, opts ...project.Option) (*Result, error) {
 	settings, popts, err := f.settings(env.Getenv)
 	if err != nil {
@@ -28,7 +29,9 @@ func Run(ctx context.Context, f *Flags, env Env, opts ...project.Option) (*Resul
 		return nil, err
 	}
 	defer ws.Close()
-	p, err := project.New(CacheDir(env.Getenv), append(opts, popts.options...)...)
+	cacheDir := CacheDir(env.Getenv)
+	opts = append(append(opts, popts.options...), project.WithToolEnv(ToolEnv(env.Environ, cacheDir)))
+	p, err := project.New(cacheDir, opts...)
 	if err != nil {
 		return nil, err
 	}

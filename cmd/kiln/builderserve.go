@@ -93,8 +93,9 @@ func (f *builderServeFlags) server(g *globals) (*builderapi.Server, error) {
 		}
 		opts = append(opts, builderapi.WithKeyPair(k))
 	}
-	b := &builderapi.ExecutorBuilder{CacheDir: executor.CacheDir(g.getenv), Getenv: g.getenv, Insecure: f.insecure,
-		Options: append(g.options(nil), project.WithInsecureRegistries(f.insecure))}
+	cacheDir := executor.CacheDir(g.getenv)
+	b := &builderapi.ExecutorBuilder{CacheDir: cacheDir, Getenv: g.getenv, Insecure: f.insecure,
+		Options: append(g.options(nil), project.WithInsecureRegistries(f.insecure), project.WithToolEnv(executor.ToolEnv(os.Environ(), cacheDir)))}
 	srv, err := builderapi.New(secret, b, opts...)
 	if err != nil {
 		return nil, usage.Errorf("--secret-file %s: %w", f.secretFile, err)

@@ -226,3 +226,52 @@ func TestBuilderServe(t *testing.T) {
 		}
 	})
 }
+
+// TestExecutorReadOnlyRoot builds a Go function as the restricted Pod
+// Security Standard runs the executor: user nobody, no capabilities, the
+// root filesystem read-only, only /tmp writable (a tmpfs), HOME not
+// writable, no KILN_CACHE_DIR. The image is pushed and has the digest a
+// build as root gives.
+func TestExecutorReadOnlyRoot(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to make the mount namespace")
+	}
+	needBinaries(t, "unshare", "setpriv", "go")
+	reg := startRegistry(t)
+	src, err := os.MkdirTemp("/var/tmp", "kiln-e2e-ro-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(src) })
+	if err := os.CopyFS(filepath.Join(src, "hello"), os.DirFS(sample(goHello))); err != nil {
+		t.Fatal(err)
+	}
+	exec.Command("chmod", "-R", "a+rX", src).Run()
+	goBin, _ := exec.LookPath("go")
+	dest := reg.Host + "/e2e/ro-hello:v1"
+	args := "executor -c dir://" + src + "/hello --lang golang-middleware -d " + dest + " --digest-file /tmp/digest"
+	script := `set -e
+mount -o remount,bind,ro /
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+if touch /kiln-probe 2>/dev/null; then echo "the root is writable"; exit 3; fi
+setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs \
+  env -i PATH=` + filepath.Dir(goBin) + `:/usr/bin:/bin HOME=/nonexistent ` + kilnBin + ` ` + args + `
+cat /tmp/digest`
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "unshare", "-m", "--propagation", "private", "sh", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("executor as nobody on a read-only root: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	digest := lines[len(lines)-1]
+	status, got, err := reg.ManifestDigest(context.Background(), "e2e/ro-hello", "v1")
+	if err != nil || status != http.StatusOK || got != digest {
+		t.Fatalf("registry has e2e/ro-hello:v1 = %d %s (%v), executor wrote %q\n%s", status, got, err, digest, out)
+	}
+	cache := t.TempDir()
+	root := mustKiln(t, kilnOpts{cache: cache, env: []string{"KILN_CACHE_DIR=" + cache}}, strings.Fields(strings.Replace(args, " --digest-file /tmp/digest", " --no-push", 1))...)
+	if !strings.Contains(root.stdout, "@"+digest) {
+		t.Errorf("as root: %s, as nobody on a read-only root: %s", root.stdout, digest)
+	}
+}
