@@ -40,7 +40,7 @@ func Run(ctx context.Context, f *Flags, env Env, opts ...project.Option) (*Resul
 		return nil, err
 	}
 	b := Build{
-		Dir: ws.Dir, Lang: f.Lang, Function: f.Function, Dockerfile: f.Dockerfile, Stage: f.Target,
+		Dir: ws.Dir, Lang: f.Lang, Stack: StackFile(ws.Dir), Function: f.Function, Dockerfile: f.Dockerfile, Stage: f.Target,
 		Destinations: f.Destinations, NoPush: f.NoPush, TarPath: f.TarPath, OCILayoutPath: f.OCILayoutPath,
 		Annotations: annotations,
 	}
@@ -101,7 +101,7 @@ func (f *Flags) settings(getenv func(string) string) (project.BuildSettings, pro
 	}
 	po.options = []project.Option{
 		project.WithLabels(labels), project.WithRegistryMirrors(mirrors),
-		project.WithInsecureRegistries(insecure), project.WithTLSConfig(po.tls.config()),
+		project.WithInsecureRegistries(insecure), project.WithTLSConfig(po.tls.configFor),
 	}
 	if f.Cache {
 		repo, err := f.cacheRepo(insecure)
