@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -39,8 +40,17 @@ func Run(ctx context.Context, f *Flags, env Env, opts ...project.Option) (*Resul
 	if err != nil {
 		return nil, err
 	}
+	dockerfile := f.Dockerfile
+	if strings.HasPrefix(dockerfile, "http://") || strings.HasPrefix(dockerfile, "https://") {
+		df, err := fetchDockerfile(ctx, dockerfile, env)
+		if err != nil {
+			return nil, err
+		}
+		defer df.Close()
+		dockerfile = filepath.Join(df.Dir, "Dockerfile")
+	}
 	b := Build{
-		Dir: ws.Dir, Lang: f.Lang, Stack: StackFile(ws.Dir), Function: f.Function, Dockerfile: f.Dockerfile, Stage: f.Target,
+		Dir: ws.Dir, Lang: f.Lang, Stack: StackFile(ws.Dir), Function: f.Function, Dockerfile: dockerfile, Stage: f.Target,
 		Destinations: f.Destinations, NoPush: f.NoPush, TarPath: f.TarPath, OCILayoutPath: f.OCILayoutPath,
 		Annotations: annotations,
 	}
@@ -134,15 +144,17 @@ func parseBuildArgs(kvs []string, getenv func(string) string) (map[string]string
 // Docker Hub, which are mirrors by another name.
 func (f *Flags) mirrors() ([]string, error) {
 	mirrors := slices.Clone(f.RegistryMirrors)
-	for _, m := range f.RegistryMaps {
-		orig, remap, ok := strings.Cut(m, "=")
-		if !ok || remap == "" {
-			return nil, usage.Errorf("--registry-map %q: want ORIG=REMAP", m)
+	for _, value := range f.RegistryMaps {
+		for _, m := range strings.Split(value, ";") {
+			orig, remap, ok := strings.Cut(m, "=")
+			if !ok || remap == "" {
+				return nil, usage.Errorf("--registry-map %q: want ORIG=REMAP", m)
+			}
+			if orig != "docker.io" && orig != "index.docker.io" && orig != name.DefaultRegistry {
+				return nil, usage.Errorf("--registry-map %q: kiln maps docker.io only for now", m)
+			}
+			mirrors = append(mirrors, remap)
 		}
-		if orig != "docker.io" && orig != "index.docker.io" && orig != name.DefaultRegistry {
-			return nil, usage.Errorf("--registry-map %q: kiln maps docker.io only for now", m)
-		}
-		mirrors = append(mirrors, strings.Split(remap, ";")...)
 	}
 	return mirrors, nil
 }
