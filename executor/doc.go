@@ -21,12 +21,15 @@
 //     always is: SOURCE_DATE_EPOCH, else 1970), the cache tuning flags
 //     (--cache-ttl, --cache-run-layers, --cache-copy-layers,
 //     --compressed-caching), --compression-level, the retry counts,
-//     --skip-push-permission-check, --cleanup, --force, --kaniko-dir,
+//     --skip-push-permission-check, --push-ignore-immutable-tag-errors,
+//     --force-build-metadata, --cleanup, --force, --kaniko-dir,
 //     --skip-unused-stages, --skip-default-registry-fallback,
 //     --log-format and --log-timestamp are accepted and checked, and have
 //     no effect: kiln takes no snapshots (a step's layer is what it wrote),
-//     never unpacks into /, retries registry requests itself and builds
-//     only the stages the target needs. Each flag's help says so.
+//     never unpacks into /, retries registry requests itself, asks the
+//     registry before pushing (an unchanged image never rewrites its tag)
+//     and builds only the stages the target needs. Each flag's help says
+//     so. --annotation (the fork's) sets manifest annotations.
 //   - --cache-dir is kaniko's read-only base-image cache (filled by its
 //     warmer); it has no effect. kiln's own cache, which it writes, is
 //     $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln or ~/.cache/kiln when
@@ -41,10 +44,10 @@
 //     covers the destinations' registries, --skip-tls-verify-pull every
 //     registry (kiln cannot tell before the build which a FROM names);
 //     --insecure-pull covers the --insecure-registry hosts and loopback.
-//   - Refused with a clear error: --bucket, gs:// and s3:// contexts
-//     (kiln job pushes contexts as oci:// artifacts instead), the fork's
-//     --secret, --image-format docker and --compression zstd, and
-//     --registry-client-cert.
+//   - Refused with a clear error: --bucket (-b), gs:// and s3:// contexts
+//     (kiln job pushes contexts as oci:// artifacts instead), an
+//     oci: --cache-repo, the fork's --secret, --image-format docker and
+//     --compression zstd, and --registry-client-cert.
 //
 // # What a build needs in a pod
 //
