@@ -21,6 +21,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/kiln-build/kiln/buildcontext"
 	"github.com/kiln-build/kiln/test/registrytest"
 )
 
@@ -65,9 +69,24 @@ func TestExecutorKanikoStyle(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(fn, "stack.yml"), []byte("version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n  hello:\n    lang: golang-middleware\n    handler: ./hello\n    image: ignored/hello:latest\n"), 0o644)
 
+	// kiln job's way: the context pushed as an artifact, fetched with
+	// the same credentials.
+	packed, err := buildcontext.Pack(context.Background(), fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctxRef, err := name.ParseReference(reg.Host + "/e2e/contexts:fn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed, err := buildcontext.Push(context.Background(), ctxRef, packed, buildcontext.WithKeychain(staticKeychain{user, password}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct{ name, context, repo string }{
 		{"dockerfile", "dir://" + df, "e2e/kaniko-df"},
 		{"stack", "dir://" + fn, "e2e/kaniko-fn"},
+		{"stack from an oci context", "oci://" + pushed.String(), "e2e/kaniko-oci"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -274,4 +293,11 @@ cat /tmp/digest`
 	if !strings.Contains(root.stdout, "@"+digest) {
 		t.Errorf("as root: %s, as nobody on a read-only root: %s", root.stdout, digest)
 	}
+}
+
+// staticKeychain gives one user and password for every registry.
+type staticKeychain struct{ user, password string }
+
+func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	return authn.FromConfig(authn.AuthConfig{Username: k.user, Password: k.password}), nil
 }
