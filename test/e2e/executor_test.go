@@ -301,3 +301,35 @@ type staticKeychain struct{ user, password string }
 func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
 	return authn.FromConfig(authn.AuthConfig{Username: k.user, Password: k.password}), nil
 }
+
+// TestExecutorCommandLine runs /kaniko/executor with a flag kaniko does
+// not have (exit 2, one line naming it), with none of the required ones,
+// and as `executor version`.
+func TestExecutorCommandLine(t *testing.T) {
+	exe := kanikoExecutor(t)
+	tests := []struct {
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{[]string{"--context=/workspace", "--destination=r.example.com/a", "--squash"}, 2, "kiln: unknown flag: --squash"},
+		{[]string{"--context=/workspace"}, 2, "kiln: --destination or --no-push is required"},
+		{[]string{"--no-push", "--context=/no/such/folder"}, 1, "kiln: --context /no/such/folder: /no/such/folder is not a folder"},
+		{[]string{"version"}, 0, "kiln "},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			cmd := exec.Command(exe, tc.args...)
+			cmd.Env = append(baseEnv(), "KILN_CACHE_DIR="+t.TempDir())
+			out, err := cmd.CombinedOutput()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if code != tc.wantCode || len(lines) != 1 || !strings.HasPrefix(lines[0], tc.want) {
+				t.Errorf("executor %v: exit %d, output %q; want exit %d and one line %q...", tc.args, code, out, tc.wantCode, tc.want)
+			}
+		})
+	}
+}
