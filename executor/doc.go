@@ -43,7 +43,8 @@
 //   - --registry-map maps docker.io only (as a mirror); --skip-tls-verify
 //     covers the destinations' registries, --skip-tls-verify-pull every
 //     registry (kiln cannot tell before the build which a FROM names);
-//     --insecure-pull covers the --insecure-registry hosts and loopback.
+//     --insecure-pull covers the registries the FROM lines name literally
+//     (one an ARG names needs --insecure-registry).
 //   - Refused with a clear error: --bucket (-b), gs:// and s3:// contexts
 //     (kiln job pushes contexts as oci:// artifacts instead), an
 //     oci: --cache-repo, the fork's --secret, --image-format docker and

@@ -120,7 +120,7 @@ func (f *Flags) NewFlagSet() *pflag.FlagSet {
 
 	fl.BoolVar(&f.Insecure, "insecure", false, "push over plain HTTP")
 	fl.BoolVar(&f.SkipTLSVerify, "skip-tls-verify", false, "skip TLS verification of the destinations' registries")
-	fl.BoolVar(&f.InsecurePull, "insecure-pull", false, "pull base images over plain HTTP: from the --insecure-registry hosts (loopback registries always); name the others with --insecure-registry")
+	fl.BoolVar(&f.InsecurePull, "insecure-pull", false, "pull base images over plain HTTP: from the registries the Dockerfile's FROM lines name (not through an ARG: name those with --insecure-registry)")
 	fl.BoolVar(&f.SkipTLSVerifyPull, "skip-tls-verify-pull", false, "skip TLS verification of base images' registries")
 	fl.StringArrayVar(&f.InsecureRegistries, "insecure-registry", nil, "registry spoken to over plain HTTP; repeatable")
 	fl.StringArrayVar(&f.SkipTLSVerifyRegistries, "skip-tls-verify-registry", nil, "registry whose TLS certificate is not verified; repeatable")

@@ -30,12 +30,6 @@ func Run(ctx context.Context, f *Flags, env Env, opts ...project.Option) (*Resul
 		return nil, err
 	}
 	defer ws.Close()
-	cacheDir := CacheDir(env.Getenv)
-	opts = append(append(opts, popts.options...), project.WithToolEnv(ToolEnv(env.Environ, cacheDir)))
-	p, err := project.New(cacheDir, opts...)
-	if err != nil {
-		return nil, err
-	}
 	annotations, err := project.ParseKeyValues("--annotation", f.Annotations)
 	if err != nil {
 		return nil, err
@@ -53,6 +47,21 @@ func Run(ctx context.Context, f *Flags, env Env, opts ...project.Option) (*Resul
 		Dir: ws.Dir, Lang: f.Lang, Stack: StackFile(ws.Dir), Function: f.Function, Dockerfile: dockerfile, Stage: f.Target,
 		Destinations: f.Destinations, NoPush: f.NoPush, TarPath: f.TarPath, OCILayoutPath: f.OCILayoutPath,
 		Annotations: annotations,
+	}
+	// Pulls go over HTTP from the insecure registries, and with
+	// --insecure-pull from those the FROM lines name; pushes only to the
+	// insecure ones.
+	pullInsecure := slices.Clone(settings.Insecure)
+	if f.InsecurePull && b.Lang == "" && b.Stack == "" {
+		if df, err := b.dockerfile(); err == nil {
+			pullInsecure = append(pullInsecure, fromRegistries(df)...)
+		}
+	}
+	cacheDir := CacheDir(env.Getenv)
+	opts = append(append(opts, popts.options...), project.WithToolEnv(ToolEnv(env.Environ, cacheDir)), project.WithInsecureRegistries(pullInsecure))
+	p, err := project.New(cacheDir, opts...)
+	if err != nil {
+		return nil, err
 	}
 	res, err := b.Run(ctx, p, settings)
 	if err != nil {
@@ -111,7 +120,7 @@ func (f *Flags) settings(getenv func(string) string) (project.BuildSettings, pro
 	}
 	po.options = []project.Option{
 		project.WithLabels(labels), project.WithRegistryMirrors(mirrors),
-		project.WithInsecureRegistries(insecure), project.WithTLSConfig(po.tls.configFor),
+		project.WithTLSConfig(po.tls.configFor),
 	}
 	if f.Cache {
 		repo, err := f.cacheRepo(insecure)
