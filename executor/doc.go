@@ -48,7 +48,7 @@
 //   - Refused with a clear error: --bucket (-b), gs:// and s3:// contexts
 //     (kiln job pushes contexts as oci:// artifacts instead), an
 //     oci: --cache-repo, the fork's --secret, --image-format docker and
-//     --compression zstd, and --registry-client-cert.
+//     --compression zstd.
 //
 // # What a build needs in a pod
 //
