@@ -129,7 +129,7 @@ func (f *Flags) NewFlagSet() *pflag.FlagSet {
 	fl.StringArrayVar(&f.RegistryClientCerts, "registry-client-cert", nil, "HOST=CERT,KEY client certificate (mTLS) for a registry; repeatable")
 	fl.StringArrayVar(&f.RegistryMirrors, "registry-mirror", nil, "mirror tried before Docker Hub, HOST[:PORT][/PATH]; repeatable (env KANIKO_REGISTRY_MIRROR, comma-separated)")
 	fl.StringArrayVar(&f.RegistryMaps, "registry-map", nil, "ORIG=REMAP[;ORIG=REMAP...]: pull ORIG's images from REMAP (docker.io only for now, as a mirror); repeatable")
-	fl.BoolVar(&f.SkipDefaultRegistryFallback, "skip-default-registry-fallback", false, "fail when every mirror fails rather than pull from Docker Hub")
+	fl.BoolVar(&f.SkipDefaultRegistryFallback, "skip-default-registry-fallback", false, "fail a Docker Hub image no --registry-mirror has, rather than pull it from Docker Hub")
 
 	fl.BoolVar(&f.Cleanup, "cleanup", false, "no effect: kiln never unpacks images into /, it leaves nothing to clean")
 	fl.IntVar(&f.PushRetry, "push-retry", 0, "no effect: kiln retries registry requests itself (4 times, with backoff)")
