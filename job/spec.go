@@ -95,11 +95,13 @@ func ParseDependencySecrets(kvs []string) (map[string]string, error) {
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
-func validName(s string) bool { return len(s) <= 253 && dnsLabel.MatchString(strings.ReplaceAll(s, ".", "-")) }
+func validName(s string) bool {
+	return len(s) <= 253 && dnsLabel.MatchString(strings.ReplaceAll(s, ".", "-"))
+}
 
-// resources are the container's requests and limits. The memory request
-// defaults to the limit when only a limit is given: a request above it
-// is refused by the API server.
+// resources are the container's requests and limits. A limit given
+// alone is its request too, as Kubernetes defaults it; a request above
+// its limit is refused here rather than by the API server.
 func (s Settings) resources() (corev1.ResourceRequirements, error) {
 	rr := corev1.ResourceRequirements{}
 	for _, r := range []struct {

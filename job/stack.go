@@ -254,4 +254,3 @@ func deploy(ctx context.Context, p *project.Project, st *project.Stack, bs proje
 	}
 	return d.Deploy(ctx, st.Names, images)
 }
-
