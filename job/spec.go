@@ -206,6 +206,8 @@ func (b Build) args(s Settings) []string {
 	if b.Lang != "" {
 		args = append(args, "--lang="+b.Lang)
 	}
+	// The function's name labels the image, as a local build's does.
+	args = append(args, "--function="+b.Function)
 	for _, k := range slices.Sorted(maps.Keys(b.BuildArgs)) {
 		args = append(args, "--build-arg="+k+"="+b.BuildArgs[k])
 	}

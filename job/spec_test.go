@@ -194,7 +194,9 @@ func TestDefaultExecutorImage(t *testing.T) {
 	if _, err := DefaultExecutorImage(dir); err == nil || !strings.Contains(err.Error(), "kiln executor image build") || strings.Contains(err.Error(), "\n") {
 		t.Errorf("DefaultExecutorImage(empty) = %v, want one line saying how to record one", err)
 	}
-	ref := "127.0.0.1:5000/kiln/executor@sha256:" + strings.Repeat("0a", 32)
+	// As kiln executor image build --push records it: the all image's tag
+	// and digest.
+	ref := "127.0.0.1:5000/kiln/executor:all@sha256:" + strings.Repeat("0a", 32)
 	if err := os.WriteFile(filepath.Join(dir, ExecutorImageFile), []byte(ref+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
