@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,19 @@ func (e *SilentError) Error() string {
 
 func (e *SilentError) Unwrap() error { return e.Err }
 
+// TransportOption configures NewTransport's transport.
+type TransportOption func(*http.Transport)
+
+// WithTLSConfig sets the TLS configuration; nil keeps the default (the
+// system's certificate authorities).
+func WithTLSConfig(c *tls.Config) TransportOption {
+	return func(t *http.Transport) {
+		if c != nil {
+			t.TLSClientConfig = c
+		}
+	}
+}
+
 // NewTransport returns the HTTP transport of every registry request kiln
 // makes: pushes, existence checks and pulls. timeout bounds connecting,
 // the TLS handshake, the wait for a response's headers, and any stretch in
@@ -60,8 +74,11 @@ func (e *SilentError) Unwrap() error { return e.Err }
 // next try comes. Registry also tries whole uploads again, and caps the
 // retries of one upload and its requests together, so a push makes a
 // bounded number of requests.
-func NewTransport(timeout time.Duration, retries int) http.RoundTripper {
+func NewTransport(timeout time.Duration, retries int, opts ...TransportOption) http.RoundTripper {
 	t := remote.DefaultTransport.(*http.Transport).Clone()
+	for _, opt := range opts {
+		opt(t)
+	}
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dialer.DialContext(ctx, network, addr)
