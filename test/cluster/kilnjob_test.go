@@ -150,9 +150,9 @@ func dockerfileProject(t *testing.T, host, fn string) string {
 	t.Helper()
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
-		"stack.yml": fmt.Sprintf("version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n  %s:\n    lang: dockerfile\n    handler: ./%s\n    image: %s/kiln-test/%s:1\n", fn, fn, host, fn),
-		fn + "/Dockerfile":  "FROM scratch\nCOPY index.html greeting.txt /www/\nLABEL purpose=kiln-job-test\n",
-		fn + "/index.html":  "<p>built in a Job</p>\n",
+		"stack.yml":          fmt.Sprintf("version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n  %s:\n    lang: dockerfile\n    handler: ./%s\n    image: %s/kiln-test/%s:1\n", fn, fn, host, fn),
+		fn + "/Dockerfile":   "FROM scratch\nCOPY index.html greeting.txt /www/\nLABEL purpose=kiln-job-test\n",
+		fn + "/index.html":   "<p>built in a Job</p>\n",
 		fn + "/greeting.txt": "hello\n",
 	})
 	return dir
