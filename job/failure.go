@@ -24,8 +24,12 @@ type Failure struct {
 	Logs []string
 }
 
-// maxLogLine bounds each log line a Failure prints.
-const maxLogLine = 300
+// A log line longer than maxLogLine is cut in its middle: errors are
+// wrapped, so their start says what was done and their end the cause.
+const (
+	maxLogLine = 400
+	logHead    = 100
+)
 
 // Error is one line: the function, the reason and its detail, and the
 // last log lines joined by " | ".
@@ -39,7 +43,7 @@ func (f *Failure) Error() string {
 	for _, l := range f.Logs {
 		if l = oneLine(l); l != "" {
 			if len(l) > maxLogLine {
-				l = l[:maxLogLine] + "…"
+				l = l[:logHead] + " … " + l[len(l)-(maxLogLine-logHead):]
 			}
 			logs = append(logs, l)
 		}

@@ -47,9 +47,9 @@ func TestClassify(t *testing.T) {
 
 func TestFailureError(t *testing.T) {
 	f := &Failure{Function: "hello", Job: "builds/kiln-hello-4f5d0c1b2a-x7k2p", Reason: "OOMKilled", Detail: "memory limit 32Mi",
-		Logs: []string{"step 3/4 npm install", "", "npm ERR! code\tE137\n" + strings.Repeat("x", 400)}}
+		Logs: []string{"step 3/4 npm install", "", "npm ERR! code\tE137\n" + strings.Repeat("x", 400) + " the cause"}}
 	got := f.Error()
-	want := "hello: job builds/kiln-hello-4f5d0c1b2a-x7k2p failed: OOMKilled (memory limit 32Mi); last log: step 3/4 npm install | npm ERR! code E137 " + strings.Repeat("x", 300-len("npm ERR! code E137 ")) + "…"
+	want := "hello: job builds/kiln-hello-4f5d0c1b2a-x7k2p failed: OOMKilled (memory limit 32Mi); last log: step 3/4 npm install | npm ERR! code E137 " + strings.Repeat("x", 100-len("npm ERR! code E137 ")) + " … " + strings.Repeat("x", 300-len(" the cause")) + " the cause"
 	if got != want {
 		t.Errorf("Error() =\n%s\nwant\n%s", got, want)
 	}

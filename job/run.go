@@ -158,6 +158,7 @@ func (w *waiter) wait(ctx, logCtx context.Context) (v1.Hash, error) {
 		case ev, open := <-jw.ResultChan():
 			if !open {
 				jw = nil
+				pause(ctx)
 				continue
 			}
 			switch j := ev.Object.(type) {
@@ -176,6 +177,7 @@ func (w *waiter) wait(ctx, logCtx context.Context) (v1.Hash, error) {
 		case ev, open := <-pw.ResultChan():
 			if !open {
 				pw = nil
+				pause(ctx)
 				continue
 			}
 			if p, ok := ev.Object.(*corev1.Pod); ok {
@@ -186,6 +188,15 @@ func (w *waiter) wait(ctx, logCtx context.Context) (v1.Hash, error) {
 		if done, h, err := w.check(ctx); done {
 			return h, err
 		}
+	}
+}
+
+// pause waits a little before a closed watch is opened again: a server
+// that refuses watches (an error event, then the end) is not hammered.
+func pause(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(200 * time.Millisecond):
 	}
 }
 

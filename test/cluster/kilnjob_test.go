@@ -254,8 +254,12 @@ func oneLineError(t *testing.T, stdout, stderr string, err error, fn string, wan
 func TestKilnJobOOMKilled(t *testing.T) {
 	ctx := context.Background()
 	dir := dockerfileProject(t, reg.Host, "oom")
-	stdout, stderr, err := kilnJob(t, ctx, dir, nil, "--memory-limit", "24Mi", "--backoff-limit", "0")
-	oneLineError(t, stdout, stderr, err, "oom", "OOMKilled", "memory limit 24Mi")
+	// kiln streams files: what fills its memory is a label of 24 MiB,
+	// which the Dockerfile's parse, the image config and its JSON hold.
+	writeFiles(t, dir, map[string]string{"oom/Dockerfile": "FROM scratch\nLABEL big=" + strings.Repeat("a", 24<<20) + "\nCOPY index.html /\n"})
+	const limit = "16Mi"
+	stdout, stderr, err := kilnJob(t, ctx, dir, nil, "--memory-limit", limit, "--backoff-limit", "0")
+	oneLineError(t, stdout, stderr, err, "oom", "OOMKilled", "memory limit "+limit)
 }
 
 // TestKilnJobBadCredential: the Secret's credential for a registry that
