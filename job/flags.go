@@ -123,7 +123,7 @@ func (f Flags) Run(ctx context.Context, getenv func(string) string, open func(..
 	if f.Output != "" {
 		o.Render = render
 	} else if o.Client, err = f.Kube.Client(); err != nil {
-		return nil, usage.Errorf("--kubeconfig: %w", err)
+		return nil, err
 	}
 	if f.Deploy && f.Output == "" {
 		if o.Deploy, err = p.Remote(st, ds); err != nil {

@@ -3,6 +3,8 @@ package job
 import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kiln-build/kiln/internal/usage"
 )
 
 // Kube names the cluster as kubectl's --kubeconfig and --context do.
@@ -34,8 +36,11 @@ func (k Kube) Namespace() string {
 // Client returns a client of the cluster.
 func (k Kube) Client() (kubernetes.Interface, error) {
 	rc, err := k.config().ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		return nil, usage.Errorf("no cluster to run the Jobs in: give --kubeconfig, set $KUBECONFIG or write ~/.kube/config (--output yaml needs none)")
+	}
 	if err != nil {
-		return nil, err
+		return nil, usage.Errorf("--kubeconfig: %w", err)
 	}
 	return kubernetes.NewForConfig(rc)
 }

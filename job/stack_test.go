@@ -15,6 +15,10 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	batchv1 "k8s.io/api/batch/v1"
 	"sigs.k8s.io/yaml"
 
@@ -138,5 +142,78 @@ functions:
 	}
 	if !strings.Contains(docs[0], "--build-arg=GO111MODULE=on") {
 		t.Errorf("the stack's build_args are not the executor's:\n%s", docs[0])
+	}
+}
+
+// recordingDeployer keeps what it was asked to deploy.
+type recordingDeployer struct {
+	names  []string
+	images map[string]project.Image
+}
+
+func (d *recordingDeployer) Deploy(ctx context.Context, names []string, images map[string]project.Image) error {
+	d.names, d.images = names, images
+	return nil
+}
+
+// TestDeployByDigest: --deploy sends the digest the Job reported, read
+// back from the registry with the image's fprocess; a tag another push
+// moved meanwhile is refused rather than deployed.
+func TestDeployByDigest(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	image := u.Host + "/team/hello:0.1"
+	stack := "version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n  hello:\n    lang: dockerfile\n    handler: ./hello\n    image: " + image + "\n"
+	if err := os.WriteFile("stack.yml", []byte(stack), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir("hello", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = mutate.Config(img, v1.Config{Env: []string{"fprocess=./handler"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, err := project.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.LoadStack(ctx, project.Selection{File: "stack.yml", Tag: "latest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := u.Host + "/team/hello@" + d.String()
+	var rec recordingDeployer
+	results := []Result{{Name: "hello", Image: want, Digest: d.String()}}
+	if err := deploy(ctx, p, st, project.BuildSettings{}, &rec, results); err != nil {
+		t.Fatalf("deploy() = %v", err)
+	}
+	if got := rec.images["hello"]; got.Ref != want || got.FProcess != "./handler" || len(rec.names) != 1 {
+		t.Errorf("deployed %v %+v, want hello as %s with fprocess ./handler", rec.names, got, want)
+	}
+	moved := []Result{{Name: "hello", Image: u.Host + "/team/hello@sha256:" + strings.Repeat("0", 64), Digest: "sha256:" + strings.Repeat("0", 64)}}
+	if err := deploy(ctx, p, st, project.BuildSettings{}, &recordingDeployer{}, moved); err == nil || !strings.Contains(err.Error(), "another push moved it") {
+		t.Errorf("deploy(a moved tag) = %v, want a refusal", err)
 	}
 }
