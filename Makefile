@@ -84,7 +84,7 @@ demo: build
 
 ## kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler and
 ## kubelet from the Go module proxy into .cache/tools/kubernetes-VERSION,
-## once per version: about 7 minutes and 3 GB cold on 2 cores.
+## once per version: 7 to 10 minutes and 2.6 GB (one link) cold on 2 cores.
 K8S_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" && $$2 ~ /^v/ { print $$2 }' test/cluster/k8s/go.mod)
 K8S_BIN := $(CURDIR)/.cache/tools/kubernetes-$(K8S_VERSION)
 kubernetes:
@@ -92,10 +92,10 @@ kubernetes:
 
 ## cluster: a real Kubernetes (etcd, the control plane, kubelet, containerd,
 ## runc) on 127.0.0.1 and the tests that need one. Time budget: <= 20 min on
-## a fresh machine including the cold Kubernetes build; about 1 minute once
+## a fresh machine including the cold Kubernetes build; about 30 s once
 ## the binaries are cached.
 cluster: build kubernetes
-	KILN_BIN=$(CURDIR)/bin/kiln KILN_K8S_BIN=$(K8S_BIN) $(GO) test -count=1 -tags cluster -timeout 15m ./test/cluster/...
+	KILN_BIN=$(CURDIR)/bin/kiln KILN_K8S_BIN=$(K8S_BIN) $(GO) test -count=1 -v -tags cluster -timeout 15m ./test/cluster/...
 
 clean:
 	rm -rf bin

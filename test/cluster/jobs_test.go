@@ -108,16 +108,17 @@ func kilnBuild(t *testing.T, ctx context.Context, dir, ref string) string {
 // completion; a failed or stuck Job fails the test with its pod's state.
 func runJob(t *testing.T, ctx context.Context, name string, c corev1.Container) *batchv1.Job {
 	t.Helper()
-	return runJobIn(t, ctx, metav1.NamespaceDefault, name, func(*corev1.PodSpec) {}, c)
+	return runJobIn(t, ctx, metav1.NamespaceDefault, name, corev1.PodSpec{Containers: []corev1.Container{c}})
 }
 
-// runJobIn is runJob in namespace ns, with edit applied to the pod spec.
-func runJobIn(t *testing.T, ctx context.Context, ns, name string, edit func(*corev1.PodSpec), c corev1.Container) *batchv1.Job {
+// runJobIn is runJob with a whole pod spec, in namespace ns.
+func runJobIn(t *testing.T, ctx context.Context, ns, name string, spec corev1.PodSpec) *batchv1.Job {
 	t.Helper()
 	var backoff int32
-	c.ImagePullPolicy = corev1.PullIfNotPresent
-	spec := corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{c}}
-	edit(&spec)
+	spec.RestartPolicy = corev1.RestartPolicyNever
+	for i := range spec.Containers {
+		spec.Containers[i].ImagePullPolicy = corev1.PullIfNotPresent
+	}
 	job, err := cluster.Client.BatchV1().Jobs(ns).Create(ctx, &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: name + "-"},
 		Spec: batchv1.JobSpec{
@@ -198,10 +199,13 @@ func TestHostNetworkReachesRegistry(t *testing.T) {
 	if err := cluster.Namespace(ctx, ns, nil); err != nil {
 		t.Fatal(err)
 	}
-	job := runJobIn(t, ctx, ns, "wget", func(s *corev1.PodSpec) { s.HostNetwork = true }, corev1.Container{
-		Name:    "main",
-		Image:   busybox,
-		Command: []string{"busybox", "wget", "-q", "-O", "-", "http://" + reg.Host + "/v2/"},
+	job := runJobIn(t, ctx, ns, "wget", corev1.PodSpec{
+		HostNetwork: true,
+		Containers: []corev1.Container{{
+			Name:    "main",
+			Image:   busybox,
+			Command: []string{"busybox", "wget", "-q", "-O", "-", "http://" + reg.Host + "/v2/"},
+		}},
 	})
 	pod := jobPod(t, ctx, job)
 	logs, err := cluster.Client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)

@@ -46,6 +46,9 @@ func testMain(m *testing.M) (code int) {
 	if kilnBin == "" {
 		kilnBin = filepath.Join(repoRoot, "bin", "kiln")
 	}
+	if _, err := os.Stat(kilnBin); err != nil {
+		return fail(fmt.Errorf("no kiln binary (%w); run: make cluster (or set KILN_BIN)", err))
+	}
 	tmp, err := os.MkdirTemp("", "kiln-cluster-test-")
 	if err != nil {
 		return fail(err)
