@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -280,4 +281,69 @@ func TestRefusals(t *testing.T) {
 	if _, err := New([]byte(" \n"), b); err == nil {
 		t.Errorf("New() with an empty secret = nil error")
 	}
+}
+
+// blockingBuilder counts the builds running at once.
+type blockingBuilder struct {
+	mu            sync.Mutex
+	running, peak int
+	release       chan struct{}
+	started       chan struct{}
+}
+
+func (b *blockingBuilder) Build(ctx context.Context, req *Request, _ io.Writer) (string, error) {
+	b.mu.Lock()
+	b.running++
+	b.peak = max(b.peak, b.running)
+	b.mu.Unlock()
+	b.started <- struct{}{}
+	<-b.release
+	b.mu.Lock()
+	b.running--
+	b.mu.Unlock()
+	return req.Config.Image + "@sha256:" + strings.Repeat("cd", 32), nil
+}
+
+// TestConcurrency sends three builds at once to a server that runs two
+// at a time, and a build that outlasts its timeout.
+func TestConcurrency(t *testing.T) {
+	b := &blockingBuilder{release: make(chan struct{}), started: make(chan struct{}, 3)}
+	_, url := newServer(t, b, WithConcurrency(2))
+	body := makeTar(t, goContext(t), Config{Image: "reg.example.com/fn:1"}, nil)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			resp := post(t, url, body, sign(body, secret), false)
+			io.Copy(io.Discard, resp.Body)
+		})
+	}
+	<-b.started
+	<-b.started
+	select {
+	case <-b.started:
+		t.Errorf("a third build started while two ran")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(b.release)
+	wg.Wait()
+	if b.peak != 2 {
+		t.Errorf("peak concurrent builds = %d, want 2", b.peak)
+	}
+
+	_, url = newServer(t, builderFunc(func(ctx context.Context, _ *Request, _ io.Writer) (string, error) {
+		<-ctx.Done()
+		return "", fmt.Errorf("building: %w", ctx.Err())
+	}), WithBuildTimeout(100*time.Millisecond))
+	resp := post(t, url, body, sign(body, secret), false)
+	var res Result
+	json.NewDecoder(resp.Body).Decode(&res)
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(res.Error, "deadline exceeded") {
+		t.Errorf("a build past its timeout: status %d, %+v; want 500 and the deadline", resp.StatusCode, res)
+	}
+}
+
+type builderFunc func(ctx context.Context, req *Request, log io.Writer) (string, error)
+
+func (f builderFunc) Build(ctx context.Context, req *Request, log io.Writer) (string, error) {
+	return f(ctx, req, log)
 }

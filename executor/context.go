@@ -169,3 +169,37 @@ func fromOCI(ctx context.Context, ref string, insecure []string, transport http.
 	}
 	return ws, nil
 }
+
+// fetchDockerfile downloads -f URL, as kaniko reads one, into a
+// workspace of its own: outside the context, which COPY . would send.
+func fetchDockerfile(ctx context.Context, url string, env Env) (*workspace, error) {
+	client := env.HTTPClient
+	if client == nil {
+		client = http.DefaultClient
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, usage.Errorf("--dockerfile %s: %w", url, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("--dockerfile %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("--dockerfile %s: %s", url, resp.Status)
+	}
+	ws, err := scratch()
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(ws.Dir, "Dockerfile"), b, 0o644)
+	}
+	if err != nil {
+		ws.Close()
+		return nil, fmt.Errorf("--dockerfile %s: %w", url, err)
+	}
+	return ws, nil
+}

@@ -19,9 +19,11 @@ import (
 type Build struct {
 	// Dir is the context folder.
 	Dir string
-	// Lang builds Dir with kiln's language pack for it. Empty: a stack
-	// file in Dir names the lang, else Dir is a Dockerfile context.
+	// Lang builds Dir with kiln's language pack for it.
 	Lang string
+	// Stack is a stack file whose function is built, when Lang is empty;
+	// with neither, Dir is a Dockerfile context.
+	Stack string
 	// Function is the function's name (the com.openfaas.function
 	// label), and picks the stack function to build; default the first
 	// destination's last path segment.
@@ -139,8 +141,8 @@ func (b Build) target(ctx context.Context, p *project.Project, s project.BuildSe
 		}
 		return ts[0], nil
 	}
-	if file, ok := stackFile(b.Dir); ok {
-		return b.stackTarget(ctx, p, s, file)
+	if b.Stack != "" {
+		return b.stackTarget(ctx, p, s, b.Stack)
 	}
 	df, err := b.dockerfile()
 	if err != nil {
@@ -154,13 +156,15 @@ func (b Build) target(ctx context.Context, p *project.Project, s project.BuildSe
 	return t, nil
 }
 
-func stackFile(dir string) (string, bool) {
+// StackFile is the stack file of the context dir: stack.yaml, else
+// stack.yml, else "".
+func StackFile(dir string) string {
 	for _, n := range stackFiles {
 		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
-			return filepath.Join(dir, n), true
+			return filepath.Join(dir, n)
 		}
 	}
-	return "", false
+	return ""
 }
 
 // stackTarget is the context's stack function: the only one, or the one

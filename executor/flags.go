@@ -56,6 +56,7 @@ type Flags struct {
 
 	// Operational.
 	Cleanup, SkipPushPermissionCheck, Force, LogTimestamp bool
+	ForceBuildMetadata, PushIgnoreImmutableTagErrors      bool
 	PushRetry, ImageFSExtractRetry, ImageDownloadRetry    int
 	KanikoDir, Verbosity, LogFormat                       string
 
@@ -64,7 +65,7 @@ type Flags struct {
 }
 
 // deprecated are kaniko's old flag names and the names they stand for.
-var deprecated = map[string]string{"tarPath": "tar-path", "snapshotMode": "snapshot-mode", "customPlatform": "custom-platform"}
+var deprecated = map[string]string{"tarPath": "tar-path", "snapshotMode": "snapshot-mode", "customPlatform": "custom-platform", "whitelist-var-run": "ignore-var-run"}
 
 // NewFlagSet returns the flag set that fills f, with kaniko's defaults.
 func (f *Flags) NewFlagSet() *pflag.FlagSet {
@@ -76,10 +77,10 @@ func (f *Flags) NewFlagSet() *pflag.FlagSet {
 		}
 		return pflag.NormalizedName(n)
 	})
-	fl.StringVarP(&f.Dockerfile, "dockerfile", "f", "Dockerfile", "path of the Dockerfile: as given, else in the context")
+	fl.StringVarP(&f.Dockerfile, "dockerfile", "f", "Dockerfile", "path of the Dockerfile: as given, else in the context; or an http(s) URL")
 	fl.StringVarP(&f.Context, "context", "c", "/workspace/", "build context: DIR, dir://DIR, tar://FILE (gzip or not), tar://stdin, http(s)://URL of a tar(.gz), git://REPO[#REF[#COMMIT]] or oci://REGISTRY/REPO@sha256:... (kiln's build context artifact)")
 	fl.StringVar(&f.ContextSubPath, "context-sub-path", "", "subfolder of the context to build")
-	fl.StringVar(&f.Bucket, "bucket", "", "kaniko's GCS context bucket: not supported, use --context oci:// or http(s)://")
+	fl.StringVarP(&f.Bucket, "bucket", "b", "", "kaniko's GCS context bucket: not supported, use --context oci:// or http(s)://")
 	fl.StringToStringVar(&f.Git, "git", map[string]string{}, "git clone options: branch=,single-branch=,depth=,recurse-submodules=,insecure-skip-tls=")
 
 	fl.StringArrayVarP(&f.Destinations, "destination", "d", nil, "image reference to push; repeatable (one build, several tags)")
@@ -119,20 +120,22 @@ func (f *Flags) NewFlagSet() *pflag.FlagSet {
 
 	fl.BoolVar(&f.Insecure, "insecure", false, "push over plain HTTP")
 	fl.BoolVar(&f.SkipTLSVerify, "skip-tls-verify", false, "skip TLS verification of the destinations' registries")
-	fl.BoolVar(&f.InsecurePull, "insecure-pull", false, "pull base images over plain HTTP")
+	fl.BoolVar(&f.InsecurePull, "insecure-pull", false, "pull base images over plain HTTP: from the registries the Dockerfile's FROM lines name (not through an ARG: name those with --insecure-registry)")
 	fl.BoolVar(&f.SkipTLSVerifyPull, "skip-tls-verify-pull", false, "skip TLS verification of base images' registries")
 	fl.StringArrayVar(&f.InsecureRegistries, "insecure-registry", nil, "registry spoken to over plain HTTP; repeatable")
 	fl.StringArrayVar(&f.SkipTLSVerifyRegistries, "skip-tls-verify-registry", nil, "registry whose TLS certificate is not verified; repeatable")
 	fl.StringToStringVar(&f.RegistryCertificates, "registry-certificate", map[string]string{}, "HOST=PATH of a CA certificate for a registry; repeatable")
 	fl.StringToStringVar(&f.RegistryClientCerts, "registry-client-cert", map[string]string{}, "HOST=CERT,KEY client certificate for a registry; repeatable")
 	fl.StringArrayVar(&f.RegistryMirrors, "registry-mirror", nil, "mirror tried before Docker Hub, HOST[:PORT][/PATH]; repeatable (env KANIKO_REGISTRY_MIRROR, comma-separated)")
-	fl.StringArrayVar(&f.RegistryMaps, "registry-map", nil, "ORIG=REMAP: pull ORIG's images from REMAP (docker.io only for now, as a mirror); repeatable")
+	fl.StringArrayVar(&f.RegistryMaps, "registry-map", nil, "ORIG=REMAP[;ORIG=REMAP...]: pull ORIG's images from REMAP (docker.io only for now, as a mirror); repeatable")
 	fl.BoolVar(&f.SkipDefaultRegistryFallback, "skip-default-registry-fallback", false, "fail when every mirror fails rather than pull from Docker Hub")
 
 	fl.BoolVar(&f.Cleanup, "cleanup", false, "no effect: kiln never unpacks images into /, it leaves nothing to clean")
 	fl.IntVar(&f.PushRetry, "push-retry", 0, "no effect: kiln retries registry requests itself (4 times, with backoff)")
 	fl.IntVar(&f.ImageFSExtractRetry, "image-fs-extract-retry", 0, "no effect: kiln never extracts images into /")
 	fl.IntVar(&f.ImageDownloadRetry, "image-download-retry", 0, "no effect: kiln retries registry requests itself")
+	fl.BoolVar(&f.ForceBuildMetadata, "force-build-metadata", false, "no effect: kiln's images always carry their history and config")
+	fl.BoolVar(&f.PushIgnoreImmutableTagErrors, "push-ignore-immutable-tag-errors", false, "no effect: kiln asks the registry first and never pushes an unchanged image onto its tag; another image onto an immutable tag fails")
 	fl.BoolVar(&f.SkipPushPermissionCheck, "skip-push-permission-check", false, "no effect: kiln checks nothing before the push; a refused push fails the build")
 	fl.StringVar(&f.KanikoDir, "kaniko-dir", "", "no effect: kiln keeps its files in $KILN_CACHE_DIR and $TMPDIR")
 	fl.BoolVar(&f.Force, "force", false, "no effect: kiln runs anywhere")
@@ -191,6 +194,10 @@ func (f *Flags) check() error {
 		return usage.Errorf("--image-format %q: kiln writes oci images only", f.ImageFormat)
 	case f.Compression != "gzip":
 		return usage.Errorf("--compression %q: kiln writes gzip layers only", f.Compression)
+	case f.Cache && f.NoPush && f.CacheRepo == "":
+		return usage.Errorf("--cache with --no-push: name the cache repository with --cache-repo")
+	case strings.HasPrefix(f.CacheRepo, "oci:"):
+		return usage.Errorf("--cache-repo %s: kiln keeps a cache repository in a registry only (its local cache is $KILN_CACHE_DIR)", f.CacheRepo)
 	case len(f.RegistryClientCerts) > 0:
 		return usage.Errorf("--registry-client-cert: not supported by kiln's executor yet")
 	}

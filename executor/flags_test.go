@@ -33,7 +33,9 @@ func TestParseKanikoFlags(t *testing.T) {
 		{"--skip-default-registry-fallback"}, {"--registry-map=index.docker.io=mirror.example.com"},
 		{"--cleanup"}, {"--push-retry=3"}, {"--image-fs-extract-retry=2"}, {"--image-download-retry=2"},
 		{"--skip-push-permission-check"}, {"--kaniko-dir=/kaniko"}, {"--force"}, {"-v", "debug"}, {"--verbosity=info"},
-		{"--log-format=json"}, {"--log-timestamp"},
+		{"--log-format=json"}, {"--log-timestamp"}, {"--whitelist-var-run=false"}, {"--force-build-metadata"},
+		{"--push-ignore-immutable-tag-errors"}, {"--registry-map=index.docker.io=m1.example.com;docker.io=m2.example.com"},
+		{"-f", "https://example.com/Dockerfile"},
 	}
 	for _, args := range flags {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
@@ -69,6 +71,9 @@ func TestParseRefuses(t *testing.T) {
 		{[]string{"--no-push", "--tar-path=x.tar"}, "--tar-path and --image-name-*-digest-file need --destination"},
 		{[]string{"--destination=r/a", "--snapshot-mode=fast"}, `--snapshot-mode "fast"`},
 		{[]string{"--destination=r/a", "--bucket=b"}, "--bucket"},
+		{[]string{"--destination=r/a", "-b", "b"}, "--bucket"},
+		{[]string{"--destination=r/a", "--no-push", "--cache"}, "--cache with --no-push"},
+		{[]string{"--destination=r/a", "--cache", "--cache-repo=oci:/cache"}, "--cache-repo oci:/cache"},
 		{[]string{"--destination=r/a", "--image-format=docker"}, "--image-format"},
 		{[]string{"--destination=r/a", "--compression=zstd"}, "--compression"},
 		{[]string{"--destination=r/a", "--git=color=red"}, "--git color"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -29,20 +30,38 @@ func Run(ctx context.Context, f *Flags, env Env, opts ...project.Option) (*Resul
 		return nil, err
 	}
 	defer ws.Close()
-	cacheDir := CacheDir(env.Getenv)
-	opts = append(append(opts, popts.options...), project.WithToolEnv(ToolEnv(env.Environ, cacheDir)))
-	p, err := project.New(cacheDir, opts...)
-	if err != nil {
-		return nil, err
-	}
 	annotations, err := project.ParseKeyValues("--annotation", f.Annotations)
 	if err != nil {
 		return nil, err
 	}
+	dockerfile := f.Dockerfile
+	if strings.HasPrefix(dockerfile, "http://") || strings.HasPrefix(dockerfile, "https://") {
+		df, err := fetchDockerfile(ctx, dockerfile, env)
+		if err != nil {
+			return nil, err
+		}
+		defer df.Close()
+		dockerfile = filepath.Join(df.Dir, "Dockerfile")
+	}
 	b := Build{
-		Dir: ws.Dir, Lang: f.Lang, Function: f.Function, Dockerfile: f.Dockerfile, Stage: f.Target,
+		Dir: ws.Dir, Lang: f.Lang, Stack: StackFile(ws.Dir), Function: f.Function, Dockerfile: dockerfile, Stage: f.Target,
 		Destinations: f.Destinations, NoPush: f.NoPush, TarPath: f.TarPath, OCILayoutPath: f.OCILayoutPath,
 		Annotations: annotations,
+	}
+	// Pulls go over HTTP from the insecure registries, and with
+	// --insecure-pull from those the FROM lines name; pushes only to the
+	// insecure ones.
+	pullInsecure := slices.Clone(settings.Insecure)
+	if f.InsecurePull && b.Lang == "" && b.Stack == "" {
+		if df, err := b.dockerfile(); err == nil {
+			pullInsecure = append(pullInsecure, fromRegistries(df)...)
+		}
+	}
+	cacheDir := CacheDir(env.Getenv)
+	opts = append(append(opts, popts.options...), project.WithToolEnv(ToolEnv(env.Environ, cacheDir)), project.WithInsecureRegistries(pullInsecure))
+	p, err := project.New(cacheDir, opts...)
+	if err != nil {
+		return nil, err
 	}
 	res, err := b.Run(ctx, p, settings)
 	if err != nil {
@@ -101,7 +120,7 @@ func (f *Flags) settings(getenv func(string) string) (project.BuildSettings, pro
 	}
 	po.options = []project.Option{
 		project.WithLabels(labels), project.WithRegistryMirrors(mirrors),
-		project.WithInsecureRegistries(insecure), project.WithTLSConfig(po.tls.config()),
+		project.WithTLSConfig(po.tls.configFor),
 	}
 	if f.Cache {
 		repo, err := f.cacheRepo(insecure)
@@ -134,15 +153,17 @@ func parseBuildArgs(kvs []string, getenv func(string) string) (map[string]string
 // Docker Hub, which are mirrors by another name.
 func (f *Flags) mirrors() ([]string, error) {
 	mirrors := slices.Clone(f.RegistryMirrors)
-	for _, m := range f.RegistryMaps {
-		orig, remap, ok := strings.Cut(m, "=")
-		if !ok || remap == "" {
-			return nil, usage.Errorf("--registry-map %q: want ORIG=REMAP", m)
+	for _, value := range f.RegistryMaps {
+		for _, m := range strings.Split(value, ";") {
+			orig, remap, ok := strings.Cut(m, "=")
+			if !ok || remap == "" {
+				return nil, usage.Errorf("--registry-map %q: want ORIG=REMAP", m)
+			}
+			if orig != "docker.io" && orig != "index.docker.io" && orig != name.DefaultRegistry {
+				return nil, usage.Errorf("--registry-map %q: kiln maps docker.io only for now", m)
+			}
+			mirrors = append(mirrors, remap)
 		}
-		if orig != "docker.io" && orig != "index.docker.io" && orig != name.DefaultRegistry {
-			return nil, usage.Errorf("--registry-map %q: kiln maps docker.io only for now", m)
-		}
-		mirrors = append(mirrors, strings.Split(remap, ";")...)
 	}
 	return mirrors, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -306,4 +307,43 @@ func layoutImage(dir string, d v1.Hash) (v1.Image, error) {
 		return nil, err
 	}
 	return p.Image(d)
+}
+
+// TestRunDockerfileURL builds with -f an http URL, as kaniko allows: the
+// Dockerfile is read from there, and is not part of the context.
+func TestRunDockerfileURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "FROM scratch\nCOPY . /ctx/\n")
+	}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"a.txt": "a"})
+	layout := filepath.Join(t.TempDir(), "layout")
+	getenv := func(k string) string { return map[string]string{"KILN_CACHE_DIR": t.TempDir()}[k] }
+	f, err := Parse([]string{"-c", dir, "-f", srv.URL + "/Dockerfile", "--no-push", "--oci-layout-path", layout}, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), f, Env{Getenv: getenv}, project.WithGetenv(getenv))
+	if err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	img, err := layoutImage(layout, res.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	tr := tar.NewReader(mutate.Extract(img))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		if h.Typeflag == tar.TypeReg {
+			files = append(files, h.Name)
+		}
+	}
+	if len(files) != 1 || files[0] != "ctx/a.txt" {
+		t.Errorf("image files = %v, want [ctx/a.txt]", files)
+	}
 }

@@ -3,7 +3,6 @@ package executor
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -26,9 +25,13 @@ type tlsSettings struct {
 // FROM names before the build, so every registry), and the
 // per-registry flags.
 func (f *Flags) tlsSettings(destHosts []string) (*tlsSettings, error) {
-	s := &tlsSettings{skipAll: f.SkipTLSVerifyPull, skip: slices.Clone(f.SkipTLSVerifyRegistries), roots: map[string]*x509.CertPool{}}
+	s := &tlsSettings{skipAll: f.SkipTLSVerifyPull, roots: map[string]*x509.CertPool{}}
+	skip := slices.Clone(f.SkipTLSVerifyRegistries)
 	if f.SkipTLSVerify {
-		s.skip = append(s.skip, destHosts...)
+		skip = append(skip, destHosts...)
+	}
+	for _, h := range skip {
+		s.skip = append(s.skip, hostname(h))
 	}
 	for host, path := range f.RegistryCertificates {
 		pem, err := os.ReadFile(path)
@@ -44,9 +47,6 @@ func (f *Flags) tlsSettings(destHosts []string) (*tlsSettings, error) {
 		}
 		s.roots[hostname(host)] = pool
 	}
-	for i, h := range s.skip {
-		s.skip[i] = hostname(h)
-	}
 	return s, nil
 }
 
@@ -58,35 +58,20 @@ func hostname(hostport string) string {
 	return hostport
 }
 
-// config is the TLS configuration, nil when no flag asks for one. Go
-// verifies the chain itself unless kiln must (a host's own authorities)
-// or must not (a host not verified); the server name is known only in
-// VerifyConnection, so that is where the per-host choice is made.
-func (s *tlsSettings) config() *tls.Config {
-	if s == nil || (!s.skipAll && len(s.skip) == 0 && len(s.roots) == 0) {
-		return nil
+// configFor is the TLS configuration of host: not verified, verified
+// with its own authorities too, or nil for Go's default.
+func (s *tlsSettings) configFor(host string) *tls.Config {
+	switch {
+	case s.skipAll || slices.Contains(s.skip, host):
+		return &tls.Config{InsecureSkipVerify: true} // the user's --skip-tls-verify*
+	case s.roots[host] != nil:
+		return &tls.Config{RootCAs: s.roots[host]}
 	}
-	return &tls.Config{
-		InsecureSkipVerify: true, // verified in VerifyConnection, host by host
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if s.skipAll || slices.Contains(s.skip, cs.ServerName) {
-				return nil
-			}
-			if len(cs.PeerCertificates) == 0 {
-				return errors.New("the registry sent no certificate")
-			}
-			opts := x509.VerifyOptions{DNSName: cs.ServerName, Roots: s.roots[cs.ServerName], Intermediates: x509.NewCertPool()}
-			for _, c := range cs.PeerCertificates[1:] {
-				opts.Intermediates.AddCert(c)
-			}
-			_, err := cs.PeerCertificates[0].Verify(opts)
-			return err
-		},
-	}
+	return nil
 }
 
 // transport is a registry transport with the TLS settings, for fetching
 // an oci:// context.
 func (s *tlsSettings) transport() http.RoundTripper {
-	return publish.NewTransport(publish.DefaultTimeout, publish.DefaultRetries, publish.WithTLSConfig(s.config()))
+	return publish.NewTransport(publish.DefaultTimeout, publish.DefaultRetries, publish.WithTLSConfig(s.configFor))
 }

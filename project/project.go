@@ -60,7 +60,7 @@ type options struct {
 	stdout, stderr  io.Writer
 	// insecure names registries pulled from over plain HTTP.
 	insecure []string
-	tls      *tls.Config
+	tlsFor   func(host string) *tls.Config
 	// cacheRepoReadOnly: the cache repository is read, never written.
 	cacheRepoReadOnly bool
 }
@@ -161,11 +161,12 @@ func WithInsecureRegistries(hosts []string) Option {
 	return func(o *options) error { o.insecure = hosts; return nil }
 }
 
-// WithTLSConfig sets the TLS configuration of every registry request
-// (kaniko's --skip-tls-verify, --registry-certificate). Default Go's:
-// the system's certificate authorities.
-func WithTLSConfig(c *tls.Config) Option {
-	return func(o *options) error { o.tls = c; return nil }
+// WithTLSConfig sets the TLS configuration of the registry requests to
+// each host (kaniko's --skip-tls-verify, --registry-certificate); a nil
+// result keeps the default. Default Go's: the system's certificate
+// authorities.
+func WithTLSConfig(tlsFor func(host string) *tls.Config) Option {
+	return func(o *options) error { o.tlsFor = tlsFor; return nil }
 }
 
 // WithCacheRepoReadOnly reads WithCacheRepo's repository without
@@ -208,7 +209,7 @@ func New(cacheDir string, opts ...Option) (*Project, error) {
 	if err != nil {
 		return nil, err
 	}
-	transport := publish.NewTransport(o.registryTimeout, publish.DefaultRetries, publish.WithTLSConfig(o.tls))
+	transport := publish.NewTransport(o.registryTimeout, publish.DefaultRetries, publish.WithTLSConfig(o.tlsFor))
 	return &Project{cache: store, images: imagestore.Open(store.Dir()), opts: o,
 		transport: transport, publisher: publish.NewRegistry(publish.WithTransport(transport))}, nil
 }

@@ -47,16 +47,19 @@ func (e *SilentError) Error() string {
 func (e *SilentError) Unwrap() error { return e.Err }
 
 // TransportOption configures NewTransport's transport.
-type TransportOption func(*http.Transport)
+type TransportOption func(*transportOptions)
 
-// WithTLSConfig sets the TLS configuration; nil keeps the default (the
-// system's certificate authorities).
-func WithTLSConfig(c *tls.Config) TransportOption {
-	return func(t *http.Transport) {
-		if c != nil {
-			t.TLSClientConfig = c
-		}
-	}
+type transportOptions struct {
+	tlsFor func(host string) *tls.Config
+}
+
+// WithTLSConfig sets the TLS configuration of the connections to each
+// registry host (without port): nil, or a nil result, keeps Go's default
+// (the system's certificate authorities). The host is given, not read
+// from the handshake, since a registry named by its IP address sends no
+// server name.
+func WithTLSConfig(tlsFor func(host string) *tls.Config) TransportOption {
+	return func(o *transportOptions) { o.tlsFor = tlsFor }
 }
 
 // NewTransport returns the HTTP transport of every registry request kiln
@@ -75,10 +78,11 @@ func WithTLSConfig(c *tls.Config) TransportOption {
 // retries of one upload and its requests together, so a push makes a
 // bounded number of requests.
 func NewTransport(timeout time.Duration, retries int, opts ...TransportOption) http.RoundTripper {
-	t := remote.DefaultTransport.(*http.Transport).Clone()
+	var o transportOptions
 	for _, opt := range opts {
-		opt(t)
+		opt(&o)
 	}
+	t := remote.DefaultTransport.(*http.Transport).Clone()
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dialer.DialContext(ctx, network, addr)
@@ -86,6 +90,11 @@ func NewTransport(timeout time.Duration, retries int, opts ...TransportOption) h
 			return nil, err
 		}
 		return &idleConn{Conn: c, idle: timeout}, nil
+	}
+	if o.tlsFor != nil {
+		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialTLS(ctx, t.DialContext, network, addr, o.tlsFor)
+		}
 	}
 	t.TLSHandshakeTimeout = timeout
 	t.ResponseHeaderTimeout = timeout
@@ -267,4 +276,30 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// dialTLS dials addr and makes the TLS handshake with the configuration
+// tlsFor gives its host.
+func dialTLS(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), network, addr string, tlsFor func(string) *tls.Config) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{}
+	if c := tlsFor(host); c != nil {
+		cfg = c.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	raw, err := dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	conn := tls.Client(raw, cfg)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return conn, nil
 }

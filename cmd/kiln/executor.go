@@ -34,6 +34,11 @@ $TMPDIR/kiln-cache.`,
 		// parses its own command line.
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// kaniko's one subcommand.
+			if len(args) == 1 && args[0] == "version" {
+				fmt.Fprint(g.stdout, versionLine())
+				return nil
+			}
 			if slices.Contains(args, "-h") || slices.Contains(args, "--help") {
 				fmt.Fprintf(g.stdout, "%s\n\nUsage:\n  %s\n\nFlags:\n%s", cmd.Long, cmd.Use, new(executor.Flags).NewFlagSet().FlagUsages())
 				return nil

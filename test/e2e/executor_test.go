@@ -21,6 +21,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/kiln-build/kiln/buildcontext"
 	"github.com/kiln-build/kiln/test/registrytest"
 )
 
@@ -65,9 +69,24 @@ func TestExecutorKanikoStyle(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(fn, "stack.yml"), []byte("version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n  hello:\n    lang: golang-middleware\n    handler: ./hello\n    image: ignored/hello:latest\n"), 0o644)
 
+	// kiln job's way: the context pushed as an artifact, fetched with
+	// the same credentials.
+	packed, err := buildcontext.Pack(context.Background(), fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctxRef, err := name.ParseReference(reg.Host + "/e2e/contexts:fn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed, err := buildcontext.Push(context.Background(), ctxRef, packed, buildcontext.WithKeychain(staticKeychain{user, password}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct{ name, context, repo string }{
 		{"dockerfile", "dir://" + df, "e2e/kaniko-df"},
 		{"stack", "dir://" + fn, "e2e/kaniko-fn"},
+		{"stack from an oci context", "oci://" + pushed.String(), "e2e/kaniko-oci"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -273,5 +292,44 @@ cat /tmp/digest`
 	root := mustKiln(t, kilnOpts{cache: cache, env: []string{"KILN_CACHE_DIR=" + cache}}, strings.Fields(strings.Replace(args, " --digest-file /tmp/digest", " --no-push", 1))...)
 	if !strings.Contains(root.stdout, "@"+digest) {
 		t.Errorf("as root: %s, as nobody on a read-only root: %s", root.stdout, digest)
+	}
+}
+
+// staticKeychain gives one user and password for every registry.
+type staticKeychain struct{ user, password string }
+
+func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	return authn.FromConfig(authn.AuthConfig{Username: k.user, Password: k.password}), nil
+}
+
+// TestExecutorCommandLine runs /kaniko/executor with a flag kaniko does
+// not have (exit 2, one line naming it), with none of the required ones,
+// and as `executor version`.
+func TestExecutorCommandLine(t *testing.T) {
+	exe := kanikoExecutor(t)
+	tests := []struct {
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{[]string{"--context=/workspace", "--destination=r.example.com/a", "--squash"}, 2, "kiln: unknown flag: --squash"},
+		{[]string{"--context=/workspace"}, 2, "kiln: --destination or --no-push is required"},
+		{[]string{"--no-push", "--context=/no/such/folder"}, 1, "kiln: --context /no/such/folder: /no/such/folder is not a folder"},
+		{[]string{"version"}, 0, "kiln "},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			cmd := exec.Command(exe, tc.args...)
+			cmd.Env = append(baseEnv(), "KILN_CACHE_DIR="+t.TempDir())
+			out, err := cmd.CombinedOutput()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if code != tc.wantCode || len(lines) != 1 || !strings.HasPrefix(lines[0], tc.want) {
+				t.Errorf("executor %v: exit %d, output %q; want exit %d and one line %q...", tc.args, code, out, tc.wantCode, tc.want)
+			}
+		})
 	}
 }
