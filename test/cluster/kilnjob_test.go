@@ -25,8 +25,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kiln-build/kiln/job"
 	"github.com/kiln-build/kiln/test/registrytest"
@@ -317,4 +319,77 @@ func TestKilnJobMissingContext(t *testing.T) {
 		t.Fatalf("Run(a missing context) = %v, want one line saying the context is unknown\nlogs:\n%s", err, logs.String())
 	}
 	t.Logf("error line: %s", err)
+}
+
+// TestKilnJobYAML: the Jobs kiln job --output yaml prints, for two
+// functions, run as they are once applied: the contexts they name were
+// pushed, and nothing was created in the cluster by printing them.
+func TestKilnJobYAML(t *testing.T) {
+	ctx := context.Background()
+	dir := dockerfileProject(t, reg.Host, "first")
+	second := dockerfileProject(t, reg.Host, "second")
+	if err := os.Rename(filepath.Join(second, "second"), filepath.Join(dir, "second")); err != nil {
+		t.Fatal(err)
+	}
+	stack, err := os.ReadFile(filepath.Join(second, "stack.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fn, _ := strings.Cut(string(stack), "functions:\n")
+	f, err := os.OpenFile(filepath.Join(dir, "stack.yml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteString(fn)
+		f.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := kilnJob(t, ctx, dir, nil, "--output", "yaml")
+	if err != nil {
+		t.Fatalf("kiln job --output yaml: %v\n%s", err, stderr)
+	}
+	if jobs, err := cluster.Client.BatchV1().Jobs(jobNamespace).List(ctx, metav1.ListOptions{LabelSelector: job.LabelFunction + " in (first,second)"}); err != nil || len(jobs.Items) != 0 {
+		t.Fatalf("kiln job --output yaml left %v Jobs in the cluster (%v), want none", len(jobs.Items), err)
+	}
+	docs := strings.Split(stdout, "---\n")
+	if len(docs) != 2 {
+		t.Fatalf("kiln job --output yaml printed %d documents, want 2:\n%s", len(docs), stdout)
+	}
+	var logs bytes.Buffer
+	for i, fn := range []string{"first", "second"} {
+		var j batchv1.Job
+		if err := yaml.UnmarshalStrict([]byte(docs[i]), &j); err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithTimeout(ctx, buildTimeout)
+		h, err := job.NewRunner(cluster.Client, &logs).Run(rctx, fn, &j)
+		cancel()
+		if err != nil {
+			t.Fatalf("running the printed Job of %s: %v\n%s", fn, err, logs.String())
+		}
+		if _, tagged, err := reg.ManifestDigest(ctx, "kiln-test/"+fn, "1"); err != nil || tagged != h.String() {
+			t.Errorf("%s: the registry has %s (%v), the Job reported %s", fn, tagged, err, h)
+		}
+	}
+}
+
+// TestKilnJobImagePull: an executor image that cannot be pulled fails the
+// build at once, in one line, instead of at the Job's deadline.
+func TestKilnJobImagePull(t *testing.T) {
+	ctx := context.Background()
+	kilnExecutorImage(t)
+	dir := dockerfileProject(t, reg.Host, "nopull")
+	start := time.Now()
+	missing := reg.Host + "/kiln-test/no-such-executor@sha256:" + strings.Repeat("e", 64)
+	stdout, stderr, err := kilnJob(t, ctx, dir, nil, "--executor-image", missing)
+	oneLineError(t, stdout, stderr, err, "nopull", "not found")
+	if !strings.Contains(stderr, "ErrImagePull") && !strings.Contains(stderr, "ImagePullBackOff") {
+		t.Errorf("kiln job's error does not say the image could not be pulled:\n%s", stderr)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("kiln job took %s to give up, want well under its 3m deadline", d)
+	}
+	if jobs, err := cluster.Client.BatchV1().Jobs(jobNamespace).List(ctx, metav1.ListOptions{LabelSelector: job.LabelFunction + "=nopull"}); err != nil || len(jobs.Items) != 0 {
+		t.Errorf("the stuck Job is left in the cluster (%v)", err)
+	}
 }
