@@ -146,6 +146,10 @@ func (w *waiter) wait(ctx, logCtx context.Context) (v1.Hash, error) {
 			if jw, err = jobs.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + w.job.Name, ResourceVersion: w.job.ResourceVersion}); err != nil {
 				return v1.Hash{}, w.watchError(ctx, err)
 			}
+			// A Job deleted before the watch began sends it nothing.
+			if _, err := jobs.Get(ctx, w.job.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				return v1.Hash{}, w.deleted()
+			}
 		}
 		if pw == nil {
 			if pw, err = pods.Watch(ctx, metav1.ListOptions{LabelSelector: selector}); err != nil {
@@ -163,6 +167,9 @@ func (w *waiter) wait(ctx, logCtx context.Context) (v1.Hash, error) {
 			}
 			switch j := ev.Object.(type) {
 			case *batchv1.Job:
+				if ev.Type == watch.Deleted && !jobFinished(j) {
+					return v1.Hash{}, w.deleted()
+				}
 				w.job = j
 			case *metav1.Status:
 				// An expired resource version: start from the Job as it is.
@@ -185,9 +192,31 @@ func (w *waiter) wait(ctx, logCtx context.Context) (v1.Hash, error) {
 				w.follow(logCtx, p)
 			}
 		}
-		if done, h, err := w.check(ctx); done {
+		if jobFinished(w.job) {
+			w.catchUp(ctx, logCtx)
+		}
+		if done, h, err := w.check(); done {
 			return h, err
 		}
+	}
+}
+
+func (w *waiter) deleted() error {
+	return fmt.Errorf("%s: job %s/%s was deleted before it ended", w.fn, w.job.Namespace, w.job.Name)
+}
+
+// catchUp reads the Job's pods once it has ended: its status can come
+// before their last updates, and a pod that ran too fast to be seen
+// running has its log streamed now.
+func (w *waiter) catchUp(ctx, logCtx context.Context) {
+	list, err := w.r.client.CoreV1().Pods(w.job.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/controller-uid=" + string(w.job.UID)})
+	if err != nil {
+		slog.DebugContext(ctx, "listing a job's pods", "job", w.job.Name, "err", err)
+		return
+	}
+	for _, p := range list.Items {
+		w.pods[p.Name] = p
+		w.follow(logCtx, &p)
 	}
 }
 
@@ -208,9 +237,9 @@ func (w *waiter) watchError(ctx context.Context, err error) error {
 }
 
 // check says whether the Job has ended, or is bound to fail.
-func (w *waiter) check(ctx context.Context) (bool, v1.Hash, error) {
+func (w *waiter) check() (bool, v1.Hash, error) {
 	if jobComplete(w.job) {
-		h, err := w.digest(ctx)
+		h, err := w.digest()
 		return true, h, err
 	}
 	pods := podList(w.pods)
@@ -222,21 +251,9 @@ func (w *waiter) check(ctx context.Context) (bool, v1.Hash, error) {
 
 // digest reads the executor's termination message of the pod that
 // succeeded: the image's digest.
-func (w *waiter) digest(ctx context.Context) (v1.Hash, error) {
+func (w *waiter) digest() (v1.Hash, error) {
 	id := w.job.Namespace + "/" + w.job.Name
-	pods := w.pods
-	if !slices.ContainsFunc(podList(pods), succeeded) {
-		// The Job's status can come before its pod's last update.
-		list, err := w.r.client.CoreV1().Pods(w.job.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/controller-uid=" + string(w.job.UID)})
-		if err != nil {
-			return v1.Hash{}, fmt.Errorf("%s: reading the pods of job %s: %w", w.fn, id, err)
-		}
-		pods = map[string]corev1.Pod{}
-		for _, p := range list.Items {
-			pods[p.Name] = p
-		}
-	}
-	for _, p := range pods {
+	for _, p := range podList(w.pods) {
 		if !succeeded(p) {
 			continue
 		}

@@ -22,7 +22,7 @@ import (
 // does on create (a name from generateName, a uid) and a stand-in for the
 // Job controller that gives each created Job one pod in the state the
 // test asks for.
-func fakeCluster(t *testing.T, pod func(*corev1.Pod), job func(*batchv1.Job)) *fake.Clientset {
+func fakeCluster(t *testing.T, pod func(*corev1.Pod), job func(*fake.Clientset, *batchv1.Job) (update bool)) *fake.Clientset {
 	t.Helper()
 	c := fake.NewClientset()
 	c.PrependReactor("create", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
@@ -52,8 +52,7 @@ func fakeCluster(t *testing.T, pod func(*corev1.Pod), job func(*batchv1.Job)) *f
 			if _, err := c.CoreV1().Pods(j.Namespace).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 				t.Error(err)
 			}
-			if job != nil {
-				job(j)
+			if job != nil && job(c, j) {
 				if _, err := c.BatchV1().Jobs(j.Namespace).UpdateStatus(ctx, j, metav1.UpdateOptions{}); err != nil {
 					t.Error(err)
 				}
@@ -77,8 +76,9 @@ func TestRunnerDigest(t *testing.T) {
 		p.Status = corev1.PodStatus{Phase: corev1.PodSucceeded, ContainerStatuses: []corev1.ContainerStatus{{
 			Name: container, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Completed", Message: digest + "\n"}},
 		}}}
-	}, func(j *batchv1.Job) {
+	}, func(_ *fake.Clientset, j *batchv1.Job) bool {
 		j.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+		return true
 	})
 	var logs bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -117,13 +117,34 @@ func TestRunnerBadDigest(t *testing.T) {
 		p.Status = corev1.PodStatus{Phase: corev1.PodSucceeded, ContainerStatuses: []corev1.ContainerStatus{{
 			Name: container, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Completed"}},
 		}}}
-	}, func(j *batchv1.Job) {
+	}, func(_ *fake.Clientset, j *batchv1.Job) bool {
 		j.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+		return true
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, err := NewRunner(c, &bytes.Buffer{}).Run(ctx, "hello", testJob(t))
 	if err == nil || !strings.Contains(err.Error(), "no image digest") {
 		t.Fatalf("Run() = %v, want an error saying the termination message holds no digest", err)
+	}
+}
+
+func TestRunnerJobDeleted(t *testing.T) {
+	c := fakeCluster(t, func(p *corev1.Pod) {
+		p.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: container, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
+		}}}
+	}, func(c *fake.Clientset, j *batchv1.Job) bool {
+		// Someone else deletes the Job while it runs.
+		if err := c.BatchV1().Jobs(j.Namespace).Delete(context.Background(), j.Name, metav1.DeleteOptions{}); err != nil {
+			t.Error(err)
+		}
+		return false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := NewRunner(c, &bytes.Buffer{}).Run(ctx, "hello", testJob(t))
+	if err == nil || !strings.Contains(err.Error(), "was deleted before it ended") {
+		t.Fatalf("Run() = %v, want an error saying the Job was deleted", err)
 	}
 }
