@@ -24,9 +24,9 @@
 // mounts it. Dependency credentials (.npmrc, pip.conf, settings.xml) come
 // from Secrets mounted read-only under /kaniko/dependencies, outside the
 // context, and are named to the package managers through their own
-// environment variables (NPM_CONFIG_USERCONFIG, PIP_CONFIG_FILE,
-// MAVEN_ARGS), so only the dependency install reads them and no layer
-// holds them.
+// environment variables (NPM_CONFIG_USERCONFIG, PIP_CONFIG_FILE, and
+// MAVEN_OPTS's user.home for Maven), so only the dependency install reads
+// them and no layer holds them.
 //
 // With Render (kiln job --output yaml) the contexts are pushed all the
 // same, so that the printed Jobs run as they are when applied, but

@@ -66,18 +66,27 @@ const (
 	LabelFunction = "kiln.dev/function"
 )
 
-// dependencyFile is where a dependency credential file is mounted, and
-// the variable through which its package manager is told of it.
+// dependencyFile is where a dependency credential file is mounted (the
+// Secret's volume at dir, the file at item in it), and the variable
+// through which its package manager is told of it.
 type dependencyFile struct {
-	dir string
-	env func(path string) corev1.EnvVar
+	dir, item string
+	env       func(dir string) corev1.EnvVar
 }
 
 var dependencyFiles = map[string]dependencyFile{
-	".npmrc":   {"npm", func(f string) corev1.EnvVar { return corev1.EnvVar{Name: "NPM_CONFIG_USERCONFIG", Value: f} }},
-	"pip.conf": {"pip", func(f string) corev1.EnvVar { return corev1.EnvVar{Name: "PIP_CONFIG_FILE", Value: f} }},
-	// MAVEN_ARGS is read by Maven 3.9 and later.
-	"settings.xml": {"maven", func(f string) corev1.EnvVar { return corev1.EnvVar{Name: "MAVEN_ARGS", Value: "--settings " + f} }},
+	".npmrc": {"npm", ".npmrc", func(d string) corev1.EnvVar {
+		return corev1.EnvVar{Name: "NPM_CONFIG_USERCONFIG", Value: path.Join(d, ".npmrc")}
+	}},
+	"pip.conf": {"pip", "pip.conf", func(d string) corev1.EnvVar {
+		return corev1.EnvVar{Name: "PIP_CONFIG_FILE", Value: path.Join(d, "pip.conf")}
+	}},
+	// Maven before 3.9 (Debian's) has no variable for its settings: it
+	// reads ${user.home}/.m2/settings.xml, so user.home is the volume, and
+	// the local repository stays in the writable /tmp.
+	"settings.xml": {"maven", ".m2/settings.xml", func(d string) corev1.EnvVar {
+		return corev1.EnvVar{Name: "MAVEN_OPTS", Value: "-Duser.home=" + d + " -Dmaven.repo.local=/tmp/.m2/repository"}
+	}},
 }
 
 // ParseDependencySecrets reads --dependency-secret FILE=SECRET flags.
@@ -253,10 +262,10 @@ func New(b Build, s Settings) (*batchv1.Job, error) {
 		dir := path.Join(dependenciesDir, df.dir)
 		volumes = append(volumes, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName: s.DependencySecrets[file], DefaultMode: &secretMode,
-			Items: []corev1.KeyToPath{{Key: file, Path: file}},
+			Items: []corev1.KeyToPath{{Key: file, Path: df.item}},
 		}}})
 		mounts = append(mounts, corev1.VolumeMount{Name: vol, MountPath: dir, ReadOnly: true})
-		env = append(env, df.env(path.Join(dir, file)))
+		env = append(env, df.env(dir))
 	}
 	var pullSecrets []corev1.LocalObjectReference
 	if s.ImagePullSecret != "" {

@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kiln-build/kiln/job"
+	"github.com/kiln-build/kiln/test/cluster/kube"
 	"github.com/kiln-build/kiln/test/registrytest"
 )
 
@@ -391,5 +392,56 @@ func TestKilnJobImagePull(t *testing.T) {
 	}
 	if jobs, err := cluster.Client.BatchV1().Jobs(jobNamespace).List(ctx, metav1.ListOptions{LabelSelector: job.LabelFunction + "=nopull"}); err != nil || len(jobs.Items) != 0 {
 		t.Errorf("the stuck Job is left in the cluster (%v)", err)
+	}
+}
+
+// TestKilnJobSecretsMounted: in a namespace enforcing the restricted Pod
+// Security Standard, the pod of kiln job's spec (its image swapped for
+// busybox, which prints what the executor would read) runs as uid 65532
+// on a read-only root and reads the docker config and each dependency
+// credential where the package managers' variables point.
+func TestKilnJobSecretsMounted(t *testing.T) {
+	ctx := context.Background()
+	d, err := name.NewDigest(reg.Host + "/kiln-test/hello@sha256:" + strings.Repeat("ab", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := job.Settings{
+		Namespace: kube.RestrictedNamespace, ExecutorImage: busybox, TTL: time.Minute, Deadline: time.Minute, DockerConfigSecret: "push",
+		DependencySecrets: map[string]string{".npmrc": "npm", "pip.conf": "pip", "settings.xml": "maven"},
+	}
+	j, err := job.New(job.Build{Function: "hello", Image: reg.Host + "/kiln-test/hello:1", Context: d, Lang: "node20"}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// CheckRestricted makes the namespace.
+	if err := cluster.CheckRestricted(ctx, j.Spec.Template.Spec); err != nil {
+		t.Fatal(err)
+	}
+	for secret, kv := range map[string][2]string{
+		"push": {corev1.DockerConfigJsonKey, `{"auths":{}}`}, "npm": {".npmrc", "//npm.example/:_authToken=n"},
+		"pip": {"pip.conf", "[global]\nindex-url = https://pip.example/simple"}, "maven": {"settings.xml", "<settings/>"},
+	} {
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: secret, Namespace: s.Namespace}, Data: map[string][]byte{kv[0]: []byte(kv[1])}}
+		if secret == "push" {
+			sec.Type = corev1.SecretTypeDockerConfigJson
+		}
+		if _, err := cluster.Client.CoreV1().Secrets(s.Namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := `id -u; cat /kaniko/.docker/config.json; echo; cat "$NPM_CONFIG_USERCONFIG"; echo; cat "$PIP_CONFIG_FILE"; echo; ` +
+		`home=${MAVEN_OPTS#-Duser.home=}; cat "${home%% *}/.m2/settings.xml"; echo; touch /ro 2>/dev/null || echo read-only`
+	spec := j.Spec.Template.Spec
+	spec.Containers[0].Image, spec.Containers[0].Command, spec.Containers[0].Args = busybox, []string{"sh", "-c", script}, nil
+	done := runJobIn(t, ctx, s.Namespace, "secrets", spec)
+	pod := jobPod(t, ctx, done)
+	logs, err := cluster.Client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "65532\n{\"auths\":{}}\n//npm.example/:_authToken=n\n[global]\nindex-url = https://pip.example/simple\n<settings/>\nread-only\n"
+	if string(logs) != want {
+		t.Errorf("the pod read:\n%s\nwant:\n%s", logs, want)
 	}
 }
