@@ -147,18 +147,22 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 	}
 }
 
-// dockerfileProject writes a stack of one Dockerfile function (FROM
-// scratch and COPY: no RUN, so kiln alone builds it) whose image goes to
+// dockerfileProject writes a stack of Dockerfile functions (FROM scratch
+// and COPY: no RUN, so kiln alone builds them) whose images go to
 // registry host, and returns the project's folder.
-func dockerfileProject(t *testing.T, host, fn string) string {
+func dockerfileProject(t *testing.T, host string, fns ...string) string {
 	t.Helper()
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{
-		"stack.yml":          fmt.Sprintf("version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n  %s:\n    lang: dockerfile\n    handler: ./%s\n    image: %s/kiln-test/%s:1\n", fn, fn, host, fn),
-		fn + "/Dockerfile":   "FROM scratch\nCOPY index.html greeting.txt /www/\nLABEL purpose=kiln-job-test\n",
-		fn + "/index.html":   "<p>built in a Job</p>\n",
-		fn + "/greeting.txt": "hello\n",
-	})
+	stack := "version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n"
+	files := map[string]string{}
+	for _, fn := range fns {
+		stack += fmt.Sprintf("  %s:\n    lang: dockerfile\n    handler: ./%s\n    image: %s/kiln-test/%s:1\n", fn, fn, host, fn)
+		files[fn+"/Dockerfile"] = "FROM scratch\nCOPY index.html greeting.txt /www/\nLABEL purpose=kiln-job-test\n"
+		files[fn+"/index.html"] = "<p>" + fn + ", built in a Job</p>\n"
+		files[fn+"/greeting.txt"] = "hello\n"
+	}
+	files["stack.yml"] = stack
+	writeFiles(t, dir, files)
 	return dir
 }
 
@@ -193,31 +197,38 @@ func kilnJob(t *testing.T, ctx context.Context, dir string, env []string, args .
 // came back with the function's name as prefix.
 func TestKilnJobDockerfile(t *testing.T) {
 	ctx := context.Background()
-	dir := dockerfileProject(t, reg.Host, "web")
+	// In the order kiln reads stack functions: by name.
+	fns := []string{"api", "web"}
+	dir := dockerfileProject(t, reg.Host, fns...)
 	start := time.Now()
-	stdout, stderr, err := kilnJob(t, ctx, dir, nil)
+	stdout, stderr, err := kilnJob(t, ctx, dir, nil, "--parallel", "2")
 	if err != nil {
 		t.Fatalf("kiln job: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
 	}
-	t.Logf("kiln job took %s", time.Since(start).Round(time.Millisecond))
-	got := strings.TrimSpace(stdout)
-	repo := reg.Host + "/kiln-test/web"
-	if !strings.HasPrefix(got, repo+"@sha256:") || strings.Contains(got, "\n") {
-		t.Fatalf("kiln job printed %q, want one line %s@sha256:…\nstderr:\n%s", got, repo, stderr)
+	t.Logf("kiln job of %d functions took %s", len(fns), time.Since(start).Round(time.Millisecond))
+	got := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(got) != len(fns) {
+		t.Fatalf("kiln job printed %q, want a line per function\nstderr:\n%s", got, stderr)
 	}
-	if !strings.Contains(stderr, "web | ") {
-		t.Errorf("kiln job's stderr has no log line prefixed with the function:\n%s", stderr)
-	}
-	_, tagged, err := reg.ManifestDigest(ctx, "kiln-test/web", "1")
-	if err != nil || "sha256:"+strings.TrimPrefix(tagged, "sha256:") != strings.TrimPrefix(got, repo+"@") {
-		t.Errorf("the registry's kiln-test/web:1 is %s, %v; kiln job printed %s", tagged, err, got)
+	for i, fn := range fns {
+		repo := reg.Host + "/kiln-test/" + fn
+		digest, ok := strings.CutPrefix(got[i], repo+"@")
+		if !ok {
+			t.Errorf("kiln job's line %d is %q, want %s@sha256:…", i+1, got[i], repo)
+		}
+		if !strings.Contains(stderr, "\n"+fn+" | ") {
+			t.Errorf("kiln job's stderr has no log line prefixed with %s:\n%s", fn, stderr)
+		}
+		if _, tagged, err := reg.ManifestDigest(ctx, "kiln-test/"+fn, "1"); err != nil || tagged != digest {
+			t.Errorf("the registry's kiln-test/%s:1 is %s, %v; kiln job printed %s", fn, tagged, err, got[i])
+		}
 	}
 	local, lerr, err := kiln(t, ctx, dir, nil, "build", "-f", "stack.yml", "--progress", "plain")
 	if err != nil {
 		t.Fatalf("kiln build: %v\n%s", err, lerr)
 	}
-	if l := strings.TrimSpace(local); !strings.HasSuffix(l, strings.TrimPrefix(got, repo)) {
-		t.Errorf("a local kiln build gave %s, the Job %s: want one digest", l, got)
+	if l := strings.Split(strings.TrimSpace(local), "\n"); strings.Join(l, "\n") != strings.Join(got, "\n") {
+		t.Errorf("a local kiln build gave\n%s\nthe Jobs\n%s\nwant the same digests", local, stdout)
 	}
 	jobs, err := cluster.Client.BatchV1().Jobs(jobNamespace).List(ctx, metav1.ListOptions{LabelSelector: job.LabelFunction + "=web"})
 	if err != nil || len(jobs.Items) == 0 {
@@ -327,24 +338,7 @@ func TestKilnJobMissingContext(t *testing.T) {
 // pushed, and nothing was created in the cluster by printing them.
 func TestKilnJobYAML(t *testing.T) {
 	ctx := context.Background()
-	dir := dockerfileProject(t, reg.Host, "first")
-	second := dockerfileProject(t, reg.Host, "second")
-	if err := os.Rename(filepath.Join(second, "second"), filepath.Join(dir, "second")); err != nil {
-		t.Fatal(err)
-	}
-	stack, err := os.ReadFile(filepath.Join(second, "stack.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, fn, _ := strings.Cut(string(stack), "functions:\n")
-	f, err := os.OpenFile(filepath.Join(dir, "stack.yml"), os.O_APPEND|os.O_WRONLY, 0)
-	if err == nil {
-		_, err = f.WriteString(fn)
-		f.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := dockerfileProject(t, reg.Host, "first", "second")
 	stdout, stderr, err := kilnJob(t, ctx, dir, nil, "--output", "yaml")
 	if err != nil {
 		t.Fatalf("kiln job --output yaml: %v\n%s", err, stderr)
