@@ -148,3 +148,54 @@ func TestRunnerJobDeleted(t *testing.T) {
 		t.Fatalf("Run() = %v, want an error saying the Job was deleted", err)
 	}
 }
+
+// TestRunnerInterrupted: a Job whose build is interrupted (Ctrl-C) is
+// deleted, not left running.
+func TestRunnerInterrupted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	started := make(chan struct{})
+	c := fakeCluster(t, func(p *corev1.Pod) {
+		p.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: container, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
+		}}}
+		close(started)
+	}, nil)
+	runCtx, interrupt := context.WithCancel(ctx)
+	go func() { <-started; time.Sleep(100 * time.Millisecond); interrupt() }()
+	_, err := NewRunner(c, &bytes.Buffer{}).Run(runCtx, "hello", testJob(t))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run() = %v, want context.Canceled", err)
+	}
+	if jobs, _ := c.BatchV1().Jobs("builds").List(ctx, metav1.ListOptions{}); len(jobs.Items) != 0 {
+		t.Errorf("jobs left: %d, want 0", len(jobs.Items))
+	}
+}
+
+func TestCheckSecrets(t *testing.T) {
+	ctx := context.Background()
+	c := fake.NewClientset(
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "push", Namespace: "builds"}, Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte("{}")}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "generic", Namespace: "builds"}, Data: map[string][]byte{"config.json": []byte("{}")}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "npm", Namespace: "builds"}, Data: map[string][]byte{".npmrc": []byte("x")}},
+	)
+	for _, tc := range []struct {
+		name string
+		s    Settings
+		want string
+	}{
+		{"present", Settings{DockerConfigSecret: "push", DependencySecrets: map[string]string{".npmrc": "npm"}}, ""},
+		{"missing", Settings{DockerConfigSecret: "nope"}, "--docker-config-secret: no Secret nope in namespace builds"},
+		{"generic docker config", Settings{DockerConfigSecret: "generic"}, "--docker-config-secret: Secret builds/generic has no key .dockerconfigjson"},
+		{"wrong key", Settings{DependencySecrets: map[string]string{"pip.conf": "npm"}}, "--dependency-secret pip.conf: Secret builds/npm has no key pip.conf"},
+		{"pull secret", Settings{ImagePullSecret: "nope"}, "--image-pull-secret: no Secret nope"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.s.Namespace = "builds"
+			err := checkSecrets(ctx, c, tc.s)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("checkSecrets() = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
