@@ -11,12 +11,13 @@
 //	                 reply: NDJSON lines {log, image, status, error} when the
 //	                 request accepts application/x-ndjson, else one object
 //	GET  /publickey  {key_id, algorithm: "nacl/box", public_key}
+//	GET  /healthz    200, for a Deployment's probes
 //
 // The signature is checked, in constant time, over the whole body before
 // anything in it is read: a missing or wrong one gets 401 and builds
 // nothing. Bodies are bounded (WithMaxBodySize), builds run at most
-// WithConcurrency at once (the others wait their turn) and each within
-// WithBuildTimeout.
+// WithConcurrency at once (the others wait their turn), and a request,
+// its wait for a turn included, ends within WithBuildTimeout.
 //
 // What is built: the context's template.yml names the lang. A lang kiln
 // has a pack for builds its handler, context/function/, with the pack;

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/kiln-build/kiln/project"
@@ -89,5 +90,47 @@ func TestRunSubPathTargetAndFailure(t *testing.T) {
 	}
 	if err := run("-c", dir, "--context-sub-path", "../x", "-d", reg+"/fn/x:1"); err == nil || !strings.Contains(err.Error(), "--context-sub-path") {
 		t.Errorf("--context-sub-path ../x = %v, want an error naming the flag", err)
+	}
+}
+
+// TestRunRegistryMirror pulls a Docker Hub FROM from --registry-mirror
+// (and --registry-map's docker.io entry), and with
+// --skip-default-registry-fallback fails one the mirror lacks without
+// trying Docker Hub.
+func TestRunRegistryMirror(t *testing.T) {
+	mirror := startRegistry(t)
+	base, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(mustRef(t, mirror+"/library/kiln-base:1"), base); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, from string
+		flags      []string
+		wantErr    string
+	}{
+		{"mirror", "kiln-base:1", []string{"--registry-mirror", mirror}, ""},
+		{"registry map", "docker.io/library/kiln-base:1", []string{"--registry-map", "index.docker.io=" + mirror}, ""},
+		{"no fallback", "kiln-missing:1", []string{"--registry-mirror", mirror, "--skip-default-registry-fallback"}, "no registry mirror has it"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFiles(t, dir, map[string]string{"Dockerfile": "FROM " + tc.from + "\nCOPY a.txt /a.txt\n", "a.txt": "a"})
+			getenv := func(k string) string { return map[string]string{"KILN_CACHE_DIR": t.TempDir()}[k] }
+			f, err := Parse(append([]string{"-c", dir, "--no-push"}, tc.flags...), getenv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Run(context.Background(), f, Env{Getenv: getenv}, project.WithGetenv(getenv))
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("Run() = %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("Run() = %v, want an error with %q", err, tc.wantErr)
+			}
+		})
 	}
 }

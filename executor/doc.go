@@ -23,7 +23,7 @@
 //     --compressed-caching), --compression-level, the retry counts,
 //     --skip-push-permission-check, --push-ignore-immutable-tag-errors,
 //     --force-build-metadata, --cleanup, --force, --kaniko-dir,
-//     --skip-unused-stages, --skip-default-registry-fallback,
+//     --skip-unused-stages,
 //     --log-format and --log-timestamp are accepted and checked, and have
 //     no effect: kiln takes no snapshots (a step's layer is what it wrote),
 //     never unpacks into /, retries registry requests itself, asks the
@@ -48,7 +48,7 @@
 //   - Refused with a clear error: --bucket (-b), gs:// and s3:// contexts
 //     (kiln job pushes contexts as oci:// artifacts instead), an
 //     oci: --cache-repo, the fork's --secret, --image-format docker and
-//     --compression zstd, and --registry-client-cert.
+//     --compression zstd.
 //
 // # What a build needs in a pod
 //

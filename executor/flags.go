@@ -50,7 +50,8 @@ type Flags struct {
 	// Registries.
 	Insecure, SkipTLSVerify, InsecurePull, SkipTLSVerifyPull bool
 	InsecureRegistries, SkipTLSVerifyRegistries              []string
-	RegistryCertificates, RegistryClientCerts                map[string]string
+	RegistryCertificates                                     map[string]string
+	RegistryClientCerts                                      []string
 	RegistryMirrors, RegistryMaps                            []string
 	SkipDefaultRegistryFallback                              bool
 
@@ -125,10 +126,10 @@ func (f *Flags) NewFlagSet() *pflag.FlagSet {
 	fl.StringArrayVar(&f.InsecureRegistries, "insecure-registry", nil, "registry spoken to over plain HTTP; repeatable")
 	fl.StringArrayVar(&f.SkipTLSVerifyRegistries, "skip-tls-verify-registry", nil, "registry whose TLS certificate is not verified; repeatable")
 	fl.StringToStringVar(&f.RegistryCertificates, "registry-certificate", map[string]string{}, "HOST=PATH of a CA certificate for a registry; repeatable")
-	fl.StringToStringVar(&f.RegistryClientCerts, "registry-client-cert", map[string]string{}, "HOST=CERT,KEY client certificate for a registry; repeatable")
+	fl.StringArrayVar(&f.RegistryClientCerts, "registry-client-cert", nil, "HOST=CERT,KEY client certificate (mTLS) for a registry; repeatable")
 	fl.StringArrayVar(&f.RegistryMirrors, "registry-mirror", nil, "mirror tried before Docker Hub, HOST[:PORT][/PATH]; repeatable (env KANIKO_REGISTRY_MIRROR, comma-separated)")
 	fl.StringArrayVar(&f.RegistryMaps, "registry-map", nil, "ORIG=REMAP[;ORIG=REMAP...]: pull ORIG's images from REMAP (docker.io only for now, as a mirror); repeatable")
-	fl.BoolVar(&f.SkipDefaultRegistryFallback, "skip-default-registry-fallback", false, "fail when every mirror fails rather than pull from Docker Hub")
+	fl.BoolVar(&f.SkipDefaultRegistryFallback, "skip-default-registry-fallback", false, "fail a Docker Hub image no --registry-mirror has, rather than pull it from Docker Hub")
 
 	fl.BoolVar(&f.Cleanup, "cleanup", false, "no effect: kiln never unpacks images into /, it leaves nothing to clean")
 	fl.IntVar(&f.PushRetry, "push-retry", 0, "no effect: kiln retries registry requests itself (4 times, with backoff)")
@@ -198,8 +199,6 @@ func (f *Flags) check() error {
 		return usage.Errorf("--cache with --no-push: name the cache repository with --cache-repo")
 	case strings.HasPrefix(f.CacheRepo, "oci:"):
 		return usage.Errorf("--cache-repo %s: kiln keeps a cache repository in a registry only (its local cache is $KILN_CACHE_DIR)", f.CacheRepo)
-	case len(f.RegistryClientCerts) > 0:
-		return usage.Errorf("--registry-client-cert: not supported by kiln's executor yet")
 	}
 	if !slices.Contains([]string{"full", "redo", "time"}, f.SnapshotMode) {
 		return usage.Errorf("--snapshot-mode %q: want full, redo or time", f.SnapshotMode)

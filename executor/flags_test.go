@@ -29,7 +29,7 @@ func TestParseKanikoFlags(t *testing.T) {
 		{"--build-arg=A=1"}, {"--build-arg", "B"}, {"--target=build"}, {"--skip-unused-stages"},
 		{"--insecure"}, {"--skip-tls-verify"}, {"--insecure-pull"}, {"--skip-tls-verify-pull"},
 		{"--insecure-registry=reg.example.com"}, {"--skip-tls-verify-registry=reg.example.com"},
-		{"--registry-certificate=reg.example.com=/etc/ssl/ca.pem"}, {"--registry-mirror=mirror.gcr.io"},
+		{"--registry-certificate=reg.example.com=/etc/ssl/ca.pem"}, {"--registry-client-cert=reg.example.com=/c.pem,/c.key"}, {"--registry-mirror=mirror.gcr.io"},
 		{"--skip-default-registry-fallback"}, {"--registry-map=index.docker.io=mirror.example.com"},
 		{"--cleanup"}, {"--push-retry=3"}, {"--image-fs-extract-retry=2"}, {"--image-download-retry=2"},
 		{"--skip-push-permission-check"}, {"--kaniko-dir=/kaniko"}, {"--force"}, {"-v", "debug"}, {"--verbosity=info"},

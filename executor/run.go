@@ -120,7 +120,7 @@ func (f *Flags) settings(getenv func(string) string) (project.BuildSettings, pro
 	}
 	po.options = []project.Option{
 		project.WithLabels(labels), project.WithRegistryMirrors(mirrors),
-		project.WithTLSConfig(po.tls.configFor),
+		project.WithTLSConfig(po.tls.configFor), project.WithMirrorsOnly(f.SkipDefaultRegistryFallback),
 	}
 	if f.Cache {
 		repo, err := f.cacheRepo(insecure)

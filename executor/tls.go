@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 
+	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/publish"
 )
 
@@ -18,6 +20,8 @@ type tlsSettings struct {
 	skipAll bool
 	skip    []string
 	roots   map[string]*x509.CertPool
+	// clients are client certificates (mTLS) per host.
+	clients map[string]tls.Certificate
 }
 
 // tlsSettings reads --skip-tls-verify (the destinations' registries),
@@ -25,7 +29,7 @@ type tlsSettings struct {
 // FROM names before the build, so every registry), and the
 // per-registry flags.
 func (f *Flags) tlsSettings(destHosts []string) (*tlsSettings, error) {
-	s := &tlsSettings{skipAll: f.SkipTLSVerifyPull, roots: map[string]*x509.CertPool{}}
+	s := &tlsSettings{skipAll: f.SkipTLSVerifyPull, roots: map[string]*x509.CertPool{}, clients: map[string]tls.Certificate{}}
 	skip := slices.Clone(f.SkipTLSVerifyRegistries)
 	if f.SkipTLSVerify {
 		skip = append(skip, destHosts...)
@@ -47,6 +51,18 @@ func (f *Flags) tlsSettings(destHosts []string) (*tlsSettings, error) {
 		}
 		s.roots[hostname(host)] = pool
 	}
+	for _, v := range f.RegistryClientCerts {
+		host, files, _ := strings.Cut(v, "=")
+		cert, key, ok := strings.Cut(files, ",")
+		if host == "" || !ok {
+			return nil, usage.Errorf("--registry-client-cert %q: want HOST=CERT,KEY", v)
+		}
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("--registry-client-cert %s=%s: %w", host, files, err)
+		}
+		s.clients[hostname(host)] = pair
+	}
 	return s, nil
 }
 
@@ -61,13 +77,16 @@ func hostname(hostport string) string {
 // configFor is the TLS configuration of host: not verified, verified
 // with its own authorities too, or nil for Go's default.
 func (s *tlsSettings) configFor(host string) *tls.Config {
-	switch {
-	case s.skipAll || slices.Contains(s.skip, host):
-		return &tls.Config{InsecureSkipVerify: true} // the user's --skip-tls-verify*
-	case s.roots[host] != nil:
-		return &tls.Config{RootCAs: s.roots[host]}
+	cert, mtls := s.clients[host]
+	skip := s.skipAll || slices.Contains(s.skip, host)
+	if !skip && !mtls && s.roots[host] == nil {
+		return nil
 	}
-	return nil
+	c := &tls.Config{RootCAs: s.roots[host], InsecureSkipVerify: skip} // the user's --skip-tls-verify*
+	if mtls {
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c
 }
 
 // transport is a registry transport with the TLS settings, for fetching

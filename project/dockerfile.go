@@ -189,12 +189,18 @@ func (b *dockerfileBases) find(ctx context.Context, ref string, platform v1.Plat
 	// found with: the publish reads them after the engine's stages, whose
 	// context is then done, have ended.
 	ctx = context.WithoutCancel(ctx)
-	for _, m := range mirrored(ref, b.p.opts.mirrors) {
+	mirrors := mirrored(ref, b.p.opts.mirrors)
+	var last error
+	for _, m := range mirrors {
 		img, err := b.p.images.Find(ctx, m, opts...)
 		if err == nil {
 			return img, nil
 		}
+		last = err
 		slog.DebugContext(ctx, "registry mirror failed", "image", m, "error", err)
+	}
+	if len(mirrors) > 0 && b.p.opts.mirrorsOnly {
+		return nil, fmt.Errorf("%s: no registry mirror has it, and Docker Hub is not tried: %w", ref, last)
 	}
 	return b.p.images.Find(ctx, ref, opts...)
 }

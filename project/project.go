@@ -63,6 +63,8 @@ type options struct {
 	tlsFor   func(host string) *tls.Config
 	// cacheRepoReadOnly: the cache repository is read, never written.
 	cacheRepoReadOnly bool
+	// mirrorsOnly: Docker Hub is not tried after the mirrors.
+	mirrorsOnly bool
 }
 
 // WithGetenv sets where kiln's own settings (KILN_*, SOURCE_DATE_EPOCH,
@@ -167,6 +169,14 @@ func WithInsecureRegistries(hosts []string) Option {
 // authorities.
 func WithTLSConfig(tlsFor func(host string) *tls.Config) Option {
 	return func(o *options) error { o.tlsFor = tlsFor; return nil }
+}
+
+// WithMirrorsOnly fails a Docker Hub image that no WithRegistryMirrors
+// mirror has, instead of pulling it from Docker Hub (kaniko's
+// --skip-default-registry-fallback). Default: Docker Hub is tried last.
+// Without mirrors it has no effect.
+func WithMirrorsOnly(on bool) Option {
+	return func(o *options) error { o.mirrorsOnly = on; return nil }
 }
 
 // WithCacheRepoReadOnly reads WithCacheRepo's repository without
