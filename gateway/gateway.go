@@ -88,6 +88,9 @@ type Gateway struct {
 	version       string
 	secrets       secrets
 	logs          logBook
+	builds        buildBook
+	ui            http.Handler
+	uiFor         func(*Gateway) http.Handler
 
 	// auth and hosts guard the API (auth.go).
 	auth  *basicAuth
@@ -210,6 +213,11 @@ func WithOutput(stdout, stderr io.Writer) Option {
 // deployment that names a secret is refused.
 func WithSecretsDir(dir string) Option { return func(g *Gateway) { g.secrets.dir = dir } }
 
+// WithUI serves the handler ui makes for the gateway under /ui/, behind
+// the login, and redirects / there, as OpenFaaS's gateway does. Default:
+// /ui/ answers 404 (after the login).
+func WithUI(ui func(*Gateway) http.Handler) Option { return func(g *Gateway) { g.uiFor = ui } }
+
 // WithVersion sets the version /system/info reports. Default: "dev".
 func WithVersion(v string) Option { return func(g *Gateway) { g.version = v } }
 
@@ -232,6 +240,9 @@ func New(run Runner, opts ...Option) *Gateway {
 	g := &Gateway{run: run, stdout: io.Discard, stderr: io.Discard, healthTimeout: 60 * time.Second, version: "dev", ctx: ctx, cancel: cancel, functions: map[string]*function{}}
 	for _, o := range opts {
 		o(g)
+	}
+	if g.uiFor != nil {
+		g.ui = g.uiFor(g)
 	}
 	return g
 }
@@ -619,7 +630,13 @@ func (g *Gateway) Handler() http.Handler {
 	system("POST /system/scale-function/{name}", g.scaleHTTP)
 	// The rest of /system/ and the UI: the login first, then 404.
 	system("/system/", http.NotFound)
-	system("/ui/", http.NotFound)
+	if g.ui != nil {
+		system("/ui/", g.ui.ServeHTTP)
+		// As OpenFaaS's gateway: the site's root is the UI.
+		mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+	} else {
+		system("/ui/", http.NotFound)
+	}
 	mux.HandleFunc("/function/{name}", g.invoke)
 	mux.HandleFunc("/function/{name}/{path...}", g.invoke)
 	mux.HandleFunc("POST /async-function/{name}", g.invokeAsync)

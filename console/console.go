@@ -1,0 +1,337 @@
+package console
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"time"
+
+	"github.com/kiln-build/kiln/gateway"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Gateway is what the console reads from the gateway it is served by.
+type Gateway interface {
+	Functions() []gateway.Status
+	LastBuilds() map[string]gateway.BuildInfo
+	FollowBuilds() (recent []gateway.BuildEvent, next <-chan gateway.BuildEvent, stop func())
+}
+
+var _ Gateway = (*gateway.Gateway)(nil)
+
+// Option configures the console.
+type Option func(*Console)
+
+// WithTelemetry sets where the console reads the functions' telemetry: a
+// JSON array of one object per function, as the gateway's Telemetry gives
+// (name, invocations, errors, series of 5-second buckets, coldStarts,
+// inFlight, maxInflight, queued, instances). Default: none, and the console
+// shows the gateway's invocation counts only.
+func WithTelemetry(t func() any) Option { return func(c *Console) { c.telemetry = t } }
+
+// Console serves the UI and its API under /ui/.
+type Console struct {
+	gw        Gateway
+	telemetry func() any
+	mux       *http.ServeMux
+}
+
+// New returns the console of gw.
+func New(gw Gateway, opts ...Option) *Console {
+	c := &Console{gw: gw, mux: http.NewServeMux()}
+	for _, o := range opts {
+		o(c)
+	}
+	static, err := fs.Sub(assets, "assets")
+	if err != nil {
+		panic(err) // the embedded folder is there by construction
+	}
+	c.mux.Handle("GET /ui/assets/", http.StripPrefix("/ui/assets/", noCache(http.FileServerFS(static))))
+	c.mux.HandleFunc("GET /ui/api/overview", c.overview)
+	c.mux.HandleFunc("GET /ui/api/functions/{name}", c.function)
+	c.mux.HandleFunc("GET /ui/api/builds", c.builds)
+	// The pages are one document that routes on its path.
+	for _, p := range []string{"/ui/{$}", "/ui/docs", "/ui/function/{name}"} {
+		c.mux.HandleFunc("GET "+p, c.page)
+	}
+	return c
+}
+
+// ServeHTTP implements http.Handler.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.ServeHTTP(w, r) }
+
+// noCache has the browser revalidate the assets, which change with the
+// kiln binary, not with their path.
+func noCache(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (c *Console) page(w http.ResponseWriter, r *http.Request) {
+	b, err := assets.ReadFile("assets/index.html")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	// The page calls only its own gateway and loads only its own assets.
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+	w.Write(b)
+}
+
+// Summary is a function's line in the overview.
+type Summary struct {
+	Name              string    `json:"name"`
+	Namespace         string    `json:"namespace"`
+	Status            string    `json:"status"`
+	Replicas          uint64    `json:"replicas"`
+	AvailableReplicas uint64    `json:"availableReplicas"`
+	Image             string    `json:"image"`
+	CreatedAt         time.Time `json:"createdAt"`
+	Invocations       int64     `json:"invocations"`
+	// Errors are the calls answered 5xx; ErrorRate is Errors/Invocations.
+	Errors    int64   `json:"errors"`
+	ErrorRate float64 `json:"errorRate"`
+	// P50, P95 and P99 are latencies in ms over the telemetry's window:
+	// each bucket's percentile, weighted by the bucket's calls.
+	P50         float64 `json:"p50"`
+	P95         float64 `json:"p95"`
+	P99         float64 `json:"p99"`
+	InFlight    int64   `json:"inFlight"`
+	MaxInflight int64   `json:"maxInflight"`
+	Queued      int64   `json:"queued"`
+	// Build is the last good build, nil for an image kiln did not build.
+	Build *BuildSummary `json:"build,omitempty"`
+	// BuildError is why the last build failed, when it did after the
+	// last good one.
+	BuildError string `json:"buildError,omitempty"`
+}
+
+// BuildSummary is a build in brief: digest, size, layers rebuilt.
+type BuildSummary struct {
+	Digest  string        `json:"digest"`
+	Size    int64         `json:"size"`
+	Layers  int           `json:"layers"`
+	Rebuilt int           `json:"rebuilt"`
+	At      time.Time     `json:"at"`
+	Took    time.Duration `json:"took"`
+}
+
+// Overview is the answer of /ui/api/overview.
+type Overview struct {
+	Functions []Summary `json:"functions"`
+	// Telemetry says whether the gateway measures more than invocations.
+	Telemetry bool `json:"telemetry"`
+}
+
+// telemetry is the part of a function's telemetry the overview sums up.
+type telemetry struct {
+	Name        string   `json:"name"`
+	Invocations int64    `json:"invocations"`
+	Errors      int64    `json:"errors"`
+	InFlight    int64    `json:"inFlight"`
+	MaxInflight int64    `json:"maxInflight"`
+	Queued      int64    `json:"queued"`
+	Buckets     []bucket `json:"series"`
+	raw         json.RawMessage
+}
+
+type bucket struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50"`
+	P95   float64 `json:"p95"`
+	P99   float64 `json:"p99"`
+}
+
+// readTelemetry returns the telemetry of each function, by name.
+func (c *Console) readTelemetry() (map[string]telemetry, error) {
+	if c.telemetry == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(c.telemetry())
+	if err != nil {
+		return nil, fmt.Errorf("reading the telemetry: %w", err)
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(b, &raws); err != nil {
+		return nil, fmt.Errorf("reading the telemetry: %w", err)
+	}
+	out := make(map[string]telemetry, len(raws))
+	for _, raw := range raws {
+		var t telemetry
+		if err := json.Unmarshal(raw, &t); err != nil {
+			return nil, fmt.Errorf("reading the telemetry: %w", err)
+		}
+		t.raw = raw
+		out[t.Name] = t
+	}
+	return out, nil
+}
+
+// lastFailures returns, per function, the error of a failed build that no
+// good build followed.
+func (c *Console) lastFailures() map[string]string {
+	recent, _, stop := c.gw.FollowBuilds()
+	stop()
+	out := map[string]string{}
+	for _, e := range recent {
+		switch e.Kind {
+		case gateway.BuildFailed:
+			out[e.Function] = e.Err
+		case gateway.BuildDone, gateway.BuildLive:
+			delete(out, e.Function)
+		}
+	}
+	return out
+}
+
+func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
+	tel, err := c.readTelemetry()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	builds, failures := c.gw.LastBuilds(), c.lastFailures()
+	out := Overview{Functions: []Summary{}, Telemetry: tel != nil}
+	for _, st := range c.gw.Functions() {
+		s := Summary{
+			Name: st.Name, Namespace: st.Namespace, Status: status(st), Replicas: st.Replicas, AvailableReplicas: st.AvailableReplicas,
+			Image: st.Image, CreatedAt: st.CreatedAt, Invocations: st.InvocationCount, BuildError: failures[st.Name],
+		}
+		if t, ok := tel[st.Name]; ok {
+			s.Invocations, s.Errors = t.Invocations, t.Errors
+			s.InFlight, s.MaxInflight, s.Queued = t.InFlight, t.MaxInflight, t.Queued
+			s.P50, s.P95, s.P99 = percentiles(t.Buckets)
+		}
+		if s.Invocations > 0 {
+			s.ErrorRate = float64(s.Errors) / float64(s.Invocations)
+		}
+		if b, ok := builds[st.Name]; ok && b.Image == st.Image {
+			bs := &BuildSummary{Digest: b.Digest, Layers: len(b.Layers), At: b.At, Took: b.Took}
+			for _, l := range b.Layers {
+				bs.Size += l.Size
+				if l.Rebuilt {
+					bs.Rebuilt++
+				}
+			}
+			s.Build = bs
+		}
+		out.Functions = append(out.Functions, s)
+	}
+	writeJSON(w, out)
+}
+
+// status says whether a function takes requests.
+func status(st gateway.Status) string {
+	switch {
+	case st.AvailableReplicas == 0:
+		return "not ready"
+	case st.AvailableReplicas < st.Replicas:
+		return "degraded"
+	}
+	return "ready"
+}
+
+// percentiles weighs each bucket's percentiles by its calls: the
+// buckets keep no histogram to merge, and this is what a reader of the
+// chart sees on average.
+func percentiles(series []bucket) (p50, p95, p99 float64) {
+	var n int64
+	for _, b := range series {
+		n += b.Count
+		p50 += float64(b.Count) * b.P50
+		p95 += float64(b.Count) * b.P95
+		p99 += float64(b.Count) * b.P99
+	}
+	if n == 0 {
+		return 0, 0, 0
+	}
+	return p50 / float64(n), p95 / float64(n), p99 / float64(n)
+}
+
+// Detail is the answer of /ui/api/functions/<name>.
+type Detail struct {
+	Function gateway.Status     `json:"function"`
+	Build    *gateway.BuildInfo `json:"build"`
+	// Telemetry is the gateway's telemetry of the function as it gives
+	// it, null without any.
+	Telemetry json.RawMessage `json:"telemetry"`
+}
+
+func (c *Console) function(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var d *Detail
+	for _, st := range c.gw.Functions() {
+		if st.Name == name {
+			d = &Detail{Function: st, Telemetry: json.RawMessage("null")}
+		}
+	}
+	if d == nil {
+		http.Error(w, "function "+name+" not found", http.StatusNotFound)
+		return
+	}
+	if b, ok := c.gw.LastBuilds()[name]; ok && b.Image == d.Function.Image {
+		d.Build = &b
+	}
+	tel, err := c.readTelemetry()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if t, ok := tel[name]; ok {
+		d.Telemetry = t.raw
+	}
+	writeJSON(w, d)
+}
+
+// builds streams the build events as server-sent events: the recent ones,
+// then each new one, one JSON BuildEvent per event.
+func (c *Console) builds(w http.ResponseWriter, r *http.Request) {
+	recent, next, stop := c.gw.FollowBuilds()
+	defer stop()
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming is not supported here", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	send := func(e gateway.BuildEvent) {
+		b, _ := json.Marshal(e)
+		fmt.Fprintf(w, "data: %s\n\n", b)
+	}
+	for _, e := range recent {
+		send(e)
+	}
+	// A comment, so that the browser's EventSource opens at once.
+	fmt.Fprint(w, ": following\n\n")
+	flusher.Flush()
+	keepAlive := time.NewTicker(15 * time.Second)
+	defer keepAlive.Stop()
+	for {
+		select {
+		case e := <-next:
+			send(e)
+		case <-keepAlive.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+		case <-r.Context().Done():
+			return
+		}
+		flusher.Flush()
+	}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	// An error here is too late for a status: the client sees a cut answer.
+	json.NewEncoder(w).Encode(v)
+}

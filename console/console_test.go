@@ -1,0 +1,261 @@
+package console
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kiln-build/kiln/deploy"
+	"github.com/kiln-build/kiln/gateway"
+)
+
+// serve is a function for the gateway's runner: a real HTTP server on the
+// instance's listener that is healthy at once and logs each call.
+func serve(ctx context.Context, in gateway.Instance) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/_/health", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(in.Stdout, "called %s\n", r.URL.Path)
+		fmt.Fprintf(w, "hello from %s", in.Name)
+	})
+	srv := &http.Server{Handler: mux}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(in.Listener) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		srv.Close()
+		return nil
+	}
+}
+
+const password = "secret"
+
+// newGateway starts a gateway with the console, one function "hello"
+// built by kiln and one "other" deployed as is.
+func newGateway(t *testing.T, opts ...Option) *httptest.Server {
+	t.Helper()
+	g := gateway.New(serve, gateway.WithBasicAuth(gateway.DefaultUser, password),
+		gateway.WithUI(func(g *gateway.Gateway) http.Handler { return New(g, opts...) }))
+	t.Cleanup(g.Close)
+	for _, name := range []string{"hello", "other"} {
+		if err := g.Deploy(t.Context(), deploy.Deployment{Service: name, Image: "example.com/" + name + ":latest"}, gateway.Create); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.RecordBuild(gateway.BuildEvent{Function: "hello", Kind: gateway.BuildStarted})
+	g.RecordBuild(gateway.BuildEvent{Function: "hello", Kind: gateway.BuildDone, Build: &gateway.BuildInfo{
+		Image: "example.com/hello:latest", Digest: "sha256:abc", At: time.Unix(100, 0).UTC(), Took: time.Second,
+		Layers: []gateway.BuildLayer{{Digest: "sha256:base", Size: 1000}, {Name: "handler", Digest: "sha256:h", Size: 24, Rebuilt: true, Took: time.Millisecond}},
+	}})
+	g.RecordBuild(gateway.BuildEvent{Function: "other", Kind: gateway.BuildFailed, Err: "main.go:3: syntax error"})
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func get(t *testing.T, url string, login bool) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if login {
+		req.SetBasicAuth(gateway.DefaultUser, password)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestRoutes(t *testing.T) {
+	srv := newGateway(t)
+	for _, tc := range []struct {
+		name, path string
+		login      bool
+		code       int
+		want       string // in the body, or the Location of a redirect
+	}{
+		{"root redirects to the UI", "/", false, http.StatusMovedPermanently, "/ui/"},
+		{"the UI asks for the login", "/ui/", false, http.StatusUnauthorized, "invalid credentials"},
+		{"the API asks for the login", "/ui/api/overview", false, http.StatusUnauthorized, "invalid credentials"},
+		{"assets ask for the login", "/ui/assets/app.js", false, http.StatusUnauthorized, "invalid credentials"},
+		{"overview page", "/ui/", true, http.StatusOK, "<title>kiln console</title>"},
+		{"function page", "/ui/function/hello", true, http.StatusOK, "<title>kiln console</title>"},
+		{"docs page", "/ui/docs", true, http.StatusOK, "<title>kiln console</title>"},
+		{"script", "/ui/assets/app.js", true, http.StatusOK, "function overview"},
+		{"vendored charts", "/ui/assets/vendor/uPlot.iife.min.js", true, http.StatusOK, "uPlot"},
+		{"unknown function", "/ui/api/functions/nope", true, http.StatusNotFound, "function nope not found"},
+		{"unknown page", "/ui/nope", true, http.StatusNotFound, "404 page not found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := get(t, srv.URL+tc.path, tc.login)
+			if resp.StatusCode != tc.code {
+				t.Fatalf("GET %s = %d, want %d (%s)", tc.path, resp.StatusCode, tc.code, body)
+			}
+			got := body
+			if tc.code == http.StatusMovedPermanently {
+				got = resp.Header.Get("Location")
+			}
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("GET %s = %q, want %q in it", tc.path, got, tc.want)
+			}
+		})
+	}
+}
+
+// fakeTelemetry is what the metrics branch's Telemetry gives, as JSON.
+func fakeTelemetry() any {
+	return []map[string]any{{
+		"name": "hello", "namespace": "openfaas-fn", "replicas": 1, "invocations": 10, "errors": 1,
+		"inFlight": 2, "maxInflight": 4, "queued": 1,
+		"series": []map[string]any{
+			{"start": 1000, "count": 4, "errors": 1, "p50": 10, "p95": 20, "p99": 40},
+			{"start": 6000, "count": 6, "errors": 0, "p50": 20, "p95": 30, "p99": 50},
+		},
+		"coldStarts": []map[string]any{{"at": "2026-01-01T00:00:00Z", "ms": 120}},
+	}}
+}
+
+func TestOverview(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		want Overview
+	}{{
+		name: "without telemetry",
+		want: Overview{Functions: []Summary{
+			{Name: "hello", Namespace: "openfaas-fn", Status: "ready", Replicas: 1, AvailableReplicas: 1, Image: "example.com/hello:latest",
+				Build: &BuildSummary{Digest: "sha256:abc", Size: 1024, Layers: 2, Rebuilt: 1, At: time.Unix(100, 0).UTC(), Took: time.Second}},
+			{Name: "other", Namespace: "openfaas-fn", Status: "ready", Replicas: 1, AvailableReplicas: 1, Image: "example.com/other:latest", BuildError: "main.go:3: syntax error"},
+		}},
+	}, {
+		name: "with telemetry",
+		opts: []Option{WithTelemetry(fakeTelemetry)},
+		want: Overview{Telemetry: true, Functions: []Summary{
+			{Name: "hello", Namespace: "openfaas-fn", Status: "ready", Replicas: 1, AvailableReplicas: 1, Image: "example.com/hello:latest",
+				Invocations: 10, Errors: 1, ErrorRate: 0.1, P50: 16, P95: 26, P99: 46, InFlight: 2, MaxInflight: 4, Queued: 1,
+				Build: &BuildSummary{Digest: "sha256:abc", Size: 1024, Layers: 2, Rebuilt: 1, At: time.Unix(100, 0).UTC(), Took: time.Second}},
+			{Name: "other", Namespace: "openfaas-fn", Status: "ready", Replicas: 1, AvailableReplicas: 1, Image: "example.com/other:latest", BuildError: "main.go:3: syntax error"},
+		}},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newGateway(t, tc.opts...)
+			resp, body := get(t, srv.URL+"/ui/api/overview", true)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET /ui/api/overview = %d %s", resp.StatusCode, body)
+			}
+			var got Overview
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatal(err)
+			}
+			for i := range got.Functions {
+				got.Functions[i].CreatedAt = time.Time{}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("overview (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestFunctionDetail(t *testing.T) {
+	srv := newGateway(t, WithTelemetry(fakeTelemetry))
+	for _, tc := range []struct {
+		name, function string
+		layers         int
+		telemetry      bool
+	}{
+		{"built, measured", "hello", 2, true},
+		{"deployed as is", "other", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := get(t, srv.URL+"/ui/api/functions/"+tc.function, true)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET = %d %s", resp.StatusCode, body)
+			}
+			var d struct {
+				Function  map[string]any     `json:"function"`
+				Build     *gateway.BuildInfo `json:"build"`
+				Telemetry map[string]any     `json:"telemetry"`
+			}
+			if err := json.Unmarshal([]byte(body), &d); err != nil {
+				t.Fatal(err)
+			}
+			if d.Function["name"] != tc.function || d.Function["image"] != "example.com/"+tc.function+":latest" {
+				t.Errorf("function = %v, want %s's status", d.Function, tc.function)
+			}
+			if got := 0; d.Build != nil {
+				got = len(d.Build.Layers)
+				if got != tc.layers {
+					t.Errorf("build layers = %d, want %d", got, tc.layers)
+				}
+			} else if tc.layers != 0 {
+				t.Errorf("build = nil, want %d layers", tc.layers)
+			}
+			if (d.Telemetry != nil) != tc.telemetry {
+				t.Errorf("telemetry = %v, want it: %v", d.Telemetry, tc.telemetry)
+			}
+			if tc.telemetry && len(d.Telemetry["coldStarts"].([]any)) != 1 {
+				t.Errorf("telemetry's coldStarts = %v, want the one given", d.Telemetry["coldStarts"])
+			}
+		})
+	}
+}
+
+// TestBuildStream follows /ui/api/builds: the recorded events first, then
+// one recorded while following.
+func TestBuildStream(t *testing.T) {
+	g := gateway.New(serve, gateway.WithBasicAuth(gateway.DefaultUser, password),
+		gateway.WithUI(func(g *gateway.Gateway) http.Handler { return New(g) }))
+	t.Cleanup(g.Close)
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(srv.Close)
+	g.RecordBuild(gateway.BuildEvent{Function: "hello", Kind: gateway.BuildStarted})
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/ui/api/builds", nil)
+	req.SetBasicAuth(gateway.DefaultUser, password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
+		t.Fatalf("GET /ui/api/builds = %d %s, want 200 text/event-stream", resp.StatusCode, ct)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	var kinds []string
+	for sc.Scan() && len(kinds) < 3 {
+		line := sc.Text()
+		if line == ": following" {
+			g.RecordBuild(gateway.BuildEvent{Function: "hello", Kind: gateway.BuildFailed, Err: "syntax error"})
+			g.RecordBuild(gateway.BuildEvent{Function: "hello", Kind: gateway.BuildLive})
+		}
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		var e gateway.BuildEvent
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			t.Fatal(err)
+		}
+		kinds = append(kinds, e.Kind+":"+e.Err)
+	}
+	if want := []string{"started:", "failed:syntax error", "live:"}; !cmp.Equal(kinds, want) {
+		t.Errorf("events = %q, want %q", kinds, want)
+	}
+}
