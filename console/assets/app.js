@@ -48,6 +48,11 @@ const fmt = {
     return new Date(t).toLocaleString();
   },
   digest: (d) => (d ? d.replace(/^sha256:/, '').slice(0, 12) : '–'),
+  // ref shortens NAME@sha256:HEX to NAME@HEX's first 12.
+  ref(r) {
+    const [name, digest] = r.split('@');
+    return digest ? name + '@' + fmt.digest(digest) : r;
+  },
 };
 
 function statusBadge(s) {
@@ -100,7 +105,7 @@ async function overview() {
         f.namespace !== 'openfaas-fn' ? h('span', { class: 'muted' }, '.' + f.namespace) : null),
       h('td', {}, statusBadge(f.status), f.buildError ? h('span', { class: 'status failed', title: f.buildError }, 'build failed') : null),
       h('td', { class: 'num' }, f.availableReplicas + '/' + f.replicas),
-      h('td', { class: 'mono', title: f.image }, f.build ? fmt.digest(f.build.digest) : f.image),
+      h('td', { class: 'mono', title: f.image, 'data-digest': f.build ? f.build.digest : null }, fmt.ref(f.image)),
       h('td', { class: 'num' }, f.build ? fmt.bytes(f.build.size) : '–'),
       h('td', { class: 'num' }, f.invocations),
       h('td', { class: 'num' }, f.errors ? f.errors + ' (' + fmt.pct(f.errorRate) + ')' : '0'),
@@ -171,7 +176,7 @@ async function functionPage(name) {
     info.replaceChildren(
       h('span', { class: 'muted' }, 'Status'), h('span', {}, statusBadge(f.availableReplicas === 0 ? 'not ready' : f.availableReplicas < f.replicas ? 'degraded' : 'ready')),
       h('span', { class: 'muted' }, 'Replicas'), h('span', { id: 'replicas' }, f.availableReplicas + '/' + f.replicas),
-      h('span', { class: 'muted' }, 'Image'), h('span', { class: 'mono' }, f.image + (d.build ? ' @ ' + d.build.digest : '')),
+      h('span', { class: 'muted' }, 'Image'), h('span', { class: 'mono', id: 'image' }, f.image),
       h('span', { class: 'muted' }, 'Invocations'), h('span', { id: 'invocations' }, t ? t.invocations : f.invocationCount),
       h('span', { class: 'muted' }, 'Errors'), h('span', {}, t ? t.errors : '–'),
       h('span', { class: 'muted' }, 'In flight'), h('span', { id: 'inflight' }, t ? t.inFlight + (t.maxInflight ? ' of max_inflight ' + t.maxInflight : '') + (t.queued ? ', ' + t.queued + ' queued' : '') : '–'),
