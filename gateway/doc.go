@@ -21,6 +21,33 @@
 // once it was ready is started again after a back-off; a function with no
 // ready instance answers 503 meanwhile.
 //
+// A request waits, for up to the health timeout and while its caller
+// does, when every ready instance serves max_inflight requests (the
+// deployment's envVars over the image's environment) or when the only
+// instance is starting again after an exit; one whose instance waits out
+// its back-off, or fails its readiness, gets 503 at once, with why.
+//
+// GET /metrics serves, with OpenFaaS's names and labels (function_name is
+// name.namespace), gateway_function_invocation_total{function_name,code},
+// gateway_functions_seconds{function_name,code} (the time the function
+// took, queueing apart), gateway_function_invocation_started and
+// gateway_service_count (replicas); and what OpenFaaS does not measure:
+//
+//	kiln_function_cold_start_seconds     histogram  instance start to first readiness, each run
+//	kiln_function_queued_seconds         histogram  time a request waited (only those that did)
+//	kiln_function_request_bytes          histogram  request body sizes
+//	kiln_function_response_bytes         histogram  response body sizes
+//	kiln_function_inflight               gauge      requests being served
+//	kiln_function_max_inflight           gauge      max_inflight per instance, 0: none
+//	kiln_function_queued_requests        gauge      requests waiting now
+//	kiln_function_memory_bytes           gauge      {function_name,instance} RSS of its process tree
+//	kiln_function_cpu_seconds_total      counter    {function_name,instance} its user+system CPU
+//
+// The watchdog exports the sizes, in-flight and max_inflight under the
+// same names, so that dashboards (package dashboards) read a cluster too.
+// Telemetry gives the console the same, with 5-second buckets over 15
+// minutes.
+//
 // As OpenFaaS's gateway, it asks for basic auth on /system/* and /ui/
 // (WithBasicAuth) and leaves /function/* open. Beyond OpenFaaS, since it
 // runs on a developer's machine, it answers only requests whose Host

@@ -48,6 +48,10 @@ type Instance struct {
 	Secrets map[string]string
 	// ReadOnlyRoot is the deployment's readOnlyRootFilesystem.
 	ReadOnlyRoot bool
+	// Started, which a runner may call once the instance's first process
+	// runs, takes that process's pid: the gateway samples the memory and
+	// CPU of its process tree for /metrics and Telemetry.
+	Started func(pid int)
 }
 
 // Runner runs an instance until ctx is done or it exits. It must return
@@ -105,6 +109,9 @@ type Gateway struct {
 	mu        sync.RWMutex
 	functions map[string]*function
 	all       sync.WaitGroup
+
+	metrics  *metrics
+	sampleMu sync.Mutex // one /proc sampling at a time (proc.go)
 }
 
 // MaxReplicas is the most replicas a function gets: a scale request for
@@ -127,6 +134,10 @@ type function struct {
 	invocations *atomic.Int64
 	replicas    []*instance
 	next        *atomic.Uint64 // round-robin over the replicas
+	// maxInflight is each instance's max_inflight, 0 for none: the
+	// gateway sends no more than this many requests at once to one.
+	maxInflight int
+	stats       *fnStats
 }
 
 // withReplicas returns a copy of fn with these replicas.
@@ -134,21 +145,6 @@ func (fn *function) withReplicas(replicas []*instance) *function {
 	c := *fn
 	c.replicas = replicas
 	return &c
-}
-
-// pick returns the next ready replica in turn, nil when none is ready.
-func (fn *function) pick() *instance {
-	n := uint64(len(fn.replicas))
-	if n == 0 {
-		return nil
-	}
-	start := fn.next.Add(1)
-	for i := range n {
-		if in := fn.replicas[(start+i)%n]; in.ready.Load() {
-			return in
-		}
-	}
-	return nil
 }
 
 // notReady says why no replica answers, for the 503.
@@ -182,6 +178,7 @@ func stop(replicas []*instance, wait bool) {
 
 // instance is one replica of a function: one process tree of the runner.
 type instance struct {
+	id   string // as a pod's name: the function's, then a suffix
 	addr string // host:port of its Listener
 	// readyPath is where its readiness is asked (readinessPath).
 	readyPath string
@@ -197,6 +194,21 @@ type instance struct {
 	// firstReady is closed the first time the instance is ready.
 	firstReady     chan struct{}
 	firstReadyOnce sync.Once
+
+	// inflight counts the requests it serves now (queue.go); starting is
+	// whether it runs again after an exit and is not yet ready, which is
+	// worth waiting for. runStart is when its current run began.
+	inflight atomic.Int64
+	starting atomic.Bool
+	runStart atomic.Pointer[time.Time]
+	stats    *fnStats
+	// coldStart is told each run's time from its start to its first
+	// readiness.
+	coldStart func(time.Duration)
+	// pid is its first process's, once the runner reports it, and usage
+	// that process tree's last sampling (proc.go).
+	pid   atomic.Int64
+	usage atomic.Pointer[usage]
 }
 
 // Option configures a Gateway.
@@ -241,6 +253,9 @@ func New(run Runner, opts ...Option) *Gateway {
 	for _, o := range opts {
 		o(g)
 	}
+	g.metrics = newMetrics(g)
+	g.all.Add(1)
+	go g.sampleLoop()
 	if g.uiFor != nil {
 		g.ui = g.uiFor(g)
 	}
@@ -294,7 +309,7 @@ func (g *Gateway) Deploy(ctx context.Context, d deploy.Deployment, mode Mode) er
 	if err != nil {
 		return err
 	}
-	readyPath, err := g.readinessPath(ctx, d)
+	readyPath, maxInflight, err := g.readinessPath(ctx, d)
 	if err != nil {
 		return err
 	}
@@ -309,10 +324,10 @@ func (g *Gateway) Deploy(ctx context.Context, d deploy.Deployment, mode Mode) er
 	case mode == Create && old != nil:
 		return ErrExists
 	}
-	fn := &function{dep: d, secrets: secretFiles, readyPath: readyPath, created: time.Now().UTC(), invocations: new(atomic.Int64), next: new(atomic.Uint64)}
+	fn := &function{dep: d, secrets: secretFiles, readyPath: readyPath, maxInflight: maxInflight, created: time.Now().UTC(), invocations: new(atomic.Int64), next: new(atomic.Uint64), stats: new(fnStats)}
 	if old != nil {
 		replicas = len(old.replicas)
-		fn.created, fn.invocations, fn.next = old.created, old.invocations, old.next
+		fn.created, fn.invocations, fn.next, fn.stats = old.created, old.invocations, old.next, old.stats
 	}
 	if fn.replicas, err = g.startReplicas(ctx, fn, replicas); err != nil {
 		return err
@@ -320,6 +335,7 @@ func (g *Gateway) Deploy(ctx context.Context, d deploy.Deployment, mode Mode) er
 	g.mu.Lock()
 	g.functions[d.Service] = fn
 	g.mu.Unlock()
+	fn.stats.changed()
 	if old != nil {
 		stop(old.replicas, false)
 	}
@@ -351,10 +367,12 @@ func (g *Gateway) Scale(ctx context.Context, name, ns string, replicas uint64) e
 		g.mu.Lock()
 		g.functions[name] = fn.withReplicas(append(slices.Clip(fn.replicas), added...))
 		g.mu.Unlock()
+		fn.stats.changed()
 	case n < cur:
 		g.mu.Lock()
 		g.functions[name] = fn.withReplicas(slices.Clip(fn.replicas[:n]))
 		g.mu.Unlock()
+		fn.stats.changed()
 		stop(fn.replicas[n:], false)
 	}
 	return nil
@@ -371,6 +389,7 @@ func (g *Gateway) Remove(name string) error {
 	if fn == nil {
 		return ErrNotFound
 	}
+	fn.stats.changed()
 	stop(fn.replicas, true)
 	return nil
 }
@@ -416,7 +435,13 @@ func (g *Gateway) start(ctx context.Context, fn *function) (*instance, error) {
 	}
 	target := &url.URL{Scheme: "http", Host: l.Addr().String()}
 	runCtx, cancel := context.WithCancel(g.ctx)
-	in := &instance{addr: l.Addr().String(), readyPath: fn.readyPath, cancel: cancel, done: make(chan struct{}), firstReady: make(chan struct{})}
+	// Each instance is named as a pod would be: the function, then a suffix.
+	id := d.Service + "-" + newCallID()[:8]
+	in := &instance{id: id, addr: l.Addr().String(), readyPath: fn.readyPath, cancel: cancel, done: make(chan struct{}), firstReady: make(chan struct{}), stats: fn.stats}
+	in.coldStart = func(took time.Duration) {
+		g.metrics.coldStart.WithLabelValues(fn.label()).Observe(took.Seconds())
+		fn.stats.coldStart(time.Now(), took)
+	}
 	in.proxy = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
@@ -440,8 +465,7 @@ func (g *Gateway) start(ctx context.Context, fn *function) (*instance, error) {
 	}
 	prefix := d.Service + " | "
 	stdout, stderr := newPrefixWriter(g.stdout, prefix), newPrefixWriter(g.stderr, prefix)
-	// Each instance is named as a pod would be: the function, then a suffix.
-	tap := g.logTap(d.Service, d.Namespace, d.Service+"-"+newCallID()[:8])
+	tap := g.logTap(d.Service, d.Namespace, id)
 	stdout.tap, stderr.tap = tap, tap
 	g.all.Add(1)
 	go func() {
@@ -449,7 +473,8 @@ func (g *Gateway) start(ctx context.Context, fn *function) (*instance, error) {
 		defer close(in.done)
 		defer l.Close()
 		defer cancel()
-		spec := Instance{Name: d.Service, Image: d.Image, Env: envList, Listener: l, Stdout: stdout, Stderr: stderr, Secrets: secretFiles, ReadOnlyRoot: d.ReadOnlyRootFilesystem}
+		spec := Instance{Name: d.Service, Image: d.Image, Env: envList, Listener: l, Stdout: stdout, Stderr: stderr, Secrets: secretFiles, ReadOnlyRoot: d.ReadOnlyRootFilesystem,
+			Started: func(pid int) { in.pid.Store(int64(pid)) }}
 		in.err = g.supervise(runCtx, in, spec, stdout, stderr)
 	}()
 	if err := waitReady(ctx, in, g.healthTimeout); err != nil {
@@ -469,8 +494,12 @@ func (g *Gateway) supervise(ctx context.Context, in *instance, spec Instance, st
 	for {
 		wasReady := make(chan bool, 1)
 		exited := make(chan struct{})
+		now := time.Now()
+		in.runStart.Store(&now)
 		go func() { wasReady <- probeReadiness(in, exited) }()
 		err := g.run(ctx, spec)
+		in.pid.Store(0)
+		in.usage.Store(nil)
 		why := "it exited"
 		if err != nil {
 			why = err.Error()
@@ -480,6 +509,7 @@ func (g *Gateway) supervise(ctx context.Context, in *instance, spec Instance, st
 		close(exited)
 		ready := <-wasReady
 		in.ready.Store(false)
+		in.starting.Store(false)
 		stdout.Flush()
 		stderr.Flush()
 		if ctx.Err() != nil || !ready {
@@ -492,42 +522,63 @@ func (g *Gateway) supervise(ctx context.Context, in *instance, spec Instance, st
 			return err
 		case <-time.After(delay):
 		}
+		// Requests wait for it from now on, no longer refused at once.
+		in.starting.Store(true)
+		in.stats.changed()
 		delay = min(2*delay, maxRestartDelay)
 	}
 }
 
 // readinessPath returns the path the gateway asks whether an instance of d
-// takes requests: d's deploy.ReadyPathAnnotation when set, else the watchdog's
-// /_/ready, which of-watchdog answers from the function's ready_path and
-// max_inflight and where /_/health says only that the process is up. An
-// image on the classic watchdog's contract (no mode, in the deployment's
-// environment over the image's) has no /_/ready of its own: there it
-// reaches the function, so /_/health is asked.
-func (g *Gateway) readinessPath(ctx context.Context, d deploy.Deployment) (string, error) {
+// takes requests, and d's max_inflight. The path is d's
+// deploy.ReadyPathAnnotation when set, else the watchdog's /_/ready, which
+// of-watchdog answers from the function's ready_path and max_inflight and
+// where /_/health says only that the process is up. An image on the
+// classic watchdog's contract (no mode, in the deployment's environment
+// over the image's) has no /_/ready of its own: there it reaches the
+// function, so /_/health is asked. max_inflight is read as the watchdog
+// reads it: from the deployment's environment over the image's, 0 (no
+// limit) when absent, not a number or negative.
+func (g *Gateway) readinessPath(ctx context.Context, d deploy.Deployment) (string, int, error) {
+	path := ""
 	if d.Annotations != nil {
 		if p, ok := (*d.Annotations)[deploy.ReadyPathAnnotation]; ok {
 			if !strings.HasPrefix(p, "/") {
-				return "", &ValidationError{fmt.Sprintf("annotation %s=%q: want a path starting with /", deploy.ReadyPathAnnotation, p)}
+				return "", 0, &ValidationError{fmt.Sprintf("annotation %s=%q: want a path starting with /", deploy.ReadyPathAnnotation, p)}
 			}
-			return p, nil
+			path = p
 		}
 	}
 	var env []string
 	if g.imageEnv != nil {
 		var err error
 		if env, err = g.imageEnv(ctx, d.Image); err != nil {
-			return "", fmt.Errorf("starting %s: %w", d.Service, err)
+			return "", 0, fmt.Errorf("starting %s: %w", d.Service, err)
 		}
 	}
-	mode := envlist.Get(env, contract.EnvMode)
-	if m, ok := d.EnvVars[contract.EnvMode]; ok {
-		mode = m
+	get := func(key string) string {
+		if v, ok := d.EnvVars[key]; ok {
+			return v
+		}
+		return envlist.Get(env, key)
 	}
-	if mode == "" || mode == "classic" {
-		return contract.HealthPath, nil
+	maxInflight, err := strconv.Atoi(get(maxInflightEnv))
+	if err != nil || maxInflight < 0 {
+		maxInflight = 0
 	}
-	return contract.ReadyPath, nil
+	switch mode := get(contract.EnvMode); {
+	case path != "":
+	case mode == "" || mode == "classic":
+		path = contract.HealthPath
+	default:
+		path = contract.ReadyPath
+	}
+	return path, maxInflight, nil
 }
+
+// maxInflightEnv is the watchdog's setting of how many requests one
+// instance serves at once.
+const maxInflightEnv = "max_inflight"
 
 // The readiness probe's timing after an instance's first readiness, as
 // the OpenFaaS chart sets faas-netes' probes: every readyPeriod, with a
@@ -570,9 +621,15 @@ func probeReadiness(in *instance, exited <-chan struct{}) bool {
 		case ask():
 			failures = 0
 			in.lastExit.Store(nil)
-			in.ready.Store(true)
+			in.starting.Store(false)
+			if !in.ready.Swap(true) {
+				in.stats.changed()
+			}
 			if !wasReady {
 				wasReady, period = true, readyPeriod
+				if s := in.runStart.Load(); s != nil {
+					in.coldStart(time.Since(*s))
+				}
 				in.firstReadyOnce.Do(func() { close(in.firstReady) })
 			}
 		case wasReady:
@@ -613,6 +670,8 @@ func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	// GET patterns match HEAD too.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK") })
+	// Open, as on OpenFaaS: Prometheus scrapes it without a login.
+	mux.Handle("GET /metrics", g.Metrics())
 	system := func(pattern string, h http.HandlerFunc) { mux.HandleFunc(pattern, g.protect(h)) }
 	system("GET /system/info", g.info)
 	system("GET /system/namespaces", func(w http.ResponseWriter, r *http.Request) {
@@ -836,20 +895,29 @@ func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
 }
 
 // invoke proxies /function/<name>[.<namespace>][/path] to the function,
-// with the path after the name and the query kept.
+// with the path after the name and the query kept. It waits for a free
+// instance as acquire says.
 func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request) {
 	name, ns, _ := strings.Cut(r.PathValue("name"), ".")
-	fn := g.lookup(name, ns)
+	began := time.Now()
+	fn, in, waited, why := g.acquire(r.Context(), name, ns)
 	if fn == nil {
 		http.Error(w, "function "+r.PathValue("name")+" not found", http.StatusNotFound)
 		return
 	}
-	in := fn.pick()
+	c := call{queued: time.Since(began), waited: waited}
 	if in == nil {
-		http.Error(w, "function "+name+" is not ready: "+fn.notReady(), http.StatusServiceUnavailable)
+		if r.Context().Err() != nil {
+			return // the caller left while it waited: no one to answer
+		}
+		http.Error(w, "function "+name+" is not ready: "+why, http.StatusServiceUnavailable)
+		c.code = http.StatusServiceUnavailable
+		g.record(fn, c)
 		return
 	}
+	defer in.release()
 	fn.invocations.Add(1)
+	g.metrics.started.WithLabelValues(fn.label()).Inc()
 	callID := r.Header.Get("X-Call-Id")
 	if callID == "" {
 		callID = newCallID()
@@ -862,7 +930,13 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request) {
 	r.Header.Set("X-Start-Time", start)
 	w.Header().Set("X-Call-Id", callID)
 	w.Header().Set("X-Start-Time", start)
-	in.proxy.ServeHTTP(w, r)
+	body := &countingBody{rc: r.Body}
+	r.Body = body
+	cw := &countingWriter{ResponseWriter: w}
+	proxied := time.Now()
+	in.proxy.ServeHTTP(cw, r)
+	c.code, c.served, c.bytesIn, c.bytesOut, c.reachedTarget = cw.status(), time.Since(proxied), body.n, cw.n, true
+	g.record(fn, c)
 }
 
 // newCallID returns a random UUID (version 4).

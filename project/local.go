@@ -219,6 +219,9 @@ func (p *Project) runner() gateway.Runner {
 		if in.ReadOnlyRoot {
 			opts = append(opts, run.WithReadOnlyRoot())
 		}
+		if in.Started != nil {
+			opts = append(opts, run.WithStarted(in.Started))
+		}
 		// Unpacked here, not inside run.Image, only to time it.
 		start := time.Now()
 		if _, err := run.Unpack(ctx, img, p.cache.Dir()); err != nil {

@@ -2,9 +2,12 @@ package run
 
 import (
 	"archive/tar"
+	"bytes"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -76,4 +79,25 @@ func processesWith(t *testing.T, token string) []string {
 		}
 	}
 	return found
+}
+
+// descendsFrom says whether pid is root or one of its descendants, by the
+// parents /proc/<pid>/stat names.
+func descendsFrom(pid, root int) bool {
+	for pid > 1 {
+		if pid == root {
+			return true
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return false
+		}
+		i := bytes.LastIndexByte(b, ')')
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			return false
+		}
+		pid, _ = strconv.Atoi(f[1])
+	}
+	return false
 }

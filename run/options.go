@@ -48,6 +48,7 @@ type options struct {
 	// on a cache without idmapped mounts.
 	shift   bool
 	noShift bool
+	started func(pid int)
 }
 
 // WithCacheDir sets kiln's cache directory, which holds the unpacked root
@@ -134,6 +135,13 @@ func WithMounts(mounts []Mount) Option {
 // writable, the changes dropped after the run.
 func WithReadOnlyRoot() Option {
 	return func(o *options) { o.readOnly = true }
+}
+
+// WithStarted sets a function that Image calls with the pid of the run's
+// init, its first process, once it runs: the caller may watch that
+// process tree (its memory, its CPU) until Image returns. Default: none.
+func WithStarted(f func(pid int)) Option {
+	return func(o *options) { o.started = f }
 }
 
 func newOptions(opts []Option) (*options, error) {

@@ -410,6 +410,9 @@ func start(ctx context.Context, spec *initSpec, o *options, layer io.Writer) err
 			spec.Network = true
 		}
 	}
+	if o.started != nil {
+		o.started(cmd.Process.Pid)
+	}
 	// A failed write means the init died; Wait says why.
 	_ = json.NewEncoder(specW).Encode(spec)
 	specW.Close()

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -307,11 +308,12 @@ func TestImageServesAndStops(t *testing.T) {
 	l := listenLoopback(t)
 	img := probeImage(t, v1.Config{Cmd: []string{"serve", token}, Env: []string{"port=8080"}})
 	var stdout, stderr syncBuffer
+	var started atomic.Int64 // the init's pid, which WithStarted reports
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- Image(ctx, img, WithCacheDir(t.TempDir()), WithPublish(l, 8080), WithStdout(&stdout), WithStderr(&stderr))
+		done <- Image(ctx, img, WithCacheDir(t.TempDir()), WithPublish(l, 8080), WithStdout(&stdout), WithStderr(&stderr), WithStarted(func(pid int) { started.Store(int64(pid)) }))
 	}()
 
 	url := "http://" + l.Addr().String() + "/"
@@ -334,6 +336,13 @@ func TestImageServesAndStops(t *testing.T) {
 		t.Errorf("served env = %v, want it to hold %s", got.Env, want)
 	}
 	waitFor(t, "sleeper started", 5*time.Second, func() bool { return len(processesWith(t, token)) == 2 })
+	// Both processes descend from the pid WithStarted reported.
+	for _, p := range processesWith(t, token) {
+		pid, _ := strconv.Atoi(strings.SplitN(p, ":", 2)[0])
+		if !descendsFrom(pid, int(started.Load())) {
+			t.Errorf("process %s does not descend from WithStarted's pid %d", p, started.Load())
+		}
+	}
 
 	cancel()
 	select {
