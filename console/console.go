@@ -17,35 +17,22 @@ var assets embed.FS
 // Gateway is what the console reads from the gateway it is served by.
 type Gateway interface {
 	Functions() []gateway.Status
+	Telemetry() []gateway.FunctionTelemetry
 	LastBuilds() map[string]gateway.BuildInfo
 	FollowBuilds() (recent []gateway.BuildEvent, next <-chan gateway.BuildEvent, stop func())
 }
 
 var _ Gateway = (*gateway.Gateway)(nil)
 
-// Option configures the console.
-type Option func(*Console)
-
-// WithTelemetry sets where the console reads the functions' telemetry: a
-// JSON array of one object per function, as the gateway's Telemetry gives
-// (name, invocations, errors, series of 5-second buckets, coldStarts,
-// inFlight, maxInflight, queued, instances). Default: none, and the console
-// shows the gateway's invocation counts only.
-func WithTelemetry(t func() any) Option { return func(c *Console) { c.telemetry = t } }
-
 // Console serves the UI and its API under /ui/.
 type Console struct {
-	gw        Gateway
-	telemetry func() any
-	mux       *http.ServeMux
+	gw  Gateway
+	mux *http.ServeMux
 }
 
 // New returns the console of gw.
-func New(gw Gateway, opts ...Option) *Console {
+func New(gw Gateway) *Console {
 	c := &Console{gw: gw, mux: http.NewServeMux()}
-	for _, o := range opts {
-		o(c)
-	}
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
 		panic(err) // the embedded folder is there by construction
@@ -105,7 +92,7 @@ type Summary struct {
 	P95         float64 `json:"p95"`
 	P99         float64 `json:"p99"`
 	InFlight    int64   `json:"inFlight"`
-	MaxInflight int64   `json:"maxInflight"`
+	MaxInflight int     `json:"maxInflight"`
 	Queued      int64   `json:"queued"`
 	// Build is the last good build, nil for an image kiln did not build.
 	Build *BuildSummary `json:"build,omitempty"`
@@ -127,52 +114,15 @@ type BuildSummary struct {
 // Overview is the answer of /ui/api/overview.
 type Overview struct {
 	Functions []Summary `json:"functions"`
-	// Telemetry says whether the gateway measures more than invocations.
-	Telemetry bool `json:"telemetry"`
 }
 
-// telemetry is the part of a function's telemetry the overview sums up.
-type telemetry struct {
-	Name        string   `json:"name"`
-	Invocations int64    `json:"invocations"`
-	Errors      int64    `json:"errors"`
-	InFlight    int64    `json:"inFlight"`
-	MaxInflight int64    `json:"maxInflight"`
-	Queued      int64    `json:"queued"`
-	Buckets     []bucket `json:"series"`
-	raw         json.RawMessage
-}
-
-type bucket struct {
-	Count int64   `json:"count"`
-	P50   float64 `json:"p50"`
-	P95   float64 `json:"p95"`
-	P99   float64 `json:"p99"`
-}
-
-// readTelemetry returns the telemetry of each function, by name.
-func (c *Console) readTelemetry() (map[string]telemetry, error) {
-	if c.telemetry == nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(c.telemetry())
-	if err != nil {
-		return nil, fmt.Errorf("reading the telemetry: %w", err)
-	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(b, &raws); err != nil {
-		return nil, fmt.Errorf("reading the telemetry: %w", err)
-	}
-	out := make(map[string]telemetry, len(raws))
-	for _, raw := range raws {
-		var t telemetry
-		if err := json.Unmarshal(raw, &t); err != nil {
-			return nil, fmt.Errorf("reading the telemetry: %w", err)
-		}
-		t.raw = raw
+// telemetry returns the gateway's telemetry of each function, by name.
+func (c *Console) telemetry() map[string]gateway.FunctionTelemetry {
+	out := map[string]gateway.FunctionTelemetry{}
+	for _, t := range c.gw.Telemetry() {
 		out[t.Name] = t
 	}
-	return out, nil
+	return out
 }
 
 // lastFailures returns, per function, the error of a failed build that no
@@ -193,13 +143,8 @@ func (c *Console) lastFailures() map[string]string {
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
-	tel, err := c.readTelemetry()
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	builds, failures := c.gw.LastBuilds(), c.lastFailures()
-	out := Overview{Functions: []Summary{}, Telemetry: tel != nil}
+	tel, builds, failures := c.telemetry(), c.gw.LastBuilds(), c.lastFailures()
+	out := Overview{Functions: []Summary{}}
 	for _, st := range c.gw.Functions() {
 		s := Summary{
 			Name: st.Name, Namespace: st.Namespace, Status: status(st), Replicas: st.Replicas, AvailableReplicas: st.AvailableReplicas,
@@ -208,7 +153,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 		if t, ok := tel[st.Name]; ok {
 			s.Invocations, s.Errors = t.Invocations, t.Errors
 			s.InFlight, s.MaxInflight, s.Queued = t.InFlight, t.MaxInflight, t.Queued
-			s.P50, s.P95, s.P99 = percentiles(t.Buckets)
+			s.P50, s.P95, s.P99 = percentiles(t.Series)
 		}
 		if s.Invocations > 0 {
 			s.ErrorRate = float64(s.Errors) / float64(s.Invocations)
@@ -242,7 +187,7 @@ func status(st gateway.Status) string {
 // percentiles weighs each bucket's percentiles by its calls: the
 // buckets keep no histogram to merge, and this is what a reader of the
 // chart sees on average.
-func percentiles(series []bucket) (p50, p95, p99 float64) {
+func percentiles(series []gateway.Bucket) (p50, p95, p99 float64) {
 	var n int64
 	for _, b := range series {
 		n += b.Count
@@ -258,11 +203,9 @@ func percentiles(series []bucket) (p50, p95, p99 float64) {
 
 // Detail is the answer of /ui/api/functions/<name>.
 type Detail struct {
-	Function gateway.Status     `json:"function"`
-	Build    *gateway.BuildInfo `json:"build"`
-	// Telemetry is the gateway's telemetry of the function as it gives
-	// it, null without any.
-	Telemetry json.RawMessage `json:"telemetry"`
+	Function  gateway.Status             `json:"function"`
+	Build     *gateway.BuildInfo         `json:"build"`
+	Telemetry *gateway.FunctionTelemetry `json:"telemetry"`
 }
 
 func (c *Console) function(w http.ResponseWriter, r *http.Request) {
@@ -270,7 +213,7 @@ func (c *Console) function(w http.ResponseWriter, r *http.Request) {
 	var d *Detail
 	for _, st := range c.gw.Functions() {
 		if st.Name == name {
-			d = &Detail{Function: st, Telemetry: json.RawMessage("null")}
+			d = &Detail{Function: st}
 		}
 	}
 	if d == nil {
@@ -280,13 +223,8 @@ func (c *Console) function(w http.ResponseWriter, r *http.Request) {
 	if b, ok := c.gw.LastBuilds()[name]; ok && b.Image == d.Function.Image {
 		d.Build = &b
 	}
-	tel, err := c.readTelemetry()
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	if t, ok := tel[name]; ok {
-		d.Telemetry = t.raw
+	if t, ok := c.telemetry()[name]; ok {
+		d.Telemetry = &t
 	}
 	writeJSON(w, d)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kiln-build/kiln/deploy"
 	"github.com/kiln-build/kiln/gateway"
@@ -23,6 +24,7 @@ import (
 func serve(ctx context.Context, in gateway.Instance) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/_/health", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("/fail", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "failing", http.StatusInternalServerError) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(in.Stdout, "called %s\n", r.URL.Path)
 		fmt.Fprintf(w, "hello from %s", in.Name)
@@ -43,10 +45,10 @@ const password = "secret"
 
 // newGateway starts a gateway with the console, one function "hello"
 // built by kiln and one "other" deployed as is.
-func newGateway(t *testing.T, opts ...Option) *httptest.Server {
+func newGateway(t *testing.T) *httptest.Server {
 	t.Helper()
 	g := gateway.New(serve, gateway.WithBasicAuth(gateway.DefaultUser, password),
-		gateway.WithUI(func(g *gateway.Gateway) http.Handler { return New(g, opts...) }))
+		gateway.WithUI(func(g *gateway.Gateway) http.Handler { return New(g) }))
 	t.Cleanup(g.Close)
 	for _, name := range []string{"hello", "other"} {
 		if err := g.Deploy(t.Context(), deploy.Deployment{Service: name, Image: "example.com/" + name + ":latest"}, gateway.Create); err != nil {
@@ -119,70 +121,67 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
-// fakeTelemetry is what the metrics branch's Telemetry gives, as JSON.
-func fakeTelemetry() any {
-	return []map[string]any{{
-		"name": "hello", "namespace": "openfaas-fn", "replicas": 1, "invocations": 10, "errors": 1,
-		"inFlight": 2, "maxInflight": 4, "queued": 1,
-		"series": []map[string]any{
-			{"start": 1000, "count": 4, "errors": 1, "p50": 10, "p95": 20, "p99": 40},
-			{"start": 6000, "count": 6, "errors": 0, "p50": 20, "p95": 30, "p99": 50},
-		},
-		"coldStarts": []map[string]any{{"at": "2026-01-01T00:00:00Z", "ms": 120}},
-	}}
-}
-
-func TestOverview(t *testing.T) {
+func TestPercentiles(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		opts []Option
-		want Overview
-	}{{
-		name: "without telemetry",
-		want: Overview{Functions: []Summary{
-			{Name: "hello", Namespace: "openfaas-fn", Status: "ready", Replicas: 1, AvailableReplicas: 1, Image: "example.com/hello:latest",
-				Build: &BuildSummary{Digest: "sha256:abc", Size: 1024, Layers: 2, Rebuilt: 1, At: time.Unix(100, 0).UTC(), Took: time.Second}},
-			{Name: "other", Namespace: "openfaas-fn", Status: "ready", Replicas: 1, AvailableReplicas: 1, Image: "example.com/other:latest", BuildError: "main.go:3: syntax error"},
-		}},
-	}, {
-		name: "with telemetry",
-		opts: []Option{WithTelemetry(fakeTelemetry)},
-		want: Overview{Telemetry: true, Functions: []Summary{
-			{Name: "hello", Namespace: "openfaas-fn", Status: "ready", Replicas: 1, AvailableReplicas: 1, Image: "example.com/hello:latest",
-				Invocations: 10, Errors: 1, ErrorRate: 0.1, P50: 16, P95: 26, P99: 46, InFlight: 2, MaxInflight: 4, Queued: 1,
-				Build: &BuildSummary{Digest: "sha256:abc", Size: 1024, Layers: 2, Rebuilt: 1, At: time.Unix(100, 0).UTC(), Took: time.Second}},
-			{Name: "other", Namespace: "openfaas-fn", Status: "ready", Replicas: 1, AvailableReplicas: 1, Image: "example.com/other:latest", BuildError: "main.go:3: syntax error"},
-		}},
-	}} {
+		name          string
+		series        []gateway.Bucket
+		p50, p95, p99 float64
+	}{
+		{"no calls", []gateway.Bucket{{}, {}}, 0, 0, 0},
+		{"one bucket", []gateway.Bucket{{Count: 3, P50: 1, P95: 2, P99: 3}}, 1, 2, 3},
+		{"weighted by calls", []gateway.Bucket{{Count: 1, P50: 10, P95: 20, P99: 40}, {}, {Count: 3, P50: 30, P95: 40, P99: 60}}, 25, 35, 55},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newGateway(t, tc.opts...)
-			resp, body := get(t, srv.URL+"/ui/api/overview", true)
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("GET /ui/api/overview = %d %s", resp.StatusCode, body)
-			}
-			var got Overview
-			if err := json.Unmarshal([]byte(body), &got); err != nil {
-				t.Fatal(err)
-			}
-			for i := range got.Functions {
-				got.Functions[i].CreatedAt = time.Time{}
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("overview (-want +got):\n%s", diff)
+			p50, p95, p99 := percentiles(tc.series)
+			if p50 != tc.p50 || p95 != tc.p95 || p99 != tc.p99 {
+				t.Errorf("percentiles() = %v, %v, %v, want %v, %v, %v", p50, p95, p99, tc.p50, tc.p95, tc.p99)
 			}
 		})
 	}
 }
 
+// TestOverview calls hello three times, once failing, through the
+// gateway: the overview counts them, and shows kiln's build of hello and
+// other's failed one.
+func TestOverview(t *testing.T) {
+	srv := newGateway(t)
+	for _, path := range []string{"/a", "/b", "/fail"} {
+		resp, err := http.Get(srv.URL + "/function/hello" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	resp, body := get(t, srv.URL+"/ui/api/overview", true)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /ui/api/overview = %d %s", resp.StatusCode, body)
+	}
+	var got Overview
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := Overview{Functions: []Summary{
+		{Name: "hello", Namespace: "openfaas-fn", Status: "ready", Replicas: 1, AvailableReplicas: 1, Image: "example.com/hello:latest",
+			Invocations: 3, Errors: 1, ErrorRate: 1.0 / 3,
+			Build: &BuildSummary{Digest: "sha256:abc", Size: 1024, Layers: 2, Rebuilt: 1, At: time.Unix(100, 0).UTC(), Took: time.Second}},
+		{Name: "other", Namespace: "openfaas-fn", Status: "ready", Replicas: 1, AvailableReplicas: 1, Image: "example.com/other:latest", BuildError: "main.go:3: syntax error"},
+	}}
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Summary{}, "CreatedAt", "P50", "P95", "P99")); diff != "" {
+		t.Errorf("overview (-want +got):\n%s", diff)
+	}
+	if h := got.Functions[0]; h.P50 <= 0 || h.P50 > h.P95 || h.P95 > h.P99 {
+		t.Errorf("hello's latencies = %v, %v, %v ms, want 0 < p50 <= p95 <= p99", h.P50, h.P95, h.P99)
+	}
+}
+
 func TestFunctionDetail(t *testing.T) {
-	srv := newGateway(t, WithTelemetry(fakeTelemetry))
+	srv := newGateway(t)
 	for _, tc := range []struct {
 		name, function string
 		layers         int
-		telemetry      bool
 	}{
-		{"built, measured", "hello", 2, true},
-		{"deployed as is", "other", 0, false},
+		{"built by kiln", "hello", 2},
+		{"deployed as is", "other", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := get(t, srv.URL+"/ui/api/functions/"+tc.function, true)
@@ -208,11 +207,11 @@ func TestFunctionDetail(t *testing.T) {
 			} else if tc.layers != 0 {
 				t.Errorf("build = nil, want %d layers", tc.layers)
 			}
-			if (d.Telemetry != nil) != tc.telemetry {
-				t.Errorf("telemetry = %v, want it: %v", d.Telemetry, tc.telemetry)
+			if cold, _ := d.Telemetry["coldStarts"].([]any); len(cold) != 1 {
+				t.Errorf("telemetry's coldStarts = %v, want the instance's start", d.Telemetry["coldStarts"])
 			}
-			if tc.telemetry && len(d.Telemetry["coldStarts"].([]any)) != 1 {
-				t.Errorf("telemetry's coldStarts = %v, want the one given", d.Telemetry["coldStarts"])
+			if series, _ := d.Telemetry["series"].([]any); len(series) != 180 {
+				t.Errorf("telemetry's series has %d buckets, want 15 minutes of 5 s", len(series))
 			}
 		})
 	}

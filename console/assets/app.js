@@ -115,7 +115,7 @@ async function overview() {
       h('td', { class: 'num' }, f.maxInflight ? f.inFlight + '/' + f.maxInflight : f.inFlight),
       h('td', {}, f.build ? fmt.ago(f.build.at) + ', ' + fmt.dur(f.build.took) + (f.build.rebuilt ? ', ' + f.build.rebuilt + '/' + f.build.layers + ' layers rebuilt' : '') : '–'),
     )));
-    note.textContent = ov.functions.length + ' functions' + (ov.telemetry ? '' : ' (this gateway measures invocations only)');
+    note.textContent = ov.functions.length + ' functions';
     main.dataset.functions = ov.functions.length;
   };
   const ov = await getJSON('/ui/api/overview');
@@ -133,7 +133,7 @@ async function overview() {
 function chart(el, title, labels, colors) {
   const opts = {
     title, width: Math.max(el.clientWidth - 20, 300), height: 180,
-    series: [{}, ...labels.map((l, i) => ({ label: l, stroke: colors[i], width: 1.5, points: { show: false } }))],
+    series: [{}, ...labels.map((l, i) => ({ label: l, stroke: colors[i], width: 1.5, points: { size: 4 } }))],
     axes: [{}, { size: 50 }],
     scales: { x: { time: true } },
   };
