@@ -7,7 +7,9 @@
 // X-Callback-Url), /system/functions (list, deploy, update, delete),
 // /system/function/<name>, /system/scale-function/<name>, /system/logs
 // (the last 1000 lines of each function, and follow), /system/secrets,
-// /system/namespaces, /system/info and /healthz (GET and HEAD).
+// /system/namespaces, /system/info, /system/openapi.json (WithOpenAPI)
+// and /healthz (GET and HEAD). An observer (WithObserver) sees each call
+// of a function, bodies included, as kiln dev's API inference needs.
 //
 // A function runs as one or more replicas, each its own instance, and
 // requests go to the ready ones in turn. Ready is asked as a Kubernetes

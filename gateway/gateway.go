@@ -95,6 +95,9 @@ type Gateway struct {
 	builds        buildBook
 	ui            http.Handler
 	uiFor         func(*Gateway) http.Handler
+	// observer and openapi are observe.go's.
+	observer func(Exchange)
+	openapi  func(ctx context.Context, function string) ([]byte, error)
 
 	// auth and hosts guard the API (auth.go).
 	auth  *basicAuth
@@ -681,6 +684,7 @@ func (g *Gateway) Handler() http.Handler {
 		system(m+" /system/secrets", g.secretsHTTP)
 	}
 	system("GET /system/logs", g.logsHTTP)
+	system("GET /system/openapi.json", g.openapiHTTP)
 	system("GET /system/functions", g.list)
 	system("POST /system/functions", func(w http.ResponseWriter, r *http.Request) { g.deployHTTP(w, r, Create) })
 	system("PUT /system/functions", func(w http.ResponseWriter, r *http.Request) { g.deployHTTP(w, r, Update) })
@@ -930,6 +934,8 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request) {
 	r.Header.Set("X-Start-Time", start)
 	w.Header().Set("X-Call-Id", callID)
 	w.Header().Set("X-Start-Time", start)
+	w, finish := g.observe(w, r, name)
+	defer finish()
 	body := &countingBody{rc: r.Body}
 	r.Body = body
 	cw := &countingWriter{ResponseWriter: w}
