@@ -1,37 +1,32 @@
 package console
 
 import (
+	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"github.com/kiln-build/kiln/gateway"
+	"github.com/kiln-build/kiln/openapi"
 )
 
 //go:embed assets
 var assets embed.FS
 
-// Gateway is what the console reads from the gateway it is served by.
-type Gateway interface {
-	Functions() []gateway.Status
-	Telemetry() []gateway.FunctionTelemetry
-	LastBuilds() map[string]gateway.BuildInfo
-	FollowBuilds() (recent []gateway.BuildEvent, next <-chan gateway.BuildEvent, stop func())
-}
-
-var _ Gateway = (*gateway.Gateway)(nil)
-
 // Console serves the UI and its API under /ui/.
 type Console struct {
-	gw  Gateway
+	gw  *gateway.Gateway
 	mux *http.ServeMux
 }
 
 // New returns the console of gw.
-func New(gw Gateway) *Console {
+func New(gw *gateway.Gateway) *Console {
 	c := &Console{gw: gw, mux: http.NewServeMux()}
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
@@ -42,9 +37,10 @@ func New(gw Gateway) *Console {
 	c.mux.HandleFunc("GET /ui/api/functions/{name}", c.function)
 	c.mux.HandleFunc("GET /ui/api/builds", c.builds)
 	// The pages are one document that routes on its path.
-	for _, p := range []string{"/ui/{$}", "/ui/docs", "/ui/function/{name}"} {
+	for _, p := range []string{"/ui/{$}", "/ui/function/{name}"} {
 		c.mux.HandleFunc("GET "+p, c.page)
 	}
+	c.mux.HandleFunc("GET /ui/docs", c.docs)
 	return c
 }
 
@@ -71,6 +67,33 @@ func (c *Console) page(w http.ResponseWriter, r *http.Request) {
 	// The page calls only its own gateway and loads only its own assets.
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
 	w.Write(b)
+}
+
+// docs renders the gateway's OpenAPI document, with a try-it form per
+// operation that calls the function through the gateway; without one,
+// the console's page says so.
+func (c *Console) docs(w http.ResponseWriter, r *http.Request) {
+	b, err := c.gw.OpenAPI(r.Context())
+	if errors.Is(err, gateway.ErrNotFound) {
+		c.page(w, r)
+		return
+	}
+	var doc *openapi3.T
+	if err == nil {
+		doc, err = openapi3.NewLoader().LoadFromData(b)
+	}
+	if err != nil {
+		http.Error(w, "the OpenAPI document: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	var page bytes.Buffer
+	if err := openapi.HTML(&page, doc); err != nil {
+		http.Error(w, "rendering the OpenAPI document: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(page.Bytes())
 }
 
 // Summary is a function's line in the overview.

@@ -45,10 +45,10 @@ const password = "secret"
 
 // newGateway starts a gateway with the console, one function "hello"
 // built by kiln and one "other" deployed as is.
-func newGateway(t *testing.T) *httptest.Server {
+func newGateway(t *testing.T, opts ...gateway.Option) *httptest.Server {
 	t.Helper()
-	g := gateway.New(serve, gateway.WithBasicAuth(gateway.DefaultUser, password),
-		gateway.WithUI(func(g *gateway.Gateway) http.Handler { return New(g) }))
+	opts = append(opts, gateway.WithBasicAuth(gateway.DefaultUser, password), gateway.WithUI(func(g *gateway.Gateway) http.Handler { return New(g) }))
+	g := gateway.New(serve, opts...)
 	t.Cleanup(g.Close)
 	for _, name := range []string{"hello", "other"} {
 		if err := g.Deploy(t.Context(), deploy.Deployment{Service: name, Image: "example.com/" + name + ":latest"}, gateway.Create); err != nil {
@@ -99,7 +99,7 @@ func TestRoutes(t *testing.T) {
 		{"assets ask for the login", "/ui/assets/app.js", false, http.StatusUnauthorized, "invalid credentials"},
 		{"overview page", "/ui/", true, http.StatusOK, "<title>kiln console</title>"},
 		{"function page", "/ui/function/hello", true, http.StatusOK, "<title>kiln console</title>"},
-		{"docs page", "/ui/docs", true, http.StatusOK, "<title>kiln console</title>"},
+		{"docs page without a document", "/ui/docs", true, http.StatusOK, "<title>kiln console</title>"},
 		{"script", "/ui/assets/app.js", true, http.StatusOK, "function overview"},
 		{"vendored charts", "/ui/assets/vendor/uPlot.iife.min.js", true, http.StatusOK, "uPlot"},
 		{"unknown function", "/ui/api/functions/nope", true, http.StatusNotFound, "function nope not found"},
@@ -118,6 +118,24 @@ func TestRoutes(t *testing.T) {
 				t.Errorf("GET %s = %q, want %q in it", tc.path, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestDocs renders the gateway's OpenAPI document at /ui/docs, with a
+// try-it form per operation.
+func TestDocs(t *testing.T) {
+	doc := `{"openapi": "3.0.3", "info": {"title": "stack", "version": "1"}, "paths": {
+		"/function/hello/items": {"get": {"tags": ["hello"], "responses": {"200": {"description": "the items"}}}},
+		"/function/other": {"post": {"tags": ["other"], "responses": {"201": {"description": "made"}}}}}}`
+	srv := newGateway(t, gateway.WithOpenAPI(func(ctx context.Context, function string) ([]byte, error) { return []byte(doc), nil }))
+	resp, body := get(t, srv.URL+"/ui/docs", true)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /ui/docs = %d %s", resp.StatusCode, body)
+	}
+	for _, want := range []string{`data-method="GET" data-path="/function/hello/items"`, `data-method="POST" data-path="/function/other"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("GET /ui/docs has no %s:\n%s", want, body)
+		}
 	}
 }
 

@@ -228,11 +228,6 @@ func WithOutput(stdout, stderr io.Writer) Option {
 // deployment that names a secret is refused.
 func WithSecretsDir(dir string) Option { return func(g *Gateway) { g.secrets.dir = dir } }
 
-// WithUI serves the handler ui makes for the gateway under /ui/, behind
-// the login, and redirects / there, as OpenFaaS's gateway does. Default:
-// /ui/ answers 404 (after the login).
-func WithUI(ui func(*Gateway) http.Handler) Option { return func(g *Gateway) { g.uiFor = ui } }
-
 // WithVersion sets the version /system/info reports. Default: "dev".
 func WithVersion(v string) Option { return func(g *Gateway) { g.version = v } }
 

@@ -297,29 +297,13 @@ function invokePanel(name) {
 
 // ---- API docs ----
 
-async function docs() {
+// docs is served here only when the gateway has no OpenAPI document:
+// /ui/docs is otherwise the rendered document.
+function docs() {
   document.title = 'API docs · kiln';
-  let doc;
-  try {
-    doc = await getJSON('/system/openapi.json');
-  } catch (e) {
-    main.replaceChildren(h('h1', {}, 'API docs'), h('p', { class: 'error' }, 'No OpenAPI document: ' + e.message));
-    return;
-  }
-  const ops = [];
-  for (const [path, item] of Object.entries(doc.paths || {})) {
-    for (const [m, op] of Object.entries(item)) {
-      if (!['get', 'put', 'post', 'delete', 'patch', 'head', 'options'].includes(m)) continue;
-      ops.push(h('div', { class: 'op', 'data-path': path, 'data-method': m.toUpperCase() },
-        h('span', { class: 'method' }, m.toUpperCase()), h('code', {}, path),
-        op.summary ? h('span', { class: 'muted' }, ' ' + op.summary) : null,
-        (op['x-kiln-inferred'] || item['x-kiln-inferred']) ? h('span', { class: 'status degraded' }, 'inferred') : null));
-    }
-  }
-  main.replaceChildren(
-    h('h1', {}, (doc.info && doc.info.title) || 'API docs'),
-    h('p', { class: 'muted' }, 'OpenAPI ' + doc.openapi + ', ', h('a', { href: '/system/openapi.json' }, 'openapi.json')),
-    h('div', { id: 'paths', 'data-paths': Object.keys(doc.paths || {}).length }, ops));
+  main.replaceChildren(h('h1', {}, 'API docs'),
+    h('p', { class: 'muted', id: 'no-docs' }, 'This gateway serves no OpenAPI document (/system/openapi.json).'));
+  return Promise.resolve();
 }
 
 // ---- routing ----
