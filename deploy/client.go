@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -244,4 +245,18 @@ func (c *Client) FunctionURL(name, namespace string) string {
 		return c.gateway + "/function/" + name + "." + namespace
 	}
 	return c.gateway + "/function/" + name
+}
+
+// InferredOpenAPI returns the OpenAPI fragment kiln's local gateway
+// inferred from the calls of function name (GET
+// /system/openapi.json?inferred=NAME).
+func (c *Client) InferredOpenAPI(ctx context.Context, name string) ([]byte, error) {
+	resp, body, err := c.do(ctx, http.MethodGet, "/system/openapi.json?inferred="+url.QueryEscape(name), nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, &StatusError{Method: http.MethodGet, URL: resp.Request.URL.String(), Code: resp.StatusCode, Body: string(body)}
+	}
+	return body, nil
 }

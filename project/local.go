@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/kiln-build/kiln/console"
@@ -24,6 +25,7 @@ import (
 	"github.com/kiln-build/kiln/imagestore"
 	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/internal/usage"
+	"github.com/kiln-build/kiln/openapi"
 	"github.com/kiln-build/kiln/run"
 )
 
@@ -37,6 +39,10 @@ type Local struct {
 	URL string
 	// errc receives the server's error should it stop serving.
 	errc chan error
+	// inferrer learns the functions' APIs from their calls; stack is the
+	// last one deployed (openapi.go).
+	inferrer *openapi.Inferrer
+	stack    atomic.Pointer[Stack]
 }
 
 // LocalSettings are the local gateway's settings.
@@ -84,12 +90,9 @@ func (p *Project) StartLocal(ls LocalSettings) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the local gateway: %w", err)
 	}
-	lg := &Local{
-		Gateway: gateway.New(p.runner(), opts...),
-		p:       p,
-		URL:     "http://" + l.Addr().String(),
-		errc:    make(chan error, 1),
-	}
+	lg := &Local{p: p, URL: "http://" + l.Addr().String(), errc: make(chan error, 1), inferrer: openapi.NewInferrer()}
+	opts = append(opts, gateway.WithObserver(observeInto(lg.inferrer)), gateway.WithOpenAPI(lg.openAPI))
+	lg.Gateway = gateway.New(p.runner(), opts...)
 	if login.User != "" {
 		dir, err := deploy.ConfigDir(p.opts.getenv)
 		if err == nil {
@@ -124,6 +127,7 @@ func (lg *Local) Close() {
 
 // Deployer returns the deployer into the local gateway.
 func (lg *Local) Deployer(st *Stack, ds DeploySettings) Deployer {
+	lg.stack.Store(st)
 	return &localDeployer{lg: lg, st: st, ds: ds}
 }
 
