@@ -88,11 +88,12 @@ console-vendor:
 	./scripts/console-vendor.sh $(UPLOT_VERSION) $(UPLOT_INTEGRITY)
 
 ## browser: the console in headless Chromium (test/browser) against a real
-## kiln up --local: about 90 s on 2 cores, the Go function's first build
-## included. Installs Debian's chromium if missing.
+## kiln up --local and kiln dev --local: about 60 s on 2 cores, the Go
+## functions' builds included; each test may take 5 min at most. Installs
+## Debian's chromium if missing.
 browser: build
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
-	cd test/browser && npm ci --no-audit --no-fund --silent && KILN_BIN=$(CURDIR)/bin/kiln node --test --test-concurrency=1 --test-timeout=240000
+	cd test/browser && npm ci --no-audit --no-fund --silent && KILN_BIN=$(CURDIR)/bin/kiln node --test --test-concurrency=1 --test-timeout=300000
 
 clean:
 	rm -rf bin

@@ -253,7 +253,7 @@ func (c *Console) function(w http.ResponseWriter, r *http.Request) {
 }
 
 // builds streams the build events as server-sent events: the recent ones,
-// then each new one, one JSON BuildEvent per event.
+// a "following" event, then each new one, one JSON BuildEvent per event.
 func (c *Console) builds(w http.ResponseWriter, r *http.Request) {
 	recent, next, stop := c.gw.FollowBuilds()
 	defer stop()
@@ -272,8 +272,8 @@ func (c *Console) builds(w http.ResponseWriter, r *http.Request) {
 	for _, e := range recent {
 		send(e)
 	}
-	// A comment, so that the browser's EventSource opens at once.
-	fmt.Fprint(w, ": following\n\n")
+	// The page knows the past from the present by this event.
+	fmt.Fprint(w, "event: following\ndata: {}\n\n")
 	flusher.Flush()
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()

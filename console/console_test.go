@@ -258,12 +258,12 @@ func TestBuildStream(t *testing.T) {
 	var kinds []string
 	for sc.Scan() && len(kinds) < 3 {
 		line := sc.Text()
-		if line == ": following" {
+		if line == "event: following" {
 			g.RecordBuild(gateway.BuildEvent{Function: "hello", Kind: gateway.BuildFailed, Err: "syntax error"})
 			g.RecordBuild(gateway.BuildEvent{Function: "hello", Kind: gateway.BuildLive})
 		}
 		data, ok := strings.CutPrefix(line, "data: ")
-		if !ok {
+		if !ok || data == "{}" {
 			continue
 		}
 		var e gateway.BuildEvent

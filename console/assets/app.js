@@ -74,6 +74,8 @@ function followBuilds() {
     live.dataset.kind = e.kind;
     for (const f of buildListeners) f(e);
   };
+  // The events before it are the past: tests wait for it.
+  es.addEventListener('following', () => { document.body.dataset.builds = 'following'; });
 }
 
 function buildItem(e) {

@@ -1,100 +1,25 @@
 // The console in headless Chromium against a real `kiln up --local` of
 // stack/ (two Go functions that log a line per call): make browser.
-// KILN_BIN names the kiln binary; KILN_BROWSER_CACHE, when set, is a kiln
-// cache kept between runs (else a fresh one, and a cold first build).
 // Screenshots go to screenshots/, and their paths are printed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launch, shot as shotOf, startKiln } from './kiln.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const shots = join(here, 'screenshots');
-const kilnBin = process.env.KILN_BIN || join(here, '../../bin/kiln');
-const password = 'browser-test-password';
-const auth = 'Basic ' + Buffer.from('admin:' + password).toString('base64');
-
-let tmp, base, kiln, kilnOutput = '', context, page;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
-// api calls the gateway with the login.
-async function api(method, path, body) {
-  const r = await fetch(base + path, {
-    method, headers: { Authorization: auth, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: r.status, text: await r.text() };
-}
-
-async function waitFor(what, f, ms = 240000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v) return v;
-    } catch { /* not yet */ }
-    if (Date.now() > end) throw new Error('timed out waiting for ' + what + '\nkiln said:\n' + kilnOutput.slice(-3000));
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function shot(name) {
-  const path = join(shots, name + '.png');
-  await page.screenshot({ path, fullPage: true });
-  console.log('screenshot: ' + path);
-}
+let kiln, base, context, page;
+const api = (...a) => kiln.api(...a);
+const shot = (name) => shotOf(page, name);
 
 before(async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'kiln-browser-'));
-  mkdirSync(shots, { recursive: true });
-  const stack = join(tmp, 'stack');
-  cpSync(join(here, 'stack'), stack, { recursive: true });
-  writeFileSync(join(tmp, 'password'), password + '\n');
-  const port = await freePort();
-  base = 'http://127.0.0.1:' + port;
-  const env = { ...process.env, HOME: tmp, XDG_CONFIG_HOME: join(tmp, 'config'), OPENFAAS_CONFIG: join(tmp, 'openfaas') };
-  for (const k of Object.keys(env)) if (k.startsWith('KILN_')) delete env[k];
-  kiln = spawn(kilnBin, ['up', '--local', '--port', String(port), '--basic-auth-password-file', join(tmp, 'password'),
-    '--cache-dir', process.env.KILN_BROWSER_CACHE || join(tmp, 'cache')], { cwd: stack, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  kiln.stdout.on('data', (b) => { kilnOutput += b; });
-  kiln.stderr.on('data', (b) => { kilnOutput += b; });
-  const start = Date.now();
-  await waitFor('kiln up --local to serve', () => kilnOutput.includes('local gateway on ' + base));
-  console.log(`kiln up --local served in ${Date.now() - start} ms`);
-  context = await chromium.launchPersistentContext(join(tmp, 'chromium'), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    httpCredentials: { username: 'admin', password },
-    viewport: { width: 1400, height: 900 },
-  });
+  kiln = await startKiln('up');
+  base = kiln.base;
+  context = await launch();
   page = context.pages()[0] || (await context.newPage());
   page.on('pageerror', (e) => console.log('page error: ' + e.message));
 });
 
 after(async () => {
   await context?.close();
-  if (kiln && kiln.exitCode === null) {
-    const exited = new Promise((r) => kiln.on('exit', r));
-    kiln.kill('SIGINT');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 15000))]);
-  }
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  await kiln?.stop();
 });
 
 test('the console lists the stack\'s functions, behind the login, from /', async () => {
