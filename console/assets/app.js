@@ -155,6 +155,7 @@ async function functionPage(name) {
   const instances = h('tbody');
   const logs = h('pre', { class: 'logs', id: 'logs' });
   const builds = h('ul', { class: 'feed', id: 'builds' });
+  const layers = h('div', {}, layerTable(d.build));
   main.replaceChildren(
     h('h1', {}, name),
     info,
@@ -163,7 +164,7 @@ async function functionPage(name) {
     h('div', { class: 'grid' },
       h('div', {}, h('h2', {}, 'Cold starts'), h('table', { id: 'cold-starts' }, h('thead', {}, h('tr', {}, h('th', {}, 'When'), h('th', { class: 'num' }, 'Start to ready'))), cold)),
       h('div', {}, h('h2', {}, 'Instances'), h('table', { id: 'instances' }, h('thead', {}, h('tr', {}, ['Instance', 'Started', 'Ready', 'Memory', 'CPU', 'CPU time'].map((t, i) => h('th', { class: i >= 3 ? 'num' : null }, t)))), instances))),
-    h('h2', {}, 'Image layers'), layerTable(d.build),
+    h('h2', {}, 'Image layers'), layers,
     h('h2', {}, 'Invoke'), invokePanel(name),
     h('h2', {}, 'Logs'), logs,
     h('h2', {}, 'Builds'), builds,
@@ -204,10 +205,14 @@ async function functionPage(name) {
   update();
   followLogs(name, logs);
   for (const e of buildEvents) if (e.function === name) builds.prepend(buildItem(e));
-  buildListeners.add((e) => {
+  buildListeners.add(async (e) => {
     if (e.function !== name) return;
     builds.prepend(buildItem(e));
-    if (e.kind === 'live') location.reload(); // a new image: new layers
+    if (e.kind !== 'live' || document.body.dataset.builds !== 'following') return;
+    // A new image: new layers.
+    d = await getJSON('/ui/api/functions/' + encodeURIComponent(name));
+    layers.replaceChildren(layerTable(d.build));
+    update();
   });
   setInterval(async () => {
     try { d = await getJSON('/ui/api/functions/' + encodeURIComponent(name)); update(); } catch { /* the next poll retries */ }
@@ -218,7 +223,7 @@ function layerTable(build) {
   if (!build) return h('p', { class: 'muted' }, 'This image was not built by this kiln.');
   return h('table', { id: 'layers' },
     h('thead', {}, h('tr', {}, h('th', {}, 'Layer'), h('th', {}, 'Digest'), h('th', { class: 'num' }, 'Size'), h('th', {}, 'Last build'), h('th', { class: 'num' }, 'Took'))),
-    h('tbody', {}, build.layers.map((l) => h('tr', { 'data-rebuilt': l.rebuilt },
+    h('tbody', {}, build.layers.map((l) => h('tr', { 'data-rebuilt': String(l.rebuilt) },
       h('td', {}, l.name || h('span', { class: 'muted' }, 'base')),
       h('td', { class: 'mono' }, fmt.digest(l.digest)),
       h('td', { class: 'num' }, fmt.bytes(l.size)),
