@@ -51,7 +51,7 @@ test('the invoke panel gets the function\'s answer, and the log view shows the l
   assert.equal(await page.textContent('#answer-body'), 'POST /hello ping');
   assert.match(await page.textContent('#answer-headers'), /^x-call-id: /m, 'the panel shows the answer\'s headers');
   assert.ok(Number(await page.getAttribute('#answer', 'data-ms')) > 0, 'the panel shows the call\'s time');
-  await page.waitForFunction((m) => document.querySelector('#logs').textContent.includes(`echo-call POST /hello "${m}"`), mark);
+  await page.waitForFunction((m) => (document.querySelector('#logs')?.textContent || '').includes(`echo-call POST /hello "${m}"`), mark);
   const layers = await page.$$('#layers tbody tr');
   assert.ok(layers.length >= 2, 'the layer table lists the image\'s layers');
   await shot('function-invoke-logs');
@@ -67,7 +67,7 @@ test('the charts show the requests the test just made', async () => {
   }
   await page.goto(base + '/ui/function/greet');
   const want = sum(before, 'count') + n;
-  await page.waitForFunction((w) => Number(document.querySelector('#chart-requests').dataset.requests) >= w, want, { timeout: 15000 });
+  await page.waitForFunction((w) => Number(document.querySelector('#chart-requests')?.dataset.requests) >= w, want, { timeout: 15000 });
   const shown = await page.$eval('#chart-requests', (el) => ({ requests: Number(el.dataset.requests), errors: Number(el.dataset.errors) }));
   assert.equal(shown.requests, want);
   assert.equal(shown.errors, sum(before, 'errors') + failing);

@@ -83,6 +83,9 @@ export async function startKiln(verb) {
   };
   const start = Date.now();
   await waitFor(`kiln ${verb} --local to serve both functions`, async () => {
+    // kiln dev watches the folders only once they serve: an edit before
+    // would go unseen.
+    if (verb === 'dev' && !k.output.includes('watching echo, greet')) return false;
     const fns = JSON.parse((await k.api('GET', '/system/functions')).text);
     return fns.length === 2 && fns.every((f) => f.availableReplicas === 1);
   }, 240000, k.said);
