@@ -27,7 +27,9 @@
 // does, when every ready instance serves max_inflight requests (the
 // deployment's envVars over the image's environment) or when the only
 // instance is starting again after an exit; one whose instance waits out
-// its back-off, or fails its readiness, gets 503 at once, with why.
+// its back-off, or fails its readiness, gets 503 at once, with why. A
+// readiness path that answers 429, as the watchdog's /_/ready does at
+// max_inflight, leaves a ready instance in service: busy is not failing.
 //
 // GET /metrics serves, with OpenFaaS's names and labels (function_name is
 // name.namespace), gateway_function_invocation_total{function_name,code},
@@ -42,8 +44,8 @@
 //	kiln_function_inflight               gauge      requests being served
 //	kiln_function_max_inflight           gauge      max_inflight per instance, 0: none
 //	kiln_function_queued_requests        gauge      requests waiting now
-//	kiln_function_memory_bytes           gauge      {function_name,instance} RSS of its process tree
-//	kiln_function_cpu_seconds_total      counter    {function_name,instance} its user+system CPU
+//	kiln_function_memory_bytes           gauge      {function_name,replica} RSS of its process tree
+//	kiln_function_cpu_seconds_total      counter    {function_name,replica} its user+system CPU
 //
 // The watchdog exports the sizes, in-flight and max_inflight under the
 // same names, so that dashboards (package dashboards) read a cluster too.

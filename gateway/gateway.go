@@ -598,14 +598,15 @@ var (
 func probeReadiness(in *instance, exited <-chan struct{}) bool {
 	client := &http.Client{Timeout: readyTimeout}
 	url := "http://" + in.addr + in.readyPath
-	ask := func() bool {
+	// ask returns the readiness path's status, 0 when it does not answer.
+	ask := func() int {
 		resp, err := client.Get(url)
 		if err != nil {
-			return false
+			return 0
 		}
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		return resp.StatusCode
 	}
 	wasReady, failures := false, 0
 	period := readyFirstPeriod
@@ -615,8 +616,8 @@ func probeReadiness(in *instance, exited <-chan struct{}) bool {
 			return wasReady
 		default:
 		}
-		switch {
-		case ask():
+		switch code := ask(); {
+		case code == http.StatusOK:
 			failures = 0
 			in.lastExit.Store(nil)
 			in.starting.Store(false)
@@ -630,6 +631,11 @@ func probeReadiness(in *instance, exited <-chan struct{}) bool {
 				}
 				in.firstReadyOnce.Do(func() { close(in.firstReady) })
 			}
+		case code == http.StatusTooManyRequests && wasReady:
+			// The watchdog's /_/ready at max_inflight: busy, not
+			// failing. The gateway's slots (queue.go) hold requests
+			// back meanwhile, and send the next one when a slot frees.
+			failures = 0
 		case wasReady:
 			if failures++; failures >= readyFailures {
 				in.ready.Store(false)
@@ -931,7 +937,7 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Start-Time", start)
 	w, finish := g.observe(w, r, name)
 	defer finish()
-	body := &countingBody{rc: r.Body}
+	body := &countingBody{ReadCloser: r.Body}
 	r.Body = body
 	cw := &countingWriter{ResponseWriter: w}
 	proxied := time.Now()

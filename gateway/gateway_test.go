@@ -664,6 +664,8 @@ func TestGuard(t *testing.T) {
 		{name: "escaped path without login", method: "GET", path: "/%73ystem/functions", wantCode: 401},
 		{name: "function open", method: "GET", path: "/function/echo", wantCode: 200},
 		{name: "healthz open", method: "GET", path: "/healthz", wantCode: 200},
+		{name: "metrics open", method: "GET", path: "/metrics", wantCode: 200},
+		{name: "foreign host, metrics", method: "GET", path: "/metrics", host: own("evil.example"), wantCode: 403},
 		{name: "localhost", method: "GET", path: "/system/info", host: own("localhost"), login: login, wantCode: 200},
 		{name: "LOCALHOST", method: "GET", path: "/system/info", host: own("LOCALHOST"), login: login, wantCode: 200},
 		{name: "[::1]", method: "GET", path: "/system/info", host: own("[::1]"), login: login, wantCode: 200},

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -86,8 +87,8 @@ var (
 	descInflight = prometheus.NewDesc(MetricInflight, "Requests being served by the function's instances.", []string{"function_name"}, nil)
 	descMax      = prometheus.NewDesc(MetricMaxInflight, "The function's max_inflight per instance, 0 for unlimited.", []string{"function_name"}, nil)
 	descQueued   = prometheus.NewDesc(MetricQueuedNow, "Requests waiting for a max_inflight slot or a starting instance.", []string{"function_name"}, nil)
-	descMemory   = prometheus.NewDesc(MetricMemory, "Resident memory of an instance's process tree in bytes.", []string{"function_name", "instance"}, nil)
-	descCPU      = prometheus.NewDesc(MetricCPU, "User and system CPU seconds of an instance's process tree.", []string{"function_name", "instance"}, nil)
+	descMemory   = prometheus.NewDesc(MetricMemory, "Resident memory of an instance's process tree in bytes.", []string{"function_name", "replica"}, nil)
+	descCPU      = prometheus.NewDesc(MetricCPU, "User and system CPU seconds of an instance's process tree.", []string{"function_name", "replica"}, nil)
 )
 
 // stateCollector reads the functions' state at scrape, memory and CPU
@@ -160,20 +161,15 @@ func (g *Gateway) record(fn *function, c call) {
 
 // countingBody counts the bytes of a request body the proxy reads.
 type countingBody struct {
-	rc interface {
-		Read([]byte) (int, error)
-		Close() error
-	}
+	io.ReadCloser
 	n int64
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
+	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
 	return n, err
 }
-
-func (b *countingBody) Close() error { return b.rc.Close() }
 
 // countingWriter notes the status and the body's size of an answer. It
 // passes flushing and hijacking on through Unwrap, which
@@ -185,7 +181,8 @@ type countingWriter struct {
 }
 
 func (w *countingWriter) WriteHeader(code int) {
-	if w.code == 0 && code >= 200 {
+	// 1xx other than 101 are interim; the final status comes later.
+	if w.code == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.code = code
 	}
 	w.ResponseWriter.WriteHeader(code)
@@ -200,10 +197,17 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Flush is what the reverse proxy calls for streamed answers.
-func (w *countingWriter) Flush() {
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
+// FlushError is what the reverse proxy calls, through
+// http.ResponseController, for streamed answers; Flush serves callers
+// that ask for an http.Flusher.
+func (w *countingWriter) FlushError() error {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
+
+func (w *countingWriter) Flush() { _ = w.FlushError() }
 
 func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -19,8 +20,8 @@ import (
 func TestInstanceMemory(t *testing.T) {
 	var root atomic.Int64
 	run := func(ctx context.Context, in Instance) error {
-		// Two processes: the shell and its sleep.
-		cmd := exec.Command("sh", "-c", "sleep 60 & wait")
+		// Two processes: the shell, busy, and its sleep.
+		cmd := exec.Command("sh", "-c", "sleep 60 & while :; do :; done")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
 			return err
@@ -59,8 +60,18 @@ func TestInstanceMemory(t *testing.T) {
 	if cpu := value(fams, MetricCPU, "function_name", "mem.openfaas-fn"); cpu < 0 {
 		t.Errorf("%s absent", MetricCPU)
 	}
+	if r := sample(fams, MetricMemory, "function_name", "mem.openfaas-fn"); r == nil || len(r.GetLabel()) != 2 || r.GetLabel()[1].GetName() != "replica" || !strings.HasPrefix(r.GetLabel()[1].GetValue(), "mem-") {
+		t.Errorf("%s labels = %v, want the replica's name", MetricMemory, r.GetLabel())
+	}
+	// CPU percent is measured over a second at least: the busy shell
+	// uses much of a core.
+	time.Sleep(1100 * time.Millisecond)
+	scrape(t, srv.URL+"/metrics")
 	tel := g.Telemetry()
-	if len(tel) != 1 || len(tel[0].Instances) != 1 || tel[0].Instances[0].RSSBytes == 0 || tel[0].Instances[0].Started == 0 {
-		t.Errorf("Telemetry() = %+v, want one instance with memory", tel)
+	if len(tel) != 1 || len(tel[0].Instances) != 1 {
+		t.Fatalf("Telemetry() = %+v, want one instance", tel)
+	}
+	if in := tel[0].Instances[0]; in.RSSBytes == 0 || in.Started == 0 || in.CPUSeconds <= 0 || in.CPUPercent < 20 || in.CPUPercent > 250 {
+		t.Errorf("Telemetry()'s instance = %+v, want its memory, and CPU seconds at 20%% of a core or more", in)
 	}
 }

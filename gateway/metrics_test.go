@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,9 +22,12 @@ import (
 // metricsRunner runs in-process functions that answer over real HTTP on
 // the instance's listener: /echo sends the body back, /fail answers 500,
 // /sleep?ms=N answers 202 after N ms, /hold answers once release gets a
-// value, /crash exits. /_/health answers 200 after WARMUP_MS (default 100).
+// value, /crash exits. /_/health answers 200 after WARMUP_MS (default
+// 100), and with BUSY set 429 while a /hold is in flight, as the
+// watchdog's /_/ready at max_inflight.
 type metricsRunner struct {
 	release chan struct{}
+	holding atomic.Int64
 }
 
 func (f *metricsRunner) run(ctx context.Context, in Instance) error {
@@ -35,8 +39,11 @@ func (f *metricsRunner) run(ctx context.Context, in Instance) error {
 	crashed := make(chan struct{})
 	mux := http.NewServeMux()
 	mux.HandleFunc("/_/health", func(w http.ResponseWriter, r *http.Request) {
-		if time.Since(started) < warmUp {
+		switch {
+		case time.Since(started) < warmUp:
 			http.Error(w, "starting", http.StatusServiceUnavailable)
+		case envOf(in, "BUSY") != "" && f.holding.Load() > 0:
+			http.Error(w, "Concurrent request limit exceeded.", http.StatusTooManyRequests)
 		}
 	})
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) { io.Copy(w, r.Body) })
@@ -46,7 +53,11 @@ func (f *metricsRunner) run(ctx context.Context, in Instance) error {
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		w.WriteHeader(http.StatusAccepted)
 	})
-	mux.HandleFunc("/hold", func(w http.ResponseWriter, r *http.Request) { <-f.release })
+	mux.HandleFunc("/hold", func(w http.ResponseWriter, r *http.Request) {
+		f.holding.Add(1)
+		defer f.holding.Add(-1)
+		<-f.release
+	})
 	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { close(crashed) })
 	srv := &http.Server{Handler: mux}
 	_ = in.Listener.SetDeadline(time.Time{})
@@ -61,6 +72,19 @@ func (f *metricsRunner) run(ctx context.Context, in Instance) error {
 	case <-ctx.Done():
 	}
 	return srv.Shutdown(context.Background())
+}
+
+// free lets n held requests answer, failing the test if fewer are held
+// within 5 s.
+func (f *metricsRunner) free(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case f.release <- struct{}{}:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("fewer than %d requests held", n)
+		}
+	}
 }
 
 // scrape GETs url and parses it as Prometheus' text format.
@@ -181,8 +205,7 @@ func TestMetrics(t *testing.T) {
 		return value(scrape(t, u+"/metrics"), MetricQueuedNow, "function_name", "slow.openfaas-fn") == 1
 	})
 	time.Sleep(200 * time.Millisecond)
-	f.release <- struct{}{}
-	f.release <- struct{}{}
+	f.free(t, 2)
 	for range 2 {
 		if c := <-held; c != 200 {
 			t.Errorf("GET /function/slow/hold = %d, want 200", c)
@@ -315,6 +338,29 @@ func TestQueueing(t *testing.T) {
 		t.Errorf("%s count = %v, want 1: the request that waited for the restart", MetricQueued, n)
 	}
 
+	// A readiness path that answers 429 at max_inflight, as the
+	// watchdog's, leaves the instance in service: the queued request is
+	// served once the slot frees, not refused.
+	fastReadiness(t)
+	busy := deploy.Deployment{Service: "busy", Image: "busy:1", EnvVars: map[string]string{"max_inflight": "1", "BUSY": "1"}}
+	if err := g.Deploy(context.Background(), busy, Upsert); err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan int, 2)
+	go func() { c, _, _ := do(t, "GET", u+"/function/busy/hold", nil); held <- c }()
+	waitUntil(t, "busy in flight", func() bool { return f.holding.Load() == 1 })
+	go func() { c, _, _ := do(t, "GET", u+"/function/busy/hold", nil); held <- c }()
+	time.Sleep(time.Duration(readyFailures+2) * readyPeriod)
+	if st := g.Functions(); st[0].Name != "busy" || st[0].AvailableReplicas != 1 {
+		t.Errorf("Functions() while busy = %+v, want busy available", st)
+	}
+	f.free(t, 2)
+	for range 2 {
+		if c := <-held; c != 200 {
+			t.Errorf("GET /function/busy/hold = %d, want 200", c)
+		}
+	}
+
 	// The caller's deadline bounds the wait.
 	g2 := New(f.run, WithHealthTimeout(300*time.Millisecond))
 	defer g2.Close()
@@ -330,9 +376,38 @@ func TestQueueing(t *testing.T) {
 	if code != 503 || !strings.Contains(body, "no instance was free within 300ms") {
 		t.Errorf("GET past the health timeout = %d %q, want 503", code, body)
 	}
-	f.release <- struct{}{}
+	f.free(t, 1)
 	if c := <-done; c != 200 {
 		t.Errorf("held request = %d", c)
+	}
+}
+
+// TestMaxInflight: max_inflight from the deployment's envVars over the
+// image's environment, as the watchdog reads it.
+func TestMaxInflight(t *testing.T) {
+	tests := []struct {
+		name     string
+		image    []string
+		envVars  map[string]string
+		want     int
+		wantPath string
+	}{
+		{"none", nil, nil, 0, "/_/health"},
+		{"the image's", []string{"mode=http", "max_inflight=3"}, nil, 3, "/_/ready"},
+		{"the deployment's over the image's", []string{"max_inflight=3"}, map[string]string{"max_inflight": "2"}, 2, "/_/health"},
+		{"the deployment's 0 over the image's", []string{"max_inflight=3"}, map[string]string{"max_inflight": "0"}, 0, "/_/health"},
+		{"not a number", []string{"max_inflight=many"}, nil, 0, "/_/health"},
+		{"negative", nil, map[string]string{"max_inflight": "-1"}, 0, "/_/health"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := New((&metricsRunner{}).run, imageEnv(tc.image...))
+			defer g.Close()
+			path, got, err := g.readinessPath(context.Background(), deploy.Deployment{Service: "fn", Image: "fn:1", EnvVars: tc.envVars})
+			if err != nil || got != tc.want || path != tc.wantPath {
+				t.Errorf("readinessPath() = %q, %d, %v; want %q, %d", path, got, err, tc.wantPath, tc.want)
+			}
+		})
 	}
 }
 

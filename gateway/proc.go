@@ -11,9 +11,15 @@ import (
 type usage struct {
 	rss        uint64  // bytes
 	cpu        float64 // user and system seconds, of the live processes
-	cpuPercent float64 // since the previous sampling; 100 is one core
-	at         time.Time
+	cpuPercent float64 // over the last period of minPercentPeriod or more; 100 is one core
+	// base is the sampling cpuPercent is measured from.
+	baseCPU float64
+	baseAt  time.Time
 }
+
+// minPercentPeriod is the shortest period CPUPercent is measured over: a
+// scrape right after a sampling would otherwise divide noise by nothing.
+const minPercentPeriod = time.Second
 
 // samplePeriod is how often the instances' memory and CPU are read,
 // besides at every scrape of /metrics.
@@ -61,7 +67,7 @@ func (g *Gateway) sampleProcs() {
 		if _, ok := procs[root]; !ok {
 			continue // exited meanwhile
 		}
-		u := usage{at: now}
+		u := usage{baseAt: now}
 		for todo := []int{root}; len(todo) > 0; {
 			pid := todo[len(todo)-1]
 			todo = append(todo[:len(todo)-1], children[pid]...)
@@ -69,9 +75,13 @@ func (g *Gateway) sampleProcs() {
 			u.rss += p.rss
 			u.cpu += p.cpu
 		}
+		u.baseCPU = u.cpu
 		if prev := in.usage.Load(); prev != nil {
-			if dt := now.Sub(prev.at).Seconds(); dt > 0 && u.cpu >= prev.cpu {
-				u.cpuPercent = 100 * (u.cpu - prev.cpu) / dt
+			switch dt := now.Sub(prev.baseAt); {
+			case dt < minPercentPeriod:
+				u.cpuPercent, u.baseCPU, u.baseAt = prev.cpuPercent, prev.baseCPU, prev.baseAt
+			case u.cpu >= prev.baseCPU:
+				u.cpuPercent = 100 * (u.cpu - prev.baseCPU) / dt.Seconds()
 			}
 		}
 		in.usage.Store(&u)

@@ -62,12 +62,11 @@ func (fn *function) take() *instance {
 }
 
 // worthWaiting says whether a request that found no slot may get one
-// soon: an instance serves requests (at max_inflight; the watchdog's
-// /_/ready may say 503 meanwhile), or one is starting again after its
-// back-off.
+// soon: a ready instance serves max_inflight requests, or one is starting
+// again after its back-off.
 func (fn *function) worthWaiting() bool {
 	for _, in := range fn.replicas {
-		if in.starting.Load() || in.inflight.Load() > 0 && in.lastExit.Load() == nil {
+		if in.starting.Load() || in.ready.Load() {
 			return true
 		}
 	}

@@ -53,6 +53,10 @@ func TestCommandLineErrors(t *testing.T) {
 		{"run secret form", []string{"run", "x", "--secret", "api-key"}, 2, `--secret "api-key": want KEY=VALUE`},
 		{"replace with update", []string{"deploy", "--replace"}, 2, "--replace and --update: one of them must be false"},
 		{"up replace with update", []string{"up", "--replace", "-f", "/nonexistent/stack.yml"}, 2, "--replace and --update"},
+		{"dashboards without output", []string{"dashboards"}, 2, `--output "": want grafana or prometheus-rules`},
+		{"dashboards bad output", []string{"dashboards", "--output", "kibana"}, 2, `--output "kibana": want grafana or prometheus-rules`},
+		{"dashboards bad slo", []string{"dashboards", "-o", "grafana", "--slo", "100"}, 2, "--slo 100: want a percentage between 0 and 100"},
+		{"dashboards file in a missing folder", []string{"dashboards", "-o", "grafana", "--file", "/nonexistent/d.json"}, 1, "--file /nonexistent/d.json: "},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

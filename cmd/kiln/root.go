@@ -80,6 +80,7 @@ behind kiln's watchdog, which follows the OpenFaaS watchdog contract.`,
 	root.AddCommand(newBuildCmd(g), newRunCmd(g), newBaseCmd(g), newCacheCmd(g), newVersionCmd(g))
 	root.AddCommand(newDeployCmd(g), newUpCmd(g), newDevCmd(g), newNewCmd(g), newPushCmd(g))
 	root.AddCommand(newDocsCmd(g))
+	root.AddCommand(newDashboardsCmd(g))
 	addCompletions(g, root)
 	return root
 }

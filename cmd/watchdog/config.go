@@ -63,6 +63,10 @@ type config struct {
 	staticPath          string
 	readyPath           string
 	logCallID           bool
+	// functionName labels kiln's series: OPENFAAS_NAME.OPENFAAS_NAMESPACE
+	// (or the pod's namespace), as OpenFaaS's gateway names functions;
+	// "" when OPENFAAS_NAME is not set.
+	functionName string
 
 	// The classic watchdog's settings, read in classic mode only.
 	combineOutput  bool // stderr in the answer (default true)
@@ -229,6 +233,17 @@ func loadConfig(lookup func(string) (string, bool)) (config, []string, error) {
 	var err error
 	if c.jwt, err = loadJWTConfig(lookup); err != nil {
 		return config{}, warnings, err
+	}
+	if name := get("OPENFAAS_NAME"); name != "" {
+		c.functionName = name
+		ns, ok := lookup("OPENFAAS_NAMESPACE")
+		if !ok {
+			data, _ := os.ReadFile(serviceAccountNamespace)
+			ns = strings.TrimSpace(string(data))
+		}
+		if ns != "" {
+			c.functionName += "." + ns
+		}
 	}
 
 	// A malformed port would make of-watchdog listen on a random one; kiln

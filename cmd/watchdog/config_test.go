@@ -289,6 +289,7 @@ func TestLoadConfig(t *testing.T) {
 			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "jwt_auth": "true", "OPENFAAS_NAME": "fn", "OPENFAAS_NAMESPACE": "openfaas-fn"},
 			want: with(streaming, func(c *config) {
 				c.jwt = jwtConfig{enabled: true, authority: "http://gateway.openfaas:8080/.well-known/openid-configuration", name: "fn", namespace: "openfaas-fn"}
+				c.functionName = "fn.openfaas-fn"
 			}),
 		},
 		{
@@ -296,6 +297,7 @@ func TestLoadConfig(t *testing.T) {
 			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "jwt_auth": "1", "jwt_auth_local": "1", "jwt_auth_debug": "true", "OPENFAAS_NAME": "fn", "OPENFAAS_NAMESPACE": ""},
 			want: with(streaming, func(c *config) {
 				c.jwt = jwtConfig{enabled: true, debug: true, authority: "http://127.0.0.1:8000/.well-known/openid-configuration", name: "fn"}
+				c.functionName = "fn"
 			}),
 		},
 		{
@@ -303,7 +305,13 @@ func TestLoadConfig(t *testing.T) {
 			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "jwt_auth": "true", "jwt_auth_authority": "https://gw.example.com/.well-known/openid-configuration", "OPENFAAS_NAME": "fn", "OPENFAAS_NAMESPACE": "dev"},
 			want: with(streaming, func(c *config) {
 				c.jwt = jwtConfig{enabled: true, authority: "https://gw.example.com/.well-known/openid-configuration", name: "fn", namespace: "dev"}
+				c.functionName = "fn.dev"
 			}),
+		},
+		{
+			name: "the function's name labels kiln's metrics",
+			env:  map[string]string{"mode": "streaming", "fprocess": "cat", "OPENFAAS_NAME": "fn", "OPENFAAS_NAMESPACE": "dev"},
+			want: with(streaming, func(c *config) { c.functionName = "fn.dev" }),
 		},
 		{
 			name: "jwt settings without jwt_auth are not read",

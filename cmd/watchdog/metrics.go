@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +26,18 @@ type metrics struct {
 	buckets  []float64
 	inflight atomic.Int64
 
+	// kiln's per-function series, under the names kiln's gateway gives
+	// them (gateway/doc.go), so that one dashboard reads both: body sizes,
+	// in-flight against max_inflight, requests refused at max_inflight,
+	// and the cold start. function is their function_name label,
+	// name.namespace, "" when the watchdog does not know its name.
+	function  string
+	limit     *limiter     // its max and its refusals; nil: no limit
+	coldStart atomic.Int64 // nanoseconds from process start to ready; 0 until then
+	sizesMu   sync.Mutex
+	reqSizes  series
+	respSizes series
+
 	mu     sync.Mutex
 	series map[seriesKey]*series
 	order  []seriesKey // first seen first, so that scrapes are stable
@@ -43,12 +56,46 @@ type series struct {
 	count   uint64
 }
 
+// sizeBuckets are the upper bounds of the size histograms, in bytes: 64 B
+// to 16 MiB by fours, as kiln's gateway has them (gateway.SizeBuckets).
+var sizeBuckets = []float64{64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216}
+
+// processStart stands for the process's start: package variables are set
+// before main runs.
+var processStart = time.Now()
+
 func newMetrics() *metrics {
 	return &metrics{
 		// Prometheus' default buckets, which of-watchdog uses.
-		buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		series:  make(map[seriesKey]*series),
+		buckets:   []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		series:    make(map[seriesKey]*series),
+		reqSizes:  series{buckets: make([]uint64, len(sizeBuckets))},
+		respSizes: series{buckets: make([]uint64, len(sizeBuckets))},
 	}
+}
+
+// ready notes the cold start: the time from the process's start to its
+// first readiness.
+func (m *metrics) ready() {
+	m.coldStart.CompareAndSwap(0, int64(max(time.Since(processStart), 1)))
+}
+
+// add counts v in s, whose buckets have the upper bounds given.
+func (s *series) add(bounds []float64, v float64) {
+	for i, le := range bounds {
+		if v <= le {
+			s.buckets[i]++
+		}
+	}
+	s.sum += v
+	s.count++
+}
+
+func (m *metrics) observeSizes(in, out int64) {
+	m.sizesMu.Lock()
+	defer m.sizesMu.Unlock()
+	m.reqSizes.add(sizeBuckets, float64(in))
+	m.respSizes.add(sizeBuckets, float64(out))
 }
 
 func (m *metrics) observe(method string, code int, d time.Duration) {
@@ -62,13 +109,7 @@ func (m *metrics) observe(method string, code int, d time.Duration) {
 		m.series[key] = s
 		m.order = append(m.order, key)
 	}
-	for i, le := range m.buckets {
-		if secs <= le {
-			s.buckets[i]++
-		}
-	}
-	s.sum += secs
-	s.count++
+	s.add(m.buckets, secs)
 }
 
 // methodLabel lower-cases the standard methods, as Prometheus' Go client
@@ -90,8 +131,11 @@ func (m *metrics) instrument(next http.Handler) http.Handler {
 		m.inflight.Add(1)
 		defer m.inflight.Add(-1)
 		rec := &responseRecorder{ResponseWriter: w}
+		body := &countingBody{ReadCloser: r.Body}
+		r.Body = body
 		next.ServeHTTP(rec, r)
 		m.observe(r.Method, rec.statusCode(), time.Since(start))
+		m.observeSizes(body.n, rec.written)
 	})
 }
 
@@ -137,8 +181,67 @@ func (m *metrics) write(w *bufio.Writer) {
 	for _, r := range rows {
 		fmt.Fprintf(w, "http_requests_total{code=%q,method=%q} %d\n", r.key.code, r.key.method, r.s.count)
 	}
+	m.writeKiln(w)
 	writeGoMetrics(w)
 	writeProcessMetrics(w)
+}
+
+// writeKiln writes kiln's per-function series.
+func (m *metrics) writeKiln(w *bufio.Writer) {
+	var labels []string
+	if m.function != "" {
+		labels = []string{"function_name", m.function}
+	}
+	m.sizesMu.Lock()
+	req, resp := m.reqSizes.clone(), m.respSizes.clone()
+	m.sizesMu.Unlock()
+	writeHistogram(w, "kiln_function_request_bytes", "Size of request bodies in bytes.", labels, sizeBuckets, req)
+	writeHistogram(w, "kiln_function_response_bytes", "Size of response bodies in bytes.", labels, sizeBuckets, resp)
+	writeSample(w, "kiln_function_inflight", "gauge", "Requests being served by the function's instances.", float64(m.inflight.Load()), labels...)
+	var max, rejected int64
+	if m.limit != nil {
+		max, rejected = m.limit.max, m.limit.rejected.Load()
+	}
+	writeSample(w, "kiln_function_max_inflight", "gauge", "The function's max_inflight per instance, 0 for unlimited.", float64(max), labels...)
+	writeSample(w, "kiln_function_rejected_total", "counter", "Requests refused with 429 at max_inflight.", float64(rejected), labels...)
+	if d := m.coldStart.Load(); d > 0 {
+		writeSample(w, "kiln_watchdog_cold_start_seconds", "gauge", "Seconds from the watchdog's start to the function's first readiness.", time.Duration(d).Seconds(), labels...)
+	}
+}
+
+func (s *series) clone() series {
+	return series{buckets: append([]uint64(nil), s.buckets...), sum: s.sum, count: s.count}
+}
+
+// writeHistogram writes one histogram with its HELP and TYPE; labels are
+// pairs.
+func writeHistogram(w *bufio.Writer, name, help string, labels []string, bounds []float64, s series) {
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name)
+	var pre string
+	for i := 0; i+1 < len(labels); i += 2 {
+		pre += fmt.Sprintf("%s=%q,", labels[i], labels[i+1])
+	}
+	for i, le := range bounds {
+		fmt.Fprintf(w, "%s_bucket{%sle=%q} %d\n", name, pre, formatFloat(le), s.buckets[i])
+	}
+	fmt.Fprintf(w, "%s_bucket{%sle=\"+Inf\"} %d\n", name, pre, s.count)
+	braces := ""
+	if pre != "" {
+		braces = "{" + strings.TrimSuffix(pre, ",") + "}"
+	}
+	fmt.Fprintf(w, "%s_sum%s %s\n%s_count%s %d\n", name, braces, formatFloat(s.sum), name, braces, s.count)
+}
+
+// countingBody counts the bytes of a request body the function reads.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
 }
 
 // goSamples are the runtime/metrics behind the go_* series, by the names

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -8,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 func TestMetricsExposition(t *testing.T) {
@@ -113,4 +118,101 @@ func sampleValue(body, name string) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// TestKilnMetrics: a real watchdog's kiln_* series, parsed as Prometheus
+// parses them, after a known set of requests.
+func TestKilnMetrics(t *testing.T) {
+	t.Parallel()
+	env, _ := httpEnv(t, map[string]string{"max_inflight": "1", "OPENFAAS_NAME": "fn", "OPENFAAS_NAMESPACE": "dev"})
+	p := startWatchdog(t, env)
+	p.waitHealthy()
+	body := strings.Repeat("x", 100)
+	for range 3 {
+		resp, err := client.Post(p.base+"/echo", "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != body {
+			t.Fatalf("POST /echo = %d %q", resp.StatusCode, b)
+		}
+	}
+	slow := make(chan int, 1)
+	go func() { slow <- p.status("/slow?ms=1000") }()
+	p.eventually(5*time.Second, "the slow request in flight", func() bool {
+		return kilnValue(t, scrapeText(t, p.metrics), "kiln_function_inflight") == 1
+	})
+	if got := p.status("/echo"); got != http.StatusTooManyRequests {
+		t.Errorf("GET /echo at max_inflight = %d, want 429", got)
+	}
+	if got := <-slow; got != 200 {
+		t.Errorf("GET /slow = %d", got)
+	}
+
+	fams := scrapeText(t, p.metrics)
+	for name, want := range map[string]float64{"kiln_function_inflight": 0, "kiln_function_max_inflight": 1, "kiln_function_rejected_total": 1} {
+		if got := kilnValue(t, fams, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if cold := kilnValue(t, fams, "kiln_watchdog_cold_start_seconds"); cold <= 0 || cold > 10 {
+		t.Errorf("kiln_watchdog_cold_start_seconds = %v, want the seconds to readiness", cold)
+	}
+	// 3 bodies of 100 bytes, then the slow and the refused request's empty
+	// ones; answers: 3 of 100, "slept 1000" and the 62 bytes of the 429.
+	for _, name := range []string{"kiln_function_request_bytes", "kiln_function_response_bytes"} {
+		m := kilnMetric(t, fams, name)
+		got := map[float64]uint64{}
+		for _, b := range m.GetHistogram().GetBucket() {
+			got[b.GetUpperBound()] = b.GetCumulativeCount()
+		}
+		if got[64] != 2 || got[256] != 5 || got[16777216] != 5 || m.GetHistogram().GetSampleCount() != 5 {
+			t.Errorf("%s buckets = %v, count %d; want 2 up to 64 B, 5 up to 256 B", name, got, m.GetHistogram().GetSampleCount())
+		}
+	}
+	if sum := kilnMetric(t, fams, "kiln_function_response_bytes").GetHistogram().GetSampleSum(); sum != 300+10+62 {
+		t.Errorf("kiln_function_response_bytes_sum = %v, want 372", sum)
+	}
+}
+
+// scrapeText GETs url and parses Prometheus' text format.
+func scrapeText(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parsing %s: %v", url, err)
+	}
+	return fams
+}
+
+// kilnMetric returns the one sample of name, which must carry the
+// function's name.
+func kilnMetric(t *testing.T, fams map[string]*dto.MetricFamily, name string) *dto.Metric {
+	t.Helper()
+	f := fams[name]
+	if f == nil || len(f.GetMetric()) != 1 {
+		t.Fatalf("%s: %v, want one sample", name, f)
+	}
+	m := f.GetMetric()[0]
+	if l := m.GetLabel(); len(l) != 1 || l[0].GetName() != "function_name" || l[0].GetValue() != "fn.dev" {
+		t.Errorf("%s labels = %v, want function_name=fn.dev", name, l)
+	}
+	return m
+}
+
+func kilnValue(t *testing.T, fams map[string]*dto.MetricFamily, name string) float64 {
+	t.Helper()
+	m := kilnMetric(t, fams, name)
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.GetGauge().GetValue()
 }

@@ -32,14 +32,17 @@ type watchdog struct {
 }
 
 func newWatchdog(cfg config, logger *log.Logger, stdout, stderr io.Writer) *watchdog {
+	limit := &limiter{max: int64(cfg.maxInflight)}
+	m := newMetrics()
+	m.function, m.limit = cfg.functionName, limit
 	return &watchdog{
 		cfg:     cfg,
 		logger:  logger,
 		stdout:  stdout,
 		stderr:  stderr,
 		health:  &health{lockPath: lockFilePath(), suppressLock: cfg.suppressLock},
-		metrics: newMetrics(),
-		limit:   &limiter{max: int64(cfg.maxInflight)},
+		metrics: m,
+		limit:   limit,
 	}
 }
 
@@ -184,10 +187,13 @@ func (wd *watchdog) run(signals <-chan os.Signal) (err error) {
 				readyErr <- err
 				return
 			}
+			wd.metrics.ready()
 			wd.logger.Printf("ready: upstream answered in %d ms", time.Since(child.started).Milliseconds())
 		}()
 	} else if err := wd.health.markReady(); err != nil {
 		return err
+	} else {
+		wd.metrics.ready()
 	}
 
 	select {
@@ -247,6 +253,7 @@ func (wd *watchdog) drain(signals <-chan os.Signal, server, metricsServer *http.
 type limiter struct {
 	max      int64 // 0: unlimited
 	inflight atomic.Int64
+	rejected atomic.Int64 // requests refused, for kiln_function_rejected_total
 }
 
 func (l *limiter) full() bool {
@@ -260,6 +267,7 @@ func (l *limiter) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer l.inflight.Add(-1)
 		if l.inflight.Add(1) > l.max {
+			l.rejected.Add(1)
 			// faas-middleware's answer, which of-watchdog and the classic
 			// watchdog give.
 			w.Header().Set("Content-Type", "text/plain")

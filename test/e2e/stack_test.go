@@ -27,6 +27,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/kiln-build/kiln/test/registrytest"
 )
 
@@ -360,6 +363,8 @@ functions:
 		{"the login from faas-cli's config.yml", http.MethodGet, "/system/functions", "", map[string]string{"Authorization": login}, 200},
 		{"a function, open", http.MethodGet, "/function/hello", "", nil, 200},
 		{"healthz, open", http.MethodHead, "/healthz", "", nil, 200},
+		{"metrics, open", http.MethodGet, "/metrics", "", nil, 200},
+		{"foreign Host, metrics", http.MethodGet, "/metrics", "", map[string]string{"Host": "evil.example"}, 403},
 		{"foreign Host", http.MethodGet, "/system/functions", "", map[string]string{"Authorization": login, "Host": "evil.example:" + strconv.Itoa(port)}, 403},
 		{"foreign Host, function", http.MethodGet, "/function/hello", "", map[string]string{"Host": "evil.example"}, 403},
 		{"localhost", http.MethodGet, "/system/info", "", map[string]string{"Authorization": login, "Host": "localhost:" + strconv.Itoa(port)}, 200},
@@ -386,6 +391,7 @@ functions:
 	if pids := processesWithEnv("OPENFAAS_NAME=hello"); len(pids) < 2 {
 		t.Errorf("processes of hello: %v, want 2 replicas' at least", pids)
 	}
+	checkLocalMetrics(t, port)
 	up.cmd.Process.Signal(syscall.SIGINT)
 	if code, ok := up.wait(exitTimeout); !ok || code != 0 {
 		t.Fatalf("kiln up after SIGINT: exited %v, code %d\n%s", ok, code, up)
@@ -1010,5 +1016,41 @@ func TestStackDevFirstBuildFails(t *testing.T) {
 	editFile(t, filepath.Join(dir, "hello"), "handler.go", "package function oops", "package function")
 	if a := waitFunction(t, dev, port, "hello"); !strings.Contains(a.body, "Hello from kiln") {
 		t.Errorf("after the fix, /function/hello = %q, want the handler's greeting", a.body)
+	}
+}
+
+// checkLocalMetrics: the gateway's /metrics counts hello's calls and
+// reports the memory of each of its 2 sandboxed replicas, which the runner
+// told the gateway (run.WithStarted).
+func checkLocalMetrics(t *testing.T, port int) {
+	t.Helper()
+	a, err := call(http.MethodGet, port, "/metrics", "")
+	if err != nil || a.status != 200 {
+		t.Fatalf("GET /metrics = %+v, %v", a, err)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(a.body))
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v\n%s", err, a.body)
+	}
+	var calls float64
+	for _, m := range fams["gateway_function_invocation_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "code" && l.GetValue() == "200" {
+				calls += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if calls < 5 {
+		t.Errorf("gateway_function_invocation_total{code=200} = %v, want the 5 calls at least", calls)
+	}
+	mem := fams["kiln_function_memory_bytes"].GetMetric()
+	if len(mem) != 2 {
+		t.Fatalf("kiln_function_memory_bytes = %v, want one per replica", mem)
+	}
+	for _, m := range mem {
+		if v := m.GetGauge().GetValue(); v < 1<<20 {
+			t.Errorf("kiln_function_memory_bytes%v = %v, want a process tree's MBs", m.GetLabel(), v)
+		}
 	}
 }
