@@ -49,6 +49,10 @@ const (
 	maxFunctions  = 512
 	maxOperations = 64
 	maxQueryKeys  = 32
+	// maxStatuses and maxMediaTypes bound an operation's answers and the
+	// media types of each answer (or of its requests).
+	maxStatuses   = 32
+	maxMediaTypes = 8
 	// maxSamples is how many bodies of one operation, status and media
 	// type are read for their schema; later ones only count.
 	maxSamples = 50
@@ -156,6 +160,9 @@ func (inf *Inferrer) Observe(ex Exchange) {
 	}
 	byType := op.responses[ex.Status]
 	if byType == nil {
+		if len(op.responses) >= maxStatuses {
+			return
+		}
 		byType = map[string]*body{}
 		op.responses[ex.Status] = byType
 	}
@@ -165,6 +172,9 @@ func (inf *Inferrer) Observe(ex Exchange) {
 func addBody(m map[string]*body, mediaType, kind string, v any, ok bool) {
 	b := m[mediaType]
 	if b == nil {
+		if len(m) >= maxMediaTypes {
+			return
+		}
 		b = &body{kind: kind, shape: &shape{}}
 		m[mediaType] = b
 	}

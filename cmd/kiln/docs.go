@@ -27,7 +27,9 @@ page with a try-it form per operation.
 
 --save-inferred NAME fetches what the running local gateway (kiln dev, kiln
 up --local) inferred from NAME's calls and writes it as NAME's fragment, to
-edit; a fragment written by hand is kept unless --force.`,
+edit; a fragment written by hand is kept unless --force. A saved fragment
+is marked x-kiln-inferred in its info: remove the mark once you edit it,
+and --save-inferred leaves it alone.`,
 		Example: `  kiln docs -f stack.yml --output openapi.json
   kiln docs --format html --output api.html
   kiln docs --save-inferred hello`,
