@@ -7,7 +7,7 @@ ARCHES   := amd64 arm64
 WATCHDOGS := $(foreach a,$(ARCHES),bin/kiln-watchdog-linux-$(a))
 DEMO_PORT ?= 8080
 
-.PHONY: all build test unit unit-nonroot e2e fuzz bench demo lint clean cluster kubernetes
+.PHONY: all build test unit unit-nonroot e2e fuzz bench demo lint clean cluster kubernetes console-vendor browser
 
 all: build
 
@@ -96,6 +96,21 @@ kubernetes:
 ## the binaries are cached.
 cluster: build kubernetes
 	KILN_BIN=$(CURDIR)/bin/kiln KILN_K8S_BIN=$(K8S_BIN) $(GO) test -count=1 -v -tags cluster -timeout 15m ./test/cluster/...
+
+## console-vendor: vendor uPlot, the console's charts, from npm into
+## console/assets/vendor, after checking the package's pinned sha512
+UPLOT_VERSION   := 1.6.32
+UPLOT_INTEGRITY := sha512-KIMVnG68zvu5XXUbC4LQEPnhwOxBuLyW1AHtpm6IKTXImkbLgkMy+jabjLgSLMasNuGGzQm/ep3tOkyTxpiQIw==
+console-vendor:
+	./scripts/console-vendor.sh $(UPLOT_VERSION) $(UPLOT_INTEGRITY)
+
+## browser: the console in headless Chromium (test/browser) against a real
+## kiln up --local and kiln dev --local: about 60 s on 2 cores, the Go
+## functions' builds included; each test may take 5 min at most. Installs
+## Debian's chromium if missing.
+browser: build
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	cd test/browser && npm ci --no-audit --no-fund --silent && KILN_BIN=$(CURDIR)/bin/kiln node --test --test-concurrency=1 --test-timeout=300000
 
 clean:
 	rm -rf bin

@@ -52,6 +52,10 @@
 // Telemetry gives the console the same, with 5-second buckets over 15
 // minutes.
 //
+// WithUI mounts a UI (kiln's console) under /ui/ and redirects / there;
+// RecordBuild tells the gateway, which knows images by name only, how
+// each was built, for the UI to show.
+//
 // As OpenFaaS's gateway, it asks for basic auth on /system/* and /ui/
 // (WithBasicAuth) and leaves /function/* open. Beyond OpenFaaS, since it
 // runs on a developer's machine, it answers only requests whose Host

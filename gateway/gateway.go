@@ -92,6 +92,9 @@ type Gateway struct {
 	version       string
 	secrets       secrets
 	logs          logBook
+	builds        buildBook
+	ui            http.Handler
+	uiFor         func(*Gateway) http.Handler
 	// observer and openapi are observe.go's.
 	observer func(Exchange)
 	openapi  func(ctx context.Context, function string) ([]byte, error)
@@ -251,6 +254,9 @@ func New(run Runner, opts ...Option) *Gateway {
 	g.metrics = newMetrics(g)
 	g.all.Add(1)
 	go g.sampleLoop()
+	if g.uiFor != nil {
+		g.ui = g.uiFor(g)
+	}
 	return g
 }
 
@@ -688,7 +694,13 @@ func (g *Gateway) Handler() http.Handler {
 	system("POST /system/scale-function/{name}", g.scaleHTTP)
 	// The rest of /system/ and the UI: the login first, then 404.
 	system("/system/", http.NotFound)
-	system("/ui/", http.NotFound)
+	if g.ui != nil {
+		system("/ui/", g.ui.ServeHTTP)
+		// As OpenFaaS's gateway: the site's root is the UI.
+		mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+	} else {
+		system("/ui/", http.NotFound)
+	}
 	mux.HandleFunc("/function/{name}", g.invoke)
 	mux.HandleFunc("/function/{name}/{path...}", g.invoke)
 	mux.HandleFunc("POST /async-function/{name}", g.invokeAsync)

@@ -14,6 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/builder"
+	"github.com/kiln-build/kiln/gateway"
 	"github.com/kiln-build/kiln/internal/step"
 	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/languages"
@@ -137,10 +138,16 @@ func (p *Project) BuildOne(ctx context.Context, t Target, out Output) (Result, e
 	return p.buildOne(ctx, b, out, t, false, nil)
 }
 
-func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, t Target, serial bool, publishMu *sync.Mutex) (Result, error) {
+func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, t Target, serial bool, publishMu *sync.Mutex) (_ Result, err error) {
 	start := time.Now()
 	fn := t.Function
 	p.emit(BuildStarted{Function: fn.Name, Lang: fn.Lang, Platform: fn.Platform.String()})
+	p.builds.record(gateway.BuildEvent{Function: fn.Name, Kind: gateway.BuildStarted})
+	defer func() {
+		if err != nil {
+			p.builds.record(gateway.BuildEvent{Function: fn.Name, Kind: gateway.BuildFailed, Err: err.Error()})
+		}
+	}()
 	if p.opts.progress != nil {
 		ctx = step.WithSink(ctx, func(e step.Event) { p.emit(stepEvent(fn.Name, e)) })
 	}
@@ -183,6 +190,8 @@ func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, 
 	if err != nil {
 		return Result{}, err
 	}
+	info := buildInfo(im.Ref, dref.DigestStr(), img, built, buildTime)
+	p.builds.record(gateway.BuildEvent{Function: fn.Name, Kind: gateway.BuildDone, Build: &info})
 	return Result{Name: fn.Name, Image: im.Ref, Digest: dref.DigestStr(), Output: out.Name, Layers: built, FProcess: im.FProcess, Outside: outside}, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kiln-build/kiln/console"
 	"github.com/kiln-build/kiln/deploy"
 	"github.com/kiln-build/kiln/gateway"
 	"github.com/kiln-build/kiln/imagestore"
@@ -72,6 +73,7 @@ func (p *Project) StartLocal(ls LocalSettings) (*Local, error) {
 	opts := []gateway.Option{
 		gateway.WithOutput(p.opts.stdout, p.opts.stderr), gateway.WithSecretsDir(secretsDir), gateway.WithVersion(p.opts.version),
 		gateway.WithAllowedHosts(ls.AllowedHosts...), gateway.WithAllowedHosts(functionsGatewayNames()...), gateway.WithImageEnv(p.imageEnv),
+		gateway.WithUI(func(g *gateway.Gateway) http.Handler { return console.New(g) }),
 	}
 	var login GatewayLogin
 	var password string
@@ -103,6 +105,7 @@ func (p *Project) StartLocal(ls LocalSettings) (*Local, error) {
 		login.URL, login.FaasConfig = lg.URL, filepath.Join(dir, "config.yml")
 		p.emit(login)
 	}
+	p.builds.attach(lg.Gateway)
 	lg.srv = &http.Server{Handler: lg.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { lg.errc <- lg.srv.Serve(l) }()
 	return lg, nil
@@ -150,8 +153,10 @@ func (d *localDeployer) Deploy(ctx context.Context, names []string, images map[s
 				return nil
 			}
 			errs = append(errs, err)
+			d.lg.p.builds.record(gateway.BuildEvent{Function: dep.Service, Kind: gateway.BuildFailed, Err: err.Error()})
 			continue
 		}
+		d.lg.p.builds.record(gateway.BuildEvent{Function: dep.Service, Kind: gateway.BuildLive})
 		d.lg.p.emit(Ready{Function: dep.Service, URL: d.lg.URL + "/function/" + dep.Service, Took: time.Since(start)})
 	}
 	if len(errs) > 0 && len(errs) == len(deps) {

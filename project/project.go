@@ -34,6 +34,8 @@ type Project struct {
 	builderErr  error
 	// templateNotice holds the langs whose left-aside template was said.
 	templateNotice sync.Map
+	// builds keeps the last builds for the local gateway's console.
+	builds buildBook
 }
 
 // Option configures a Project.
