@@ -111,10 +111,20 @@ func WithLabels(labels map[string]string) Option {
 // builder, however many images share it. Default: the cache is used.
 func WithNoCache() Option { return func(o *options) error { o.noCache = true; return nil } }
 
+// Cache keeps built layers by key: *cache.Store, or a *cacherepo.Cache
+// that shares them with other machines through a registry. Get's miss is
+// an error wrapping cache.ErrNotFound.
+type Cache interface {
+	Get(ctx context.Context, key v1.Hash) (v1.Layer, error)
+	Put(ctx context.Context, key v1.Hash, name string, build func(io.Writer) error) (v1.Layer, error)
+}
+
+var _ Cache = (*cache.Store)(nil)
+
 // Builder builds function images. It is safe for concurrent use: builds
 // that need the same missing layer at the same time build it once.
 type Builder struct {
-	store *cache.Store
+	store Cache
 	opts  options
 
 	mu      sync.Mutex
@@ -132,7 +142,7 @@ type flight struct {
 }
 
 // New returns a builder that keeps its layers in store.
-func New(store *cache.Store, opts ...Option) (*Builder, error) {
+func New(store Cache, opts ...Option) (*Builder, error) {
 	o := options{packs: map[string]languages.Pack{}, labels: map[string]string{}}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {

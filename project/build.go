@@ -140,6 +140,9 @@ func (p *Project) BuildOne(ctx context.Context, t Target, out Output) (Result, e
 func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, t Target, serial bool, publishMu *sync.Mutex) (Result, error) {
 	start := time.Now()
 	fn := t.Function
+	// The cache repository's pushes, which overlap the image's, end
+	// before the build does and never fail it.
+	defer p.flushShared(ctx, fn.Name)
 	p.emit(BuildStarted{Function: fn.Name, Lang: fn.Lang, Platform: fn.Platform.String()})
 	if p.opts.progress != nil {
 		ctx = step.WithSink(ctx, func(e step.Event) { p.emit(stepEvent(fn.Name, e)) })

@@ -21,7 +21,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/kiln-build/kiln/cache"
-	"github.com/kiln-build/kiln/cache/cacherepo"
 	"github.com/kiln-build/kiln/dockerfile"
 	"github.com/kiln-build/kiln/imagestore"
 	"github.com/kiln-build/kiln/internal/lazy"
@@ -111,15 +110,8 @@ func (p *Project) buildDockerfile(ctx context.Context, t Target, tmpl string) (v
 	}
 	fn := t.Function
 	var c dockerfile.Cache = p.cache
-	if p.opts.cacheRepo != nil {
-		repo := cacherepo.New(p.cache, *p.opts.cacheRepo, cacherepo.WithTransport(p.transport), cacherepo.WithPublisher(p.publisher))
-		// The pushes end before the build does, and never fail it.
-		defer func() {
-			for _, w := range repo.Flush(ctx) {
-				p.emit(Warning{Msg: fn.Name + ": " + w.Error()})
-			}
-		}()
-		c = repo
+	if p.shared != nil {
+		c = p.shared
 	}
 	img, err := dockerfile.Build(ctx, dockerfile.Options{
 		Context:   dir,

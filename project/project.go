@@ -1,6 +1,7 @@
 package project
 
 import (
+	"context"
 	"io"
 	"maps"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/cache/cacherepo"
 	"github.com/kiln-build/kiln/imagestore"
 	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/publish"
@@ -27,6 +29,12 @@ type Project struct {
 	transport http.RoundTripper
 	// publisher makes every push.
 	publisher *publish.Registry
+	// shared is the cache repository (--cache-repo) in front of cache,
+	// nil without one: one for the project, so that a repository that
+	// cannot be reached costs one timeout, not one per function.
+	shared *cacherepo.Cache
+	// sharedWarned holds the cache repository's warnings already said.
+	sharedWarned sync.Map
 
 	builderOnce sync.Once
 	builder     *builder.Builder
@@ -141,9 +149,9 @@ func WithRegistryTimeout(d time.Duration) Option {
 	}
 }
 
-// WithCacheRepo keeps the layers of Dockerfile steps in repo too
-// (--cache-repo), in cacherepo's format, so that builds elsewhere reuse
-// them. Default: the local cache only.
+// WithCacheRepo keeps the layers of every build, Dockerfile steps' and
+// language packs', in repo too (--cache-repo), in cacherepo's format, so
+// that builds elsewhere reuse them. Default: the local cache only.
 func WithCacheRepo(repo name.Repository) Option {
 	return func(o *options) error { o.cacheRepo = &repo; return nil }
 }
@@ -182,8 +190,37 @@ func New(cacheDir string, opts ...Option) (*Project, error) {
 		return nil, err
 	}
 	transport := publish.NewTransport(o.registryTimeout, publish.DefaultRetries)
-	return &Project{cache: store, images: imagestore.Open(store.Dir()), opts: o,
-		transport: transport, publisher: publish.NewRegistry(publish.WithTransport(transport))}, nil
+	p := &Project{cache: store, images: imagestore.Open(store.Dir()), opts: o,
+		transport: transport, publisher: publish.NewRegistry(publish.WithTransport(transport))}
+	if o.cacheRepo != nil {
+		// The builds' pushes go through the same publisher as the
+		// entries', and so mount the layers the entries sent.
+		p.shared = cacherepo.New(store, *o.cacheRepo, cacherepo.WithTransport(transport), cacherepo.WithPublisher(p.publisher))
+	}
+	return p, nil
+}
+
+// layerCache is where builds keep their layers: the cache repository in
+// front of the local cache, or the local cache alone.
+func (p *Project) layerCache() builder.Cache {
+	if p.shared != nil {
+		return p.shared
+	}
+	return p.cache
+}
+
+// flushShared waits for the cache repository's pushes and says, once
+// each, what kept it from serving fn's build: warnings, since every layer
+// is in the local cache.
+func (p *Project) flushShared(ctx context.Context, fn string) {
+	if p.shared == nil {
+		return
+	}
+	for _, w := range p.shared.Flush(ctx) {
+		if _, said := p.sharedWarned.LoadOrStore(w.Error(), true); !said {
+			p.emit(Warning{Msg: fn + ": " + w.Error()})
+		}
+	}
 }
 
 // Cache is the project's layer cache.
@@ -216,7 +253,7 @@ func (p *Project) Builder() (*builder.Builder, error) {
 		if p.opts.noCache {
 			opts = append(opts, builder.WithNoCache())
 		}
-		p.builder, p.builderErr = newBuilder(p.opts.getenv, p.opts.toolEnv, p.cache, opts...)
+		p.builder, p.builderErr = newBuilder(p.opts.getenv, p.opts.toolEnv, p.cache, p.layerCache(), opts...)
 	})
 	return p.builder, p.builderErr
 }
