@@ -74,6 +74,7 @@ type options struct {
 	watchdog WatchdogSource
 	labels   map[string]string
 	noCache  bool
+	trees    languages.Trees
 }
 
 // WithPack registers a language pack for every lang it declares. There is
@@ -104,6 +105,11 @@ func WithWatchdog(s WatchdogSource) Option {
 func WithLabels(labels map[string]string) Option {
 	return func(o *options) error { maps.Copy(o.labels, labels); return nil }
 }
+
+// WithTrees sets where the packs keep what they make between builds
+// (languages.Function.Trees), such as a cache repository shared with
+// other machines. Default: each pack's own cache directory.
+func WithTrees(t languages.Trees) Option { return func(o *options) error { o.trees = t; return nil } }
 
 // WithNoCache rebuilds every layer instead of taking it from the cache
 // (--no-cache), for steps whose inputs the key cannot see, such as a
@@ -170,7 +176,8 @@ func (e *UnknownLangError) Error() string {
 	return fmt.Sprintf("lang %q is not one kiln builds, and ./template/%s/ holds no faas-cli template (faas-cli template pull, or faas-cli template store pull %s, fetches it); kiln builds: %s", e.Lang, e.Lang, e.Lang, strings.Join(e.Known, ", "))
 }
 
-// Build builds fn's image. fn.ScratchDir and fn.NoCache are set by Build.
+// Build builds fn's image. fn.ScratchDir, fn.NoCache and fn.Trees are set
+// by Build.
 // When the build fails after its plan, Build returns with the error a
 // Result that holds only Outside: a fix may come from there.
 func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, error) {
@@ -185,6 +192,7 @@ func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, er
 	defer os.RemoveAll(scratch)
 	fn.ScratchDir = scratch
 	fn.NoCache = b.opts.noCache
+	fn.Trees = b.opts.trees
 
 	plan, err := pack.Plan(ctx, fn)
 	if err != nil {

@@ -253,6 +253,9 @@ func (p *Project) Builder() (*builder.Builder, error) {
 		if p.opts.noCache {
 			opts = append(opts, builder.WithNoCache())
 		}
+		if p.shared != nil {
+			opts = append(opts, builder.WithTrees(p.shared))
+		}
 		p.builder, p.builderErr = newBuilder(p.opts.getenv, p.opts.toolEnv, p.cache, p.layerCache(), opts...)
 	})
 	return p.builder, p.builderErr

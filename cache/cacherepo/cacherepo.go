@@ -37,6 +37,7 @@ type Local interface {
 	Get(ctx context.Context, key v1.Hash) (v1.Layer, error)
 	Put(ctx context.Context, key v1.Hash, name string, build func(io.Writer) error) (v1.Layer, error)
 	PutCompressed(ctx context.Context, key v1.Hash, name string, desc layers.Descriptor, r io.Reader) (v1.Layer, error)
+	Tree(ctx context.Context, k cache.Kind, key string, fill func(dir string) error, opts ...cache.TreeOption) (*cache.Lease, error)
 }
 
 var _ Local = (*cache.Store)(nil)
