@@ -49,6 +49,13 @@ func (c *Cache) Tree(ctx context.Context, k cache.Kind, key string, fill func(di
 	if err != nil || !filled {
 		return l, err
 	}
+	c.mu.Lock()
+	down := c.pushErr != nil || c.unreachable
+	c.mu.Unlock()
+	if down {
+		// The entry would only take room in the local store.
+		return l, nil
+	}
 	// The tree is in place, and the lease keeps Prune off it while the
 	// layer is made: a tree of the store as it is, not of fill's folder.
 	name := "tree " + k.String() + "/" + key
