@@ -25,6 +25,10 @@ const (
 	// NodeRuntimes are verified Node tarballs: node/sha512/<sha512>.tgz
 	// (File).
 	NodeRuntimes
+	// GoModules are Go module caches (GOMODCACHE) holding a function's
+	// modules, which go build reads instead of downloading them:
+	// directories go/modules/<key> (Tree).
+	GoModules
 	// DebianFiles are verified .deb packages and Packages indexes:
 	// debian/sha256/<sha256><ext> (File).
 	DebianFiles
@@ -95,6 +99,7 @@ var kindSpecs = map[Kind]kindSpec{
 	JavaOutputs:  {name: "java", noun: "java outputs", dir: "java", shape: shapeDir, depth: 2},
 	NodeModules:  {name: "node-modules", noun: "node_modules installs", dir: "node/modules", shape: shapeDir, depth: 1},
 	NodeRuntimes: {name: "node-runtimes", noun: "node runtimes", dir: "node/sha512", shape: shapeFile, depth: 1},
+	GoModules:    {name: "go-modules", noun: "go module caches", dir: "go/modules", shape: shapeDir, depth: 1},
 	DebianFiles:  {name: "debian", noun: "debian files", dir: "debian/sha256", shape: shapeFile, depth: 1},
 	RootfsLayers: {name: "rootfs-layers", noun: "unpacked layers", dir: "rootfs/layers", shape: shapeDir, depth: 1, private: true, volatile: true},
 	Rootfs:       {name: "rootfs", noun: "flattened images", dir: "rootfs", shape: shapeDir, depth: 1, private: true},
@@ -107,7 +112,7 @@ var kindSpecs = map[Kind]kindSpec{
 
 // Kinds returns every kind, in the order Usage lists them.
 func Kinds() []Kind {
-	return []Kind{Layers, JavaOutputs, NodeModules, NodeRuntimes, DebianFiles, RootfsLayers, Rootfs, MountCaches, Images, Secrets, Temp, Other}
+	return []Kind{Layers, JavaOutputs, NodeModules, NodeRuntimes, GoModules, DebianFiles, RootfsLayers, Rootfs, MountCaches, Images, Secrets, Temp, Other}
 }
 
 func (k Kind) spec() kindSpec { return kindSpecs[k] }

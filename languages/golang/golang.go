@@ -441,6 +441,11 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 			testDir, testWork = ws.function, ws.goWork
 		}
 	}
+	modEnv, err := s.modules(ctx, dir, env)
+	if err != nil {
+		return err
+	}
+	env = append(env, modEnv...)
 	args = append(args, ".")
 	cmd := exec.CommandContext(ctx, s.pack.opts.goBin, args...)
 	cmd.Dir = dir
@@ -458,7 +463,7 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 		return &languages.SourceError{Path: s.fn.Dir, Reason: "go build failed", Detail: languages.Unstage(strings.TrimSpace(stderr.String()), src, s.fn.Dir, dir)}
 	}
 	// Tests run after the build so that a compile error reads as one.
-	if err := s.test(ctx, testDir, testWork, src); err != nil {
+	if err := s.test(ctx, testDir, testWork, src, modEnv); err != nil {
 		return err
 	}
 	return layers.WriteTar(w, []layers.File{layers.HostFile(binaryPath, 0o755, out)}, languages.LayerOptions(s.fn.Epoch)...)
@@ -467,8 +472,9 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 // test runs the function's own tests in dir, with GOWORK=goWork, as the
 // template's build does, when it has any and TEST_ENABLED is not false.
 // They run for the host, not the target platform, and only when the binary
-// is rebuilt. src is the handler folder's staged copy.
-func (s *binaryStep) test(ctx context.Context, dir, goWork, src string) error {
+// is rebuilt. src is the handler folder's staged copy; modEnv is what
+// modules gave the build.
+func (s *binaryStep) test(ctx context.Context, dir, goWork, src string, modEnv []string) error {
 	if v, ok := s.fn.BuildArgs["TEST_ENABLED"]; ok && (v == "false" || v == "0") {
 		return nil
 	}
@@ -478,7 +484,7 @@ func (s *binaryStep) test(ctx context.Context, dir, goWork, src string) error {
 	}
 	cmd := exec.CommandContext(ctx, s.pack.opts.goBin, "test", "-count=1", "./...")
 	cmd.Dir = dir
-	cmd.Env = append(append(append([]string(nil), s.pack.opts.env...), "CGO_ENABLED=0", "GOWORK="+goWork, "GOFLAGS="+s.fn.BuildArgs["GOFLAGS"]), s.proxyEnv()...)
+	cmd.Env = slices.Concat(s.pack.opts.env, []string{"CGO_ENABLED=0", "GOWORK=" + goWork, "GOFLAGS=" + s.fn.BuildArgs["GOFLAGS"]}, s.proxyEnv(), modEnv)
 	test := step.Start(ctx, "test")
 	out, err := cmd.CombinedOutput()
 	test.End(err)

@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -35,12 +37,17 @@ func TestLanguageCacheRepo(t *testing.T) {
 		// env adds what the toolchain needs offline; need skips without it.
 		env  func(t *testing.T) []string
 		need []string
+		// offline is added to the environment of the builds in fresh
+		// pods, to prove they download nothing.
+		offline []string
 		// file, old and new are the one-line edit; handler is the layer
 		// it changes.
 		file, old, new, handler string
 	}{
 		{sample: goHello, lang: "golang-middleware", need: []string{"go"},
 			file: "handler.go", old: `"Hello from kiln")`, new: `"Hi from kiln")`, handler: "handler binary"},
+		{sample: goDeps, lang: "golang-middleware", env: hostGoProxy, need: []string{"go"}, offline: []string{"GOPROXY=off"},
+			file: "handler.go", old: `"uuid %s\n"`, new: `"UUID %s\n"`, handler: "handler binary"},
 		{sample: nodeHello, lang: "node20", need: []string{"node", "npm"},
 			file: "handler.js", old: "Hello from kiln", new: "Hello again from kiln", handler: "handler code"},
 		{sample: pyHTTP, lang: "python3-http", env: pythonWheelhouse, need: []string{"python3"},
@@ -58,10 +65,10 @@ func TestLanguageCacheRepo(t *testing.T) {
 			cacheRepo := reg.Host + "/cache/" + tc.sample
 			repo := "e2e/lc-" + tc.sample
 			image := reg.Host + "/" + repo + ":v1"
-			build := func(dir string) (buildReport, result, time.Duration) {
+			build := func(dir string, extra ...string) (buildReport, result, time.Duration) {
 				t.Helper()
 				start := time.Now()
-				r := mustKiln(t, kilnOpts{cache: t.TempDir(), env: env}, "build", dir, "--lang", tc.lang, "--image", image, "--push",
+				r := mustKiln(t, kilnOpts{cache: t.TempDir(), env: append(slices.Clone(env), extra...)}, "build", dir, "--lang", tc.lang, "--image", image, "--push",
 					"--cache-repo", cacheRepo, "--progress", "plain", "--json")
 				took := time.Since(start)
 				if strings.Contains(r.stderr, "cache repository") {
@@ -70,8 +77,9 @@ func TestLanguageCacheRepo(t *testing.T) {
 				return parseBuildJSON(t, r), r, took
 			}
 
-			cold, _, coldTook := build(copySample(t, tc.sample))
-			warm, r, warmTook := build(copySample(t, tc.sample))
+			cold, r, coldTook := build(copySample(t, tc.sample))
+			coldRan := toolSteps(r.stderr, tc.sample)
+			warm, r, warmTook := build(copySample(t, tc.sample), tc.offline...)
 			if warm.Digest != cold.Digest {
 				t.Errorf("fresh pod: digest %s, want %s", warm.Digest, cold.Digest)
 			}
@@ -85,7 +93,7 @@ func TestLanguageCacheRepo(t *testing.T) {
 			dir := copySample(t, tc.sample)
 			editFile(t, dir, tc.file, tc.old, tc.new)
 			mark := reg.Mark()
-			edited, r, editTook := build(dir)
+			edited, r, editTook := build(dir, tc.offline...)
 			reqs := requestsSince(t, reg, mark)
 			if got := notCached(edited); !slices.Equal(got, []string{tc.handler}) {
 				t.Errorf("edit on a fresh pod: built %v, want [%s]", got, tc.handler)
@@ -116,8 +124,8 @@ func TestLanguageCacheRepo(t *testing.T) {
 			if n := count(append(toImage, toCache...), handler); n != 1 {
 				t.Errorf("edit push: the handler layer went up %d times, want once", n)
 			}
-			t.Logf("%s: cold %s, fresh pod with the cache repository %s, one-line edit on a fresh pod %s (ran %v); edit uploaded %d bytes: %d blobs to %s, %d to the cache repository (%v), %d mounts",
-				tc.sample, coldTook.Round(time.Millisecond), warmTook.Round(time.Millisecond), editTook.Round(time.Millisecond),
+			t.Logf("%s: cold %s (ran %v), fresh pod with the cache repository %s, one-line edit on a fresh pod %s (ran %v); edit uploaded %d bytes: %d blobs to %s, %d to the cache repository (%v), %d mounts",
+				tc.sample, coldTook.Round(time.Millisecond), coldRan, warmTook.Round(time.Millisecond), editTook.Round(time.Millisecond),
 				toolSteps(r.stderr, tc.sample), sent, len(toImage), repo, len(toCache), toCache, len(registrytest.Mounts(reqs)))
 		})
 	}
@@ -154,6 +162,17 @@ func TestLanguageCacheRepo(t *testing.T) {
 			}
 		}
 	})
+}
+
+// hostGoProxy serves the modules of this machine's module cache as a Go
+// module proxy: the network stays off.
+func hostGoProxy(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		t.Fatalf("go env GOMODCACHE: %v", err)
+	}
+	return []string{"GOPROXY=file://" + filepath.Join(strings.TrimSpace(string(out)), "cache", "download")}
 }
 
 // parseBuildJSON reads `kiln build --json`'s one image.
