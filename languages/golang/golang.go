@@ -446,6 +446,15 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	env = append(env, modEnv...)
+	cacheEnv, err := s.buildCache(ctx, dir, env, func(gocache []string) {
+		// Only the compile: the tests run in the build proper.
+		_ = s.test(ctx, testDir, testWork, src, slices.Concat(modEnv, gocache), "-run=^$")
+	})
+	if err != nil {
+		return err
+	}
+	env = append(env, cacheEnv...)
+	modEnv = append(modEnv, cacheEnv...)
 	args = append(args, ".")
 	cmd := exec.CommandContext(ctx, s.pack.opts.goBin, args...)
 	cmd.Dir = dir
@@ -472,19 +481,19 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 // test runs the function's own tests in dir, with GOWORK=goWork, as the
 // template's build does, when it has any and TEST_ENABLED is not false.
 // They run for the host, not the target platform, and only when the binary
-// is rebuilt. src is the handler folder's staged copy; modEnv is what
-// modules gave the build.
-func (s *binaryStep) test(ctx context.Context, dir, goWork, src string, modEnv []string) error {
-	if v, ok := s.fn.BuildArgs["TEST_ENABLED"]; ok && (v == "false" || v == "0") {
+// is rebuilt. src is the handler folder's staged copy; extraEnv is what
+// modules and buildCache gave the build, args go before the packages.
+func (s *binaryStep) test(ctx context.Context, dir, goWork, src string, extraEnv []string, args ...string) error {
+	if !s.testsEnabled() {
 		return nil
 	}
 	has, err := hasTests(s.fn.Dir)
 	if err != nil || !has {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, s.pack.opts.goBin, "test", "-count=1", "./...")
+	cmd := exec.CommandContext(ctx, s.pack.opts.goBin, slices.Concat([]string{"test", "-count=1"}, args, []string{"./..."})...)
 	cmd.Dir = dir
-	cmd.Env = slices.Concat(s.pack.opts.env, []string{"CGO_ENABLED=0", "GOWORK=" + goWork, "GOFLAGS=" + s.fn.BuildArgs["GOFLAGS"]}, s.proxyEnv(), modEnv)
+	cmd.Env = slices.Concat(s.pack.opts.env, []string{"CGO_ENABLED=0", "GOWORK=" + goWork, "GOFLAGS=" + s.fn.BuildArgs["GOFLAGS"]}, s.proxyEnv(), extraEnv)
 	test := step.Start(ctx, "test")
 	out, err := cmd.CombinedOutput()
 	test.End(err)
@@ -492,6 +501,13 @@ func (s *binaryStep) test(ctx context.Context, dir, goWork, src string, modEnv [
 		return &languages.SourceError{Path: s.fn.Dir, Reason: "go test failed (skip with --build-arg TEST_ENABLED=false)", Detail: languages.Unstage(strings.TrimSpace(string(out)), src, s.fn.Dir, dir)}
 	}
 	return nil
+}
+
+// testsEnabled says whether the function's tests run: unless TEST_ENABLED
+// is false, as in the templates.
+func (s *binaryStep) testsEnabled() bool {
+	v, ok := s.fn.BuildArgs["TEST_ENABLED"]
+	return !ok || (v != "false" && v != "0")
 }
 
 func hasTests(dir string) (bool, error) {

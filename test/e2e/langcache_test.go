@@ -37,16 +37,16 @@ func TestLanguageCacheRepo(t *testing.T) {
 		// env adds what the toolchain needs offline; need skips without it.
 		env  func(t *testing.T) []string
 		need []string
-		// offline is added to the environment of the builds in fresh
-		// pods, to prove they download nothing.
-		offline []string
+		// pod is added to the environment of the builds in fresh pods:
+		// empty tool caches, and no proxy to prove they download nothing.
+		pod func(t *testing.T) []string
 		// file, old and new are the one-line edit; handler is the layer
 		// it changes.
 		file, old, new, handler string
 	}{
-		{sample: goHello, lang: "golang-middleware", need: []string{"go"},
+		{sample: goHello, lang: "golang-middleware", need: []string{"go"}, pod: goPod,
 			file: "handler.go", old: `"Hello from kiln")`, new: `"Hi from kiln")`, handler: "handler binary"},
-		{sample: goDeps, lang: "golang-middleware", env: hostGoProxy, need: []string{"go"}, offline: []string{"GOPROXY=off"},
+		{sample: goDeps, lang: "golang-middleware", env: hostGoProxy, need: []string{"go"}, pod: goPod,
 			file: "handler.go", old: `"uuid %s\n"`, new: `"UUID %s\n"`, handler: "handler binary"},
 		{sample: nodeHello, lang: "node20", need: []string{"node", "npm"},
 			file: "handler.js", old: "Hello from kiln", new: "Hello again from kiln", handler: "handler code"},
@@ -77,9 +77,20 @@ func TestLanguageCacheRepo(t *testing.T) {
 				return parseBuildJSON(t, r), r, took
 			}
 
+			mark := reg.Mark()
 			cold, r, coldTook := build(copySample(t, tc.sample))
 			coldRan := toolSteps(r.stderr, tc.sample)
-			warm, r, warmTook := build(copySample(t, tc.sample), tc.offline...)
+			var toRepo int64
+			for _, q := range requestsSince(t, reg, mark) {
+				if to, d, ok := q.BlobUpload(); ok && to == "cache/"+tc.sample {
+					toRepo += blobSize(t, reg.Host+"/"+to+"@"+d)
+				}
+			}
+			var pod []string
+			if tc.pod != nil {
+				pod = tc.pod(t)
+			}
+			warm, r, warmTook := build(copySample(t, tc.sample), pod...)
 			if warm.Digest != cold.Digest {
 				t.Errorf("fresh pod: digest %s, want %s", warm.Digest, cold.Digest)
 			}
@@ -92,8 +103,8 @@ func TestLanguageCacheRepo(t *testing.T) {
 
 			dir := copySample(t, tc.sample)
 			editFile(t, dir, tc.file, tc.old, tc.new)
-			mark := reg.Mark()
-			edited, r, editTook := build(dir, tc.offline...)
+			mark = reg.Mark()
+			edited, r, editTook := build(dir, pod...)
 			reqs := requestsSince(t, reg, mark)
 			if got := notCached(edited); !slices.Equal(got, []string{tc.handler}) {
 				t.Errorf("edit on a fresh pod: built %v, want [%s]", got, tc.handler)
@@ -124,8 +135,8 @@ func TestLanguageCacheRepo(t *testing.T) {
 			if n := count(append(toImage, toCache...), handler); n != 1 {
 				t.Errorf("edit push: the handler layer went up %d times, want once", n)
 			}
-			t.Logf("%s: cold %s (ran %v), fresh pod with the cache repository %s, one-line edit on a fresh pod %s (ran %v); edit uploaded %d bytes: %d blobs to %s, %d to the cache repository (%v), %d mounts",
-				tc.sample, coldTook.Round(time.Millisecond), coldRan, warmTook.Round(time.Millisecond), editTook.Round(time.Millisecond),
+			t.Logf("%s: cold %s (ran %v, %d bytes to the cache repository), fresh pod with the cache repository %s, one-line edit on a fresh pod %s (ran %v); edit uploaded %d bytes: %d blobs to %s, %d to the cache repository (%v), %d mounts",
+				tc.sample, coldTook.Round(time.Millisecond), coldRan, toRepo, warmTook.Round(time.Millisecond), editTook.Round(time.Millisecond),
 				toolSteps(r.stderr, tc.sample), sent, len(toImage), repo, len(toCache), toCache, len(registrytest.Mounts(reqs)))
 		})
 	}
@@ -173,6 +184,11 @@ func hostGoProxy(t *testing.T) []string {
 		t.Fatalf("go env GOMODCACHE: %v", err)
 	}
 	return []string{"GOPROXY=file://" + filepath.Join(strings.TrimSpace(string(out)), "cache", "download")}
+}
+
+// goPod is a fresh pod's Go: an empty build cache, and no proxy.
+func goPod(t *testing.T) []string {
+	return []string{"GOCACHE=" + t.TempDir(), "GOPROXY=off"}
 }
 
 // parseBuildJSON reads `kiln build --json`'s one image.
