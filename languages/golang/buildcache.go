@@ -18,18 +18,29 @@ import (
 
 // buildCache returns the environment that gives go build and go test a
 // warm build cache when the builder shares its caches with other
-// machines (--cache-repo): on a fresh pod the cache is empty, and a
-// one-line edit would compile the standard library and every module again
-// (40 s for net/http on two cores, 65 s more for the tests). The cache is
+// machines (--cache-repo) and go's own build cache is empty, as on a
+// fresh pod, where a one-line edit would compile the standard library and
+// every module again (40 s for net/http on two cores, 65 s more for the
+// tests). A machine whose own cache has been used keeps using it: it is
+// warmer than any shared one, and making a shared one compiles every
+// package again. The cache is
 // kept in fn.Trees by what decides which packages are compiled and how
 // (go version, lang and layout, target and GOFLAGS, go.mod and go.sum);
 // on a miss it is made by compiling the function in dir with env, and
 // its tests with warmTests, whose failures the build proper reports. go
 // writes to its cache, so the build gets a copy, of hard links where it
-// can. Nil without fn.Trees: go's own build cache serves, as it always
-// did.
+// can. Nil without fn.Trees or with a used cache of go's own: that one
+// serves, as it always did.
 func (s *binaryStep) buildCache(ctx context.Context, dir string, env []string, warmTests func(gocache []string)) ([]string, error) {
 	if s.fn.Trees == nil {
+		return nil, nil
+	}
+	own, err := s.pack.goEnv(ctx, "GOCACHE")
+	if err != nil {
+		return nil, err
+	}
+	// go writes trim.txt into its cache on the first build.
+	if _, err := os.Stat(filepath.Join(own, "trim.txt")); err == nil {
 		return nil, nil
 	}
 	goVersion, err := s.goVersion.Get(ctx)

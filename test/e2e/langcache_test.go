@@ -78,7 +78,10 @@ func TestLanguageCacheRepo(t *testing.T) {
 			}
 
 			mark := reg.Mark()
-			cold, r, coldTook := build(copySample(t, tc.sample))
+			// The cold build is a pod too, with tool caches as empty, that
+			// may download.
+			coldPod := slices.DeleteFunc(podEnv(t, tc.pod), func(kv string) bool { return strings.HasPrefix(kv, "GOPROXY=") })
+			cold, r, coldTook := build(copySample(t, tc.sample), coldPod...)
 			coldRan := toolSteps(r.stderr, tc.sample)
 			var toRepo int64
 			for _, q := range requestsSince(t, reg, mark) {
@@ -86,11 +89,7 @@ func TestLanguageCacheRepo(t *testing.T) {
 					toRepo += blobSize(t, reg.Host+"/"+to+"@"+d)
 				}
 			}
-			var pod []string
-			if tc.pod != nil {
-				pod = tc.pod(t)
-			}
-			warm, r, warmTook := build(copySample(t, tc.sample), pod...)
+			warm, r, warmTook := build(copySample(t, tc.sample), podEnv(t, tc.pod)...)
 			if warm.Digest != cold.Digest {
 				t.Errorf("fresh pod: digest %s, want %s", warm.Digest, cold.Digest)
 			}
@@ -104,7 +103,7 @@ func TestLanguageCacheRepo(t *testing.T) {
 			dir := copySample(t, tc.sample)
 			editFile(t, dir, tc.file, tc.old, tc.new)
 			mark = reg.Mark()
-			edited, r, editTook := build(dir, pod...)
+			edited, r, editTook := build(dir, podEnv(t, tc.pod)...)
 			reqs := requestsSince(t, reg, mark)
 			if got := notCached(edited); !slices.Equal(got, []string{tc.handler}) {
 				t.Errorf("edit on a fresh pod: built %v, want [%s]", got, tc.handler)
@@ -189,6 +188,14 @@ func hostGoProxy(t *testing.T) []string {
 // goPod is a fresh pod's Go: an empty build cache, and no proxy.
 func goPod(t *testing.T) []string {
 	return []string{"GOCACHE=" + t.TempDir(), "GOPROXY=off"}
+}
+
+// podEnv is pod's environment, none when pod is nil.
+func podEnv(t *testing.T, pod func(*testing.T) []string) []string {
+	if pod == nil {
+		return nil
+	}
+	return pod(t)
 }
 
 // parseBuildJSON reads `kiln build --json`'s one image.
