@@ -17,12 +17,12 @@
 // the layers (cache.Store.Tree: installed node_modules, Java's resolved
 // jars, classes and module lists, Go's module and build caches), which a
 // fresh machine would otherwise make again by running npm, Maven, javac,
-// jdeps or the go command even when every layer
-// is in the repository: the Java layers' keys are made from those
-// outputs, the Node handler's check reads the installed modules, and an
-// edited Go handler compiles against the modules. A
-// tree is an entry like a layer's, whose key is TreeKey(kind, key) and
-// whose layer holds the directory's files at its root.
+// jdeps or the go command even when every layer is in the repository:
+// the Java layers' keys are made from those outputs, the Node handler's
+// check reads the installed modules, and an edited Go handler compiles
+// against the modules. A tree is an entry like a layer's, whose key is
+// TreeKey(kind, key) and whose layer holds the directory's files at its
+// root.
 //
 // # Format (version 1)
 //
