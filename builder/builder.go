@@ -74,6 +74,7 @@ type options struct {
 	watchdog WatchdogSource
 	labels   map[string]string
 	noCache  bool
+	trees    languages.Trees
 }
 
 // WithPack registers a language pack for every lang it declares. There is
@@ -105,16 +106,31 @@ func WithLabels(labels map[string]string) Option {
 	return func(o *options) error { maps.Copy(o.labels, labels); return nil }
 }
 
+// WithTrees sets where the packs keep what they make between builds
+// (languages.Function.Trees), such as a cache repository shared with
+// other machines. Default: each pack's own cache directory.
+func WithTrees(t languages.Trees) Option { return func(o *options) error { o.trees = t; return nil } }
+
 // WithNoCache rebuilds every layer instead of taking it from the cache
 // (--no-cache), for steps whose inputs the key cannot see, such as a
 // dependency install with no lockfile. A layer is still built once per
 // builder, however many images share it. Default: the cache is used.
 func WithNoCache() Option { return func(o *options) error { o.noCache = true; return nil } }
 
+// Cache keeps built layers by key: *cache.Store, or a *cacherepo.Cache
+// that shares them with other machines through a registry. Get's miss is
+// an error wrapping cache.ErrNotFound.
+type Cache interface {
+	Get(ctx context.Context, key v1.Hash) (v1.Layer, error)
+	Put(ctx context.Context, key v1.Hash, name string, build func(io.Writer) error) (v1.Layer, error)
+}
+
+var _ Cache = (*cache.Store)(nil)
+
 // Builder builds function images. It is safe for concurrent use: builds
 // that need the same missing layer at the same time build it once.
 type Builder struct {
-	store *cache.Store
+	store Cache
 	opts  options
 
 	mu      sync.Mutex
@@ -132,7 +148,7 @@ type flight struct {
 }
 
 // New returns a builder that keeps its layers in store.
-func New(store *cache.Store, opts ...Option) (*Builder, error) {
+func New(store Cache, opts ...Option) (*Builder, error) {
 	o := options{packs: map[string]languages.Pack{}, labels: map[string]string{}}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -160,7 +176,8 @@ func (e *UnknownLangError) Error() string {
 	return fmt.Sprintf("lang %q is not one kiln builds, and ./template/%s/ holds no faas-cli template (faas-cli template pull, or faas-cli template store pull %s, fetches it); kiln builds: %s", e.Lang, e.Lang, e.Lang, strings.Join(e.Known, ", "))
 }
 
-// Build builds fn's image. fn.ScratchDir and fn.NoCache are set by Build.
+// Build builds fn's image. fn.ScratchDir, fn.NoCache and fn.Trees are set
+// by Build.
 // When the build fails after its plan, Build returns with the error a
 // Result that holds only Outside: a fix may come from there.
 func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, error) {
@@ -175,6 +192,7 @@ func (b *Builder) Build(ctx context.Context, fn languages.Function) (*Result, er
 	defer os.RemoveAll(scratch)
 	fn.ScratchDir = scratch
 	fn.NoCache = b.opts.noCache
+	fn.Trees = b.opts.trees
 
 	plan, err := pack.Plan(ctx, fn)
 	if err != nil {

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"maps"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,10 +20,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/cache/cacherepo"
 	"github.com/kiln-build/kiln/internal/step"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/languages/golang"
@@ -568,5 +574,82 @@ func TestLayerSteps(t *testing.T) {
 	})
 	if _, err := b.Build(ctx, fn); err == nil || !slices.Equal(failed, []string{"layer a"}) {
 		t.Errorf("Build() = %v, failed steps %v; want the error and layer a failed", err, failed)
+	}
+}
+
+// TestCacheRepoAcrossMachines: a build with a cache repository leaves its
+// layers there; a build of a copy of the source in another folder, with
+// another empty cache directory and another watchdog path (another
+// machine), takes every layer from it and makes the same image; after a
+// one-line edit, only the handler's layer is built.
+func TestCacheRepoAcrossMachines(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	repo, err := name.NewRepository(strings.TrimPrefix(srv.URL, "http://")+"/cache", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	machine := func(dir string) (*Builder, *cacherepo.Cache, languages.Function) {
+		store, err := cache.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared := cacherepo.New(store, repo, cacherepo.WithKeychain(authn.NewMultiKeychain()))
+		b := newBuilder(t, t.TempDir())
+		b.store = shared
+		return b, shared, languages.Function{Name: "fn", Dir: dir, Lang: golang.LangMiddleware, Platform: linuxAMD64}
+	}
+	build := func(dir string) *Result {
+		t.Helper()
+		b, shared, fn := machine(dir)
+		res, err := b.Build(ctx, fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if warnings := shared.Flush(ctx); len(warnings) > 0 {
+			t.Fatalf("Flush() = %v, want no warnings", warnings)
+		}
+		return res
+	}
+	notCached := func(res *Result) []string {
+		var out []string
+		for _, l := range res.Layers {
+			if !l.Cached {
+				out = append(out, l.Name)
+			}
+		}
+		return out
+	}
+
+	first := build(copySample(t, "go-hello"))
+	if got := notCached(first); len(got) != len(first.Layers) {
+		t.Fatalf("first build: built %v, want every layer", got)
+	}
+	second := build(copySample(t, "go-hello"))
+	if got := notCached(second); len(got) != 0 {
+		t.Errorf("fresh machine: built %v, want every layer from the cache repository", got)
+	}
+	d1, _ := first.Image.Digest()
+	d2, _ := second.Image.Digest()
+	if d1 != d2 {
+		t.Errorf("fresh machine: digest %s, want %s", d2, d1)
+	}
+	if err := validate.Image(second.Image); err != nil {
+		t.Errorf("fresh machine: %v", err)
+	}
+
+	edited := copySample(t, "go-hello")
+	path := filepath.Join(edited, "handler.go")
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(src, []byte("\n// An edit.\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	third := build(edited)
+	if got, want := notCached(third), []string{"handler binary"}; !slices.Equal(got, want) {
+		t.Errorf("one-line edit on a fresh machine: built %v, want %v", got, want)
 	}
 }

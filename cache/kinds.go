@@ -25,6 +25,14 @@ const (
 	// NodeRuntimes are verified Node tarballs: node/sha512/<sha512>.tgz
 	// (File).
 	NodeRuntimes
+	// GoModules are Go module caches (GOMODCACHE) holding a function's
+	// modules, which go build reads instead of downloading them:
+	// directories go/modules/<key> (Tree).
+	GoModules
+	// GoBuildCaches are Go build caches (GOCACHE) warmed by compiling a
+	// function's dependencies, which builds copy: directories
+	// go/build-cache/<key> (Tree).
+	GoBuildCaches
 	// DebianFiles are verified .deb packages and Packages indexes:
 	// debian/sha256/<sha256><ext> (File).
 	DebianFiles
@@ -91,23 +99,25 @@ type kindSpec struct {
 }
 
 var kindSpecs = map[Kind]kindSpec{
-	Layers:       {name: "layers", noun: "layers", dir: "layers/v1", shape: shapeLayers, depth: 1},
-	JavaOutputs:  {name: "java", noun: "java outputs", dir: "java", shape: shapeDir, depth: 2},
-	NodeModules:  {name: "node-modules", noun: "node_modules installs", dir: "node/modules", shape: shapeDir, depth: 1},
-	NodeRuntimes: {name: "node-runtimes", noun: "node runtimes", dir: "node/sha512", shape: shapeFile, depth: 1},
-	DebianFiles:  {name: "debian", noun: "debian files", dir: "debian/sha256", shape: shapeFile, depth: 1},
-	RootfsLayers: {name: "rootfs-layers", noun: "unpacked layers", dir: "rootfs/layers", shape: shapeDir, depth: 1, private: true, volatile: true},
-	Rootfs:       {name: "rootfs", noun: "flattened images", dir: "rootfs", shape: shapeDir, depth: 1, private: true},
-	MountCaches:  {name: "mount-caches", noun: "RUN cache mounts", dir: "mounts", shape: shapeDir, depth: 1, private: true},
-	Images:       {name: "images", noun: "local images", dir: "images", shape: shapeImages},
-	Secrets:      {name: "secrets", noun: "secrets", dir: "secrets", shape: shapeSecrets},
-	Temp:         {name: "tmp", noun: "temporary files", dir: "tmp", legacy: []string{"run", "node/tmp", "layers/v1/tmp"}, shape: shapeTemp, private: true},
-	Other:        {name: "other", noun: "other files", shape: shapeOther},
+	Layers:        {name: "layers", noun: "layers", dir: "layers/v1", shape: shapeLayers, depth: 1},
+	JavaOutputs:   {name: "java", noun: "java outputs", dir: "java", shape: shapeDir, depth: 2},
+	NodeModules:   {name: "node-modules", noun: "node_modules installs", dir: "node/modules", shape: shapeDir, depth: 1},
+	NodeRuntimes:  {name: "node-runtimes", noun: "node runtimes", dir: "node/sha512", shape: shapeFile, depth: 1},
+	GoModules:     {name: "go-modules", noun: "go module caches", dir: "go/modules", shape: shapeDir, depth: 1},
+	GoBuildCaches: {name: "go-build", noun: "go build caches", dir: "go/build-cache", shape: shapeDir, depth: 1},
+	DebianFiles:   {name: "debian", noun: "debian files", dir: "debian/sha256", shape: shapeFile, depth: 1},
+	RootfsLayers:  {name: "rootfs-layers", noun: "unpacked layers", dir: "rootfs/layers", shape: shapeDir, depth: 1, private: true, volatile: true},
+	Rootfs:        {name: "rootfs", noun: "flattened images", dir: "rootfs", shape: shapeDir, depth: 1, private: true},
+	MountCaches:   {name: "mount-caches", noun: "RUN cache mounts", dir: "mounts", shape: shapeDir, depth: 1, private: true},
+	Images:        {name: "images", noun: "local images", dir: "images", shape: shapeImages},
+	Secrets:       {name: "secrets", noun: "secrets", dir: "secrets", shape: shapeSecrets},
+	Temp:          {name: "tmp", noun: "temporary files", dir: "tmp", legacy: []string{"run", "node/tmp", "layers/v1/tmp"}, shape: shapeTemp, private: true},
+	Other:         {name: "other", noun: "other files", shape: shapeOther},
 }
 
 // Kinds returns every kind, in the order Usage lists them.
 func Kinds() []Kind {
-	return []Kind{Layers, JavaOutputs, NodeModules, NodeRuntimes, DebianFiles, RootfsLayers, Rootfs, MountCaches, Images, Secrets, Temp, Other}
+	return []Kind{Layers, JavaOutputs, NodeModules, NodeRuntimes, GoModules, GoBuildCaches, DebianFiles, RootfsLayers, Rootfs, MountCaches, Images, Secrets, Temp, Other}
 }
 
 func (k Kind) spec() kindSpec { return kindSpecs[k] }

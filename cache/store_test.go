@@ -165,6 +165,10 @@ func fillEveryKind(t *testing.T, s *Store) map[Kind]int {
 		"node_modules/left-pad/index.js":     randomBytes(t, 5000),
 		"node_modules/left-pad/package.json": []byte(`{}`),
 	}))
+	mustTree(t, s, GoModules, key("go").Hex, files(map[string][]byte{
+		"github.com/google/uuid@v1.6.0/uuid.go": randomBytes(t, 6000),
+	}))
+	mustTree(t, s, GoBuildCaches, key("gocache").Hex, files(map[string][]byte{"ab/cd-a": randomBytes(t, 6000)}))
 	rt := randomBytes(t, 40000)
 	mustFile(t, s, NodeRuntimes, rt, sha512Of(rt))
 	deb := randomBytes(t, 30000)
@@ -209,7 +213,7 @@ func fillEveryKind(t *testing.T, s *Store) map[Kind]int {
 		t.Fatal(err)
 	}
 	return map[Kind]int{
-		Layers: 1, JavaOutputs: 1, NodeModules: 1, NodeRuntimes: 1, DebianFiles: 1,
+		Layers: 1, JavaOutputs: 1, NodeModules: 1, NodeRuntimes: 1, GoModules: 1, GoBuildCaches: 1, DebianFiles: 1,
 		RootfsLayers: 1, Rootfs: 1, MountCaches: 1, Images: 1, Secrets: 1, Temp: 3, Other: 1,
 	}
 }

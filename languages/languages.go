@@ -8,6 +8,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/internal/contract"
 	"github.com/kiln-build/kiln/layers"
 )
@@ -52,7 +53,21 @@ type Function struct {
 	// NoCache (--no-cache) asks the pack to redo what it keeps between
 	// builds, such as installed dependencies, rather than reuse it.
 	NoCache bool
+	// Trees, when set by the builder, is where the pack keeps what it
+	// makes between builds (installed dependencies, compiled classes):
+	// a cache repository in front of kiln's cache, which a fresh machine
+	// reads instead of running the tools again. Nil: the pack's own
+	// cache directory.
+	Trees Trees
 }
+
+// Trees keeps the directories packs make, by kind and key, as
+// cache.Store.Tree does; *cache.Store is one, a cacherepo.Cache another.
+type Trees interface {
+	Tree(ctx context.Context, k cache.Kind, key string, fill func(dir string) error, opts ...cache.TreeOption) (*cache.Lease, error)
+}
+
+var _ Trees = (*cache.Store)(nil)
 
 // Plan says how to build a function's image on top of a runtime base.
 type Plan struct {

@@ -64,6 +64,7 @@ func (p *Project) BuildBase(ctx context.Context, name string, f BaseFlags) (stri
 	if err != nil {
 		return "", err
 	}
+	defer p.flushShared(ctx, name)
 	start := time.Now()
 	res, err := b.BuildBase(ctx, name, *platform)
 	if err != nil {

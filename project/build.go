@@ -141,6 +141,9 @@ func (p *Project) BuildOne(ctx context.Context, t Target, out Output) (Result, e
 func (p *Project) buildOne(ctx context.Context, b *builder.Builder, out Output, t Target, serial bool, publishMu *sync.Mutex) (_ Result, err error) {
 	start := time.Now()
 	fn := t.Function
+	// The cache repository's pushes, which overlap the image's, end
+	// before the build does and never fail it.
+	defer p.flushShared(ctx, fn.Name)
 	p.emit(BuildStarted{Function: fn.Name, Lang: fn.Lang, Platform: fn.Platform.String()})
 	p.builds.record(gateway.BuildEvent{Function: fn.Name, Kind: gateway.BuildStarted})
 	defer func() {

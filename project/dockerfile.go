@@ -21,13 +21,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/kiln-build/kiln/cache"
-	"github.com/kiln-build/kiln/cache/cacherepo"
 	"github.com/kiln-build/kiln/dockerfile"
 	"github.com/kiln-build/kiln/imagestore"
 	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
-	"github.com/kiln-build/kiln/publish"
 	"github.com/kiln-build/kiln/run"
 	"github.com/kiln-build/kiln/stack"
 )
@@ -112,19 +110,8 @@ func (p *Project) buildDockerfile(ctx context.Context, t Target, tmpl string) (v
 	}
 	fn := t.Function
 	var c dockerfile.Cache = p.cache
-	if p.opts.cacheRepo != nil {
-		var pub publish.Publisher = p.publisher
-		if p.opts.cacheRepoReadOnly {
-			pub = discard{}
-		}
-		repo := cacherepo.New(p.cache, *p.opts.cacheRepo, cacherepo.WithTransport(p.transport), cacherepo.WithPublisher(pub))
-		// The pushes end before the build does, and never fail it.
-		defer func() {
-			for _, w := range repo.Flush(ctx) {
-				p.emit(Warning{Msg: fn.Name + ": " + w.Error()})
-			}
-		}()
-		c = repo
+	if p.shared != nil {
+		c = p.shared
 	}
 	img, err := dockerfile.Build(ctx, dockerfile.Options{
 		Context:    dir,
@@ -374,15 +361,4 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 func (t *tailBuffer) lastLine() string {
 	s := strings.TrimRight(string(t.b), "\n")
 	return s[strings.LastIndexByte(s, '\n')+1:]
-}
-
-// discard is the publisher of a read-only cache repository.
-type discard struct{}
-
-func (discard) Publish(_ context.Context, img v1.Image, ref name.Reference) (name.Digest, error) {
-	d, err := img.Digest()
-	if err != nil {
-		return name.Digest{}, err
-	}
-	return ref.Context().Digest(d.String()), nil
 }

@@ -81,7 +81,7 @@ func (f *BuildFlags) Add(fl *pflag.FlagSet) {
 	fl.StringArrayVarP(&f.BuildOptions, "build-option", "o", nil, "build option of ./template/<lang>/template.yml whose Debian packages join the runtime base; repeatable")
 	fl.StringArrayVar(&f.CopyExtra, "copy-extra", nil, "project path copied into every function's build, as configuration.copy; repeatable")
 	fl.StringArrayVar(&f.BuildLabels, "build-label", nil, "image label KEY=VALUE; repeatable")
-	fl.StringVar(&f.CacheRepo, "cache-repo", "", "registry repository `REPO` (e.g. registry.example.com/team/cache) that step layers are read from and pushed to, so other machines and fresh caches reuse them; Dockerfile builds only for now")
+	fl.StringVar(&f.CacheRepo, "cache-repo", "", "registry repository `REPO` (e.g. registry.example.com/team/cache) that step layers are read from and pushed to, so other machines and fresh caches reuse them")
 	fl.IntVar(&f.Parallel, "parallel", 1, "build this many stack functions at once")
 	fl.BoolVar(&f.Native, "native", false, "compile Java functions with GraalVM's native-image (same as --build-arg NATIVE=true)")
 	fl.BoolVar(&f.NoCache, "no-cache", false, "rebuild every layer instead of taking it from kiln's cache")

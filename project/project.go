@@ -1,6 +1,7 @@
 package project
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
 	"maps"
@@ -10,9 +11,11 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/builder"
 	"github.com/kiln-build/kiln/cache"
+	"github.com/kiln-build/kiln/cache/cacherepo"
 	"github.com/kiln-build/kiln/imagestore"
 	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/publish"
@@ -28,6 +31,12 @@ type Project struct {
 	transport http.RoundTripper
 	// publisher makes every push.
 	publisher *publish.Registry
+	// shared is the cache repository (--cache-repo) in front of cache,
+	// nil without one: one for the project, so that a repository that
+	// cannot be reached costs one timeout, not one per function.
+	shared *cacherepo.Cache
+	// sharedWarned holds the cache repository's warnings already said.
+	sharedWarned sync.Map
 
 	builderOnce sync.Once
 	builder     *builder.Builder
@@ -151,9 +160,9 @@ func WithRegistryTimeout(d time.Duration) Option {
 	}
 }
 
-// WithCacheRepo keeps the layers of Dockerfile steps in repo too
-// (--cache-repo), in cacherepo's format, so that builds elsewhere reuse
-// them. Default: the local cache only.
+// WithCacheRepo keeps the layers of every build, Dockerfile steps' and
+// language packs', in repo too (--cache-repo), in cacherepo's format, so
+// that builds elsewhere reuse them. Default: the local cache only.
 func WithCacheRepo(repo name.Repository) Option {
 	return func(o *options) error { o.cacheRepo = &repo; return nil }
 }
@@ -222,8 +231,41 @@ func New(cacheDir string, opts ...Option) (*Project, error) {
 		return nil, err
 	}
 	transport := publish.NewTransport(o.registryTimeout, publish.DefaultRetries, publish.WithTLSConfig(o.tlsFor))
-	return &Project{cache: store, images: imagestore.Open(store.Dir()), opts: o,
-		transport: transport, publisher: publish.NewRegistry(publish.WithTransport(transport))}, nil
+	p := &Project{cache: store, images: imagestore.Open(store.Dir()), opts: o,
+		transport: transport, publisher: publish.NewRegistry(publish.WithTransport(transport))}
+	if o.cacheRepo != nil {
+		// The builds' pushes go through the same publisher as the
+		// entries', and so mount the layers the entries sent.
+		var pub publish.Publisher = p.publisher
+		if o.cacheRepoReadOnly {
+			pub = discard{}
+		}
+		p.shared = cacherepo.New(store, *o.cacheRepo, cacherepo.WithTransport(transport), cacherepo.WithPublisher(pub))
+	}
+	return p, nil
+}
+
+// layerCache is where builds keep their layers: the cache repository in
+// front of the local cache, or the local cache alone.
+func (p *Project) layerCache() builder.Cache {
+	if p.shared != nil {
+		return p.shared
+	}
+	return p.cache
+}
+
+// flushShared waits for the cache repository's pushes and says, once
+// each, what kept it from serving fn's build: warnings, since every layer
+// is in the local cache.
+func (p *Project) flushShared(ctx context.Context, fn string) {
+	if p.shared == nil {
+		return
+	}
+	for _, w := range p.shared.Flush(ctx) {
+		if _, said := p.sharedWarned.LoadOrStore(w.Error(), true); !said {
+			p.emit(Warning{Msg: fn + ": " + w.Error()})
+		}
+	}
 }
 
 // Cache is the project's layer cache.
@@ -257,7 +299,21 @@ func (p *Project) Builder() (*builder.Builder, error) {
 		if p.opts.noCache {
 			opts = append(opts, builder.WithNoCache())
 		}
-		p.builder, p.builderErr = newBuilder(p.opts.getenv, p.opts.toolEnv, p.cache, opts...)
+		if p.shared != nil {
+			opts = append(opts, builder.WithTrees(p.shared))
+		}
+		p.builder, p.builderErr = newBuilder(p.opts.getenv, p.opts.toolEnv, p.cache, p.layerCache(), opts...)
 	})
 	return p.builder, p.builderErr
+}
+
+// discard is the publisher of a read-only cache repository.
+type discard struct{}
+
+func (discard) Publish(_ context.Context, img v1.Image, ref name.Reference) (name.Digest, error) {
+	d, err := img.Digest()
+	if err != nil {
+		return name.Digest{}, err
+	}
+	return ref.Context().Digest(d.String()), nil
 }

@@ -18,8 +18,9 @@ import (
 )
 
 // newBuilder wires the language packs, runtime bases and watchdog into a
-// builder.
-func newBuilder(getenv func(string) string, toolEnv []string, store *cache.Store, extra ...builder.Option) (*builder.Builder, error) {
+// builder that keeps its layers in layers; the packs and the bases keep
+// their own files in store.
+func newBuilder(getenv func(string) string, toolEnv []string, store *cache.Store, layers builder.Cache, extra ...builder.Option) (*builder.Builder, error) {
 	f, err := NewFetcher(getenv, store.Dir())
 	if err != nil {
 		return nil, err
@@ -37,7 +38,7 @@ func newBuilder(getenv func(string) string, toolEnv []string, store *cache.Store
 	for _, p := range all {
 		opts = append(opts, builder.WithPack(p))
 	}
-	return builder.New(store, append(opts, extra...)...)
+	return builder.New(layers, append(opts, extra...)...)
 }
 
 // watchdogFinder finds kiln-watchdog-OS-ARCH[-VARIANT] in $KILN_WATCHDOG_DIR,

@@ -37,6 +37,7 @@ type Local interface {
 	Get(ctx context.Context, key v1.Hash) (v1.Layer, error)
 	Put(ctx context.Context, key v1.Hash, name string, build func(io.Writer) error) (v1.Layer, error)
 	PutCompressed(ctx context.Context, key v1.Hash, name string, desc layers.Descriptor, r io.Reader) (v1.Layer, error)
+	Tree(ctx context.Context, k cache.Kind, key string, fill func(dir string) error, opts ...cache.TreeOption) (*cache.Lease, error)
 }
 
 var _ Local = (*cache.Store)(nil)
@@ -110,7 +111,8 @@ func New(local Local, repo name.Repository, opts ...Option) *Cache {
 func Tag(repo name.Repository, key v1.Hash) name.Tag { return repo.Tag(key.Hex) }
 
 // Get returns the layer stored for key: from the local store, else from
-// the repository, which it then keeps in the local store. A key neither
+// the repository, which it then keeps in the local store (a layer from
+// the repository is a remote.MountableLayer). A key neither
 // has, or a repository that cannot be read, is an error wrapping
 // cache.ErrNotFound.
 func (c *Cache) Get(ctx context.Context, key v1.Hash) (v1.Layer, error) {
@@ -179,7 +181,10 @@ func (c *Cache) pull(ctx context.Context, key v1.Hash) (v1.Layer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", tag, err)
 	}
-	return local, nil
+	// An image's push to another repository of the same registry mounts
+	// the blob from here rather than uploading it again: a fresh pod
+	// sends only what it built.
+	return &remote.MountableLayer{Layer: local, Reference: c.repo.Digest(desc.Digest.String())}, nil
 }
 
 // entryLayer returns the layer of an entry and its step's name, if img is

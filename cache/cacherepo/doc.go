@@ -10,8 +10,19 @@
 //
 // It sits beside the local store, not in the Dockerfile engine, because
 // the entries are those of any step keyed as cache.Store keys them: the
-// Dockerfile engine's today, the language packs' and the in-cluster
-// executor's (issue 14) with the same format.
+// Dockerfile engine's, the language builder's (bases, watchdog, runtimes,
+// dependencies, jlink runtimes, handlers) and the in-cluster executor's.
+//
+// Tree does the same for the directories the language packs keep beside
+// the layers (cache.Store.Tree: installed node_modules, Java's resolved
+// jars, classes and module lists, Go's module and build caches), which a
+// fresh machine would otherwise make again by running npm, Maven, javac,
+// jdeps or the go command even when every layer is in the repository:
+// the Java layers' keys are made from those outputs, the Node handler's
+// check reads the installed modules, and an edited Go handler compiles
+// against the modules. A tree is an entry like a layer's, whose key is
+// TreeKey(kind, key) and whose layer holds the directory's files at its
+// root.
 //
 // # Format (version 1)
 //
@@ -33,7 +44,7 @@
 //     a second push of it uploads nothing;
 //   - the manifest annotations dev.kiln.cache.key, K as "sha256:<hex>",
 //     and dev.kiln.cache.step, the step's name (as `kiln cache ls` shows
-//     it).
+//     it), or "tree KIND/KEY" for a tree.
 //
 // An image config rather than an artifact type keeps the entries in
 // registries that accept images only. A reader takes an entry only when

@@ -441,6 +441,20 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 			testDir, testWork = ws.function, ws.goWork
 		}
 	}
+	modEnv, err := s.modules(ctx, dir, env)
+	if err != nil {
+		return err
+	}
+	env = append(env, modEnv...)
+	cacheEnv, err := s.buildCache(ctx, dir, env, func(gocache []string) {
+		// Only the compile: the tests run in the build proper.
+		_ = s.test(ctx, testDir, testWork, src, slices.Concat(modEnv, gocache), "-run=^$")
+	})
+	if err != nil {
+		return err
+	}
+	env = append(env, cacheEnv...)
+	modEnv = append(modEnv, cacheEnv...)
 	args = append(args, ".")
 	cmd := exec.CommandContext(ctx, s.pack.opts.goBin, args...)
 	cmd.Dir = dir
@@ -458,7 +472,7 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 		return &languages.SourceError{Path: s.fn.Dir, Reason: "go build failed", Detail: languages.Unstage(strings.TrimSpace(stderr.String()), src, s.fn.Dir, dir)}
 	}
 	// Tests run after the build so that a compile error reads as one.
-	if err := s.test(ctx, testDir, testWork, src); err != nil {
+	if err := s.test(ctx, testDir, testWork, src, modEnv); err != nil {
 		return err
 	}
 	return layers.WriteTar(w, []layers.File{layers.HostFile(binaryPath, 0o755, out)}, languages.LayerOptions(s.fn.Epoch)...)
@@ -467,18 +481,19 @@ func (s *binaryStep) Build(ctx context.Context, w io.Writer) error {
 // test runs the function's own tests in dir, with GOWORK=goWork, as the
 // template's build does, when it has any and TEST_ENABLED is not false.
 // They run for the host, not the target platform, and only when the binary
-// is rebuilt. src is the handler folder's staged copy.
-func (s *binaryStep) test(ctx context.Context, dir, goWork, src string) error {
-	if v, ok := s.fn.BuildArgs["TEST_ENABLED"]; ok && (v == "false" || v == "0") {
+// is rebuilt. src is the handler folder's staged copy; extraEnv is what
+// modules and buildCache gave the build, args go before the packages.
+func (s *binaryStep) test(ctx context.Context, dir, goWork, src string, extraEnv []string, args ...string) error {
+	if !s.testsEnabled() {
 		return nil
 	}
 	has, err := hasTests(s.fn.Dir)
 	if err != nil || !has {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, s.pack.opts.goBin, "test", "-count=1", "./...")
+	cmd := exec.CommandContext(ctx, s.pack.opts.goBin, slices.Concat([]string{"test", "-count=1"}, args, []string{"./..."})...)
 	cmd.Dir = dir
-	cmd.Env = append(append(append([]string(nil), s.pack.opts.env...), "CGO_ENABLED=0", "GOWORK="+goWork, "GOFLAGS="+s.fn.BuildArgs["GOFLAGS"]), s.proxyEnv()...)
+	cmd.Env = slices.Concat(s.pack.opts.env, []string{"CGO_ENABLED=0", "GOWORK=" + goWork, "GOFLAGS=" + s.fn.BuildArgs["GOFLAGS"]}, s.proxyEnv(), extraEnv)
 	test := step.Start(ctx, "test")
 	out, err := cmd.CombinedOutput()
 	test.End(err)
@@ -486,6 +501,13 @@ func (s *binaryStep) test(ctx context.Context, dir, goWork, src string) error {
 		return &languages.SourceError{Path: s.fn.Dir, Reason: "go test failed (skip with --build-arg TEST_ENABLED=false)", Detail: languages.Unstage(strings.TrimSpace(string(out)), src, s.fn.Dir, dir)}
 	}
 	return nil
+}
+
+// testsEnabled says whether the function's tests run: unless TEST_ENABLED
+// is false, as in the templates.
+func (s *binaryStep) testsEnabled() bool {
+	v, ok := s.fn.BuildArgs["TEST_ENABLED"]
+	return !ok || (v != "false" && v != "0")
 }
 
 func hasTests(dir string) (bool, error) {

@@ -34,7 +34,7 @@ func (b *build) compile(ctx context.Context, kilnJars []string, d *deps) (string
 	}
 	sort.Strings(sources)
 	classpath := append(append([]string(nil), kilnJars...), d.all()...)
-	k := layers.NewKey("java/classes/v2").String(b.jdk.build).String(b.release()).String(d.key).Strings(kilnJars...)
+	k := layers.NewKey("java/classes/v3").String(b.jdk.build).String(b.release()).String(d.key).Strings(baseNames(kilnJars)...)
 	for _, jar := range kilnJars {
 		if err := k.File(jar); err != nil {
 			return "", err

@@ -11,8 +11,8 @@ import (
 )
 
 // cached returns the directory of the pack's step output for key, an entry
-// of kind cache.JavaOutputs (java/<step>/<key> in kiln's cache), making it
-// with fill on a miss; the store renames fill's directory into place only
+// of kind cache.JavaOutputs (java/<step>/<key> in kiln's cache, or in
+// fn.Trees), making it with fill on a miss; the store renames fill's directory into place only
 // when it succeeds, so concurrent builds and interrupted ones never see
 // half a result. With fn.NoCache the result is made afresh in the build's
 // scratch folder, which leaves the cache as it is for builds that read it
@@ -25,11 +25,15 @@ func (b *build) cached(ctx context.Context, step string, key v1.Hash, fill func(
 		}
 		return dir, fill(dir)
 	}
-	store, err := cache.Open(b.cache)
-	if err != nil {
-		return "", err
+	trees := b.fn.Trees
+	if trees == nil {
+		store, err := cache.Open(b.cache)
+		if err != nil {
+			return "", err
+		}
+		trees = store
 	}
-	l, err := store.Tree(ctx, cache.JavaOutputs, step+"/"+key.Hex, fill)
+	l, err := trees.Tree(ctx, cache.JavaOutputs, step+"/"+key.Hex, fill)
 	if err != nil {
 		return "", err
 	}

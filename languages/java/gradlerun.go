@@ -79,7 +79,14 @@ func (b *build) findGradle() string {
 // gradleDepsKey digests what Gradle's resolution depends on: the build
 // files, the Gradle that runs, the JDK and the platform.
 func (b *build) gradleDepsKey(gradle string) (v1.Hash, error) {
-	k := layers.NewKey("java/deps-gradle/v1").String(gradle).String(b.jdk.build).String(b.fn.Platform.String()).String(gradleInit)
+	// The handler's own gradlew by name (the wrapper's properties, among
+	// the files below, pin its Gradle), not by the checkout's path; an
+	// installed Gradle by its path, which names its version.
+	which := gradle
+	if gradle == filepath.Join(b.fn.Dir, "gradlew") {
+		which = "gradlew"
+	}
+	k := layers.NewKey("java/deps-gradle/v2").String(which).String(b.jdk.build).String(b.fn.Platform.String()).String(gradleInit)
 	for _, name := range gradleFiles {
 		p := filepath.Join(b.fn.Dir, name)
 		k.String(name)

@@ -35,7 +35,9 @@ var alwaysModules = []string{"jdk.crypto.ec"}
 // loaded by name are invisible either way; JAVA_MODULES adds their modules.
 func (b *build) modules(ctx context.Context, mainClass, classes string, kilnJars []string, d *deps) ([]string, error) {
 	jars := append(append([]string(nil), kilnJars...), d.all()...)
-	k := layers.NewKey("java/jdeps/v4").String(b.jdk.build).String(mainClass).Strings(jars...)
+	// The jars by name and content: their paths are in kiln's cache
+	// directory, which differs between machines.
+	k := layers.NewKey("java/jdeps/v5").String(b.jdk.build).String(mainClass).Strings(baseNames(jars)...)
 	for _, j := range jars {
 		if err := k.File(j); err != nil {
 			return nil, err
@@ -99,6 +101,15 @@ func (b *build) modules(ctx context.Context, mainClass, classes string, kilnJars
 	}
 	sort.Strings(mods)
 	return mods, nil
+}
+
+// baseNames returns the last element of each path.
+func baseNames(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = filepath.Base(p)
+	}
+	return out
 }
 
 // jlinkFlags cut the runtime down; --compress=2 is zip compression of the
@@ -170,7 +181,7 @@ func (s *runtimeStep) Key(ctx context.Context) (v1.Hash, error) {
 	k := layers.NewKey("java/jlink/v3").
 		String(s.b.jdk.build).
 		Strings(s.modules...).
-		Strings(s.jlinkArgs()...).
+		Strings(s.keyedArgs()...).
 		String(s.b.fn.Platform.String()).
 		String(s.trustStore).
 		String(filepath.Base(s.strip()))
@@ -178,6 +189,18 @@ func (s *runtimeStep) Key(ctx context.Context) (v1.Hash, error) {
 		k.String(s.target.pkg.SHA256)
 	}
 	return k.Sum(), nil
+}
+
+// keyedArgs are jlinkArgs without the other platform's jmods folder,
+// which is in kiln's cache directory: the key names those jmods by their
+// package's digest, so that machines with other cache directories share
+// the layer.
+func (s *runtimeStep) keyedArgs() []string {
+	args := s.jlinkArgs()
+	if i := slices.Index(args, "--module-path"); i >= 0 {
+		args = slices.Delete(args, i, i+2)
+	}
+	return args
 }
 
 // jlinkArgs are the flags of jlink apart from the modules and the output.

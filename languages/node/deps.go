@@ -181,8 +181,9 @@ func npmCPU(arch string) string {
 
 // install runs npm in a staging folder, once per key, and returns the
 // folder holding node_modules; dev adds the devDependencies, for tests.
-// Installs stay in the cache so that later builds check and test the
-// handler against them without reinstalling. With fn.NoCache the build
+// Installs stay in the cache (fn.Trees when set, shared with other
+// machines) so that later builds check and test the handler against them
+// without reinstalling. With fn.NoCache the build
 // installs afresh, once, into its scratch folder, and leaves the cache as
 // other builds see it.
 func (s *depsStep) install(ctx context.Context, dev bool) (string, error) {
@@ -195,11 +196,15 @@ func (s *depsStep) install(ctx context.Context, dev bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	store, err := s.pack.store()
-	if err != nil {
-		return "", err
+	trees := s.fn.Trees
+	if trees == nil {
+		store, err := s.pack.store()
+		if err != nil {
+			return "", err
+		}
+		trees = store
 	}
-	l, err := store.Tree(ctx, cache.NodeModules, key.Hex, func(stage string) error {
+	l, err := trees.Tree(ctx, cache.NodeModules, key.Hex, func(stage string) error {
 		_, err := s.installIn(ctx, stage, dev)
 		return err
 	})

@@ -84,7 +84,8 @@ func (s *requirementsStep) Key(ctx context.Context) (v1.Hash, error) {
 }
 
 // keyPipSettings adds to k the pip settings from the environment and the
-// pip.conf files.
+// pip.conf files: their contents in pip's order, not their paths, which
+// differ between machines (HOME) that share a cache repository.
 func (p *Pack) keyPipSettings(k *layers.Key) error {
 	for _, name := range pipSettings {
 		k.String(name + "=" + p.getenv(name))
@@ -93,7 +94,7 @@ func (p *Pack) keyPipSettings(k *layers.Key) error {
 		if _, err := os.Stat(conf); err != nil {
 			continue
 		}
-		k.String(conf)
+		k.String("pip.conf")
 		if err := k.File(conf); err != nil {
 			return fmt.Errorf("hashing %s: %w", conf, err)
 		}
