@@ -28,6 +28,10 @@ const (
 	// DebianFiles are verified .deb packages and Packages indexes:
 	// debian/sha256/<sha256><ext> (File).
 	DebianFiles
+	// Toolchains are verified toolchain downloads, the Go toolchain zips
+	// the executor images are made of: toolchains/sha256/<sha256><ext>
+	// (File).
+	Toolchains
 	// RootfsLayers are image layers unpacked for overlayfs:
 	// rootfs/layers/<boot id>/<diff id>, never synced to disk and so valid
 	// only during the boot that wrote them (Tree).
@@ -96,6 +100,7 @@ var kindSpecs = map[Kind]kindSpec{
 	NodeModules:  {name: "node-modules", noun: "node_modules installs", dir: "node/modules", shape: shapeDir, depth: 1},
 	NodeRuntimes: {name: "node-runtimes", noun: "node runtimes", dir: "node/sha512", shape: shapeFile, depth: 1},
 	DebianFiles:  {name: "debian", noun: "debian files", dir: "debian/sha256", shape: shapeFile, depth: 1},
+	Toolchains:   {name: "toolchains", noun: "toolchain downloads", dir: "toolchains/sha256", shape: shapeFile, depth: 1},
 	RootfsLayers: {name: "rootfs-layers", noun: "unpacked layers", dir: "rootfs/layers", shape: shapeDir, depth: 1, private: true, volatile: true},
 	Rootfs:       {name: "rootfs", noun: "flattened images", dir: "rootfs", shape: shapeDir, depth: 1, private: true},
 	MountCaches:  {name: "mount-caches", noun: "RUN cache mounts", dir: "mounts", shape: shapeDir, depth: 1, private: true},
@@ -107,7 +112,7 @@ var kindSpecs = map[Kind]kindSpec{
 
 // Kinds returns every kind, in the order Usage lists them.
 func Kinds() []Kind {
-	return []Kind{Layers, JavaOutputs, NodeModules, NodeRuntimes, DebianFiles, RootfsLayers, Rootfs, MountCaches, Images, Secrets, Temp, Other}
+	return []Kind{Layers, JavaOutputs, NodeModules, NodeRuntimes, DebianFiles, Toolchains, RootfsLayers, Rootfs, MountCaches, Images, Secrets, Temp, Other}
 }
 
 func (k Kind) spec() kindSpec { return kindSpecs[k] }

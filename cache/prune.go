@@ -18,7 +18,7 @@ import (
 // returns what it removed per kind:
 //
 //   - entries of Layers, JavaOutputs, NodeModules, NodeRuntimes,
-//     DebianFiles, RootfsLayers, Rootfs and MountCaches, unless a process
+//     DebianFiles, Toolchains, RootfsLayers, Rootfs and MountCaches, unless a process
 //     holds them (a running function holds its unpacked image, a RUN step
 //     its cache mounts);
 //   - then the layer blobs no remaining key refers to;
