@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -241,10 +242,11 @@ func (s *Source) Base(ctx context.Context, name string, p v1.Platform, packages 
 		labels[LabelToolchain+"node"] = spec.Node
 		labels[LabelToolchain+"npm"] = spec.NPM
 	}
-	steps = append(steps, layers.FilesStep("kiln", []layers.File{
-		layers.HostFile(Executor[1:], 0o755, s.kiln),
-		layers.Symlink("usr/local/bin/kiln", Executor),
-	}))
+	kiln, err := s.kilnFiles(arch)
+	if err != nil {
+		return nil, err
+	}
+	steps = append(steps, layers.FilesStep("kiln", kiln))
 	return &builder.Base{Name: name, Steps: steps, Config: v1.Config{
 		User:       fmt.Sprintf("%d:%d", contract.UID, contract.GID),
 		WorkingDir: Workspace,
@@ -273,6 +275,31 @@ func debianVersion(v string) string {
 		v = v[:i]
 	}
 	return v
+}
+
+// kilnFiles returns kiln at Executor, linked from /usr/local/bin, and the
+// watchdogs found beside it (kiln-watchdog-linux-<arch>, as `make build`
+// leaves them), which kiln puts in every function image and looks for
+// beside itself. The image's own architecture's is required.
+func (s *Source) kilnFiles(arch string) ([]layers.File, error) {
+	files := []layers.File{
+		layers.HostFile(Executor[1:], 0o755, s.kiln),
+		layers.Symlink("usr/local/bin/kiln", Executor),
+	}
+	watchdogs, err := filepath.Glob(filepath.Join(filepath.Dir(s.kiln), "kiln-watchdog-linux-*"))
+	if err != nil {
+		return nil, err
+	}
+	own := false
+	for _, w := range watchdogs {
+		name := filepath.Base(w)
+		own = own || name == "kiln-watchdog-linux-"+arch
+		files = append(files, layers.HostFile(path.Join(path.Dir(Executor)[1:], name), 0o755, w))
+	}
+	if !own {
+		return nil, fmt.Errorf("no kiln-watchdog-linux-%s beside %s: build both with make build", arch, s.kiln)
+	}
+	return files, nil
 }
 
 func (s *Source) merge(name string, steps []layers.Step) layers.Step {
