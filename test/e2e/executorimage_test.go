@@ -146,11 +146,20 @@ func chownTree(t *testing.T, dir string, uid int) {
 	}
 }
 
+// untagged returns REPO@DIGEST for REPO:TAG@DIGEST, which skopeo refuses.
+func untagged(ref string) string {
+	name, digest, _ := strings.Cut(ref, "@")
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		name = name[:i]
+	}
+	return name + "@" + digest
+}
+
 // imageLabels returns the labels of an image in a registry.
 func imageLabels(t *testing.T, ref string) map[string]string {
 	t.Helper()
 	var info struct{ Labels map[string]string }
-	if err := json.Unmarshal([]byte(tool(t, "skopeo", "inspect", "--tls-verify=false", "docker://"+ref)), &info); err != nil {
+	if err := json.Unmarshal([]byte(tool(t, "skopeo", "inspect", "--tls-verify=false", "docker://"+untagged(ref))), &info); err != nil {
 		t.Fatal(err)
 	}
 	return info.Labels
@@ -162,7 +171,7 @@ func unpackImage(t *testing.T, ref, tag string) string {
 	t.Helper()
 	work := t.TempDir()
 	layout := filepath.Join(work, "layout")
-	tool(t, "skopeo", "copy", "--src-tls-verify=false", "docker://"+ref, "oci:"+layout+":"+tag)
+	tool(t, "skopeo", "copy", "--src-tls-verify=false", "docker://"+untagged(ref), "oci:"+layout+":"+tag)
 	bundle := filepath.Join(work, "bundle")
 	tool(t, "umoci", "unpack", "--image", layout+":"+tag, bundle)
 	return bundle
