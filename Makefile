@@ -7,7 +7,7 @@ ARCHES   := amd64 arm64
 WATCHDOGS := $(foreach a,$(ARCHES),bin/kiln-watchdog-linux-$(a))
 DEMO_PORT ?= 8080
 
-.PHONY: all build test unit unit-nonroot e2e fuzz bench demo lint clean
+.PHONY: all build test unit unit-nonroot e2e fuzz bench demo lint clean executor-image-lock
 
 all: build
 
@@ -75,6 +75,11 @@ e2e: build
 ## bench: kiln against ko (Go) and BuildKit (Dockerfiles) on one registry; prints tables
 bench: build
 	KILN_BIN=$(CURDIR)/bin/kiln ./test/bench/bench.sh
+
+## executor-image-lock: pin the executor images' toolchains and Debian
+## packages anew (executorimage/images.lock.json); rebuild kiln after
+executor-image-lock: bin/kiln
+	bin/kiln executor image lock --out executorimage
 
 ## demo: build kiln, build the sample Go function, run it, call it, stop it
 demo: build

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -18,6 +20,8 @@ type Built struct {
 	Name   string
 	Image  v1.Image
 	Layers []builder.LayerReport
+	// Took is how long the image took, its layers built or found.
+	Took time.Duration
 }
 
 // Build builds the named images (every one when names is empty) for
@@ -29,7 +33,7 @@ func Build(ctx context.Context, store *cache.Store, src *Source, platform v1.Pla
 	}
 	for _, n := range names {
 		if !slices.Contains(Names, n) {
-			return nil, fmt.Errorf("no executor image %q (known: %s)", n, joinNames())
+			return nil, fmt.Errorf("no executor image %q (known: %s)", n, strings.Join(Names, ", "))
 		}
 	}
 	b, err := builder.New(store, builder.WithBases(src), builder.WithWatchdog(noWatchdog))
@@ -38,11 +42,12 @@ func Build(ctx context.Context, store *cache.Store, src *Source, platform v1.Pla
 	}
 	out := make([]Built, 0, len(names))
 	for _, n := range names {
+		start := time.Now()
 		res, err := b.BuildBase(ctx, n, platform)
 		if err != nil {
 			return nil, fmt.Errorf("building the executor image %s: %w", n, err)
 		}
-		out = append(out, Built{Name: n, Image: res.Image, Layers: res.Layers})
+		out = append(out, Built{Name: n, Image: res.Image, Layers: res.Layers, Took: time.Since(start)})
 	}
 	return out, nil
 }
@@ -50,15 +55,4 @@ func Build(ctx context.Context, store *cache.Store, src *Source, platform v1.Pla
 // noWatchdog is the builder's watchdog source: executor images have none.
 func noWatchdog(v1.Platform) (string, error) {
 	return "", errors.New("executor images have no watchdog")
-}
-
-func joinNames() string {
-	s := ""
-	for i, n := range Names {
-		if i > 0 {
-			s += ", "
-		}
-		s += n
-	}
-	return s
 }

@@ -170,7 +170,7 @@ func NewSource(store *cache.Store, deb bases.Fetcher, kilnBinary string, opts ..
 // Packages are refused: the images hold what the lock pins.
 func (s *Source) Base(ctx context.Context, name string, p v1.Platform, packages []string) (*builder.Base, error) {
 	if !slices.Contains(Names, name) {
-		return nil, fmt.Errorf("no executor image %q (known: %s)", name, joinNames())
+		return nil, fmt.Errorf("no executor image %q (known: %s)", name, strings.Join(Names, ", "))
 	}
 	if len(packages) > 0 {
 		return nil, fmt.Errorf("the executor image %s takes no extra packages", name)

@@ -94,6 +94,7 @@ func (p *Project) BuildExecutorImages(ctx context.Context, f ExecutorImageFlags)
 		return nil, "", err
 	}
 	for _, b := range built {
+		p.emit(BaseBuilt{Name: "executor image " + b.Name, Platform: platform.String(), Layers: b.Layers, Took: b.Took})
 		img := ExecutorImage{Name: b.Name}
 		for _, l := range b.Layers {
 			img.Size += l.Size

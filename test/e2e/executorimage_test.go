@@ -99,8 +99,9 @@ func TestExecutorImages(t *testing.T) {
 			chownTree(t, dir, 65532)
 		}
 		bundle := unpackImage(t, refs["go"], "go")
-		mounts := map[string]string{"/cache": cache, "/out": out, "/src": src}
-		script := "kiln build /src --lang golang-middleware --image fn:1 --output oci:/out/layout --cache-dir /cache --progress plain"
+		// The folder's name is the function's, which a label holds.
+		mounts := map[string]string{"/cache": cache, "/out": out, "/" + goHello: src}
+		script := "kiln build /" + goHello + " --lang golang-middleware --image fn:1 --output oci:/out/layout --cache-dir /cache --progress plain"
 		if log, err := runInBundle(t, bundle, mounts, "sh", "-c", script); err != nil {
 			t.Fatalf("in the go image: %s: %v\n%s", script, err, log)
 		}
