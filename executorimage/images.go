@@ -227,7 +227,10 @@ func (s *Source) Base(ctx context.Context, name string, p v1.Platform, packages 
 	if slices.Contains(groups, "java") {
 		home := "/usr/lib/jvm/java-17-openjdk-" + arch
 		bins = append([]string{home + "/bin", "/usr/share/maven/bin"}, bins...)
-		env = append(env, "JAVA_HOME="+home)
+		// Java takes user.home from /etc/passwd, not HOME: Maven's
+		// ~/.m2 would be under the read-only /home/app, and with another
+		// uid than the image's under no folder at all.
+		env = append(env, "JAVA_HOME="+home, "MAVEN_OPTS=-Duser.home=/tmp")
 	}
 	if goTool {
 		steps = append(steps, &goStep{goVersion: spec.Go, arch: arch, t: lock.Go[arch], dl: s.dl})
@@ -239,6 +242,9 @@ func (s *Source) Base(ctx context.Context, name string, p v1.Platform, packages 
 	}
 	if nodeTool {
 		steps = append(steps, &nodeStep{node: lock.Node[arch], npm: lock.NPM, dl: s.dl})
+		// Node trusts its own copy of Mozilla's CAs; this adds the
+		// image's bundle, where a cluster mounts its own CAs.
+		env = append(env, "NODE_EXTRA_CA_CERTS="+bases.CABundle)
 		labels[LabelToolchain+"node"] = spec.Node
 		labels[LabelToolchain+"npm"] = spec.NPM
 	}

@@ -156,16 +156,16 @@ func TestSourceBase(t *testing.T) {
 			[]string{"GOTOOLCHAIN=local"}, []string{"go", "git"}},
 		{Node, append(slices.Clone(common), "debian strip", "node 99.0.0, npm 9.9.9", "kiln"),
 			"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-			nil, []string{"node", "npm", "git"}},
+			[]string{"NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt"}, []string{"node", "npm", "git"}},
 		{Python, append(slices.Clone(common), "debian python", "kiln"),
 			"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			nil, []string{"python", "git"}},
 		{Java, append(slices.Clone(common), "debian strip", "debian java", "kiln"),
 			"/usr/lib/jvm/java-17-openjdk-amd64/bin:/usr/share/maven/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-			[]string{"JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64"}, []string{"java", "maven", "git"}},
+			[]string{"JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64", "MAVEN_OPTS=-Duser.home=/tmp"}, []string{"java", "maven", "git"}},
 		{All, append(slices.Clone(common), "debian strip", "debian java", "debian python", "go 1.99.0 toolchain", "node 99.0.0, npm 9.9.9", "kiln"),
 			"/usr/local/go/bin:/usr/lib/jvm/java-17-openjdk-amd64/bin:/usr/share/maven/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-			[]string{"GOTOOLCHAIN=local", "JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64"}, []string{"go", "node", "npm", "java", "maven", "python", "git"}},
+			[]string{"GOTOOLCHAIN=local", "JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64", "MAVEN_OPTS=-Duser.home=/tmp", "NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt"}, []string{"go", "node", "npm", "java", "maven", "python", "git"}},
 	}
 	keys := map[string]v1.Hash{}
 	for _, tc := range tests {
