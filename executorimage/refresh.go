@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/kiln-build/kiln/cache"
@@ -74,7 +75,7 @@ func lockGo(ctx context.Context, dl *downloads, sumDB, goVersion, arch string) (
 		return t, err
 	}
 	defer remove()
-	zipPath := dir + "/toolchain.zip"
+	zipPath := filepath.Join(dir, "toolchain.zip")
 	if err := os.WriteFile(zipPath, nil, 0o600); err != nil {
 		return t, err
 	}

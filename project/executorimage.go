@@ -143,8 +143,8 @@ func (p *Project) recordExecutorImage(ref string) (string, error) {
 }
 
 // LockExecutorImages pins the executor images' inputs as their sources
-// serve them now and writes the lock to dir (- for w's caller: the bytes
-// are returned), returning the path written.
+// serve them now and writes the lock into dir, returning the path
+// written; when dir is "-" it writes nothing and returns the lock's bytes.
 func (p *Project) LockExecutorImages(ctx context.Context, dir string) (string, []byte, error) {
 	if dir != "-" {
 		if info, err := os.Stat(dir); err != nil || !info.IsDir() {

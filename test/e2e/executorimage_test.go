@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,13 +101,32 @@ func TestExecutorImages(t *testing.T) {
 		}
 		bundle := unpackImage(t, refs["go"], "go")
 		// The folder's name is the function's, which a label holds.
-		mounts := map[string]string{"/cache": cache, "/out": out, "/" + goHello: src}
+		mounts := podMounts{rw: map[string]string{"/cache": cache, "/out": out, "/" + goHello: src}}
 		script := "kiln build /" + goHello + " --lang golang-middleware --image fn:1 --output oci:/out/layout --cache-dir /cache --progress plain"
 		if log, err := runInBundle(t, bundle, mounts, "sh", "-c", script); err != nil {
 			t.Fatalf("in the go image: %s: %v\n%s", script, err, log)
 		}
 		if got, want := layoutDigest(t, filepath.Join(out, "layout")), layoutDigest(t, hostLayout); got != want {
 			t.Errorf("go-hello built in the go image = %s, on the host with the same Go = %s", got, want)
+		}
+	})
+
+	t.Run("kiln build in node", func(t *testing.T) {
+		hostLayout := filepath.Join(t.TempDir(), "layout")
+		mustKiln(t, kilnOpts{cache: t.TempDir()}, "build", sample(nodeHello), "--lang", "node22", "--image", "fn:1", "--output", "oci:"+hostLayout)
+		cache, out, src := t.TempDir(), t.TempDir(), copySample(t, nodeHello)
+		for _, dir := range []string{cache, out, src} {
+			chownTree(t, dir, 65532)
+		}
+		bundle := unpackImage(t, refs["node"], "node")
+		// npm install reaches the npm registry, as the host's build did.
+		mounts := podMounts{rw: map[string]string{"/cache": cache, "/out": out, "/" + nodeHello: src}, network: true}
+		script := "kiln build /" + nodeHello + " --lang node22 --image fn:1 --output oci:/out/layout --cache-dir /cache --progress plain"
+		if log, err := runInBundle(t, bundle, mounts, "sh", "-c", script); err != nil {
+			t.Fatalf("in the node image: %s: %v\n%s", script, err, log)
+		}
+		if got, want := layoutDigest(t, filepath.Join(out, "layout")), layoutDigest(t, hostLayout); got != want {
+			t.Errorf("node-hello built in the node image = %s, on the host with the same Node = %s", got, want)
 		}
 	})
 
@@ -125,7 +145,7 @@ func TestExecutorImages(t *testing.T) {
 		t.Run("run "+name, func(t *testing.T) {
 			bundle := unpackImage(t, refs[name], name)
 			script := "set -e; " + strings.Join(cmds, "; ") + "; test \"$(id -u)\" = 65532; ! touch /usr/x 2>/dev/null; /kaniko/executor --version"
-			if out, err := runInBundle(t, bundle, nil, "sh", "-c", script); err != nil {
+			if out, err := runInBundle(t, bundle, podMounts{}, "sh", "-c", script); err != nil {
 				t.Errorf("in the %s image: %s: %v\n%s", name, script, err, out)
 			}
 		})
@@ -178,11 +198,20 @@ func unpackImage(t *testing.T, ref, tag string) string {
 	return bundle
 }
 
+// podMounts are what runInBundle mounts beside the tmpfs /tmp.
+type podMounts struct {
+	// rw and ro map a destination to a host path.
+	rw, ro map[string]string
+	// network runs the container on the host's network, with its
+	// resolv.conf and CA certificates (CA bundle, Java trust store), as
+	// a cluster that reaches the internet through its own CAs.
+	network bool
+}
+
 // runInBundle runs args in the bundle's image as its user, on a read-only
-// root with a tmpfs /tmp and HOME=/tmp, as an executor pod runs, with
-// the mounts given (destination → host folder, read-write), and returns
-// what it printed.
-func runInBundle(t *testing.T, bundle string, mounts map[string]string, args ...string) (string, error) {
+// root with a tmpfs /tmp and HOME=/tmp, as an executor pod runs, with m's
+// mounts, and returns what it printed.
+func runInBundle(t *testing.T, bundle string, m podMounts, args ...string) (string, error) {
 	t.Helper()
 	spec := readSpec(t, bundle)
 	proc := spec.object(t, "process")
@@ -199,8 +228,30 @@ func runInBundle(t *testing.T, bundle string, mounts map[string]string, args ...
 	spec.object(t, "root")["readonly"] = true
 	ms, _ := spec["mounts"].([]any)
 	ms = append(ms, map[string]any{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": []string{"nosuid", "nodev", "mode=1777"}})
-	for dst, src := range mounts {
+	for dst, src := range m.rw {
 		ms = append(ms, map[string]any{"destination": dst, "type": "bind", "source": src, "options": []string{"rbind", "rw"}})
+	}
+	ro := maps.Clone(m.ro)
+	if m.network {
+		if ro == nil {
+			ro = map[string]string{}
+		}
+		for _, p := range []string{"/etc/resolv.conf", "/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/java/cacerts"} {
+			if _, err := os.Stat(p); err == nil {
+				ro[p] = p
+			}
+		}
+		linux := spec.object(t, "linux")
+		var namespaces []any
+		for _, ns := range linux["namespaces"].([]any) {
+			if n, ok := ns.(map[string]any); !ok || n["type"] != "network" {
+				namespaces = append(namespaces, ns)
+			}
+		}
+		linux["namespaces"] = namespaces
+	}
+	for dst, src := range ro {
+		ms = append(ms, map[string]any{"destination": dst, "type": "bind", "source": src, "options": []string{"rbind", "ro"}})
 	}
 	spec["mounts"] = ms
 	spec.write(t, bundle)
