@@ -45,6 +45,9 @@ const (
 	DockerConfig = "/kaniko/.docker"
 	// Workspace is kaniko's default build context folder.
 	Workspace = "/workspace"
+	// KanikoCerts is where kaniko's Job manifests mount extra CA
+	// certificates; kiln reads them too (SSL_CERT_DIR).
+	KanikoCerts = "/kaniko/ssl/certs"
 )
 
 // Label keys. A toolchain's version is under LabelToolchain + its name:
@@ -204,6 +207,7 @@ func (s *Source) Base(ctx context.Context, name string, p v1.Platform, packages 
 		layers.FilesStep("executor folders", []layers.File{
 			layers.Dir(path.Dir(Executor)[1:], 0o755),
 			layers.Dir(DockerConfig[1:], 0o755),
+			layers.Dir(KanikoCerts[1:], 0o755),
 			{Path: Workspace[1:], Mode: fs.ModeDir | 0o755, UID: contract.UID, GID: contract.GID},
 		}),
 	}
@@ -223,7 +227,7 @@ func (s *Source) Base(ctx context.Context, name string, p v1.Platform, packages 
 		}
 	}
 	bins := []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
-	env := []string{"HOME=/tmp", "DOCKER_CONFIG=" + DockerConfig, "SSL_CERT_DIR=/etc/ssl/certs", "SSL_CERT_FILE=" + bases.CABundle}
+	env := []string{"HOME=/tmp", "DOCKER_CONFIG=" + DockerConfig, "SSL_CERT_DIR=/etc/ssl/certs:" + KanikoCerts, "SSL_CERT_FILE=" + bases.CABundle}
 	if slices.Contains(groups, "java") {
 		home := "/usr/lib/jvm/java-17-openjdk-" + arch
 		bins = append([]string{home + "/bin", "/usr/share/maven/bin"}, bins...)

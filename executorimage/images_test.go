@@ -194,7 +194,7 @@ func TestSourceBase(t *testing.T) {
 			if c.User != "65532:65532" || c.WorkingDir != Workspace || !slices.Equal(c.Entrypoint, []string{Executor}) {
 				t.Errorf("config = user %q, workdir %q, entrypoint %v; want 65532:65532, %s, [%s]", c.User, c.WorkingDir, c.Entrypoint, Workspace, Executor)
 			}
-			want := append([]string{"PATH=" + tc.path, "HOME=/tmp", "DOCKER_CONFIG=/kaniko/.docker", "SSL_CERT_DIR=/etc/ssl/certs", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"}, tc.env...)
+			want := append([]string{"PATH=" + tc.path, "HOME=/tmp", "DOCKER_CONFIG=/kaniko/.docker", "SSL_CERT_DIR=/etc/ssl/certs:/kaniko/ssl/certs", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"}, tc.env...)
 			slices.Sort(want)
 			got := slices.Sorted(slices.Values(c.Env))
 			if diff := cmp.Diff(want, got); diff != "" {
@@ -291,9 +291,10 @@ func TestToolchainLayers(t *testing.T) {
 			"usr/local/bin/kiln":               "-> /kaniko/executor",
 		},
 		"executor folders": {
-			"kaniko":         "drwxr-xr-x",
-			"kaniko/.docker": "drwxr-xr-x",
-			"workspace":      "drwxr-xr-x 65532",
+			"kaniko":           "drwxr-xr-x",
+			"kaniko/.docker":   "drwxr-xr-x",
+			"kaniko/ssl/certs": "drwxr-xr-x",
+			"workspace":        "drwxr-xr-x 65532",
 		},
 	}
 	for _, st := range b.Steps {

@@ -94,40 +94,30 @@ func TestExecutorImages(t *testing.T) {
 		// container needs no network; the function is compiled there.
 		cache := t.TempDir()
 		mustKiln(t, kilnOpts{cache: cache}, "base", "build", "static")
-		out := t.TempDir()
-		src := copySample(t, goHello)
-		for _, dir := range []string{cache, out, src} {
-			chownTree(t, dir, 65532)
-		}
-		bundle := unpackImage(t, refs["go"], "go")
-		// The folder's name is the function's, which a label holds.
-		mounts := podMounts{rw: map[string]string{"/cache": cache, "/out": out, "/" + goHello: src}}
-		script := "kiln build /" + goHello + " --lang golang-middleware --image fn:1 --output oci:/out/layout --cache-dir /cache --progress plain"
-		if log, err := runInBundle(t, bundle, mounts, "sh", "-c", script); err != nil {
-			t.Fatalf("in the go image: %s: %v\n%s", script, err, log)
-		}
-		if got, want := layoutDigest(t, filepath.Join(out, "layout")), layoutDigest(t, hostLayout); got != want {
+		got := buildInImage(t, refs["go"], "go", goHello, "golang-middleware", cache, podMounts{})
+		if want := layoutDigest(t, hostLayout); got != want {
 			t.Errorf("go-hello built in the go image = %s, on the host with the same Go = %s", got, want)
 		}
 	})
-
 	t.Run("kiln build in node", func(t *testing.T) {
 		hostLayout := filepath.Join(t.TempDir(), "layout")
 		mustKiln(t, kilnOpts{cache: t.TempDir()}, "build", sample(nodeHello), "--lang", "node22", "--image", "fn:1", "--output", "oci:"+hostLayout)
-		cache, out, src := t.TempDir(), t.TempDir(), copySample(t, nodeHello)
-		for _, dir := range []string{cache, out, src} {
-			chownTree(t, dir, 65532)
-		}
-		bundle := unpackImage(t, refs["node"], "node")
 		// npm install reaches the npm registry, as the host's build did.
-		mounts := podMounts{rw: map[string]string{"/cache": cache, "/out": out, "/" + nodeHello: src}, network: true}
-		script := "kiln build /" + nodeHello + " --lang node22 --image fn:1 --output oci:/out/layout --cache-dir /cache --progress plain"
-		if log, err := runInBundle(t, bundle, mounts, "sh", "-c", script); err != nil {
-			t.Fatalf("in the node image: %s: %v\n%s", script, err, log)
-		}
-		if got, want := layoutDigest(t, filepath.Join(out, "layout")), layoutDigest(t, hostLayout); got != want {
+		got := buildInImage(t, refs["node"], "node", nodeHello, "node22", t.TempDir(), podMounts{network: true})
+		if want := layoutDigest(t, hostLayout); got != want {
 			t.Errorf("node-hello built in the node image = %s, on the host with the same Node = %s", got, want)
 		}
+	})
+	// The host's Python and JDK are not the images' releases: these builds
+	// are checked to succeed, not to match the host's.
+	t.Run("kiln build in python", func(t *testing.T) {
+		env := pythonWheelhouse(t)
+		wheels := strings.TrimPrefix(env[1], "PIP_FIND_LINKS=")
+		buildInImage(t, refs["python"], "python", pyHTTP, "python3-http", t.TempDir(), podMounts{ro: map[string]string{wheels: wheels}}, env...)
+	})
+	t.Run("kiln build in java", func(t *testing.T) {
+		// Maven reaches Maven Central.
+		buildInImage(t, refs["java"], "java", javaHello, "java11", t.TempDir(), podMounts{network: true})
 	})
 
 	checks := map[string][]string{
@@ -150,6 +140,26 @@ func TestExecutorImages(t *testing.T) {
 			}
 		})
 	}
+}
+
+// buildInImage builds a sample function with kiln in the executor image
+// ref, as an executor pod does: as 65532, on a read-only root, with the
+// cache and the output on volumes it owns, and env set. It returns the
+// built image's digest.
+func buildInImage(t *testing.T, ref, tag, fn, lang, cache string, m podMounts, env ...string) string {
+	t.Helper()
+	out, src := t.TempDir(), copySample(t, fn)
+	for _, dir := range []string{cache, out, src} {
+		chownTree(t, dir, 65532)
+	}
+	// The folder's name is the function's, which a label holds.
+	m.rw = map[string]string{"/cache": cache, "/out": out, "/" + fn: src}
+	args := append(append([]string{"env"}, env...), "kiln", "build", "/"+fn, "--lang", lang, "--image", "fn:1",
+		"--output", "oci:/out/layout", "--cache-dir", "/cache", "--progress", "plain")
+	if log, err := runInBundle(t, unpackImage(t, ref, tag), m, args...); err != nil {
+		t.Fatalf("in the %s image: %s: %v\n%s", tag, strings.Join(args, " "), err, log)
+	}
+	return layoutDigest(t, filepath.Join(out, "layout"))
 }
 
 // chownTree gives every file under dir to uid (and the group of that
