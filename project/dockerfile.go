@@ -27,6 +27,7 @@ import (
 	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
+	"github.com/kiln-build/kiln/publish"
 	"github.com/kiln-build/kiln/run"
 	"github.com/kiln-build/kiln/stack"
 )
@@ -82,7 +83,7 @@ func dockerfileContext(t Target, tmpl, scratch string) (string, error) {
 		return "", err
 	}
 	if tmpl == "" {
-		if _, err := os.Stat(filepath.Join(fn.Dir, "Dockerfile")); err != nil {
+		if _, err := os.Stat(filepath.Join(fn.Dir, "Dockerfile")); err != nil && t.Dockerfile == "" {
 			return "", fmt.Errorf("lang dockerfile: %s holds no Dockerfile", fn.Dir)
 		}
 		if len(t.Copies) == 0 {
@@ -112,7 +113,11 @@ func (p *Project) buildDockerfile(ctx context.Context, t Target, tmpl string) (v
 	fn := t.Function
 	var c dockerfile.Cache = p.cache
 	if p.opts.cacheRepo != nil {
-		repo := cacherepo.New(p.cache, *p.opts.cacheRepo, cacherepo.WithTransport(p.transport), cacherepo.WithPublisher(p.publisher))
+		var pub publish.Publisher = p.publisher
+		if p.opts.cacheRepoReadOnly {
+			pub = discard{}
+		}
+		repo := cacherepo.New(p.cache, *p.opts.cacheRepo, cacherepo.WithTransport(p.transport), cacherepo.WithPublisher(pub))
 		// The pushes end before the build does, and never fail it.
 		defer func() {
 			for _, w := range repo.Flush(ctx) {
@@ -122,15 +127,17 @@ func (p *Project) buildDockerfile(ctx context.Context, t Target, tmpl string) (v
 		c = repo
 	}
 	img, err := dockerfile.Build(ctx, dockerfile.Options{
-		Context:   dir,
-		BuildArgs: fn.BuildArgs,
-		Platform:  fn.Platform,
-		Epoch:     fn.Epoch,
-		Bases:     &dockerfileBases{p: p},
-		Runner:    &sandboxRunner{cacheDir: p.cache.Dir(), secrets: t.Secrets, epoch: fn.Epoch, getenv: p.opts.getenv},
-		Cache:     c,
-		Indexes:   p.cache,
-		NoCache:   p.opts.noCache,
+		Context:    dir,
+		Dockerfile: t.Dockerfile,
+		Target:     t.Stage,
+		BuildArgs:  fn.BuildArgs,
+		Platform:   fn.Platform,
+		Epoch:      fn.Epoch,
+		Bases:      &dockerfileBases{p: p},
+		Runner:     &sandboxRunner{cacheDir: p.cache.Dir(), secrets: t.Secrets, epoch: fn.Epoch, getenv: p.opts.getenv},
+		Cache:      c,
+		Indexes:    p.cache,
+		NoCache:    p.opts.noCache,
 	})
 	if err != nil || len(p.opts.labels) == 0 {
 		return img, err
@@ -182,12 +189,18 @@ func (b *dockerfileBases) find(ctx context.Context, ref string, platform v1.Plat
 	// found with: the publish reads them after the engine's stages, whose
 	// context is then done, have ended.
 	ctx = context.WithoutCancel(ctx)
-	for _, m := range mirrored(ref, b.p.opts.mirrors) {
+	mirrors := mirrored(ref, b.p.opts.mirrors)
+	var last error
+	for _, m := range mirrors {
 		img, err := b.p.images.Find(ctx, m, opts...)
 		if err == nil {
 			return img, nil
 		}
+		last = err
 		slog.DebugContext(ctx, "registry mirror failed", "image", m, "error", err)
+	}
+	if len(mirrors) > 0 && b.p.opts.mirrorsOnly {
+		return nil, fmt.Errorf("%s: no registry mirror has it, and Docker Hub is not tried: %w", ref, last)
 	}
 	return b.p.images.Find(ctx, ref, opts...)
 }
@@ -361,4 +374,15 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 func (t *tailBuffer) lastLine() string {
 	s := strings.TrimRight(string(t.b), "\n")
 	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// discard is the publisher of a read-only cache repository.
+type discard struct{}
+
+func (discard) Publish(_ context.Context, img v1.Image, ref name.Reference) (name.Digest, error) {
+	d, err := img.Digest()
+	if err != nil {
+		return name.Digest{}, err
+	}
+	return ref.Context().Digest(d.String()), nil
 }

@@ -1,6 +1,7 @@
 package project
 
 import (
+	"crypto/tls"
 	"io"
 	"maps"
 	"net/http"
@@ -57,6 +58,13 @@ type options struct {
 	registryTimeout time.Duration
 	cacheRepo       *name.Repository
 	stdout, stderr  io.Writer
+	// insecure names registries pulled from over plain HTTP.
+	insecure []string
+	tlsFor   func(host string) *tls.Config
+	// cacheRepoReadOnly: the cache repository is read, never written.
+	cacheRepoReadOnly bool
+	// mirrorsOnly: Docker Hub is not tried after the mirrors.
+	mirrorsOnly bool
 }
 
 // WithGetenv sets where kiln's own settings (KILN_*, SOURCE_DATE_EPOCH,
@@ -148,6 +156,36 @@ func WithCacheRepo(repo name.Repository) Option {
 	return func(o *options) error { o.cacheRepo = &repo; return nil }
 }
 
+// WithInsecureRegistries names registry hosts that Dockerfiles' FROM
+// images are pulled from over plain HTTP. Default none (loopback
+// registries use HTTP anyway).
+func WithInsecureRegistries(hosts []string) Option {
+	return func(o *options) error { o.insecure = hosts; return nil }
+}
+
+// WithTLSConfig sets the TLS configuration of the registry requests to
+// each host (kaniko's --skip-tls-verify, --registry-certificate); a nil
+// result keeps the default. Default Go's: the system's certificate
+// authorities.
+func WithTLSConfig(tlsFor func(host string) *tls.Config) Option {
+	return func(o *options) error { o.tlsFor = tlsFor; return nil }
+}
+
+// WithMirrorsOnly fails a Docker Hub image that no WithRegistryMirrors
+// mirror has, instead of pulling it from Docker Hub (kaniko's
+// --skip-default-registry-fallback). Default: Docker Hub is tried last.
+// Without mirrors it has no effect.
+func WithMirrorsOnly(on bool) Option {
+	return func(o *options) error { o.mirrorsOnly = on; return nil }
+}
+
+// WithCacheRepoReadOnly reads WithCacheRepo's repository without
+// pushing the layers built (kaniko's --no-push-cache). Default: they are
+// pushed.
+func WithCacheRepoReadOnly(on bool) Option {
+	return func(o *options) error { o.cacheRepoReadOnly = on; return nil }
+}
+
 // WithFunctionOutput sets where functions served by the local gateway
 // write their logs. Default: discarded.
 func WithFunctionOutput(stdout, stderr io.Writer) Option {
@@ -181,7 +219,7 @@ func New(cacheDir string, opts ...Option) (*Project, error) {
 	if err != nil {
 		return nil, err
 	}
-	transport := publish.NewTransport(o.registryTimeout, publish.DefaultRetries)
+	transport := publish.NewTransport(o.registryTimeout, publish.DefaultRetries, publish.WithTLSConfig(o.tlsFor))
 	return &Project{cache: store, images: imagestore.Open(store.Dir()), opts: o,
 		transport: transport, publisher: publish.NewRegistry(publish.WithTransport(transport))}, nil
 }
@@ -204,6 +242,7 @@ func (p *Project) findOptions() []imagestore.FindOption {
 	return []imagestore.FindOption{
 		imagestore.WithResolveOptions(imagestore.WithTransport(p.transport)),
 		imagestore.OnPull(func(image string) { p.emit(Pulling{Image: image}) }),
+		imagestore.WithInsecureRegistries(p.opts.insecure),
 	}
 }
 

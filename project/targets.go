@@ -51,6 +51,11 @@ type Target struct {
 	Copies []string
 	// Secrets are build_secrets: id to absolute path.
 	Secrets map[string]string
+	// Dockerfile is the Dockerfile of a lang dockerfile target; default
+	// the handler folder's Dockerfile.
+	Dockerfile string
+	// Stage is the Dockerfile stage built (--target); default the last.
+	Stage string
 }
 
 // Dir names a handler folder built without a stack file.

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,22 @@ func (e *SilentError) Error() string {
 
 func (e *SilentError) Unwrap() error { return e.Err }
 
+// TransportOption configures NewTransport's transport.
+type TransportOption func(*transportOptions)
+
+type transportOptions struct {
+	tlsFor func(host string) *tls.Config
+}
+
+// WithTLSConfig sets the TLS configuration of the connections to each
+// registry host (without port): nil, or a nil result, keeps Go's default
+// (the system's certificate authorities). The host is given, not read
+// from the handshake, since a registry named by its IP address sends no
+// server name.
+func WithTLSConfig(tlsFor func(host string) *tls.Config) TransportOption {
+	return func(o *transportOptions) { o.tlsFor = tlsFor }
+}
+
 // NewTransport returns the HTTP transport of every registry request kiln
 // makes: pushes, existence checks and pulls. timeout bounds connecting,
 // the TLS handshake, the wait for a response's headers, and any stretch in
@@ -60,7 +77,11 @@ func (e *SilentError) Unwrap() error { return e.Err }
 // next try comes. Registry also tries whole uploads again, and caps the
 // retries of one upload and its requests together, so a push makes a
 // bounded number of requests.
-func NewTransport(timeout time.Duration, retries int) http.RoundTripper {
+func NewTransport(timeout time.Duration, retries int, opts ...TransportOption) http.RoundTripper {
+	var o transportOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	t := remote.DefaultTransport.(*http.Transport).Clone()
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -69,6 +90,11 @@ func NewTransport(timeout time.Duration, retries int) http.RoundTripper {
 			return nil, err
 		}
 		return &idleConn{Conn: c, idle: timeout}, nil
+	}
+	if o.tlsFor != nil {
+		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialTLS(ctx, t.DialContext, network, addr, o.tlsFor)
+		}
 	}
 	t.TLSHandshakeTimeout = timeout
 	t.ResponseHeaderTimeout = timeout
@@ -250,4 +276,30 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// dialTLS dials addr and makes the TLS handshake with the configuration
+// tlsFor gives its host.
+func dialTLS(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), network, addr string, tlsFor func(string) *tls.Config) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{}
+	if c := tlsFor(host); c != nil {
+		cfg = c.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	raw, err := dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	conn := tls.Client(raw, cfg)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return conn, nil
 }

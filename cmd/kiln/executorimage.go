@@ -10,19 +10,14 @@ import (
 	"github.com/kiln-build/kiln/project"
 )
 
-// newExecutorCmd is the parent of the in-cluster builder's commands; the
-// executor itself lands beside `image` on the executor branch.
-func newExecutorCmd(g *globals) *cobra.Command {
+// newExecutorImageCmd is `kiln executor image`: the images the executor
+// runs in.
+func newExecutorImageCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "executor",
-		Short: "kiln as an in-cluster builder, in place of kaniko's executor",
-	}
-	image := &cobra.Command{
 		Use:   "image",
 		Short: "Build the images the executor runs in, with kiln and the language toolchains",
 	}
-	image.AddCommand(newExecutorImageBuildCmd(g), newExecutorImageLockCmd(g))
-	cmd.AddCommand(image)
+	cmd.AddCommand(newExecutorImageBuildCmd(g), newExecutorImageLockCmd(g))
 	return cmd
 }
 

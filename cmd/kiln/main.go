@@ -11,6 +11,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/kiln-build/kiln/run"
@@ -21,7 +22,11 @@ func main() {
 		run.InitMain()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := execute(ctx, newRootCmd(os.Stdout, os.Stderr, os.Getenv), os.Args[1:])
+	args := os.Args[1:]
+	if filepath.Base(os.Args[0]) == executorName {
+		args = append([]string{executorName}, args...)
+	}
+	err := execute(ctx, newRootCmd(os.Stdout, os.Stderr, os.Getenv), args)
 	interrupted := ctx.Err() != nil
 	stop()
 	os.Exit(reportError(os.Stderr, err, interrupted))

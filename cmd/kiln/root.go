@@ -79,7 +79,7 @@ behind kiln's watchdog, which follows the OpenFaaS watchdog contract.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usage.Wrap(err) })
 	root.AddCommand(newBuildCmd(g), newRunCmd(g), newBaseCmd(g), newCacheCmd(g), newVersionCmd(g))
 	root.AddCommand(newDeployCmd(g), newUpCmd(g), newDevCmd(g), newNewCmd(g), newPushCmd(g))
-	root.AddCommand(newExecutorCmd(g))
+	root.AddCommand(newExecutorCmd(g), newBuilderCmd(g))
 	addCompletions(g, root)
 	return root
 }

@@ -137,7 +137,7 @@ func TestExecutorImages(t *testing.T) {
 	for name, cmds := range checks {
 		t.Run("run "+name, func(t *testing.T) {
 			bundle := unpackImage(t, refs[name], name)
-			script := "set -e; " + strings.Join(cmds, "; ") + "; test \"$(id -u)\" = 65532; ! touch /usr/x 2>/dev/null; /kaniko/executor --version"
+			script := "set -e; " + strings.Join(cmds, "; ") + "; test \"$(id -u)\" = 65532; ! touch /usr/x 2>/dev/null; /kaniko/executor version"
 			if out, err := runInBundle(t, bundle, podMounts{}, "sh", "-c", script); err != nil {
 				t.Errorf("in the %s image: %s: %v\n%s", name, script, err, out)
 			}
