@@ -7,7 +7,7 @@ ARCHES   := amd64 arm64
 WATCHDOGS := $(foreach a,$(ARCHES),bin/kiln-watchdog-linux-$(a))
 DEMO_PORT ?= 8080
 
-.PHONY: all build test unit unit-nonroot e2e fuzz bench demo lint clean executor-image-lock
+.PHONY: all build test unit unit-nonroot e2e fuzz bench demo lint clean
 
 all: build
 
