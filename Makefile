@@ -78,6 +78,11 @@ e2e: build
 bench: build
 	KILN_BIN=$(CURDIR)/bin/kiln ./test/bench/bench.sh
 
+## executor-image-lock: pin the executor images' toolchains and Debian
+## packages anew (executorimage/images.lock.json); rebuild kiln after
+executor-image-lock: bin/kiln
+	bin/kiln executor image lock --out executorimage
+
 ## demo: build kiln, build the sample Go function, run it, call it, stop it
 demo: build
 	DEMO_PORT=$(DEMO_PORT) ./scripts/demo.sh

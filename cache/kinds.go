@@ -36,6 +36,10 @@ const (
 	// DebianFiles are verified .deb packages and Packages indexes:
 	// debian/sha256/<sha256><ext> (File).
 	DebianFiles
+	// Toolchains are verified toolchain downloads, the Go toolchain zips
+	// the executor images are made of: toolchains/sha256/<sha256><ext>
+	// (File).
+	Toolchains
 	// RootfsLayers are image layers unpacked for overlayfs:
 	// rootfs/layers/<boot id>/<diff id>, never synced to disk and so valid
 	// only during the boot that wrote them (Tree).
@@ -106,6 +110,7 @@ var kindSpecs = map[Kind]kindSpec{
 	GoModules:     {name: "go-modules", noun: "go module caches", dir: "go/modules", shape: shapeDir, depth: 1},
 	GoBuildCaches: {name: "go-build", noun: "go build caches", dir: "go/build-cache", shape: shapeDir, depth: 1},
 	DebianFiles:   {name: "debian", noun: "debian files", dir: "debian/sha256", shape: shapeFile, depth: 1},
+	Toolchains:    {name: "toolchains", noun: "toolchain downloads", dir: "toolchains/sha256", shape: shapeFile, depth: 1},
 	RootfsLayers:  {name: "rootfs-layers", noun: "unpacked layers", dir: "rootfs/layers", shape: shapeDir, depth: 1, private: true, volatile: true},
 	Rootfs:        {name: "rootfs", noun: "flattened images", dir: "rootfs", shape: shapeDir, depth: 1, private: true},
 	MountCaches:   {name: "mount-caches", noun: "RUN cache mounts", dir: "mounts", shape: shapeDir, depth: 1, private: true},
@@ -117,7 +122,7 @@ var kindSpecs = map[Kind]kindSpec{
 
 // Kinds returns every kind, in the order Usage lists them.
 func Kinds() []Kind {
-	return []Kind{Layers, JavaOutputs, NodeModules, NodeRuntimes, GoModules, GoBuildCaches, DebianFiles, RootfsLayers, Rootfs, MountCaches, Images, Secrets, Temp, Other}
+	return []Kind{Layers, JavaOutputs, NodeModules, NodeRuntimes, GoModules, GoBuildCaches, DebianFiles, Toolchains, RootfsLayers, Rootfs, MountCaches, Images, Secrets, Temp, Other}
 }
 
 func (k Kind) spec() kindSpec { return kindSpecs[k] }

@@ -18,9 +18,9 @@ import (
 // returns what it removed per kind:
 //
 //   - entries of Layers, JavaOutputs, NodeModules, NodeRuntimes,
-//     GoModules, GoBuildCaches, DebianFiles, RootfsLayers, Rootfs and MountCaches, unless a process
-//     holds them (a running function holds its unpacked image, a RUN step
-//     its cache mounts);
+//     GoModules, GoBuildCaches, DebianFiles, Toolchains, RootfsLayers,
+//     Rootfs and MountCaches, unless a process holds them (a running
+//     function holds its unpacked image, a RUN step its cache mounts);
 //   - then the layer blobs no remaining key refers to;
 //   - entries of RootfsLayers from earlier boots, whatever their age;
 //   - of Images, the blobs no named image reaches (see LockImages);

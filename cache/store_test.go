@@ -173,6 +173,8 @@ func fillEveryKind(t *testing.T, s *Store) map[Kind]int {
 	mustFile(t, s, NodeRuntimes, rt, sha512Of(rt))
 	deb := randomBytes(t, 30000)
 	mustFile(t, s, DebianFiles, deb, sha256Of(deb))
+	zip := randomBytes(t, 35000)
+	mustFile(t, s, Toolchains, zip, sha256Of(zip))
 	mustTree(t, s, RootfsLayers, key("layer").Hex, func(d string) error {
 		if err := files(map[string][]byte{"usr/bin/tool": randomBytes(t, 25000)})(d); err != nil {
 			return err
@@ -213,7 +215,7 @@ func fillEveryKind(t *testing.T, s *Store) map[Kind]int {
 		t.Fatal(err)
 	}
 	return map[Kind]int{
-		Layers: 1, JavaOutputs: 1, NodeModules: 1, NodeRuntimes: 1, GoModules: 1, GoBuildCaches: 1, DebianFiles: 1,
+		Layers: 1, JavaOutputs: 1, NodeModules: 1, NodeRuntimes: 1, GoModules: 1, GoBuildCaches: 1, DebianFiles: 1, Toolchains: 1,
 		RootfsLayers: 1, Rootfs: 1, MountCaches: 1, Images: 1, Secrets: 1, Temp: 3, Other: 1,
 	}
 }
@@ -256,7 +258,7 @@ func TestUsageCountsEveryKind(t *testing.T) {
 		}
 	}
 	// The kinds that are one directory each measure as du measures it.
-	for _, k := range []Kind{JavaOutputs, NodeModules, NodeRuntimes, DebianFiles, RootfsLayers, Images, Secrets} {
+	for _, k := range []Kind{JavaOutputs, NodeModules, NodeRuntimes, DebianFiles, Toolchains, RootfsLayers, Images, Secrets} {
 		if got, want := u.Of(k).Bytes, duSB(t, s.kindDir(k)); got != want {
 			t.Errorf("Usage() of %s = %d bytes, du -sb %s = %d", k, got, k.spec().dir, want)
 		}

@@ -64,5 +64,6 @@ $TMPDIR/kiln-cache.`,
 			return nil
 		},
 	}
+	cmd.AddCommand(newExecutorImageCmd(g))
 	return cmd
 }

@@ -1,0 +1,50 @@
+package project
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kiln-build/kiln/internal/usage"
+)
+
+func TestBuildExecutorImagesFlags(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "kiln")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		f    ExecutorImageFlags
+		want string
+	}{
+		{"bad platform", ExecutorImageFlags{Platform: "linux", Kiln: script}, `--platform "linux": want OS/ARCH[/VARIANT], e.g. linux/arm64`},
+		{"registry output", ExecutorImageFlags{Platform: "linux/amd64", Output: "registry", Kiln: script}, `--output "registry": want "oci:DIR" or "tar:FILE" (--push REPO pushes)`},
+		{"tar of every image", ExecutorImageFlags{Platform: "linux/amd64", Output: "tar:x.tar", Kiln: script}, "--output tar:x.tar holds one image: pick it with --only"},
+		{"kiln not a binary", ExecutorImageFlags{Platform: "linux/amd64", Kiln: script}, "--kiln: " + script + " is not a Linux executable"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := newProject(t, nil)
+			_, _, err := p.BuildExecutorImages(context.Background(), tc.f)
+			if !usage.Is(err) || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("BuildExecutorImages() = %v, want a usage error starting %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRecordExecutorImage(t *testing.T) {
+	home := t.TempDir()
+	p, _ := newProject(t, map[string]string{"XDG_CONFIG_HOME": home})
+	const ref = "registry.example.com/kiln/executor:all@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	path, err := p.recordExecutorImage(ref)
+	if want := filepath.Join(home, "kiln", ExecutorImageFile); err != nil || path != want {
+		t.Fatalf("recordExecutorImage() = %q, %v, want %q", path, err, want)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != ref+"\n" {
+		t.Errorf("%s = %q, %v, want %q", path, b, err, ref+"\n")
+	}
+}
