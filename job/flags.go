@@ -88,7 +88,7 @@ func (f Flags) Run(ctx context.Context, getenv func(string) string, open func(..
 		if err != nil {
 			return nil, err
 		}
-		if s.ExecutorImage, err = DefaultExecutorImage(dir); err != nil {
+		if s.ExecutorImage, err = project.DefaultExecutorImage(dir); err != nil {
 			return nil, err
 		}
 	}

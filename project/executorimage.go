@@ -2,12 +2,15 @@ package project
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/pflag"
 
 	"github.com/kiln-build/kiln/executorimage"
@@ -140,6 +143,24 @@ func (p *Project) recordExecutorImage(ref string) (string, error) {
 		return "", fmt.Errorf("recording the executor image: %w", err)
 	}
 	return path, nil
+}
+
+// DefaultExecutorImage returns the executor image recorded in the config
+// folder dir.
+func DefaultExecutorImage(dir string) (string, error) {
+	path := filepath.Join(dir, ExecutorImageFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", usage.Errorf("--executor-image: none given, and none recorded in %s (kiln executor image build --push REPO records one)", path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the default executor image: %w", err)
+	}
+	ref := strings.TrimSpace(string(b))
+	if _, err := name.NewDigest(ref); err != nil {
+		return "", fmt.Errorf("%s: want one line REF@sha256:…: %w", path, err)
+	}
+	return ref, nil
 }
 
 // LockExecutorImages pins the executor images' inputs as their sources

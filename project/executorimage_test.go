@@ -48,3 +48,24 @@ func TestRecordExecutorImage(t *testing.T) {
 		t.Errorf("%s = %q, %v, want %q", path, b, err, ref+"\n")
 	}
 }
+func TestDefaultExecutorImage(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := DefaultExecutorImage(dir); err == nil || !strings.Contains(err.Error(), "kiln executor image build") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("DefaultExecutorImage(empty) = %v, want one line saying how to record one", err)
+	}
+	// As kiln executor image build --push records it: the all image's tag
+	// and digest.
+	ref := "127.0.0.1:5000/kiln/executor:all@sha256:" + strings.Repeat("0a", 32)
+	if err := os.WriteFile(filepath.Join(dir, ExecutorImageFile), []byte(ref+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := DefaultExecutorImage(dir); got != ref || err != nil {
+		t.Errorf("DefaultExecutorImage() = %q, %v, want %q", got, err, ref)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ExecutorImageFile), []byte("kiln/executor:latest\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DefaultExecutorImage(dir); err == nil {
+		t.Error("DefaultExecutorImage(a tag) = nil error, want one asking for a digest")
+	}
+}
