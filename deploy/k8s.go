@@ -133,11 +133,11 @@ func KubernetesManifests(d *Deployment) ([]byte, error) {
 			Ports:    []corev1.ServicePort{{Name: "http", Port: contract.WatchdogPort, TargetPort: intstr.FromInt32(contract.WatchdogPort), Protocol: corev1.ProtocolTCP}},
 		},
 	}
-	a, err := marshalClean(dep)
+	a, err := MarshalManifest(dep)
 	if err != nil {
 		return nil, err
 	}
-	b, err := marshalClean(svc)
+	b, err := MarshalManifest(svc)
 	if err != nil {
 		return nil, err
 	}
@@ -204,9 +204,9 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return fmt.Sprintf("%s %q: %s", e.Field, e.Value, e.Msg) }
 
-// marshalClean renders obj as YAML without the empty status and
-// creationTimestamp the API types always carry.
-func marshalClean(obj any) ([]byte, error) {
+// MarshalManifest renders a Kubernetes object as YAML to apply, without
+// the empty status and creationTimestamp the API types always carry.
+func MarshalManifest(obj any) ([]byte, error) {
 	b, err := yaml.Marshal(obj)
 	if err != nil {
 		return nil, err
@@ -284,5 +284,5 @@ func FunctionCRD(d *Deployment) ([]byte, error) {
 			ReadOnlyRootFilesystem: d.ReadOnlyRootFilesystem,
 		},
 	}
-	return marshalClean(f)
+	return MarshalManifest(f)
 }

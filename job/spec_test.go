@@ -13,6 +13,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kiln-build/kiln/deploy"
 	"github.com/kiln-build/kiln/internal/usage"
 )
 
@@ -73,7 +74,7 @@ func TestNewGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("New() = %v", err)
 			}
-			y, err := Marshal(j)
+			y, err := deploy.MarshalManifest(j)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,9 +15,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kiln-build/kiln/buildcontext"
+	"github.com/kiln-build/kiln/deploy"
 	"github.com/kiln-build/kiln/project"
 )
 
@@ -77,7 +77,7 @@ func Stack(ctx context.Context, p *project.Project, st *project.Stack, bs projec
 	if err != nil || o.Deploy == nil {
 		return results, err
 	}
-	return results, deploy(ctx, p, st, bs, o.Deploy, results)
+	return results, deployByDigest(ctx, p, st, bs, o.Deploy, results)
 }
 
 // pushContext lays out t's build context, packs it and pushes it to the
@@ -123,7 +123,7 @@ func render(w io.Writer, builds []Build, s Settings) error {
 		if err != nil {
 			return err
 		}
-		y, err := Marshal(j)
+		y, err := deploy.MarshalManifest(j)
 		if err != nil {
 			return fmt.Errorf("rendering the job of %s: %w", b.Function, err)
 		}
@@ -134,38 +134,6 @@ func render(w io.Writer, builds []Build, s Settings) error {
 	}
 	_, err := w.Write(out.Bytes())
 	return err
-}
-
-// Marshal returns obj as YAML without its status and empty creation
-// timestamps, as a manifest to apply.
-func Marshal(obj any) ([]byte, error) {
-	b, err := yaml.Marshal(obj)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := yaml.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	delete(m, "status")
-	dropNullTimestamps(m)
-	return yaml.Marshal(m)
-}
-
-func dropNullTimestamps(v any) {
-	switch t := v.(type) {
-	case map[string]any:
-		if v, ok := t["creationTimestamp"]; ok && v == nil {
-			delete(t, "creationTimestamp")
-		}
-		for _, c := range t {
-			dropNullTimestamps(c)
-		}
-	case []any:
-		for _, c := range t {
-			dropNullTimestamps(c)
-		}
-	}
 }
 
 // checkSecrets says which Secret the Jobs mount is missing, before a pod
@@ -239,9 +207,9 @@ func run(ctx context.Context, r *Runner, builds []Build, targets []project.Targe
 	return results, nil
 }
 
-// deploy deploys st's selected functions through d, by the digests the
+// deployByDigest deploys st's selected functions through d, by the digests the
 // Jobs reported.
-func deploy(ctx context.Context, p *project.Project, st *project.Stack, bs project.BuildSettings, d project.Deployer, results []Result) error {
+func deployByDigest(ctx context.Context, p *project.Project, st *project.Stack, bs project.BuildSettings, d project.Deployer, results []Result) error {
 	images, err := p.FindImages(ctx, st, bs.Insecure)
 	if err != nil {
 		return err

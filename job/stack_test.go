@@ -206,14 +206,14 @@ func TestDeployByDigest(t *testing.T) {
 	want := u.Host + "/team/hello@" + d.String()
 	var rec recordingDeployer
 	results := []Result{{Name: "hello", Image: want, Digest: d.String()}}
-	if err := deploy(ctx, p, st, project.BuildSettings{}, &rec, results); err != nil {
+	if err := deployByDigest(ctx, p, st, project.BuildSettings{}, &rec, results); err != nil {
 		t.Fatalf("deploy() = %v", err)
 	}
 	if got := rec.images["hello"]; got.Ref != want || got.FProcess != "./handler" || len(rec.names) != 1 {
 		t.Errorf("deployed %v %+v, want hello as %s with fprocess ./handler", rec.names, got, want)
 	}
 	moved := []Result{{Name: "hello", Image: u.Host + "/team/hello@sha256:" + strings.Repeat("0", 64), Digest: "sha256:" + strings.Repeat("0", 64)}}
-	if err := deploy(ctx, p, st, project.BuildSettings{}, &recordingDeployer{}, moved); err == nil || !strings.Contains(err.Error(), "another push moved it") {
+	if err := deployByDigest(ctx, p, st, project.BuildSettings{}, &recordingDeployer{}, moved); err == nil || !strings.Contains(err.Error(), "another push moved it") {
 		t.Errorf("deploy(a moved tag) = %v, want a refusal", err)
 	}
 }
