@@ -109,8 +109,7 @@ type Summary struct {
 	// Errors are the calls answered 5xx; ErrorRate is Errors/Invocations.
 	Errors    int64   `json:"errors"`
 	ErrorRate float64 `json:"errorRate"`
-	// P50, P95 and P99 are latencies in ms over the telemetry's window:
-	// each bucket's percentile, weighted by the bucket's calls.
+	// P50, P95 and P99 are latencies in ms over the telemetry's window.
 	P50         float64 `json:"p50"`
 	P95         float64 `json:"p95"`
 	P99         float64 `json:"p99"`
@@ -176,7 +175,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 		if t, ok := tel[st.Name]; ok {
 			s.Invocations, s.Errors = t.Invocations, t.Errors
 			s.InFlight, s.MaxInflight, s.Queued = t.InFlight, t.MaxInflight, t.Queued
-			s.P50, s.P95, s.P99 = percentiles(t.Series)
+			s.P50, s.P95, s.P99 = t.P50, t.P95, t.P99
 		}
 		if s.Invocations > 0 {
 			s.ErrorRate = float64(s.Errors) / float64(s.Invocations)
@@ -205,23 +204,6 @@ func status(st gateway.Status) string {
 		return "degraded"
 	}
 	return "ready"
-}
-
-// percentiles weighs each bucket's percentiles by its calls: the
-// buckets keep no histogram to merge, and this is what a reader of the
-// chart sees on average.
-func percentiles(series []gateway.Bucket) (p50, p95, p99 float64) {
-	var n int64
-	for _, b := range series {
-		n += b.Count
-		p50 += float64(b.Count) * b.P50
-		p95 += float64(b.Count) * b.P95
-		p99 += float64(b.Count) * b.P99
-	}
-	if n == 0 {
-		return 0, 0, 0
-	}
-	return p50 / float64(n), p95 / float64(n), p99 / float64(n)
 }
 
 // Detail is the answer of /ui/api/functions/<name>.

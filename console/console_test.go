@@ -139,25 +139,6 @@ func TestDocs(t *testing.T) {
 	}
 }
 
-func TestPercentiles(t *testing.T) {
-	for _, tc := range []struct {
-		name          string
-		series        []gateway.Bucket
-		p50, p95, p99 float64
-	}{
-		{"no calls", []gateway.Bucket{{}, {}}, 0, 0, 0},
-		{"one bucket", []gateway.Bucket{{Count: 3, P50: 1, P95: 2, P99: 3}}, 1, 2, 3},
-		{"weighted by calls", []gateway.Bucket{{Count: 1, P50: 10, P95: 20, P99: 40}, {}, {Count: 3, P50: 30, P95: 40, P99: 60}}, 25, 35, 55},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p50, p95, p99 := percentiles(tc.series)
-			if p50 != tc.p50 || p95 != tc.p95 || p99 != tc.p99 {
-				t.Errorf("percentiles() = %v, %v, %v, want %v, %v, %v", p50, p95, p99, tc.p50, tc.p95, tc.p99)
-			}
-		})
-	}
-}
-
 // TestOverview calls hello three times, once failing, through the
 // gateway: the overview counts them, and shows kiln's build of hello and
 // other's failed one.

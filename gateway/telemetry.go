@@ -24,6 +24,10 @@ type FunctionTelemetry struct {
 	// Series holds the last 15 minutes, oldest first, one bucket per 5
 	// seconds, empty ones included.
 	Series []Bucket `json:"series"`
+	// P50, P95 and P99 are the latencies in ms of all the calls in Series.
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
 	// ColdStarts are the last 20, oldest first.
 	ColdStarts  []ColdStart         `json:"coldStarts"`
 	InFlight    int64               `json:"inFlight"`
@@ -78,9 +82,10 @@ func (g *Gateway) Telemetry() []FunctionTelemetry {
 		t := FunctionTelemetry{
 			Name: fn.dep.Service, Namespace: fn.dep.Namespace, Replicas: len(fn.replicas),
 			Invocations: fn.stats.calls.Load(), Errors: fn.stats.errors.Load(),
-			Series: fn.stats.window.series(now), ColdStarts: fn.stats.coldStarts(),
+			ColdStarts:  fn.stats.coldStarts(),
 			MaxInflight: fn.maxInflight, Queued: fn.stats.queued.Load(), Instances: []InstanceTelemetry{},
 		}
+		t.Series, t.P50, t.P95, t.P99 = fn.stats.window.series(now)
 		for _, in := range fn.replicas {
 			t.InFlight += in.inflight.Load()
 			it := InstanceTelemetry{ID: in.id, Ready: in.ready.Load()}
@@ -257,11 +262,13 @@ func (w *window) add(now time.Time, c call) {
 }
 
 // series returns the windowBuckets buckets that end with now's, oldest
-// first.
-func (w *window) series(now time.Time) []Bucket {
+// first, and the latency percentiles of all their calls.
+func (w *window) series(now time.Time) (out []Bucket, p50, p95, p99 float64) {
 	span := int64(bucketSpan / time.Second)
 	last := bucketStart(now)
-	out := make([]Bucket, windowBuckets)
+	out = make([]Bucket, windowBuckets)
+	var all histogram
+	var calls int64
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for k := range out {
@@ -273,8 +280,12 @@ func (w *window) series(now time.Time) []Bucket {
 			b.P95 = s.latency.quantile(.95, s.count)
 			b.P99 = s.latency.quantile(.99, s.count)
 			b.QueuedP95 = s.queued.quantile(.95, s.count)
+			for i, n := range s.latency {
+				all[i] += n
+			}
+			calls += s.count
 		}
 		out[k] = b
 	}
-	return out
+	return out, all.quantile(.50, calls), all.quantile(.95, calls), all.quantile(.99, calls)
 }
