@@ -7,7 +7,7 @@ ARCHES   := amd64 arm64
 WATCHDOGS := $(foreach a,$(ARCHES),bin/kiln-watchdog-linux-$(a))
 DEMO_PORT ?= 8080
 
-.PHONY: all build test unit unit-nonroot e2e fuzz bench demo lint clean cluster kubernetes console-vendor browser
+.PHONY: all build test unit unit-nonroot e2e e2e-long fuzz bench demo lint clean cluster kubernetes console-vendor browser
 
 all: build
 
@@ -72,7 +72,17 @@ fuzz:
 
 ## e2e: real registry, real runc, real go; needs build first
 e2e: build
-	KILN_BIN=$(CURDIR)/bin/kiln $(GO) test -count=1 -tags e2e -timeout 20m ./test/e2e/ ./runtime-images/...
+	KILN_BIN=$(CURDIR)/bin/kiln $(GO) test -count=1 -tags e2e -timeout 20m -skip '$(E2E_LONG)' ./test/e2e/ ./runtime-images/...
+
+## e2e-long: the end-to-end cases that take minutes each, kept out of make
+## test: the executor images built, pushed and run with every toolchain
+## (about 4 min warm, 6 cold: Go, Node, JDK and Python downloads), the
+## language cache shared through a registry with fresh caches (about 2.5
+## min), and a build as nobody on a read-only root with Go's cache cold
+## (about 1 min). Time budget: 15 min on a fresh machine.
+E2E_LONG := ^(TestExecutorImages|TestLanguageCacheRepo|TestExecutorReadOnlyRoot)$$
+e2e-long: build
+	KILN_BIN=$(CURDIR)/bin/kiln $(GO) test -count=1 -tags e2e -timeout 20m -run '$(E2E_LONG)' ./test/e2e/
 
 ## bench: kiln against ko (Go) and BuildKit (Dockerfiles) on one registry; prints tables
 bench: build
