@@ -87,7 +87,7 @@ func (c *Console) docs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var page bytes.Buffer
-	if err := openapi.HTML(&page, doc); err != nil {
+	if err := openapi.HTML(&page, doc, openapi.WithBackLink("/ui/", "console")); err != nil {
 		http.Error(w, "rendering the OpenAPI document: "+err.Error(), http.StatusInternalServerError)
 		return
 	}

@@ -132,7 +132,7 @@ func TestDocs(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /ui/docs = %d %s", resp.StatusCode, body)
 	}
-	for _, want := range []string{`data-method="GET" data-path="/function/hello/items"`, `data-method="POST" data-path="/function/other"`} {
+	for _, want := range []string{`data-method="GET" data-path="/function/hello/items"`, `data-method="POST" data-path="/function/other"`, `href="/ui/"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("GET /ui/docs has no %s:\n%s", want, body)
 		}

@@ -24,6 +24,8 @@ var pageTemplate = template.Must(template.New("page").Parse(pageHTML))
 type (
 	pageView struct {
 		Title, Description, Version, OpenAPI, Server string
+		// Back and BackText link to the page that embeds this one.
+		Back, BackText string
 		Groups                                       []*groupView
 		Schemas                                      []schemaView
 	}
@@ -53,14 +55,26 @@ type (
 	schemaView struct{ Name, Anchor, JSON string }
 )
 
+// HTMLOption changes the page HTML writes.
+type HTMLOption func(*pageView)
+
+// WithBackLink puts a link to href, reading text, at the top of the page,
+// for a page served inside another, as the console serves it.
+func WithBackLink(href, text string) HTMLOption {
+	return func(v *pageView) { v.Back, v.BackText = href, text }
+}
+
 // HTML writes doc as one self-contained page: no script, style or font
 // from elsewhere. Operations are grouped by their first tag (a function
 // of a merged document), each with its parameters, bodies, schemas,
 // examples and a form that sends the request with fetch, to the page's
 // own origin when served over HTTP (the gateway), else to the document's
 // first server.
-func HTML(w io.Writer, doc *openapi3.T) error {
+func HTML(w io.Writer, doc *openapi3.T, opts ...HTMLOption) error {
 	v := pageView{OpenAPI: doc.OpenAPI}
+	for _, o := range opts {
+		o(&v)
+	}
 	if doc.Info != nil {
 		v.Title, v.Description, v.Version = doc.Info.Title, doc.Info.Description, doc.Info.Version
 	}
