@@ -26,8 +26,8 @@ type (
 		Title, Description, Version, OpenAPI, Server string
 		// Back and BackText link to the page that embeds this one.
 		Back, BackText string
-		Groups                                       []*groupView
-		Schemas                                      []schemaView
+		Groups         []*groupView
+		Schemas        []schemaView
 	}
 	groupView struct {
 		Name, Description      string
