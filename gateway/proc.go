@@ -22,7 +22,7 @@ type usage struct {
 const minPercentPeriod = time.Second
 
 // samplePeriod is how often the instances' memory and CPU are read,
-// besides at every scrape of /metrics.
+// besides at every scrape of /metrics and every Telemetry.
 const samplePeriod = 5 * time.Second
 
 // sampleLoop samples until the gateway closes.

@@ -70,8 +70,10 @@ type InstanceTelemetry struct {
 	CPUPercent float64 `json:"cpuPercent"`
 }
 
-// Telemetry returns every function's telemetry, by name.
+// Telemetry returns every function's telemetry, by name, with the
+// instances' memory and CPU read now, as a scrape of /metrics reads them.
 func (g *Gateway) Telemetry() []FunctionTelemetry {
+	g.sampleProcs()
 	g.mu.RLock()
 	fns := maps.Clone(g.functions)
 	g.mu.RUnlock()
