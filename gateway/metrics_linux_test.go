@@ -64,14 +64,15 @@ func TestInstanceMemory(t *testing.T) {
 		t.Errorf("%s labels = %v, want the replica's name", MetricMemory, r.GetLabel())
 	}
 	// CPU percent is measured over a second at least: the busy shell
-	// uses much of a core.
+	// uses a good part of a core, less on a loaded machine (18 % seen
+	// with two cores busy elsewhere).
 	time.Sleep(1100 * time.Millisecond)
 	scrape(t, srv.URL+"/metrics")
 	tel := g.Telemetry()
 	if len(tel) != 1 || len(tel[0].Instances) != 1 {
 		t.Fatalf("Telemetry() = %+v, want one instance", tel)
 	}
-	if in := tel[0].Instances[0]; in.RSSBytes == 0 || in.Started == 0 || in.CPUSeconds <= 0 || in.CPUPercent < 20 || in.CPUPercent > 250 {
-		t.Errorf("Telemetry()'s instance = %+v, want its memory, and CPU seconds at 20%% of a core or more", in)
+	if in := tel[0].Instances[0]; in.RSSBytes == 0 || in.Started == 0 || in.CPUSeconds <= 0 || in.CPUPercent < 5 || in.CPUPercent > 250 {
+		t.Errorf("Telemetry()'s instance = %+v, want its memory, and CPU seconds at 5%% of a core or more", in)
 	}
 }
