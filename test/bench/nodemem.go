@@ -142,8 +142,12 @@ func sampleMemory(pid int) func() memRun {
 			}
 			r.tree = max(r.tree, treeRSS(pid))
 			for _, c := range descendants(pid) {
+				// A child that exits between the two reads is skipped.
+				name, err := commName(c)
+				if err != nil {
+					continue
+				}
 				if hwm, err := vmHWM(c); err == nil {
-					name := commName(c)
 					r.children[name] = max(r.children[name], hwm)
 				}
 			}
@@ -200,12 +204,9 @@ func descendants(root int) []int {
 }
 
 // commName is a process's command name; npm names itself "npm ci".
-func commName(pid int) string {
+func commName(pid int) (string, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	if err != nil {
-		return "?"
-	}
-	return strings.TrimSpace(string(b))
+	return strings.TrimSpace(string(b)), err
 }
 
 func chownTree(dir string, uid, gid int) error {

@@ -178,7 +178,7 @@ func TestBenchStack(t *testing.T) {
 		t.Logf("run %d edit: %s", i+1, r)
 		edit = append(edit, r)
 		if r.blobs > 4 {
-			t.Errorf("the one-line edit uploaded %d blobs, want the handler's layer, the config and the edited context (3)", r.blobs)
+			t.Errorf("the one-line edit uploaded %d blobs, want 4: the handler's layer and the config, the edited context's layer and config", r.blobs)
 		}
 	}
 	appendTable(t, out, stackTable(runs, exe, cold, edit))
