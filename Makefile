@@ -84,9 +84,11 @@ E2E_LONG := ^(TestExecutorImages|TestLanguageCacheRepo|TestExecutorReadOnlyRoot)
 e2e-long: build
 	KILN_BIN=$(CURDIR)/bin/kiln $(GO) test -count=1 -tags e2e -timeout 20m -run '$(E2E_LONG)' ./test/e2e/
 
-## bench: kiln against ko (Go) and BuildKit (Dockerfiles) on one registry; prints tables
-bench: build
-	KILN_BIN=$(CURDIR)/bin/kiln ./test/bench/bench.sh
+## bench: kiln against ko (Go) and BuildKit (Dockerfiles) on one registry, kiln
+## job in a real cluster, the executor's memory; prints tables. BENCH=cluster
+## (comma-separated suites) runs some only.
+bench: build kubernetes
+	KILN_BIN=$(CURDIR)/bin/kiln KILN_K8S_BIN=$(K8S_BIN) ./test/bench/bench.sh $(if $(BENCH),-only $(BENCH))
 
 ## executor-image-lock: pin the executor images' toolchains and Debian
 ## packages anew (executorimage/images.lock.json); rebuild kiln after

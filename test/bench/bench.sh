@@ -9,7 +9,8 @@
 # test/bench/buildkit, a module that only requires it: go install refuses
 # BuildKit's module.
 # BENCH_RUNS sets the measured runs per case and tool (default 5); further
-# arguments go to the benchmark, e.g. -only dev,stack.
+# arguments go to the benchmark, e.g. -only dev,stack. The cluster suite
+# runs the Kubernetes binaries in $KILN_K8S_BIN (make kubernetes).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -39,4 +40,5 @@ cp "$(dirname "$kiln")"/kiln-watchdog-* "$snapshot/"
 
 go build -o "$tools/kiln-bench" ./test/bench
 "$tools/kiln-bench" -kiln "$snapshot/kiln" -ko "$tools/ko" \
-  -buildkitd "$tools/buildkitd" -buildctl "$tools/buildctl" -runs "${BENCH_RUNS:-5}" "$@"
+  -buildkitd "$tools/buildkitd" -buildctl "$tools/buildctl" -kubernetes "${KILN_K8S_BIN:-}" \
+  -runs "${BENCH_RUNS:-5}" "$@"

@@ -23,6 +23,12 @@
 //     functions, base and registry: cold, unchanged and one-file-edit
 //     build+push times, the time beyond the RUN commands' own, image sizes
 //     and peak memory.
+//   - nodemem: kiln executor's own peak memory, apart from npm's and
+//     node's, building a Node function with ~490 MB of dependencies.
+//   - cluster: nodemem, then the cluster benchmark (TestBench* in
+//     test/cluster, on a real Kubernetes): a 10-function Go stack built by
+//     kiln job cold and after a one-line edit, and node-heavy built in a
+//     pod under a memory limit.
 //
 // Run it through make bench, which builds kiln and installs ko and
 // BuildKit.
@@ -60,6 +66,7 @@ func main() {
 	flag.StringVar(&cfg.benchData, "bench-data", "test/bench/testdata", "folder of the benchmark's own Dockerfile functions")
 	flag.StringVar(&cfg.buildkitd, "buildkitd", "", "BuildKit's buildkitd, the dockerfile suite's peer")
 	flag.StringVar(&cfg.buildctl, "buildctl", "", "BuildKit's buildctl")
+	flag.StringVar(&cfg.kubernetes, "kubernetes", "", "folder of the Kubernetes binaries the cluster suite runs (make kubernetes)")
 	flag.IntVar(&cfg.runs, "runs", 5, "measured runs per case and tool")
 	flag.StringVar(&only, "only", strings.Join(suiteNames, ","), "suites to run, comma-separated")
 	flag.Parse()
@@ -87,18 +94,19 @@ type config struct {
 	kiln, ko, function, samples string
 	benchData                   string
 	buildkitd, buildctl         string
+	kubernetes                  string
 	runs                        int
 	suites                      []string
 }
 
 // suiteNames are the suites, in the order they run.
-var suiteNames = []string{"ko", "langs", "dev", "stack", "java", "dockerfile"}
+var suiteNames = []string{"ko", "langs", "dev", "stack", "java", "dockerfile", "nodemem", "cluster"}
 
 // commandTimeout bounds one build+push.
 const commandTimeout = 5 * time.Minute
 
 func run(ctx context.Context, cfg config, stdout, progress io.Writer) error {
-	for _, p := range []*string{&cfg.kiln, &cfg.ko, &cfg.function, &cfg.samples, &cfg.benchData, &cfg.buildkitd, &cfg.buildctl} {
+	for _, p := range []*string{&cfg.kiln, &cfg.ko, &cfg.function, &cfg.samples, &cfg.benchData, &cfg.buildkitd, &cfg.buildctl, &cfg.kubernetes} {
 		if *p == "" {
 			continue
 		}
@@ -137,6 +145,8 @@ func run(ctx context.Context, cfg config, stdout, progress io.Writer) error {
 		"stack":      b.stackSuite,
 		"java":       b.javaSuite,
 		"dockerfile": b.dockerfileSuite,
+		"nodemem":    b.memSuite,
+		"cluster":    b.clusterSuite,
 	}
 	for _, name := range cfg.suites {
 		start := time.Now()
