@@ -111,7 +111,7 @@ func TestBuilderDeployment(t *testing.T) {
 		t.Errorf("the registry answers %d (%v) for %s, want 200", status, err, res.Image)
 	}
 	local := reg.Host + "/kiln-test/remote-go:local"
-	if _, stderr, err := kiln(t, ctx, t.TempDir(), nil, "executor", "--context=dir://"+fn, "--lang=golang-middleware", "--destination="+local); err != nil {
+	if _, stderr, err := kiln(t, ctx, t.TempDir(), hostCache(), "executor", "--context=dir://"+fn, "--lang=golang-middleware", "--destination="+local); err != nil {
 		t.Fatalf("kiln executor on the host: %v\n%s", err, stderr)
 	}
 	if _, want, err := reg.ManifestDigest(ctx, "kiln-test/remote-go", "local"); err != nil || want != digest {

@@ -94,7 +94,7 @@ func TestKanikoManifest(t *testing.T) {
 		{"kaniko-tar", "tar://" + filepath.Join(workspace, "context.tar.gz")},
 	} {
 		local := reg.Host + "/kiln-test/" + tc.job + ":local"
-		if _, stderr, err := kiln(t, ctx, t.TempDir(), nil, "executor", "--dockerfile=Dockerfile", "--context="+tc.context, "--destination="+local); err != nil {
+		if _, stderr, err := kiln(t, ctx, t.TempDir(), hostCache(), "executor", "--dockerfile=Dockerfile", "--context="+tc.context, "--destination="+local); err != nil {
 			t.Fatalf("kiln executor on the host: %v\n%s", err, stderr)
 		}
 		_, want, err := reg.ManifestDigest(ctx, "kiln-test/"+tc.job, "local")

@@ -301,12 +301,19 @@ func referenceBuilds(t *testing.T, ctx context.Context, dir, executor string) ma
 
 func ptr[T any](v T) *T { return &v }
 
+// hostCache is the environment of the reference builds on the host: a
+// cache kept between runs under .cache/, so that a second run downloads
+// nothing. The builds under test start from empty caches.
+func hostCache() []string {
+	return []string{"KILN_CACHE_DIR=" + filepath.Join(repoRoot, ".cache", "cluster-host")}
+}
+
 // hostBuild builds function fn of the project in dir with the kiln under
-// test on the host, with an empty cache, and returns its digest.
+// test on the host and returns its digest.
 func hostBuild(t *testing.T, ctx context.Context, dir, fn string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "layout")
-	if _, stderr, err := kiln(t, ctx, dir, nil, "build", "-f", "stack.yml", "--filter", fn, "--output", "oci:"+out, "--progress", "plain"); err != nil {
+	if _, stderr, err := kiln(t, ctx, dir, hostCache(), "build", "-f", "stack.yml", "--filter", fn, "--output", "oci:"+out, "--progress", "plain"); err != nil {
 		t.Fatalf("kiln build of %s on the host: %v\n%s", fn, err, stderr)
 	}
 	return layoutDigest(t, out)
