@@ -77,6 +77,7 @@ func languageJob(t *testing.T, ctx context.Context, dir, executor, cacheRepo str
 	ctx, cancel := context.WithTimeout(ctx, 12*time.Minute)
 	defer cancel()
 	start := time.Now()
+	// --cpu 250m: the four pods fit the test node's two cores at once.
 	stdout, stderr, err := kiln(t, ctx, dir, nil, "job", "-f", "stack.yml", "--kubeconfig", cluster.Kubeconfig, "--namespace", jobNamespace,
 		"--executor-image", executor, "--host-network", "--deadline", "10m", "--progress", "plain", "--parallel", "4", "--cpu", "250m",
 		"--cache-repo", cacheRepo)
