@@ -114,6 +114,12 @@ func runJob(t *testing.T, ctx context.Context, name string, c corev1.Container) 
 // runJobIn is runJob with a whole pod spec, in namespace ns.
 func runJobIn(t *testing.T, ctx context.Context, ns, name string, spec corev1.PodSpec) *batchv1.Job {
 	t.Helper()
+	return runJobFor(t, ctx, ns, name, jobTimeout, spec)
+}
+
+// runJobFor is runJobIn for a Job that may take up to timeout.
+func runJobFor(t *testing.T, ctx context.Context, ns, name string, timeout time.Duration, spec corev1.PodSpec) *batchv1.Job {
+	t.Helper()
 	var backoff int32
 	spec.RestartPolicy = corev1.RestartPolicyNever
 	for i := range spec.Containers {
@@ -129,7 +135,15 @@ func runJobIn(t *testing.T, ctx context.Context, ns, name string, spec corev1.Po
 	if err != nil {
 		t.Fatalf("creating job %s: %v", name, err)
 	}
-	deadline := time.Now().Add(jobTimeout)
+	return waitJob(t, ctx, job, timeout)
+}
+
+// waitJob waits up to timeout for job to complete; a failed or stuck Job
+// fails the test with its pod's state.
+func waitJob(t *testing.T, ctx context.Context, job *batchv1.Job, timeout time.Duration) *batchv1.Job {
+	t.Helper()
+	var err error
+	deadline := time.Now().Add(timeout)
 	for {
 		job, err = cluster.Client.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{})
 		if err != nil {
@@ -147,7 +161,7 @@ func runJobIn(t *testing.T, ctx context.Context, ns, name string, spec corev1.Po
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("job %s not complete within %s\n%s", job.Name, jobTimeout, podState(ctx, job))
+			t.Fatalf("job %s not complete within %s\n%s", job.Name, timeout, podState(ctx, job))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -178,6 +192,10 @@ func podState(ctx context.Context, job *batchv1.Job) string {
 		fmt.Fprintf(&b, "pod %s: %s %s\n", p.Name, p.Status.Phase, p.Status.Message)
 		for _, s := range p.Status.ContainerStatuses {
 			fmt.Fprintf(&b, "  %s: waiting=%+v terminated=%+v\n", s.Name, s.State.Waiting, s.State.Terminated)
+		}
+		tail := int64(40)
+		if log, err := cluster.Client.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &tail}).DoRaw(ctx); err == nil {
+			fmt.Fprintf(&b, "  log:\n%s", log)
 		}
 	}
 	events, err := cluster.Client.CoreV1().Events(job.Namespace).List(ctx, metav1.ListOptions{})
