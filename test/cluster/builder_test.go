@@ -76,6 +76,13 @@ func TestBuilderDeployment(t *testing.T) {
 	if _, err := cluster.Client.AppsV1().Deployments(builderNamespace).Create(ctx, &d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		// Its pod holds a port of the node's network and a share of its CPU.
+		background := metav1.DeletePropagationBackground
+		if err := cluster.Client.AppsV1().Deployments(builderNamespace).Delete(ctx, d.Name, metav1.DeleteOptions{PropagationPolicy: &background}); err != nil {
+			t.Errorf("deleting the builder's Deployment: %v", err)
+		}
+	})
 	start := time.Now()
 	waitAvailable(t, ctx, builderNamespace, d.Name)
 	t.Logf("the builder's Deployment was available in %s", time.Since(start).Round(time.Millisecond))

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -441,12 +442,25 @@ func (c *Cluster) waitServiceAccount(ctx context.Context, ns string) error {
 	})
 }
 
-// Namespace creates namespace ns with labels and waits for its default
-// service account. A namespace that exists already is an error.
+// Namespace creates namespace ns with labels, unless it exists with
+// those labels already (tests of one namespace share it), and waits for
+// its default service account.
 func (c *Cluster) Namespace(ctx context.Context, ns string, labels map[string]string) error {
 	_, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
 		ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels},
 	}, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		existing, gerr := c.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if gerr != nil {
+			return fmt.Errorf("namespace %s: %w", ns, gerr)
+		}
+		for k, v := range labels {
+			if existing.Labels[k] != v {
+				return fmt.Errorf("namespace %s exists with label %s=%q, want %q", ns, k, existing.Labels[k], v)
+			}
+		}
+		err = nil
+	}
 	if err != nil {
 		return fmt.Errorf("creating namespace %s: %w", ns, err)
 	}

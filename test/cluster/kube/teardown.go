@@ -31,9 +31,9 @@ const (
 	ctrTimeout   = 20 * time.Second
 )
 
-// Close stops the cluster and removes its directory: it deletes every Job
-// and pod so that the kubelet unmounts their volumes and removes their
-// sandboxes, stops the kubelet, the scheduler, the controller manager and
+// Close stops the cluster and removes its directory: it deletes every
+// Deployment, Job and pod so that the kubelet unmounts their volumes and
+// removes their sandboxes, stops the kubelet, the scheduler, the controller manager and
 // the apiserver, removes whatever containers are left, stops containerd
 // and etcd (last: the apiserver hangs on SIGTERM without it), then
 // unmounts everything under the directory. It goes on past errors and
@@ -59,8 +59,8 @@ func (c *Cluster) Close() error {
 	return errors.Join(errs...)
 }
 
-// drain deletes the Jobs and pods of every namespace and waits until the
-// kubelet has stopped every pod.
+// drain deletes the Deployments, Jobs and pods of every namespace and
+// waits until the kubelet has stopped every pod.
 func (c *Cluster) drain() error {
 	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
@@ -71,7 +71,13 @@ func (c *Cluster) drain() error {
 	background := metav1.DeletePropagationBackground
 	grace := int64(1)
 	for _, ns := range nss.Items {
-		err := c.Client.BatchV1().Jobs(ns.Name).DeleteCollection(ctx,
+		// Deployments first: their ReplicaSets would make the pods anew.
+		err := c.Client.AppsV1().Deployments(ns.Name).DeleteCollection(ctx,
+			metav1.DeleteOptions{PropagationPolicy: &background}, metav1.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("draining: deleting the deployments of %s: %w", ns.Name, err)
+		}
+		err = c.Client.BatchV1().Jobs(ns.Name).DeleteCollection(ctx,
 			metav1.DeleteOptions{PropagationPolicy: &background}, metav1.ListOptions{})
 		if err != nil {
 			return fmt.Errorf("draining: deleting the jobs of %s: %w", ns.Name, err)
