@@ -12,6 +12,15 @@
 // Building reads only the lock, so that the same lock and the same kiln
 // binary give the same image digests on any machine.
 //
+// The images trust Debian's CA certificates. Behind a company's proxy or
+// mirror with a CA of its own, [WithLocalCAs] (`kiln executor image build
+// --ca-certificates FILE`) adds its certificates as an administrator's
+// /usr/local/share/ca-certificates would: to the bundle that Go, OpenSSL,
+// pip and Node (NODE_EXTRA_CA_CERTS) read and to the JDK's trust store,
+// which Maven reads. A Job may instead mount PEM files at
+// /kaniko/ssl/certs, as kaniko's manifests do; only Go programs, kiln
+// among them, read that folder.
+//
 // The images share their layers: the debian base, git, each toolchain
 // and kiln are one layer each, so that a registry holding every image
 // stores each toolchain once.

@@ -56,6 +56,9 @@ const (
 	LabelToolchain = "dev.kiln.toolchain."
 	// LabelLock holds the digest of the images' lock.
 	LabelLock = "dev.kiln.executor-image.lock"
+	// LabelLocalCAs lists, comma-separated, the CA certificate files the
+	// images trust beside Debian's (WithLocalCAs).
+	LabelLocalCAs = "dev.kiln.executor-image.local-cas"
 )
 
 // contents returns what an image holds beside the debian base, the
@@ -82,6 +85,7 @@ type options struct {
 	lock                        *Lock
 	client                      *http.Client
 	goProxy, npmRegistry, sumDB string
+	localCAs                    []bases.LocalCA
 }
 
 // WithSpec builds from s and l instead of the spec and lock compiled into
@@ -119,6 +123,23 @@ func WithNPMRegistry(url string) Option {
 // /sumdb/sum.golang.org), as the go command asks it when it can.
 func WithSumDB(url string) Option {
 	return func(o *options) error { o.sumDB = strings.TrimSuffix(url, "/"); return nil }
+}
+
+// WithLocalCAs makes the images trust cas beside Debian's CA
+// certificates: a company's, whose proxy or mirror the toolchains reach
+// the package registries through. Go, OpenSSL, pip and Node read them from
+// the image's CA bundle, Maven and the JDK from its Java trust store. Two
+// files of one name are an error.
+func WithLocalCAs(cas ...bases.LocalCA) Option {
+	return func(o *options) error {
+		for i, ca := range cas {
+			if slices.ContainsFunc(cas[:i], func(c bases.LocalCA) bool { return c.Name == ca.Name }) {
+				return fmt.Errorf("two CA certificate files are named %s in the image", ca.Name)
+			}
+		}
+		o.localCAs = cas
+		return nil
+	}
 }
 
 func newOptions(opts []Option) (options, error) {
@@ -186,6 +207,7 @@ func (s *Source) Base(ctx context.Context, name string, p v1.Platform, packages 
 	// Maven and the JDK read the CA certificates from this Java trust
 	// store, which Debian's ca-certificates-java would generate.
 	deb.JavaTrustStore = "etc/ssl/certs/java/cacerts"
+	deb.LocalCAs = s.o.localCAs
 	baseLock, err := deb.Lock.Digest()
 	if err != nil {
 		return nil, err
@@ -213,6 +235,14 @@ func (s *Source) Base(ctx context.Context, name string, p v1.Platform, packages 
 	}
 	groups, goTool, nodeTool := contents(name)
 	labels := map[string]string{LabelLock: lockDigest}
+	if len(s.o.localCAs) > 0 {
+		var names []string
+		for _, ca := range s.o.localCAs {
+			names = append(names, ca.Name)
+		}
+		slices.Sort(names)
+		labels[LabelLocalCAs] = strings.Join(names, ",")
+	}
 	for _, g := range groups {
 		pkgs := lock.Debian[g][arch]
 		withGroup, err := bases.Assemble(ctx, deb, arch, s.deb, bases.WithExtraPackages(pkgs))

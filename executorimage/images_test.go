@@ -26,6 +26,7 @@ import (
 
 	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/layers"
+	"github.com/kiln-build/kiln/runtime-images/bases"
 	"github.com/kiln-build/kiln/runtime-images/debian"
 )
 
@@ -479,4 +480,48 @@ func tgzOf(t *testing.T, files map[string]tarFile) []byte {
 func integrity(data []byte) string {
 	sum := sha512.Sum512(data)
 	return "sha512-" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// TestSourceLocalCAs: local CAs change the Debian base layer (whose
+// ca-certificates package makes the bundle and the Java trust store) and
+// no other, and the images name them in a label; two files of one name
+// are refused.
+func TestSourceLocalCAs(t *testing.T) {
+	f := newFakeSources(t)
+	ctx := context.Background()
+	plain, _ := newTestSource(t, f)
+	store, err := cache.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cas := []bases.LocalCA{{Name: "proxy.crt", PEM: []byte("p")}, {Name: "company.crt", PEM: []byte("c")}}
+	withCAs, err := NewSource(store, noDebian{}, fakeKiln(t), append(f.options(), WithLocalCAs(cas...))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := plain.Base(ctx, All, amd64, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := withCAs.Base(ctx, All, amd64, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range b.Steps {
+		k1, _ := st.Key(ctx)
+		k2, _ := a.Steps[i].Key(ctx)
+		if (st.Name() == "debian debian base") == (k1 == k2) {
+			t.Errorf("layer %q: key %s with local CAs, %s without; only the Debian base's may differ", st.Name(), k1, k2)
+		}
+	}
+	if got := b.Config.Labels[LabelLocalCAs]; got != "company.crt,proxy.crt" {
+		t.Errorf("label %s = %q, want company.crt,proxy.crt", LabelLocalCAs, got)
+	}
+	if _, ok := a.Config.Labels[LabelLocalCAs]; ok {
+		t.Errorf("an image without local CAs has the label %s", LabelLocalCAs)
+	}
+	_, err = NewSource(store, noDebian{}, fakeKiln(t), WithLocalCAs(cas[0], cas[0]))
+	if err == nil || !strings.Contains(err.Error(), "two CA certificate files are named proxy.crt") {
+		t.Errorf("NewSource() with two proxy.crt = %v, want an error naming it", err)
+	}
 }

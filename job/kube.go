@@ -1,7 +1,10 @@
 package job
 
 import (
-	"k8s.io/client-go/kubernetes"
+	"fmt"
+
+	batchv1client "k8s.io/client-go/kubernetes/typed/batch/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kiln-build/kiln/internal/usage"
@@ -33,8 +36,24 @@ func (k Kube) Namespace() string {
 	return ns
 }
 
+// Client is the part of the Kubernetes API kiln job calls: Jobs, their
+// pods and logs, Secrets. client-go's whole clientset would double kiln's
+// binary for API groups it never calls.
+type Client interface {
+	BatchV1() batchv1client.BatchV1Interface
+	CoreV1() corev1client.CoreV1Interface
+}
+
+type client struct {
+	batch *batchv1client.BatchV1Client
+	core  *corev1client.CoreV1Client
+}
+
+func (c client) BatchV1() batchv1client.BatchV1Interface { return c.batch }
+func (c client) CoreV1() corev1client.CoreV1Interface    { return c.core }
+
 // Client returns a client of the cluster.
-func (k Kube) Client() (kubernetes.Interface, error) {
+func (k Kube) Client() (Client, error) {
 	rc, err := k.config().ClientConfig()
 	if clientcmd.IsEmptyConfig(err) {
 		return nil, usage.Errorf("no cluster to run the Jobs in: give --kubeconfig, set $KUBECONFIG or write ~/.kube/config (--output yaml needs none)")
@@ -42,5 +61,13 @@ func (k Kube) Client() (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, usage.Errorf("--kubeconfig: %w", err)
 	}
-	return kubernetes.NewForConfig(rc)
+	batch, err := batchv1client.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	core, err := corev1client.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return client{batch: batch, core: core}, nil
 }

@@ -19,12 +19,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
 )
 
 // Runner runs Jobs and waits for the images they build.
 type Runner struct {
-	client kubernetes.Interface
+	client Client
 	// out receives every pod's log lines, prefixed; mu keeps lines whole.
 	out io.Writer
 	mu  sync.Mutex
@@ -36,7 +35,7 @@ type Runner struct {
 // NewRunner returns a Runner that talks to the cluster through client
 // and writes the pods' logs to logs, each line prefixed with the
 // function's name.
-func NewRunner(client kubernetes.Interface, logs io.Writer) *Runner {
+func NewRunner(client Client, logs io.Writer) *Runner {
 	return &Runner{client: client, out: logs, margin: 2 * time.Minute}
 }
 

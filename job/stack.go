@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kiln-build/kiln/buildcontext"
 	"github.com/kiln-build/kiln/deploy"
@@ -26,7 +25,7 @@ type Options struct {
 	// Parallel is how many Jobs run at once (at least one).
 	Parallel int
 	// Client talks to the cluster; Render needs none.
-	Client kubernetes.Interface
+	Client Client
 	// Logs receives the pods' log lines, prefixed with their function.
 	Logs io.Writer
 	// Render, when set, receives the Jobs as YAML documents instead of
@@ -139,7 +138,7 @@ func render(w io.Writer, builds []Build, s Settings) error {
 // checkSecrets says which Secret the Jobs mount is missing, before a pod
 // waits for it until its deadline. A client not allowed to read Secrets
 // checks nothing.
-func checkSecrets(ctx context.Context, client kubernetes.Interface, s Settings) error {
+func checkSecrets(ctx context.Context, client Client, s Settings) error {
 	type ref struct{ flag, name string }
 	refs := []ref{{"--docker-config-secret", s.DockerConfigSecret}, {"--image-pull-secret", s.ImagePullSecret}}
 	for file, secret := range s.DependencySecrets {

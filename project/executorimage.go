@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -16,6 +17,7 @@ import (
 	"github.com/kiln-build/kiln/executorimage"
 	"github.com/kiln-build/kiln/internal/atomicfile"
 	"github.com/kiln-build/kiln/internal/usage"
+	"github.com/kiln-build/kiln/runtime-images/bases"
 )
 
 // ExecutorImageFile is the file, in kiln's config folder (ConfigDir), that
@@ -28,6 +30,9 @@ const ExecutorImageFile = "executor-image"
 type ExecutorImageFlags struct {
 	Push, Output, Platform, Kiln string
 	Only, Insecure               []string
+	// LocalCAs are PEM files of CA certificates the images trust beside
+	// Debian's.
+	LocalCAs []string
 }
 
 // DefaultExecutorRepo names the images written with --output and no --push.
@@ -42,6 +47,7 @@ func (f *ExecutorImageFlags) Add(fl *pflag.FlagSet, kiln string) {
 	fl.StringVar(&f.Kiln, "kiln", kiln, "the static kiln binary to put at /kaniko/executor")
 	fl.StringSliceVar(&f.Only, "only", nil, "build only these images ("+strings.Join(executorimage.Names, ", ")+"); repeatable")
 	fl.StringSliceVar(&f.Insecure, "insecure-registry", nil, "registry host spoken to over plain HTTP; repeatable")
+	fl.StringArrayVar(&f.LocalCAs, "ca-certificates", nil, "PEM file of CA certificates the images trust beside Debian's (a company's proxy or mirror), for Go, Node, pip, Maven and kiln; repeatable")
 }
 
 // ExecutorImage is one built executor image.
@@ -67,6 +73,21 @@ func (p *Project) BuildExecutorImages(ctx context.Context, f ExecutorImageFlags)
 	if strings.HasPrefix(f.Output, "tar:") && len(f.Only) != 1 {
 		return nil, "", usage.Errorf("--output %s holds one image: pick it with --only", f.Output)
 	}
+	opts := p.executorImageOptions()
+	var cas []bases.LocalCA
+	for _, path := range f.LocalCAs {
+		ca, err := bases.ReadLocalCA(path)
+		if err != nil {
+			return nil, "", usage.Errorf("--ca-certificates: %w", err)
+		}
+		if i := slices.IndexFunc(cas, func(c bases.LocalCA) bool { return c.Name == ca.Name }); i >= 0 {
+			return nil, "", usage.Errorf("--ca-certificates: %s and %s would both be /usr/local/share/ca-certificates/%s", f.LocalCAs[i], path, ca.Name)
+		}
+		cas = append(cas, ca)
+	}
+	if len(cas) > 0 {
+		opts = append(opts, executorimage.WithLocalCAs(cas...))
+	}
 	if err := executorimage.CheckKiln(f.Kiln, platform.Architecture); err != nil {
 		return nil, "", usage.Errorf("--kiln: %w", err)
 	}
@@ -74,7 +95,7 @@ func (p *Project) BuildExecutorImages(ctx context.Context, f ExecutorImageFlags)
 	if err != nil {
 		return nil, "", err
 	}
-	src, err := executorimage.NewSource(p.cache, deb, f.Kiln, p.executorImageOptions()...)
+	src, err := executorimage.NewSource(p.cache, deb, f.Kiln, opts...)
 	if err != nil {
 		return nil, "", err
 	}

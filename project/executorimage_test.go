@@ -15,6 +15,22 @@ func TestBuildExecutorImagesFlags(t *testing.T) {
 	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	dir := t.TempDir()
+	// A self-signed CA certificate under two names that are one in the
+	// image.
+	company := filepath.Join("testdata", "company-ca.crt")
+	again := filepath.Join(dir, "company-ca.pem")
+	ca, err := os.ReadFile(company)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(again, ca, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	notPEM := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		f    ExecutorImageFlags
@@ -24,6 +40,9 @@ func TestBuildExecutorImagesFlags(t *testing.T) {
 		{"registry output", ExecutorImageFlags{Platform: "linux/amd64", Output: "registry", Kiln: script}, `--output "registry": want "oci:DIR" or "tar:FILE" (--push REPO pushes)`},
 		{"tar of every image", ExecutorImageFlags{Platform: "linux/amd64", Output: "tar:x.tar", Kiln: script}, "--output tar:x.tar holds one image: pick it with --only"},
 		{"kiln not a binary", ExecutorImageFlags{Platform: "linux/amd64", Kiln: script}, "--kiln: " + script + " is not a Linux executable"},
+		{"CA file missing", ExecutorImageFlags{Platform: "linux/amd64", Kiln: script, LocalCAs: []string{filepath.Join(dir, "none.crt")}}, "--ca-certificates: CA certificates: open " + filepath.Join(dir, "none.crt")},
+		{"CA file without a certificate", ExecutorImageFlags{Platform: "linux/amd64", Kiln: script, LocalCAs: []string{notPEM}}, "--ca-certificates: CA certificates " + notPEM + ": no PEM certificate in the file"},
+		{"two CA files of one name", ExecutorImageFlags{Platform: "linux/amd64", Kiln: script, LocalCAs: []string{company, again}}, "--ca-certificates: " + company + " and " + again + " would both be /usr/local/share/ca-certificates/company-ca.crt"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

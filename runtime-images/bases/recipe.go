@@ -51,6 +51,12 @@ type Recipe struct {
 	// bundle's certificates: a slash-separated path without a leading
 	// slash, "etc/ssl/certs/java/cacerts" as on Debian.
 	JavaTrustStore string `yaml:"java_truststore,omitempty"`
+	// LocalCAs are trusted beside Debian's CA certificates, as
+	// update-ca-certificates trusts /usr/local/share/ca-certificates:
+	// each file is kept there, and its certificates follow Debian's in
+	// the bundle and the Java trust store. Callers set them (a company's
+	// CAs in the executor images); recipes have none.
+	LocalCAs []LocalCA `yaml:"-"`
 	// MergedUsr lays the base out as bookworm's debootstrap does: /bin,
 	// /sbin, /lib (and the architecture's other lib directories) are links
 	// into /usr, and what packages ship there is moved to /usr.

@@ -125,16 +125,17 @@ type hook struct {
 func hooksFor(pkg string, r *Recipe) []hook {
 	switch pkg {
 	case "ca-certificates":
-		hooks := []hook{{id: "ca-bundle/v1", run: func(files []layers.File) ([]layers.File, error) {
-			bundle, err := caBundle(files)
+		local, localID := localCAFiles(r.LocalCAs)
+		hooks := []hook{{id: "ca-bundle/v1" + localID, run: func(files []layers.File) ([]layers.File, error) {
+			bundle, err := caBundle(append(files, local...))
 			if err != nil {
 				return nil, err
 			}
-			return []layers.File{layers.Bytes(CABundle[1:], fileMode, bundle)}, nil
+			return append([]layers.File{layers.Bytes(CABundle[1:], fileMode, bundle)}, local...), nil
 		}}}
 		if store := r.JavaTrustStore; store != "" {
-			hooks = append(hooks, hook{id: "java-truststore/v1 " + store, run: func(files []layers.File) ([]layers.File, error) {
-				jks, err := javaTrustStore(files)
+			hooks = append(hooks, hook{id: "java-truststore/v1 " + store + localID, run: func(files []layers.File) ([]layers.File, error) {
+				jks, err := javaTrustStore(append(files, local...))
 				if err != nil {
 					return nil, err
 				}

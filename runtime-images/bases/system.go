@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/kiln-build/kiln/internal/contract"
@@ -72,7 +72,8 @@ func systemFiles(users bool, merged []string) []layers.File {
 }
 
 // caBundle concatenates the certificates under usr/share/ca-certificates
-// in the byte order of their paths, each ending in a newline: what
+// in the byte order of their paths, then those under
+// usr/local/share/ca-certificates, each ending in a newline: what
 // update-ca-certificates writes to /etc/ssl/certs/ca-certificates.crt when
 // every certificate is trusted, as Debian's default configuration does.
 func caBundle(files []layers.File) ([]byte, error) {
@@ -90,25 +91,34 @@ func caBundle(files []layers.File) ([]byte, error) {
 	return bundle.Bytes(), nil
 }
 
-// caFiles returns the .crt files under usr/share/ca-certificates in the
-// byte order of their paths, their content in Data.
+// caFiles returns the .crt files under usr/share/ca-certificates, then
+// those under usr/local/share/ca-certificates, each in the byte order of
+// their paths, their content in Data.
 func caFiles(files []layers.File) ([]layers.File, error) {
-	var certs []layers.File
+	var certs, local []layers.File
 	for _, f := range files {
-		if f.Mode.IsRegular() && strings.HasPrefix(f.Path, "usr/share/ca-certificates/") && strings.HasSuffix(f.Path, ".crt") {
-			if f.Source != "" {
-				data, err := os.ReadFile(f.Source)
-				if err != nil {
-					return nil, fmt.Errorf("reading /%s: %w", f.Path, err)
-				}
-				f.Data, f.Source = data, ""
+		isLocal := strings.HasPrefix(f.Path, localCADir)
+		if !f.Mode.IsRegular() || !strings.HasSuffix(f.Path, ".crt") || !isLocal && !strings.HasPrefix(f.Path, "usr/share/ca-certificates/") {
+			continue
+		}
+		if f.Source != "" {
+			data, err := os.ReadFile(f.Source)
+			if err != nil {
+				return nil, fmt.Errorf("reading /%s: %w", f.Path, err)
 			}
+			f.Data, f.Source = data, ""
+		}
+		if isLocal {
+			local = append(local, f)
+		} else {
 			certs = append(certs, f)
 		}
 	}
 	if len(certs) == 0 {
 		return nil, fmt.Errorf("no certificates under /usr/share/ca-certificates")
 	}
-	sort.Slice(certs, func(i, j int) bool { return certs[i].Path < certs[j].Path })
-	return certs, nil
+	byPath := func(a, b layers.File) int { return strings.Compare(a.Path, b.Path) }
+	slices.SortFunc(certs, byPath)
+	slices.SortFunc(local, byPath)
+	return append(certs, local...), nil
 }

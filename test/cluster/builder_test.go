@@ -42,9 +42,7 @@ const builderNamespace = "kiln-builder"
 // tampered with gets 401 and pushes nothing.
 func TestBuilderDeployment(t *testing.T) {
 	ctx := context.Background()
-	// Go builds fetch the runtime base's Debian packages: the image with
-	// the host's CAs.
-	image := builderImages(t).withCAs
+	image := languageExecutorImage(t)
 	port, err := registrytest.FreePort()
 	if err != nil {
 		t.Fatal(err)

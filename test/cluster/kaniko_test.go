@@ -38,7 +38,7 @@ var kanikoWorkspace = map[string]string{
 // kiln executor run on the host gives for the same context.
 func TestKanikoManifest(t *testing.T) {
 	ctx := context.Background()
-	image := builderImages(t).all
+	image := languageExecutorImage(t)
 	workspace := t.TempDir()
 	writeFiles(t, workspace, kanikoWorkspace)
 	writeContextTar(t, filepath.Join(workspace, "context.tar.gz"), kanikoWorkspace)

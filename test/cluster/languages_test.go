@@ -123,14 +123,14 @@ func jobTimes(stderr string) string {
 // repository, uploads per function its handler layer and its config.
 func TestKilnJobLanguages(t *testing.T) {
 	ctx := context.Background()
-	images := builderImages(t)
+	executor := languageExecutorImage(t)
 	dir := languagesProject(t)
 	cacheRepo := reg.Host + "/kiln-test/lang-cache"
 
-	cold, took := languageJob(t, ctx, dir, images.withCAs, cacheRepo)
+	cold, took := languageJob(t, ctx, dir, executor, cacheRepo)
 	t.Logf("kiln job of %d functions, cold: %s", len(langFuncs), took.Round(time.Millisecond))
 
-	refs := referenceBuilds(t, ctx, dir, images.withCAs)
+	refs := referenceBuilds(t, ctx, dir, executor)
 	for _, f := range langFuncs {
 		digest := cold[f.name][strings.IndexByte(cold[f.name], '@')+1:]
 		if _, tagged, err := reg.ManifestDigest(ctx, "kiln-test/"+f.name, "1"); err != nil || tagged != digest {
@@ -161,7 +161,7 @@ func TestKilnJobLanguages(t *testing.T) {
 		editFile(t, filepath.Join(dir, f.name, f.file), f.old, f.new)
 	}
 	mark := reg.Mark()
-	edited, took := languageJob(t, ctx, dir, images.withCAs, cacheRepo)
+	edited, took := languageJob(t, ctx, dir, executor, cacheRepo)
 	t.Logf("kiln job of %d functions after a one-line edit each, in new pods: %s", len(langFuncs), took.Round(time.Millisecond))
 	reqs, err := reg.Since(ctx, mark)
 	if err != nil {
