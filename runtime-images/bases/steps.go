@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"time"
 
@@ -127,7 +128,7 @@ func hooksFor(pkg string, r *Recipe) []hook {
 	case "ca-certificates":
 		local, localID := localCAFiles(r.LocalCAs)
 		hooks := []hook{{id: "ca-bundle/v1" + localID, run: func(files []layers.File) ([]layers.File, error) {
-			bundle, err := caBundle(append(files, local...))
+			bundle, err := caBundle(slices.Concat(files, local))
 			if err != nil {
 				return nil, err
 			}
@@ -135,7 +136,7 @@ func hooksFor(pkg string, r *Recipe) []hook {
 		}}}
 		if store := r.JavaTrustStore; store != "" {
 			hooks = append(hooks, hook{id: "java-truststore/v1 " + store + localID, run: func(files []layers.File) ([]layers.File, error) {
-				jks, err := javaTrustStore(append(files, local...))
+				jks, err := javaTrustStore(slices.Concat(files, local))
 				if err != nil {
 					return nil, err
 				}

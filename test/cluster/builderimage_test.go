@@ -25,9 +25,10 @@ var (
 // its proxy's.
 const hostLocalCAs = "/usr/local/share/ca-certificates/*.crt"
 
-// languageExecutorImage builds kiln's all-languages executor image with the kiln
-// under test, trusting the host's local CAs (--ca-certificates), pushes it
-// to the test registry, once per test binary, and returns it by digest.
+// languageExecutorImage builds kiln's all-languages executor image with
+// the kiln under test, trusting the host's local CAs (--ca-certificates),
+// pushes it to the test registry, once per test binary, and returns it by
+// digest.
 // The toolchains it downloads are kept in the repository's
 // .cache/executor-images, so that only the first run on a machine fetches
 // them (about 400 MB).
