@@ -249,3 +249,33 @@ func TestSourceDateEpochArg(t *testing.T) {
 		t.Error("Build() with SOURCE_DATE_EPOCH=yesterday succeeded, want an error")
 	}
 }
+
+// failingRunner fails every RUN with err.
+type failingRunner struct {
+	err error
+}
+
+func (r *failingRunner) Run(context.Context, []v1.Layer, RunSpec) (v1.Layer, error) {
+	return nil, r.err
+}
+
+// sandboxRefused stands for run.SandboxDeniedError, whose type callers
+// look for in a failed build.
+type sandboxRefused struct{}
+
+func (sandboxRefused) Error() string { return "no user namespace here\nsecond line" }
+
+// TestRunErrorKeepsItsType: a failed RUN reads as one line at its
+// Dockerfile line, and errors.As still finds the runner's error in it.
+func TestRunErrorKeepsItsType(t *testing.T) {
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nRUN make\n"})
+	opts := testOptions(t, dir, testCase{}, &failingRunner{err: fmt.Errorf("step make: %w", sandboxRefused{})})
+	_, err := Build(context.Background(), opts)
+	if err == nil || err.Error() != "Dockerfile:2: RUN make: step make: no user namespace here" {
+		t.Errorf("Build() = %v, want the RUN's error at line 2, on one line", err)
+	}
+	var refused sandboxRefused
+	if !errors.As(err, &refused) {
+		t.Errorf("Build() = %v: errors.As finds no runner's error in it", err)
+	}
+}

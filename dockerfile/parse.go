@@ -163,8 +163,17 @@ func (df *dockerfile) wrap(line int, err error) error {
 	if errors.As(err, &de) {
 		return de
 	}
-	return &Error{File: df.name, Line: line, Err: errors.New(firstLine(err.Error()))}
+	return &Error{File: df.name, Line: line, Err: firstLineError{err}}
 }
+
+// firstLineError reads as the first line of err, for a one-line message,
+// and keeps err for errors.Is and errors.As: a caller tells a step's
+// sandbox refused (run.SandboxDeniedError) from its command failing.
+type firstLineError struct{ err error }
+
+func (e firstLineError) Error() string { return firstLine(e.err.Error()) }
+
+func (e firstLineError) Unwrap() error { return e.err }
 
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")

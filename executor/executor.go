@@ -2,6 +2,8 @@ package executor
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/kiln-build/kiln/cache"
 	"github.com/kiln-build/kiln/internal/usage"
 	"github.com/kiln-build/kiln/project"
+	"github.com/kiln-build/kiln/run"
 )
 
 // Build is one build: a context folder, what it is built as, and where
@@ -70,6 +73,10 @@ var stackFiles = []string{"stack.yaml", "stack.yml"}
 // placeholder names the image of a --no-push build without destination.
 const placeholder = "kiln.local/executor/image:latest"
 
+// RunNeeds says what a pod must allow for a Dockerfile RUN (doc.go says
+// why).
+const RunNeeds = "in a pod, a Dockerfile RUN needs hostUsers: false, runAsUser: 0, procMount: Unmasked, and seccomp and AppArmor Unconfined; language builds need none of it"
+
 // Run builds b with p and publishes the image as b says; s gives the
 // platform, the epoch, the build arguments and the insecure registries.
 // Nothing is pushed unless the build succeeded, and the image goes to
@@ -92,6 +99,12 @@ func (b Build) Run(ctx context.Context, p *project.Project, s project.BuildSetti
 		out.Name = "executor"
 	}
 	res, err := p.BuildOne(ctx, t, out)
+	var denied *run.SandboxDeniedError
+	if errors.As(err, &denied) {
+		// Where kaniko's manifests run, the sandbox's cause alone does
+		// not say what to change.
+		return nil, fmt.Errorf("%w (%s)", err, RunNeeds)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -126,6 +126,18 @@ func (m StepMount) target(n int) (string, error) {
 	return path.Clean(t), nil
 }
 
+// SandboxDeniedError reports that this process may not make a step's
+// sandbox: the kernel refused a namespace or a mount (EPERM, EACCES), as
+// in a container without CAP_SYS_ADMIN, or kiln runs without root and
+// without subordinate ids. The step's command never ran.
+type SandboxDeniedError struct {
+	Err error
+}
+
+func (e *SandboxDeniedError) Error() string { return e.Err.Error() }
+
+func (e *SandboxDeniedError) Unwrap() error { return e.Err }
+
 // StepExitError reports that a step's command exited with a non-zero
 // status.
 type StepExitError struct {

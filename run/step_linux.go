@@ -112,6 +112,8 @@ func StepTo(ctx context.Context, lower []v1.Layer, spec StepSpec, w io.Writer, o
 		return fmt.Errorf("step %s: %w", commandLine(spec.Args), ctx.Err())
 	case errors.As(err, &exit):
 		return &StepExitError{Args: spec.Args, Code: exit.Code}
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("step %s: %w", commandLine(spec.Args), &SandboxDeniedError{Err: err})
 	case err != nil:
 		return fmt.Errorf("step %s: %w", commandLine(spec.Args), err)
 	}
@@ -266,7 +268,7 @@ func newStepSpec(ctx context.Context, store *cache.Store, rootfs *Rootfs, spec S
 		ids, err := lookupSubIDs("/etc/subuid", "/etc/subgid")
 		if err != nil {
 			s.release()
-			return nil, err
+			return nil, &SandboxDeniedError{Err: err}
 		}
 		s.SubIDs, s.ids = true, ids
 	case !o.noShift:

@@ -27,7 +27,10 @@ stack.yml, or --lang, builds with kiln's language packs; any other builds its
 Dockerfile. Run as 'executor' (e.g. /kaniko/executor), kiln is this command.
 kaniko's snapshot and retry flags are accepted and have no effect (see
 --help of each); the cache is $KILN_CACHE_DIR, else kiln's default, else
-$TMPDIR/kiln-cache.`,
+$TMPDIR/kiln-cache. Language builds run as any user on a read-only root (/tmp
+writable), under the restricted Pod Security Standard. A Dockerfile RUN runs
+in a user namespace of its own: in a pod it needs hostUsers: false,
+runAsUser: 0, procMount: Unmasked, and seccomp and AppArmor Unconfined.`,
 		Example: `  kiln executor --context dir:///workspace --destination registry.example.com/team/fn:1.0
   kiln executor -c oci://registry.example.com/ctx@sha256:... -d registry.example.com/fn --digest-file /dev/termination-log`,
 		// kaniko's -v and --cache-dir differ from kiln's: the executor

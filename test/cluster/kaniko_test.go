@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kiln-build/kiln/executor"
 )
 
 // kanikoNamespace holds the kaniko manifest's objects: unlabelled, for
@@ -131,5 +134,73 @@ func writeContextTar(t *testing.T, path string, files map[string]string) {
 	}
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestKanikoManifestRun: a kaniko Job whose Dockerfile RUNs, in a pod that
+// allows no user namespace of its own (this node's containerd has no
+// hostUsers: false), fails in seconds with one line that says what a pod
+// needs for RUN, as kaniko's root user and as the executor image's, and
+// pushes nothing.
+func TestKanikoManifestRun(t *testing.T) {
+	ctx := context.Background()
+	image := languageExecutorImage(t)
+	workspace := t.TempDir()
+	writeFiles(t, workspace, map[string]string{"Dockerfile": "FROM " + busybox + "\nRUN echo built > /built.txt\n"})
+	shareWithExecutor(t, workspace)
+	if err := cluster.Namespace(ctx, kanikoNamespace, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		uid  *int64
+	}{{"kaniko-run-as-root", ptr(int64(0))}, {"kaniko-run-as-image-user", nil}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var backoff int32
+			job, err := cluster.Client.BatchV1().Jobs(kanikoNamespace).Create(ctx, &batchv1.Job{
+				ObjectMeta: metav1.ObjectMeta{Name: tc.name},
+				Spec: batchv1.JobSpec{BackoffLimit: &backoff, Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+					HostNetwork:   true,
+					RestartPolicy: corev1.RestartPolicyNever,
+					Containers: []corev1.Container{{
+						Name: "kaniko", Image: image,
+						Args:            []string{"--dockerfile=Dockerfile", "--context=dir:///workspace", "--destination=" + reg.Host + "/kiln-test/" + tc.name + ":1"},
+						SecurityContext: &corev1.SecurityContext{RunAsUser: tc.uid},
+						VolumeMounts:    []corev1.VolumeMount{{Name: "workspace", MountPath: "/workspace"}},
+					}},
+					Volumes: []corev1.Volume{{Name: "workspace", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: workspace}}}},
+				}}},
+			}, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(buildTimeout)
+			for job.Status.Failed == 0 {
+				if job.Status.Succeeded > 0 || time.Now().After(deadline) {
+					t.Fatalf("the Job did not fail within %s: %+v\n%s", buildTimeout, job.Status, podState(ctx, job))
+				}
+				time.Sleep(250 * time.Millisecond)
+				if job, err = cluster.Client.BatchV1().Jobs(kanikoNamespace).Get(ctx, job.Name, metav1.GetOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pods, err := cluster.Client.CoreV1().Pods(kanikoNamespace).List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/controller-uid=" + string(job.UID)})
+			if err != nil || len(pods.Items) != 1 {
+				t.Fatalf("the Job's pods: %v, %d, want 1", err, len(pods.Items))
+			}
+			log, err := cluster.Client.CoreV1().Pods(kanikoNamespace).GetLogs(pods.Items[0].Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+			last := lines[len(lines)-1]
+			if !strings.HasPrefix(last, "kiln: ") || !strings.Contains(last, "RUN echo built") || !strings.HasSuffix(last, "("+executor.RunNeeds+")") {
+				t.Errorf("the pod's last log line is %q, want kiln's error naming the step and ending (%s)", last, executor.RunNeeds)
+			}
+			t.Logf("%s", last)
+			if status, _, err := reg.ManifestDigest(ctx, "kiln-test/"+tc.name, "1"); err != nil || status != http.StatusNotFound {
+				t.Errorf("the registry answers %d (%v) for the failed build's image, want 404", status, err)
+			}
+		})
 	}
 }
