@@ -14,9 +14,9 @@ import (
 )
 
 var (
-	builderOnce  sync.Once
-	builderImage string
-	builderErr   error
+	languageExecutorOnce sync.Once
+	languageExecutor     string
+	languageExecutorErr  error
 )
 
 // hostLocalCAs are the CA certificates this host trusts beside Debian's.
@@ -34,11 +34,11 @@ const hostLocalCAs = "/usr/local/share/ca-certificates/*.crt"
 // them (about 400 MB).
 func languageExecutorImage(t *testing.T) string {
 	t.Helper()
-	builderOnce.Do(func() { builderImage, builderErr = makeLanguageExecutorImage(t) })
-	if builderErr != nil {
-		t.Fatal(builderErr)
+	languageExecutorOnce.Do(func() { languageExecutor, languageExecutorErr = makeLanguageExecutorImage(t) })
+	if languageExecutorErr != nil {
+		t.Fatal(languageExecutorErr)
 	}
-	return builderImage
+	return languageExecutor
 }
 
 func makeLanguageExecutorImage(t *testing.T) (string, error) {
