@@ -6,31 +6,16 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"time"
+
+	"github.com/kiln-build/kiln/openapi"
 )
 
 // Exchange is one call of a function through the gateway, as an observer
-// (WithObserver) gets it once the answer is sent.
+// (WithObserver) gets it once the answer is sent: what openapi infers a
+// function's API from, bodies cut at MaxObservedBody, and its timing.
 type Exchange struct {
-	// Function is the function's name.
-	Function string
-	// Method and Path are the request's; Path is what follows
-	// /function/<name>, "/" at least.
-	Method, Path string
-	Query        url.Values
-	// RequestContentType and RequestBody are the request's Content-Type
-	// and the first MaxObservedBody bytes of what the function read of its
-	// body; RequestTruncated says there was more.
-	RequestContentType string
-	RequestBody        []byte
-	RequestTruncated   bool
-	// Status, ResponseContentType, ResponseBody and ResponseTruncated are
-	// the answer's, as for the request.
-	Status              int
-	ResponseContentType string
-	ResponseBody        []byte
-	ResponseTruncated   bool
+	openapi.Exchange
 	// Start is when the gateway got the request; Duration, until the
 	// answer was sent.
 	Start    time.Time
@@ -58,7 +43,7 @@ func (g *Gateway) observe(w http.ResponseWriter, r *http.Request, name string) (
 	if g.observer == nil {
 		return w, func() {}
 	}
-	ex := Exchange{Function: name, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), RequestContentType: r.Header.Get("Content-Type"), Start: time.Now()}
+	ex := Exchange{Exchange: openapi.Exchange{Function: name, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), RequestContentType: r.Header.Get("Content-Type")}, Start: time.Now()}
 	req := &capture{}
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &captureReader{ReadCloser: r.Body, c: req}

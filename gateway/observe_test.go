@@ -57,9 +57,7 @@ func TestObserveAndOpenAPI(t *testing.T) {
 		mu.Lock()
 		seen = append(seen, ex)
 		mu.Unlock()
-		inf.Observe(openapi.Exchange{Function: ex.Function, Method: ex.Method, Path: ex.Path, Query: ex.Query,
-			RequestContentType: ex.RequestContentType, RequestBody: ex.RequestBody, RequestTruncated: ex.RequestTruncated,
-			Status: ex.Status, ResponseContentType: ex.ResponseContentType, ResponseBody: ex.ResponseBody, ResponseTruncated: ex.ResponseTruncated})
+		inf.Observe(ex.Exchange)
 	}
 	doc := func(ctx context.Context, fn string) ([]byte, error) {
 		if fn != "" {

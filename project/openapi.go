@@ -226,11 +226,7 @@ func (p *Project) SaveInferred(ctx context.Context, st *Stack, name, gatewayFlag
 // observeInto is the gateway observer that feeds inf.
 func observeInto(inf *openapi.Inferrer) func(gateway.Exchange) {
 	return func(ex gateway.Exchange) {
-		inf.Observe(openapi.Exchange{
-			Function: ex.Function, Method: ex.Method, Path: ex.Path, Query: ex.Query,
-			RequestContentType: ex.RequestContentType, RequestBody: ex.RequestBody, RequestTruncated: ex.RequestTruncated,
-			Status: ex.Status, ResponseContentType: ex.ResponseContentType, ResponseBody: ex.ResponseBody, ResponseTruncated: ex.ResponseTruncated,
-		})
+		inf.Observe(ex.Exchange)
 	}
 }
 
