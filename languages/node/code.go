@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/fileutil"
 	"github.com/kiln-build/kiln/internal/step"
 	"github.com/kiln-build/kiln/languages"
 	"github.com/kiln-build/kiln/layers"
@@ -112,7 +113,7 @@ func (s *codeStep) stage(files []layers.File, deps string) (string, error) {
 		case f.Mode&fs.ModeSymlink != 0:
 			err = os.Symlink(f.Linkname, dst)
 		default:
-			err = copyFile(f.Source, dst)
+			err = fileutil.CopyNew(f.Source, dst)
 		}
 		if err != nil {
 			return "", fmt.Errorf("staging %s: %w", rel, err)
@@ -133,23 +134,6 @@ func (s *codeStep) stage(files []layers.File, deps string) (string, error) {
 		}
 	}
 	return stage, nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // checkResult is what shim/check.js prints.
